@@ -1,0 +1,135 @@
+"""What the profile service publishes: the golden customer record and resolved bookings."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.kit.contracts.bookings import Segment
+from services.kit.contracts.envelope import Payload
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class LoyaltyMembershipV1(_Part):
+    programme: str
+    number: str
+
+
+class CustomerSnapshotV1(Payload):
+    """The golden record of one customer; keyed by customer_id on a compacted topic.
+
+    Sensitive identifiers (passport numbers) are never part of the snapshot.
+    """
+
+    event_type = "customer.snapshot"
+    schema_version = 1
+
+    customer_id: str
+    version: int = Field(ge=1, description="Increases with every change of the golden record")
+    given_name: str | None = None
+    family_name: str | None = None
+    display_name: str
+    email: str | None = Field(default=None, description="Best contact email (normalised)")
+    email_deliverable: bool = Field(default=True, description="False once mail to it bounced")
+    phone: str | None = Field(default=None, description="Best contact phone, E.164")
+    date_of_birth: date | None = None
+    nationality: str | None = None
+    language: str | None = None
+    time_zone: str | None = Field(default=None, description="IANA zone where the traveller is now, if known")
+    home_time_zone: str | None = None
+    company_id: str | None = None
+    company_name: str | None = None
+    loyalty: tuple[LoyaltyMembershipV1, ...] = ()
+    source_record_count: int = 0
+    quality_score: float | None = Field(default=None, ge=0, le=1)
+    updated_at: AwareDatetime
+
+
+class CustomerRedirectV1(Payload):
+    """On the customer topic under an absorbed id: this customer now lives at `merged_into`."""
+
+    event_type = "customer.redirect"
+    schema_version = 1
+
+    customer_id: str
+    merged_into: str
+    merged_at: AwareDatetime
+
+
+class CustomerCreatedV1(Payload):
+    """A new customer was created from a source record no existing customer matched."""
+
+    event_type = "customer.created"
+    schema_version = 1
+
+    customer_id: str
+    source_system: str
+    source_record_id: str
+
+
+class CustomerUpdatedV1(Payload):
+    """Fields of the golden record changed."""
+
+    event_type = "customer.updated"
+    schema_version = 1
+
+    customer_id: str
+    version: int
+    changed_fields: tuple[str, ...]
+
+
+class CustomerMergedV1(Payload):
+    """Two customers were found to be one; `absorbed_id` now redirects to `survivor_id`."""
+
+    event_type = "customer.merged"
+    schema_version = 1
+
+    survivor_id: str
+    absorbed_id: str
+    merge_id: str
+    reason: Literal["automatic", "review", "agent"]
+    actor: str | None = None
+
+
+class CustomerUnmergedV1(Payload):
+    """A merge was undone; both customers exist again as before the merge."""
+
+    event_type = "customer.unmerged"
+    schema_version = 1
+
+    survivor_id: str
+    restored_id: str
+    merge_id: str
+    actor: str | None = None
+
+
+BookingKind = Literal["created", "changed", "cancelled", "trip_started", "trip_completed"]
+
+
+class ResolvedBookingV1(Payload):
+    """A booking event re-published with the customer it resolved to.
+
+    Carries the booking facts downstream services need, never the traveller's raw
+    personal data: they read that from the customer view.
+    """
+
+    event_type = "booking.resolved"
+    schema_version = 1
+
+    customer_id: str
+    company_id: str | None = None
+    kind: BookingKind
+    source_event_id: str
+    source_system: str
+    booking_id: str
+    segments: tuple[Segment, ...] = ()
+    total_price: Decimal | None = None
+    currency: str | None = None
+    trip_purpose: str | None = None
+    occurred_at: AwareDatetime

@@ -1,0 +1,159 @@
+"""The one envelope every Itinera event travels in.
+
+Wire form (JSON, UTF-8)::
+
+    {"event_id": "...", "event_type": "booking.created", "schema_version": 1,
+     "occurred_at": "2026-11-22T10:00:00+00:00", "producer": "acme-gds",
+     "subject_id": "acme-gds:BK-1", "correlation_id": "...", "causation_id": null,
+     "traceparent": null, "payload": {...}}
+
+`subject_id` is also the Kafka key. The payload model's class name carries its
+version (`BookingCreatedV1`); its `event_type`/`schema_version` class variables say
+how it is announced in the envelope and in the Kafka headers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+
+class Payload(BaseModel):
+    """Base of every event payload: frozen, and tolerant of fields added by newer minors."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int]
+
+
+P = TypeVar("P", bound=Payload)
+
+
+class EnvelopeError(ValueError):
+    """Raised when bytes on the wire are not a valid Itinera event."""
+
+
+class _RawEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: uuid.UUID
+    event_type: str = Field(min_length=1, max_length=200)
+    schema_version: int = Field(ge=1)
+    occurred_at: AwareDatetime
+    producer: str = Field(min_length=1, max_length=200)
+    subject_id: str = Field(min_length=1, max_length=500)
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = None
+    traceparent: str | None = Field(default=None, max_length=200)
+    payload: dict[str, Any]
+
+
+class Envelope(BaseModel, Generic[P]):
+    """An event: metadata for routing, tracing and idempotency around a typed payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    occurred_at: AwareDatetime
+    producer: str
+    subject_id: str
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = None
+    traceparent: str | None = None
+    payload: P
+
+    @classmethod
+    def new(
+        cls,
+        payload: P,
+        *,
+        producer: str,
+        subject_id: str,
+        caused_by: Envelope[Any] | None = None,
+        correlation_id: uuid.UUID | None = None,
+        occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Envelope[P]:
+        """Wrap a payload; an event caused by another inherits its correlation and trace."""
+        if caused_by is not None:
+            correlation = caused_by.correlation_id
+            causation: uuid.UUID | None = caused_by.event_id
+            traceparent = caused_by.traceparent
+        else:
+            correlation = correlation_id or uuid.uuid4()
+            causation = None
+            traceparent = None
+        return Envelope[type(payload)](  # type: ignore[misc]  # runtime parametrisation by payload class
+            event_id=event_id or uuid.uuid4(),
+            event_type=payload.event_type,
+            schema_version=payload.schema_version,
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=producer,
+            subject_id=subject_id,
+            correlation_id=correlation,
+            causation_id=causation,
+            traceparent=traceparent,
+            payload=payload,
+        )
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers: routing metadata readable without parsing the value."""
+        headers = [
+            ("event_id", str(self.event_id).encode()),
+            ("event_type", self.event_type.encode()),
+            ("schema_version", str(self.schema_version).encode()),
+            ("correlation_id", str(self.correlation_id).encode()),
+        ]
+        if self.traceparent:
+            headers.append(("traceparent", self.traceparent.encode()))
+        return headers
+
+
+def encode_envelope(envelope: Envelope[Any]) -> bytes:
+    """Serialise an envelope to its wire form."""
+    return envelope.model_dump_json().encode()
+
+
+def decode_envelope(raw: bytes | str) -> Envelope[Any]:
+    """Parse wire bytes into an envelope with its payload validated against the registry.
+
+    Raises EnvelopeError naming what is wrong: not JSON, a bad envelope field, an
+    unknown event type/version, or a payload field that fails validation.
+    """
+    from services.kit.contracts.registry import payload_type
+
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeError(f"not JSON: {exc}") from exc
+    try:
+        env = _RawEnvelope.model_validate(data)
+    except ValidationError as exc:
+        raise EnvelopeError(f"invalid envelope: {_describe(exc)}") from exc
+    model = payload_type(env.event_type, env.schema_version)
+    if model is None:
+        raise EnvelopeError(f"unknown event type {env.event_type!r} version {env.schema_version}")
+    try:
+        payload = model.model_validate(env.payload)
+    except ValidationError as exc:
+        raise EnvelopeError(f"invalid {model.__name__} payload: {_describe(exc)}") from exc
+    fields = env.model_dump(exclude={"payload"})
+    return Envelope[model](payload=payload, **fields)  # type: ignore[valid-type]  # model is a runtime class
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - 5
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)

@@ -1,0 +1,147 @@
+"""The topic catalogue: every topic, its owner, its key and the payloads it carries.
+
+Names follow `<owner>.<entity>.v<major>`; only the owner writes. A deployment may
+prefix every name (`ITINERA_TOPIC_PREFIX`) so that several environments share a broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.kit.contracts.bookings import BOOKING_PAYLOADS
+from services.kit.contracts.customers import (
+    CustomerCreatedV1,
+    CustomerMergedV1,
+    CustomerRedirectV1,
+    CustomerSnapshotV1,
+    CustomerUnmergedV1,
+    CustomerUpdatedV1,
+    ResolvedBookingV1,
+)
+from services.kit.contracts.envelope import Payload
+from services.kit.contracts.feedback import SurveyAnsweredV1, SurveyInvitedV1
+from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
+from services.kit.contracts.preferences import PreferenceChangedV1, PreferenceSnapshotV1
+
+SERVICES = ("profile", "preferences", "feedback", "notifications")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    owner: str
+    key: str
+    description: str
+    payloads: tuple[type[Payload], ...]
+    compacted: bool = False
+    partitions: int = 6
+    retention_ms: int | None = None
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def physical(self, prefix: str) -> str:
+        """The name on the broker for a deployment using `prefix`."""
+        return f"{prefix}{self.name}"
+
+    def topic_configs(self) -> dict[str, str]:
+        configs = dict(self.configs)
+        if self.compacted:
+            configs.setdefault("cleanup.policy", "compact")
+            configs.setdefault("min.compaction.lag.ms", "60000")
+        if self.retention_ms is not None:
+            configs.setdefault("retention.ms", str(self.retention_ms))
+        return configs
+
+
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        name="booking.events.v1",
+        owner="booking-systems",
+        key="`<source_system>:<booking_id>`: all events of one booking stay in order",
+        description="Booking lifecycle events emitted by booking systems (the published contract).",
+        payloads=BOOKING_PAYLOADS,
+    ),
+    TopicSpec(
+        name="profile.customers.v1",
+        owner="profile",
+        key="customer_id",
+        description=(
+            "Golden customer records (log-compacted). A merged-away id carries a redirect; "
+            "an erased customer a tombstone."
+        ),
+        payloads=(CustomerSnapshotV1, CustomerRedirectV1),
+        compacted=True,
+    ),
+    TopicSpec(
+        name="profile.customer-events.v1",
+        owner="profile",
+        key="customer_id (survivor id for merges)",
+        description="Changes to customers: created, updated, merged, unmerged.",
+        payloads=(CustomerCreatedV1, CustomerUpdatedV1, CustomerMergedV1, CustomerUnmergedV1),
+        retention_ms=4 * _WEEK_MS,
+    ),
+    TopicSpec(
+        name="profile.bookings.v1",
+        owner="profile",
+        key="customer_id: a customer's bookings stay in order",
+        description="Every booking event re-published with the customer it resolved to.",
+        payloads=(ResolvedBookingV1,),
+        retention_ms=4 * _WEEK_MS,
+    ),
+    TopicSpec(
+        name="preferences.snapshots.v1",
+        owner="preferences",
+        key="customer_id",
+        description="Effective travel preferences per customer (log-compacted).",
+        payloads=(PreferenceSnapshotV1,),
+        compacted=True,
+    ),
+    TopicSpec(
+        name="preferences.changes.v1",
+        owner="preferences",
+        key="customer_id",
+        description="Preference change events.",
+        payloads=(PreferenceChangedV1,),
+    ),
+    TopicSpec(
+        name="feedback.surveys.v1",
+        owner="feedback",
+        key="customer_id",
+        description="Post-trip survey invitations and answers.",
+        payloads=(SurveyInvitedV1, SurveyAnsweredV1),
+    ),
+    TopicSpec(
+        name="notifications.deliveries.v1",
+        owner="notifications",
+        key="customer_id",
+        description="What happened to each message: sent, failed, bounced.",
+        payloads=(DeliverySentV1, DeliveryFailedV1),
+    ),
+    *(
+        TopicSpec(
+            name=f"{service}.deadletters.v1",
+            owner=service,
+            key="the original record's key",
+            description=(
+                f"Records the {service} service could not process: original key, value and headers, "
+                "plus dlq.* headers with the reason, source topic/partition/offset and service."
+            ),
+            payloads=(),
+            partitions=1,
+            retention_ms=4 * _WEEK_MS,
+        )
+        for service in SERVICES
+    ),
+)
+
+_BY_NAME = {spec.name: spec for spec in TOPICS}
+
+
+def topic_spec(name: str) -> TopicSpec:
+    """Look up a topic by its logical name."""
+    return _BY_NAME[name]
+
+
+def dead_letter_topic(service: str) -> str:
+    return f"{service}.deadletters.v1"

@@ -1,0 +1,111 @@
+"""PostgreSQL access: a pool confined to the service's schema, and versioned migrations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import asyncpg
+
+from services.kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def dsn(settings: ServiceSettings, *, database: str | None = None) -> str:
+    pw = settings.pg_password.get_secret_value()
+    db = database or settings.pg_database
+    return f"postgresql://{settings.pg_user}:{pw}@{settings.pg_host}:{settings.pg_port}/{db}"
+
+
+async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    """A pool whose connections see only the service's own schema."""
+    pool = await asyncpg.create_pool(
+        dsn(settings),
+        min_size=settings.pg_pool_min,
+        max_size=settings.pg_pool_max,
+        init=_init_connection,
+        server_settings={"search_path": settings.schema, "application_name": f"itinera-{settings.service_name}"},
+    )
+    assert pool is not None
+    return pool
+
+
+def _migration_files(package: str) -> list[Traversable]:
+    root = resources.files(package)
+    return sorted((f for f in root.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+
+
+async def apply_migrations(pool: asyncpg.Pool, *, schema: str, packages: list[str]) -> list[str]:
+    """Apply unapplied `NNNN_name.sql` files from each package in order; returns what was applied.
+
+    The kit's own migrations come first (`services.kit.migrations`), then the service's.
+    An advisory lock serialises concurrent starts; a changed applied file is an error.
+    """
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        lock_key = int.from_bytes(hashlib.sha256(f"{schema}.migrations".encode()).digest()[:8], "big", signed=True)
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done: dict[str, str] = {
+                r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+            }
+            for package in packages:
+                prefix = "kit." if package == "services.kit.migrations" else ""
+                for file in _migration_files(package):
+                    version = prefix + file.name
+                    sql = file.read_text(encoding="utf-8")
+                    checksum = hashlib.sha256(sql.encode()).hexdigest()
+                    if version in done:
+                        if done[version] != checksum:
+                            raise RuntimeError(f"migration {version} changed after it was applied")
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", version, checksum
+                        )
+                    applied_now.append(version)
+                    log.info("applied migration %s", version, extra={"schema": schema})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    return applied_now
+
+
+async def record_audit(
+    conn: asyncpg.Connection,
+    *,
+    principal: str,
+    role: str,
+    action: str,
+    subject_id: str | None,
+    detail: dict[str, Any] | None = None,
+    correlation_id: str | None = None,
+) -> None:
+    """Write one audit row: who did what to whom (for sensitive reads and all changes)."""
+    await conn.execute(
+        "INSERT INTO audit_log (principal, role, action, subject_id, detail, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        principal,
+        role,
+        action,
+        subject_id,
+        detail or {},
+        correlation_id,
+    )

@@ -1,0 +1,121 @@
+"""The one Kafka producer helper and topic administration."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.kit.contracts.topics import TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str  # physical name
+    key: bytes
+    value: bytes | None
+    headers: Headers
+
+
+class EventProducer:
+    """An idempotent producer (`acks=all`, idempotence on) that sends in bulk."""
+
+    def __init__(self, *, bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=30_000,
+        )
+        self.started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            await self._producer.stop()
+            self.started = False
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send records and wait until the broker acknowledged every one of them.
+
+        Sends are queued together (so the producer batches them) and awaited in
+        bulk; with idempotence on, per-partition order is the order given.
+        """
+        futures = [
+            await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def send(self, record: OutgoingRecord) -> None:
+        await self.send_many([record])
+
+
+async def ensure_topics(
+    *, bootstrap_servers: str, prefix: str, specs: Sequence[TopicSpec] = TOPICS, partitions: int | None = None
+) -> list[str]:
+    """Create missing topics from the catalogue; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="itinera-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=spec.physical(prefix),
+                num_partitions=partitions or spec.partitions,
+                replication_factor=1,
+                topic_configs=spec.topic_configs(),
+            )
+            for spec in specs
+            if spec.physical(prefix) not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another starter: fine
+            for topic in wanted:
+                log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
+        await _wait_for_metadata(admin, {t.name for t in wanted})
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while names:
+        listed = set(await admin.list_topics())
+        names -= listed
+        if not names:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics not visible after {timeout}s: {sorted(names)}")
+        await asyncio.sleep(0.2)
+
+
+async def delete_topics(*, bootstrap_servers: str, names: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="itinera-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()

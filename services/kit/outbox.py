@@ -1,0 +1,146 @@
+"""Transactional outbox: write events in the same transaction as the state change, publish later.
+
+`enqueue()` inserts rows inside the caller's transaction. `OutboxRelay` publishes them
+in id order with the idempotent producer and deletes them once the broker has
+acknowledged. One relay per schema is active at a time (an advisory lock), which keeps
+per-key order; a crash between publishing and deleting re-publishes, and consumers are
+idempotent on event_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+
+from services.kit.contracts.envelope import Envelope, encode_envelope
+from services.kit.kafka import EventProducer, OutgoingRecord
+from services.kit.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(conn: asyncpg.Connection, *, topic: str, envelope: Envelope[Any]) -> None:
+    """Add an event to the outbox, inside the caller's transaction. `topic` is the logical name."""
+    await enqueue_many(conn, [(topic, envelope)])
+
+
+async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[str, Envelope[Any]]]) -> None:
+    """Add several events in one statement (keeps bulk paths fast)."""
+    if not items:
+        return
+    await conn.executemany(
+        "INSERT INTO outbox (topic, key, value, headers, event_id) VALUES ($1, $2, $3, $4, $5)",
+        [
+            (
+                topic,
+                env.subject_id.encode(),
+                encode_envelope(env),
+                [[k, v.decode()] for k, v in env.headers()],
+                env.event_id,
+            )
+            for topic, env in items
+        ],
+    )
+
+
+async def enqueue_tombstone(conn: asyncpg.Connection, *, topic: str, key: str) -> None:
+    """Add a tombstone (null value) for `key` on a compacted topic."""
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, NULL, '[]'::jsonb)", topic, key.encode()
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows of one schema to Kafka, woken by NOTIFY and by a poll timer."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        producer: EventProducer,
+        schema: str,
+        service: str,
+        topic_prefix: str,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._service = service
+        self._prefix = topic_prefix
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Publish until stopped; survives broker and database hiccups with backoff."""
+        listener = await self._pool.acquire()
+        channel = f"{self._schema}_outbox"
+        await listener.add_listener(channel, self._on_notify)
+        backoff = 0.5
+        try:
+            while not self._stopping:
+                try:
+                    published = await self.publish_pending()
+                    backoff = 0.5
+                except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                    log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                except Exception:
+                    log.exception("outbox relay error, retrying in %.1fs", backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if published < self._batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(channel, self._on_notify)
+            await self._pool.release(listener)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Only one relay per schema at a time, so rows leave in id order.
+            got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox")
+            if not got:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self._batch_size
+            )
+            if not rows:
+                OUTBOX_PENDING.labels(self._service).set(0)
+                return 0
+            records = [
+                OutgoingRecord(
+                    topic=f"{self._prefix}{r['topic']}",
+                    key=bytes(r["key"]),
+                    value=None if r["value"] is None else bytes(r["value"]),
+                    headers=[(k, v.encode()) for k, v in r["headers"]],
+                )
+                for r in rows
+            ]
+            await self._producer.send_many(records)
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        for r in rows:
+            OUTBOX_PUBLISHED.labels(self._service, r["topic"]).inc()
+        if len(rows) == self._batch_size:
+            self._wake.set()
+        return len(rows)

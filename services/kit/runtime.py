@@ -1,0 +1,148 @@
+"""The process-level wiring shared by all services: pool, producer, relay, consumers.
+
+A service's bootstrap describes *what* it consumes and which background jobs it runs;
+`ServiceRuntime` starts and stops them in the right order. Nothing connects at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from services.kit.consumer import BatchProcessor, ConsumerSpec, KafkaConsumerLoop
+from services.kit.db import apply_migrations, create_pool
+from services.kit.kafka import EventProducer, ensure_topics
+from services.kit.outbox import OutboxRelay
+from services.kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+BackgroundJob = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    """Everything that differs between services, given to the shared runtime."""
+
+    settings: ServiceSettings
+    migrations: str  # package holding the service's NNNN_*.sql files
+    consumers: Sequence[ConsumerSpec] = ()
+    background: Sequence[BackgroundJob] = ()
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ServiceRuntime:
+    """Starts a service's infrastructure and workers; `mode` picks what runs in this process."""
+
+    def __init__(self, definition: ServiceDefinition) -> None:
+        self.definition = definition
+        self.settings = definition.settings
+        self._pool: asyncpg.Pool | None = None
+        self._producer: EventProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.loops: list[KafkaConsumerLoop] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("runtime not started")
+        return self._pool
+
+    @property
+    def producer(self) -> EventProducer:
+        if self._producer is None:
+            raise RuntimeError("runtime not started")
+        return self._producer
+
+    async def start(self, *, workers: bool = True, create_topics: bool = True) -> None:
+        """Connect, migrate, and (with `workers`) start relay, consumers and background jobs."""
+        s = self.settings
+        self._pool = await create_pool(s)
+        await apply_migrations(self._pool, schema=s.schema, packages=["services.kit.migrations", self.definition.migrations])
+        if create_topics:
+            await ensure_topics(bootstrap_servers=s.kafka_bootstrap_servers, prefix=s.topic_prefix)
+        self._producer = EventProducer(bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"itinera-{s.service_name}")
+        await self._producer.start()
+        if not workers:
+            return
+        self.relay = OutboxRelay(
+            pool=self._pool,
+            producer=self._producer,
+            schema=s.schema,
+            service=s.service_name,
+            topic_prefix=s.topic_prefix,
+        )
+        self._spawn(self.relay.run(), "outbox-relay")
+        for spec in self.definition.consumers:
+            processor = BatchProcessor(
+                spec=spec,
+                pool=self._pool,
+                producer=self._producer,
+                service=s.service_name,
+                topic_prefix=s.topic_prefix,
+                max_attempts=s.consumer_max_attempts,
+            )
+            loop = KafkaConsumerLoop(
+                processor=processor,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                group_id=f"{s.topic_prefix}{s.service_name}.{spec.name}",
+                topic_prefix=s.topic_prefix,
+                batch_size=s.consumer_batch_size,
+            )
+            await loop.start()
+            self.loops.append(loop)
+            self._spawn(loop.run(), f"consumer-{spec.name}")
+        for job in self.definition.background:
+            self._spawn(job(self), getattr(job, "__name__", "job"))
+        log.info("%s started: %d consumers, %d background jobs", s.service_name, len(self.loops), len(self.definition.background))
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker %s crashed", name)
+                raise
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def stop(self) -> None:
+        """Stop workers first (so nothing is half-handled), then the producer and the pool."""
+        if self.relay:
+            self.relay.stop()
+        for loop in self.loops:
+            loop.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for loop in self.loops:
+            await loop.close()
+        if self._producer:
+            await self._producer.stop()
+        if self._pool:
+            await self._pool.close()
+        self._tasks.clear()
+        self.loops.clear()
+
+    async def readiness(self) -> dict[str, bool]:
+        """Checks behind /readyz."""
+        checks: dict[str, bool] = {}
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                checks["database"] = await conn.fetchval("SELECT true") is True
+        except Exception:
+            checks["database"] = False
+        checks["kafka_producer"] = self._producer is not None and self._producer.started
+        checks["workers"] = all(not t.done() for t in self._tasks)
+        return checks
