@@ -1,0 +1,236 @@
+"""Test harness over the real engines: a throwaway database, prefixed topics, an SMTP server.
+
+Every test session gets its own PostgreSQL database (with the same per-service
+schemas and roles as production) and its own topic prefix on the real broker, so
+tests never see each other's data, nor a running `make up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.message
+import email.policy
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+
+from services.kit.contracts.envelope import Envelope, decode_envelope, encode_envelope
+from services.kit.kafka import ensure_topics
+from services.kit.runtime import ServiceDefinition, ServiceRuntime
+from services.kit.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+KAFKA = os.environ.get("ITINERA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+PG_HOST = os.environ.get("ITINERA_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("ITINERA_PG_PORT", "55432"))
+ADMIN_DSN = os.environ.get(
+    "ITINERA_TEST_ADMIN_DSN", f"postgresql://itinera_admin:itinera_admin@{PG_HOST}:{PG_PORT}/postgres"
+)
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+@dataclass
+class TestEnv:
+    database: str
+    topic_prefix: str
+    _producer: AIOKafkaProducer | None = None
+    _runtimes: list[ServiceRuntime] = field(default_factory=list)
+
+    def settings(self, cls: type[S], **overrides: Any) -> S:
+        """Settings for a service pointed at this session's database and topics."""
+        values: dict[str, Any] = {
+            "environment": "test",
+            "kafka_bootstrap_servers": KAFKA,
+            "topic_prefix": self.topic_prefix,
+            "pg_host": PG_HOST,
+            "pg_port": PG_PORT,
+            "pg_database": self.database,
+            "log_format": "text",
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    async def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+            await self._producer.start()
+        return self._producer
+
+    async def publish(self, topic: str, event: Envelope[Any] | bytes, *, key: str | None = None, partition: int | None = None) -> None:
+        """Put an event (or raw bytes, for bad-input tests) on a logical topic."""
+        producer = await self.producer()
+        if isinstance(event, Envelope):
+            value, k, headers = encode_envelope(event), (key or event.subject_id), event.headers()
+        else:
+            value, k, headers = event, (key or "raw"), []
+        await producer.send_and_wait(
+            self.topic_prefix + topic, value=value, key=k.encode(), headers=headers, partition=partition
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self, definition: ServiceDefinition) -> AsyncIterator[ServiceRuntime]:
+        """Run a service's runtime (relay, consumers, jobs) for the duration of the block."""
+        runtime = ServiceRuntime(definition)
+        await runtime.start(workers=True, create_topics=False)
+        try:
+            for loop in runtime.loops:
+                await asyncio.wait_for(loop.assigned.wait(), timeout=30)
+            yield runtime
+        finally:
+            await runtime.stop()
+
+    async def read_topic(
+        self,
+        topic: str,
+        *,
+        until: Callable[[list[tuple[bytes | None, bytes | None, dict[str, bytes]]]], bool],
+        timeout: float = 30.0,
+    ) -> list[tuple[bytes | None, bytes | None, dict[str, bytes]]]:
+        """Read a topic from the beginning until `until(records)` holds; records are (key, value, headers)."""
+        consumer = AIOKafkaConsumer(
+            self.topic_prefix + topic,
+            bootstrap_servers=KAFKA,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]] = []
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while not until(records):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"timed out reading {topic}: got {len(records)} record(s)")
+                batch = await consumer.getmany(timeout_ms=200)
+                for msgs in batch.values():
+                    records.extend((m.key, m.value, dict(m.headers or [])) for m in msgs)
+            return records
+        finally:
+            await consumer.stop()
+
+    async def events(self, topic: str, *, until: Callable[[list[Envelope[Any]]], bool], timeout: float = 30.0) -> list[Envelope[Any]]:
+        """Like read_topic, decoded into envelopes (tombstones skipped)."""
+
+        def decoded(records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]]) -> list[Envelope[Any]]:
+            return [decode_envelope(v) for _, v, _ in records if v is not None]
+
+        records = await self.read_topic(topic, until=lambda rs: until(decoded(rs)), timeout=timeout)
+        return decoded(records)
+
+    async def admin_connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{self.database}")
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+
+
+async def create_env() -> TestEnv:
+    """A fresh database with the per-service schemas, and prefixed topics."""
+    suffix = uuid.uuid4().hex[:10]
+    database = f"itinera_test_{suffix}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}" OWNER itinera_admin')
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}")
+    try:
+        await conn.execute((ROOT / "deploy" / "postgres" / "schemas.sql").read_text())
+    finally:
+        await conn.close()
+    env = TestEnv(database=database, topic_prefix=f"test-{suffix}.")
+    await ensure_topics(bootstrap_servers=KAFKA, prefix=env.topic_prefix, partitions=3)
+    return env
+
+
+async def drop_env(env: TestEnv) -> None:
+    await env.close()
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{env.database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    from services.kit.contracts.topics import TOPICS
+    from services.kit.kafka import delete_topics
+
+    with contextlib.suppress(Exception):
+        await delete_topics(bootstrap_servers=KAFKA, names=[s.physical(env.topic_prefix) for s in TOPICS])
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:  # noqa: N802  # aiosmtpd hook name
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(msg, email.message.EmailMessage)
+        self.messages.append(msg)
+        self.envelopes.append((envelope.mail_from or "", list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.collector = _Collector()
+        self.controller = Controller(self.collector, hostname="127.0.0.1", port=0)
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        server = self.controller.server
+        assert server is not None and server.sockets
+        return int(server.sockets[0].getsockname()[1])
+
+    @property
+    def messages(self) -> list[email.message.EmailMessage]:
+        return self.collector.messages
+
+    async def wait_for(
+        self, predicate: Callable[[email.message.EmailMessage], bool], *, timeout: float = 30.0
+    ) -> email.message.EmailMessage:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for msg in self.collector.messages:
+                if predicate(msg):
+                    return msg
+            if asyncio.get_running_loop().time() > deadline:
+                subjects = [m["Subject"] for m in self.collector.messages]
+                raise AssertionError(f"no matching email within {timeout}s; got {subjects}")
+            await asyncio.sleep(0.05)
+
+
+async def wait_until(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll an (async or sync) check until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
