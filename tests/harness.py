@@ -42,6 +42,8 @@ S = TypeVar("S", bound=ServiceSettings)
 
 @dataclass
 class TestEnv:
+    __test__ = False  # not a test class, despite the name
+
     database: str
     topic_prefix: str
     _producer: AIOKafkaProducer | None = None

@@ -1,0 +1,70 @@
+"""Builders of valid test events (override any field by keyword)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.kit.contracts.bookings import (
+    BookingCreatedV1,
+    FlightSegmentV1,
+    HotelSegmentV1,
+    TravellerV1,
+    TripCompletedV1,
+    booking_subject,
+)
+from services.kit.contracts.envelope import Envelope
+
+
+def traveller(**overrides: Any) -> TravellerV1:
+    values: dict[str, Any] = {
+        "given_name": "Ann",
+        "family_name": "Lee",
+        "email": f"ann.lee.{uuid.uuid4().hex[:8]}@example.com",
+        "phone": "+49 30 1234567",
+        "date_of_birth": "1985-04-12",
+        "nationality": "DE",
+        "language": "en",
+    }
+    values.update(overrides)
+    return TravellerV1(**values)
+
+
+def booking_created(
+    *, source_system: str = "acme-gds", booking_id: str | None = None, traveller_id: str | None = None, **overrides: Any
+) -> Envelope[BookingCreatedV1]:
+    booking_id = booking_id or f"BK-{uuid.uuid4().hex[:8].upper()}"
+    departure = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+    values: dict[str, Any] = {
+        "source_system": source_system,
+        "booking_id": booking_id,
+        "source_traveller_id": traveller_id or f"T-{uuid.uuid4().hex[:8]}",
+        "traveller": traveller(),
+        "company": {"name": "Globex GmbH", "email_domain": "globex.example"},
+        "segments": [
+            FlightSegmentV1(
+                carrier="LH", flight_number="400", origin="FRA", destination="JFK",
+                departure_at=departure, arrival_at=departure + timedelta(hours=8, minutes=40),
+                cabin="business", seat="2A", meal="VGML", price=2450, currency="EUR",
+            ),
+            HotelSegmentV1(
+                hotel_name="Marriott Marquis", chain_code="MC", city="New York", country="US",
+                check_in=(departure + timedelta(hours=12)).date(), check_out=(departure + timedelta(days=3)).date(),
+                star_rating=4, nightly_rate=389, currency="USD",
+            ),
+        ],
+        "total_price": 3617,
+        "currency": "EUR",
+    }
+    values.update(overrides)
+    payload = BookingCreatedV1(**values)
+    return Envelope.new(payload, producer=source_system, subject_id=booking_subject(source_system, booking_id))
+
+
+def trip_completed(created: Envelope[BookingCreatedV1]) -> Envelope[TripCompletedV1]:
+    p = created.payload
+    payload = TripCompletedV1(
+        source_system=p.source_system, booking_id=p.booking_id, source_traveller_id=p.source_traveller_id, traveller=p.traveller
+    )
+    return Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id, caused_by=created)
