@@ -34,7 +34,9 @@ async def _topics(args: argparse.Namespace, s: ServiceSettings) -> int:
 
 async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
     if args.action == "redrive":
-        n = await redrive(bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix, service=args.service)
+        n = await redrive(
+            bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix, service=args.service
+        )
         _out(f"re-drove {n} dead letter(s)")
         return 0
     consumer, letters = await read_dead_letters(
@@ -42,7 +44,15 @@ async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
     )
     await consumer.stop()
     for d in letters:
-        _out(json.dumps({"partition": d.partition, "offset": d.offset, **{k: v for k, v in d.headers.items() if k.startswith("dlq.")}}))
+        _out(
+            json.dumps(
+                {
+                    "partition": d.partition,
+                    "offset": d.offset,
+                    **{k: v for k, v in d.headers.items() if k.startswith("dlq.")},
+                }
+            )
+        )
     return 0
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
@@ -111,7 +111,8 @@ class BatchProcessor:
         """Handle records in one transaction; dead-letter the ones that fail. Raises on infrastructure errors."""
         result = BatchResult()
         started = time.perf_counter()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as proxy, proxy.transaction():
+            conn = cast(asyncpg.Connection, proxy)
             for record in records:
                 await self._process_one(conn, record, result)
         EVENT_HANDLING_SECONDS.labels(self._service, self.spec.name).observe(time.perf_counter() - started)
@@ -164,7 +165,9 @@ class BatchProcessor:
                 except Exception as exc:
                     if attempt >= self._max_attempts:
                         log.warning("handler failed %d times, dead-lettering: %s", attempt, exc)
-                        result.failures.append(_Failure(record, "handler_failed", f"{type(exc).__name__}: {exc}", attempt))
+                        result.failures.append(
+                            _Failure(record, "handler_failed", f"{type(exc).__name__}: {exc}", attempt)
+                        )
                         return
                     await asyncio.sleep(0.05 * attempt)
 
@@ -189,9 +192,7 @@ class BatchProcessor:
             out.append(OutgoingRecord(topic=dlq, key=r.key or b"", value=r.value, headers=headers))
             DEAD_LETTERS.labels(self._service, self.spec.name, logical, f.reason).inc()
             EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "dead_lettered").inc()
-            log.warning(
-                "dead-lettered %s[%d]@%d: %s: %s", logical, r.partition, r.offset, f.reason, f.error[:300]
-            )
+            log.warning("dead-lettered %s[%d]@%d: %s: %s", logical, r.partition, r.offset, f.reason, f.error[:300])
         await self._producer.send_many(out)
 
 
@@ -265,7 +266,7 @@ class KafkaConsumerLoop:
                 ]
                 try:
                     await self.processor.process(records)
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError) as exc:
                     log.warning("batch failed, rewinding and retrying in %.1fs: %s", backoff, exc)
                     for tp, msgs in batches.items():
                         self._consumer.seek(tp, msgs[0].offset)

@@ -37,7 +37,7 @@ async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
         min_size=settings.pg_pool_min,
         max_size=settings.pg_pool_max,
         init=_init_connection,
-        server_settings={"search_path": settings.schema, "application_name": f"itinera-{settings.service_name}"},
+        server_settings={"search_path": settings.db_schema, "application_name": f"itinera-{settings.service_name}"},
     )
     assert pool is not None
     return pool

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.kit.contracts.topics import dead_letter_topic
 from services.kit.kafka import EventProducer, OutgoingRecord
@@ -34,9 +35,8 @@ async def read_dead_letters(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    tps = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
     await consumer.start()
-    partitions = consumer.partitions_for_topic(topic) or set()
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     if group_id is None:
         await consumer.seek_to_beginning(*tps)
@@ -61,6 +61,16 @@ async def read_dead_letters(
                     )
                 )
     return consumer, out
+
+
+async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="itinera-dlq")
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for d in described if d.get("topic") == topic for p in d.get("partitions", []))
 
 
 async def redrive(*, bootstrap_servers: str, topic_prefix: str, service: str, limit: int = 10_000) -> int:

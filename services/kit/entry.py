@@ -19,7 +19,9 @@ from services.kit.runtime import ServiceDefinition, ServiceRuntime
 AppFactory = Callable[[ServiceRuntime, bool], FastAPI]
 
 
-def runtime_lifespan(runtime: ServiceRuntime, *, workers: bool) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+def runtime_lifespan(
+    runtime: ServiceRuntime, *, workers: bool
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     """A FastAPI lifespan that starts the runtime (and its workers, if asked) with the app."""
 
     @asynccontextmanager
@@ -50,7 +52,7 @@ async def _migrate(definition: ServiceDefinition) -> None:
     pool = await create_pool(definition.settings)
     try:
         applied = await apply_migrations(
-            pool, schema=definition.settings.schema, packages=["services.kit.migrations", definition.migrations]
+            pool, schema=definition.settings.db_schema, packages=["services.kit.migrations", definition.migrations]
         )
         print(f"{definition.settings.service_name}: applied {len(applied)} migration(s)")  # noqa: T201  # CLI output
     finally:
@@ -77,4 +79,6 @@ def main(argv: list[str] | None, *, build_definition: Callable[[], ServiceDefini
         asyncio.run(_run_workers(runtime))
         return
     app = build_app(runtime, args.command == "serve")
-    uvicorn.run(app, host=s.http_host, port=s.http_port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=s.http_host, port=s.http_port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+    )

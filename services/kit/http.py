@@ -41,10 +41,12 @@ def problem(
     body: dict[str, Any] = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status}
     if detail:
         body["detail"] = detail
-    cid = correlation_id_var.get()
+    body.update(extra)
+    cid = body.get("correlation_id") or correlation_id_var.get()
     if cid:
         body["correlation_id"] = cid
-    body.update(extra)
+    else:
+        body.pop("correlation_id", None)
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON)
 
 
@@ -82,12 +84,12 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _BodyTooLargeError
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _TooLarge:
+        except _BodyTooLargeError:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,7 +97,7 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
+class _BodyTooLargeError(Exception):
     pass
 
 
@@ -135,12 +137,15 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error; the correlation id identifies it in the logs")
+        # Runs outside the request middleware, so the id comes from the request state.
+        cid = getattr(request.state, "correlation_id", None)
+        log.exception("unhandled error on %s %s", request.method, request.url.path, extra={"correlation_id": cid})
+        return problem(500, "internal error; the correlation id identifies it in the logs", correlation_id=cid)
 
     @app.middleware("http")
     async def _context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         cid = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        request.state.correlation_id = cid[:100]
         token = correlation_id_var.set(cid[:100])
         started = time.perf_counter()
         try:
@@ -166,7 +171,9 @@ def create_app(
         """Readiness: database, broker and consumers are up."""
         checks = await readiness(app)() if readiness else {}
         ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["operations"])
     async def metrics(_: Annotated[Principal, Depends(require_roles("ops"))]) -> Response:
@@ -174,4 +181,3 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
-

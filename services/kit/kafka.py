@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,9 +57,7 @@ class EventProducer:
         Sends are queued together (so the producer batches them) and awaited in
         bulk; with idempotence on, per-partition order is the order given.
         """
-        futures = [
-            await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records
-        ]
+        futures = [await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for r in records]
         if futures:
             await asyncio.gather(*futures)
 
@@ -85,10 +84,8 @@ async def ensure_topics(
             if spec.physical(prefix) not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created concurrently by another starter: fine
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another starter: fine
             for topic in wanted:
                 log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
         await _wait_for_metadata(admin, {t.name for t in wanted})

@@ -25,9 +25,7 @@ DEAD_LETTERS = Counter(
     "Records sent to the dead-letter topic.",
     ["service", "consumer", "topic", "reason"],
 )
-OUTBOX_PUBLISHED = Counter(
-    "itinera_outbox_published_total", "Outbox rows published to Kafka.", ["service", "topic"]
-)
+OUTBOX_PUBLISHED = Counter("itinera_outbox_published_total", "Outbox rows published to Kafka.", ["service", "topic"])
 OUTBOX_PENDING = Gauge("itinera_outbox_pending", "Outbox rows not yet published.", ["service"])
 HTTP_REQUESTS = Counter(
     "itinera_http_requests_total", "HTTP requests by route and status.", ["service", "method", "route", "status"]

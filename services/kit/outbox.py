@@ -89,7 +89,7 @@ class OutboxRelay:
                 try:
                     published = await self.publish_pending()
                     backoff = 0.5
-                except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                     log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)

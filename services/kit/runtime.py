@@ -65,17 +65,21 @@ class ServiceRuntime:
         """Connect, migrate, and (with `workers`) start relay, consumers and background jobs."""
         s = self.settings
         self._pool = await create_pool(s)
-        await apply_migrations(self._pool, schema=s.schema, packages=["services.kit.migrations", self.definition.migrations])
+        await apply_migrations(
+            self._pool, schema=s.db_schema, packages=["services.kit.migrations", self.definition.migrations]
+        )
         if create_topics:
             await ensure_topics(bootstrap_servers=s.kafka_bootstrap_servers, prefix=s.topic_prefix)
-        self._producer = EventProducer(bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"itinera-{s.service_name}")
+        self._producer = EventProducer(
+            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"itinera-{s.service_name}"
+        )
         await self._producer.start()
         if not workers:
             return
         self.relay = OutboxRelay(
             pool=self._pool,
             producer=self._producer,
-            schema=s.schema,
+            schema=s.db_schema,
             service=s.service_name,
             topic_prefix=s.topic_prefix,
         )
@@ -101,7 +105,12 @@ class ServiceRuntime:
             self._spawn(loop.run(), f"consumer-{spec.name}")
         for job in self.definition.background:
             self._spawn(job(self), getattr(job, "__name__", "job"))
-        log.info("%s started: %d consumers, %d background jobs", s.service_name, len(self.loops), len(self.definition.background))
+        log.info(
+            "%s started: %d consumers, %d background jobs",
+            s.service_name,
+            len(self.loops),
+            len(self.definition.background),
+        )
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def guarded() -> None:

@@ -119,4 +119,6 @@ async def freshness(conn: asyncpg.Connection) -> dict[str, Any]:
         "SELECT kind, count(*) AS entries, max(occurred_at) AS newest, max(applied_at) AS last_applied"
         " FROM customer_view GROUP BY kind"
     )
-    return {r["kind"]: {"entries": r["entries"], "newest": r["newest"], "last_applied": r["last_applied"]} for r in rows}
+    return {
+        r["kind"]: {"entries": r["entries"], "newest": r["newest"], "last_applied": r["last_applied"]} for r in rows
+    }

@@ -34,7 +34,9 @@ class _Part(BaseModel):
 class LoyaltyNumberV1(_Part):
     """A loyalty programme membership as the source recorded it."""
 
-    programme: str = Field(min_length=1, max_length=50, description="Programme code, e.g. 'LH-MilesAndMore' or carrier code 'LH'")
+    programme: str = Field(
+        min_length=1, max_length=50, description="Programme code, e.g. 'LH-MilesAndMore' or carrier code 'LH'"
+    )
     number: str = Field(min_length=1, max_length=50)
 
 
@@ -49,7 +51,9 @@ class TravellerV1(_Part):
     phone: str | None = Field(default=None, max_length=50)
     date_of_birth: str | None = Field(default=None, max_length=30, description="As recorded; ISO 8601 preferred")
     nationality: str | None = Field(default=None, max_length=60)
-    passport_number: str | None = Field(default=None, max_length=30, description="Sensitive: hashed on receipt, never republished")
+    passport_number: str | None = Field(
+        default=None, max_length=30, description="Sensitive: hashed on receipt, never republished"
+    )
     passport_country: str | None = Field(default=None, max_length=60)
     loyalty_numbers: tuple[LoyaltyNumberV1, ...] = Field(default=(), max_length=30)
     language: str | None = Field(default=None, max_length=20)
@@ -97,7 +101,9 @@ class FlightSegmentV1(_Part):
 class HotelSegmentV1(_Part):
     kind: Literal["hotel"] = "hotel"
     hotel_name: SHORT_TEXT
-    chain_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2}$", description="GDS hotel chain code, e.g. 'MC'")
+    chain_code: str | None = Field(
+        default=None, pattern=r"^[A-Z0-9]{2}$", description="GDS hotel chain code, e.g. 'MC'"
+    )
     property_id: str | None = Field(default=None, max_length=50)
     city: SHORT_TEXT
     country: COUNTRY

@@ -90,7 +90,9 @@ class Envelope(BaseModel, Generic[P]):
             correlation = correlation_id or uuid.uuid4()
             causation = None
             traceparent = None
-        return Envelope[type(payload)](  # type: ignore[misc]  # runtime parametrisation by payload class
+        # Parametrised at run time by the payload's class, so the envelope validates as that type.
+        envelope_class: Any = Envelope[type(payload)]  # type: ignore[misc]
+        result: Envelope[P] = envelope_class(
             event_id=event_id or uuid.uuid4(),
             event_type=payload.event_type,
             schema_version=payload.schema_version,
@@ -102,6 +104,7 @@ class Envelope(BaseModel, Generic[P]):
             traceparent=traceparent,
             payload=payload,
         )
+        return result
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers: routing metadata readable without parsing the value."""

@@ -32,7 +32,14 @@ def _envelope_schema(model: type[Payload], payload_ref: str) -> dict[str, Any]:
         "title": f"{model.__name__} event",
         "description": (model.__doc__ or "").strip(),
         "required": [
-            "event_id", "event_type", "schema_version", "occurred_at", "producer", "subject_id", "correlation_id", "payload",
+            "event_id",
+            "event_type",
+            "schema_version",
+            "occurred_at",
+            "producer",
+            "subject_id",
+            "correlation_id",
+            "payload",
         ],
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": "Unique id; consumers deduplicate on it."},
@@ -163,6 +170,10 @@ def stale(root: Path) -> list[str]:
     """Contract files missing or different from what the models generate."""
     files = render()
     out = [rel for rel, text in files.items() if not (root / rel).exists() or (root / rel).read_text("utf-8") != text]
-    present = {f"jsonschema/{p.name}" for p in (root / "jsonschema").glob("*.json")} if (root / "jsonschema").exists() else set()
+    present = (
+        {f"jsonschema/{p.name}" for p in (root / "jsonschema").glob("*.json")}
+        if (root / "jsonschema").exists()
+        else set()
+    )
     out += sorted(present - set(files))
     return out

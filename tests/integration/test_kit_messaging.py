@@ -1,0 +1,154 @@
+"""Outbox, idempotent consumer and dead-lettering against the real broker and database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.kit.consumer import ConsumerSpec
+from services.kit.contracts.customers import CustomerCreatedV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.dlq import redrive
+from services.kit.outbox import enqueue
+from services.kit.runtime import ServiceDefinition
+from services.kit.settings import ServiceSettings
+from tests import builders
+from tests.harness import KAFKA, TestEnv, create_env, drop_env, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+class Switch:
+    """Lets a test make the handler fail for some bookings, then 'deploy the fix'."""
+
+    def __init__(self) -> None:
+        self.failing: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+async def kit_env() -> AsyncIterator[TestEnv]:
+    env = await create_env()
+    try:
+        yield env
+    finally:
+        await drop_env(env)
+
+
+def _definition(env: TestEnv, switch: Switch) -> ServiceDefinition:
+    async def handle(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        booking_id = event.payload.booking_id
+        await conn.execute(
+            "INSERT INTO kit_test_effects (booking_id, event_id) VALUES ($1, $2)", booking_id, event.event_id
+        )
+        await enqueue(
+            conn,
+            topic="profile.customer-events.v1",
+            envelope=Envelope.new(
+                CustomerCreatedV1(customer_id=f"c-{booking_id}", source_system="t", source_record_id=booking_id),
+                producer="profile",
+                subject_id=f"c-{booking_id}",
+                caused_by=event,
+            ),
+        )
+        if booking_id in switch.failing:
+            raise RuntimeError(f"cannot handle {booking_id} yet")
+
+    settings = env.settings(ServiceSettings, service_name="profile", consumer_max_attempts=2)
+    return ServiceDefinition(
+        settings=settings,
+        migrations="tests.integration.kit_migrations",
+        consumers=[ConsumerSpec(name="kit-test", topics=("booking.events.v1",), handler=handle)],
+    )
+
+
+async def _effects(env: TestEnv, booking_id: str) -> int:
+    conn = await env.admin_connect()
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM profile.kit_test_effects WHERE booking_id = $1", booking_id)
+        )
+    finally:
+        await conn.close()
+
+
+async def test_outbox_publishes_in_the_handlers_transaction(kit_env: TestEnv) -> None:
+    event = builders.booking_created()
+    booking_id = event.payload.booking_id
+    async with kit_env.running(_definition(kit_env, Switch())) as runtime:
+        await kit_env.publish("booking.events.v1", event)
+        published = await kit_env.events(
+            "profile.customer-events.v1",
+            until=lambda evs: any(e.payload.customer_id == f"c-{booking_id}" for e in evs),
+        )
+        mine = next(e for e in published if e.payload.customer_id == f"c-{booking_id}")
+        assert mine.causation_id == event.event_id
+        assert mine.correlation_id == event.correlation_id
+        async with runtime.pool.acquire() as conn:
+            await wait_until(lambda: conn.fetchval("SELECT count(*) = 0 FROM outbox"))
+
+
+async def test_same_event_delivered_twice_changes_nothing(kit_env: TestEnv) -> None:
+    event = builders.booking_created()
+    marker = builders.booking_created(source_system=event.payload.source_system)
+    async with kit_env.running(_definition(kit_env, Switch())):
+        await kit_env.publish("booking.events.v1", event)
+        await kit_env.publish("booking.events.v1", event)
+        await kit_env.publish("booking.events.v1", event, partition=2)
+        await kit_env.publish("booking.events.v1", marker, key=event.subject_id)  # same partition, after the duplicates
+        await wait_until(lambda: _effects(kit_env, marker.payload.booking_id))
+        await wait_until(lambda: _effects(kit_env, event.payload.booking_id))
+        events = await kit_env.events(
+            "profile.customer-events.v1",
+            until=lambda evs: any(e.payload.customer_id == f"c-{marker.payload.booking_id}" for e in evs),
+        )
+    assert await _effects(kit_env, event.payload.booking_id) == 1
+    assert sum(1 for e in events if e.payload.customer_id == f"c-{event.payload.booking_id}") == 1
+
+
+async def test_garbage_is_dead_lettered_and_the_partition_keeps_moving(kit_env: TestEnv) -> None:
+    good = builders.booking_created()
+    async with kit_env.running(_definition(kit_env, Switch())):
+        await kit_env.publish("booking.events.v1", b"{definitely not an event", key=good.subject_id)
+        await kit_env.publish("booking.events.v1", good)
+        await wait_until(lambda: _effects(kit_env, good.payload.booking_id))
+    letters = await kit_env.read_topic(
+        "profile.deadletters.v1", until=lambda rs: any(v == b"{definitely not an event" for _, v, _ in rs)
+    )
+    key, _, headers = next(r for r in letters if r[1] == b"{definitely not an event")
+    assert key == good.subject_id.encode()
+    assert headers["dlq.reason"] == b"unparseable"
+    assert b"not JSON" in headers["dlq.error"]
+    assert headers["dlq.source_topic"] == b"booking.events.v1"
+    assert headers["dlq.service"] == b"profile"
+    assert int(headers["dlq.source_offset"]) >= 0
+    assert headers["dlq.source_partition"].isdigit()
+
+
+async def test_failing_handler_is_retried_dead_lettered_then_redriven_after_the_fix(kit_env: TestEnv) -> None:
+    switch = Switch()
+    broken = builders.booking_created()
+    after = builders.booking_created()
+    switch.failing.add(broken.payload.booking_id)
+    async with kit_env.running(_definition(kit_env, switch)):
+        await kit_env.publish("booking.events.v1", broken)
+        await kit_env.publish("booking.events.v1", after, key=broken.subject_id)
+        await wait_until(lambda: _effects(kit_env, after.payload.booking_id))
+        letters = await kit_env.read_topic(
+            "profile.deadletters.v1",
+            until=lambda rs: any(h.get("event_id") == str(broken.event_id).encode() for _, _, h in rs),
+        )
+        headers = next(h for _, _, h in letters if h.get("event_id") == str(broken.event_id).encode())
+        assert headers["dlq.reason"] == b"handler_failed"
+        assert headers["dlq.attempts"] == b"2"
+        assert b"cannot handle" in headers["dlq.error"]
+        # the failed attempt's effect and outbox row were rolled back
+        assert await _effects(kit_env, broken.payload.booking_id) == 0
+
+        switch.failing.clear()  # the fix is deployed
+        redriven = await redrive(bootstrap_servers=KAFKA, topic_prefix=kit_env.topic_prefix, service="profile")
+        assert redriven >= 1
+        await wait_until(lambda: _effects(kit_env, broken.payload.booking_id))
+    assert await _effects(kit_env, broken.payload.booking_id) == 1
