@@ -1,16 +1,20 @@
-"""The profile domain: source records, their strong identifiers, and the golden record.
+"""The profile domain: source records, their match features, and the golden record.
 
 Pure Python: no database, no broker. The service layer loads and stores these.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from services.profile.domain import normalize
+from services.profile.domain.companies import company_key
+from services.profile.domain.matching import MatchFeatures, blocking_keys
+from services.profile.domain.names import match_form, match_tokens
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,10 @@ class SourceRecord:
     company_name: str | None
     seen_at: datetime
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source_system, self.source_id)
 
     def identifiers(self) -> list[Identifier]:
         """Valid strong identifiers, used for deterministic matching."""
@@ -84,6 +92,25 @@ class SourceRecord:
             "loyalty": sorted(n.value for n in self.loyalty if n.valid and n.value),
         }
 
+    def features(self) -> MatchFeatures:
+        """What matching compares: match forms of valid values only."""
+        given_tokens = match_tokens(self.given_name or "")
+        return MatchFeatures(
+            given="".join(given_tokens),
+            given_first=given_tokens[0] if given_tokens else "",
+            family=match_form(self.family_name or ""),
+            dob=self.date_of_birth.value or "",
+            email=normalize.email_match_key(self.email.value) if self.email.value else "",
+            phone=self.phone.value or "",
+            loyalty=tuple(sorted(n.value for n in self.loyalty if n.valid and n.value)),
+            passport=self.passport_hash or "",
+            nationality=self.nationality.value or "",
+            company=company_key(self.company_name) if self.company_name else "",
+        )
+
+    def blocking_keys(self) -> list[str]:
+        return blocking_keys(self.features())
+
 
 def source_record_from_traveller(
     *,
@@ -102,6 +129,8 @@ def source_record_from_traveller(
     nationality = normalize.country(traveller.get("nationality"))
     region = nationality.value or phone_region
     raw = {k: v for k, v in traveller.items() if k not in ("passport_number",) and v not in (None, (), [])}
+    if traveller.get("passport_number"):
+        raw["passport_number"] = "(hashed)"
     return SourceRecord(
         source_system=source_system,
         source_id=source_id,
@@ -114,7 +143,8 @@ def source_record_from_traveller(
         nationality=nationality,
         language=(traveller.get("language") or None),
         loyalty=tuple(
-            normalize.loyalty_number(str(ln["programme"]), str(ln["number"])) for ln in traveller.get("loyalty_numbers") or ()
+            normalize.loyalty_number(str(ln["programme"]), str(ln["number"]))
+            for ln in traveller.get("loyalty_numbers") or ()
         ),
         passport_hash=normalize.passport_hash(
             traveller.get("passport_number"), traveller.get("passport_country"), pepper=passport_pepper
@@ -124,6 +154,8 @@ def source_record_from_traveller(
         raw=raw,
     )
 
+
+# --- golden record and survivorship ---------------------------------------------------------
 
 GOLDEN_FIELDS = (
     "given_name",
@@ -136,6 +168,18 @@ GOLDEN_FIELDS = (
     "language",
     "company_name",
 )
+NAME_FIELDS = ("given_name", "family_name", "display_name")
+# Which survivorship rule decides each field. Names come from one record, the most trusted.
+RULES: dict[str, str] = {
+    "email": "recency",
+    "phone": "recency",
+    "language": "recency",
+    "company_name": "recency",
+    "date_of_birth": "frequency",
+    "nationality": "frequency",
+}
+DEFAULT_TRUST = 50
+AGENT_SOURCE = "agent"
 
 
 @dataclass(frozen=True)
@@ -144,6 +188,8 @@ class FieldValue:
     source_system: str
     source_id: str
     last_seen: datetime
+    rule: str = "recency"
+    sources: int = 1
 
 
 @dataclass(frozen=True)
@@ -156,24 +202,104 @@ class StoredRecord:
     last_seen: datetime
 
 
-def golden_record(records: Iterable[StoredRecord]) -> dict[str, FieldValue]:
-    """Survivorship: each field takes the most recently seen non-empty value, with its source.
+@dataclass(frozen=True)
+class Correction:
+    """An agent's correction of one golden field."""
 
-    Loyalty memberships are the union across sources.
+    field: str
+    value: Any
+    actor: str
+    at: datetime
+
+
+def _present(value: Any) -> bool:
+    return value not in (None, "", [], ())
+
+
+def golden_record(
+    records: Iterable[StoredRecord],
+    *,
+    trust: Mapping[str, int] | None = None,
+    corrections: Iterable[Correction] = (),
+    verified_trust: int = 80,
+) -> dict[str, FieldValue]:
+    """Survivorship: each field's value, the source it came from and when it was last seen.
+
+    - names (given, family, display, from one record): highest source trust, then the most
+      frequent spelling, then the most recent;
+    - contact data, language, company: the most recently seen, trust breaking ties;
+    - date of birth, nationality: the value most sources agree on, then trust, then recency;
+    - loyalty memberships: the union over all sources.
+    An agent's correction wins until a verified source (trust >= verified_trust) sends a
+    different value for that field after the correction.
     """
-    ordered = sorted(records, key=lambda r: (r.last_seen, r.source_system, r.source_id), reverse=True)
+    trust = trust or {}
+    recs = sorted(records, key=lambda r: (r.source_system, r.source_id))
+
+    def t(r: StoredRecord) -> int:
+        return trust.get(r.source_system, DEFAULT_TRUST)
+
     golden: dict[str, FieldValue] = {}
+    # Names: pick one record so given and family names stay a pair.
+    named = [r for r in recs if _present(r.fields.get("display_name")) and r.fields.get("display_name") != "(unnamed)"]
+    if named:
+        pair_count = Counter(
+            (match_form(r.fields.get("given_name") or ""), match_form(r.fields.get("family_name") or "")) for r in named
+        )
+
+        def name_rank(r: StoredRecord) -> tuple[int, int, datetime, str, str]:
+            pair = (match_form(r.fields.get("given_name") or ""), match_form(r.fields.get("family_name") or ""))
+            return (t(r), pair_count[pair], r.last_seen, r.source_system, r.source_id)
+
+        best = max(named, key=name_rank)
+        pair = (match_form(best.fields.get("given_name") or ""), match_form(best.fields.get("family_name") or ""))
+        seen = max(
+            r.last_seen
+            for r in named
+            if (match_form(r.fields.get("given_name") or ""), match_form(r.fields.get("family_name") or "")) == pair
+        )
+        for name in NAME_FIELDS:
+            if _present(best.fields.get(name)):
+                golden[name] = FieldValue(
+                    best.fields[name], best.source_system, best.source_id, seen, "trust", pair_count[pair]
+                )
     for name in GOLDEN_FIELDS:
-        for r in ordered:
-            value = r.fields.get(name)
-            if value not in (None, ""):
-                golden[name] = FieldValue(value, r.source_system, r.source_id, r.last_seen)
-                break
+        if name in NAME_FIELDS:
+            continue
+        having = [r for r in recs if _present(r.fields.get(name))]
+        if not having:
+            continue
+        counts = Counter(r.fields[name] for r in having)
+        rule = RULES.get(name, "recency")
+        if rule == "frequency":
+            chosen = max(
+                having, key=lambda r: (counts[r.fields[name]], t(r), r.last_seen, r.source_system, r.source_id)
+            )
+        else:
+            chosen = max(having, key=lambda r: (r.last_seen, t(r), r.source_system, r.source_id))
+        value = chosen.fields[name]
+        seen = max(r.last_seen for r in having if r.fields[name] == value)
+        golden[name] = FieldValue(value, chosen.source_system, chosen.source_id, seen, rule, counts[value])
     loyalty: set[str] = set()
-    for r in ordered:
+    for r in recs:
         loyalty.update(r.fields.get("loyalty") or ())
-    if loyalty and ordered:
-        golden["loyalty"] = FieldValue(sorted(loyalty), ordered[0].source_system, ordered[0].source_id, ordered[0].last_seen)
+    if loyalty:
+        newest = max(recs, key=lambda r: (r.last_seen, r.source_system, r.source_id))
+        golden["loyalty"] = FieldValue(
+            sorted(loyalty), newest.source_system, newest.source_id, newest.last_seen, "union", len(recs)
+        )
+    for c in sorted(corrections, key=lambda c: c.at):
+        newer_verified = [
+            r
+            for r in recs
+            if r.last_seen > c.at
+            and t(r) >= verified_trust
+            and _present(r.fields.get(c.field))
+            and r.fields.get(c.field) != c.value
+        ]
+        if newer_verified:
+            continue
+        golden[c.field] = FieldValue(c.value, AGENT_SOURCE, c.actor, c.at, "agent-correction", 1)
     return golden
 
 

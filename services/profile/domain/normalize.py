@@ -7,13 +7,32 @@ valid, or the input kept as received and flagged invalid (never used for matchin
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import phonenumbers
+import pycountry
 from email_validator import EmailNotValidError, validate_email
+
+from services.profile.domain.names import PersonName, person_name
+
+__all__ = [
+    "MISSING",
+    "Normalized",
+    "PersonName",
+    "birth_date",
+    "country",
+    "email",
+    "email_match_key",
+    "fold",
+    "loyalty_number",
+    "passport_hash",
+    "person_name",
+    "phone",
+]
 
 
 @dataclass(frozen=True)
@@ -26,14 +45,43 @@ class Normalized:
 
 MISSING = Normalized(raw=None, value=None, valid=False, problem="missing")
 
-_TITLES = {
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau", "mme", "mlle", "m", "sr", "sra",
-    "srta", "dott", "ing", "mag",
-}
-_COUNTRY_NAMES = {
-    "germany": "DE", "deutschland": "DE", "united kingdom": "GB", "uk": "GB", "great britain": "GB",
-    "united states": "US", "usa": "US", "france": "FR", "china": "CN", "spain": "ES", "italy": "IT",
-    "netherlands": "NL", "switzerland": "CH", "austria": "AT", "japan": "JP", "india": "IN",
+# Names pycountry does not know (local names, common short forms).
+_COUNTRY_ALIASES = {
+    "uk": "GB",
+    "great britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "britain": "GB",
+    "usa": "US",
+    "u.s.a.": "US",
+    "u.s.": "US",
+    "america": "US",
+    "deutschland": "DE",
+    "allemagne": "DE",
+    "espana": "ES",
+    "españa": "ES",
+    "italia": "IT",
+    "schweiz": "CH",
+    "suisse": "CH",
+    "osterreich": "AT",
+    "österreich": "AT",
+    "nederland": "NL",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "zhongguo": "CN",
+    "中国": "CN",
+    "prc": "CN",
+    "korea": "KR",
+    "south korea": "KR",
+    "russia": "RU",
+    "czech republic": "CZ",
+    "turkey": "TR",
+    "vietnam": "VN",
+    "taiwan": "TW",
+    "iran": "IR",
+    "uae": "AE",
+    "polska": "PL",
 }
 
 
@@ -48,20 +96,59 @@ def email(raw: str | None) -> Normalized:
     return Normalized(raw=raw, value=result.normalized.lower(), valid=True)
 
 
+# Providers that deliver `first.last+tag@` to `firstlast@`: one mailbox, one match key.
+_DOTLESS = frozenset({"gmail.com", "googlemail.com"})
+_PLUS_TAGS = frozenset(
+    {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "icloud.com", "proton.me"}
+)
+
+
+def email_match_key(normalized: str) -> str:
+    """The mailbox an address reaches: sub-addressing (+tag) and Gmail dots removed."""
+    local, _, domain = normalized.rpartition("@")
+    if domain in _PLUS_TAGS:
+        local = local.split("+", 1)[0]
+    if domain in _DOTLESS:
+        local = local.replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
 def phone(raw: str | None, *, region: str | None = None) -> Normalized:
     """E.164 phone number; numbers without a country code are read in `region`."""
     if not raw or not raw.strip():
         return MISSING
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
     try:
-        parsed = phonenumbers.parse(raw, region)
+        parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         return Normalized(raw=raw, value=None, valid=False, problem=str(exc))
     if not phonenumbers.is_valid_number(parsed):
         return Normalized(raw=raw, value=None, valid=False, problem="not a valid phone number")
-    return Normalized(raw=raw, value=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), valid=True)
+    return Normalized(
+        raw=raw, value=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), valid=True
+    )
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%Y%m%d", "%d-%m-%Y")
+# Day-first before month-first: the sources are mostly European desks; ISO always wins.
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%d-%m-%Y",
+    "%Y%m%d",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%d-%b-%Y",
+    "%d%b%Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%Y.%m.%d",
+    "%Y年%m月%d日",
+)
 
 
 def birth_date(raw: str | None, *, today: date | None = None) -> Normalized:
@@ -69,6 +156,8 @@ def birth_date(raw: str | None, *, today: date | None = None) -> Normalized:
     if not raw or not raw.strip():
         return MISSING
     text = raw.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T.*", text):
+        text = text[:10]
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(text, fmt).date()
@@ -82,80 +171,74 @@ def birth_date(raw: str | None, *, today: date | None = None) -> Normalized:
 
 
 def country(raw: str | None) -> Normalized:
-    """ISO 3166-1 alpha-2 code from a code or a common English/German name."""
+    """ISO 3166-1 alpha-2 code from an alpha-2/alpha-3 code or a country name (pycountry)."""
     if not raw or not raw.strip():
         return MISSING
     text = raw.strip()
-    if re.fullmatch(r"[A-Za-z]{2}", text):
-        return Normalized(raw=raw, value=text.upper(), valid=True)
-    code = _COUNTRY_NAMES.get(text.casefold())
-    if code:
-        return Normalized(raw=raw, value=code, valid=True)
-    return Normalized(raw=raw, value=None, valid=False, problem="unknown country")
-
-
-def loyalty_number(programme: str, number: str) -> Normalized:
-    """`PROGRAMME:NUMBER` with spaces and dashes removed, upper case."""
-    prog = re.sub(r"[^A-Za-z0-9]", "", programme).upper()
-    num = re.sub(r"[\s\-]", "", number).upper()
-    if not prog or not re.fullmatch(r"[A-Z0-9]{4,20}", num):
-        return Normalized(raw=f"{programme}:{number}", value=None, valid=False, problem="malformed loyalty number")
-    return Normalized(raw=f"{programme}:{number}", value=f"{prog}:{num}", valid=True)
-
-
-def passport_hash(number: str | None, issuing_country: str | None, *, pepper: str) -> str | None:
-    """A keyed hash of a passport number: matchable, never reversible, never stored in clear."""
-    if not number or not number.strip():
-        return None
-    clean = re.sub(r"[^A-Za-z0-9]", "", number).upper()
-    ctry = (country(issuing_country).value or "") if issuing_country else ""
-    return hashlib.sha256(f"{pepper}|{ctry}|{clean}".encode()).hexdigest()
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form used for comparing names."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s'-]", " ", stripped.casefold())).strip()
+    alias = _COUNTRY_ALIASES.get(text.casefold())
+    if alias:
+        return Normalized(raw=raw, value=alias, valid=True)
+    try:
+        found = pycountry.countries.lookup(text)
+    except LookupError:
+        return Normalized(raw=raw, value=None, valid=False, problem="unknown country")
+    return Normalized(raw=raw, value=str(found.alpha_2), valid=True)
 
 
 @dataclass(frozen=True)
-class PersonName:
-    given: str | None
-    family: str | None
-    display: str
+class LoyaltyProgramme:
+    code: str
+    pattern: str  # the membership number's format after spaces and dashes are removed
+    aliases: tuple[str, ...]
 
 
-def _clean_part(text: str | None) -> str | None:
-    if not text:
+# Programme codes and number formats of the programmes business travellers use most.
+PROGRAMMES: tuple[LoyaltyProgramme, ...] = (
+    LoyaltyProgramme("MILESANDMORE", r"(992|222)\d{12}", ("LH", "MILESANDMORE", "MM", "LHMILESANDMORE", "LX", "OS")),
+    LoyaltyProgramme("BAEC", r"\d{8}", ("BA", "BAEC", "EXECUTIVECLUB", "BAEXECUTIVECLUB", "AVIOS")),
+    LoyaltyProgramme("FLYINGBLUE", r"\d{10}", ("AF", "KL", "FLYINGBLUE", "AFKLFLYINGBLUE")),
+    LoyaltyProgramme("MILEAGEPLUS", r"[A-Z]{2}\d{6}|[A-Z0-9]{8}", ("UA", "MILEAGEPLUS", "UNITEDMILEAGEPLUS")),
+    LoyaltyProgramme("SKYMILES", r"\d{9,10}", ("DL", "SKYMILES", "DELTASKYMILES")),
+    LoyaltyProgramme("AADVANTAGE", r"[A-Z0-9]{7}", ("AA", "AADVANTAGE")),
+    LoyaltyProgramme("MARRIOTTBONVOY", r"\d{9}", ("MB", "MARRIOTT", "BONVOY", "MARRIOTTBONVOY")),
+    LoyaltyProgramme("HILTONHONORS", r"\d{9,10}", ("HH", "HILTON", "HILTONHONORS", "HHONORS")),
+    LoyaltyProgramme("IHGONEREWARDS", r"\d{9}", ("IHG", "IHGONEREWARDS", "IHGREWARDS")),
+)
+_PROGRAMME_BY_ALIAS = {alias: p for p in PROGRAMMES for alias in p.aliases}
+
+
+def loyalty_number(programme: str, number: str) -> Normalized:
+    """`PROGRAMME:NUMBER`: programme aliases unified, number checked against the programme's format."""
+    raw = f"{programme}:{number}"
+    prog_key = re.sub(r"[^A-Za-z0-9]", "", programme).upper()
+    num = re.sub(r"[\s\-./]", "", number).upper()
+    if not prog_key:
+        return Normalized(raw=raw, value=None, valid=False, problem="missing loyalty programme")
+    known = _PROGRAMME_BY_ALIAS.get(prog_key)
+    if known is not None:
+        if not re.fullmatch(known.pattern, num):
+            return Normalized(raw=raw, value=None, valid=False, problem=f"not a {known.code} number")
+        return Normalized(raw=raw, value=f"{known.code}:{num}", valid=True)
+    if not re.fullmatch(r"[A-Z0-9]{4,20}", num):
+        return Normalized(raw=raw, value=None, valid=False, problem="malformed loyalty number")
+    return Normalized(raw=raw, value=f"{prog_key}:{num}", valid=True)
+
+
+def passport_hash(number: str | None, issuing_country: str | None, *, pepper: str) -> str | None:
+    """A keyed hash (HMAC-SHA256) of a passport number: matchable, never reversible, never stored in clear."""
+    if not number or not number.strip():
         return None
-    words = [w for w in re.split(r"\s+", text.strip()) if w]
-    while words and words[0].rstrip(".").casefold() in _TITLES:
-        words.pop(0)
-    return " ".join(words) or None
+    clean = re.sub(r"[^A-Za-z0-9]", "", number).upper()
+    if not clean:
+        return None
+    # The issuing country is left out on purpose: many sources omit it, and the same
+    # number from two sources must hash alike. Collisions across countries are negligible.
+    del issuing_country
+    return hmac.new(pepper.encode(), clean.encode(), hashlib.sha256).hexdigest()
 
 
-def _nice_case(text: str) -> str:
-    if text.isupper() or text.islower():
-        return " ".join(w[:1].upper() + w[1:].lower() for w in text.split(" "))
-    return text
-
-
-def person_name(*, given: str | None, family: str | None, full: str | None) -> PersonName:
-    """Split and tidy a name: honorifics dropped, 'FAMILY, Given' and ALL CAPS handled."""
-    given_c, family_c = _clean_part(given), _clean_part(family)
-    if not (given_c or family_c) and full:
-        full_c = _clean_part(full.replace("/", ", ")) or ""
-        if "," in full_c:  # "LEE, Ann" or airline style "LEE/ANN"
-            fam, _, giv = full_c.partition(",")
-            family_c, given_c = fam.strip() or None, _clean_part(giv) or None
-        else:
-            parts = full_c.split(" ")
-            if len(parts) == 1:
-                family_c = parts[0]
-            else:
-                given_c, family_c = " ".join(parts[:-1]), parts[-1]
-    given_c = _nice_case(given_c) if given_c else None
-    family_c = _nice_case(family_c) if family_c else None
-    display = " ".join(p for p in (given_c, family_c) if p) or (full or "").strip() or "(unnamed)"
-    return PersonName(given=given_c, family=family_c, display=display)
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form used for comparing free text."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s'-]", " ", stripped.casefold())).strip()
