@@ -35,7 +35,11 @@ class PolicyConflictV1(BaseModel):
 
 
 class PreferenceSnapshotV1(Payload):
-    """Effective preferences of one customer; keyed by customer_id on a compacted topic."""
+    """Effective preferences of one customer; keyed by customer_id on a compacted topic.
+
+    Sensitive preferences (dietary and accessibility needs, special meals) are never
+    part of the snapshot: they are read through the preferences API, role-checked and audited.
+    """
 
     event_type = "preferences.snapshot"
     schema_version = 1
@@ -45,6 +49,11 @@ class PreferenceSnapshotV1(Payload):
     preferences: tuple[PreferenceV1, ...] = ()
     conflicts: tuple[PolicyConflictV1, ...] = ()
     updated_at: AwareDatetime
+    company_id: str | None = Field(default=None, description="Company whose travel policy was applied")
+    policy_version: int | None = Field(default=None, description="Version of that policy, if the company has one")
+    last_event_at: AwareDatetime | None = Field(
+        default=None, description="When the newest input reflected here happened (booking event or edit)"
+    )
 
 
 class PreferenceChangedV1(Payload):
@@ -56,3 +65,22 @@ class PreferenceChangedV1(Payload):
     customer_id: str
     version: int
     changed_keys: tuple[str, ...]
+
+
+class PreferenceConfirmationRequestedV1(Payload):
+    """We inferred a preference with low confidence: please ask the traveller whether it is right.
+
+    The notifications service turns this into a message; the answer comes back through
+    `POST /v1/customers/{customer_id}/preferences/confirmations/{request_id}`.
+    """
+
+    event_type = "preferences.confirmation_requested"
+    schema_version = 1
+
+    customer_id: str
+    request_id: str
+    key: str = Field(description="Dotted preference key, e.g. 'air.seat.short_haul'")
+    value: JsonValue
+    confidence: float = Field(ge=0, le=1)
+    evidence_count: int = Field(ge=0)
+    question: str = Field(description="The question in plain English, e.g. 'Do you prefer an aisle seat on short flights?'")

@@ -21,7 +21,7 @@ from services.kit.contracts.customers import (
 from services.kit.contracts.envelope import Payload
 from services.kit.contracts.feedback import SurveyAnsweredV1, SurveyInvitedV1
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
-from services.kit.contracts.preferences import PreferenceChangedV1, PreferenceSnapshotV1
+from services.kit.contracts.preferences import PreferenceChangedV1, PreferenceConfirmationRequestedV1, PreferenceSnapshotV1
 
 SERVICES = ("profile", "preferences", "feedback", "notifications")
 
@@ -102,7 +102,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         owner="preferences",
         key="customer_id",
         description="Preference change events.",
-        payloads=(PreferenceChangedV1,),
+        payloads=(PreferenceChangedV1, PreferenceConfirmationRequestedV1),
     ),
     TopicSpec(
         name="feedback.surveys.v1",

@@ -1,0 +1,210 @@
+"""PostgreSQL persistence of the preferences service (asyncpg, inside the caller's transaction).
+
+Bulk by design: a batch of bookings loads every customer it touches in one query and
+writes them back in one statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.preferences.domain.model import CustomerPreferences
+
+
+@dataclass
+class CustomerRow:
+    """A customer's stored preferences plus what was last published for them."""
+
+    prefs: CustomerPreferences
+    status: str = "active"
+    merged_into: str | None = None
+    version: int = 0
+    published: dict[str, Any] | None = None
+    policy_version: int | None = None
+    exists: bool = False
+
+
+_COLUMNS = "customer_id, company_id, status, merged_into, state, version, published, policy_version, last_event_at"
+
+
+def _row(r: asyncpg.Record) -> CustomerRow:
+    prefs = CustomerPreferences.from_json(
+        r["customer_id"], r["state"], company_id=r["company_id"], last_event_at=r["last_event_at"]
+    )
+    return CustomerRow(
+        prefs=prefs,
+        status=r["status"],
+        merged_into=r["merged_into"],
+        version=r["version"],
+        published=r["published"],
+        policy_version=r["policy_version"],
+        exists=True,
+    )
+
+
+async def load_for_update(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, CustomerRow]:
+    """Lock and load customers; sorted so concurrent batches cannot deadlock."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM customers WHERE customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE", ids
+    )
+    return {r["customer_id"]: _row(r) for r in rows}
+
+
+async def load(conn: asyncpg.Connection, customer_id: str) -> CustomerRow | None:
+    r = await conn.fetchrow(f"SELECT {_COLUMNS} FROM customers WHERE customer_id = $1", customer_id)
+    return _row(r) if r is not None else None
+
+
+async def save_many(conn: asyncpg.Connection, rows: Sequence[CustomerRow]) -> None:
+    """Insert or update customers in one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO customers AS c (customer_id, company_id, status, merged_into, state, version, published,
+                                    policy_version, last_event_at, updated_at)
+        SELECT u.customer_id, u.company_id, u.status, u.merged_into, u.state::jsonb, u.version, u.published::jsonb,
+               u.policy_version, u.last_event_at, now()
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::int[],
+                      $9::timestamptz[])
+               AS u(customer_id, company_id, status, merged_into, state, version, published, policy_version,
+                    last_event_at)
+        ON CONFLICT (customer_id) DO UPDATE
+           SET company_id = EXCLUDED.company_id, status = EXCLUDED.status, merged_into = EXCLUDED.merged_into,
+               state = EXCLUDED.state, version = EXCLUDED.version, published = EXCLUDED.published,
+               policy_version = EXCLUDED.policy_version, last_event_at = EXCLUDED.last_event_at, updated_at = now()
+        """,
+        [r.prefs.customer_id for r in rows],
+        [r.prefs.company_id for r in rows],
+        [r.status for r in rows],
+        [r.merged_into for r in rows],
+        [json.dumps(r.prefs.to_json()) for r in rows],
+        [r.version for r in rows],
+        [None if r.published is None else json.dumps(r.published) for r in rows],
+        [r.policy_version for r in rows],
+        [r.prefs.last_event_at for r in rows],
+    )
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    company_id: str
+    version: int
+    policy: dict[str, Any]
+    deleted: bool
+    updated_by: str
+    updated_at: datetime
+
+
+async def load_policies(conn: asyncpg.Connection, company_ids: Iterable[str | None]) -> dict[str, PolicyRow]:
+    ids = sorted({c for c in company_ids if c})
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT company_id, version, policy, deleted, updated_by, updated_at FROM policies"
+        " WHERE company_id = ANY($1::text[])",
+        ids,
+    )
+    return {r["company_id"]: PolicyRow(**dict(r)) for r in rows}
+
+
+async def save_policy(
+    conn: asyncpg.Connection, *, company_id: str, policy: dict[str, Any], deleted: bool, updated_by: str
+) -> int:
+    """Create or replace a company's policy; returns its new version."""
+    version: int = await conn.fetchval(
+        """
+        INSERT INTO policies (company_id, version, policy, deleted, updated_by) VALUES ($1, 1, $2, $3, $4)
+        ON CONFLICT (company_id) DO UPDATE
+           SET version = policies.version + 1, policy = EXCLUDED.policy, deleted = EXCLUDED.deleted,
+               updated_by = EXCLUDED.updated_by, updated_at = now()
+        RETURNING version
+        """,
+        company_id,
+        policy,
+        deleted,
+        updated_by,
+    )
+    return version
+
+
+async def list_policies(conn: asyncpg.Connection) -> list[PolicyRow]:
+    rows = await conn.fetch(
+        "SELECT company_id, version, policy, deleted, updated_by, updated_at FROM policies"
+        " WHERE NOT deleted ORDER BY company_id"
+    )
+    return [PolicyRow(**dict(r)) for r in rows]
+
+
+async def customers_behind_policy(conn: asyncpg.Connection, *, limit: int) -> list[str]:
+    """Active customers resolved against an older version of their company's policy."""
+    rows = await conn.fetch(
+        """
+        SELECT c.customer_id FROM customers c JOIN policies p USING (company_id)
+         WHERE c.status = 'active' AND c.policy_version IS DISTINCT FROM p.version
+         ORDER BY c.customer_id LIMIT $1
+        """,
+        limit,
+    )
+    return [r["customer_id"] for r in rows]
+
+
+async def add_confirmation_requests(
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, Any, float, datetime]]
+) -> None:
+    """(request_id, customer_id, key, value, confidence, asked_at) rows; older pending asks are superseded."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        UPDATE confirmation_requests SET status = 'superseded'
+         WHERE status = 'pending' AND (customer_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        """,
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+    await conn.execute(
+        """
+        INSERT INTO confirmation_requests (request_id, customer_id, key, value, confidence, asked_at)
+        SELECT u.request_id::uuid, u.customer_id, u.key, u.value::jsonb, u.confidence, u.asked_at
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::timestamptz[])
+               AS u(request_id, customer_id, key, value, confidence, asked_at)
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [json.dumps(r[3]) for r in rows],
+        [r[4] for r in rows],
+        [r[5] for r in rows],
+    )
+
+
+async def get_confirmation(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM confirmation_requests WHERE request_id = $1::uuid", request_id)
+
+
+async def list_confirmations(conn: asyncpg.Connection, customer_id: str) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT * FROM confirmation_requests WHERE customer_id = $1 ORDER BY asked_at DESC LIMIT 100", customer_id
+        )
+    )
+
+
+async def answer_confirmation(conn: asyncpg.Connection, request_id: str, *, accepted: bool, answered_by: str) -> None:
+    await conn.execute(
+        "UPDATE confirmation_requests SET status = $2, answered_at = now(), answered_by = $3"
+        " WHERE request_id = $1::uuid",
+        request_id,
+        "accepted" if accepted else "declined",
+        answered_by,
+    )

@@ -1,0 +1,304 @@
+"""The preference catalogue: every key, what its value looks like, and how it is checked.
+
+Keys are dotted (`air.cabin.long_haul`). `validate(key, value)` returns the value in
+canonical form (codes upper-cased, lists de-duplicated) or raises `InvalidPreferenceError`
+with a message a traveller's tool can show as is.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from services.preferences.domain import codes
+from services.preferences.domain.inference import ACRISS_CATEGORY, DEPARTURE_WINDOWS, WINDOW
+
+KEEP_OBSERVATIONS = WINDOW + 5
+HAULS = ("short_haul", "medium_haul", "long_haul")
+CABINS = ("economy", "premium_economy", "business", "first")
+SEATS = ("window", "aisle", "middle")
+RAIL_CLASSES = ("standard", "second", "business", "first")
+ROOM_TYPES = ("standard", "superior", "deluxe", "executive", "studio", "suite")
+CAR_CLASSES = tuple(dict.fromkeys(ACRISS_CATEGORY.values()))
+CHANNELS = ("email", "sms", "push", "chat")  # the channels notifications delivers on
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CODE2 = re.compile(r"^[A-Z0-9]{2}$")
+
+
+class InvalidPreferenceError(ValueError):
+    """A preference value that makes no sense; the message says why."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+Validator = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    key: str
+    description: str
+    validate: Validator
+    kind: str  # for the catalogue endpoint: enum | enum_list | code_list | int | bool | window | object_list
+    allowed: tuple[str, ...] = ()
+    sensitive: bool = False
+    list_valued: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+def _enum(allowed: Sequence[str]) -> Validator:
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or value.lower() not in allowed:
+            raise InvalidPreferenceError(key, f"{value!r} is not one of {', '.join(allowed)}")
+        return value.lower()
+
+    return check
+
+
+def _enum_list(allowed: Sequence[str], *, max_items: int = 10) -> Validator:
+    single = _enum(allowed)
+
+    def check(key: str, value: Any) -> list[str]:
+        items = _as_list(key, value, max_items)
+        return list(dict.fromkeys(single(key, v) for v in items))
+
+    return check
+
+
+def _as_list(key: str, value: Any, max_items: int) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidPreferenceError(key, "expects a list")
+    if len(value) > max_items:
+        raise InvalidPreferenceError(key, f"at most {max_items} entries")
+    return value
+
+
+def _airlines(key: str, value: Any) -> list[str]:
+    out = []
+    for item in _as_list(key, value, 20):
+        code = item.upper() if isinstance(item, str) else item
+        if not isinstance(code, str) or code not in codes.AIRLINES:
+            raise InvalidPreferenceError(
+                key, f"unknown airline code {item!r} (IATA two-character designator, e.g. 'LH')"
+            )
+        out.append(code)
+    return list(dict.fromkeys(out))
+
+
+def _gds_codes(what: str, example: str) -> Validator:
+    def check(key: str, value: Any) -> list[str]:
+        out = []
+        for item in _as_list(key, value, 20):
+            code = item.upper() if isinstance(item, str) else item
+            if not isinstance(code, str) or not _CODE2.match(code):
+                raise InvalidPreferenceError(
+                    key, f"{item!r} is not a {what} code (two letters or digits, e.g. {example!r})"
+                )
+            out.append(code)
+        return list(dict.fromkeys(out))
+
+    return check
+
+
+def _int_range(lo: int, hi: int, unit: str) -> Validator:
+    def check(key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise InvalidPreferenceError(key, f"{value!r} is not a {unit} between {lo} and {hi}")
+        return int(value)
+
+    return check
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidPreferenceError(key, "expects true or false")
+    return value
+
+
+def _time(key: str, value: Any, name: str) -> str:
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise InvalidPreferenceError(key, f"{name} must be a time HH:MM, got {value!r}")
+    return value
+
+
+def _window(start: str, end: str, *, may_wrap: bool) -> Validator:
+    def check(key: str, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or set(value) != {start, end}:
+            raise InvalidPreferenceError(key, f"expects {{{start!r}: 'HH:MM', {end!r}: 'HH:MM'}}")
+        a, b = _time(key, value[start], start), _time(key, value[end], end)
+        if not may_wrap and a >= b:
+            raise InvalidPreferenceError(key, f"{start} must be before {end}")
+        if a == b:
+            raise InvalidPreferenceError(key, f"{start} and {end} must differ")
+        return {start: a, end: b}
+
+    return check
+
+
+def _language(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidPreferenceError(key, "expects an ISO 639-1 language code, e.g. 'de'")
+    base, _, region = value.partition("-")
+    if base.lower() not in codes.LANGUAGES or (region and not re.fullmatch(r"[A-Za-z]{2}", region)):
+        raise InvalidPreferenceError(key, f"unknown language {value!r} (ISO 639-1, optionally with a region: 'en-GB')")
+    return base.lower() + (f"-{region.upper()}" if region else "")
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _time_zone(key: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in _zones():
+        raise InvalidPreferenceError(key, f"unknown time zone {value!r} (IANA name, e.g. 'Europe/Berlin')")
+    return value
+
+
+def _text_list(key: str, value: Any) -> list[str]:
+    out = []
+    for item in _as_list(key, value, 10):
+        if not isinstance(item, str) or not 1 <= len(item.strip()) <= 50:
+            raise InvalidPreferenceError(key, "entries are names of 1 to 50 characters")
+        out.append(item.strip())
+    return list(dict.fromkeys(out))
+
+
+def _meal(key: str, value: Any) -> str:
+    if not isinstance(value, str) or value.upper() not in codes.MEAL_CODES:
+        raise InvalidPreferenceError(key, f"unknown meal code {value!r} (IATA SSR code, e.g. 'VGML')")
+    return value.upper()
+
+
+def _loyalty(key: str, value: Any) -> list[dict[str, str]]:
+    out = []
+    for item in _as_list(key, value, 30):
+        if not isinstance(item, dict) or set(item) != {"programme", "number"}:
+            raise InvalidPreferenceError(key, "entries are {'programme': ..., 'number': ...}")
+        programme, number = item["programme"], item["number"]
+        if not isinstance(programme, str) or not 2 <= len(programme.strip()) <= 50:
+            raise InvalidPreferenceError(
+                key, "programme is a code or name of 2 to 50 characters, e.g. 'LH' or 'Bonvoy'"
+            )
+        if not isinstance(number, str) or not re.fullmatch(r"[A-Za-z0-9-]{3,30}", number.strip()):
+            raise InvalidPreferenceError(key, f"membership number {number!r} must be 3 to 30 letters, digits or '-'")
+        out.append({"programme": programme.strip(), "number": number.strip().upper()})
+    return out
+
+
+def _specs() -> list[KeySpec]:
+    specs: list[KeySpec] = []
+    for h in HAULS:
+        label = h.replace("_", "-")
+        specs.append(KeySpec(f"air.seat.{h}", f"Seat position on {label} flights", _enum(SEATS), "enum", SEATS))
+        specs.append(KeySpec(f"air.cabin.{h}", f"Cabin on {label} flights", _enum(CABINS), "enum", CABINS))
+    specs += [
+        KeySpec("air.airlines.preferred", "Preferred airlines (IATA codes)", _airlines, "code_list", list_valued=True),
+        KeySpec("air.airlines.avoided", "Airlines to avoid (IATA codes)", _airlines, "code_list", list_valued=True),
+        KeySpec("air.alliances.preferred", "Preferred alliances", _enum_list(codes.ALLIANCES), "enum_list",
+                codes.ALLIANCES, list_valued=True),
+        KeySpec("air.stops.max", "Maximum stops (0 = direct only)", _int_range(0, 3, "number of stops"), "int",
+                minimum=0, maximum=3),
+        KeySpec("air.departure_window", "Preferred departure time window (local time)",
+                _window("earliest", "latest", may_wrap=False), "window"),
+        KeySpec("air.fare_types", "Fare types", _enum_list(("restricted", "flexible", "fully_refundable")),
+                "enum_list", ("restricted", "flexible", "fully_refundable"), list_valued=True),
+        KeySpec("air.meal", "Special meal (IATA SSR code)", _meal, "enum", tuple(codes.MEAL_CODES), sensitive=True),
+        KeySpec("hotel.star_min", "Minimum hotel star class", _int_range(1, 5, "star class"), "int",
+                minimum=1, maximum=5),
+        KeySpec("hotel.chains.preferred", "Preferred hotel chains (GDS chain codes)", _gds_codes("hotel chain", "MC"),
+                "code_list", list_valued=True),
+        KeySpec("hotel.chains.avoided", "Hotel chains to avoid (GDS chain codes)", _gds_codes("hotel chain", "MC"),
+                "code_list", list_valued=True),
+        KeySpec("hotel.room_type", "Room type", _enum(ROOM_TYPES), "enum", ROOM_TYPES),
+        KeySpec("hotel.smoking", "Smoking or non-smoking room", _enum(("non_smoking", "smoking")), "enum",
+                ("non_smoking", "smoking")),
+        KeySpec("hotel.bed_type", "Bed type", _enum(("king", "queen", "double", "twin", "single")), "enum",
+                ("king", "queen", "double", "twin", "single")),
+        KeySpec("car.class", "Car class (ACRISS category)", _enum(CAR_CLASSES), "enum", CAR_CLASSES),
+        KeySpec("car.transmission", "Transmission", _enum(("automatic", "manual")), "enum", ("automatic", "manual")),
+        KeySpec("car.vendors.preferred", "Preferred car rental vendors", _gds_codes("car vendor", "ZE"), "code_list",
+                list_valued=True),
+        KeySpec("car.vendors.avoided", "Car rental vendors to avoid", _gds_codes("car vendor", "ZE"), "code_list",
+                list_valued=True),
+        KeySpec("rail.class", "Rail travel class", _enum(RAIL_CLASSES), "enum", RAIL_CLASSES),
+        KeySpec("rail.seat", "Rail seat", _enum(("window", "aisle", "table", "quiet_coach")), "enum",
+                ("window", "aisle", "table", "quiet_coach")),
+        KeySpec("rail.operators.preferred", "Preferred rail operators", _text_list, "text_list", list_valued=True),
+        KeySpec("loyalty.memberships", "Loyalty programme memberships", _loyalty, "object_list", list_valued=True),
+        KeySpec("needs.dietary", "Dietary needs", _enum_list(codes.DIETARY_NEEDS, max_items=13), "enum_list",
+                codes.DIETARY_NEEDS, sensitive=True, list_valued=True),
+        KeySpec("needs.accessibility", "Accessibility needs", _enum_list(codes.ACCESSIBILITY_NEEDS, max_items=13),
+                "enum_list", codes.ACCESSIBILITY_NEEDS, sensitive=True, list_valued=True),
+        KeySpec("comms.language", "Language for messages", _language, "language"),
+        KeySpec("comms.channels", "Channels in order of preference", _enum_list(CHANNELS), "enum_list", CHANNELS,
+                list_valued=True),
+        KeySpec("comms.consent.transactional", "Consent to transactional messages (bookings, changes)", _bool, "bool"),
+        KeySpec("comms.consent.service", "Consent to service messages (surveys, tips)", _bool, "bool"),
+        KeySpec("comms.consent.marketing", "Consent to marketing messages", _bool, "bool"),
+        KeySpec("comms.quiet_hours", "No messages between these times (home time zone; may span midnight)",
+                _window("start", "end", may_wrap=True), "window"),
+        KeySpec("comms.home_time_zone", "Home time zone (IANA)", _time_zone, "time_zone"),
+    ]  # fmt: skip
+    return specs
+
+
+SPECS: dict[str, KeySpec] = {s.key: s for s in _specs()}
+
+
+def spec(key: str) -> KeySpec:
+    """The spec of a key; InvalidPreferenceError for an unknown one."""
+    try:
+        return SPECS[key]
+    except KeyError:
+        raise InvalidPreferenceError(key, "unknown preference key (see GET /v1/preferences/catalogue)") from None
+
+
+def validate(key: str, value: Any) -> Any:
+    """The value in canonical form, or InvalidPreferenceError."""
+    return spec(key).validate(key, value)
+
+
+def is_sensitive(key: str) -> bool:
+    s = SPECS.get(key)
+    return s is not None and s.sensitive
+
+
+def preference_value(key: str, observed: Any) -> Any:
+    """The preference value an observed booking fact stands for (one airline -> a list of one)."""
+    if key == "air.departure_window":
+        earliest, latest = DEPARTURE_WINDOWS[str(observed)]
+        return {"earliest": earliest, "latest": latest}
+    s = SPECS.get(key)
+    if s is not None and s.list_valued:
+        return [observed]
+    return observed
+
+
+def check_consistency(values: dict[str, Any]) -> None:
+    """Cross-key rules: nothing may be both preferred and avoided."""
+    for thing in ("air.airlines", "hotel.chains", "car.vendors"):
+        both = set(values.get(f"{thing}.preferred") or []) & set(values.get(f"{thing}.avoided") or [])
+        if both:
+            raise InvalidPreferenceError(f"{thing}.avoided", f"{', '.join(sorted(both))} both preferred and avoided")
+
+
+def question(key: str, value: Any) -> str:
+    """A yes/no question confirming an inferred preference, in plain English."""
+    description = SPECS[key].description if key in SPECS else key
+    shown = (
+        ", ".join(str(v) for v in value)
+        if isinstance(value, list)
+        else (
+            f"{value['earliest']}-{value['latest']}" if isinstance(value, dict) and "earliest" in value else str(value)
+        )
+    )
+    return f"{description}: is {shown.replace('_', ' ')} right for you?"

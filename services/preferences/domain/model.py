@@ -1,0 +1,262 @@
+"""A customer's travel preferences: stated, set by an agent, inferred, and the effective result.
+
+Pure Python: no database, no broker. The service layer loads a `CustomerPreferences`,
+lets it record bookings or edits, and stores it again.
+
+Precedence per key: an explicit preference (stated by the traveller or set by an
+agent; the newer of the two) always beats an inference. An inference the traveller
+declined is not used. Company policy is applied afterwards (`policy.resolve`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from services.preferences.domain import catalogue
+from services.preferences.domain.inference import MIN_CONFIDENCE, Inference, Observation, infer, observe
+
+Source = Literal["stated", "agent", "inferred", "policy"]
+ExplicitSource = Literal["stated", "agent"]
+JSON = Any
+
+# Low-confidence inferences worth asking the traveller about.
+CONFIRM_MIN, CONFIRM_MAX, CONFIRM_MIN_EVIDENCE = 0.4, 0.7, 2
+
+
+@dataclass(frozen=True)
+class Preference:
+    """One preference with its provenance."""
+
+    key: str
+    value: JSON
+    source: Source
+    confidence: float
+    evidence_count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class Explicit:
+    """A preference somebody said out loud: the traveller (stated) or an agent."""
+
+    key: str
+    value: JSON
+    source: ExplicitSource
+    set_by: str
+    first_set: datetime
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """An inference we asked the traveller to confirm."""
+
+    request_id: str
+    key: str
+    value: JSON
+    confidence: float
+    evidence_count: int
+    asked_at: datetime
+
+
+@dataclass
+class CustomerPreferences:
+    """The preferences aggregate of one customer."""
+
+    customer_id: str
+    company_id: str | None = None
+    observations: dict[str, list[Observation]] = field(default_factory=dict)
+    explicit: dict[str, Explicit] = field(default_factory=dict)
+    declined: dict[str, list[JSON]] = field(default_factory=dict)
+    asked: dict[str, ConfirmationRequest] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+
+    # --- behaviour ---------------------------------------------------------------------------
+
+    def record_booking(self, *, booking: str, kind: str, segments: Sequence[object], at: datetime) -> None:
+        """A booking was created, changed or cancelled: its segments replace what it showed before.
+
+        A changed booking carries its full new state, so it replaces its earlier
+        observations instead of counting twice; a cancelled one withdraws them. Trip
+        start/completion reveal nothing new.
+        """
+        if kind in ("created", "changed", "cancelled"):
+            self._forget_booking(booking)
+        if kind in ("created", "changed"):
+            for o in observe(segments, booking=booking):
+                self.observations.setdefault(o.dimension, []).append(o)
+                self._trim(o.dimension)
+        if self.last_event_at is None or at > self.last_event_at:
+            self.last_event_at = at
+
+    def _forget_booking(self, booking: str) -> None:
+        for dimension in list(self.observations):
+            kept = [o for o in self.observations[dimension] if o.booking != booking]
+            if kept:
+                self.observations[dimension] = kept
+            else:
+                del self.observations[dimension]
+
+    def _trim(self, dimension: str) -> None:
+        # Keep a little more than the window so a withdrawn booking does not empty it.
+        obs = sorted(self.observations[dimension], key=lambda o: (o.at, o.booking, str(o.value)))
+        self.observations[dimension] = obs[-catalogue.KEEP_OBSERVATIONS :]
+
+    # --- explicit preferences ----------------------------------------------------------------
+
+    def set_explicit(self, key: str, value: JSON, *, source: ExplicitSource, set_by: str, at: datetime) -> None:
+        """Record a stated or agent-set preference (value already validated)."""
+        previous = self.explicit.get(key)
+        first = previous.first_set if previous is not None and previous.value == value else at
+        self.explicit[key] = Explicit(key, value, source, set_by, first, at)
+        self.asked.pop(key, None)
+
+    def clear_explicit(self, key: str) -> bool:
+        """Forget an explicit preference; inference takes over again. False if there was none."""
+        return self.explicit.pop(key, None) is not None
+
+    def answer_confirmation(self, key: str, *, accepted: bool, answered_by: str, at: datetime) -> JSON:
+        """The traveller confirmed or declined the inference we asked about; returns its value."""
+        request = self.asked.pop(key)
+        if accepted:
+            self.set_explicit(key, request.value, source="stated", set_by=answered_by, at=at)
+        else:
+            self.declined.setdefault(key, [])
+            if request.value not in self.declined[key]:
+                self.declined[key].append(request.value)
+        return request.value
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def inferences(self) -> dict[str, Inference]:
+        """Current inference per dimension, whatever its confidence."""
+        out = {}
+        for dimension, obs in sorted(self.observations.items()):
+            inference = infer(dimension, obs)
+            if inference is not None:
+                out[dimension] = inference
+        return out
+
+    def preferences(self) -> dict[str, Preference]:
+        """The traveller's own preferences, before company policy: explicit beats inferred."""
+        out: dict[str, Preference] = {}
+        for key, inference in self.inferences().items():
+            value = catalogue.preference_value(key, inference.value)
+            if inference.confidence < MIN_CONFIDENCE or value in self.declined.get(key, []):
+                continue
+            out[key] = Preference(
+                key=key,
+                value=value,
+                source="inferred",
+                confidence=inference.confidence,
+                evidence_count=inference.evidence_count,
+                first_seen=inference.first_seen,
+                last_seen=inference.last_seen,
+            )
+        for key, e in self.explicit.items():
+            out[key] = Preference(key, e.value, e.source, 1.0, 0, e.first_set, e.set_at)
+        return dict(sorted(out.items()))
+
+    def confirmations_to_ask(self, *, new_request_id: Iterable[str], at: datetime) -> list[ConfirmationRequest]:
+        """Low-confidence inferences not asked about before; records them as asked."""
+        ids = iter(new_request_id)
+        out = []
+        for key, inference in self.inferences().items():
+            if key in self.explicit or catalogue.is_sensitive(key):
+                continue
+            value = catalogue.preference_value(key, inference.value)
+            if (
+                not (CONFIRM_MIN <= inference.confidence < CONFIRM_MAX)
+                or inference.evidence_count < CONFIRM_MIN_EVIDENCE
+            ):
+                continue
+            if value in self.declined.get(key, []):
+                continue
+            if key in self.asked and self.asked[key].value == value:
+                continue
+            request = ConfirmationRequest(next(ids), key, value, inference.confidence, inference.evidence_count, at)
+            self.asked[key] = request
+            out.append(request)
+        return out
+
+    def absorb(self, other: CustomerPreferences) -> None:
+        """Merge another customer's preferences into this one (the other was found to be the same person).
+
+        Observations are pooled; this customer's explicit preferences win on a clash,
+        the newer one otherwise.
+        """
+        for dimension, obs in other.observations.items():
+            mine = {(o.booking, o.at, str(o.value)) for o in self.observations.get(dimension, [])}
+            self.observations.setdefault(dimension, []).extend(
+                o for o in obs if (o.booking, o.at, str(o.value)) not in mine
+            )
+            self._trim(dimension)
+        for key, e in other.explicit.items():
+            if key not in self.explicit:
+                self.explicit[key] = e
+        for key, values in other.declined.items():
+            merged = self.declined.setdefault(key, [])
+            merged.extend(v for v in values if v not in merged)
+        if other.last_event_at and (self.last_event_at is None or other.last_event_at > self.last_event_at):
+            self.last_event_at = other.last_event_at
+        if self.company_id is None:
+            self.company_id = other.company_id
+
+    # --- persistence form (plain JSON, so the adapter stays dumb) ------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "observations": {
+                d: [[o.booking, o.value, o.at.isoformat(), o.detail] for o in obs]
+                for d, obs in self.observations.items()
+            },
+            "explicit": {
+                k: {"value": e.value, "source": e.source, "set_by": e.set_by, "first_set": e.first_set.isoformat(),
+                    "set_at": e.set_at.isoformat()}
+                for k, e in self.explicit.items()
+            },
+            "declined": self.declined,
+            "asked": {
+                k: {"request_id": r.request_id, "value": r.value, "confidence": r.confidence,
+                    "evidence_count": r.evidence_count, "asked_at": r.asked_at.isoformat()}
+                for k, r in self.asked.items()
+            },
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(
+        cls, customer_id: str, data: Mapping[str, Any], *, company_id: str | None, last_event_at: datetime | None
+    ) -> CustomerPreferences:
+        return cls(
+            customer_id=customer_id,
+            company_id=company_id,
+            observations={
+                d: [Observation(d, v, b, datetime.fromisoformat(at), detail) for b, v, at, detail in obs]
+                for d, obs in (data.get("observations") or {}).items()
+            },
+            explicit={
+                k: Explicit(k, e["value"], e["source"], e["set_by"], datetime.fromisoformat(e["first_set"]),
+                            datetime.fromisoformat(e["set_at"]))
+                for k, e in (data.get("explicit") or {}).items()
+            },
+            declined={k: list(v) for k, v in (data.get("declined") or {}).items()},
+            asked={
+                k: ConfirmationRequest(r["request_id"], k, r["value"], r["confidence"], r["evidence_count"],
+                                       datetime.fromisoformat(r["asked_at"]))
+                for k, r in (data.get("asked") or {}).items()
+            },
+            last_event_at=last_event_at,
+        )  # fmt: skip
+
+    def copy(self) -> CustomerPreferences:
+        return replace(
+            self,
+            observations={d: list(o) for d, o in self.observations.items()},
+            explicit=dict(self.explicit),
+            declined={k: list(v) for k, v in self.declined.items()},
+            asked=dict(self.asked),
+        )

@@ -1,0 +1,354 @@
+"""Preferences use cases: record bookings, edits and policy; publish effective snapshots.
+
+Every handler runs inside the caller's transaction (a consumer batch or an API request)
+and writes its events to the outbox in that same transaction. Bookings are handled a
+batch at a time and coalesced per customer: one load, one write and at most one
+snapshot per customer per batch, however many of its bookings the batch holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.preferences import (
+    PolicyConflictV1,
+    PreferenceChangedV1,
+    PreferenceConfirmationRequestedV1,
+    PreferenceSnapshotV1,
+    PreferenceV1,
+)
+from services.kit.outbox import enqueue_many, enqueue_tombstone
+from services.preferences.adapters import repository as repo
+from services.preferences.adapters.repository import CustomerRow, PolicyRow
+from services.preferences.domain import catalogue, policy
+from services.preferences.domain.model import CustomerPreferences, ExplicitSource, Preference
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "preferences"
+SNAPSHOTS_TOPIC = "preferences.snapshots.v1"
+CHANGES_TOPIC = "preferences.changes.v1"
+MAX_REDIRECTS = 10
+
+Outgoing = list[tuple[str, Envelope[Any]]]
+
+
+class UnknownCustomerError(LookupError):
+    """No preferences are known for this customer id."""
+
+
+@dataclass(frozen=True)
+class Effective:
+    """A customer's effective preferences (after policy) and the conflicts found."""
+
+    preferences: dict[str, Preference]
+    conflicts: list[policy.Conflict]
+    policy_version: int | None
+
+
+def effective_of(prefs: CustomerPreferences, policy_row: PolicyRow | None) -> Effective:
+    """Resolve a customer's preferences against the company policy (if any)."""
+    travel_policy = policy.TravelPolicy.from_json(policy_row.company_id, policy_row.policy) if policy_row else None
+    if policy_row is not None and policy_row.deleted:
+        travel_policy = None
+    resolved, conflicts = policy.resolve(
+        prefs.preferences(), travel_policy, as_of=policy_row.updated_at if policy_row else None
+    )
+    return Effective(resolved, conflicts, policy_row.version if policy_row and not policy_row.deleted else None)
+
+
+def _wire(p: Preference) -> PreferenceV1:
+    return PreferenceV1(
+        key=p.key,
+        value=p.value,
+        source=p.source,
+        confidence=p.confidence,
+        evidence_count=p.evidence_count,
+        first_seen=p.first_seen,
+        last_seen=p.last_seen,
+    )
+
+
+def _published_form(effective: Effective) -> dict[str, Any]:
+    """What the snapshot says, without its version and timestamps: the thing to diff."""
+    prefs = [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
+    return {
+        "preferences": [p.model_dump(mode="json") for p in prefs],
+        "conflicts": [
+            {"key": c.key, "preferred": c.preferred, "allowed": c.allowed, "message": c.message}
+            for c in effective.conflicts
+        ],
+        "policy_version": effective.policy_version,
+    }
+
+
+def _changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[str, ...]:
+    def index(form: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
+        if not form:
+            return {}
+        return {p["key"]: (repr(p["value"]), p["source"]) for p in form["preferences"]}
+
+    before, after = index(old), index(new)
+    return tuple(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)))
+
+
+def refresh(
+    row: CustomerRow, policy_row: PolicyRow | None, *, now: datetime, caused_by: Envelope[Any] | None
+) -> Outgoing:
+    """Recompute a customer's effective preferences; the events to publish if they changed."""
+    prefs = row.prefs
+    effective = effective_of(prefs, policy_row)
+    form = _published_form(effective)
+    row.policy_version = effective.policy_version
+    out: Outgoing = []
+    cid = prefs.customer_id
+    if form != row.published:
+        changed = _changed_keys(row.published, form)
+        row.version += 1
+        row.published = form
+        snapshot = PreferenceSnapshotV1(
+            customer_id=cid,
+            version=row.version,
+            preferences=tuple(PreferenceV1.model_validate(p) for p in form["preferences"]),
+            conflicts=tuple(PolicyConflictV1.model_validate(c) for c in form["conflicts"]),
+            updated_at=now,
+            company_id=prefs.company_id,
+            policy_version=effective.policy_version,
+            last_event_at=prefs.last_event_at,
+        )
+        out.append((SNAPSHOTS_TOPIC, Envelope.new(snapshot, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
+        if changed:
+            change = PreferenceChangedV1(customer_id=cid, version=row.version, changed_keys=changed)
+            out.append((CHANGES_TOPIC, Envelope.new(change, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
+    for request in prefs.confirmations_to_ask(new_request_id=iter(lambda: str(uuid.uuid4()), None), at=now):
+        question = PreferenceConfirmationRequestedV1(
+            customer_id=cid,
+            request_id=request.request_id,
+            key=request.key,
+            value=request.value,
+            confidence=request.confidence,
+            evidence_count=request.evidence_count,
+            question=catalogue.question(request.key, request.value),
+        )
+        out.append((CHANGES_TOPIC, Envelope.new(question, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
+    return out
+
+
+def _new_row(customer_id: str) -> CustomerRow:
+    return CustomerRow(prefs=CustomerPreferences(customer_id=customer_id))
+
+
+async def _load_following_merges(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> dict[str, CustomerRow]:
+    """Rows for the given ids and for the customers merged ones now live in (keyed by the given id)."""
+    rows = await repo.load_for_update(conn, customer_ids)
+    out: dict[str, CustomerRow] = {}
+    for cid in customer_ids:
+        row = rows.get(cid)
+        hops = 0
+        while row is not None and row.status == "merged" and row.merged_into and hops < MAX_REDIRECTS:
+            target = row.merged_into
+            if target not in rows:
+                rows.update(await repo.load_for_update(conn, [target]))
+            row = rows.get(target) or rows.setdefault(target, _new_row(target))
+            hops += 1
+        out[cid] = row if row is not None else rows.setdefault(cid, _new_row(cid))
+    return out
+
+
+async def _write(conn: asyncpg.Connection, rows: Sequence[CustomerRow], outgoing: Outgoing, *, now: datetime) -> None:
+    await repo.save_many(conn, rows)
+    asks = [
+        (e.payload.request_id, e.payload.customer_id, e.payload.key, e.payload.value, e.payload.confidence, now)
+        for _, e in outgoing
+        if isinstance(e.payload, PreferenceConfirmationRequestedV1)
+    ]
+    await repo.add_confirmation_requests(conn, asks)
+    await enqueue_many(conn, outgoing)
+
+
+async def handle_resolved_bookings(
+    conn: asyncpg.Connection, events: Sequence[Envelope[Any]], *, now: datetime | None = None
+) -> None:
+    """Record what a batch of resolved bookings reveals and publish one snapshot per changed customer."""
+    now = now or datetime.now(UTC)
+    bookings = [e for e in events if isinstance(e.payload, ResolvedBookingV1)]
+    if not bookings:
+        return
+    rows = await _load_following_merges(conn, [e.payload.customer_id for e in bookings])
+    touched: dict[str, tuple[CustomerRow, Envelope[Any]]] = {}
+    for event in bookings:
+        p: ResolvedBookingV1 = event.payload
+        row = rows[p.customer_id]
+        if p.company_id:
+            row.prefs.company_id = p.company_id
+        row.prefs.record_booking(
+            booking=f"{p.source_system}:{p.booking_id}", kind=p.kind, segments=p.segments, at=p.occurred_at
+        )
+        touched[row.prefs.customer_id] = (row, event)
+    policies = await repo.load_policies(conn, (row.prefs.company_id for row, _ in touched.values()))
+    outgoing: Outgoing = []
+    for row, last_event in touched.values():
+        outgoing += refresh(row, policies.get(row.prefs.company_id or ""), now=now, caused_by=last_event)
+    await _write(conn, [row for row, _ in touched.values()], outgoing, now=now)
+
+
+async def handle_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """One resolved booking (the per-record path of the kit consumer)."""
+    await handle_resolved_bookings(conn, [event])
+
+
+async def handle_customer_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """Follow the profile's golden records: company changes, and merges (redirects)."""
+    p = event.payload
+    now = datetime.now(UTC)
+    if isinstance(p, CustomerSnapshotV1):
+        rows = await repo.load_for_update(conn, [p.customer_id])
+        row = rows.get(p.customer_id)
+        if row is None:
+            return  # nothing known yet; the first booking brings the company along
+        if row.status == "merged":
+            row.status, row.merged_into = "active", None  # an unmerge restored this customer
+        if p.company_id == row.prefs.company_id and row.status == "active" and row.published is not None:
+            return
+        row.prefs.company_id = p.company_id or row.prefs.company_id
+        policies = await repo.load_policies(conn, [row.prefs.company_id])
+        out = refresh(row, policies.get(row.prefs.company_id or ""), now=now, caused_by=event)
+        await _write(conn, [row], out, now=now)
+    elif isinstance(p, CustomerRedirectV1):
+        await merge_customers(conn, absorbed_id=p.customer_id, survivor_id=p.merged_into, caused_by=event, now=now)
+
+
+async def merge_customers(
+    conn: asyncpg.Connection, *, absorbed_id: str, survivor_id: str, caused_by: Envelope[Any] | None, now: datetime
+) -> None:
+    """The absorbed customer's preferences join the survivor's; its snapshot is tombstoned."""
+    rows = await repo.load_for_update(conn, [absorbed_id, survivor_id])
+    absorbed = rows.get(absorbed_id)
+    if absorbed is None or absorbed.status == "merged":
+        absorbed_row = absorbed or _new_row(absorbed_id)
+        absorbed_row.status, absorbed_row.merged_into = "merged", survivor_id
+        await repo.save_many(conn, [absorbed_row])
+        return
+    survivor = rows.get(survivor_id) or _new_row(survivor_id)
+    survivor.prefs.absorb(absorbed.prefs)
+    absorbed.status, absorbed.merged_into = "merged", survivor_id
+    policies = await repo.load_policies(conn, [survivor.prefs.company_id])
+    out = refresh(survivor, policies.get(survivor.prefs.company_id or ""), now=now, caused_by=caused_by)
+    await _write(conn, [survivor, absorbed], out, now=now)
+    if absorbed.version > 0:
+        await enqueue_tombstone(conn, topic=SNAPSHOTS_TOPIC, key=absorbed_id)
+
+
+async def handle_customer_tombstone(conn: asyncpg.Connection, topic: str, key: str) -> None:
+    """An erased customer: forget everything about them and tombstone their snapshot."""
+    if topic != "profile.customers.v1":
+        return
+    deleted = await conn.fetchval("DELETE FROM customers WHERE customer_id = $1 RETURNING version", key)
+    await conn.execute("DELETE FROM confirmation_requests WHERE customer_id = $1", key)
+    if deleted:
+        await enqueue_tombstone(conn, topic=SNAPSHOTS_TOPIC, key=key)
+
+
+async def resolve_id(conn: asyncpg.Connection, customer_id: str) -> str:
+    """The id a customer's preferences live under now (following merges)."""
+    current = customer_id
+    for _ in range(MAX_REDIRECTS):
+        row = await conn.fetchrow("SELECT status, merged_into FROM customers WHERE customer_id = $1", current)
+        if row is None:
+            raise UnknownCustomerError(customer_id)
+        if row["status"] != "merged" or not row["merged_into"]:
+            return current
+        current = row["merged_into"]
+    raise UnknownCustomerError(customer_id)
+
+
+async def set_preferences(
+    conn: asyncpg.Connection,
+    customer_id: str,
+    values: dict[str, Any],
+    *,
+    source: ExplicitSource,
+    actor: str,
+    now: datetime | None = None,
+) -> CustomerRow:
+    """Set explicit preferences (validated; all or nothing) and publish the new snapshot."""
+    now = now or datetime.now(UTC)
+    canonical = {key: catalogue.validate(key, value) for key, value in values.items()}
+    rows = await _load_following_merges(conn, [customer_id])
+    row = rows[customer_id]
+    merged_view = {k: e.value for k, e in row.prefs.explicit.items()} | canonical
+    catalogue.check_consistency(merged_view)
+    for key, value in canonical.items():
+        row.prefs.set_explicit(key, value, source=source, set_by=actor, at=now)
+    row.prefs.last_event_at = now
+    await _publish_one(conn, row, now=now)
+    return row
+
+
+async def clear_preference(
+    conn: asyncpg.Connection, customer_id: str, key: str, *, now: datetime | None = None
+) -> bool:
+    """Remove an explicit preference (inference applies again); False if none was set."""
+    now = now or datetime.now(UTC)
+    catalogue.spec(key)
+    real_id = await resolve_id(conn, customer_id)
+    row = (await repo.load_for_update(conn, [real_id]))[real_id]
+    if not row.prefs.clear_explicit(key):
+        return False
+    row.prefs.last_event_at = now
+    await _publish_one(conn, row, now=now)
+    return True
+
+
+async def answer_confirmation(
+    conn: asyncpg.Connection, customer_id: str, request_id: str, *, accepted: bool, actor: str
+) -> Any:
+    """The traveller's answer to a confirmation request; returns the value asked about."""
+    now = datetime.now(UTC)
+    request = await repo.get_confirmation(conn, request_id)
+    real_id = await resolve_id(conn, customer_id)
+    if request is None or await resolve_id(conn, request["customer_id"]) != real_id:
+        raise LookupError(f"no confirmation request {request_id} for customer {customer_id}")
+    if request["status"] != "pending":
+        raise ValueError(f"confirmation request {request_id} is already {request['status']}")
+    row = (await repo.load_for_update(conn, [real_id]))[real_id]
+    key = request["key"]
+    if key in row.prefs.asked and row.prefs.asked[key].request_id == str(request["request_id"]):
+        value = row.prefs.answer_confirmation(key, accepted=accepted, answered_by=actor, at=now)
+    else:  # asked before a merge or under another id: answer with the stored value
+        value = request["value"]
+        if accepted:
+            row.prefs.set_explicit(key, value, source="stated", set_by=actor, at=now)
+        else:
+            row.prefs.declined.setdefault(key, []).append(value)
+    row.prefs.last_event_at = now
+    await repo.answer_confirmation(conn, request_id, accepted=accepted, answered_by=actor)
+    await _publish_one(conn, row, now=now)
+    return value
+
+
+async def _publish_one(conn: asyncpg.Connection, row: CustomerRow, *, now: datetime) -> None:
+    policies = await repo.load_policies(conn, [row.prefs.company_id])
+    out = refresh(row, policies.get(row.prefs.company_id or ""), now=now, caused_by=None)
+    await _write(conn, [row], out, now=now)
+
+
+async def refresh_customers(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> int:
+    """Re-resolve customers against their company's current policy; returns how many snapshots changed."""
+    now = datetime.now(UTC)
+    rows = await repo.load_for_update(conn, customer_ids)
+    policies = await repo.load_policies(conn, (r.prefs.company_id for r in rows.values()))
+    outgoing: Outgoing = []
+    for row in rows.values():
+        outgoing += refresh(row, policies.get(row.prefs.company_id or ""), now=now, caused_by=None)
+    await _write(conn, list(rows.values()), outgoing, now=now)
+    return sum(1 for topic, _ in outgoing if topic == SNAPSHOTS_TOPIC)
