@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope as SmtpEnvelope, Session
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from services.kit.contracts.envelope import Envelope, decode_envelope, encode_envelope
 from services.kit.kafka import ensure_topics
@@ -69,7 +70,9 @@ class TestEnv:
             await self._producer.start()
         return self._producer
 
-    async def publish(self, topic: str, event: Envelope[Any] | bytes, *, key: str | None = None, partition: int | None = None) -> None:
+    async def publish(
+        self, topic: str, event: Envelope[Any] | bytes, *, key: str | None = None, partition: int | None = None
+    ) -> None:
         """Put an event (or raw bytes, for bad-input tests) on a logical topic."""
         producer = await self.producer()
         if isinstance(event, Envelope):
@@ -86,8 +89,7 @@ class TestEnv:
         runtime = ServiceRuntime(definition)
         await runtime.start(workers=True, create_topics=False)
         try:
-            for loop in runtime.loops:
-                await asyncio.wait_for(loop.assigned.wait(), timeout=30)
+            await runtime.wait_assigned(timeout=30)
             yield runtime
         finally:
             await runtime.stop()
@@ -121,7 +123,9 @@ class TestEnv:
         finally:
             await consumer.stop()
 
-    async def events(self, topic: str, *, until: Callable[[list[Envelope[Any]]], bool], timeout: float = 30.0) -> list[Envelope[Any]]:
+    async def events(
+        self, topic: str, *, until: Callable[[list[Envelope[Any]]], bool], timeout: float = 30.0
+    ) -> list[Envelope[Any]]:
         """Like read_topic, decoded into envelopes (tombstones skipped)."""
 
         def decoded(records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]]) -> list[Envelope[Any]]:
@@ -203,7 +207,8 @@ class SmtpServer:
     @property
     def port(self) -> int:
         server = self.controller.server
-        assert server is not None and server.sockets
+        assert server is not None
+        assert server.sockets
         return int(server.sockets[0].getsockname()[1])
 
     @property

@@ -15,7 +15,6 @@ transaction commits and the dead letters are acknowledged, so nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,18 +23,17 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope
 from services.kit.contracts.topics import dead_letter_topic
 from services.kit.kafka import EventProducer, Headers, OutgoingRecord
 from services.kit.logging import log_context
-from services.kit.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED
+from services.kit.metrics import DEAD_LETTERS, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
+BatchEventHandler = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]
 TombstoneHandler = Callable[[asyncpg.Connection, str, str], Awaitable[None]]  # conn, logical topic, key
 
 
@@ -63,6 +61,10 @@ class ConsumerSpec:
     handler: EventHandler
     tombstone_handler: TombstoneHandler | None = None
     event_types: frozenset[str] | None = None  # None: every type; others are skipped
+    # Optional fast path: all new events of a fetched batch in one call (one savepoint). If it
+    # raises, the batch is rolled back to its savepoint and handled record by record with
+    # `handler`, so bad records are still isolated and dead-lettered one by one.
+    batch_handler: BatchEventHandler | None = None
 
 
 @dataclass
@@ -119,6 +121,60 @@ class BatchProcessor:
         if result.failures:
             await self._dead_letter(result.failures)
         return result
+
+    async def _process_batch(
+        self, conn: asyncpg.Connection, records: Sequence[IncomingRecord], result: BatchResult
+    ) -> None:
+        """The batch fast path: one idempotency insert and one handler call for all new events."""
+        assert self.spec.batch_handler is not None
+        decoded: list[tuple[IncomingRecord, Envelope[Any]]] = []
+        for record in records:
+            if record.value is None:
+                await self._process_one(conn, record, result)  # tombstones keep the per-record path
+                continue
+            logical = self._logical(record.topic)
+            try:
+                event = decode_envelope(record.value)
+            except EnvelopeError as exc:
+                result.failures.append(_Failure(record, "unparseable", str(exc), 0))
+                continue
+            if self.spec.event_types is not None and event.event_type not in self.spec.event_types:
+                result.skipped += 1
+                EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "skipped").inc()
+                continue
+            decoded.append((record, event))
+        if not decoded:
+            return
+        fresh: list[tuple[IncomingRecord, Envelope[Any]]] = []
+        try:
+            async with conn.transaction():  # a savepoint inside the batch transaction
+                rows = await conn.fetch(
+                    "INSERT INTO processed_events (consumer, event_id) SELECT $1, e FROM unnest($2::uuid[]) AS e"
+                    " ON CONFLICT DO NOTHING RETURNING event_id",
+                    self._consumer_id,
+                    [event.event_id for _, event in decoded],
+                )
+                new_ids = {r["event_id"] for r in rows}
+                for record, event in decoded:
+                    if event.event_id in new_ids:
+                        new_ids.discard(event.event_id)  # the same event twice in one batch counts once
+                        fresh.append((record, event))
+                if fresh:
+                    await self.spec.batch_handler(conn, [event for _, event in fresh])
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+            raise  # the connection is gone: the whole batch is retried
+        except Exception as exc:
+            log.warning("batch handler failed, handling %d records one by one: %s", len(decoded), exc)
+            for record, _ in decoded:
+                await self._process_one(conn, record, result)
+            return
+        result.processed += len(fresh)
+        result.duplicates += len(decoded) - len(fresh)
+        for record, _ in fresh:
+            EVENTS_CONSUMED.labels(self._service, self.spec.name, self._logical(record.topic), "processed").inc()
+        if len(decoded) > len(fresh):
+            logical = self._logical(decoded[0][0].topic)
+            EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "duplicate").inc(len(decoded) - len(fresh))
 
     async def _process_one(self, conn: asyncpg.Connection, record: IncomingRecord, result: BatchResult) -> None:
         logical = self._logical(record.topic)
@@ -194,105 +250,3 @@ class BatchProcessor:
             EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "dead_lettered").inc()
             log.warning("dead-lettered %s[%d]@%d: %s: %s", logical, r.partition, r.offset, f.reason, f.error[:300])
         await self._producer.send_many(out)
-
-
-class KafkaConsumerLoop:
-    """Feeds a BatchProcessor from Kafka with `getmany()` and commits after each batch."""
-
-    def __init__(
-        self,
-        *,
-        processor: BatchProcessor,
-        bootstrap_servers: str,
-        group_id: str,
-        topic_prefix: str,
-        batch_size: int = 500,
-    ) -> None:
-        self.processor = processor
-        self._prefix = topic_prefix
-        self._topics = [f"{topic_prefix}{t}" for t in processor.spec.topics]
-        self._batch_size = batch_size
-        self._consumer = AIOKafkaConsumer(
-            *self._topics,
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=batch_size,
-            fetch_max_wait_ms=100,
-            session_timeout_ms=30_000,
-            heartbeat_interval_ms=3_000,
-        )
-        self._stopping = False
-        self.running = False
-        self.assigned = asyncio.Event()
-
-    async def start(self) -> None:
-        await self._consumer.start()
-
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._consumer.stop()
-
-    async def run(self) -> None:
-        """Consume until stopped. Infrastructure errors rewind to the last commit and retry."""
-        self.running = True
-        backoff = 0.2
-        name = self.processor.spec.name
-        service = self.processor.service
-        try:
-            while not self._stopping:
-                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
-                if self._consumer.assignment():
-                    self.assigned.set()
-                if not batches:
-                    await self._update_lag(service, name)
-                    continue
-                records = [
-                    IncomingRecord(
-                        topic=m.topic,
-                        partition=m.partition,
-                        offset=m.offset,
-                        key=m.key,
-                        value=m.value,
-                        headers=list(m.headers or []),
-                        timestamp_ms=m.timestamp,
-                    )
-                    for msgs in batches.values()
-                    for m in msgs
-                ]
-                try:
-                    await self.processor.process(records)
-                except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError) as exc:
-                    log.warning("batch failed, rewinding and retrying in %.1fs: %s", backoff, exc)
-                    for tp, msgs in batches.items():
-                        self._consumer.seek(tp, msgs[0].offset)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                backoff = 0.2
-                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
-                try:
-                    await self._consumer.commit(offsets)
-                except CommitFailedError as exc:
-                    # A rebalance took the partitions away; the new owner re-reads, idempotently.
-                    log.info("offset commit after rebalance failed: %s", exc)
-                await self._update_lag(service, name)
-        finally:
-            self.running = False
-
-    async def _update_lag(self, service: str, name: str) -> None:
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            if highwater is None:
-                continue
-            position = await self._consumer.position(tp)
-            CONSUMER_LAG.labels(service, name, self._logical(tp.topic), str(tp.partition)).set(
-                max(0, highwater - position)
-            )
-
-    def _logical(self, physical: str) -> str:
-        return physical[len(self._prefix) :] if self._prefix and physical.startswith(self._prefix) else physical

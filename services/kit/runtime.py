@@ -15,11 +15,12 @@ from typing import Any
 
 import asyncpg
 
-from services.kit.consumer import BatchProcessor, ConsumerSpec, KafkaConsumerLoop
+from services.kit.consumer import BatchProcessor, ConsumerSpec
 from services.kit.db import apply_migrations, create_pool
 from services.kit.kafka import EventProducer, ensure_topics
 from services.kit.outbox import OutboxRelay
 from services.kit.settings import ServiceSettings
+from services.kit.streams import StreamWorkers
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._producer: EventProducer | None = None
         self.relay: OutboxRelay | None = None
-        self.loops: list[KafkaConsumerLoop] = []
+        self.streams: StreamWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -84,8 +85,8 @@ class ServiceRuntime:
             topic_prefix=s.topic_prefix,
         )
         self._spawn(self.relay.run(), "outbox-relay")
-        for spec in self.definition.consumers:
-            processor = BatchProcessor(
+        processors = [
+            BatchProcessor(
                 spec=spec,
                 pool=self._pool,
                 producer=self._producer,
@@ -93,24 +94,36 @@ class ServiceRuntime:
                 topic_prefix=s.topic_prefix,
                 max_attempts=s.consumer_max_attempts,
             )
-            loop = KafkaConsumerLoop(
-                processor=processor,
+            for spec in self.definition.consumers
+        ]
+        if processors:
+            self.streams = StreamWorkers(
+                app_id=f"{s.topic_prefix}itinera-{s.service_name}",
                 bootstrap_servers=s.kafka_bootstrap_servers,
-                group_id=f"{s.topic_prefix}{s.service_name}.{spec.name}",
                 topic_prefix=s.topic_prefix,
+                processors=processors,
                 batch_size=s.consumer_batch_size,
             )
-            await loop.start()
-            self.loops.append(loop)
-            self._spawn(loop.run(), f"consumer-{spec.name}")
+            await self.streams.start()
+            self._spawn(self._export_lag(), "consumer-lag")
         for job in self.definition.background:
             self._spawn(job(self), getattr(job, "__name__", "job"))
         log.info(
             "%s started: %d consumers, %d background jobs",
             s.service_name,
-            len(self.loops),
+            len(self.definition.consumers),
             len(self.definition.background),
         )
+
+    async def _export_lag(self) -> None:
+        while self.streams is not None:
+            self.streams.update_lag(self.settings.service_name)
+            await asyncio.sleep(2.0)
+
+    async def wait_assigned(self, timeout: float = 30.0) -> None:
+        """Wait until this process's consumers own partitions."""
+        if self.streams is not None:
+            await self.streams.wait_assigned(timeout)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def guarded() -> None:
@@ -128,21 +141,20 @@ class ServiceRuntime:
         """Stop workers first (so nothing is half-handled), then the producer and the pool."""
         if self.relay:
             self.relay.stop()
-        for loop in self.loops:
-            loop.stop()
+        if self.streams is not None:
+            with contextlib.suppress(Exception):
+                await self.streams.stop()
+            self.streams = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for loop in self.loops:
-            await loop.close()
         if self._producer:
             await self._producer.stop()
         if self._pool:
             await self._pool.close()
         self._tasks.clear()
-        self.loops.clear()
 
     async def readiness(self) -> dict[str, bool]:
         """Checks behind /readyz."""
@@ -154,4 +166,6 @@ class ServiceRuntime:
             checks["database"] = False
         checks["kafka_producer"] = self._producer is not None and self._producer.started
         checks["workers"] = all(not t.done() for t in self._tasks)
+        if self.streams is not None:
+            checks["stream_agents"] = not self.streams.app.should_stop
         return checks
