@@ -13,6 +13,7 @@ import email
 import email.message
 import email.policy
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -175,6 +176,12 @@ async def drop_env(env: TestEnv) -> None:
         await delete_topics(bootstrap_servers=KAFKA, names=[s.physical(env.topic_prefix) for s in TOPICS])
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class _Collector:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
@@ -196,7 +203,7 @@ class SmtpServer:
 
     def __init__(self) -> None:
         self.collector = _Collector()
-        self.controller = Controller(self.collector, hostname="127.0.0.1", port=0)
+        self.controller = Controller(self.collector, hostname="127.0.0.1", port=_free_port())
 
     def start(self) -> None:
         self.controller.start()
@@ -206,10 +213,7 @@ class SmtpServer:
 
     @property
     def port(self) -> int:
-        server = self.controller.server
-        assert server is not None
-        assert server.sockets
-        return int(server.sockets[0].getsockname()[1])
+        return int(self.controller.port)
 
     @property
     def messages(self) -> list[email.message.EmailMessage]:
