@@ -1,8 +1,15 @@
-"""`python -m services.profile serve|api|worker|migrate`."""
+"""`python -m services.profile serve|api|worker|migrate|import FILE`."""
+
+import sys
 
 from services.kit.entry import main
 from services.profile.bootstrap import build_definition
 from services.profile.entrypoints.api import create_profile_app
 
 if __name__ == "__main__":
-    main(None, build_definition=build_definition, build_app=create_profile_app)
+    if sys.argv[1:2] == ["import"]:
+        from services.profile.entrypoints.cli import main as import_main
+
+        import_main(sys.argv[2:])
+    else:
+        main(None, build_definition=build_definition, build_app=create_profile_app)

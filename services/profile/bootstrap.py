@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -10,28 +11,57 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.envelope import Envelope
 from services.kit.runtime import ServiceDefinition
 from services.kit.view import customer_view_consumer
-from services.profile.service_layer.handlers import ProfileConfig, handle_booking_event
+from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
+from services.profile.service_layer.resolver import ProfileConfig
 from services.profile.settings import ProfileSettings
+
+
+def profile_config(s: ProfileSettings) -> ProfileConfig:
+    """The domain/service configuration taken from settings."""
+    return ProfileConfig(
+        phone_region=s.default_phone_region,
+        passport_pepper=s.passport_pepper.get_secret_value(),
+        source_trust=dict(s.source_trust),
+        verified_trust=s.verified_trust,
+        upper_threshold=s.match_upper_threshold,
+        lower_threshold=s.match_lower_threshold,
+        candidates_per_key=s.candidates_per_key,
+        stale_after_days=s.stale_after_days,
+    )
 
 
 def build_definition(settings: ProfileSettings | None = None) -> ServiceDefinition:
     s = settings or ProfileSettings()
-    config = ProfileConfig(phone_region=s.default_phone_region, passport_pepper=s.passport_pepper.get_secret_value())
+    config = profile_config(s)
 
     async def on_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_booking_event(conn, event, config=config)
 
+    async def on_bookings(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        await handle_booking_events(conn, events, config=config)
+
+    async def on_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        await handle_delivery_failed(conn, event, config=config)
+
+    view = customer_view_consumer()
     return ServiceDefinition(
         settings=s,
         migrations="services.profile.migrations",
         consumers=[
-            ConsumerSpec(name="bookings", topics=("booking.events.v1",), handler=on_booking),
+            ConsumerSpec(name="bookings", topics=("booking.events.v1",), handler=on_booking, batch_handler=on_bookings),
+            ConsumerSpec(
+                name="deliveries",
+                topics=("notifications.deliveries.v1",),
+                handler=on_delivery_failed,
+                event_types=frozenset({"delivery.failed"}),
+            ),
             # The 360° view shows effective preferences from the shared view, not by calling preferences.
             ConsumerSpec(
                 name="preference-view",
                 topics=("preferences.snapshots.v1",),
-                handler=customer_view_consumer().handler,
-                tombstone_handler=customer_view_consumer().tombstone_handler,
+                handler=view.handler,
+                tombstone_handler=view.tombstone_handler,
             ),
         ],
+        extras={"config": config},
     )

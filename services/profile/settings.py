@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+from services.profile.domain import matching
 
 
 class ProfileSettings(ServiceSettings):
@@ -15,9 +16,20 @@ class ProfileSettings(ServiceSettings):
     http_port: int = 8001
     default_phone_region: str = "DE"
     passport_pepper: SecretStr = SecretStr("dev-passport-pepper")
+    # Survivorship: how far each source system is trusted (default 50); "verified" sources
+    # (trust >= verified_trust) override an agent's older correction.
+    source_trust: dict[str, int] = Field(default_factory=dict)
+    verified_trust: int = Field(default=80, ge=0, le=100)
+    match_upper_threshold: float = matching.UPPER_THRESHOLD
+    match_lower_threshold: float = matching.LOWER_THRESHOLD
+    candidates_per_key: int = Field(default=40, ge=1, le=1000)
+    stale_after_days: int = Field(default=730, ge=1)
+    import_batch_size: int = Field(default=2000, ge=1, le=50_000)
 
     @model_validator(mode="after")
     def _pepper(self) -> ProfileSettings:
         if self.environment == "production" and self.passport_pepper.get_secret_value() == "dev-passport-pepper":
             raise ValueError("set passport_pepper in production")
+        if self.match_lower_threshold > self.match_upper_threshold:
+            raise ValueError("match_lower_threshold must not exceed match_upper_threshold")
         return self

@@ -1,104 +1,310 @@
-"""PostgreSQL persistence of the profile service (asyncpg, inside the caller's transaction)."""
+"""PostgreSQL persistence of the profile service (asyncpg, inside the caller's transaction).
+
+Bulk-shaped on purpose: every write takes arrays and runs one statement (`unnest`), so
+resolving a batch of 500 records costs a dozen round trips, not thousands.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.profile.domain.model import FieldValue, Identifier, SourceRecord, StoredRecord
+from services.profile.domain.matching import MatchFeatures
+from services.profile.domain.model import Correction, FieldValue, StoredRecord
+
+SourceKey = tuple[str, str]
 
 
-def _lock_key(text: str) -> int:
+def lock_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
-async def lock_identities(conn: asyncpg.Connection, keys: Sequence[str]) -> None:
-    """Serialise resolution of records sharing an identity, across partitions and processes.
+async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
+    """Serialise resolution of records sharing an identity (source link, identifier or blocking key).
 
-    Sorted so that two transactions locking overlapping sets cannot deadlock.
+    Across partitions and processes: locks are transaction-scoped and taken in sorted
+    order, so two transactions locking overlapping sets cannot deadlock.
     """
-    for key in sorted({_lock_key(k) for k in keys}):
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+    ordered = sorted({lock_key(k) for k in keys})
+    if ordered:
+        await conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", ordered)
 
 
-async def customer_for_source(conn: asyncpg.Connection, source_system: str, source_id: str) -> str | None:
-    return await conn.fetchval(
-        "SELECT customer_id FROM source_records WHERE source_system = $1 AND source_id = $2", source_system, source_id
+# --- source records and blocking -------------------------------------------------------------
+
+
+async def existing_links(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, str]:
+    """The customer each already-known source record belongs to."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT s.source_system, s.source_id, s.customer_id FROM source_records s"
+        " JOIN unnest($1::text[], $2::text[]) AS k(sys, id) ON s.source_system = k.sys AND s.source_id = k.id",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
     )
+    return {(r["source_system"], r["source_id"]): r["customer_id"] for r in rows}
 
 
-async def customers_by_identifiers(conn: asyncpg.Connection, identifiers: Sequence[Identifier]) -> list[tuple[str, str]]:
-    """(customer_id, identifier kind) for active customers holding any of the identifiers."""
-    if not identifiers:
-        return []
+async def candidates(
+    conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int
+) -> dict[str, list[tuple[SourceKey, str, MatchFeatures]]]:
+    """Stored records under each blocking key (at most `per_key` each): one indexed lookup per key."""
+    if not keys:
+        return {}
     rows = await conn.fetch(
         """
-        SELECT DISTINCT i.customer_id, i.kind
-          FROM identifiers i JOIN customers c USING (customer_id)
-         WHERE c.status = 'active' AND (i.kind, i.value) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features
+          FROM unnest($1::text[]) AS k(key)
+          CROSS JOIN LATERAL (SELECT b.source_system, b.source_id FROM blocking_keys b WHERE b.key = k.key LIMIT $2) b
+          JOIN source_records s ON s.source_system = b.source_system AND s.source_id = b.source_id
         """,
-        [i.kind for i in identifiers],
-        [i.value for i in identifiers],
+        list(keys),
+        per_key,
     )
-    return [(r["customer_id"], r["kind"]) for r in rows]
+    out: dict[str, list[tuple[SourceKey, str, MatchFeatures]]] = {}
+    parsed: dict[SourceKey, MatchFeatures] = {}
+    for r in rows:
+        sk = (r["source_system"], r["source_id"])
+        feats = parsed.get(sk)
+        if feats is None:
+            feats = parsed[sk] = MatchFeatures.from_json(r["features"])
+        out.setdefault(r["key"], []).append((sk, r["customer_id"], feats))
+    return out
 
 
-async def create_customer(conn: asyncpg.Connection, customer_id: str, company_id: str | None) -> None:
-    await conn.execute("INSERT INTO customers (customer_id, company_id) VALUES ($1, $2)", customer_id, company_id)
-
-
-async def upsert_source_record(
-    conn: asyncpg.Connection, record: SourceRecord, *, customer_id: str, match_rule: str, match_score: float | None
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO source_records (source_system, source_id, customer_id, raw, normalized, problems, passport_hash,
-                                    match_rule, match_score, first_seen, last_seen)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-        ON CONFLICT (source_system, source_id) DO UPDATE
-           SET raw = EXCLUDED.raw, normalized = EXCLUDED.normalized, problems = EXCLUDED.problems,
-               passport_hash = COALESCE(EXCLUDED.passport_hash, source_records.passport_hash),
-               last_seen = GREATEST(source_records.last_seen, EXCLUDED.last_seen)
-        """,
-        record.source_system,
-        record.source_id,
-        customer_id,
-        dict(record.raw),
-        record.normalized_fields(),
-        record.problems(),
-        record.passport_hash,
-        match_rule,
-        match_score,
-        record.seen_at,
+async def lock_customers(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, asyncpg.Record]:
+    """Row-lock customers in id order (no deadlocks with merges); returns their status rows."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT customer_id, status, merged_into, version FROM customers WHERE customer_id = ANY($1::text[])"
+        " ORDER BY customer_id FOR UPDATE",
+        ids,
     )
-    await conn.execute(
-        "DELETE FROM identifiers WHERE source_system = $1 AND source_id = $2", record.source_system, record.source_id
-    )
-    ids = record.identifiers()
-    if ids:
-        await conn.executemany(
-            "INSERT INTO identifiers (kind, value, source_system, source_id, customer_id) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT DO NOTHING",
-            [(i.kind, i.value, record.source_system, record.source_id, customer_id) for i in ids],
+    return {r["customer_id"]: r for r in rows}
+
+
+async def insert_customers(conn: asyncpg.Connection, rows: Sequence[tuple[str, str | None, datetime]]) -> None:
+    if rows:
+        await conn.execute(
+            "INSERT INTO customers (customer_id, company_id, created_at, updated_at, version)"
+            " SELECT id, co, at, at, 0 FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS t(id, co, at)",
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
         )
 
 
-async def stored_records(conn: asyncpg.Connection, customer_id: str) -> list[StoredRecord]:
-    rows = await conn.fetch(
-        "SELECT source_system, source_id, normalized, last_seen FROM source_records WHERE customer_id = $1", customer_id
+async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or refresh source records; an existing record keeps its customer and how it was linked."""
+    if not rows:
+        return
+    cols = (
+        "source_system",
+        "source_id",
+        "customer_id",
+        "raw",
+        "normalized",
+        "problems",
+        "passport_hash",
+        "match_rule",
+        "match_score",
+        "features",
+        "match_evidence",
+        "matched_to",
+        "seen_at",
     )
-    return [StoredRecord(r["source_system"], r["source_id"], r["normalized"], r["last_seen"]) for r in rows]
+    arrays = [[r[c] for r in rows] for c in cols]
+    await conn.execute(
+        """
+        INSERT INTO source_records (source_system, source_id, customer_id, raw, normalized, problems,
+                                    passport_hash, match_rule, match_score, features, match_evidence, matched_to,
+                                    first_seen, last_seen)
+        SELECT sys, id, cus, raw, norm, prob, pp, rule, score, feat, ev, mt, seen, seen
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::text[],
+                      $8::text[], $9::real[], $10::jsonb[], $11::jsonb[], $12::jsonb[], $13::timestamptz[])
+               AS t(sys, id, cus, raw, norm, prob, pp, rule, score, feat, ev, mt, seen)
+        ON CONFLICT (source_system, source_id) DO UPDATE
+           SET raw = EXCLUDED.raw, normalized = EXCLUDED.normalized, problems = EXCLUDED.problems,
+               features = EXCLUDED.features,
+               passport_hash = COALESCE(EXCLUDED.passport_hash, source_records.passport_hash),
+               last_seen = GREATEST(source_records.last_seen, EXCLUDED.last_seen)
+        """,
+        *arrays,
+    )
+
+
+async def replace_blocking_keys(conn: asyncpg.Connection, records: Sequence[tuple[SourceKey, Sequence[str]]]) -> None:
+    """Store each record's blocking keys (replacing what it had)."""
+    if not records:
+        return
+    await conn.execute(
+        "DELETE FROM blocking_keys b USING unnest($1::text[], $2::text[]) AS k(sys, id)"
+        " WHERE b.source_system = k.sys AND b.source_id = k.id",
+        [k[0] for k, _ in records],
+        [k[1] for k, _ in records],
+    )
+    keys, systems, ids = [], [], []
+    for (sys, sid), ks in records:
+        for k in dict.fromkeys(ks):
+            keys.append(k)
+            systems.append(sys)
+            ids.append(sid)
+    if keys:
+        await conn.execute(
+            "INSERT INTO blocking_keys (key, source_system, source_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            keys,
+            systems,
+            ids,
+        )
+
+
+async def customers_for_keys(conn: asyncpg.Connection, keys: Sequence[str], *, limit: int) -> list[str]:
+    """Active customers holding records under any of the keys (search by email, phone, loyalty, name)."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT s.customer_id
+          FROM blocking_keys b JOIN source_records s USING (source_system, source_id)
+         WHERE b.key = ANY($1::text[])
+         LIMIT $2
+        """,
+        list(keys),
+        limit,
+    )
+    return [r["customer_id"] for r in rows]
+
+
+# --- customers and golden records ------------------------------------------------------------
+
+
+async def customer_rows(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT customer_id, status, merged_into, version, golden, company_id, quality FROM customers"
+        " WHERE customer_id = ANY($1::text[])",
+        list(ids),
+    )
+    return {r["customer_id"]: r for r in rows}
+
+
+async def records_of(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, list[tuple[StoredRecord, int]]]:
+    """Each customer's source records (normalised fields, last seen) with their count of invalid values."""
+    rows = await conn.fetch(
+        "SELECT customer_id, source_system, source_id, normalized, last_seen, problems FROM source_records"
+        " WHERE customer_id = ANY($1::text[])",
+        list(ids),
+    )
+    out: dict[str, list[tuple[StoredRecord, int]]] = {}
+    for r in rows:
+        rec = StoredRecord(r["source_system"], r["source_id"], r["normalized"], r["last_seen"])
+        out.setdefault(r["customer_id"], []).append((rec, len(r["problems"] or {})))
+    return out
+
+
+async def corrections_of(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, list[Correction]]:
+    rows = await conn.fetch(
+        "SELECT customer_id, field, value, actor, at FROM corrections WHERE customer_id = ANY($1::text[])", list(ids)
+    )
+    out: dict[str, list[Correction]] = {}
+    for r in rows:
+        out.setdefault(r["customer_id"], []).append(Correction(r["field"], r["value"], r["actor"], r["at"]))
+    return out
+
+
+async def undeliverable(conn: asyncpg.Connection, emails: Sequence[str]) -> set[str]:
+    if not emails:
+        return set()
+    rows = await conn.fetch("SELECT email FROM undeliverable_emails WHERE email = ANY($1::text[])", list(emails))
+    return {r["email"] for r in rows}
+
+
+async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await conn.fetch("SELECT company_id, name FROM companies WHERE company_id = ANY($1::text[])", wanted)
+    return {r["company_id"]: r["name"] for r in rows}
+
+
+def golden_to_json(golden: dict[str, FieldValue]) -> dict[str, Any]:
+    return {
+        k: {
+            "value": v.value,
+            "source_system": v.source_system,
+            "source_id": v.source_id,
+            "last_seen": v.last_seen.isoformat(),
+            "rule": v.rule,
+            "sources": v.sources,
+        }
+        for k, v in golden.items()
+    }
+
+
+async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Write recomputed golden records (version already decided by the caller)."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        UPDATE customers c
+           SET golden = t.golden, company_id = t.company_id, version = t.version, quality = t.quality, updated_at = t.at
+          FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::int[], $5::jsonb[], $6::timestamptz[])
+               AS t(id, golden, company_id, version, quality, at)
+         WHERE c.customer_id = t.id
+        """,
+        [r["customer_id"] for r in rows],
+        [r["golden"] for r in rows],
+        [r["company_id"] for r in rows],
+        [r["version"] for r in rows],
+        [r["quality"] for r in rows],
+        [r["at"] for r in rows],
+    )
+
+
+async def sync_quality_tasks(conn: asyncpg.Connection, tasks: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Open tasks for new problems and resolve tasks whose problem went away, for the given customers."""
+    if not tasks:
+        return
+    ids = list(tasks)
+    cus, kinds, details = [], [], []
+    for cid, by_kind in tasks.items():
+        for kind, detail in by_kind.items():
+            cus.append(cid)
+            kinds.append(kind)
+            details.append(detail)
+    await conn.execute(
+        """
+        UPDATE quality_tasks q SET status = 'resolved', resolved_at = now()
+         WHERE q.customer_id = ANY($1::text[]) AND q.status = 'open'
+           AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS t(c, k)
+                            WHERE t.c = q.customer_id AND t.k = q.kind)
+        """,
+        ids,
+        cus,
+        kinds,
+    )
+    if cus:
+        await conn.execute(
+            "INSERT INTO quality_tasks (customer_id, kind, detail)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])"
+            " ON CONFLICT (customer_id, kind) WHERE status = 'open' DO UPDATE SET detail = EXCLUDED.detail",
+            cus,
+            kinds,
+            details,
+        )
 
 
 async def get_customer(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """
         SELECT c.customer_id, c.status, c.merged_into, c.version, c.golden, c.company_id, c.created_at, c.updated_at,
-               co.name AS company_name,
+               c.quality, co.name AS company_name,
                (SELECT count(*) FROM source_records s WHERE s.customer_id = c.customer_id) AS source_record_count
           FROM customers c LEFT JOIN companies co USING (company_id)
          WHERE c.customer_id = $1
@@ -107,73 +313,164 @@ async def get_customer(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Re
     )
 
 
-def golden_to_json(golden: dict[str, FieldValue]) -> dict[str, Any]:
-    return {
-        k: {"value": v.value, "source_system": v.source_system, "source_id": v.source_id, "last_seen": v.last_seen.isoformat()}
-        for k, v in golden.items()
-    }
+async def follow_redirects(conn: asyncpg.Connection, customer_id: str, *, max_hops: int = 20) -> str | None:
+    """The active customer an id stands for now (itself, or the survivor of merges); None if unknown."""
+    current = customer_id
+    for _ in range(max_hops):
+        row = await conn.fetchrow("SELECT status, merged_into FROM customers WHERE customer_id = $1", current)
+        if row is None:
+            return None
+        if row["status"] != "merged" or row["merged_into"] is None:
+            return current
+        current = row["merged_into"]
+    return None
 
 
-async def save_golden(
-    conn: asyncpg.Connection, customer_id: str, golden: dict[str, Any], company_id: str | None, now: datetime
-) -> int:
-    """Store a changed golden record; returns the new version."""
-    version: int = await conn.fetchval(
-        "UPDATE customers SET golden = $2, company_id = COALESCE($3, company_id), version = version + 1, updated_at = $4"
-        " WHERE customer_id = $1 RETURNING version",
-        customer_id,
-        golden,
-        company_id,
-        now,
-    )
-    return version
+# --- companies --------------------------------------------------------------------------------
 
 
-async def find_or_create_company(
-    conn: asyncpg.Connection, *, company_id: str, name: str, name_key: str, email_domain: str | None
-) -> str:
-    existing = await conn.fetchval("SELECT company_id FROM companies WHERE name_key = $1", name_key)
-    if existing:
-        return str(existing)
-    row = await conn.fetchval(
-        "INSERT INTO companies (company_id, name, name_key, email_domain) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (name_key) DO UPDATE SET email_domain = COALESCE(companies.email_domain, EXCLUDED.email_domain)"
-        " RETURNING company_id",
-        company_id,
-        name,
-        name_key,
-        email_domain,
-    )
-    return str(row)
+async def company_lookup(
+    conn: asyncpg.Connection, *, sources: Sequence[SourceKey], aliases: Sequence[str], domains: Sequence[str]
+) -> tuple[dict[SourceKey, str], dict[str, str], dict[str, str]]:
+    by_source: dict[SourceKey, str] = {}
+    if sources:
+        rows = await conn.fetch(
+            "SELECT s.source_system, s.source_company_id, s.company_id FROM company_sources s"
+            " JOIN unnest($1::text[], $2::text[]) AS k(sys, id)"
+            " ON s.source_system = k.sys AND s.source_company_id = k.id",
+            [s[0] for s in sources],
+            [s[1] for s in sources],
+        )
+        by_source = {(r["source_system"], r["source_company_id"]): r["company_id"] for r in rows}
+    by_alias: dict[str, str] = {}
+    if aliases:
+        rows = await conn.fetch(
+            "SELECT alias_key, company_id FROM company_aliases WHERE alias_key = ANY($1::text[])", list(aliases)
+        )
+        by_alias = {r["alias_key"]: r["company_id"] for r in rows}
+    by_domain: dict[str, str] = {}
+    if domains:
+        rows = await conn.fetch(
+            "SELECT domain, company_id FROM company_domains WHERE domain = ANY($1::text[])", list(domains)
+        )
+        by_domain = {r["domain"]: r["company_id"] for r in rows}
+    return by_source, by_alias, by_domain
 
 
-async def upsert_booking(
-    conn: asyncpg.Connection, *, source_system: str, booking_id: str, customer_id: str, status: str, summary: dict[str, Any]
+async def save_companies(
+    conn: asyncpg.Connection,
+    *,
+    new: Sequence[tuple[str, str, str, str | None]],  # id, name, name_key, domain
+    aliases: Sequence[tuple[str, str, str]],  # alias_key, company_id, alias
+    domains: Sequence[tuple[str, str]],
+    sources: Sequence[tuple[str, str, str]],
 ) -> None:
+    if new:
+        await conn.execute(
+            "INSERT INTO companies (company_id, name, name_key, email_domain)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+            [n[0] for n in new],
+            [n[1] for n in new],
+            [n[2] for n in new],
+            [n[3] for n in new],
+        )
+    if aliases:
+        await conn.execute(
+            "INSERT INTO company_aliases (alias_key, company_id, alias)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            [a[0] for a in aliases],
+            [a[1] for a in aliases],
+            [a[2] for a in aliases],
+        )
+    if domains:
+        await conn.execute(
+            "INSERT INTO company_domains (domain, company_id) SELECT * FROM unnest($1::text[], $2::text[])"
+            " ON CONFLICT DO NOTHING",
+            [d[0] for d in domains],
+            [d[1] for d in domains],
+        )
+    if sources:
+        await conn.execute(
+            "INSERT INTO company_sources (source_system, source_company_id, company_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            [s[0] for s in sources],
+            [s[1] for s in sources],
+            [s[2] for s in sources],
+        )
+
+
+# --- bookings, reviews, history ----------------------------------------------------------------
+
+
+async def upsert_bookings(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
     await conn.execute(
         """
-        INSERT INTO bookings (source_system, booking_id, customer_id, status, summary)
-        VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO bookings (source_system, booking_id, customer_id, status, summary, traveller_source_id, updated_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::timestamptz[])
         ON CONFLICT (source_system, booking_id) DO UPDATE
            SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
                summary = CASE WHEN EXCLUDED.summary = '{}'::jsonb THEN bookings.summary ELSE EXCLUDED.summary END,
-               updated_at = now()
+               traveller_source_id = EXCLUDED.traveller_source_id, updated_at = EXCLUDED.updated_at
         """,
-        source_system,
-        booking_id,
-        customer_id,
-        status,
-        summary,
+        [r["source_system"] for r in rows],
+        [r["booking_id"] for r in rows],
+        [r["customer_id"] for r in rows],
+        [r["status"] for r in rows],
+        [r["summary"] for r in rows],
+        [r["traveller_source_id"] for r in rows],
+        [r["at"] for r in rows],
+    )
+
+
+async def distinct_pairs(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the (sorted) customer pairs an agent declared different people."""
+    if not pairs:
+        return set()
+    rows = await conn.fetch(
+        "SELECT d.customer_a, d.customer_b FROM distinct_pairs d"
+        " JOIN unnest($1::text[], $2::text[]) AS p(a, b) ON d.customer_a = p.a AND d.customer_b = p.b",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    return {(r["customer_a"], r["customer_b"]) for r in rows}
+
+
+async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO review_queue (review_id, customer_id, candidate_id, source_system, source_id, score, evidence)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::real[], $7::jsonb[])
+        ON CONFLICT (customer_id, candidate_id) WHERE status = 'open' DO NOTHING
+        """,
+        [r["review_id"] for r in rows],
+        [r["customer_id"] for r in rows],
+        [r["candidate_id"] for r in rows],
+        [r["source_system"] for r in rows],
+        [r["source_id"] for r in rows],
+        [r["score"] for r in rows],
+        [r["evidence"] for r in rows],
     )
 
 
 async def add_history(
     conn: asyncpg.Connection, *, customer_id: str, change: str, actor: str | None, detail: dict[str, Any]
 ) -> None:
-    await conn.execute(
-        "INSERT INTO customer_history (customer_id, change, actor, detail) VALUES ($1, $2, $3, $4)",
-        customer_id,
-        change,
-        actor,
-        detail,
-    )
+    await add_history_many(conn, [(customer_id, change, actor, detail)])
+
+
+async def add_history_many(
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str | None, dict[str, Any]]]
+) -> None:
+    if rows:
+        await conn.execute(
+            "INSERT INTO customer_history (customer_id, change, actor, detail)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])",
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        )

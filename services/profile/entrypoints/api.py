@@ -1,16 +1,25 @@
-"""Profile HTTP API for agents and for booking systems that cannot speak Kafka."""
+"""Profile HTTP API for agents and for source systems that cannot speak Kafka.
+
+Agents read (search, customer with provenance, source records, explain, history,
+reviews, quality tasks) and correct fields; supervisors merge, unmerge, split and
+decide reviews. Every read of personal data and every change writes an audit row.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from rapidfuzz import fuzz
 
 from services.kit.auth import Principal, require_roles
-from services.kit.contracts.bookings import BOOKING_PAYLOADS
+from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
 from services.kit.db import record_audit
 from services.kit.entry import runtime_lifespan
@@ -20,9 +29,25 @@ from services.kit.logging import correlation_id_var
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from services.profile.adapters import repository as repo
+from services.profile.bootstrap import profile_config
+from services.profile.domain import matching, normalize
+from services.profile.domain.companies import company_key
+from services.profile.domain.names import match_form, match_tokens, split_full_name
+from services.profile.service_layer import bulk, curation
+from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
+from services.profile.service_layer.resolver import ProfileConfig
+from services.profile.settings import ProfileSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
+Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
 BookingSystem = Annotated[Principal, Depends(require_roles("booking-system"))]
+Ingest = Annotated[Principal, Depends(require_roles("booking-system", "agent"))]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Offset = Annotated[int, Query(ge=0, le=100_000)]
+T = TypeVar("T")
+
+
+# --- HTTP shapes -------------------------------------------------------------------------------
 
 
 class FieldPublic(BaseModel):
@@ -30,6 +55,8 @@ class FieldPublic(BaseModel):
     source_system: str
     source_id: str
     last_seen: datetime
+    rule: str | None = None
+    sources: int | None = None
 
 
 class CustomerPublic(BaseModel):
@@ -41,6 +68,7 @@ class CustomerPublic(BaseModel):
     company_name: str | None
     source_record_count: int
     fields: dict[str, FieldPublic]
+    quality: dict[str, Any]
     created_at: datetime
     updated_at: datetime
 
@@ -51,12 +79,14 @@ class CustomerSummary(BaseModel):
     email: str | None
     phone: str | None
     company_name: str | None
+    relevance: float | None = None
 
 
-class Page(BaseModel):
-    items: list[CustomerSummary]
+class Page(BaseModel, Generic[T]):
+    items: list[T]
     limit: int
     offset: int
+    next_offset: int | None
 
 
 class SourceRecordPublic(BaseModel):
@@ -83,21 +113,173 @@ class Accepted(BaseModel):
     topic: str
 
 
+class SourceRecordIn(BaseModel):
+    """One traveller record from a source system; re-sending the same (source_system, source_id) updates it."""
+
+    source_system: str = Field(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    source_id: str = Field(min_length=1, max_length=100)
+    traveller: TravellerV1
+    company: CompanyV1 | None = None
+    seen_at: datetime | None = None
+
+
+class ResolutionPublic(BaseModel):
+    customer_id: str
+    rule: str
+    created: bool
+    score: float | None
+    review_candidate: str | None
+
+
+class ExplainPublic(BaseModel):
+    source_system: str
+    source_id: str
+    customer_id: str
+    match_rule: str
+    match_score: float | None
+    matched_to: dict[str, Any] | None
+    evidence: dict[str, Any] | None
+
+
+class PairExplainPublic(BaseModel):
+    customer_a: str
+    customer_b: str
+    record_a: dict[str, str] | None
+    record_b: dict[str, str] | None
+    result: dict[str, Any] | None
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    change: str
+    actor: str | None
+    detail: dict[str, Any]
+
+
+class ReviewPublic(BaseModel):
+    review_id: str
+    customer_id: str
+    candidate_id: str
+    source_system: str
+    source_id: str
+    score: float
+    evidence: dict[str, Any]
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    merge_id: str | None
+    created_at: datetime
+
+
+class ReviewDecision(BaseModel):
+    decision: Literal["accept", "reject"]
+
+
+class MergeIn(BaseModel):
+    survivor_id: str = Field(min_length=1, max_length=100)
+    absorbed_id: str = Field(min_length=1, max_length=100)
+
+
+class MergePublic(BaseModel):
+    merge_id: str
+    survivor_id: str
+    absorbed_id: str
+    status: str = "active"
+
+
+class SplitIn(BaseModel):
+    source_system: str = Field(min_length=1, max_length=50)
+    source_id: str = Field(min_length=1, max_length=100)
+
+
+class SplitPublic(BaseModel):
+    customer_id: str
+    new_customer_id: str
+
+
+class CorrectionIn(BaseModel):
+    field: str = Field(min_length=1, max_length=50)
+    value: str | None = Field(max_length=500)
+
+
+class QualityTaskPublic(BaseModel):
+    task_id: int
+    customer_id: str
+    kind: str
+    detail: dict[str, Any]
+    status: str
+    created_at: datetime
+
+
+class CompanyPublic(BaseModel):
+    company_id: str
+    name: str
+    aliases: list[str]
+    domains: list[str]
+    customer_count: int
+
+
+class ImportPublic(BaseModel):
+    records: int
+    customers_created: int
+    linked: int
+    reviews: int
+    rejected: int
+    errors: list[dict[str, Any]]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
 def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
+def _config(request: Request) -> ProfileConfig:
+    config: ProfileConfig = request.app.state.profile_config
+    return config
+
+
+@asynccontextmanager
+async def _connection(request: Request, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    async with _runtime(request).pool.acquire() as proxy:
+        conn = cast(asyncpg.Connection, proxy)
+        if transaction:
+            async with conn.transaction():
+                yield conn
+        else:
+            yield conn
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    action: str,
+    subject: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await record_audit(
+        conn,
+        principal=principal.name,
+        role=principal.role,
+        action=action,
+        subject_id=subject,
+        detail=detail,
+        correlation_id=correlation_id_var.get(),
+    )
+
+
+def _next(offset: int, limit: int, got: int) -> int | None:
+    return offset + limit if got == limit else None
+
+
 async def _resolve_id(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Record:
-    current = customer_id
-    for _ in range(10):
-        row = await repo.get_customer(conn, current)
-        if row is None:
-            raise ProblemError(404, f"no customer {customer_id!r}", type_="/problems/unknown-customer")
-        if row["status"] != "merged" or row["merged_into"] is None:
-            return row
-        current = row["merged_into"]
-    raise ProblemError(409, f"redirect chain too long for {customer_id!r}")
+    current = await repo.follow_redirects(conn, customer_id)
+    row = await repo.get_customer(conn, current) if current else None
+    if row is None:
+        raise ProblemError(404, f"no customer {customer_id!r}", type_="/problems/unknown-customer")
+    return row
 
 
 def _public(row: asyncpg.Record, requested: str) -> CustomerPublic:
@@ -110,114 +292,87 @@ def _public(row: asyncpg.Record, requested: str) -> CustomerPublic:
         company_name=row["company_name"],
         source_record_count=row["source_record_count"],
         fields={k: FieldPublic(**v) for k, v in (row["golden"] or {}).items()},
+        quality=row["quality"] or {},
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
 
 
+def _curation_error(exc: curation.CurationError) -> ProblemError:
+    kind = {404: "/problems/not-found", 409: "/problems/conflict", 422: "/problems/invalid"}.get(
+        exc.status, "about:blank"
+    )
+    return ProblemError(exc.status, exc.detail, type_=kind)
+
+
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/customers", response_model=Page, tags=["customers"])
-async def search_customers(
-    request: Request,
-    principal: Agent,
-    q: Annotated[str | None, Query(max_length=200, description="Name, email or phone fragment")] = None,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-) -> Page:
-    """Search active customers by name, email or phone."""
-    async with _runtime(request).pool.acquire() as conn:
-        rows = await conn.fetch(
-            """
-            SELECT c.customer_id, c.golden->'display_name'->>'value' AS display_name,
-                   c.golden->'email'->>'value' AS email, c.golden->'phone'->>'value' AS phone, co.name AS company_name
-              FROM customers c LEFT JOIN companies co USING (company_id)
-             WHERE c.status = 'active'
-               AND ($1::text IS NULL OR c.golden->'display_name'->>'value' ILIKE '%' || $1 || '%'
-                    OR c.golden->'email'->>'value' ILIKE '%' || $1 || '%'
-                    OR c.golden->'phone'->>'value' LIKE '%' || $1 || '%')
-               AND ($2::text IS NULL OR lower(c.golden->'email'->>'value') = lower($2))
-             ORDER BY c.updated_at DESC, c.customer_id
-             LIMIT $3 OFFSET $4
-            """,
-            q,
-            email,
-            limit,
-            offset,
-        )
-        await record_audit(
-            conn, principal=principal.name, role=principal.role, action="customer.search", subject_id=None,
-            detail={"q": q, "email": email, "results": len(rows)}, correlation_id=correlation_id_var.get(),
-        )
-    return Page(items=[CustomerSummary(**dict(r)) for r in rows], limit=limit, offset=offset)
+# --- ingest ------------------------------------------------------------------------------------
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerPublic, tags=["customers"])
-async def get_customer(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
-    """The golden record with each field's value, source and when it was last seen; merged ids redirect."""
-    async with _runtime(request).pool.acquire() as conn:
-        row = await _resolve_id(conn, customer_id)
-        await record_audit(
-            conn, principal=principal.name, role=principal.role, action="customer.read", subject_id=row["customer_id"],
-            correlation_id=correlation_id_var.get(),
-        )
-    return _public(row, customer_id)
-
-
-@router.get("/customers/{customer_id}/source-records", response_model=list[SourceRecordPublic], tags=["customers"])
-async def list_source_records(customer_id: str, request: Request, principal: Agent) -> list[SourceRecordPublic]:
-    """Every source record resolved to this customer, as received and as normalised."""
-    async with _runtime(request).pool.acquire() as conn:
-        row = await _resolve_id(conn, customer_id)
-        rows = await conn.fetch(
-            "SELECT * FROM source_records WHERE customer_id = $1 ORDER BY last_seen DESC", row["customer_id"]
-        )
-        await record_audit(
-            conn, principal=principal.name, role=principal.role, action="customer.source_records.read",
-            subject_id=row["customer_id"], correlation_id=correlation_id_var.get(),
-        )
-    return [
-        SourceRecordPublic(
-            source_system=r["source_system"], source_id=r["source_id"], received=r["raw"], normalized=r["normalized"],
-            problems=r["problems"], match_rule=r["match_rule"], match_score=r["match_score"],
-            first_seen=r["first_seen"], last_seen=r["last_seen"],
-        )
-        for r in rows
-    ]
-
-
-@router.get("/customers/{customer_id}/view", response_model=CustomerView, tags=["customers"])
-async def customer_view(customer_id: str, request: Request, principal: Agent) -> CustomerView:
-    """The 360° view: golden record, effective preferences (from the shared view) and recent bookings."""
-    async with _runtime(request).pool.acquire() as conn:
-        row = await _resolve_id(conn, customer_id)
-        prefs = await lookup(conn, "preferences", row["customer_id"])
-        bookings = await conn.fetch(
-            "SELECT source_system, booking_id, status, summary, updated_at FROM bookings"
-            " WHERE customer_id = $1 ORDER BY updated_at DESC LIMIT 20",
-            row["customer_id"],
-        )
-        await record_audit(
-            conn, principal=principal.name, role=principal.role, action="customer.view.read",
-            subject_id=row["customer_id"], correlation_id=correlation_id_var.get(),
-        )
-    return CustomerView(
-        customer=_public(row, customer_id),
-        preferences=prefs.snapshot if prefs else None,
-        preferences_as_of=prefs.occurred_at if prefs else None,
-        bookings=[{**dict(b), "updated_at": b["updated_at"].isoformat()} for b in bookings],
+@router.post("/source-records", response_model=ResolutionPublic, tags=["ingest"])
+async def post_source_record(request: Request, principal: Ingest, body: SourceRecordIn) -> ResolutionPublic:
+    """Resolve one source record now; re-sending the same source record updates it."""
+    config = _config(request)
+    seen = body.seen_at or datetime.now().astimezone()
+    item = incoming_from_traveller(
+        source_system=body.source_system,
+        source_id=body.source_id,
+        traveller=body.traveller.model_dump(mode="json"),
+        company=body.company.model_dump(mode="json") if body.company else None,
+        seen_at=seen,
+        config=config,
     )
+    async with _connection(request, transaction=True) as conn:
+        [outcome] = await resolve_records(conn, [item], config=config)
+        await _audit(
+            conn,
+            principal,
+            "source_record.upsert",
+            outcome.customer_id,
+            {"source_system": body.source_system, "source_id": body.source_id, "rule": outcome.rule},
+        )
+    return ResolutionPublic(
+        customer_id=outcome.customer_id,
+        rule=outcome.rule,
+        created=outcome.created,
+        score=outcome.score,
+        review_candidate=outcome.review_candidate,
+    )
+
+
+@router.post("/source-records/import", response_model=ImportPublic, tags=["ingest"])
+async def import_source_records(
+    request: Request,
+    principal: Ingest,
+    format: Annotated[Literal["csv", "jsonl"], Query(description="csv (with header) or jsonl")],
+    source_system: Annotated[str | None, Query(max_length=50, description="Default for rows without one")] = None,
+) -> ImportPublic:
+    """Import a small file of source records (body: CSV or JSON Lines text; large files go through the CLI)."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProblemError(422, "the file must be UTF-8 text", type_="/problems/invalid-file") from exc
+    config = _config(request)
+    async with _connection(request, transaction=True) as conn:
+        summary = await bulk.import_rows(
+            conn, bulk.read_rows(bulk.text_lines(text), format), config=config, default_source=source_system
+        )
+        await _audit(
+            conn, principal, "source_record.import", None, {k: v for k, v in summary.to_json().items() if k != "errors"}
+        )
+    return ImportPublic(**summary.to_json())
 
 
 @router.post("/booking-events", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["ingest"])
 async def post_booking_event(
-    request: Request, principal: BookingSystem, body: Annotated[dict[str, Any], Body(description="A booking event envelope")]
+    request: Request,
+    principal: BookingSystem,
+    body: Annotated[dict[str, Any], Body(description="A booking event envelope")],
 ) -> Accepted:
     """Accept one booking event over HTTP (for systems that cannot produce to Kafka) and put it on the topic."""
-    import json
-
     try:
         event = decode_envelope(json.dumps(body))
     except EnvelopeError as exc:
@@ -227,18 +382,544 @@ async def post_booking_event(
     runtime = _runtime(request)
     topic = runtime.settings.topic("booking.events.v1")
     await runtime.producer.send(
-        OutgoingRecord(topic=topic, key=event.subject_id.encode(), value=encode_envelope(event), headers=event.headers())
+        OutgoingRecord(
+            topic=topic, key=event.subject_id.encode(), value=encode_envelope(event), headers=event.headers()
+        )
     )
     return Accepted(event_id=str(event.event_id), topic="booking.events.v1")
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+async def _search_ids(
+    conn: asyncpg.Connection,
+    *,
+    q: str | None,
+    email: str | None,
+    phone: str | None,
+    loyalty: str | None,
+    company: str | None,
+    region: str | None,
+) -> list[str] | None:
+    """Customer ids matching every given criterion (None: no criterion given)."""
+    sets: list[set[str]] = []
+    cap = 1000
+    if email:
+        n = normalize.email(email)
+        key = normalize.email_match_key(n.value) if n.value else email.strip().lower()
+        sets.append(set(await repo.customers_for_keys(conn, [f"e:{key}"], limit=cap)))
+    if phone:
+        n = normalize.phone(phone, region=region)
+        digits = n.value or "+" + "".join(ch for ch in phone if ch.isdigit())
+        sets.append(set(await repo.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=cap)))
+    if loyalty:
+        prog, _, num = loyalty.partition(":")
+        n = normalize.loyalty_number(prog, num) if num else normalize.MISSING
+        sets.append(set(await repo.customers_for_keys(conn, [f"l:{n.value}"], limit=cap)) if n.value else set())
+    if company:
+        key = company_key(company)
+        rows = await conn.fetch(
+            "SELECT c.customer_id FROM customers c JOIN company_aliases a USING (company_id)"
+            " WHERE a.alias_key = $1 AND c.status = 'active' LIMIT $2",
+            key,
+            cap,
+        )
+        sets.append({r["customer_id"] for r in rows})
+    if q:
+        given, family = split_full_name(q)
+        keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
+        found = set(await repo.customers_for_keys(conn, keys, limit=cap)) if keys else set()
+        if not found:  # a fragment, not a whole name: fall back to a substring match on the golden name
+            rows = await conn.fetch(
+                "SELECT customer_id FROM customers WHERE status = 'active'"
+                " AND golden->'display_name'->>'value' ILIKE '%' || $1 || '%' LIMIT $2",
+                q.replace("%", "").replace("_", ""),
+                cap,
+            )
+            found = {r["customer_id"] for r in rows}
+        sets.append(found)
+    if not sets:
+        return None
+    return sorted(set.intersection(*sets))
+
+
+@router.get("/customers", response_model=Page[CustomerSummary], tags=["customers"])
+async def search_customers(
+    request: Request,
+    principal: Agent,
+    q: Annotated[str | None, Query(max_length=200, description="A name (fuzzy: order, accents, typos)")] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    phone: Annotated[str | None, Query(max_length=50)] = None,
+    loyalty: Annotated[
+        str | None, Query(max_length=80, description="PROGRAMME:NUMBER, e.g. LH:992001234567890")
+    ] = None,
+    company: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> Page[CustomerSummary]:
+    """Search active customers by fuzzy name, email, phone, loyalty number or company (criteria combine)."""
+    region = _config(request).phone_region
+    async with _connection(request) as conn:
+        ids = await _search_ids(conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region)
+        if ids is None:
+            rows = await conn.fetch(
+                "SELECT customer_id FROM customers WHERE status = 'active' ORDER BY updated_at DESC, customer_id"
+                " LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+            ids_page = [r["customer_id"] for r in rows]
+        else:
+            ids_page = ids
+        rows = await conn.fetch(
+            """
+            SELECT c.customer_id, c.golden->'display_name'->>'value' AS display_name,
+                   c.golden->'email'->>'value' AS email, c.golden->'phone'->>'value' AS phone, co.name AS company_name
+              FROM customers c LEFT JOIN companies co USING (company_id)
+             WHERE c.customer_id = ANY($1::text[]) AND c.status = 'active'
+            """,
+            ids_page,
+        )
+        items = [CustomerSummary(**dict(r)) for r in rows]
+        if q:
+            for it in items:
+                it.relevance = round(fuzz.token_sort_ratio(match_form(q), match_form(it.display_name or "")) / 100, 3)
+            items.sort(key=lambda it: (-(it.relevance or 0), it.customer_id))
+        else:
+            order = {cid: i for i, cid in enumerate(ids_page)}
+            items.sort(key=lambda it: order.get(it.customer_id, 0))
+        if ids is not None:
+            items = items[offset : offset + limit]
+        await _audit(
+            conn,
+            principal,
+            "customer.search",
+            None,
+            {"q": q, "email": email, "phone": phone, "loyalty": loyalty, "company": company, "results": len(items)},
+        )
+    return Page[CustomerSummary](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerPublic, tags=["customers"])
+async def get_customer(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
+    """The golden record: each field's value, source, rule and when it was last seen; merged ids redirect."""
+    async with _connection(request) as conn:
+        row = await _resolve_id(conn, customer_id)
+        await _audit(conn, principal, "customer.read", row["customer_id"])
+    return _public(row, customer_id)
+
+
+@router.get("/customers/{customer_id}/source-records", response_model=Page[SourceRecordPublic], tags=["customers"])
+async def list_source_records(
+    customer_id: str, request: Request, principal: Agent, limit: Limit = 50, offset: Offset = 0
+) -> Page[SourceRecordPublic]:
+    """Every source record resolved to this customer, as received and as normalised."""
+    async with _connection(request) as conn:
+        row = await _resolve_id(conn, customer_id)
+        rows = await conn.fetch(
+            "SELECT * FROM source_records WHERE customer_id = $1 ORDER BY last_seen DESC, source_system, source_id"
+            " LIMIT $2 OFFSET $3",
+            row["customer_id"],
+            limit,
+            offset,
+        )
+        await _audit(conn, principal, "customer.source_records.read", row["customer_id"])
+    items = [
+        SourceRecordPublic(
+            source_system=r["source_system"],
+            source_id=r["source_id"],
+            received=r["raw"],
+            normalized={k: v for k, v in r["normalized"].items() if k != "company_id"},
+            problems=r["problems"],
+            match_rule=r["match_rule"],
+            match_score=r["match_score"],
+            first_seen=r["first_seen"],
+            last_seen=r["last_seen"],
+        )
+        for r in rows
+    ]
+    return Page[SourceRecordPublic](
+        items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items))
+    )
+
+
+@router.get("/customers/{customer_id}/history", response_model=Page[HistoryEntry], tags=["customers"])
+async def customer_history(
+    customer_id: str, request: Request, principal: Agent, limit: Limit = 50, offset: Offset = 0
+) -> Page[HistoryEntry]:
+    """Every change of this customer (and of the ids merged into it), newest first."""
+    async with _connection(request) as conn:
+        row = await _resolve_id(conn, customer_id)
+        rows = await conn.fetch(
+            "SELECT at, change, actor, detail FROM customer_history WHERE customer_id = $1 OR customer_id = $2"
+            " ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4",
+            row["customer_id"],
+            customer_id,
+            limit,
+            offset,
+        )
+        await _audit(conn, principal, "customer.history.read", row["customer_id"])
+    items = [HistoryEntry(**dict(r)) for r in rows]
+    return Page[HistoryEntry](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
+
+
+@router.get("/customers/{customer_id}/view", response_model=CustomerView, tags=["customers"])
+async def customer_view(customer_id: str, request: Request, principal: Agent) -> CustomerView:
+    """The 360° view: golden record, effective preferences (from the shared view) and recent bookings."""
+    async with _connection(request) as conn:
+        row = await _resolve_id(conn, customer_id)
+        prefs = await lookup(conn, "preferences", row["customer_id"])
+        bookings = await conn.fetch(
+            "SELECT source_system, booking_id, status, summary, updated_at FROM bookings"
+            " WHERE customer_id = $1 ORDER BY updated_at DESC LIMIT 20",
+            row["customer_id"],
+        )
+        await _audit(conn, principal, "customer.view.read", row["customer_id"])
+    return CustomerView(
+        customer=_public(row, customer_id),
+        preferences=prefs.snapshot if prefs else None,
+        preferences_as_of=prefs.occurred_at if prefs else None,
+        bookings=[{**dict(b), "updated_at": b["updated_at"].isoformat()} for b in bookings],
+    )
+
+
+@router.patch("/customers/{customer_id}/fields", response_model=CustomerPublic, tags=["customers"])
+async def correct_field(customer_id: str, body: CorrectionIn, request: Request, principal: Agent) -> CustomerPublic:
+    """Correct one golden field; the correction wins until a verified source sends newer data."""
+    async with _connection(request, transaction=True) as conn:
+        try:
+            await curation.correct_field(
+                conn,
+                customer_id=customer_id,
+                field=body.field,
+                value=body.value,
+                actor=principal.name,
+                config=_config(request),
+            )
+        except curation.CurationError as exc:
+            raise _curation_error(exc) from exc
+        row = await _resolve_id(conn, customer_id)
+        await _audit(conn, principal, "customer.correct", row["customer_id"], {"field": body.field})
+    return _public(row, customer_id)
+
+
+@router.get("/customers/{customer_id}/quality", response_model=list[QualityTaskPublic], tags=["data quality"])
+async def customer_quality_tasks(customer_id: str, request: Request, principal: Agent) -> list[QualityTaskPublic]:
+    """Open data-quality tasks of one customer (the scores are in the customer's `quality`)."""
+    async with _connection(request) as conn:
+        row = await _resolve_id(conn, customer_id)
+        rows = await conn.fetch(
+            "SELECT * FROM quality_tasks WHERE customer_id = $1 AND status = 'open' ORDER BY created_at",
+            row["customer_id"],
+        )
+        await _audit(conn, principal, "customer.quality.read", row["customer_id"])
+    return [QualityTaskPublic(**{k: r[k] for k in QualityTaskPublic.model_fields}) for r in rows]
+
+
+@router.get("/quality-tasks", response_model=Page[QualityTaskPublic], tags=["data quality"])
+async def list_quality_tasks(
+    request: Request,
+    principal: Agent,
+    kind: Annotated[
+        str | None, Query(max_length=60, description="e.g. conflict:date_of_birth, email-undeliverable")
+    ] = None,
+    task_status: Annotated[Literal["open", "resolved"], Query(alias="status")] = "open",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[QualityTaskPublic]:
+    """Data-quality tasks for agents, oldest first."""
+    async with _connection(request) as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM quality_tasks WHERE status = $1 AND ($2::text IS NULL OR kind = $2)"
+            " ORDER BY created_at, task_id LIMIT $3 OFFSET $4",
+            task_status,
+            kind,
+            limit,
+            offset,
+        )
+        await _audit(conn, principal, "quality_tasks.read", None, {"kind": kind, "status": task_status})
+    items = [QualityTaskPublic(**{k: r[k] for k in QualityTaskPublic.model_fields}) for r in rows]
+    return Page[QualityTaskPublic](
+        items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items))
+    )
+
+
+# --- explain -----------------------------------------------------------------------------------
+
+
+@router.get("/source-records/{source_system}/{source_id}/explain", response_model=ExplainPublic, tags=["matching"])
+async def explain_link(source_system: str, source_id: str, request: Request, principal: Agent) -> ExplainPublic:
+    """Why a source record belongs to its customer: rule, score and per-field evidence of its link."""
+    async with _connection(request) as conn:
+        r = await conn.fetchrow(
+            "SELECT customer_id, match_rule, match_score, matched_to, match_evidence FROM source_records"
+            " WHERE source_system = $1 AND source_id = $2",
+            source_system,
+            source_id,
+        )
+        if r is None:
+            raise ProblemError(404, f"no source record {source_system}:{source_id}", type_="/problems/not-found")
+        await _audit(
+            conn, principal, "source_record.explain", r["customer_id"], {"source": f"{source_system}:{source_id}"}
+        )
+    return ExplainPublic(
+        source_system=source_system,
+        source_id=source_id,
+        customer_id=r["customer_id"],
+        match_rule=r["match_rule"],
+        match_score=r["match_score"],
+        matched_to=r["matched_to"],
+        evidence=r["match_evidence"],
+    )
+
+
+@router.get("/explain", response_model=PairExplainPublic, tags=["matching"])
+async def explain_pair(
+    request: Request,
+    principal: Agent,
+    customer_a: Annotated[str, Query(max_length=100)],
+    customer_b: Annotated[str, Query(max_length=100)],
+) -> PairExplainPublic:
+    """How two customers compare now: the best-scoring pair of their source records, field by field."""
+    config = _config(request)
+    async with _connection(request) as conn:
+        a = await _resolve_id(conn, customer_a)
+        b = await _resolve_id(conn, customer_b)
+        rows = await conn.fetch(
+            "SELECT customer_id, source_system, source_id, features FROM source_records"
+            " WHERE customer_id = ANY($1::text[])",
+            [a["customer_id"], b["customer_id"]],
+        )
+        await _audit(conn, principal, "customer.explain", a["customer_id"], {"other": b["customer_id"]})
+    left = [r for r in rows if r["customer_id"] == a["customer_id"]]
+    right = [r for r in rows if r["customer_id"] == b["customer_id"]]
+    best: tuple[matching.MatchResult, Any, Any] | None = None
+    for ra in left:
+        for rb in right:
+            res = matching.score_pair(
+                matching.MatchFeatures.from_json(ra["features"]),
+                matching.MatchFeatures.from_json(rb["features"]),
+                upper=config.upper_threshold,
+                lower=config.lower_threshold,
+            )
+            if best is None or matching.rank(res) > matching.rank(best[0]):
+                best = (res, ra, rb)
+    return PairExplainPublic(
+        customer_a=a["customer_id"],
+        customer_b=b["customer_id"],
+        record_a={"source_system": best[1]["source_system"], "source_id": best[1]["source_id"]} if best else None,
+        record_b={"source_system": best[2]["source_system"], "source_id": best[2]["source_id"]} if best else None,
+        result=best[0].to_json() if best else None,
+    )
+
+
+# --- review queue ------------------------------------------------------------------------------
+
+
+def _review(r: asyncpg.Record) -> ReviewPublic:
+    return ReviewPublic(**{k: r[k] for k in ReviewPublic.model_fields})
+
+
+@router.get("/reviews", response_model=Page[ReviewPublic], tags=["review queue"])
+async def list_reviews(
+    request: Request,
+    principal: Agent,
+    review_status: Annotated[Literal["open", "accepted", "rejected", "superseded"], Query(alias="status")] = "open",
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> Page[ReviewPublic]:
+    """Suspected duplicates waiting for (or decided by) an agent, highest score first."""
+    async with _connection(request) as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM review_queue WHERE status = $1"
+            " ORDER BY score DESC, created_at, review_id LIMIT $2 OFFSET $3",
+            review_status,
+            limit,
+            offset,
+        )
+        await _audit(conn, principal, "reviews.read", None, {"status": review_status, "results": len(rows)})
+    items = [_review(r) for r in rows]
+    return Page[ReviewPublic](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
+
+
+@router.get("/reviews/{review_id}", response_model=ReviewPublic, tags=["review queue"])
+async def get_review(review_id: str, request: Request, principal: Agent) -> ReviewPublic:
+    """One review item with the pair's score and per-field evidence."""
+    async with _connection(request) as conn:
+        r = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1", review_id)
+        if r is None:
+            raise ProblemError(404, f"no review {review_id!r}", type_="/problems/not-found")
+        await _audit(conn, principal, "review.read", r["customer_id"], {"review_id": review_id})
+    return _review(r)
+
+
+@router.post("/reviews/{review_id}/decision", response_model=ReviewPublic, tags=["review queue"])
+async def decide_review(review_id: str, body: ReviewDecision, request: Request, principal: Supervisor) -> ReviewPublic:
+    """Accept (the two customers are merged) or reject (they are remembered as different people)."""
+    async with _connection(request, transaction=True) as conn:
+        try:
+            result = await curation.decide_review(
+                conn,
+                review_id=review_id,
+                accept=body.decision == "accept",
+                actor=principal.name,
+                config=_config(request),
+            )
+        except curation.CurationError as exc:
+            raise _curation_error(exc) from exc
+        await _audit(conn, principal, f"review.{body.decision}", result["customer_id"], result)
+        r = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1", review_id)
+    assert r is not None  # locked and updated in this transaction
+    return _review(r)
+
+
+# --- merge, unmerge, split ---------------------------------------------------------------------
+
+
+@router.post("/merges", status_code=status.HTTP_201_CREATED, response_model=MergePublic, tags=["merge"])
+async def merge_customers(body: MergeIn, request: Request, principal: Supervisor) -> MergePublic:
+    """Merge `absorbed_id` into `survivor_id`; the absorbed id keeps redirecting to the survivor."""
+    async with _connection(request, transaction=True) as conn:
+        try:
+            result = await curation.merge_customers(
+                conn,
+                survivor_id=body.survivor_id,
+                absorbed_id=body.absorbed_id,
+                reason="agent",
+                actor=principal.name,
+                config=_config(request),
+            )
+        except curation.CurationError as exc:
+            raise _curation_error(exc) from exc
+        await _audit(
+            conn,
+            principal,
+            "customer.merge",
+            body.survivor_id,
+            {"absorbed_id": body.absorbed_id, "merge_id": result.merge_id},
+        )
+    return MergePublic(merge_id=result.merge_id, survivor_id=result.survivor_id, absorbed_id=result.absorbed_id)
+
+
+@router.post("/merges/{merge_id}/undo", response_model=MergePublic, tags=["merge"])
+async def unmerge_customers(merge_id: str, request: Request, principal: Supervisor) -> MergePublic:
+    """Undo a merge exactly: the absorbed customer gets back its records, bookings and golden record."""
+    async with _connection(request, transaction=True) as conn:
+        try:
+            result = await curation.unmerge_customers(
+                conn, merge_id=merge_id, actor=principal.name, config=_config(request)
+            )
+        except curation.CurationError as exc:
+            raise _curation_error(exc) from exc
+        await _audit(
+            conn,
+            principal,
+            "customer.unmerge",
+            result.survivor_id,
+            {"restored_id": result.absorbed_id, "merge_id": merge_id},
+        )
+    return MergePublic(
+        merge_id=merge_id, survivor_id=result.survivor_id, absorbed_id=result.absorbed_id, status="undone"
+    )
+
+
+@router.post("/customers/{customer_id}/split", response_model=SplitPublic, tags=["merge"])
+async def split_record(customer_id: str, body: SplitIn, request: Request, principal: Supervisor) -> SplitPublic:
+    """Split one source record off into a customer of its own (with the bookings it came with)."""
+    async with _connection(request, transaction=True) as conn:
+        try:
+            new_id = await curation.split_record(
+                conn,
+                customer_id=customer_id,
+                source_system=body.source_system,
+                source_id=body.source_id,
+                actor=principal.name,
+                config=_config(request),
+            )
+        except curation.CurationError as exc:
+            raise _curation_error(exc) from exc
+        await _audit(
+            conn,
+            principal,
+            "customer.split",
+            customer_id,
+            {"source": f"{body.source_system}:{body.source_id}", "to": new_id},
+        )
+    return SplitPublic(customer_id=customer_id, new_customer_id=new_id)
+
+
+# --- companies ---------------------------------------------------------------------------------
+
+
+async def _company(conn: asyncpg.Connection, company_id: str) -> CompanyPublic | None:
+    row = await conn.fetchrow("SELECT company_id, name FROM companies WHERE company_id = $1", company_id)
+    if row is None:
+        return None
+    aliases = await conn.fetch("SELECT alias FROM company_aliases WHERE company_id = $1 ORDER BY alias", company_id)
+    domains = await conn.fetch("SELECT domain FROM company_domains WHERE company_id = $1 ORDER BY domain", company_id)
+    count = await conn.fetchval(
+        "SELECT count(*) FROM customers WHERE company_id = $1 AND status = 'active'", company_id
+    )
+    return CompanyPublic(
+        company_id=row["company_id"],
+        name=row["name"],
+        aliases=[a["alias"] for a in aliases],
+        domains=[d["domain"] for d in domains],
+        customer_count=count,
+    )
+
+
+@router.get("/companies", response_model=Page[CompanyPublic], tags=["companies"])
+async def search_companies(
+    request: Request,
+    principal: Agent,
+    q: Annotated[str | None, Query(max_length=200, description="Company name in any legal form or spelling")] = None,
+    domain: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> Page[CompanyPublic]:
+    """Corporate accounts by name (legal forms and case ignored) or email domain."""
+    async with _connection(request) as conn:
+        rows = await conn.fetch(
+            """
+            SELECT DISTINCT c.company_id, c.name FROM companies c
+              LEFT JOIN company_aliases a USING (company_id) LEFT JOIN company_domains d USING (company_id)
+             WHERE ($1::text IS NULL OR a.alias_key = $1 OR a.alias_key LIKE $1 || '%')
+               AND ($2::text IS NULL OR d.domain = lower($2))
+             ORDER BY c.name, c.company_id LIMIT $3 OFFSET $4
+            """,
+            company_key(q) if q else None,
+            domain,
+            limit,
+            offset,
+        )
+        items = [c for r in rows if (c := await _company(conn, r["company_id"])) is not None]
+    return Page[CompanyPublic](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
+
+
+@router.get("/companies/{company_id}", response_model=CompanyPublic, tags=["companies"])
+async def get_company(company_id: str, request: Request, principal: Agent) -> CompanyPublic:
+    """One corporate account with its aliases, domains and number of travellers."""
+    async with _connection(request) as conn:
+        company = await _company(conn, company_id)
+    if company is None:
+        raise ProblemError(404, f"no company {company_id!r}", type_="/problems/not-found")
+    return company
 
 
 def create_profile_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app = create_app(
         title="Itinera profile",
-        description="One traveller from many source systems: resolution, golden record, provenance.",
+        description="One traveller from many source systems: resolution, golden record, provenance, merges.",
         settings=runtime.settings,
         lifespan=runtime_lifespan(runtime, workers=workers),
         readiness=lambda app: runtime.readiness,
     )
+    settings = runtime.settings
+    config = runtime.definition.extras.get("config")
+    if config is None:
+        config = profile_config(settings if isinstance(settings, ProfileSettings) else ProfileSettings())
+    app.state.profile_config = config
     app.include_router(router)
     return app

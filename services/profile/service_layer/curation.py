@@ -1,0 +1,442 @@
+"""What agents do to customers: merge, unmerge, split a record off, decide reviews, correct fields.
+
+Every operation locks the customers it touches (rows, in id order), records history,
+and queues snapshot/change events through the outbox in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from services.kit.contracts.customers import CustomerMergedV1, CustomerRedirectV1, CustomerUnmergedV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.outbox import enqueue_many
+from services.profile.adapters import repository as repo
+from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
+from services.profile.domain.model import GOLDEN_FIELDS
+from services.profile.service_layer.resolver import (
+    CUSTOMER_EVENTS_TOPIC,
+    CUSTOMERS_TOPIC,
+    PRODUCER,
+    Outgoing,
+    ProfileConfig,
+    new_customer_id,
+    refresh_customers,
+)
+
+__all__ = [
+    "CurationError",
+    "MergeError",
+    "correct_field",
+    "decide_review",
+    "merge_customers",
+    "split_record",
+    "unmerge",
+]
+
+MergeReason = Literal["automatic", "review", "agent"]
+CORRECTABLE_FIELDS = frozenset(GOLDEN_FIELDS)
+
+
+class CurationError(Exception):
+    """The request cannot be carried out in the current state (HTTP 404/409)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merge_id: str
+    survivor_id: str
+    absorbed_id: str
+
+
+def _env(payload: Any, subject: str) -> Envelope[Any]:
+    return Envelope.new(payload, producer=PRODUCER, subject_id=subject)
+
+
+async def _state(conn: asyncpg.Connection, customer_id: str) -> CustomerState:
+    row = await conn.fetchrow(
+        "SELECT customer_id, status, merged_into, version, golden, company_id FROM customers WHERE customer_id = $1",
+        customer_id,
+    )
+    if row is None:
+        raise CurationError(404, f"no customer {customer_id!r}")
+    records = await conn.fetch(
+        "SELECT source_system, source_id FROM source_records WHERE customer_id = $1", customer_id
+    )
+    bookings = await conn.fetch("SELECT source_system, booking_id FROM bookings WHERE customer_id = $1", customer_id)
+    corrections = await conn.fetch(
+        "SELECT field, value, actor, at FROM corrections WHERE customer_id = $1 ORDER BY field", customer_id
+    )
+    return CustomerState(
+        customer_id=row["customer_id"],
+        status=row["status"],
+        merged_into=row["merged_into"],
+        version=row["version"],
+        golden=row["golden"] or {},
+        company_id=row["company_id"],
+        records=frozenset((r["source_system"], r["source_id"]) for r in records),
+        bookings=frozenset((r["source_system"], r["booking_id"]) for r in bookings),
+        corrections=tuple(
+            {"field": c["field"], "value": c["value"], "actor": c["actor"], "at": c["at"].isoformat()}
+            for c in corrections
+        ),
+    )
+
+
+async def _move(
+    conn: asyncpg.Connection, *, records: frozenset[tuple[str, str]], bookings: frozenset[tuple[str, str]], to: str
+) -> None:
+    if records:
+        await conn.execute(
+            "UPDATE source_records s SET customer_id = $3 FROM unnest($1::text[], $2::text[]) AS k(sys, id)"
+            " WHERE s.source_system = k.sys AND s.source_id = k.id",
+            [r[0] for r in records],
+            [r[1] for r in records],
+            to,
+        )
+    if bookings:
+        await conn.execute(
+            "UPDATE bookings b SET customer_id = $3 FROM unnest($1::text[], $2::text[]) AS k(sys, id)"
+            " WHERE b.source_system = k.sys AND b.booking_id = k.id",
+            [r[0] for r in bookings],
+            [r[1] for r in bookings],
+            to,
+        )
+
+
+async def _set_corrections(conn: asyncpg.Connection, customer_id: str, corrections: tuple[Any, ...]) -> None:
+    await conn.execute("DELETE FROM corrections WHERE customer_id = $1", customer_id)
+    seen: set[str] = set()
+    for c in corrections:
+        if c["field"] in seen:  # the survivor's own correction of a field wins over the absorbed one's
+            continue
+        seen.add(c["field"])
+        await conn.execute(
+            "INSERT INTO corrections (customer_id, field, value, actor, at) VALUES ($1, $2, $3, $4, $5)",
+            customer_id,
+            c["field"],
+            c["value"],
+            c["actor"],
+            datetime.fromisoformat(c["at"]),
+        )
+
+
+async def merge_customers(
+    conn: asyncpg.Connection,
+    *,
+    survivor_id: str,
+    absorbed_id: str,
+    reason: MergeReason,
+    actor: str | None,
+    config: ProfileConfig,
+) -> MergeResult:
+    """Merge `absorbed_id` into `survivor_id`; the pre-merge state of both is kept for an exact unmerge."""
+    now = datetime.now(UTC)
+    await repo.lock_customers(conn, [survivor_id, absorbed_id])
+    survivor = await _state(conn, survivor_id)
+    absorbed = await _state(conn, absorbed_id)
+    try:
+        merged, _gone, record = merge(survivor, absorbed)
+    except MergeError as exc:
+        raise CurationError(409, str(exc)) from exc
+    merge_id = f"mrg_{uuid.uuid4().hex}"
+    await conn.execute(
+        "INSERT INTO merges (merge_id, survivor_id, absorbed_id, reason, actor, pre_state, merged_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        merge_id,
+        survivor_id,
+        absorbed_id,
+        reason,
+        actor,
+        record.to_json(),
+        now,
+    )
+    await _move(conn, records=absorbed.records, bookings=absorbed.bookings, to=survivor_id)
+    await _set_corrections(conn, survivor_id, merged.corrections)
+    await conn.execute("DELETE FROM corrections WHERE customer_id = $1", absorbed_id)
+    await conn.execute(
+        "UPDATE customers SET status = 'merged', merged_into = $2, updated_at = $3 WHERE customer_id = $1",
+        absorbed_id,
+        survivor_id,
+        now,
+    )
+    await conn.execute(
+        "UPDATE review_queue SET status = 'superseded', decided_at = $2"
+        " WHERE status = 'open'"
+        " AND ((customer_id = $1 AND candidate_id = $3) OR (customer_id = $3 AND candidate_id = $1))",
+        absorbed_id,
+        now,
+        survivor_id,
+    )
+    await conn.execute(
+        "UPDATE review_queue SET customer_id = $2 WHERE status = 'open' AND customer_id = $1", absorbed_id, survivor_id
+    )
+    await conn.execute(
+        "UPDATE review_queue SET candidate_id = $2 WHERE status = 'open' AND candidate_id = $1",
+        absorbed_id,
+        survivor_id,
+    )
+    await conn.execute(
+        "UPDATE quality_tasks SET status = 'resolved', resolved_at = $2 WHERE customer_id = $1 AND status = 'open'",
+        absorbed_id,
+        now,
+    )
+    detail = {"merge_id": merge_id, "survivor_id": survivor_id, "absorbed_id": absorbed_id, "reason": reason}
+    await repo.add_history_many(
+        conn, [(survivor_id, "merged", actor, detail), (absorbed_id, "merged-into", actor, detail)]
+    )
+    events: Outgoing = await refresh_customers(
+        conn, {survivor_id: None}, config=config, now=now, force=frozenset({survivor_id})
+    )
+    events.append(
+        (
+            CUSTOMERS_TOPIC,
+            _env(CustomerRedirectV1(customer_id=absorbed_id, merged_into=survivor_id, merged_at=now), absorbed_id),
+        )
+    )
+    events.append(
+        (
+            CUSTOMER_EVENTS_TOPIC,
+            _env(
+                CustomerMergedV1(
+                    survivor_id=survivor_id, absorbed_id=absorbed_id, merge_id=merge_id, reason=reason, actor=actor
+                ),
+                survivor_id,
+            ),
+        )
+    )
+    await enqueue_many(conn, events)
+    return MergeResult(merge_id, survivor_id, absorbed_id)
+
+
+async def unmerge_customers(
+    conn: asyncpg.Connection, *, merge_id: str, actor: str | None, config: ProfileConfig
+) -> MergeResult:
+    """Undo a merge: the absorbed customer gets back exactly its records, bookings, corrections and golden record."""
+    now = datetime.now(UTC)
+    row = await conn.fetchrow("SELECT * FROM merges WHERE merge_id = $1 FOR UPDATE", merge_id)
+    if row is None:
+        raise CurationError(404, f"no merge {merge_id!r}")
+    if row["status"] != "active":
+        raise CurationError(409, f"merge {merge_id} was already undone")
+    survivor_id, absorbed_id = row["survivor_id"], row["absorbed_id"]
+    await repo.lock_customers(conn, [survivor_id, absorbed_id])
+    record = MergeRecord.from_json(row["pre_state"])
+    survivor = await _state(conn, survivor_id)
+    absorbed = await _state(conn, absorbed_id)
+    try:
+        restored_survivor, restored_absorbed = unmerge(survivor, absorbed, record)
+    except MergeError as exc:
+        raise CurationError(409, str(exc)) from exc
+    await _move(conn, records=record.absorbed.records, bookings=record.absorbed.bookings, to=absorbed_id)
+    await _set_corrections(conn, survivor_id, restored_survivor.corrections)
+    await _set_corrections(conn, absorbed_id, restored_absorbed.corrections)
+    # The restored customer comes back exactly as it was; its version moves past every one it had.
+    await conn.execute(
+        "UPDATE customers SET status = $2, merged_into = $3, golden = $4, company_id = $5, version = $6,"
+        " updated_at = $7 WHERE customer_id = $1",
+        absorbed_id,
+        restored_absorbed.status,
+        restored_absorbed.merged_into,
+        dict(restored_absorbed.golden),
+        restored_absorbed.company_id,
+        restored_absorbed.version - 1,
+        now,
+    )
+    await conn.execute(
+        "UPDATE merges SET status = 'undone', undone_at = $2, undone_by = $3 WHERE merge_id = $1", merge_id, now, actor
+    )
+    a, b = sorted((survivor_id, absorbed_id))
+    await conn.execute(
+        "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        a,
+        b,
+        actor,
+    )
+    detail = {"merge_id": merge_id, "survivor_id": survivor_id, "restored_id": absorbed_id}
+    await repo.add_history_many(
+        conn, [(survivor_id, "unmerged", actor, detail), (absorbed_id, "restored", actor, detail)]
+    )
+    events = await refresh_customers(
+        conn,
+        {survivor_id: None, absorbed_id: None},
+        config=config,
+        now=now,
+        force=frozenset({survivor_id, absorbed_id}),
+    )
+    events.append(
+        (
+            CUSTOMER_EVENTS_TOPIC,
+            _env(
+                CustomerUnmergedV1(survivor_id=survivor_id, restored_id=absorbed_id, merge_id=merge_id, actor=actor),
+                survivor_id,
+            ),
+        )
+    )
+    await enqueue_many(conn, events)
+    return MergeResult(merge_id, survivor_id, absorbed_id)
+
+
+async def split_record(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    source_system: str,
+    source_id: str,
+    actor: str | None,
+    config: ProfileConfig,
+) -> str:
+    """Move one source record (and the bookings it came with) to a new customer of its own."""
+    now = datetime.now(UTC)
+    await repo.lock_customers(conn, [customer_id])
+    owner = await conn.fetchval(
+        "SELECT customer_id FROM source_records WHERE source_system = $1 AND source_id = $2 FOR UPDATE",
+        source_system,
+        source_id,
+    )
+    if owner is None:
+        raise CurationError(404, f"no source record {source_system}:{source_id}")
+    if owner != customer_id:
+        raise CurationError(409, f"source record {source_system}:{source_id} belongs to {owner}, not {customer_id}")
+    count = await conn.fetchval("SELECT count(*) FROM source_records WHERE customer_id = $1", customer_id)
+    if count <= 1:
+        raise CurationError(409, "the customer's only source record cannot be split off")
+    new_id = new_customer_id()
+    await repo.insert_customers(conn, [(new_id, None, now)])
+    await conn.execute(
+        "UPDATE source_records SET customer_id = $3, match_rule = 'split', match_score = NULL, match_evidence = NULL,"
+        " matched_to = NULL WHERE source_system = $1 AND source_id = $2",
+        source_system,
+        source_id,
+        new_id,
+    )
+    await conn.execute(
+        "UPDATE bookings SET customer_id = $3"
+        " WHERE source_system = $1 AND traveller_source_id = $2 AND customer_id = $4",
+        source_system,
+        source_id,
+        new_id,
+        customer_id,
+    )
+    a, b = sorted((customer_id, new_id))
+    await conn.execute(
+        "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        a,
+        b,
+        actor,
+    )
+    detail = {"source_system": source_system, "source_id": source_id, "from": customer_id, "to": new_id}
+    await repo.add_history_many(
+        conn, [(customer_id, "record-split-off", actor, detail), (new_id, "created", actor, detail)]
+    )
+    from services.kit.contracts.customers import CustomerCreatedV1
+
+    events: Outgoing = [
+        (
+            CUSTOMER_EVENTS_TOPIC,
+            _env(
+                CustomerCreatedV1(customer_id=new_id, source_system=source_system, source_record_id=source_id), new_id
+            ),
+        )
+    ]
+    events += await refresh_customers(
+        conn, {customer_id: None, new_id: None}, config=config, now=now, force=frozenset({customer_id, new_id})
+    )
+    await enqueue_many(conn, events)
+    return new_id
+
+
+async def decide_review(
+    conn: asyncpg.Connection, *, review_id: str, accept: bool, actor: str, config: ProfileConfig
+) -> dict[str, Any]:
+    """Accept (merge the pair) or reject (remember they are different people) a review item."""
+    row = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1 FOR UPDATE", review_id)
+    if row is None:
+        raise CurationError(404, f"no review {review_id!r}")
+    if row["status"] != "open":
+        raise CurationError(409, f"review {review_id} is already {row['status']}")
+    now = datetime.now(UTC)
+    customer = await repo.follow_redirects(conn, row["customer_id"])
+    candidate = await repo.follow_redirects(conn, row["candidate_id"])
+    if customer is None or candidate is None:
+        raise CurationError(409, "a customer of this review no longer exists")
+    merge_id = None
+    if accept:
+        if customer != candidate:
+            # The older customer survives: its id is the one other systems have seen longest.
+            result = await merge_customers(
+                conn, survivor_id=candidate, absorbed_id=customer, reason="review", actor=actor, config=config
+            )
+            merge_id = result.merge_id
+    else:
+        a, b = sorted((customer, candidate))
+        await conn.execute(
+            "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            a,
+            b,
+            actor,
+        )
+        await repo.add_history_many(
+            conn,
+            [
+                (c, "review-rejected", actor, {"review_id": review_id, "other": o})
+                for c, o in ((customer, candidate), (candidate, customer))
+            ],
+        )
+    status = "accepted" if accept else "rejected"
+    await conn.execute(
+        "UPDATE review_queue SET status = $2, decided_by = $3, decided_at = $4, merge_id = $5 WHERE review_id = $1",
+        review_id,
+        status,
+        actor,
+        now,
+        merge_id,
+    )
+    return {
+        "review_id": review_id,
+        "status": status,
+        "merge_id": merge_id,
+        "customer_id": candidate if accept else customer,
+    }
+
+
+async def correct_field(
+    conn: asyncpg.Connection, *, customer_id: str, field: str, value: Any, actor: str, config: ProfileConfig
+) -> int:
+    """Record an agent's correction of a golden field; returns the customer's new version."""
+    if field not in CORRECTABLE_FIELDS:
+        raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
+    current = await repo.follow_redirects(conn, customer_id)
+    if current is None:
+        raise CurationError(404, f"no customer {customer_id!r}")
+    await repo.lock_customers(conn, [current])
+    now = datetime.now(UTC)
+    await conn.execute(
+        "INSERT INTO corrections (customer_id, field, value, actor, at) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (customer_id, field) DO UPDATE"
+        " SET value = EXCLUDED.value, actor = EXCLUDED.actor, at = EXCLUDED.at",
+        current,
+        field,
+        json.loads(json.dumps(value)),
+        actor,
+        now,
+    )
+    await repo.add_history(
+        conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
+    )
+    events = await refresh_customers(conn, {current: None}, config=config, now=now, force=frozenset({current}))
+    await enqueue_many(conn, events)
+    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", current)
+    return version

@@ -1,0 +1,597 @@
+"""Set-based identity resolution: a batch of source records in, customers and events out.
+
+One code path for every way records arrive: a batch of booking events from Kafka, a
+single record over HTTP, or a chunk of a bulk import file. Each batch:
+
+1. resolves companies (source link, legal-name alias, email domain);
+2. takes advisory locks on every record's source link and blocking keys (sorted), so
+   concurrent batches holding records of the same traveller serialise and converge;
+3. loads existing links and blocking candidates in two indexed queries;
+4. decides record by record in memory (records earlier in the batch are candidates
+   for later ones), scoring each candidate pair with the domain's match weights;
+5. writes customers, source records, blocking keys, reviews and bookings with one
+   statement each, recomputes the golden records it touched, and queues the events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.kit.contracts.customers import (
+    BookingKind,
+    CustomerCreatedV1,
+    CustomerSnapshotV1,
+    CustomerUpdatedV1,
+    LoyaltyMembershipV1,
+    ResolvedBookingV1,
+)
+from services.kit.contracts.envelope import Envelope
+from services.profile.adapters import repository as repo
+from services.profile.domain import matching
+from services.profile.domain.companies import company_key, corporate_domain
+from services.profile.domain.model import SourceRecord, golden_record
+from services.profile.domain.quality import assess
+
+PRODUCER = "profile"
+CUSTOMERS_TOPIC = "profile.customers.v1"
+CUSTOMER_EVENTS_TOPIC = "profile.customer-events.v1"
+RESOLVED_BOOKINGS_TOPIC = "profile.bookings.v1"
+
+Outgoing = list[tuple[str, Envelope[Any]]]
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    phone_region: str | None
+    passport_pepper: str
+    source_trust: Mapping[str, int] = field(default_factory=dict)
+    verified_trust: int = 80
+    upper_threshold: float = matching.UPPER_THRESHOLD
+    lower_threshold: float = matching.LOWER_THRESHOLD
+    candidates_per_key: int = 40
+    stale_after_days: int = 730
+
+
+@dataclass(frozen=True)
+class CompanyInput:
+    name: str
+    source_system: str
+    source_company_id: str | None = None
+    email_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class BookingInput:
+    """The booking a record came with, re-published with the resolved customer id."""
+
+    source_event: Envelope[Any]
+    kind: BookingKind
+    booking_id: str
+    segments: tuple[Any, ...]
+    total_price: Any
+    currency: str | None
+    trip_purpose: str | None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    record: SourceRecord
+    company: CompanyInput | None = None
+    booking: BookingInput | None = None
+    caused_by: Envelope[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source_system: str
+    source_id: str
+    customer_id: str
+    rule: str
+    created: bool
+    score: float | None = None
+    review_candidate: str | None = None
+
+
+@dataclass
+class _Decision:
+    customer_id: str
+    rule: str
+    created: bool
+    score: float | None = None
+    evidence: dict[str, Any] | None = None
+    matched_to: SourceKey | None = None
+    reviews: list[tuple[str, matching.MatchResult]] = field(default_factory=list)
+
+
+SourceKey = tuple[str, str]
+
+
+def new_customer_id() -> str:
+    return f"cus_{uuid.uuid4().hex}"
+
+
+def new_company_id() -> str:
+    return f"com_{uuid.uuid4().hex}"
+
+
+async def resolve_batch(
+    conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig, now: datetime | None = None
+) -> tuple[list[Outcome], Outgoing]:
+    """Resolve records to customers inside the caller's transaction; returns outcomes and the events to enqueue."""
+    now = now or datetime.now(UTC)
+    if not items:
+        return [], []
+    features = [it.record.features() for it in items]
+    keys = [matching.blocking_keys(f) for f in features]
+
+    company_lock_keys = [f"co:{company_key(it.company.name)}" for it in items if it.company]
+    await repo.lock_identities(
+        conn,
+        [f"src:{it.record.source_system}:{it.record.source_id}" for it in items]
+        + [k for ks in keys for k in ks]
+        + company_lock_keys,
+    )
+    company_ids = await _resolve_companies(conn, items)
+
+    record_keys = [it.record.key for it in items]
+    links = await repo.existing_links(conn, record_keys)
+    lookup_keys = sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
+    stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
+
+    # Decide in order; records decided earlier in the batch are candidates for later ones.
+    batch_index: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
+    batch_links: dict[SourceKey, str] = {}
+    decisions: list[_Decision] = []
+    for it, feats, ks in zip(items, features, keys, strict=True):
+        key = it.record.key
+        linked = batch_links.get(key) or links.get(key)
+        if linked is not None:
+            decision = _Decision(linked, "source-link", created=False)
+        else:
+            decision = _decide(key, feats, ks, stored, batch_index, config)
+        decisions.append(decision)
+        batch_links[key] = decision.customer_id
+        for k in ks:
+            batch_index.setdefault(k, []).append((key, decision.customer_id, feats))
+
+    # Customers chosen from the database may have been merged since: lock them and follow redirects.
+    new_ids = {d.customer_id for d in decisions if d.created}
+    redirect = await _lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
+    for d in decisions:
+        d.customer_id = redirect.get(d.customer_id, d.customer_id)
+
+    # Agents' "different people" verdicts keep pairs out of the review queue.
+    review_pairs = [tuple(sorted((d.customer_id, c))) for d in decisions for c, _ in d.reviews]
+    declared = await repo.distinct_pairs(conn, [(p[0], p[1]) for p in review_pairs])
+
+    first_of: dict[SourceKey, int] = {}
+    last_of: dict[SourceKey, int] = {}
+    for i, it in enumerate(items):
+        first_of.setdefault(it.record.key, i)
+        last_of[it.record.key] = i
+
+    await repo.insert_customers(
+        conn,
+        [
+            (d.customer_id, company_ids[i], now)
+            for i, d in enumerate(decisions)
+            if d.created and first_of[items[i].record.key] == i
+        ],
+    )
+    source_rows = []
+    for key, i in last_of.items():
+        it, d0 = items[i], decisions[first_of[key]]
+        fields = it.record.normalized_fields()
+        fields["company_id"] = company_ids[i]
+        source_rows.append(
+            {
+                "source_system": key[0],
+                "source_id": key[1],
+                "customer_id": d0.customer_id,
+                "raw": dict(it.record.raw),
+                "normalized": fields,
+                "problems": it.record.problems(),
+                "passport_hash": it.record.passport_hash,
+                "match_rule": d0.rule,
+                "match_score": d0.score,
+                "features": features[i].to_json(),
+                "match_evidence": d0.evidence,
+                "matched_to": {"source_system": d0.matched_to[0], "source_id": d0.matched_to[1]}
+                if d0.matched_to
+                else None,
+                "seen_at": it.record.seen_at,
+            }
+        )
+    await repo.upsert_source_records(conn, source_rows)
+    await repo.replace_blocking_keys(conn, [(key, keys[i]) for key, i in last_of.items()])
+
+    reviews = []
+    for i, d in enumerate(decisions):
+        for candidate, result in d.reviews:
+            if tuple(sorted((d.customer_id, candidate))) in declared or candidate == d.customer_id:
+                continue
+            reviews.append(
+                {
+                    "review_id": f"rev_{uuid.uuid4().hex}",
+                    "customer_id": d.customer_id,
+                    "candidate_id": candidate,
+                    "source_system": items[i].record.source_system,
+                    "source_id": items[i].record.source_id,
+                    "score": result.score,
+                    "evidence": result.to_json(),
+                }
+            )
+    await repo.insert_reviews(conn, reviews)
+
+    history: list[tuple[str, str, str | None, dict[str, Any]]] = []
+    outgoing: Outgoing = []
+    for i, d in enumerate(decisions):
+        it = items[i]
+        if first_of[it.record.key] != i:
+            continue
+        detail: dict[str, Any] = {
+            "source_system": it.record.source_system,
+            "source_id": it.record.source_id,
+            "rule": d.rule,
+        }
+        if d.score is not None:
+            detail["score"] = round(d.score, 3)
+        if d.created:
+            history.append((d.customer_id, "created", None, detail))
+            created = CustomerCreatedV1(
+                customer_id=d.customer_id, source_system=it.record.source_system, source_record_id=it.record.source_id
+            )
+            outgoing.append((CUSTOMER_EVENTS_TOPIC, _envelope(created, d.customer_id, it.caused_by)))
+        elif d.rule != "source-link":
+            history.append((d.customer_id, "source-record-linked", None, detail))
+    await repo.add_history_many(conn, history)
+
+    touched: dict[str, Envelope[Any] | None] = {}
+    for i, d in enumerate(decisions):
+        touched[d.customer_id] = items[i].caused_by
+    outgoing += await refresh_customers(conn, touched, config=config, now=now)
+
+    bookings: dict[tuple[str, str], dict[str, Any]] = {}
+    for i, d in enumerate(decisions):
+        b = items[i].booking
+        if b is None:
+            continue
+        status = {"created": "confirmed", "changed": "confirmed", "cancelled": "cancelled"}.get(b.kind, b.kind)
+        summary: dict[str, Any] = (
+            {
+                "segments": [s.model_dump(mode="json") for s in b.segments],
+                "total_price": str(b.total_price) if b.total_price else None,
+                "currency": b.currency,
+            }
+            if b.segments
+            else {}
+        )
+        bookings[(items[i].record.source_system, b.booking_id)] = {
+            "source_system": items[i].record.source_system,
+            "booking_id": b.booking_id,
+            "customer_id": d.customer_id,
+            "status": status,
+            "summary": summary,
+            "traveller_source_id": items[i].record.source_id,
+            "at": now,
+        }
+        resolved = ResolvedBookingV1(
+            customer_id=d.customer_id,
+            company_id=company_ids[i],
+            kind=b.kind,
+            source_event_id=str(b.source_event.event_id),
+            source_system=items[i].record.source_system,
+            booking_id=b.booking_id,
+            segments=b.segments,
+            total_price=b.total_price,
+            currency=b.currency,
+            trip_purpose=b.trip_purpose,
+            occurred_at=b.source_event.occurred_at,
+        )
+        outgoing.append((RESOLVED_BOOKINGS_TOPIC, _envelope(resolved, d.customer_id, b.source_event)))
+    await repo.upsert_bookings(conn, list(bookings.values()))
+
+    outcomes = [
+        Outcome(
+            source_system=it.record.source_system,
+            source_id=it.record.source_id,
+            customer_id=d.customer_id,
+            rule=d.rule,
+            created=d.created and first_of[it.record.key] == i,
+            score=d.score,
+            review_candidate=d.reviews[0][0] if d.reviews else None,
+        )
+        for i, (it, d) in enumerate(zip(items, decisions, strict=True))
+    ]
+    return outcomes, outgoing
+
+
+def _decide(
+    key: SourceKey,
+    feats: matching.MatchFeatures,
+    keys: Sequence[str],
+    stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
+    batch_index: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
+    config: ProfileConfig,
+) -> _Decision:
+    """Score a new record against its blocking candidates and decide: link, review or new customer."""
+    best_by_customer: dict[str, tuple[matching.MatchResult, SourceKey]] = {}
+    seen: set[SourceKey] = {key}
+    for k in keys:
+        for cand_key, customer_id, cand in (*stored.get(k, ()), *batch_index.get(k, ())):
+            if cand_key in seen:
+                continue
+            seen.add(cand_key)
+            result = matching.score_pair(feats, cand, upper=config.upper_threshold, lower=config.lower_threshold)
+            current = best_by_customer.get(customer_id)
+            if current is None or matching.rank(result) > matching.rank(current[0]):
+                best_by_customer[customer_id] = (result, cand_key)
+    ranked = sorted(best_by_customer.items(), key=lambda kv: (matching.rank(kv[1][0]), kv[0]), reverse=True)
+    if ranked and ranked[0][1][0].decision == "match":
+        customer_id, (result, cand_key) = ranked[0]
+        # Other customers this record also matches are probably duplicates of the chosen one.
+        reviews = [(c, r) for c, (r, _) in ranked[1:] if r.decision != "distinct"][:3]
+        return _Decision(
+            customer_id,
+            result.rule,
+            created=False,
+            score=result.score,
+            evidence=result.to_json(),
+            matched_to=cand_key,
+            reviews=reviews,
+        )
+    decision = _Decision(new_customer_id(), "new", created=True)
+    if ranked and ranked[0][1][0].decision == "review":
+        _candidate, (result, cand_key) = ranked[0]
+        decision.score = result.score
+        decision.evidence = result.to_json()
+        decision.matched_to = cand_key
+        decision.rule = "new:review"
+        decision.reviews = [(c, r) for c, (r, _) in ranked if r.decision == "review"][:3]
+    elif ranked:
+        decision.score = ranked[0][1][0].score
+    return decision
+
+
+async def _lock_and_redirect(conn: asyncpg.Connection, ids: set[str]) -> dict[str, str]:
+    """Row-lock the existing customers a batch writes to; map merged ones to their survivor."""
+    redirect: dict[str, str] = {}
+    pending = set(ids)
+    for _ in range(10):
+        rows = await repo.lock_customers(conn, pending)
+        nxt: set[str] = set()
+        for cid, row in rows.items():
+            if row["status"] == "merged" and row["merged_into"]:
+                nxt.add(row["merged_into"])
+                for src, dst in list(redirect.items()):
+                    if dst == cid:
+                        redirect[src] = row["merged_into"]
+                redirect.setdefault(cid, row["merged_into"])
+        if not nxt:
+            break
+        pending = nxt
+    return redirect
+
+
+async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]) -> list[str | None]:
+    """Each item's company id: by the source's company id, the legal-name alias, or the email domain."""
+    sources = sorted(
+        {(c.source_system, c.source_company_id) for it in items if (c := it.company) and c.source_company_id}
+    )
+    aliases = sorted({company_key(it.company.name) for it in items if it.company} - {""})
+    domains: set[str] = set()
+    for it in items:
+        if it.company and (d := corporate_domain(it.company.email_domain)):
+            domains.add(d)
+        if it.record.email.value and (d := corporate_domain(it.record.email.value)):
+            domains.add(d)
+    by_source, by_alias, by_domain = await repo.company_lookup(
+        conn, sources=[(s, str(i)) for s, i in sources], aliases=aliases, domains=sorted(domains)
+    )
+    new: list[tuple[str, str, str, str | None]] = []
+    new_aliases: list[tuple[str, str, str]] = []
+    new_domains: list[tuple[str, str]] = []
+    new_sources: list[tuple[str, str, str]] = []
+    out: list[str | None] = []
+    for it in items:
+        c = it.company
+        traveller_domain = corporate_domain(it.record.email.value) if it.record.email.value else None
+        if c is None:
+            out.append(by_domain.get(traveller_domain) if traveller_domain else None)
+            continue
+        alias = company_key(c.name)
+        domain = corporate_domain(c.email_domain)
+        src = (c.source_system, c.source_company_id) if c.source_company_id else None
+        cid = (
+            (by_source.get(src) if src else None)
+            or (by_alias.get(alias) if alias else None)
+            or (by_domain.get(domain) if domain else None)
+        )
+        if cid is None:
+            if not alias:
+                out.append(None)
+                continue
+            cid = new_company_id()
+            new.append((cid, c.name, alias, domain))
+        if alias and alias not in by_alias:
+            by_alias[alias] = cid
+            new_aliases.append((alias, cid, c.name))
+        if domain and domain not in by_domain:
+            by_domain[domain] = cid
+            new_domains.append((domain, cid))
+        if src and src not in by_source:
+            by_source[src] = cid
+            new_sources.append((src[0], str(src[1]), cid))
+        out.append(cid)
+    await repo.save_companies(conn, new=new, aliases=new_aliases, domains=new_domains, sources=new_sources)
+    return out
+
+
+def _envelope(payload: Any, subject: str, caused_by: Envelope[Any] | None) -> Envelope[Any]:
+    return Envelope.new(payload, producer=PRODUCER, subject_id=subject, caused_by=caused_by)
+
+
+async def refresh_customers(
+    conn: asyncpg.Connection,
+    customers: Mapping[str, Envelope[Any] | None],
+    *,
+    config: ProfileConfig,
+    now: datetime,
+    force: frozenset[str] = frozenset(),
+    min_versions: Mapping[str, int] | None = None,
+) -> Outgoing:
+    """Recompute golden records and quality of active customers; returns snapshot/update events for changes.
+
+    `force` bumps the version and republishes even when no value changed (merges, unmerges);
+    `min_versions` makes a customer's next version exceed the given one.
+    """
+    ids = sorted(customers)
+    if not ids:
+        return []
+    rows = await repo.customer_rows(conn, ids)
+    records = await repo.records_of(conn, ids)
+    corrections = await repo.corrections_of(conn, ids)
+    goldens = {}
+    for cid in ids:
+        recs = [r for r, _ in records.get(cid, [])]
+        goldens[cid] = golden_record(
+            recs, trust=config.source_trust, corrections=corrections.get(cid, ()), verified_trust=config.verified_trust
+        )
+    emails = [g["email"].value for g in goldens.values() if "email" in g]
+    bounced = await repo.undeliverable(conn, emails)
+    company_for: dict[str, str | None] = {}
+    for cid in ids:
+        row = rows.get(cid)
+        if row is None:
+            continue
+        chosen = None
+        g = goldens[cid]
+        if "company_name" in g:
+            src = (g["company_name"].source_system, g["company_name"].source_id)
+            chosen = next(
+                (r.fields.get("company_id") for r, _ in records.get(cid, []) if (r.source_system, r.source_id) == src),
+                None,
+            )
+        if chosen is None:
+            chosen = next(
+                (r.fields.get("company_id") for r, _ in records.get(cid, []) if r.fields.get("company_id")), None
+            )
+        company_for[cid] = chosen or row["company_id"]
+    names = await repo.company_names(conn, company_for.values())
+
+    saves: list[dict[str, Any]] = []
+    tasks: dict[str, dict[str, dict[str, Any]]] = {}
+    events: Outgoing = []
+    for cid in ids:
+        row = rows.get(cid)
+        if row is None or row["status"] != "active":
+            continue
+        golden = goldens[cid]
+        recs_p = records.get(cid, [])
+        deliverable = not ("email" in golden and golden["email"].value in bounced)
+        report = assess(
+            golden,
+            [r for r, _ in recs_p],
+            problems=sum(p for _, p in recs_p),
+            email_deliverable=deliverable,
+            now=now,
+            stale_after=timedelta(days=config.stale_after_days),
+        )
+        golden_json = repo.golden_to_json(golden)
+        old_values = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
+        new_values = {k: v["value"] for k, v in golden_json.items()}
+        changed = sorted(k for k in set(old_values) | set(new_values) if old_values.get(k) != new_values.get(k))
+        if (row["quality"] or {}).get("email_deliverable", True) != report.email_deliverable:
+            changed.append("email_deliverable")
+        company_changed = company_for[cid] != row["company_id"]
+        if company_changed:
+            changed.append("company_id")
+        if not changed and row["version"] >= 1 and cid not in force:
+            if report.to_json() != (row["quality"] or {}):
+                saves.append(
+                    {
+                        "customer_id": cid,
+                        "golden": row["golden"],
+                        "company_id": row["company_id"],
+                        "version": row["version"],
+                        "quality": report.to_json(),
+                        "at": now,
+                    }
+                )
+                tasks[cid] = report.tasks()
+            continue
+        version = max(row["version"], (min_versions or {}).get(cid, 0)) + 1
+        saves.append(
+            {
+                "customer_id": cid,
+                "golden": golden_json,
+                "company_id": company_for[cid],
+                "version": version,
+                "quality": report.to_json(),
+                "at": now,
+            }
+        )
+        tasks[cid] = report.tasks()
+        snapshot = snapshot_from(
+            cid,
+            version=version,
+            golden=new_values,
+            company_id=company_for[cid],
+            company_name=names.get(company_for[cid] or ""),
+            record_count=len(recs_p),
+            quality_score=report.score,
+            email_deliverable=report.email_deliverable,
+            now=now,
+        )
+        caused_by = customers[cid]
+        events.append((CUSTOMERS_TOPIC, _envelope(snapshot, cid, caused_by)))
+        if row["version"] >= 1:
+            updated = CustomerUpdatedV1(customer_id=cid, version=version, changed_fields=tuple(changed))
+            events.append((CUSTOMER_EVENTS_TOPIC, _envelope(updated, cid, caused_by)))
+    await repo.save_customers(conn, saves)
+    await repo.sync_quality_tasks(conn, tasks)
+    return events
+
+
+def snapshot_from(
+    customer_id: str,
+    *,
+    version: int,
+    golden: Mapping[str, Any],
+    company_id: str | None,
+    company_name: str | None,
+    record_count: int,
+    quality_score: float | None,
+    email_deliverable: bool,
+    now: datetime,
+) -> CustomerSnapshotV1:
+    """The compacted-topic snapshot of a golden record (never carries passport data)."""
+    loyalty = tuple(
+        LoyaltyMembershipV1(programme=p, number=n)
+        for p, _, n in (entry.partition(":") for entry in golden.get("loyalty") or [])
+    )
+    return CustomerSnapshotV1(
+        customer_id=customer_id,
+        version=version,
+        given_name=golden.get("given_name"),
+        family_name=golden.get("family_name"),
+        display_name=golden.get("display_name") or "(unnamed)",
+        email=golden.get("email"),
+        email_deliverable=email_deliverable,
+        phone=golden.get("phone"),
+        date_of_birth=golden.get("date_of_birth"),
+        nationality=golden.get("nationality"),
+        language=golden.get("language"),
+        company_id=company_id,
+        company_name=company_name,
+        loyalty=loyalty,
+        source_record_count=record_count,
+        quality_score=quality_score,
+        updated_at=now,
+    )
