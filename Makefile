@@ -13,6 +13,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
+# Ports of the local infrastructure; services and tests are pointed at them.
+ITINERA_KAFKA_PORT ?= 9092
+ITINERA_PG_PORT ?= 55432
+ITINERA_KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(ITINERA_KAFKA_PORT)
+export ITINERA_KAFKA_PORT ITINERA_PG_PORT ITINERA_KAFKA_BOOTSTRAP_SERVERS
+
 .PHONY: up down reset test venv infra-up infra-down topics services-up services-down demo lint typecheck unit integration status bench-e2e browser-deps
 
 up: venv infra-up topics services-up demo

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import random
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -33,6 +34,16 @@ from services.kit.contracts.envelope import Envelope, encode_envelope
 ROUTES = [("FRA", "JFK", 8.7, "LH"), ("MUC", "LHR", 1.9, "LH"), ("BER", "CDG", 1.8, "AF"), ("LHR", "SIN", 13.2, "BA")]
 HOTELS = [("Marriott Marquis", "MC", "New York", "US", 4), ("Hilton Paddington", "HH", "London", "GB", 4)]
 SOURCES = ("flight-desk", "hotel-desk", "car-desk")
+
+
+_ASCII = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+
+
+def _mailbox(given: str, family: str) -> str:
+    """Company mailboxes are ASCII: Jürgen Müller is juergen.mueller@..."""
+    local = f"{given}.{family}".translate(_ASCII)
+    folded = unicodedata.normalize("NFKD", local).encode("ascii", "ignore").decode()
+    return folded.lower().replace(" ", "")
 
 
 def _traveller(fake: Faker, person: dict[str, str], variant: int) -> TravellerV1:
@@ -67,7 +78,7 @@ def events(n: int, *, complete: bool, seed: int) -> list[Envelope[BookingCreated
         person = {
             "given": given,
             "family": family,
-            "email": f"{given}.{family}@globex.example".lower().replace(" ", ""),
+            "email": f"{_mailbox(given, family)}@globex.example",
             "phone": "+49 " + local[1:],
             "local_phone": local,
             "dob": fake.date_of_birth(minimum_age=25).isoformat(),

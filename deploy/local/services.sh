@@ -51,7 +51,7 @@ wait_ready() {  # name, port
 
 cmd_start() {
   [[ -x $PY ]] || die "no virtualenv at $PY: run 'make venv' first"
-  mkdir -p "$RUN_DIR" "$LOG_DIR" "$MAIL_DIR"
+  mkdir -p "$RUN_DIR" "$LOG_DIR" "$MAIL_DIR"/{tmp,new,cur}
   start_one mailsink "$PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR"
   for svc in "${SERVICES[@]}"; do
     start_one "$svc" env ITINERA_SMTP_HOST=127.0.0.1 ITINERA_SMTP_PORT="$SMTP_PORT" "$PY" -m "services.$svc" serve
