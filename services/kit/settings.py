@@ -61,6 +61,10 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"],
+        description="Browser origins allowed to call the API (the agent console)",
+    )
     api_keys: list[ApiKey] = Field(default_factory=lambda: list(DEV_API_KEYS))
 
     @classmethod
