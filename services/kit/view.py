@@ -1,28 +1,72 @@
 """The customer-view reader: a service's own copy of the compacted snapshot topics.
 
 Any service can hold the whole customer view locally by consuming
-`profile.customers.v1` and `preferences.snapshots.v1` into its `customer_view` table.
-Snapshots carry a version, so an older snapshot arriving late never overwrites a
-newer one; a redirect (merge) points the absorbed id at the survivor; a tombstone
-(erasure) deletes the entry. Lookups follow redirects.
+`profile.customers.v1` and `preferences.snapshots.v1` into its `customer_view` table
+(`customer_view_consumer()`), and read it with `lookup()`.
+
+The view is a pure function of the *latest record per key per topic*, which is exactly
+what log compaction keeps. That is what makes a view rebuilt from the start of the
+compacted topics (`rebuild()`) equal to the live one, whatever order the two topics
+interleave in:
+
+- each row comes from one topic only: `customer` rows from the profile topic (a
+  snapshot, or a redirect when the customer was merged away), `preferences` rows from
+  the preferences topic;
+- a snapshot replaces an older or equal version (records of one key stay in order
+  on their partition; the version check only guards against a re-published older
+  record); a redirect replaces whatever the customer row held and has version 0, so
+  the snapshot an unmerge publishes restores the customer;
+- a tombstone deletes the row of its topic's kind;
+- `lookup()` follows redirects through the `customer` rows whatever the kind asked
+  for, so the preferences of a merged-away id are found under the survivor.
+
+Freshness is reported as Prometheus metrics (seconds from an event's publication,
+and from the input it reflects, to its application) and by `freshness()`.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import Gauge, Histogram
 
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1
-from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope
 from services.kit.contracts.preferences import PreferenceSnapshotV1
 
 ViewKind = Literal["customer", "preferences"]
-_KIND_BY_TOPIC: dict[str, ViewKind] = {"profile.customers.v1": "customer", "preferences.snapshots.v1": "preferences"}
+CUSTOMERS_TOPIC = "profile.customers.v1"
+PREFERENCES_TOPIC = "preferences.snapshots.v1"
+_KIND_BY_TOPIC: dict[str, ViewKind] = {CUSTOMERS_TOPIC: "customer", PREFERENCES_TOPIC: "preferences"}
 MAX_REDIRECTS = 10
+
+VIEW_LAG = Gauge(
+    "itinera_customer_view_lag_seconds",
+    "Seconds between the publication of the last applied view event and its application, by kind.",
+    ["kind"],
+)
+VIEW_APPLY_LAG = Histogram(
+    "itinera_customer_view_apply_lag_seconds",
+    "Seconds from a view event's publication to its application in this service's view.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+VIEW_SOURCE_LAG = Histogram(
+    "itinera_customer_view_source_lag_seconds",
+    "Seconds from the input a snapshot reflects (e.g. a booking event) to the snapshot's application.",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+)
+VIEW_LAST_APPLIED = Gauge(
+    "itinera_customer_view_last_applied_timestamp", "Unix time of the last applied view event, by kind.", ["kind"]
+)
 
 
 @dataclass(frozen=True)
@@ -34,23 +78,31 @@ class ViewEntry:
     applied_at: datetime
 
 
-async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
-    """Upsert a snapshot or redirect, keeping the newest version.
+def _observe(kind: ViewKind, event: Envelope[Any]) -> None:
+    now = time.time()
+    lag = max(0.0, now - event.occurred_at.timestamp())
+    VIEW_LAG.labels(kind).set(lag)
+    VIEW_APPLY_LAG.labels(kind).observe(lag)
+    VIEW_LAST_APPLIED.labels(kind).set(now)
+    source_at = getattr(event.payload, "last_event_at", None)
+    if isinstance(source_at, datetime):
+        VIEW_SOURCE_LAG.labels(kind).observe(max(0.0, now - source_at.timestamp()))
 
-    A redirect keeps the absorbed customer's last version, so the snapshot an unmerge
-    publishes (with a higher version) restores the entry.
-    """
+
+async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """Upsert a snapshot (keeping the newest version) or a redirect; other events are ignored."""
     p = event.payload
     if isinstance(p, CustomerSnapshotV1 | PreferenceSnapshotV1):
         kind: ViewKind = "customer" if isinstance(p, CustomerSnapshotV1) else "preferences"
         await conn.execute(
             """
-            INSERT INTO customer_view (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at)
-            VALUES ($1, $2, $3, $4, NULL, $5, $6)
+            INSERT INTO customer_view AS v (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at,
+                                            applied_at)
+            VALUES ($1, $2, $3, $4, NULL, $5, $6, clock_timestamp())
             ON CONFLICT (kind, customer_id) DO UPDATE
                SET version = EXCLUDED.version, snapshot = EXCLUDED.snapshot, redirect_to = NULL,
-                   event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, applied_at = now()
-             WHERE customer_view.version <= EXCLUDED.version
+                   event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, applied_at = clock_timestamp()
+             WHERE v.version <= EXCLUDED.version
             """,
             kind,
             p.customer_id,
@@ -59,34 +111,39 @@ async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> No
             event.event_id,
             event.occurred_at,
         )
+        _observe(kind, event)
     elif isinstance(p, CustomerRedirectV1):
-        for kind in ("customer", "preferences"):
-            await conn.execute(
-                """
-                INSERT INTO customer_view (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at)
-                VALUES ($1, $2, 0, NULL, $3, $4, $5)
-                ON CONFLICT (kind, customer_id) DO UPDATE
-                   SET snapshot = NULL, redirect_to = EXCLUDED.redirect_to,
-                       event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, applied_at = now()
-                """,
-                kind,
-                p.customer_id,
-                p.merged_into,
-                event.event_id,
-                event.occurred_at,
-            )
+        await conn.execute(
+            """
+            INSERT INTO customer_view (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at,
+                                       applied_at)
+            VALUES ('customer', $1, 0, NULL, $2, $3, $4, clock_timestamp())
+            ON CONFLICT (kind, customer_id) DO UPDATE
+               SET version = 0, snapshot = NULL, redirect_to = EXCLUDED.redirect_to,
+                   event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, applied_at = clock_timestamp()
+            """,
+            p.customer_id,
+            p.merged_into,
+            event.event_id,
+            event.occurred_at,
+        )
+        _observe("customer", event)
 
 
 async def apply_view_tombstone(conn: asyncpg.Connection, topic: str, key: str) -> None:
-    """An erased customer leaves the view."""
+    """An erased customer (or a merged-away preferences snapshot) leaves the view."""
     kind = _KIND_BY_TOPIC.get(topic)
     if kind is not None:
         await conn.execute("DELETE FROM customer_view WHERE kind = $1 AND customer_id = $2", kind, key)
 
 
 def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
-    """The consumer that keeps a service's customer view current."""
-    topics = ("profile.customers.v1", "preferences.snapshots.v1") if include_preferences else ("profile.customers.v1",)
+    """The consumer that keeps a service's customer view current.
+
+    Records go one by one (no batch fast path): tombstones must apply in their place in
+    the stream, not ahead of the batch.
+    """
+    topics = (CUSTOMERS_TOPIC, PREFERENCES_TOPIC) if include_preferences else (CUSTOMERS_TOPIC,)
     return ConsumerSpec(
         name="customer-view",
         topics=topics,
@@ -99,26 +156,122 @@ async def lookup(conn: asyncpg.Connection, kind: ViewKind, customer_id: str) -> 
     """The current entry for a customer, following merge redirects."""
     current = customer_id
     for _ in range(MAX_REDIRECTS):
-        row = await conn.fetchrow(
-            "SELECT customer_id, version, snapshot, redirect_to, occurred_at, applied_at"
-            " FROM customer_view WHERE kind = $1 AND customer_id = $2",
-            kind,
+        rows = await conn.fetch(
+            "SELECT kind, customer_id, version, snapshot, redirect_to, occurred_at, applied_at"
+            " FROM customer_view WHERE customer_id = $1 AND kind = ANY($2::text[])",
             current,
+            ["customer", kind],
         )
+        by_kind = {r["kind"]: r for r in rows}
+        # Redirects live on customer rows; a preferences row with one is from before this rule.
+        redirect = next((r["redirect_to"] for r in rows if r["redirect_to"] is not None), None)
+        if redirect is not None:
+            current = redirect
+            continue
+        row = by_kind.get(kind)
         if row is None:
             return None
-        if row["redirect_to"] is None:
-            return ViewEntry(row["customer_id"], row["version"], row["snapshot"], row["occurred_at"], row["applied_at"])
-        current = row["redirect_to"]
+        return ViewEntry(row["customer_id"], row["version"], row["snapshot"], row["occurred_at"], row["applied_at"])
     return None
 
 
 async def freshness(conn: asyncpg.Connection) -> dict[str, Any]:
-    """How current the view is: entries and the newest snapshot time per kind."""
+    """How current the view is, per kind: entries, newest event time, last application and lags in seconds."""
     rows = await conn.fetch(
-        "SELECT kind, count(*) AS entries, max(occurred_at) AS newest, max(applied_at) AS last_applied"
-        " FROM customer_view GROUP BY kind"
+        """
+        SELECT kind, count(*) AS entries, max(occurred_at) AS newest, max(applied_at) AS last_applied,
+               extract(epoch FROM clock_timestamp() - max(applied_at))::float8 AS idle_seconds,
+               (SELECT extract(epoch FROM l.applied_at - l.occurred_at)::float8 FROM customer_view l
+                 WHERE l.kind = v.kind ORDER BY l.applied_at DESC LIMIT 1) AS lag_seconds
+          FROM customer_view v GROUP BY kind
+        """
     )
     return {
-        r["kind"]: {"entries": r["entries"], "newest": r["newest"], "last_applied": r["last_applied"]} for r in rows
+        r["kind"]: {
+            "entries": r["entries"],
+            "newest": r["newest"],
+            "last_applied": r["last_applied"],
+            "lag_seconds": r["lag_seconds"],
+            "idle_seconds": r["idle_seconds"],
+        }
+        for r in rows
     }
+
+
+async def view_rows(conn: asyncpg.Connection) -> list[tuple[Any, ...]]:
+    """The whole view in a canonical order, without local bookkeeping (applied_at): for comparisons."""
+    rows = await conn.fetch(
+        "SELECT kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at FROM customer_view"
+        " ORDER BY kind, customer_id"
+    )
+    return [tuple(r.values()) for r in rows]
+
+
+async def rebuild(
+    pool: asyncpg.Pool,
+    *,
+    bootstrap_servers: str,
+    topic_prefix: str = "",
+    include_preferences: bool = True,
+    batch_size: int = 2000,
+) -> int:
+    """Replace a view with one read from the start of the compacted topics up to their current end.
+
+    Runs in one transaction: readers see the old view until the new one is complete.
+    Returns how many records were applied. The live consumer keeps its own offsets and
+    simply continues (its upserts are idempotent) after a rebuild.
+    """
+    topics = [
+        f"{topic_prefix}{t}"
+        for t in ((CUSTOMERS_TOPIC, PREFERENCES_TOPIC) if include_preferences else (CUSTOMERS_TOPIC,))
+    ]
+    # Subscribed without a group: every partition is assigned, from the beginning.
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    applied = 0
+    try:
+        partitions = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        async with pool.acquire() as proxy, proxy.transaction():
+            conn = cast(asyncpg.Connection, proxy)
+            await conn.execute("DELETE FROM customer_view")
+            while True:
+                pending = [tp for tp in partitions if await consumer.position(tp) < end[tp]]
+                if not pending:
+                    break
+                batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=batch_size)
+                for tp, messages in batch.items():
+                    logical = tp.topic[len(topic_prefix) :]
+                    for m in messages:
+                        if m.offset >= end[tp]:
+                            continue
+                        applied += 1
+                        if m.value is None:
+                            if m.key is not None:
+                                await apply_view_tombstone(conn, logical, m.key.decode())
+                            continue
+                        try:
+                            event = decode_envelope(m.value)
+                        except EnvelopeError:
+                            continue  # the live consumer dead-lettered it; it is not part of the view
+                        await apply_view_event(conn, event)
+    finally:
+        await consumer.stop()
+    return applied
+
+
+__all__: Sequence[str] = (
+    "ViewEntry",
+    "ViewKind",
+    "apply_view_event",
+    "apply_view_tombstone",
+    "customer_view_consumer",
+    "freshness",
+    "lookup",
+    "rebuild",
+    "view_rows",
+)

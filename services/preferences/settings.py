@@ -13,7 +13,5 @@ class PreferencesSettings(ServiceSettings):
 
     service_name: str = "preferences"
     http_port: int = 8002
-    # Bookings are handled in coalesced batches: one load and one write per customer per batch.
-    bookings_batch_size: int = Field(default=1000, ge=1, le=10_000)
     # How often the policy job looks for travellers whose company policy changed.
     policy_refresh_interval: float = Field(default=1.0, gt=0)

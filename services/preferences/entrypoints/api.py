@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from pydantic import BaseModel, Field, ValidationError
 
 from services.kit.auth import Principal, require_roles
 from services.kit.db import record_audit
@@ -18,7 +19,8 @@ from services.kit.http import ProblemError, create_app
 from services.kit.logging import correlation_id_var
 from services.kit.runtime import ServiceRuntime
 from services.preferences.adapters import repository as repo
-from services.preferences.domain import catalogue
+from services.preferences.domain import catalogue, inference, policy
+from services.preferences.domain.catalogue import InvalidPreferenceError
 from services.preferences.domain.model import Preference
 from services.preferences.service_layer import handlers
 
@@ -104,9 +106,7 @@ def _sensitive_access(principal: Principal, include_sensitive: bool) -> bool:
     return include_sensitive
 
 
-def _public(
-    prefs: dict[str, Preference], *, show_sensitive: bool
-) -> tuple[list[PreferencePublic], list[str]]:
+def _public(prefs: dict[str, Preference], *, show_sensitive: bool) -> tuple[list[PreferencePublic], list[str]]:
     shown, redacted = [], []
     for key, p in prefs.items():
         sensitive = catalogue.is_sensitive(key)
@@ -143,6 +143,322 @@ async def get_preferences(
     return PreferencesPublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
         version=row.version, preferences=shown, redacted_keys=redacted,
+    )  # fmt: skip
+
+
+class SetPreferences(BaseModel):
+    """Explicit preferences to set: all are validated first, then set together (or none is)."""
+
+    values: dict[str, Any] = Field(min_length=1, max_length=50, description="Preference key -> value")
+    source: Literal["stated", "agent"] = Field(
+        default="agent",
+        description="stated: the traveller said so (their tool, or an agent quoting them); agent: set by an agent",
+    )
+
+
+@router.put("/customers/{customer_id}/preferences", response_model=PreferencesPublic, tags=["preferences"])
+async def set_preferences(
+    customer_id: str, body: SetPreferences, request: Request, principal: Agent
+) -> PreferencesPublic:
+    """Set stated or agent preferences; sensitive keys need the supervisor role. Publishes a new snapshot."""
+    sensitive = sorted(k for k in body.values if catalogue.is_sensitive(k))
+    _sensitive_access(principal, bool(sensitive))
+    async with _transaction(request) as conn:
+        try:
+            row = await handlers.set_preferences(
+                conn, customer_id, body.values, source=body.source, actor=principal.name
+            )
+        except InvalidPreferenceError as exc:
+            raise _invalid(exc) from None
+        await _audit(
+            conn, principal, "preferences.write", row.prefs.customer_id, keys=sorted(body.values),
+            sensitive_keys=sensitive, source=body.source,
+        )  # fmt: skip
+        shown, redacted = _public(row.prefs.preferences(), show_sensitive=bool(sensitive))
+    return PreferencesPublic(
+        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
+        version=row.version, preferences=shown, redacted_keys=redacted,
+    )  # fmt: skip
+
+
+@router.delete("/customers/{customer_id}/preferences/{key}", status_code=204, tags=["preferences"])
+async def clear_preference(customer_id: str, key: str, request: Request, principal: Agent) -> None:
+    """Remove an explicit preference: inference (and policy) apply again."""
+    _sensitive_access(principal, catalogue.is_sensitive(key))
+    async with _transaction(request) as conn:
+        try:
+            removed = await handlers.clear_preference(conn, customer_id, key)
+        except InvalidPreferenceError as exc:
+            raise _invalid(exc) from None
+        except handlers.UnknownCustomerError:
+            removed = False
+        if not removed:
+            raise ProblemError(404, f"no explicit preference {key!r} for {customer_id!r}", type_="/problems/not-set")
+        await _audit(conn, principal, "preferences.clear", customer_id, key=key)
+
+
+@router.get("/customers/{customer_id}/preferences/effective", response_model=EffectivePublic, tags=["preferences"])
+async def get_effective(
+    customer_id: str, request: Request, principal: Agent, include_sensitive: IncludeSensitive = False
+) -> EffectivePublic:
+    """Effective preferences: the traveller's resolved against their company's travel policy, with conflicts."""
+    show = _sensitive_access(principal, include_sensitive)
+    async with _transaction(request) as conn:
+        row = await _row(conn, customer_id)
+        policies = await repo.load_policies(conn, [row.prefs.company_id])
+        effective = handlers.effective_of(row.prefs, policies.get(row.prefs.company_id or ""))
+        if show:
+            await _audit(conn, principal, "preferences.sensitive.read", row.prefs.customer_id, view="effective")
+    shown, redacted = _public(effective.preferences, show_sensitive=show)
+    return EffectivePublic(
+        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
+        version=row.version, preferences=shown, redacted_keys=redacted, policy_version=effective.policy_version,
+        conflicts=[ConflictPublic(key=c.key, preferred=c.preferred, allowed=c.allowed, message=c.message)
+                   for c in effective.conflicts],
+    )  # fmt: skip
+
+
+class EvidencePublic(BaseModel):
+    booking: str
+    observed: Any
+    at: datetime
+    detail: str
+    supports: bool
+
+
+class ExplanationPublic(BaseModel):
+    key: str
+    effective_source: str | None = Field(description="Where the value in use comes from (None: no value)")
+    explicit: dict[str, Any] | None
+    inferred_value: Any
+    confidence: float | None
+    share: float | None
+    evidence_count: int
+    observed_count: int
+    alternatives: list[dict[str, Any]]
+    declined: list[Any]
+    evidence: list[EvidencePublic]
+    note: str
+
+
+class ExplainPublic(BaseModel):
+    customer_id: str
+    method: str
+    explanations: list[ExplanationPublic]
+
+
+@router.get("/customers/{customer_id}/preferences/explain", response_model=ExplainPublic, tags=["preferences"])
+async def explain(
+    customer_id: str,
+    request: Request,
+    principal: Agent,
+    key: Annotated[str | None, Query(max_length=100, description="One key; all keys when omitted")] = None,
+    include_sensitive: IncludeSensitive = False,
+) -> ExplainPublic:
+    """Why each preference is what it is: explicit settings, the inference and every booking it rests on."""
+    show = _sensitive_access(principal, include_sensitive or (key is not None and catalogue.is_sensitive(key)))
+    async with _transaction(request) as conn:
+        row = await _row(conn, customer_id)
+        if show:
+            await _audit(conn, principal, "preferences.sensitive.explain", row.prefs.customer_id, key=key)
+    prefs = row.prefs
+    inferences = prefs.inferences()
+    current = prefs.preferences()
+    keys = [key] if key is not None else sorted(set(inferences) | set(prefs.explicit))
+    out = []
+    for k in keys:
+        if catalogue.is_sensitive(k) and not show:
+            continue
+        inf = inferences.get(k)
+        window = inference.window(prefs.observations.get(k, []))
+        e = prefs.explicit.get(k)
+        out.append(
+            ExplanationPublic(
+                key=k,
+                effective_source=current[k].source if k in current else None,
+                explicit=None if e is None else {"value": e.value, "source": e.source, "set_by": e.set_by,
+                                                 "set_at": e.set_at.isoformat()},
+                inferred_value=None if inf is None else catalogue.preference_value(k, inf.value),
+                confidence=None if inf is None else inf.confidence,
+                share=None if inf is None else inf.share,
+                evidence_count=0 if inf is None else inf.evidence_count,
+                observed_count=len(window),
+                alternatives=[] if inf is None else [{"value": v, "count": n} for v, n in inf.alternatives],
+                declined=prefs.declined.get(k, []),
+                evidence=[EvidencePublic(booking=o.booking, observed=o.value, at=o.at, detail=o.detail,
+                                         supports=inf is not None and o.value == inf.value) for o in reversed(window)],
+                note=_note(k, inf, e),
+            )
+        )  # fmt: skip
+    return ExplainPublic(customer_id=prefs.customer_id, method=inference.__doc__ or "", explanations=out)
+
+
+def _note(key: str, inf: Any, explicit: Any) -> str:
+    if explicit is not None:
+        return f"{explicit.source} by {explicit.set_by}; an explicit preference always beats an inference"
+    if inf is None:
+        return "no evidence"
+    if inf.confidence < inference.MIN_CONFIDENCE:
+        return f"{inf.evidence_count} of {inf.observed_count} recent observations agree: too weak to use"
+    return f"{inf.evidence_count} of {inf.observed_count} recent observations agree (confidence {inf.confidence:.2f})"
+
+
+class ConfirmationPublic(BaseModel):
+    request_id: str
+    key: str
+    value: Any
+    confidence: float
+    status: str
+    asked_at: datetime
+    answered_at: datetime | None
+
+
+class ConfirmationAnswer(BaseModel):
+    accepted: bool = Field(description="True: the inference is right (it becomes stated); false: it is not")
+
+
+@router.get(
+    "/customers/{customer_id}/preferences/confirmations", response_model=list[ConfirmationPublic], tags=["preferences"]
+)
+async def list_confirmations(customer_id: str, request: Request, principal: Agent) -> list[ConfirmationPublic]:
+    """Inferences the traveller was asked to confirm, newest first."""
+    async with _transaction(request) as conn:
+        row = await _row(conn, customer_id)
+        rows = await repo.list_confirmations(conn, row.prefs.customer_id)
+    return [
+        ConfirmationPublic(
+            request_id=str(r["request_id"]), key=r["key"], value=r["value"], confidence=r["confidence"],
+            status=r["status"], asked_at=r["asked_at"], answered_at=r["answered_at"],
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.post(
+    "/customers/{customer_id}/preferences/confirmations/{request_id}",
+    response_model=PreferencesPublic,
+    tags=["preferences"],
+)
+async def answer_confirmation(
+    customer_id: str, request_id: uuid.UUID, body: ConfirmationAnswer, request: Request, principal: Agent
+) -> PreferencesPublic:
+    """The traveller's answer: confirmed inferences become stated, declined ones are no longer used."""
+    async with _transaction(request) as conn:
+        try:
+            value = await handlers.answer_confirmation(
+                conn, customer_id, str(request_id), accepted=body.accepted, actor=principal.name
+            )
+        except (LookupError, handlers.UnknownCustomerError):
+            raise ProblemError(404, f"no confirmation request {request_id} for {customer_id!r}") from None
+        except ValueError as exc:
+            raise ProblemError(409, str(exc), type_="/problems/already-answered") from None
+        row = await _row(conn, customer_id)
+        await _audit(
+            conn, principal, "preferences.confirmation", row.prefs.customer_id, request_id=str(request_id),
+            accepted=body.accepted, value=value,
+        )  # fmt: skip
+    shown, redacted = _public(row.prefs.preferences(), show_sensitive=False)
+    return PreferencesPublic(
+        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
+        version=row.version, preferences=shown, redacted_keys=redacted,
+    )  # fmt: skip
+
+
+class KeySpecPublic(BaseModel):
+    key: str
+    description: str
+    kind: str
+    allowed: list[str]
+    sensitive: bool
+    minimum: int | None
+    maximum: int | None
+
+
+@router.get("/preferences/catalogue", response_model=list[KeySpecPublic], tags=["preferences"])
+async def get_catalogue(principal: Agent) -> list[KeySpecPublic]:
+    """Every preference key, its value type and allowed values."""
+    return [
+        KeySpecPublic(key=s.key, description=s.description, kind=s.kind, allowed=list(s.allowed),
+                      sensitive=s.sensitive, minimum=s.minimum, maximum=s.maximum)
+        for s in catalogue.SPECS.values()
+    ]  # fmt: skip
+
+
+# --- company travel policy ----------------------------------------------------------------------
+
+
+class PolicyPublic(BaseModel):
+    company_id: str
+    version: int
+    policy: dict[str, Any]
+    updated_by: str
+    updated_at: datetime
+
+
+def _policy_public(row: repo.PolicyRow) -> PolicyPublic:
+    return PolicyPublic(
+        company_id=row.company_id, version=row.version, policy=row.policy, updated_by=row.updated_by,
+        updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+@router.get("/policies", response_model=list[PolicyPublic], tags=["policy"])
+async def list_policies(request: Request, principal: Admin) -> list[PolicyPublic]:
+    """Every company's travel policy (role: admin)."""
+    async with _transaction(request) as conn:
+        return [_policy_public(r) for r in await repo.list_policies(conn)]
+
+
+@router.get("/companies/{company_id}/policy", response_model=PolicyPublic, tags=["policy"])
+async def get_policy(company_id: str, request: Request, principal: Agent) -> PolicyPublic:
+    """A company's travel policy."""
+    async with _transaction(request) as conn:
+        row = (await repo.load_policies(conn, [company_id])).get(company_id)
+    if row is None or row.deleted:
+        raise ProblemError(404, f"no travel policy for company {company_id!r}", type_="/problems/unknown-policy")
+    return _policy_public(row)
+
+
+@router.put("/companies/{company_id}/policy", response_model=PolicyPublic, tags=["policy"])
+async def put_policy(
+    company_id: str, body: Annotated[dict[str, Any], Body()], request: Request, principal: Admin
+) -> PolicyPublic:
+    """Create or replace a company's travel policy (role: admin); travellers' snapshots follow shortly."""
+    try:
+        validated = policy.TravelPolicy.from_json(company_id, body)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(e["field"] or "(body)" for e in errors[:5])
+        raise ProblemError(422, f"invalid policy: {fields}", type_="/problems/invalid-policy", errors=errors) from None
+    stored = validated.model_dump(mode="json", exclude={"company_id"})
+    async with _transaction(request) as conn:
+        version = await repo.save_policy(
+            conn, company_id=company_id, policy=stored, deleted=False, updated_by=principal.name
+        )
+        await _audit(conn, principal, "policy.write", None, company_id=company_id, version=version)
+        await conn.execute("SELECT pg_notify('preferences_policy', $1)", company_id)
+        row = (await repo.load_policies(conn, [company_id]))[company_id]
+    return _policy_public(row)
+
+
+@router.delete("/companies/{company_id}/policy", status_code=204, tags=["policy"])
+async def delete_policy(company_id: str, request: Request, principal: Admin) -> None:
+    """Remove a company's travel policy (role: admin); travellers' effective preferences lose its limits."""
+    async with _transaction(request) as conn:
+        row = (await repo.load_policies(conn, [company_id])).get(company_id)
+        if row is None or row.deleted:
+            raise ProblemError(404, f"no travel policy for company {company_id!r}", type_="/problems/unknown-policy")
+        version = await repo.save_policy(
+            conn, company_id=company_id, policy=row.policy, deleted=True, updated_by=principal.name
+        )
+        await _audit(conn, principal, "policy.delete", None, company_id=company_id, version=version)
+        await conn.execute("SELECT pg_notify('preferences_policy', $1)", company_id)
+
+
+def _invalid(exc: InvalidPreferenceError) -> ProblemError:
+    return ProblemError(
+        422, exc.message if exc.key in exc.message else f"{exc.key}: {exc.message}",
+        type_="/problems/invalid-preference", errors=[{"field": exc.key, "message": exc.message}],
     )  # fmt: skip
 
 

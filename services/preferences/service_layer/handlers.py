@@ -57,13 +57,12 @@ class Effective:
 
 def effective_of(prefs: CustomerPreferences, policy_row: PolicyRow | None) -> Effective:
     """Resolve a customer's preferences against the company policy (if any)."""
-    travel_policy = policy.TravelPolicy.from_json(policy_row.company_id, policy_row.policy) if policy_row else None
-    if policy_row is not None and policy_row.deleted:
-        travel_policy = None
-    resolved, conflicts = policy.resolve(
-        prefs.preferences(), travel_policy, as_of=policy_row.updated_at if policy_row else None
-    )
-    return Effective(resolved, conflicts, policy_row.version if policy_row and not policy_row.deleted else None)
+    if policy_row is None or policy_row.deleted:
+        resolved, conflicts = policy.resolve(prefs.preferences(), None)
+        return Effective(resolved, conflicts, None)
+    travel_policy = policy.TravelPolicy.from_json(policy_row.company_id, policy_row.policy)
+    resolved, conflicts = policy.resolve(prefs.preferences(), travel_policy, as_of=policy_row.updated_at)
+    return Effective(resolved, conflicts, policy_row.version)
 
 
 def _wire(p: Preference) -> PreferenceV1:
@@ -108,7 +107,8 @@ def refresh(
     prefs = row.prefs
     effective = effective_of(prefs, policy_row)
     form = _published_form(effective)
-    row.policy_version = effective.policy_version
+    # The version seen, even of a deleted policy, so the policy job does not revisit this customer.
+    row.policy_version = policy_row.version if policy_row is not None else None
     out: Outgoing = []
     cid = prefs.customer_id
     if form != row.published:

@@ -1,0 +1,320 @@
+"""The preferences domain: what bookings reveal, inference, precedence, validation, policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
+from services.preferences.domain import catalogue, policy
+from services.preferences.domain.catalogue import CABINS, CAR_CLASSES, HAULS, InvalidPreferenceError
+from services.preferences.domain.inference import haul, observe, seat_position, wilson_lower
+from services.preferences.domain.model import CustomerPreferences, Preference
+from services.preferences.domain.policy import RAIL_RANK, TravelPolicy
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def flight(seat: str | None, *, day: int = 0, hours: float = 1.5, cabin: str = "economy", **kw: Any) -> FlightSegmentV1:
+    dep = T0 + timedelta(days=day)
+    values: dict[str, Any] = {
+        "carrier": "LH", "flight_number": "100", "origin": "FRA", "destination": "MUC", "departure_at": dep,
+        "arrival_at": dep + timedelta(hours=hours), "cabin": cabin, "seat": seat,
+    }  # fmt: skip
+    values.update(kw)
+    return FlightSegmentV1(**values)
+
+
+def customer_with_flights(seats: list[str], *, hours: float = 1.5) -> CustomerPreferences:
+    c = CustomerPreferences(customer_id="cus_1")
+    for i, seat in enumerate(seats):
+        c.record_booking(booking=f"gds:B{i}", kind="created", segments=[flight(seat, day=i, hours=hours)], at=T0)
+    return c
+
+
+# --- what a booking reveals --------------------------------------------------------------------
+
+
+def test_haul_by_block_time() -> None:
+    assert haul(timedelta(hours=1)) == "short_haul"
+    assert haul(timedelta(hours=3)) == "medium_haul"
+    assert haul(timedelta(hours=5, minutes=59)) == "medium_haul"
+    assert haul(timedelta(hours=6)) == "long_haul"
+
+
+@pytest.mark.parametrize(
+    ("seat", "haul_name", "position"),
+    [("14A", "short_haul", "window"), ("14F", "short_haul", "window"), ("3C", "short_haul", "aisle"),
+     ("3D", "medium_haul", "aisle"), ("3B", "short_haul", "middle"), ("40K", "long_haul", "window"),
+     ("40G", "long_haul", "aisle"), ("40E", "long_haul", "middle"), ("40F", "long_haul", "middle")],
+)  # fmt: skip
+def test_seat_position_from_letter(seat: str, haul_name: str, position: str) -> None:
+    assert seat_position(seat, haul_name) == position
+
+
+def test_a_booking_reveals_cabin_seat_meal_hotel_and_car() -> None:
+    hotel = HotelSegmentV1(
+        hotel_name="Westin", chain_code="WI", city="Berlin", country="DE", check_in=date(2026, 1, 5),
+        check_out=date(2026, 1, 7), star_rating=5, room_type="Superior Twin",
+    )  # fmt: skip
+    car = CarSegmentV1(
+        vendor="SX", pickup_location="TXL", dropoff_location="TXL", pickup_at=T0, dropoff_at=T0 + timedelta(days=2),
+        car_class="IFMR",
+    )  # fmt: skip
+    obs = {
+        o.dimension: o.value
+        for o in observe([flight("2A", hours=10, cabin="business", meal="kSML"), hotel, car], booking="b")
+    }
+    assert obs["air.cabin.long_haul"] == "business"
+    assert obs["air.seat.long_haul"] == "window"
+    assert obs["air.meal"] == "KSML"
+    assert obs["hotel.chains.preferred"] == "WI"
+    assert obs["hotel.star_min"] == 5
+    assert obs["hotel.room_type"] == "superior"
+    assert obs["hotel.bed_type"] == "twin"
+    assert obs["car.class"] == "intermediate"
+    assert obs["car.transmission"] == "manual"
+    assert obs["air.departure_window"] == "morning"
+
+
+# --- inference ---------------------------------------------------------------------------------
+
+
+def test_eight_of_ten_aisle_seats_infer_aisle_with_matching_confidence() -> None:
+    c = customer_with_flights(["3C"] * 8 + ["3A", "3F"])
+    p = c.preferences()["air.seat.short_haul"]
+    assert p.value == "aisle"
+    assert p.source == "inferred"
+    assert p.evidence_count == 8
+    assert p.confidence == pytest.approx(wilson_lower(0.8, 10), abs=0.01)
+    assert 0.6 < p.confidence < 0.7
+
+
+def test_confidence_grows_with_consistent_evidence() -> None:
+    few = customer_with_flights(["3C"] * 2).preferences()["air.seat.short_haul"].confidence
+    many = customer_with_flights(["3C"] * 10).preferences()["air.seat.short_haul"].confidence
+    assert few < many
+    assert many > 0.9
+
+
+def test_inference_follows_changed_behaviour() -> None:
+    c = customer_with_flights(["3C"] * 10 + ["3A"] * 8)
+    p = c.preferences()["air.seat.short_haul"]
+    assert p.value == "window"
+    assert p.evidence_count == 8
+
+
+def test_a_changed_booking_replaces_its_evidence_and_a_cancelled_one_withdraws_it() -> None:
+    c = CustomerPreferences(customer_id="cus_1")
+    c.record_booking(booking="gds:B1", kind="created", segments=[flight("3C")], at=T0)
+    c.record_booking(booking="gds:B1", kind="changed", segments=[flight("3A")], at=T0)
+    inference = c.inferences()["air.seat.short_haul"]
+    assert (inference.value, inference.observed_count) == ("window", 1)
+    c.record_booking(booking="gds:B1", kind="cancelled", segments=[], at=T0)
+    assert "air.seat.short_haul" not in c.inferences()
+
+
+def test_stated_beats_inferred_and_declined_inference_is_dropped() -> None:
+    c = customer_with_flights(["3C"] * 10)
+    c.set_explicit("air.seat.short_haul", "window", source="stated", set_by="traveller", at=T0)
+    p = c.preferences()["air.seat.short_haul"]
+    assert (p.value, p.source, p.confidence) == ("window", "stated", 1.0)
+    c2 = customer_with_flights(["3C", "3C", "3C", "3A"])
+    asked = c2.confirmations_to_ask(new_request_id=iter(["r1"]), at=T0)
+    assert [(a.key, a.value) for a in asked] == [("air.seat.short_haul", "aisle")]
+    c2.answer_confirmation("air.seat.short_haul", accepted=False, answered_by="traveller", at=T0)
+    assert "air.seat.short_haul" not in c2.preferences()
+    assert c2.confirmations_to_ask(new_request_id=iter(["r2"]), at=T0) == []
+
+
+def test_accepted_confirmation_becomes_stated() -> None:
+    c = customer_with_flights(["3C", "3C", "3C", "3A"])
+    c.confirmations_to_ask(new_request_id=iter(["r1"]), at=T0)
+    c.answer_confirmation("air.seat.short_haul", accepted=True, answered_by="traveller", at=T0)
+    assert c.preferences()["air.seat.short_haul"].source == "stated"
+
+
+def test_state_survives_its_json_form() -> None:
+    c = customer_with_flights(["3C", "3C", "3C", "3A"])
+    c.set_explicit("comms.language", "de", source="agent", set_by="dev-agent", at=T0)
+    again = CustomerPreferences.from_json("cus_1", c.to_json(), company_id=None, last_event_at=None)
+    assert again.preferences() == c.preferences()
+
+
+def test_absorbing_a_duplicate_pools_evidence() -> None:
+    a = customer_with_flights(["3C"] * 3)
+    b = CustomerPreferences(customer_id="cus_2")
+    for i in range(3):
+        b.record_booking(booking=f"other:B{i}", kind="created", segments=[flight("3D", day=10 + i)], at=T0)
+    a.absorb(b)
+    assert a.preferences()["air.seat.short_haul"].evidence_count == 6
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [("air.airlines.preferred", ["ZZ"], "unknown airline code 'ZZ'"), ("hotel.star_min", 9, "between 1 and 5"),
+     ("air.cabin.long_haul", "luxury", "not one of"), ("comms.home_time_zone", "Mars/Olympus", "unknown time zone"),
+     ("comms.language", "xx", "unknown language"), ("air.meal", "PIZZA", "unknown meal code"),
+     ("comms.quiet_hours", {"start": "25:00", "end": "07:00"}, "HH:MM"), ("air.stops.max", True, "number of stops"),
+     ("needs.dietary", ["carnivore"], "not one of"), ("no.such.key", 1, "unknown preference key")],
+)  # fmt: skip
+def test_validation_rejects_nonsense_with_a_clear_message(key: str, value: Any, fragment: str) -> None:
+    with pytest.raises(InvalidPreferenceError, match=fragment):
+        catalogue.validate(key, value)
+
+
+def test_validation_canonicalises() -> None:
+    assert catalogue.validate("air.airlines.preferred", ["lh", "LH", "ba"]) == ["LH", "BA"]
+    assert catalogue.validate("comms.language", "EN-gb") == "en-GB"
+    assert catalogue.validate("comms.quiet_hours", {"start": "22:00", "end": "07:00"}) == {
+        "start": "22:00",
+        "end": "07:00",
+    }
+    with pytest.raises(InvalidPreferenceError, match="both preferred and avoided"):
+        catalogue.check_consistency({"air.airlines.preferred": ["LH"], "air.airlines.avoided": ["LH"]})
+
+
+# --- policy ------------------------------------------------------------------------------------
+
+
+def pref(key: str, value: Any, source: str = "stated") -> Preference:
+    return Preference(key, value, source, 1.0, 0, T0, T0)  # type: ignore[arg-type]  # test data
+
+
+ACME = TravelPolicy.from_json(
+    "com_acme",
+    {
+        "cabin_rules": [{"min_hours": 0, "max_cabin": "economy"}, {"min_hours": 6, "max_cabin": "business"}],
+        "hotel_max_star": 4,
+        "hotel_rate_caps": {
+            "London": {"amount": "300", "currency": "GBP"},
+            "default": {"amount": "180", "currency": "EUR"},
+        },
+        "blocked_airlines": ["FR"],
+        "preferred_hotel_chains": ["MC"],
+        "advance_booking_days": 14,
+    },
+)
+
+
+def test_policy_caps_business_on_medium_haul_and_explains_the_conflict() -> None:
+    effective, conflicts = policy.resolve({"air.cabin.medium_haul": pref("air.cabin.medium_haul", "business")}, ACME)
+    assert effective["air.cabin.medium_haul"].value == "economy"
+    assert effective["air.cabin.medium_haul"].source == "policy"
+    assert [c.message for c in conflicts] == [
+        "prefers business on medium-haul flights; policy allows economy under 6 h"
+    ]
+    assert effective["air.cabin.long_haul"].value == "business"
+    assert effective["policy.advance_booking_days"].value == 14
+    assert effective["policy.hotel.rate_caps"].value["London"] == {"amount": "300", "currency": "GBP"}
+    assert effective["hotel.chains.preferred"].value == ["MC"]
+
+
+def test_policy_blocks_airlines_and_keeps_stricter_preferences() -> None:
+    mine = {
+        "air.airlines.preferred": pref("air.airlines.preferred", ["FR", "LH"]),
+        "air.airlines.avoided": pref("air.airlines.avoided", ["BA"]),
+        "hotel.star_min": pref("hotel.star_min", 3),
+        "air.cabin.long_haul": pref("air.cabin.long_haul", "premium_economy"),
+    }
+    effective, conflicts = policy.resolve(mine, ACME)
+    assert effective["air.airlines.preferred"].value == ["LH"]
+    assert effective["air.airlines.avoided"].value == ["BA", "FR"]
+    assert effective["hotel.star_min"].value == 3
+    assert effective["air.cabin.long_haul"].value == "premium_economy"
+    assert {c.key for c in conflicts} == {"air.airlines.preferred"}
+
+
+def test_invalid_policy_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown airline"):
+        TravelPolicy.from_json("c", {"blocked_airlines": ["ZZ"]})
+    with pytest.raises(ValueError, match="unknown cabin"):
+        TravelPolicy.from_json("c", {"cabin_rules": [{"min_hours": 0, "max_cabin": "hammock"}]})
+    with pytest.raises(ValueError, match="less than or equal to 5"):
+        TravelPolicy.from_json("c", {"hotel_max_star": 9})
+
+
+# --- properties --------------------------------------------------------------------------------
+
+seats = st.sampled_from(["3A", "3B", "3C", "3D", "3E", "3F", "40G", "40K"])
+cabins = st.sampled_from(CABINS)
+hauls = st.sampled_from(HAULS)
+
+
+@st.composite
+def customers(draw: st.DrawFn) -> CustomerPreferences:
+    c = CustomerPreferences(customer_id="cus_p")
+    for i in range(draw(st.integers(0, 25))):
+        seg = flight(draw(seats), day=draw(st.integers(0, 900)), hours=draw(st.floats(0.5, 14)), cabin=draw(cabins))
+        c.record_booking(booking=f"gds:{i}", kind="created", segments=[seg], at=T0)
+    return c
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> TravelPolicy:
+    hours = draw(st.lists(st.sampled_from([0.0, 2.0, 3.0, 4.5, 6.0, 9.0]), unique=True, max_size=4))
+    return TravelPolicy(
+        company_id="c",
+        cabin_rules=tuple(policy.CabinRule(min_hours=h, max_cabin=draw(cabins)) for h in hours),
+        hotel_max_star=draw(st.none() | st.integers(1, 5)),
+        max_car_class=draw(st.none() | st.sampled_from(CAR_CLASSES)),
+        max_rail_class=draw(st.none() | st.sampled_from(list(RAIL_RANK))),
+        blocked_airlines=tuple(draw(st.lists(st.sampled_from(["FR", "U2", "W6", "LH"]), unique=True, max_size=2))),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(c=customers(), haul_name=hauls, stated=cabins, seat=st.sampled_from(["window", "aisle", "middle"]))
+def test_property_stated_always_beats_inferred(c: CustomerPreferences, haul_name: str, stated: str, seat: str) -> None:
+    c.set_explicit(f"air.cabin.{haul_name}", stated, source="stated", set_by="t", at=T0)
+    c.set_explicit(f"air.seat.{haul_name}", seat, source="stated", set_by="t", at=T0)
+    prefs = c.preferences()
+    assert prefs[f"air.cabin.{haul_name}"].value == stated
+    assert prefs[f"air.cabin.{haul_name}"].source == "stated"
+    assert prefs[f"air.seat.{haul_name}"].value == seat
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p=policies(),
+    cabin=st.dictionaries(hauls, cabins),
+    star=st.none() | st.integers(1, 5),
+    car=st.none() | st.sampled_from(CAR_CLASSES),
+    rail=st.none() | st.sampled_from(list(RAIL_RANK)),
+    avoided=st.lists(st.sampled_from(["BA", "FR", "AF"]), unique=True),
+)
+def test_property_policy_never_loosens_a_stricter_preference(
+    p: TravelPolicy, cabin: dict[str, str], star: int | None, car: str | None, rail: str | None, avoided: list[str]
+) -> None:
+    mine = {f"air.cabin.{h}": pref(f"air.cabin.{h}", v) for h, v in cabin.items()}
+    if star is not None:
+        mine["hotel.star_min"] = pref("hotel.star_min", star)
+    if car is not None:
+        mine["car.class"] = pref("car.class", car)
+    if rail is not None:
+        mine["rail.class"] = pref("rail.class", rail)
+    if avoided:
+        mine["air.airlines.avoided"] = pref("air.airlines.avoided", avoided)
+    effective, conflicts = policy.resolve(mine, p)
+    for h, wanted in cabin.items():
+        got = effective[f"air.cabin.{h}"].value
+        assert CABINS.index(got) <= CABINS.index(wanted)
+        allowed = p.allowed_cabin(policy.HAUL_MIN_HOURS[h])
+        if allowed is not None:
+            assert CABINS.index(got) <= CABINS.index(allowed)
+    if star is not None:
+        assert effective["hotel.star_min"].value <= star
+    if car is not None:
+        assert CAR_CLASSES.index(effective["car.class"].value) <= CAR_CLASSES.index(car)
+    if rail is not None:
+        assert RAIL_RANK[effective["rail.class"].value] <= RAIL_RANK[rail]
+    assert set(avoided) <= set(effective.get("air.airlines.avoided", pref("x", [])).value)
+    for c in conflicts:
+        assert c.key in mine  # a conflict is always about something the traveller wanted
