@@ -1,0 +1,388 @@
+"""PostgreSQL persistence of the feedback service (asyncpg, inside the caller's transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, HistoryEntry, Priority, SlaTarget
+from services.feedback.domain.surveys import Answer, Survey
+from services.feedback.domain.trips import Trip, TripStatus
+
+POST_TRIP = "post_trip"
+
+
+class ConcurrentUpdateError(Exception):
+    """The row changed since it was read (optimistic lock lost)."""
+
+
+# --- trips -------------------------------------------------------------------------------
+
+
+async def get_trip_for_update(conn: asyncpg.Connection, source_system: str, booking_id: str) -> Trip | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM trips WHERE source_system = $1 AND booking_id = $2 FOR UPDATE", source_system, booking_id
+    )
+    if row is None:
+        return None
+    return Trip(
+        source_system=row["source_system"],
+        booking_id=row["booking_id"],
+        customer_id=row["customer_id"],
+        company_id=row["company_id"],
+        status=TripStatus(row["status"]),
+        last_event_at=row["last_event_at"],
+    )
+
+
+async def save_trip(conn: asyncpg.Connection, trip: Trip, *, summary: dict[str, Any]) -> None:
+    """Insert or update a trip; an empty summary keeps the one stored (cancellations carry no segments)."""
+    await conn.execute(
+        """
+        INSERT INTO trips (source_system, booking_id, customer_id, company_id, status, summary, last_event_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (source_system, booking_id) DO UPDATE
+           SET customer_id = EXCLUDED.customer_id, company_id = EXCLUDED.company_id, status = EXCLUDED.status,
+               summary = CASE WHEN EXCLUDED.summary = '{}'::jsonb THEN trips.summary ELSE EXCLUDED.summary END,
+               last_event_at = EXCLUDED.last_event_at, updated_at = now()
+        """,
+        trip.source_system,
+        trip.booking_id,
+        trip.customer_id,
+        trip.company_id,
+        trip.status.value,
+        summary,
+        trip.last_event_at,
+    )
+
+
+async def trip_summary(conn: asyncpg.Connection, source_system: str, booking_id: str) -> dict[str, Any]:
+    summary = await conn.fetchval(
+        "SELECT summary FROM trips WHERE source_system = $1 AND booking_id = $2", source_system, booking_id
+    )
+    return dict(summary or {})
+
+
+# --- surveys -----------------------------------------------------------------------------
+
+
+async def insert_survey(conn: asyncpg.Connection, survey: Survey, *, token_hash: bytes) -> bool:
+    """Store a new survey; False when the booking already has one (nothing written)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO surveys (survey_id, kind, token_hash, customer_id, company_id, source_system, booking_id,
+                             created_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        ON CONFLICT (kind, source_system, booking_id) DO NOTHING
+        RETURNING true
+        """,
+        survey.survey_id,
+        POST_TRIP,
+        token_hash,
+        survey.customer_id,
+        survey.company_id,
+        survey.source_system,
+        survey.booking_id,
+        survey.created_at,
+        survey.expires_at,
+    )
+    return bool(inserted)
+
+
+def _survey(row: asyncpg.Record) -> Survey:
+    answer = None
+    if row["answered_at"] is not None:
+        answer = Answer(csat=row["csat"], nps=row["nps"], comment=row["comment"])
+    return Survey(
+        survey_id=row["survey_id"],
+        customer_id=row["customer_id"],
+        source_system=row["source_system"],
+        booking_id=row["booking_id"],
+        company_id=row["company_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        answered_at=row["answered_at"],
+        answer=answer,
+    )
+
+
+async def survey_by_token(conn: asyncpg.Connection, token_hash: bytes, *, for_update: bool = False) -> Survey | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT * FROM surveys WHERE token_hash = $1{lock}", token_hash)
+    return None if row is None else _survey(row)
+
+
+async def survey_by_id(conn: asyncpg.Connection, survey_id: str) -> Survey | None:
+    row = await conn.fetchrow("SELECT * FROM surveys WHERE survey_id = $1", survey_id)
+    return None if row is None else _survey(row)
+
+
+async def surveys_of_customers(
+    conn: asyncpg.Connection, customer_ids: Sequence[str], *, limit: int, offset: int
+) -> list[Survey]:
+    rows = await conn.fetch(
+        "SELECT * FROM surveys WHERE customer_id = ANY($1::text[])"
+        " ORDER BY created_at DESC, survey_id LIMIT $2 OFFSET $3",
+        list(customer_ids),
+        limit,
+        offset,
+    )
+    return [_survey(r) for r in rows]
+
+
+async def save_answer(conn: asyncpg.Connection, survey: Survey) -> None:
+    assert survey.answer is not None
+    assert survey.answered_at is not None
+    await conn.execute(
+        "UPDATE surveys SET answered_at = $2, csat = $3, nps = $4, comment = $5"
+        " WHERE survey_id = $1 AND answered_at IS NULL",
+        survey.survey_id,
+        survey.answered_at,
+        survey.answer.csat,
+        survey.answer.nps,
+        survey.answer.comment,
+    )
+
+
+async def case_ids_for_surveys(conn: asyncpg.Connection, survey_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch("SELECT survey_id, case_id FROM cases WHERE survey_id = ANY($1::text[])", list(survey_ids))
+    return {r["survey_id"]: r["case_id"] for r in rows}
+
+
+@dataclass(frozen=True)
+class ScoreCounts:
+    csat: dict[int, int]
+    nps: dict[int, int]
+
+
+async def score_counts(
+    conn: asyncpg.Connection,
+    *,
+    since: datetime,
+    until: datetime,
+    company_id: str | None,
+    customer_ids: Sequence[str] | None,
+) -> ScoreCounts:
+    """How many answers in [since, until) gave each CSAT and each NPS score."""
+    rows = await conn.fetch(
+        """
+        SELECT 'csat' AS metric, csat AS score, count(*) AS n FROM surveys
+         WHERE answered_at >= $1 AND answered_at < $2 AND csat IS NOT NULL
+           AND ($3::text IS NULL OR company_id = $3) AND ($4::text[] IS NULL OR customer_id = ANY($4::text[]))
+         GROUP BY csat
+        UNION ALL
+        SELECT 'nps', nps, count(*) FROM surveys
+         WHERE answered_at >= $1 AND answered_at < $2 AND nps IS NOT NULL
+           AND ($3::text IS NULL OR company_id = $3) AND ($4::text[] IS NULL OR customer_id = ANY($4::text[]))
+         GROUP BY nps
+        """,
+        since,
+        until,
+        company_id,
+        None if customer_ids is None else list(customer_ids),
+    )
+    out = ScoreCounts(csat={}, nps={})
+    for r in rows:
+        (out.csat if r["metric"] == "csat" else out.nps)[int(r["score"])] = int(r["n"])
+    return out
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def _case(row: asyncpg.Record) -> Case:
+    escalations: tuple[SlaTarget, ...] = tuple(t for t in row["escalations"] if t in ("first_response", "resolution"))
+    return Case(
+        case_id=row["case_id"],
+        customer_id=row["customer_id"],
+        kind=CaseKind(row["kind"]),
+        source=CaseSource(row["source"]),
+        subject=row["subject"],
+        description=row["description"],
+        status=CaseStatus(row["status"]),
+        priority=Priority(row["priority"]),
+        opened_by=row["opened_by"],
+        opened_at=row["opened_at"],
+        first_response_due=row["first_response_due"],
+        resolution_due=row["resolution_due"],
+        assignee=row["assignee"],
+        survey_id=row["survey_id"],
+        source_system=row["source_system"],
+        booking_id=row["booking_id"],
+        first_response_at=row["first_response_at"],
+        resolved_at=row["resolved_at"],
+        closed_at=row["closed_at"],
+        escalated=row["escalated"],
+        escalations=escalations,
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+async def insert_case(conn: asyncpg.Connection, case: Case) -> bool:
+    """Store a new case and its history; False when its survey already has a case."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO cases (case_id, customer_id, kind, source, subject, description, status, priority, assignee,
+                           survey_id, source_system, booking_id, opened_by, opened_at, first_response_due,
+                           first_response_at, resolution_due, resolved_at, closed_at, escalated, escalations,
+                           version, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1, $22)
+        ON CONFLICT (survey_id) DO NOTHING
+        RETURNING true
+        """,
+        case.case_id,
+        case.customer_id,
+        case.kind.value,
+        case.source.value,
+        case.subject,
+        case.description,
+        case.status.value,
+        case.priority.value,
+        case.assignee,
+        case.survey_id,
+        case.source_system,
+        case.booking_id,
+        case.opened_by,
+        case.opened_at,
+        case.first_response_due,
+        case.first_response_at,
+        case.resolution_due,
+        case.resolved_at,
+        case.closed_at,
+        case.escalated,
+        list(case.escalations),
+        case.updated_at or case.opened_at,
+    )
+    if not inserted:
+        return False
+    case.version = 1
+    await _write_history(conn, case)
+    return True
+
+
+async def update_case(conn: asyncpg.Connection, case: Case) -> None:
+    """Write a changed case and its new history entries (optimistic lock on `version`)."""
+    if not case.new_history:
+        return
+    version = await conn.fetchval(
+        """
+        UPDATE cases
+           SET status = $3, priority = $4, assignee = $5, first_response_due = $6, first_response_at = $7,
+               resolved_at = $8, closed_at = $9, escalated = $10, escalations = $11, updated_at = $12,
+               version = version + 1
+         WHERE case_id = $1 AND version = $2
+        RETURNING version
+        """,
+        case.case_id,
+        case.version,
+        case.status.value,
+        case.priority.value,
+        case.assignee,
+        case.first_response_due,
+        case.first_response_at,
+        case.resolved_at,
+        case.closed_at,
+        case.escalated,
+        list(case.escalations),
+        case.updated_at,
+    )
+    if version is None:
+        raise ConcurrentUpdateError(f"case {case.case_id} changed meanwhile")
+    case.version = version
+    await _write_history(conn, case)
+
+
+async def _write_history(conn: asyncpg.Connection, case: Case) -> None:
+    await conn.executemany(
+        "INSERT INTO case_history (case_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        [(case.case_id, h.at, h.actor, h.action, dict(h.detail)) for h in case.new_history],
+    )
+    case.new_history.clear()
+
+
+async def get_case(conn: asyncpg.Connection, case_id: str, *, for_update: bool = False) -> Case | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT * FROM cases WHERE case_id = $1{lock}", case_id)
+    return None if row is None else _case(row)
+
+
+async def case_history(conn: asyncpg.Connection, case_id: str) -> list[HistoryEntry]:
+    rows = await conn.fetch(
+        "SELECT at, actor, action, detail FROM case_history WHERE case_id = $1 ORDER BY id", case_id
+    )
+    return [HistoryEntry(at=r["at"], actor=r["actor"], action=r["action"], detail=r["detail"]) for r in rows]
+
+
+async def find_cases(
+    conn: asyncpg.Connection,
+    *,
+    now: datetime,
+    status: CaseStatus | None,
+    customer_ids: Sequence[str] | None,
+    breached: bool | None,
+    limit: int,
+    offset: int,
+) -> list[Case]:
+    """Cases matching the filters, newest first.
+
+    `breached` mirrors `Case.breaches`: a target met late, or overdue and not met.
+    """
+    rows = await conn.fetch(
+        """
+        SELECT * FROM cases
+         WHERE ($1::text IS NULL OR status = $1)
+           AND ($2::text[] IS NULL OR customer_id = ANY($2::text[]))
+           AND ($3::boolean IS NULL OR $3 = (COALESCE(first_response_at, $4) > first_response_due
+                                          OR COALESCE(resolved_at, $4) > resolution_due))
+         ORDER BY opened_at DESC, case_id
+         LIMIT $5 OFFSET $6
+        """,
+        None if status is None else status.value,
+        None if customer_ids is None else list(customer_ids),
+        breached,
+        now,
+        limit,
+        offset,
+    )
+    return [_case(r) for r in rows]
+
+
+async def cases_to_escalate(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[Case]:
+    """Locked cases with an overdue SLA target not escalated yet (other workers skip them)."""
+    rows = await conn.fetch(
+        """
+        SELECT * FROM cases
+         WHERE status NOT IN ('resolved', 'closed')
+           AND ((first_response_at IS NULL AND first_response_due < $1 AND NOT 'first_response' = ANY(escalations))
+             OR (resolved_at IS NULL AND resolution_due < $1 AND NOT 'resolution' = ANY(escalations)))
+         ORDER BY LEAST(first_response_due, resolution_due)
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+        """,
+        now,
+        limit,
+    )
+    return [_case(r) for r in rows]
+
+
+async def customer_aliases(conn: asyncpg.Connection, customer_id: str) -> list[str]:
+    """The customer's id and every id merged into it (following redirect chains in the view)."""
+    rows = await conn.fetch(
+        """
+        WITH RECURSIVE aliases(id, depth) AS (
+            SELECT $1::text, 0
+            UNION
+            SELECT v.customer_id, a.depth + 1
+              FROM customer_view v JOIN aliases a ON v.redirect_to = a.id
+             WHERE v.kind = 'customer' AND a.depth < 10
+        )
+        SELECT DISTINCT id FROM aliases
+        """,
+        customer_id,
+    )
+    return sorted(r["id"] for r in rows)

@@ -1,0 +1,43 @@
+"""The one place that wires the feedback service's handlers to real adapters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.feedback.entrypoints.jobs import sla_escalation_job
+from services.feedback.service_layer.handlers import SurveyConfig, handle_resolved_booking
+from services.feedback.settings import FeedbackSettings
+from services.kit.consumer import ConsumerSpec
+from services.kit.contracts.customers import ResolvedBookingV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.runtime import ServiceDefinition
+from services.kit.view import customer_view_consumer
+
+
+def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinition:
+    s = settings or FeedbackSettings()
+    surveys = SurveyConfig(public_base_url=s.public_base_url, ttl=s.survey_ttl)
+
+    async def on_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        await handle_resolved_booking(conn, event, config=surveys, now=datetime.now(UTC))
+
+    return ServiceDefinition(
+        settings=s,
+        migrations="services.feedback.migrations",
+        consumers=[
+            # Current customer ids and names (merges) come from the shared view, not from calls to profile.
+            customer_view_consumer(include_preferences=False),
+            ConsumerSpec(
+                name="bookings",
+                topics=("profile.bookings.v1",),
+                handler=on_resolved_booking,
+                event_types=frozenset({ResolvedBookingV1.event_type}),
+            ),
+        ],
+        background=[
+            sla_escalation_job(interval_seconds=s.escalation_interval_seconds, batch_size=s.escalation_batch_size),
+        ],
+    )

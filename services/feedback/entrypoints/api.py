@@ -1,0 +1,288 @@
+"""Feedback HTTP API for staff: surveys, cases and scores (API key and role on every route).
+
+The traveller's survey routes live in `survey_pages`, authorised by the link's token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Query, Request, status
+from pydantic import AwareDatetime
+
+from services.feedback.adapters import repository as repo
+from services.feedback.adapters.pool import connection
+from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, HistoryEntry
+from services.feedback.domain.scores import summarise
+from services.feedback.domain.surveys import Survey
+from services.feedback.entrypoints import survey_pages
+from services.feedback.entrypoints.deps import Agent, ScoreReader, domain_errors, runtime_of, settings_of, utc_now
+from services.feedback.entrypoints.schemas import (
+    CaseCreate,
+    CaseDetail,
+    CasePage,
+    CasePublic,
+    CaseUpdate,
+    CsatPublic,
+    HistoryPublic,
+    NpsPublic,
+    ScoresPublic,
+    SurveyPage,
+    SurveyPublic,
+)
+from services.feedback.service_layer import handlers
+from services.feedback.service_layer.handlers import ChangeCase, OpenCase
+from services.kit.auth import Principal
+from services.kit.db import record_audit
+from services.kit.entry import runtime_lifespan
+from services.kit.http import ProblemError, create_app
+from services.kit.logging import correlation_id_var
+from services.kit.runtime import ServiceRuntime
+
+
+def _survey_public(survey: Survey, *, now: datetime, case_id: str | None) -> SurveyPublic:
+    answer = survey.answer
+    return SurveyPublic(
+        survey_id=survey.survey_id,
+        customer_id=survey.customer_id,
+        source_system=survey.source_system,
+        booking_id=survey.booking_id,
+        company_id=survey.company_id,
+        state=survey.state(now),
+        created_at=survey.created_at,
+        expires_at=survey.expires_at,
+        answered_at=survey.answered_at,
+        csat=answer.csat if answer else None,
+        nps=answer.nps if answer else None,
+        comment=answer.comment if answer else None,
+        case_id=case_id,
+    )
+
+
+def _case_public(case: Case, *, now: datetime) -> dict[str, Any]:
+    return {
+        "case_id": case.case_id,
+        "customer_id": case.customer_id,
+        "kind": case.kind,
+        "source": case.source,
+        "subject": case.subject,
+        "description": case.description,
+        "status": case.status,
+        "priority": case.priority,
+        "assignee": case.assignee,
+        "survey_id": case.survey_id,
+        "source_system": case.source_system,
+        "booking_id": case.booking_id,
+        "opened_by": case.opened_by,
+        "opened_at": case.opened_at,
+        "first_response_due": case.first_response_due,
+        "first_response_at": case.first_response_at,
+        "resolution_due": case.resolution_due,
+        "resolved_at": case.resolved_at,
+        "closed_at": case.closed_at,
+        "escalated": case.escalated,
+        "escalations": list(case.escalations),
+        "breaches": list(case.breaches(now)),
+        "next_statuses": sorted(TRANSITIONS[case.status]),
+        "version": case.version,
+        "updated_at": case.updated_at,
+    }
+
+
+def _history_public(entries: list[HistoryEntry]) -> list[HistoryPublic]:
+    return [HistoryPublic(at=h.at, actor=h.actor, action=h.action, detail=dict(h.detail)) for h in entries]
+
+
+async def _case_detail(conn: asyncpg.Connection, case: Case, *, now: datetime) -> CaseDetail:
+    _, name = await handlers.current_customer(conn, case.customer_id)
+    history = await repo.case_history(conn, case.case_id)
+    return CaseDetail(**_case_public(case, now=now), customer_name=name, history=_history_public(history))
+
+
+async def _customer_ids(conn: asyncpg.Connection, customer_id: str) -> tuple[str, list[str]]:
+    """The current id of a customer and every id that was merged into it."""
+    current, _ = await handlers.current_customer(conn, customer_id)
+    return current, await repo.customer_aliases(conn, current)
+
+
+async def _audit(
+    conn: asyncpg.Connection, principal: Principal, action: str, subject_id: str | None, **detail: Any
+) -> None:
+    await record_audit(
+        conn,
+        principal=principal.name,
+        role=principal.role,
+        action=action,
+        subject_id=subject_id,
+        detail=detail,
+        correlation_id=correlation_id_var.get(),
+    )
+
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/customers/{customer_id}/surveys", response_model=SurveyPage, tags=["surveys"])
+async def customer_surveys(
+    customer_id: str,
+    request: Request,
+    principal: Agent,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> SurveyPage:
+    """A customer's surveys with their answers, including those of customers merged into them."""
+    now = utc_now()
+    async with connection(runtime_of(request).pool) as conn:
+        current, ids = await _customer_ids(conn, customer_id)
+        surveys = await repo.surveys_of_customers(conn, ids, limit=limit, offset=offset)
+        cases = await repo.case_ids_for_surveys(conn, [s.survey_id for s in surveys])
+        await _audit(conn, principal, "surveys.read", current, results=len(surveys))
+    return SurveyPage(
+        items=[_survey_public(s, now=now, case_id=cases.get(s.survey_id)) for s in surveys],
+        customer_id=current,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/surveys/{survey_id}", response_model=SurveyPublic, tags=["surveys"])
+async def get_survey(survey_id: str, request: Request, principal: Agent) -> SurveyPublic:
+    """One survey and its answer."""
+    async with connection(runtime_of(request).pool) as conn:
+        survey = await repo.survey_by_id(conn, survey_id)
+        if survey is None:
+            raise ProblemError(404, f"no survey {survey_id!r}", type_="/problems/unknown-survey")
+        cases = await repo.case_ids_for_surveys(conn, [survey_id])
+        await _audit(conn, principal, "survey.read", survey.customer_id, survey_id=survey_id)
+    return _survey_public(survey, now=utc_now(), case_id=cases.get(survey_id))
+
+
+@router.get("/cases", response_model=CasePage, tags=["cases"])
+async def list_cases(
+    request: Request,
+    principal: Agent,
+    status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
+    customer_id: Annotated[str | None, Query(max_length=100)] = None,
+    breached: Annotated[bool | None, Query(description="Cases that missed (true) or kept (false) their SLA")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> CasePage:
+    """Cases, newest first, by status, customer (merged ids included) and SLA breach."""
+    now = utc_now()
+    async with connection(runtime_of(request).pool) as conn:
+        ids = (await _customer_ids(conn, customer_id))[1] if customer_id else None
+        cases = await repo.find_cases(
+            conn, now=now, status=status_, customer_ids=ids, breached=breached, limit=limit, offset=offset
+        )
+    return CasePage(items=[CasePublic(**_case_public(c, now=now)) for c in cases], limit=limit, offset=offset)
+
+
+@router.post("/cases", status_code=status.HTTP_201_CREATED, response_model=CaseDetail, tags=["cases"])
+async def create_case(body: CaseCreate, request: Request, principal: Agent) -> CaseDetail:
+    """Open a case for a customer; its SLA deadlines follow from the priority."""
+    now = utc_now()
+    command = OpenCase(
+        customer_id=body.customer_id,
+        subject=body.subject,
+        description=body.description,
+        kind=body.kind,
+        priority=body.priority,
+        assignee=body.assignee,
+        source_system=body.source_system,
+        booking_id=body.booking_id,
+    )
+    async with connection(runtime_of(request).pool, transaction=True) as conn:
+        policy = settings_of(request).sla_policy()
+        case = await handlers.open_case(conn, command, actor=principal.name, now=now, policy=policy)
+        return await _case_detail(conn, case, now=now)
+
+
+@router.get("/cases/{case_id}", response_model=CaseDetail, tags=["cases"])
+async def get_case(case_id: str, request: Request, principal: Agent) -> CaseDetail:
+    """A case with its SLA state and full history."""
+    async with connection(runtime_of(request).pool) as conn:
+        case = await repo.get_case(conn, case_id)
+        if case is None:
+            raise ProblemError(404, f"no case {case_id!r}", type_="/problems/unknown-case")
+        await _audit(conn, principal, "case.read", case.customer_id, case_id=case_id)
+        return await _case_detail(conn, case, now=utc_now())
+
+
+@router.patch("/cases/{case_id}", response_model=CaseDetail, tags=["cases"])
+async def update_case(case_id: str, body: CaseUpdate, request: Request, principal: Agent) -> CaseDetail:
+    """Change status, priority or assignee, or add a note; all or nothing. Closing needs a supervisor."""
+    now = utc_now()
+    command = ChangeCase(
+        case_id=case_id,
+        status=body.status,
+        priority=body.priority,
+        assignee=body.assignee,
+        unassign="assignee" in body.model_fields_set and body.assignee is None,
+        note=body.note,
+    )
+    with domain_errors():
+        async with connection(runtime_of(request).pool, transaction=True) as conn:
+            case = await handlers.change_case(
+                conn,
+                command,
+                actor=principal.name,
+                may_close=principal.can_act_as("supervisor"),
+                now=now,
+                policy=settings_of(request).sla_policy(),
+            )
+            return await _case_detail(conn, case, now=now)
+
+
+@router.get("/scores", response_model=ScoresPublic, tags=["scores"])
+async def scores(
+    request: Request,
+    principal: ScoreReader,
+    company_id: Annotated[str | None, Query(max_length=100)] = None,
+    customer_id: Annotated[str | None, Query(max_length=100)] = None,
+    since: Annotated[AwareDatetime | None, Query(alias="from", description="Period start; default 30 days ago")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to", description="Period end, exclusive; default now")] = None,
+) -> ScoresPublic:
+    """CSAT average and NPS of the answers given in a period, for a company, a customer or everyone."""
+    end = until or utc_now()
+    start = since or end - timedelta(days=30)
+    if start >= end:
+        raise ProblemError(422, "`from` must be before `to`", title="Unprocessable Content")
+    async with connection(runtime_of(request).pool) as conn:
+        ids = (await _customer_ids(conn, customer_id))[1] if customer_id else None
+        counts = await repo.score_counts(conn, since=start, until=end, company_id=company_id, customer_ids=ids)
+    summary = summarise(csat_counts=counts.csat, nps_counts=counts.nps)
+    return ScoresPublic(
+        company_id=company_id,
+        customer_id=customer_id,
+        since=start,
+        until=end,
+        csat=CsatPublic(
+            responses=summary.csat.responses,
+            average=summary.csat.average,
+            satisfied_share=summary.csat.satisfied_share,
+            distribution=dict(summary.csat.distribution),
+        ),
+        nps=NpsPublic(
+            responses=summary.nps.responses,
+            score=summary.nps.score,
+            promoters=summary.nps.promoters,
+            passives=summary.nps.passives,
+            detractors=summary.nps.detractors,
+        ),
+    )
+
+
+def create_feedback_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
+    app = create_app(
+        title="Itinera feedback",
+        description="Post-trip surveys, CSAT/NPS scores and complaint cases with SLAs and escalation.",
+        settings=runtime.settings,
+        lifespan=runtime_lifespan(runtime, workers=workers),
+        readiness=lambda app: runtime.readiness,
+    )
+    app.state.templates = survey_pages.templates()
+    app.include_router(survey_pages.router)
+    app.include_router(router)
+    return app

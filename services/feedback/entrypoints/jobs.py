@@ -1,0 +1,35 @@
+"""Background jobs run by the worker processes (kit `ServiceDefinition.background`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.feedback.service_layer.handlers import escalate_due_cases
+from services.kit.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def sla_escalation_job(*, interval_seconds: float, batch_size: int) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """A job that escalates cases past their SLA every `interval_seconds`.
+
+    Several workers may run it: each case is locked while it is escalated, and a case
+    is escalated once per missed target, so running it twice changes nothing.
+    """
+
+    async def escalate_overdue_cases(runtime: ServiceRuntime) -> None:
+        while True:
+            try:
+                escalated = await escalate_due_cases(runtime.pool, now=datetime.now(UTC), batch_size=batch_size)
+                if escalated:
+                    log.info("escalated %d case(s) past their SLA", len(escalated))
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("SLA escalation failed, retrying in %.0fs: %s", interval_seconds, exc)
+            await asyncio.sleep(interval_seconds)
+
+    return escalate_overdue_cases

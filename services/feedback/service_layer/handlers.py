@@ -1,0 +1,310 @@
+"""Feedback use cases: trips to surveys, answers to scores and cases, cases through their SLA.
+
+Each handler runs inside the caller's transaction (the consumer's savepoint or an API
+request's transaction) and writes its events to the outbox in that same transaction.
+Handlers take `now` from the caller, so the rules are the same in tests and in life.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.feedback.adapters import repository as repo
+from services.feedback.adapters.pool import connection
+from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
+from services.feedback.domain.surveys import Answer, Survey, complaint_priority, expiry, is_complaint
+from services.feedback.domain.trips import apply_booking_event
+from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1, Segment
+from services.kit.contracts.customers import ResolvedBookingV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.feedback import SurveyAnsweredV1, SurveyInvitedV1
+from services.kit.outbox import enqueue
+from services.kit.view import lookup
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "feedback"
+SURVEYS_TOPIC = "feedback.surveys.v1"
+TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    public_base_url: str
+    ttl: timedelta
+
+    def survey_url(self, token: str) -> str:
+        return f"{self.public_base_url}/surveys/{token}"
+
+
+class UnknownSurveyError(LookupError):
+    """No survey has this token or id."""
+
+
+class UnknownCaseError(LookupError):
+    """No case has this id."""
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def token_digest(token: str) -> bytes:
+    """What is stored of a survey token: enough to find the survey, useless to forge a link."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def current_customer(conn: asyncpg.Connection, customer_id: str) -> tuple[str, str | None]:
+    """The customer's current id (after merges) and display name, from the shared view when it knows them."""
+    entry = await lookup(conn, "customer", customer_id)
+    if entry is None:
+        return customer_id, None
+    name = entry.snapshot.get("display_name")
+    return entry.customer_id, name if isinstance(name, str) else None
+
+
+def trip_summary(segments: tuple[Segment, ...]) -> dict[str, Any]:
+    """Route and dates of a trip, for the survey page; no personal data."""
+    stops: list[str] = []
+    dates: list[str] = []
+    for s in segments:
+        if isinstance(s, FlightSegmentV1 | RailSegmentV1):
+            for place in (s.origin, s.destination):
+                if not stops or stops[-1] != place:
+                    stops.append(place)
+            dates += [s.departure_at.date().isoformat(), s.arrival_at.date().isoformat()]
+        elif isinstance(s, HotelSegmentV1):
+            dates += [s.check_in.isoformat(), s.check_out.isoformat()]
+            if not stops:
+                stops.append(s.city)
+        elif isinstance(s, CarSegmentV1):
+            dates += [s.pickup_at.date().isoformat(), s.dropoff_at.date().isoformat()]
+    summary: dict[str, Any] = {}
+    if stops:
+        summary["route"] = stops
+    if dates:
+        summary["start"], summary["end"] = min(dates), max(dates)
+    return summary
+
+
+# --- trips and survey invitations -----------------------------------------------------------
+
+
+async def handle_resolved_booking(
+    conn: asyncpg.Connection, event: Envelope[Any], *, config: SurveyConfig, now: datetime
+) -> None:
+    """Track the trip; when it completed, invite the traveller to one post-trip survey."""
+    p = event.payload
+    if not isinstance(p, ResolvedBookingV1):
+        return
+    customer_id, _ = await current_customer(conn, p.customer_id)
+    existing = await repo.get_trip_for_update(conn, p.source_system, p.booking_id)
+    update = apply_booking_event(
+        existing,
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        customer_id=customer_id,
+        company_id=p.company_id,
+        kind=p.kind,
+        occurred_at=p.occurred_at,
+    )
+    await repo.save_trip(conn, update.trip, summary=trip_summary(p.segments))
+    if not update.survey_due:
+        return
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    survey = Survey(
+        survey_id=new_id("srv"),
+        customer_id=customer_id,
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        company_id=update.trip.company_id,
+        created_at=now,
+        expires_at=expiry(now, config.ttl),
+    )
+    if not await repo.insert_survey(conn, survey, token_hash=token_digest(token)):
+        log.info("booking %s:%s already has a survey", p.source_system, p.booking_id)
+        return
+    invited = SurveyInvitedV1(
+        survey_id=survey.survey_id,
+        customer_id=customer_id,
+        booking_id=p.booking_id,
+        source_system=p.source_system,
+        survey_url=config.survey_url(token),
+        expires_at=survey.expires_at,
+    )
+    envelope = Envelope.new(invited, producer=PRODUCER, subject_id=customer_id, caused_by=event)
+    await enqueue(conn, topic=SURVEYS_TOPIC, envelope=envelope)
+    log.info("survey %s invited for booking %s:%s", survey.survey_id, p.source_system, p.booking_id)
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyPage:
+    """What the traveller's survey page shows."""
+
+    survey: Survey
+    trip: dict[str, Any]
+
+
+async def survey_page(conn: asyncpg.Connection, token: str) -> SurveyPage:
+    survey = await repo.survey_by_token(conn, token_digest(token))
+    if survey is None:
+        raise UnknownSurveyError("no survey behind this link")
+    return SurveyPage(survey, await repo.trip_summary(conn, survey.source_system, survey.booking_id))
+
+
+@dataclass(frozen=True)
+class AnswerRecorded:
+    survey: Survey
+    case_id: str | None
+
+
+async def answer_survey(
+    conn: asyncpg.Connection, *, token: str, answer: Answer, now: datetime, policy: SlaPolicy
+) -> AnswerRecorded:
+    """Store the traveller's answer once; a low score opens a complaint case."""
+    survey = await repo.survey_by_token(conn, token_digest(token), for_update=True)
+    if survey is None:
+        raise UnknownSurveyError("no survey behind this link")
+    survey.record_answer(answer, now=now)
+    await repo.save_answer(conn, survey)
+    customer_id, _ = await current_customer(conn, survey.customer_id)
+    answered = SurveyAnsweredV1(
+        survey_id=survey.survey_id,
+        customer_id=customer_id,
+        booking_id=survey.booking_id,
+        csat=answer.csat,
+        nps=answer.nps,
+        comment=answer.comment,
+        answered_at=now,
+    )
+    await enqueue(conn, topic=SURVEYS_TOPIC, envelope=Envelope.new(answered, producer=PRODUCER, subject_id=customer_id))
+    case_id = None
+    if is_complaint(answer):
+        case = Case.open(
+            case_id=new_id("case"),
+            customer_id=customer_id,
+            kind=CaseKind.COMPLAINT,
+            source=CaseSource.SURVEY,
+            subject=_complaint_subject(answer, survey),
+            description=answer.comment or "",
+            priority=complaint_priority(answer),
+            opened_by=PRODUCER,
+            now=now,
+            policy=policy,
+            survey_id=survey.survey_id,
+            source_system=survey.source_system,
+            booking_id=survey.booking_id,
+        )
+        if await repo.insert_case(conn, case):
+            case_id = case.case_id
+            log.info("low score on survey %s opened case %s", survey.survey_id, case.case_id)
+    return AnswerRecorded(survey, case_id)
+
+
+def _complaint_subject(answer: Answer, survey: Survey) -> str:
+    scores = ", ".join(
+        f"{name} {value}" for name, value in (("CSAT", answer.csat), ("NPS", answer.nps)) if value is not None
+    )
+    return f"Low post-trip score ({scores}) for booking {survey.booking_id}"[:200]
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """An agent's order to open a case."""
+
+    customer_id: str
+    subject: str
+    description: str
+    kind: CaseKind
+    priority: Priority
+    assignee: str | None
+    source_system: str | None
+    booking_id: str | None
+
+
+async def open_case(
+    conn: asyncpg.Connection, command: OpenCase, *, actor: str, now: datetime, policy: SlaPolicy
+) -> Case:
+    """Open a case on an agent's behalf, for the customer's current id."""
+    customer_id, _ = await current_customer(conn, command.customer_id)
+    case = Case.open(
+        case_id=new_id("case"),
+        customer_id=customer_id,
+        kind=command.kind,
+        source=CaseSource.AGENT,
+        subject=command.subject,
+        description=command.description,
+        priority=command.priority,
+        opened_by=actor,
+        now=now,
+        policy=policy,
+        assignee=command.assignee,
+        source_system=command.source_system,
+        booking_id=command.booking_id,
+    )
+    await repo.insert_case(conn, case)
+    return case
+
+
+@dataclass(frozen=True)
+class ChangeCase:
+    """An agent's order to change a case; None fields stay as they are (except an explicit unassign)."""
+
+    case_id: str
+    status: CaseStatus | None = None
+    priority: Priority | None = None
+    assignee: str | None = None
+    unassign: bool = False
+    note: str | None = None
+
+
+async def change_case(
+    conn: asyncpg.Connection, command: ChangeCase, *, actor: str, may_close: bool, now: datetime, policy: SlaPolicy
+) -> Case:
+    """Apply an agent's changes in one go: all of them, or none when a rule refuses one."""
+    case = await repo.get_case(conn, command.case_id, for_update=True)
+    if case is None:
+        raise UnknownCaseError(f"no case {command.case_id!r}")
+    if command.note is not None:
+        case.add_note(command.note, actor=actor, now=now)
+    if command.assignee is not None or command.unassign:
+        case.assign(command.assignee, actor=actor, now=now)
+    if command.priority is not None:
+        case.reprioritise(command.priority, actor=actor, now=now, policy=policy)
+    if command.status is not None:
+        case.change_status(command.status, actor=actor, may_close=may_close, now=now)
+    await repo.update_case(conn, case)
+    return case
+
+
+async def escalate_due_cases(pool: asyncpg.Pool, *, now: datetime, batch_size: int) -> list[str]:
+    """Escalate every case past an SLA target, one committed batch at a time; returns their ids."""
+    escalated: list[str] = []
+    while True:
+        progressed = False
+        async with connection(pool, transaction=True) as conn:
+            cases = await repo.cases_to_escalate(conn, now=now, limit=batch_size)
+            for case in cases:
+                targets = case.escalate(now)
+                if targets:
+                    await repo.update_case(conn, case)
+                    escalated.append(case.case_id)
+                    progressed = True
+                    log.info("case %s escalated (%s) to %s", case.case_id, ",".join(targets), case.priority.value)
+        # A full batch may hide more; an unproductive one means the query and the rules disagree: stop.
+        if len(cases) < batch_size or not progressed:
+            return escalated
