@@ -14,7 +14,11 @@ import pytest
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.preferences import PreferenceChangedV1, PreferenceSnapshotV1
+from services.kit.contracts.preferences import (
+    PreferenceChangedV1,
+    PreferenceConfirmationRequestedV1,
+    PreferenceSnapshotV1,
+)
 from services.kit.runtime import ServiceRuntime
 from services.preferences.bootstrap import build_definition
 from services.preferences.entrypoints.api import create_preferences_app
@@ -198,3 +202,147 @@ async def test_redelivered_booking_changes_nothing(env: TestEnv) -> None:
     snap = latest_snapshot(snapshots, cid)
     assert snap is not None
     assert prefs_of(snap)["air.seat.short_haul"].evidence_count == 2
+
+
+async def test_agent_edits_policy_conflicts_confirmations_and_audit(env: TestEnv) -> None:
+    cid, company = new_customer(), f"com_{uuid.uuid4().hex[:8]}"
+    async with env.running(build_definition(env.settings(PreferencesSettings, policy_refresh_interval=0.2))) as runtime:
+        # Three aisle seats and one window seat: a low-confidence inference worth asking about.
+        for day, seat in enumerate(["3C", "3D", "4C", "5A"]):
+            await env.publish("profile.bookings.v1", resolved(cid, flight(seat=seat, days=day), company_id=company))
+        changes = await env.events(
+            "preferences.changes.v1",
+            until=lambda evs: any(
+                isinstance(e.payload, PreferenceConfirmationRequestedV1)
+                and e.payload.customer_id == cid
+                and e.payload.key == "air.seat.short_haul"
+                for e in evs
+            ),
+        )
+        ask = next(
+            e.payload
+            for e in changes
+            if isinstance(e.payload, PreferenceConfirmationRequestedV1)
+            and e.payload.customer_id == cid
+            and e.payload.key == "air.seat.short_haul"
+        )
+        assert ask.value == "aisle"
+        assert "aisle" in ask.question
+
+        async with api(runtime) as client:
+            r = await client.put(
+                f"/v1/customers/{cid}/preferences",
+                headers=AGENT,
+                json={"values": {"air.airlines.preferred": ["ZZ"], "hotel.star_min": 9}},
+            )
+            assert r.status_code == 422
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "unknown airline code 'ZZ'" in r.json()["detail"]
+
+            r = await client.put(
+                f"/v1/customers/{cid}/preferences", headers=AGENT, json={"values": {"needs.dietary": ["vegan"]}}
+            )
+            assert r.status_code == 403
+
+            r = await client.put(
+                f"/v1/customers/{cid}/preferences",
+                headers=AGENT,
+                json={"source": "stated", "values": {"air.cabin.medium_haul": "business", "comms.language": "de"}},
+            )
+            assert r.status_code == 200, r.text
+            by_key = {p["key"]: p for p in r.json()["preferences"]}
+            assert (by_key["air.cabin.medium_haul"]["value"], by_key["air.cabin.medium_haul"]["source"]) == (
+                "business",
+                "stated",
+            )
+
+            r = await client.put(
+                f"/v1/companies/{company}/policy",
+                headers=AGENT,
+                json={"cabin_rules": [{"min_hours": 0, "max_cabin": "economy"}]},
+            )
+            assert r.status_code == 403
+            r = await client.put(
+                f"/v1/companies/{company}/policy", headers=ADMIN, json={"hotel_max_star": 9, "blocked_airlines": ["ZZ"]}
+            )
+            assert r.status_code == 422
+            assert {e["field"] for e in r.json()["errors"]} >= {"hotel_max_star", "blocked_airlines"}
+            r = await client.put(
+                f"/v1/companies/{company}/policy",
+                headers=ADMIN,
+                json={
+                    "cabin_rules": [
+                        {"min_hours": 0, "max_cabin": "economy"},
+                        {"min_hours": 6, "max_cabin": "business"},
+                    ],
+                    "advance_booking_days": 14,
+                },
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["version"] == 1
+
+            r = await client.get(f"/v1/customers/{cid}/preferences/effective", headers=AGENT)
+            assert r.status_code == 200
+            body = r.json()
+            effective = {p["key"]: p for p in body["preferences"]}
+            assert effective["air.cabin.medium_haul"]["value"] == "economy"
+            assert effective["air.cabin.medium_haul"]["source"] == "policy"
+            assert effective["policy.advance_booking_days"]["value"] == 14
+            assert [c["message"] for c in body["conflicts"]] == [
+                "prefers business on medium-haul flights; policy allows economy under 6 h"
+            ]
+
+            # The policy job re-resolves the traveller and publishes the conflict on the snapshot topic.
+            def with_conflict(evs: list[Envelope[Any]]) -> bool:
+                snap = latest_snapshot(evs, cid)
+                return snap is not None and snap.policy_version == 1 and bool(snap.conflicts)
+
+            snap = latest_snapshot(await env.events("preferences.snapshots.v1", until=with_conflict), cid)
+            assert snap is not None
+            assert snap.conflicts[0].key == "air.cabin.medium_haul"
+
+            r = await client.get(f"/v1/customers/{cid}/preferences/explain?key=air.seat.short_haul", headers=AGENT)
+            assert r.status_code == 200
+            explained = r.json()["explanations"][0]
+            assert (explained["inferred_value"], explained["evidence_count"], explained["observed_count"]) == (
+                "aisle",
+                3,
+                4,
+            )
+            assert len(explained["evidence"]) == 4
+            assert sum(e["supports"] for e in explained["evidence"]) == 3
+
+            r = await client.post(
+                f"/v1/customers/{cid}/preferences/confirmations/{ask.request_id}",
+                headers=AGENT,
+                json={"accepted": True},
+            )
+            assert r.status_code == 200, r.text
+            confirmed = {p["key"]: p for p in r.json()["preferences"]}["air.seat.short_haul"]
+            assert (confirmed["value"], confirmed["source"]) == ("aisle", "stated")
+            r = await client.post(
+                f"/v1/customers/{cid}/preferences/confirmations/{ask.request_id}",
+                headers=AGENT,
+                json={"accepted": True},
+            )
+            assert r.status_code == 409
+
+            r = await client.delete(f"/v1/customers/{cid}/preferences/comms.language", headers=AGENT)
+            assert r.status_code == 204
+            r = await client.delete(f"/v1/customers/{cid}/preferences/comms.language", headers=AGENT)
+            assert r.status_code == 404
+            assert (await client.get("/v1/preferences/catalogue", headers=AGENT)).status_code == 200
+
+    conn = await env.admin_connect()
+    try:
+        actions = {
+            r["action"]
+            for r in await conn.fetch(
+                "SELECT action FROM preferences.audit_log WHERE subject_id = $1 OR detail->>'company_id' = $2",
+                cid,
+                company,
+            )
+        }
+    finally:
+        await conn.close()
+    assert {"preferences.write", "policy.write", "preferences.confirmation", "preferences.clear"} <= actions

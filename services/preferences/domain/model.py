@@ -141,10 +141,10 @@ class CustomerPreferences:
                 out[dimension] = inference
         return out
 
-    def preferences(self) -> dict[str, Preference]:
+    def preferences(self, inferences: Mapping[str, Inference] | None = None) -> dict[str, Preference]:
         """The traveller's own preferences, before company policy: explicit beats inferred."""
         out: dict[str, Preference] = {}
-        for key, inference in self.inferences().items():
+        for key, inference in (self.inferences() if inferences is None else inferences).items():
             value = catalogue.preference_value(key, inference.value)
             if inference.confidence < MIN_CONFIDENCE or value in self.declined.get(key, []):
                 continue
@@ -161,11 +161,13 @@ class CustomerPreferences:
             out[key] = Preference(key, e.value, e.source, 1.0, 0, e.first_set, e.set_at)
         return dict(sorted(out.items()))
 
-    def confirmations_to_ask(self, *, new_request_id: Iterable[str], at: datetime) -> list[ConfirmationRequest]:
+    def confirmations_to_ask(
+        self, *, new_request_id: Iterable[str], at: datetime, inferences: Mapping[str, Inference] | None = None
+    ) -> list[ConfirmationRequest]:
         """Low-confidence inferences not asked about before; records them as asked."""
         ids = iter(new_request_id)
         out = []
-        for key, inference in self.inferences().items():
+        for key, inference in (self.inferences() if inferences is None else inferences).items():
             if key in self.explicit or catalogue.is_sensitive(key):
                 continue
             value = catalogue.preference_value(key, inference.value)

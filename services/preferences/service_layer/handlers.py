@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from services.kit.outbox import enqueue_many, enqueue_tombstone
 from services.preferences.adapters import repository as repo
 from services.preferences.adapters.repository import CustomerRow, PolicyRow
 from services.preferences.domain import catalogue, policy
+from services.preferences.domain.inference import Inference
 from services.preferences.domain.model import CustomerPreferences, ExplicitSource, Preference
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,31 @@ class Effective:
     policy_version: int | None
 
 
-def effective_of(prefs: CustomerPreferences, policy_row: PolicyRow | None) -> Effective:
+def effective_of(
+    prefs: CustomerPreferences, policy_row: PolicyRow | None, *, inferences: Mapping[str, Inference] | None = None
+) -> Effective:
     """Resolve a customer's preferences against the company policy (if any)."""
+    own = prefs.preferences(inferences)
     if policy_row is None or policy_row.deleted:
-        resolved, conflicts = policy.resolve(prefs.preferences(), None)
+        resolved, conflicts = policy.resolve(own, None)
         return Effective(resolved, conflicts, None)
-    travel_policy = policy.TravelPolicy.from_json(policy_row.company_id, policy_row.policy)
-    resolved, conflicts = policy.resolve(prefs.preferences(), travel_policy, as_of=policy_row.updated_at)
+    travel_policy = _policy(policy_row)
+    resolved, conflicts = policy.resolve(own, travel_policy, as_of=policy_row.updated_at)
     return Effective(resolved, conflicts, policy_row.version)
+
+
+_POLICY_CACHE: dict[tuple[str, int], policy.TravelPolicy] = {}
+
+
+def _policy(row: PolicyRow) -> policy.TravelPolicy:
+    """Parsed policies, cached by (company, version): a version never changes once written."""
+    key = (row.company_id, row.version)
+    parsed = _POLICY_CACHE.get(key)
+    if parsed is None:
+        if len(_POLICY_CACHE) > 10_000:
+            _POLICY_CACHE.clear()
+        parsed = _POLICY_CACHE[key] = policy.TravelPolicy.from_json(row.company_id, row.policy)
+    return parsed
 
 
 def _wire(p: Preference) -> PreferenceV1:
@@ -105,7 +123,8 @@ def refresh(
 ) -> Outgoing:
     """Recompute a customer's effective preferences; the events to publish if they changed."""
     prefs = row.prefs
-    effective = effective_of(prefs, policy_row)
+    inferences = prefs.inferences()
+    effective = effective_of(prefs, policy_row, inferences=inferences)
     form = _published_form(effective)
     # The version seen, even of a deleted policy, so the policy job does not revisit this customer.
     row.policy_version = policy_row.version if policy_row is not None else None
@@ -129,7 +148,8 @@ def refresh(
         if changed:
             change = PreferenceChangedV1(customer_id=cid, version=row.version, changed_keys=changed)
             out.append((CHANGES_TOPIC, Envelope.new(change, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
-    for request in prefs.confirmations_to_ask(new_request_id=iter(lambda: str(uuid.uuid4()), None), at=now):
+    new_ids = iter(lambda: str(uuid.uuid4()), None)
+    for request in prefs.confirmations_to_ask(new_request_id=new_ids, at=now, inferences=inferences):
         question = PreferenceConfirmationRequestedV1(
             customer_id=cid,
             request_id=request.request_id,

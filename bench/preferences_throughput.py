@@ -1,0 +1,109 @@
+"""Sustained resolved-bookings/s through the preferences service into published snapshots.
+
+A backlog of resolved bookings is put on `profile.bookings.v1` first; then the
+preferences worker (`python -m services.preferences worker`, its own process) is
+started and timed until every booking is processed and every resulting snapshot has
+left the outbox for Kafka. Runs in a throwaway database and topic prefix.
+
+    .venv/bin/python -m bench.preferences_throughput --bookings 100000 --customers 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from bench.preferences_common import booking, customers, encoded, machine, start_worker, stop_worker
+from tests.harness import KAFKA, create_env, drop_env
+
+
+async def produce_backlog(topic: str, n: int, ids: list[str], rng: random.Random) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        pending = []
+        for i in range(n):
+            key, value, headers = encoded(booking(rng.choice(ids), rng))
+            pending.append(await producer.send(topic, value=value, key=key, headers=headers))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+            if i and i % 20000 == 0:
+                print(f"  produced {i}")
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bookings", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--timeout", type=float, default=480.0)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    env = await create_env()
+    proc = None
+    try:
+        ids = customers(args.customers)
+        started = time.perf_counter()
+        await produce_backlog(env.topic_prefix + "profile.bookings.v1", args.bookings, ids, rng)
+        took = time.perf_counter() - started
+        print(f"backlog of {args.bookings} bookings for {args.customers} customers in {took:.1f}s")
+        conn = await env.admin_connect()
+        log_path = Path(tempfile.gettempdir()) / "preferences-throughput-worker.log"
+        proc = start_worker(env, log_path=log_path)
+        t0 = time.perf_counter()
+        samples: list[tuple[float, int]] = []
+        first = None
+        while True:
+            await asyncio.sleep(0.5)
+            if proc.poll() is not None:
+                raise SystemExit(f"worker exited with {proc.returncode}; see {log_path}")
+            try:
+                processed = await conn.fetchval(
+                    "SELECT count(*) FROM preferences.processed_events WHERE consumer = 'preferences.bookings'"
+                )
+                outbox = await conn.fetchval("SELECT count(*) FROM preferences.outbox")
+            except asyncpg.UndefinedTableError:
+                continue  # the worker has not migrated yet
+            now = time.perf_counter() - t0
+            if processed and first is None:
+                first = now
+            samples.append((now, processed))
+            if processed >= args.bookings and outbox == 0:
+                break
+            if now > args.timeout:
+                print(f"timeout: {processed} processed, {outbox} in the outbox")
+                break
+        elapsed = samples[-1][0]
+        snapshots = await conn.fetchval("SELECT coalesce(sum(version), 0) FROM preferences.customers")
+        await conn.close()
+        done = samples[-1][1]
+        # Steady state: from 10 % to 90 % of the backlog processed (excludes start-up and the tail).
+        lo = next(s for s in samples if s[1] >= 0.1 * done)
+        hi = next(s for s in samples if s[1] >= 0.9 * done)
+        steady = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else float("nan")
+        print()
+        print(f"machine:            {machine()}")
+        print(f"bookings processed: {done} for {args.customers} customers")
+        print(f"snapshots published:{snapshots:>8}")
+        print(f"time to drain:      {elapsed:.1f}s (first booking handled after {first or 0:.1f}s of start-up)")
+        print(f"overall:            {done / (elapsed - (first or 0)):.0f} bookings/s (start-up excluded)")
+        print(f"steady state:       {steady:.0f} bookings/s (10 %..90 % of the backlog)")
+        print(f"snapshots/s:        {snapshots / (elapsed - (first or 0)):.0f}")
+    finally:
+        if proc is not None:
+            await stop_worker(proc)
+        await drop_env(env)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
