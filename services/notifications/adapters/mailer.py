@@ -1,0 +1,96 @@
+"""Sending email over SMTP (aiosmtplib), with failures classified as temporary or permanent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from typing import Protocol
+
+import aiosmtplib
+
+from services.notifications.domain.messages import RenderedMessage
+
+
+class SendError(Exception):
+    """The server did not take the message. `permanent`: retrying the same message cannot help (5xx)."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Mailer(Protocol):
+    """Hands one message to a mail server; raises SendError when it is not accepted."""
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 30.0
+
+
+class SmtpMailer:
+    """One SMTP connection per message; 4xx and connection problems are temporary, 5xx permanent."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self._config = config
+
+    async def send(self, message: EmailMessage) -> None:
+        c = self._config
+        try:
+            refused, _ = await aiosmtplib.send(
+                message,
+                hostname=c.host,
+                port=c.port,
+                username=c.username,
+                password=c.password,
+                start_tls=c.starttls,
+                timeout=c.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            raise SendError(f"recipient refused: {detail}", permanent=all(_permanent(code) for code in codes)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise SendError(f"{type(exc).__name__}: {exc.code} {exc.message}", permanent=_permanent(exc.code)) from exc
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            raise SendError(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+        if refused:
+            # One recipient per message, so a partial refusal is a refusal.
+            detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items())
+            raise SendError(f"recipient refused: {detail}", permanent=all(_permanent(r.code) for r in refused.values()))
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def build_email(
+    *, rendered: RenderedMessage, to: str, mail_from: str, delivery_id: str, correlation_id: str
+) -> EmailMessage:
+    """A multipart/alternative message (text first, HTML preferred) for one recipient.
+
+    The Message-ID derives from the delivery id, so a resend after a crash is
+    recognisably the same message.
+    """
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "itinera.invalid"
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = mail_from
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = f"<{delivery_id}@{domain}>"
+    msg["Content-Language"] = rendered.language
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+    msg["X-Itinera-Delivery-Id"] = delivery_id
+    msg["X-Correlation-Id"] = correlation_id
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg

@@ -1,0 +1,92 @@
+"""The one place that wires the notifications service's handlers to real adapters."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from services.kit.consumer import ConsumerSpec
+from services.kit.runtime import ServiceDefinition, ServiceRuntime
+from services.kit.view import customer_view_consumer
+from services.notifications.adapters.mailer import Mailer, SmtpConfig, SmtpMailer
+from services.notifications.domain.messages import MessageRenderer
+from services.notifications.domain.model import DispatchRules, QuietHours, RetryPolicy
+from services.notifications.service_layer.dispatch import DispatchConfig, Dispatcher
+from services.notifications.service_layer.planning import (
+    handle_resolved_booking,
+    handle_survey_invited,
+    handle_view_event,
+)
+from services.notifications.settings import NotificationsSettings
+
+
+def dispatch_config(s: NotificationsSettings) -> DispatchConfig:
+    """The dispatcher's rules and limits, from settings."""
+    return DispatchConfig(
+        rules=DispatchRules(
+            quiet_hours=QuietHours(start=s.default_quiet_hours_start, end=s.default_quiet_hours_end),
+            contact_retry=RetryPolicy(
+                base=timedelta(seconds=s.contact_retry_base_seconds),
+                cap=timedelta(seconds=s.contact_retry_max_seconds),
+                max_attempts=1_000_000,  # bounded by contact_wait, not by a count
+            ),
+            contact_wait=timedelta(seconds=s.contact_wait_seconds),
+            default_language=s.default_language,
+        ),
+        send_retry=RetryPolicy(
+            base=timedelta(seconds=s.send_retry_base_seconds),
+            cap=timedelta(seconds=s.send_retry_max_seconds),
+            max_attempts=s.send_max_attempts,
+        ),
+        mail_from=s.mail_from,
+        batch_size=s.dispatch_batch_size,
+        poll_seconds=s.dispatch_poll_seconds,
+        lease_seconds=s.dispatch_lease_seconds,
+    )
+
+
+def smtp_mailer(s: NotificationsSettings) -> SmtpMailer:
+    return SmtpMailer(
+        SmtpConfig(
+            host=s.smtp_host,
+            port=s.smtp_port,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password is not None else None,
+            starttls=s.smtp_starttls,
+            timeout=s.smtp_timeout_seconds,
+        )
+    )
+
+
+def build_definition(
+    settings: NotificationsSettings | None = None, *, mailer: Mailer | None = None
+) -> ServiceDefinition:
+    s = settings or NotificationsSettings()
+    config = dispatch_config(s)
+    renderer = MessageRenderer(brand_name=s.brand_name)
+    outgoing = mailer or smtp_mailer(s)
+
+    async def dispatcher(runtime: ServiceRuntime) -> None:
+        await Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config).run()
+
+    return ServiceDefinition(
+        settings=s,
+        migrations="services.notifications.migrations",
+        consumers=[
+            # The shared customer view, plus a nudge for messages waiting on a customer's contact data.
+            dataclasses.replace(customer_view_consumer(), handler=handle_view_event),
+            ConsumerSpec(
+                name="bookings",
+                topics=("profile.bookings.v1",),
+                handler=handle_resolved_booking,
+                event_types=frozenset({"booking.resolved"}),
+            ),
+            ConsumerSpec(
+                name="surveys",
+                topics=("feedback.surveys.v1",),
+                handler=handle_survey_invited,
+                event_types=frozenset({"survey.invited"}),
+            ),
+        ],
+        background=[dispatcher],
+    )

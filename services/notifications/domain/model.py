@@ -1,0 +1,302 @@
+"""The notifications domain: what to send, to whom, when, and whether at all.
+
+Pure Python: no database, no broker, no mail server. The service layer loads the facts
+(the pending delivery, the customer's entry in the view, consents, quiet hours), asks
+`decide()` what to do, and carries the decision out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+Purpose = Literal["transactional", "service", "marketing"]
+Channel = Literal["email", "sms"]
+Status = Literal["pending", "sending", "sent", "failed", "suppressed"]
+TemplateName = Literal["booking_confirmation", "booking_changed", "booking_cancelled", "survey_invitation"]
+
+PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+STATUSES: tuple[Status, ...] = get_args(Status)
+TEMPLATES: tuple[TemplateName, ...] = get_args(TemplateName)
+LANGUAGES = ("en", "de")
+
+# The purpose a template is sent for unless the plan says otherwise.
+TEMPLATE_PURPOSE: dict[TemplateName, Purpose] = {
+    "booking_confirmation": "transactional",
+    "booking_changed": "transactional",
+    "booking_cancelled": "transactional",
+    "survey_invitation": "service",
+}
+_BOOKING_TEMPLATES: dict[str, TemplateName] = {
+    "created": "booking_confirmation",
+    "changed": "booking_changed",
+    "cancelled": "booking_cancelled",
+}
+
+# Why a pending delivery is not sent yet.
+WAITING_FOR_CONTACT = "waiting_for_contact"
+QUIET_HOURS = "quiet_hours"
+RETRY = "retry"
+
+
+def template_for_booking(kind: str) -> TemplateName | None:
+    """The message a booking event of `kind` calls for; trip start/end call for none."""
+    return _BOOKING_TEMPLATES.get(kind)
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """A message the service has decided should reach a customer (planned, not yet sent).
+
+    `cause_id` identifies the fact that caused it (the booking system's event id, the
+    survey invitation's event id); one cause yields at most one message per template
+    and channel, however often the event is delivered or re-published.
+    """
+
+    delivery_id: str
+    customer_id: str
+    template: TemplateName
+    purpose: Purpose
+    cause_id: str
+    cause_event_id: str
+    cause_event_type: str
+    correlation_id: str
+    context: Mapping[str, Any]
+    channel: Channel = "email"
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    """A planned delivery as the dispatcher sees it when it comes due."""
+
+    delivery_id: str
+    customer_id: str
+    channel: Channel
+    template: TemplateName
+    purpose: Purpose
+    created_at: datetime
+    attempts: int = 0  # send attempts made so far
+    lookups: int = 0  # times the customer was not in the view yet
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Contact data of a customer, as the shared customer view holds it."""
+
+    customer_id: str
+    display_name: str
+    given_name: str | None = None
+    email: str | None = None
+    email_deliverable: bool = True
+    language: str | None = None
+    time_zone: str | None = None
+    home_time_zone: str | None = None
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Mapping[str, Any]) -> Recipient:
+        """Read the fields this service needs from a customer snapshot (unknown fields ignored)."""
+        return cls(
+            customer_id=str(snapshot["customer_id"]),
+            display_name=str(snapshot.get("display_name") or ""),
+            given_name=snapshot.get("given_name"),
+            email=snapshot.get("email"),
+            email_deliverable=bool(snapshot.get("email_deliverable", True)),
+            language=snapshot.get("language"),
+            time_zone=snapshot.get("time_zone"),
+            home_time_zone=snapshot.get("home_time_zone"),
+        )
+
+    @property
+    def salutation_name(self) -> str:
+        return self.given_name or self.display_name
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """An explicit consent decision of a customer for one purpose on one channel."""
+
+    purpose: Purpose
+    channel: Channel
+    granted: bool
+
+
+def consent_allows(purpose: Purpose, channel: Channel, records: Iterable[ConsentRecord]) -> bool:
+    """Whether a message may be sent.
+
+    Transactional and service messages are allowed unless the customer explicitly
+    revoked them; marketing needs an explicit opt-in. An explicit revocation wins over
+    a grant (several records arise when customers were merged).
+    """
+    relevant = [r.granted for r in records if r.purpose == purpose and r.channel == channel]
+    if any(not granted for granted in relevant):
+        return False
+    if purpose == "marketing":
+        return any(relevant)
+    return True
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window, in the traveller's local time, in which non-urgent messages wait.
+
+    `start > end` means the window crosses midnight (22:00-07:00); `start == end` is empty.
+    """
+
+    start: time
+    end: time
+    enabled: bool = True
+
+    def contains(self, local: time) -> bool:
+        local = local.replace(tzinfo=None)
+        if not self.enabled or self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+DEFAULT_QUIET_HOURS = QuietHours(start=time(22, 0), end=time(7, 0))
+
+
+def resolve_zone(*names: str | None) -> tzinfo:
+    """The first valid IANA zone among `names`, else UTC."""
+    for name in names:
+        if not name:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return UTC
+
+
+def quiet_hours_end(now: datetime, window: QuietHours, zone: tzinfo) -> datetime | None:
+    """When the quiet window around `now` ends (UTC), or None when `now` is not in it."""
+    local = now.astimezone(zone)
+    if not window.contains(local.time()):
+        return None
+    end_date = local.date()
+    if window.start > window.end and local.time() >= window.start:
+        end_date += timedelta(days=1)  # evening part of a window that crosses midnight
+    # A wall time that does not exist (DST gap) resolves to just after the gap.
+    end = datetime.combine(end_date, window.end, tzinfo=zone).astimezone(UTC)
+    return end if end > now else None
+
+
+def send_not_before(*, purpose: Purpose, now: datetime, window: QuietHours, zone: tzinfo) -> datetime | None:
+    """When a message may go out: None for now; transactional messages ignore quiet hours."""
+    if purpose == "transactional":
+        return None
+    return quiet_hours_end(now, window, zone)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: base, 2*base, 4*base, ... capped; at most `max_attempts` tries."""
+
+    base: timedelta
+    cap: timedelta
+    max_attempts: int
+
+    def delay(self, attempt: int) -> timedelta:
+        """The wait after the `attempt`-th failed try (1-based)."""
+        factor = 1 << max(0, min(attempt - 1, 32))
+        return min(self.base * factor, self.cap)
+
+    def exhausted(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts
+
+
+def pick_language(requested: str | None, *, default: str = "en") -> str:
+    """A supported language for `requested` ('de', 'de-DE', 'DE_at'), else the default."""
+    if requested:
+        code = requested.strip().replace("_", "-").split("-", 1)[0].lower()
+        if code in LANGUAGES:
+            return code
+    return default if default in LANGUAGES else "en"
+
+
+# Decisions the dispatcher carries out.
+
+
+@dataclass(frozen=True)
+class Send:
+    recipient: Recipient
+    address: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    reason: str  # WAITING_FOR_CONTACT | QUIET_HOURS | RETRY
+
+
+@dataclass(frozen=True)
+class Drop:
+    """The delivery ends without a message: `failed`, or `suppressed` by the customer's choice.
+
+    `permanent` tells consumers of DeliveryFailedV1 whether retrying the same message
+    later could succeed (an outage) or not (a rejected address, a missing consent).
+    """
+
+    status: Literal["failed", "suppressed"]
+    reason: str
+    permanent: bool
+
+
+Decision = Send | Defer | Drop
+
+
+@dataclass(frozen=True)
+class DispatchRules:
+    quiet_hours: QuietHours
+    contact_retry: RetryPolicy
+    contact_wait: timedelta
+    default_language: str = "en"
+
+
+def decide(
+    *,
+    delivery: PendingDelivery,
+    recipient: Recipient | None,
+    consents: Iterable[ConsentRecord],
+    quiet_hours: QuietHours | None,
+    rules: DispatchRules,
+    now: datetime,
+) -> Decision:
+    """What to do with a due delivery, given what the service knows about its customer now."""
+    if delivery.expires_at is not None and now >= delivery.expires_at:
+        return Drop("failed", "expired: the message is no longer relevant", permanent=True)
+    if recipient is None:
+        if now >= delivery.created_at + rules.contact_wait:
+            return Drop("failed", "no contact data: the customer never appeared in the customer view", permanent=False)
+        return Defer(now + rules.contact_retry.delay(delivery.lookups + 1), WAITING_FOR_CONTACT)
+    if not consent_allows(delivery.purpose, delivery.channel, consents):
+        return Drop("suppressed", f"no consent for {delivery.purpose} messages by {delivery.channel}", permanent=True)
+    if delivery.channel != "email":
+        return Drop("failed", f"channel {delivery.channel} is not available yet", permanent=True)
+    if not recipient.email:
+        return Drop("failed", "no email address on file", permanent=True)
+    if not recipient.email_deliverable:
+        return Drop("failed", "email address is marked undeliverable", permanent=True)
+    zone = resolve_zone(recipient.time_zone, recipient.home_time_zone)
+    later = send_not_before(purpose=delivery.purpose, now=now, window=quiet_hours or rules.quiet_hours, zone=zone)
+    if later is not None:
+        return Defer(later, QUIET_HOURS)
+    return Send(recipient, recipient.email, pick_language(recipient.language, default=rules.default_language))
+
+
+def after_failed_send(*, attempts: int, error: str, permanent: bool, policy: RetryPolicy, now: datetime) -> Decision:
+    """What follows a send attempt that failed: retry later, or give up."""
+    if permanent:
+        return Drop("failed", f"rejected: {error}", permanent=True)
+    if policy.exhausted(attempts):
+        return Drop("failed", f"gave up after {attempts} attempts: {error}", permanent=False)
+    return Defer(now + policy.delay(attempts), RETRY)

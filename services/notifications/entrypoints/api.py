@@ -1,0 +1,300 @@
+"""Notifications HTTP API for agents: deliveries, consents and quiet hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Literal
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.kit.auth import Principal, require_roles
+from services.kit.db import record_audit
+from services.kit.entry import runtime_lifespan
+from services.kit.http import ProblemError, create_app
+from services.kit.logging import correlation_id_var
+from services.kit.runtime import ServiceRuntime
+from services.notifications.adapters import repository as repo
+from services.notifications.domain.model import (
+    CHANNELS,
+    PURPOSES,
+    Channel,
+    ConsentRecord,
+    Purpose,
+    Status,
+    consent_allows,
+)
+from services.notifications.settings import NotificationsSettings
+
+Agent = Annotated[Principal, Depends(require_roles("agent"))]
+CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+class DeliveryPublic(BaseModel):
+    delivery_id: str
+    customer_id: str
+    resolved_customer_id: str | None
+    channel: str
+    template: str
+    purpose: str
+    status: str
+    hold_reason: str | None = Field(description="Why a pending delivery waits: waiting_for_contact, quiet_hours, retry")
+    attempts: int
+    next_attempt_at: datetime | None
+    expires_at: datetime | None
+    recipient: str | None
+    language: str | None
+    subject: str | None
+    last_error: str | None
+    cause_id: str
+    cause_event_id: str
+    cause_event_type: str
+    correlation_id: str
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    failed_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryPublic]
+    limit: int
+    offset: int
+
+
+class ConsentPublic(BaseModel):
+    purpose: Purpose
+    channel: Channel
+    granted: bool
+    source: str | None
+    updated_by: str
+    updated_at: datetime
+
+
+class EffectiveConsent(BaseModel):
+    purpose: Purpose
+    channel: Channel
+    allowed: bool
+    explicit: bool = Field(
+        description="False when the default applies (allowed unless revoked; marketing needs an opt-in)"
+    )
+
+
+class ConsentsPublic(BaseModel):
+    customer_id: str
+    consents: list[ConsentPublic]
+    effective: list[EffectiveConsent]
+
+
+class ConsentUpdate(BaseModel):
+    """One consent decision of the customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: Purpose
+    channel: Channel
+    granted: bool
+    source: str | None = Field(default=None, max_length=200, description="Where the customer said so")
+
+
+class QuietHoursPublic(BaseModel):
+    customer_id: str
+    enabled: bool
+    start: time = Field(description="Local time of the traveller")
+    end: time
+    source: Literal["default", "customer"]
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+class QuietHoursUpdate(BaseModel):
+    """A daily window in the traveller's local time; a window may cross midnight (22:00-07:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHoursUpdate:
+        if self.enabled and self.start.replace(tzinfo=None) == self.end.replace(tzinfo=None):
+            raise ValueError("start and end must differ; set enabled=false for no quiet hours")
+        return self
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _delivery(row: asyncpg.Record) -> DeliveryPublic:
+    values = dict(row)
+    for key in ("cause_event_id", "correlation_id"):
+        values[key] = str(values[key])
+    if values["status"] != "pending":
+        values["next_attempt_at"] = None
+    return DeliveryPublic(**values)
+
+
+async def _audit(
+    conn: asyncpg.Connection, principal: Principal, action: str, subject_id: str | None, detail: dict[str, object]
+) -> None:
+    await record_audit(
+        conn,
+        principal=principal.name,
+        role=principal.role,
+        action=action,
+        subject_id=subject_id,
+        detail=detail,
+        correlation_id=correlation_id_var.get(),
+    )
+
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/deliveries", response_model=DeliveryPage, tags=["deliveries"])
+async def list_deliveries(
+    request: Request,
+    principal: Agent,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> DeliveryPage:
+    """Deliveries, newest first, optionally for one customer (merged ids included) and in one status."""
+    async with repo.connect(_runtime(request).pool) as conn:
+        rows = await repo.list_deliveries(conn, customer_id=customer_id, status=status, limit=limit, offset=offset)
+        await _audit(
+            conn, principal, "deliveries.list", customer_id, {"status": status, "results": len(rows)}
+        )
+    return DeliveryPage(items=[_delivery(r) for r in rows], limit=limit, offset=offset)
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryPublic, tags=["deliveries"])
+async def get_delivery(
+    delivery_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request, principal: Agent
+) -> DeliveryPublic:
+    """One delivery with its status, attempts and last error."""
+    async with repo.connect(_runtime(request).pool) as conn:
+        row = await repo.get_delivery(conn, delivery_id)
+        if row is None:
+            raise ProblemError(404, f"no delivery {delivery_id!r}", type_="/problems/unknown-delivery")
+        await _audit(conn, principal, "delivery.read", row["customer_id"], {"delivery_id": delivery_id})
+    return _delivery(row)
+
+
+async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPublic:
+    rows = await repo.list_consents(conn, customer_id)
+    records = [ConsentRecord(r["purpose"], r["channel"], r["granted"]) for r in rows]
+    explicit = {(r.purpose, r.channel) for r in records}
+    return ConsentsPublic(
+        customer_id=customer_id,
+        consents=[ConsentPublic(**dict(r)) for r in rows],
+        effective=[
+            EffectiveConsent(
+                purpose=purpose,
+                channel=channel,
+                allowed=consent_allows(purpose, channel, records),
+                explicit=(purpose, channel) in explicit,
+            )
+            for purpose in PURPOSES
+            for channel in CHANNELS
+        ],
+    )
+
+
+@router.get("/customers/{customer_id}/consents", response_model=ConsentsPublic, tags=["consents"])
+async def get_consents(customer_id: CustomerId, request: Request, principal: Agent) -> ConsentsPublic:
+    """The customer's explicit consents and what is allowed per purpose and channel."""
+    async with repo.connect(_runtime(request).pool) as conn:
+        result = await _consents(conn, customer_id)
+        await _audit(conn, principal, "consents.read", customer_id, {})
+    return result
+
+
+@router.put("/customers/{customer_id}/consents", response_model=ConsentsPublic, tags=["consents"])
+async def put_consent(
+    customer_id: CustomerId, body: ConsentUpdate, request: Request, principal: Agent
+) -> ConsentsPublic:
+    """Record one consent decision (grant or revoke a purpose on a channel); audited."""
+    async with repo.connect(_runtime(request).pool) as conn, conn.transaction():
+        await repo.upsert_consent(
+            conn,
+            customer_id=customer_id,
+            purpose=body.purpose,
+            channel=body.channel,
+            granted=body.granted,
+            source=body.source,
+            updated_by=principal.name,
+        )
+        await _audit(conn, principal, "consent.update", customer_id, body.model_dump())
+        result = await _consents(conn, customer_id)
+    return result
+
+
+def _quiet_hours(customer_id: str, row: asyncpg.Record | None, settings: NotificationsSettings) -> QuietHoursPublic:
+    if row is None:
+        return QuietHoursPublic(
+            customer_id=customer_id,
+            enabled=True,
+            start=settings.default_quiet_hours_start,
+            end=settings.default_quiet_hours_end,
+            source="default",
+        )
+    return QuietHoursPublic(
+        customer_id=customer_id,
+        enabled=row["enabled"],
+        start=row["start_local"],
+        end=row["end_local"],
+        source="customer",
+        updated_by=row["updated_by"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _settings(request: Request) -> NotificationsSettings:
+    settings = _runtime(request).settings
+    assert isinstance(settings, NotificationsSettings)
+    return settings
+
+
+@router.get("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
+async def get_quiet_hours(customer_id: CustomerId, request: Request, principal: Agent) -> QuietHoursPublic:
+    """The customer's quiet hours (service and marketing messages wait; transactional ones do not)."""
+    async with repo.connect(_runtime(request).pool) as conn:
+        row = await repo.get_quiet_hours(conn, customer_id)
+    return _quiet_hours(customer_id, row, _settings(request))
+
+
+@router.put("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
+async def put_quiet_hours(
+    customer_id: CustomerId, body: QuietHoursUpdate, request: Request, principal: Agent
+) -> QuietHoursPublic:
+    """Set the customer's quiet hours; audited."""
+    async with repo.connect(_runtime(request).pool) as conn, conn.transaction():
+        await repo.upsert_quiet_hours(
+            conn,
+            customer_id=customer_id,
+            enabled=body.enabled,
+            start=body.start.replace(tzinfo=None),
+            end=body.end.replace(tzinfo=None),
+            updated_by=principal.name,
+        )
+        await _audit(conn, principal, "quiet_hours.update", customer_id, body.model_dump(mode="json"))
+        row = await repo.get_quiet_hours(conn, customer_id)
+    return _quiet_hours(customer_id, row, _settings(request))
+
+
+def create_notifications_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
+    app = create_app(
+        title="Itinera notifications",
+        description="Messages to travellers: deliveries and their status, consents, quiet hours.",
+        settings=runtime.settings,
+        lifespan=runtime_lifespan(runtime, workers=workers),
+        readiness=lambda app: runtime.readiness,
+    )
+    app.include_router(router)
+    return app

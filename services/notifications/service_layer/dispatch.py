@@ -1,0 +1,360 @@
+"""The dispatcher: turns due deliveries into messages, and records what happened.
+
+One pass claims a small batch of due deliveries (`FOR UPDATE SKIP LOCKED`, so any
+number of workers share the work) and marks them `sending` under a lease. Each claimed
+delivery is then decided (contact data, consent, quiet hours), rendered and sent with
+no database transaction open; the outcome is written together with its
+DeliverySentV1/DeliveryFailedV1 outbox row in one transaction. A worker that dies
+mid-pass leaves its deliveries to be taken over when the lease runs out (the message
+may then go out twice; its Message-ID stays the same).
+
+The dispatcher sleeps until the next delivery comes due, and wakes at once when new
+deliveries are planned or a waiting customer's contact data arrives (LISTEN/NOTIFY).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
+from services.kit.logging import log_context
+from services.kit.outbox import enqueue
+from services.kit.view import lookup
+from services.notifications.adapters import repository as repo
+from services.notifications.adapters.mailer import Mailer, SendError, build_email
+from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
+from services.notifications.domain.messages import MessageRenderer, RenderError
+from services.notifications.domain.model import (
+    RETRY,
+    Decision,
+    Defer,
+    DispatchRules,
+    Drop,
+    Recipient,
+    RetryPolicy,
+    Send,
+    after_failed_send,
+    decide,
+)
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "notifications"
+DELIVERIES_TOPIC = "notifications.deliveries.v1"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    rules: DispatchRules
+    send_retry: RetryPolicy
+    mail_from: str
+    batch_size: int = 20
+    poll_seconds: float = 1.0
+    lease_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    decision: Decision
+    attempted: bool = False
+    recipient: Recipient | None = None
+    address: str | None = None
+    language: str | None = None
+    subject: str | None = None
+    sent_at: datetime | None = None
+    error: str | None = None  # why the last send attempt failed
+
+
+class Dispatcher:
+    """Sends due deliveries; run one per worker process (more processes share the work)."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        mailer: Mailer,
+        renderer: MessageRenderer,
+        config: DispatchConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pool = pool
+        self._mailer = mailer
+        self._renderer = renderer
+        self._config = config
+        self._channel = ""  # `<schema>_deliveries`, learnt from the listening connection
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due deliveries now."""
+        self._wake.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch until cancelled; survives database hiccups with backoff."""
+        listener: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None = None
+        backoff = 0.5
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await self._listen(listener)
+                    claimed = await self.dispatch_once()
+                    timeout = 0.0 if claimed >= self._config.batch_size else await self._idle_seconds()
+                    backoff = 0.5
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("dispatcher pass failed, retrying in %.1fs: %s", backoff, exc)
+                    timeout, backoff = backoff, min(backoff * 2, 10.0)
+                except Exception:
+                    log.exception("dispatcher error, retrying in %.1fs", backoff)
+                    timeout, backoff = backoff, min(backoff * 2, 10.0)
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(self._channel, self._on_notify)
+                with contextlib.suppress(Exception):
+                    await self._pool.release(listener)
+
+    async def _listen(
+        self, previous: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None
+    ) -> asyncpg.pool.PoolConnectionProxy[asyncpg.Record]:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(previous)
+        listener = await self._pool.acquire()
+        try:
+            # The planning trigger notifies `<schema>_deliveries`; the pool's search_path names the schema.
+            self._channel = f"{await listener.fetchval('SELECT current_schema()')}_deliveries"
+            await listener.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            await self._pool.release(listener)
+            raise
+        return listener
+
+    async def _idle_seconds(self) -> float:
+        async with repo.connect(self._pool) as conn:
+            due_in = await repo.seconds_until_due(conn)
+        if due_in is None:
+            return self._config.poll_seconds
+        return max(0.0, min(due_in, self._config.poll_seconds))
+
+    async def dispatch_once(self) -> int:
+        """Claim one batch of due deliveries and handle them concurrently; returns how many."""
+        async with repo.connect(self._pool) as conn, conn.transaction():
+            claimed = await repo.claim_due(
+                conn, limit=self._config.batch_size, lease_seconds=self._config.lease_seconds
+            )
+        if not claimed:
+            return 0
+        try:
+            await asyncio.gather(*(self._handle(c) for c in claimed))
+        except asyncio.CancelledError:
+            # Stopping: hand back what was not finished, so the next worker need not wait for the lease.
+            async with repo.connect(self._pool) as conn:
+                await repo.release_claims(conn, claimed[0].token)
+            raise
+        return len(claimed)
+
+    async def _handle(self, claimed: repo.ClaimedDelivery) -> None:
+        """Decide, send and record one delivery; never raises (the lease covers what is left undone)."""
+        with log_context(correlation_id=str(claimed.correlation_id)):
+            try:
+                outcome = await self._attempt(claimed)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                # The database is unreachable: the lease brings the delivery back later.
+                log.warning("could not handle delivery %s", claimed.delivery.delivery_id, exc_info=True)
+                return
+            except Exception as exc:
+                # A bug must not loop forever: count it as a failed attempt, bounded by the retry policy.
+                log.exception("delivery %s crashed", claimed.delivery.delivery_id)
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                outcome = _Outcome(
+                    after_failed_send(
+                        attempts=claimed.delivery.attempts + 1,
+                        error=error,
+                        permanent=False,
+                        policy=self._config.send_retry,
+                        now=self._clock(),
+                    ),
+                    attempted=True,
+                    error=error,
+                )
+            try:
+                await self._record(claimed, outcome)
+            except Exception:
+                log.exception("could not record the outcome of delivery %s", claimed.delivery.delivery_id)
+
+    async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
+        d = claimed.delivery
+        async with repo.connect(self._pool) as conn:
+            entry = await lookup(conn, "customer", d.customer_id)
+            recipient = Recipient.from_snapshot(entry.snapshot) if entry is not None else None
+            # The survivor's settings first, then those recorded under the id the message was planned for.
+            ids = [recipient.customer_id] if recipient is not None else []
+            ids += [d.customer_id] if d.customer_id not in ids else []
+            consents = await repo.consents_for(conn, ids)
+            quiet_hours = await repo.quiet_hours_for(conn, ids)
+        decision = decide(
+            delivery=d,
+            recipient=recipient,
+            consents=consents,
+            quiet_hours=quiet_hours,
+            rules=self._config.rules,
+            now=self._clock(),
+        )
+        if not isinstance(decision, Send):
+            return _Outcome(decision, recipient=recipient)
+        try:
+            rendered = self._renderer.render(
+                template=d.template, language=decision.language, context=claimed.context, recipient=decision.recipient
+            )
+        except RenderError as exc:
+            return _Outcome(Drop("failed", f"could not render: {exc}", permanent=True), recipient=recipient)
+        message = build_email(
+            rendered=rendered,
+            to=decision.address,
+            mail_from=self._config.mail_from,
+            delivery_id=d.delivery_id,
+            correlation_id=str(claimed.correlation_id),
+        )
+        started = time.perf_counter()
+        try:
+            await self._mailer.send(message)
+        except SendError as exc:
+            log.info("sending %s failed (attempt %d): %s", d.delivery_id, d.attempts + 1, exc)
+            failed = after_failed_send(
+                attempts=d.attempts + 1,
+                error=str(exc),
+                permanent=exc.permanent,
+                policy=self._config.send_retry,
+                now=self._clock(),
+            )
+            return _Outcome(failed, attempted=True, recipient=recipient, address=decision.address, error=str(exc))
+        finally:
+            SEND_SECONDS.labels(d.channel).observe(time.perf_counter() - started)
+        return _Outcome(
+            decision,
+            attempted=True,
+            recipient=recipient,
+            address=decision.address,
+            language=rendered.language,
+            subject=rendered.subject,
+            sent_at=self._clock(),
+        )
+
+    async def _record(self, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
+        """Write the outcome and its event in one transaction, then count it."""
+        d = claimed.delivery
+        decision = outcome.decision
+        resolved_id = outcome.recipient.customer_id if outcome.recipient is not None else None
+        customer_id = resolved_id or d.customer_id
+        async with repo.connect(self._pool) as conn, conn.transaction():
+            if isinstance(decision, Send):
+                assert outcome.sent_at is not None
+                assert outcome.address is not None
+                held = await repo.mark_sent(
+                    conn,
+                    claimed=claimed,
+                    resolved_customer_id=customer_id,
+                    recipient=outcome.address,
+                    language=outcome.language or "en",
+                    subject=outcome.subject or "",
+                    sent_at=outcome.sent_at,
+                )
+                if held:
+                    payload: DeliverySentV1 | DeliveryFailedV1 = DeliverySentV1(
+                        delivery_id=d.delivery_id,
+                        customer_id=customer_id,
+                        channel=d.channel,
+                        template=d.template,
+                        purpose=d.purpose,
+                        sent_at=outcome.sent_at,
+                    )
+                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+            elif isinstance(decision, Defer):
+                held = await repo.mark_deferred(
+                    conn,
+                    claimed=claimed,
+                    until=decision.until,
+                    reason=decision.reason,
+                    attempted=outcome.attempted,
+                    error=outcome.error,
+                    resolved_customer_id=resolved_id,
+                    recipient=outcome.address,
+                )
+            else:
+                failed_at = self._clock()
+                held = await repo.mark_dropped(
+                    conn,
+                    claimed=claimed,
+                    status=decision.status,
+                    reason=decision.reason,
+                    attempted=outcome.attempted,
+                    failed_at=failed_at,
+                    resolved_customer_id=resolved_id,
+                    recipient=outcome.address,
+                )
+                if held:
+                    payload = DeliveryFailedV1(
+                        delivery_id=d.delivery_id,
+                        customer_id=customer_id,
+                        channel=d.channel,
+                        template=d.template,
+                        reason=decision.reason,
+                        permanent=decision.permanent,
+                        failed_at=failed_at,
+                    )
+                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+        if not held:
+            log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
+            return
+        self._count(claimed, outcome)
+
+    def _count(self, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
+        d = claimed.delivery
+        decision = outcome.decision
+        if isinstance(decision, Send):
+            DELIVERIES.labels(d.channel, d.template, "sent").inc()
+            assert outcome.sent_at is not None
+            DELIVERY_LATENCY.labels(d.channel, d.template).observe(
+                max(0.0, (outcome.sent_at - claimed.created_at).total_seconds())
+            )
+            log.info("sent %s %s to %s", d.template, d.delivery_id, d.customer_id)
+        elif isinstance(decision, Defer):
+            DELIVERIES.labels(d.channel, d.template, "retried" if decision.reason == RETRY else "deferred").inc()
+            log.info(
+                "%s %s waits until %s (%s)", d.template, d.delivery_id, decision.until.isoformat(), decision.reason
+            )
+        else:
+            DELIVERIES.labels(d.channel, d.template, decision.status).inc()
+            log.info("%s %s %s: %s", d.template, d.delivery_id, decision.status, decision.reason)
+
+    @staticmethod
+    def _envelope(
+        payload: DeliverySentV1 | DeliveryFailedV1, customer_id: str, claimed: repo.ClaimedDelivery
+    ) -> Envelope[Any]:
+        envelope = Envelope.new(
+            payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
+        )
+        return envelope.model_copy(update={"causation_id": claimed.cause_event_id})
+

@@ -1,0 +1,116 @@
+"""Consumer handlers: decide which messages events call for and plan them.
+
+Handlers run inside the consumer's transaction (a savepoint per event) and only write
+the deliveries table; sending happens in the dispatcher, never here. A cause plans at
+most one message per template and channel (`deliveries_dedupe`), so neither a
+redelivered event nor one re-published under a new event id plans twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from services.kit.consumer import PermanentError
+from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.feedback import SurveyInvitedV1
+from services.kit.view import apply_view_event
+from services.notifications.adapters import repository as repo
+from services.notifications.adapters.metrics import DELIVERIES
+from services.notifications.domain.model import TEMPLATE_PURPOSE, DeliveryPlan, template_for_booking
+
+log = logging.getLogger(__name__)
+
+
+def new_delivery_id() -> str:
+    return f"dlv_{uuid.uuid4().hex}"
+
+
+async def plan_delivery(conn: asyncpg.Connection, plan: DeliveryPlan) -> bool:
+    """Plan one delivery in the caller's transaction; False when its cause planned it before."""
+    planned = await repo.insert_delivery(conn, plan)
+    if planned:
+        DELIVERIES.labels(plan.channel, plan.template, "planned").inc()
+        log.info("planned %s %s for %s", plan.template, plan.delivery_id, plan.customer_id)
+    else:
+        log.info("%s for cause %s was planned before", plan.template, plan.cause_id)
+    return planned
+
+
+async def handle_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """A booking was created, changed or cancelled: plan the confirmation or notice."""
+    p = event.payload
+    if not isinstance(p, ResolvedBookingV1):
+        raise PermanentError(f"expected ResolvedBookingV1, got {type(p).__name__}")
+    template = template_for_booking(p.kind)
+    if template is None:
+        return
+    data = p.model_dump(mode="json")
+    context = {
+        "booking_id": p.booking_id,
+        "source_system": p.source_system,
+        "kind": p.kind,
+        "segments": data["segments"],
+        "total_price": data["total_price"],
+        "currency": p.currency,
+    }
+    await plan_delivery(
+        conn,
+        DeliveryPlan(
+            delivery_id=new_delivery_id(),
+            customer_id=p.customer_id,
+            template=template,
+            purpose=TEMPLATE_PURPOSE[template],
+            # The booking system's event id: stable when profile re-publishes the booking.
+            cause_id=p.source_event_id,
+            cause_event_id=str(event.event_id),
+            cause_event_type=event.event_type,
+            correlation_id=str(event.correlation_id),
+            context=context,
+        ),
+    )
+
+
+async def handle_survey_invited(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """A post-trip survey was created: plan the invitation."""
+    p = event.payload
+    if not isinstance(p, SurveyInvitedV1):
+        raise PermanentError(f"expected SurveyInvitedV1, got {type(p).__name__}")
+    if urlsplit(p.survey_url).scheme not in ("https", "http"):
+        raise PermanentError(f"survey_url must be an http(s) URL, got {p.survey_url[:100]!r}")
+    await plan_delivery(
+        conn,
+        DeliveryPlan(
+            delivery_id=new_delivery_id(),
+            customer_id=p.customer_id,
+            template="survey_invitation",
+            purpose=TEMPLATE_PURPOSE["survey_invitation"],
+            cause_id=str(event.event_id),
+            cause_event_id=str(event.event_id),
+            cause_event_type=event.event_type,
+            correlation_id=str(event.correlation_id),
+            context={
+                "survey_id": p.survey_id,
+                "booking_id": p.booking_id,
+                "source_system": p.source_system,
+                "survey_url": p.survey_url,
+                "expires_at": p.expires_at.isoformat(),
+            },
+            expires_at=p.expires_at,
+        ),
+    )
+
+
+async def handle_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """Keep the local customer view, and wake messages that were waiting for this customer."""
+    await apply_view_event(conn, event)
+    p = event.payload
+    if isinstance(p, CustomerSnapshotV1 | CustomerRedirectV1):
+        woken = await repo.wake_waiting(conn, p.customer_id)
+        if woken:
+            log.info("contact data for %s arrived: %d delivery(ies) due now", p.customer_id, woken)

@@ -1,0 +1,53 @@
+"""Notifications service settings (env prefix `ITINERA_NOTIFICATIONS_`, shared values from `ITINERA_`)."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import ServiceSettings
+
+
+class NotificationsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ITINERA_NOTIFICATIONS_", extra="ignore")
+
+    service_name: str = "notifications"
+    http_port: int = 8004
+
+    # Outgoing mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "Itinera Travel <notifications@itinera.example>"
+    brand_name: str = "Itinera Travel"
+
+    # Dispatcher.
+    dispatch_batch_size: int = Field(default=20, ge=1, le=500)
+    dispatch_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    dispatch_lease_seconds: float = Field(default=300.0, ge=5)
+    send_max_attempts: int = Field(default=6, ge=1, le=50)
+    send_retry_base_seconds: float = Field(default=30.0, gt=0)
+    send_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # How long a message waits for the customer's snapshot to reach the local view.
+    contact_wait_seconds: float = Field(default=3600.0, gt=0)
+    contact_retry_base_seconds: float = Field(default=0.5, gt=0)
+    contact_retry_max_seconds: float = Field(default=60.0, gt=0)
+
+    # Quiet hours for customers who have not set their own (local time of the traveller).
+    default_quiet_hours_start: time = time(22, 0)
+    default_quiet_hours_end: time = time(7, 0)
+    default_language: str = "en"
+
+    @model_validator(mode="after")
+    def _mail(self) -> NotificationsSettings:
+        if self.environment == "production":
+            if self.smtp_password is not None and not self.smtp_starttls:
+                raise ValueError("smtp_starttls must be on when SMTP credentials are used in production")
+            if self.mail_from.endswith("@itinera.example>") or self.mail_from.endswith("@itinera.example"):
+                raise ValueError("set mail_from in production")
+        return self
