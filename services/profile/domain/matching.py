@@ -151,9 +151,9 @@ GIVEN = _levels(
     Level("different", 0.03, 0.94),
 )
 DOB = _levels(
-    Level("exact", 0.88, 0.0004),
-    Level("near", 0.06, 0.004),  # one typo, or day and month swapped
-    Level("different", 0.06, 0.9956),
+    Level("exact", 0.90, 0.0004),
+    Level("near", 0.07, 0.004),  # one typo, or day and month swapped
+    Level("different", 0.03, 0.9956),
 )
 EMAIL = _levels(
     Level("exact", 0.80, 0.0001),
@@ -171,8 +171,8 @@ PASSPORT = _levels(Level("exact", 0.95, 0.000001), Level("different", 0.05, 0.99
 NATIONALITY = _levels(Level("same", 0.95, 0.2), Level("different", 0.05, 0.8))
 COMPANY = _levels(Level("same", 0.75, 0.03), Level("different", 0.25, 0.97))
 
-UPPER_THRESHOLD = 14.0
-LOWER_THRESHOLD = 7.0
+UPPER_THRESHOLD = 17.0
+LOWER_THRESHOLD = 9.0
 
 
 @dataclass(frozen=True)

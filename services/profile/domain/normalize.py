@@ -194,7 +194,11 @@ class LoyaltyProgramme:
 
 # Programme codes and number formats of the programmes business travellers use most.
 PROGRAMMES: tuple[LoyaltyProgramme, ...] = (
-    LoyaltyProgramme("MILESANDMORE", r"(992|222)\d{12}", ("LH", "MILESANDMORE", "MM", "LHMILESANDMORE", "LX", "OS")),
+    LoyaltyProgramme(
+        "MILESANDMORE",
+        r"(992|222)\d{12}",
+        ("LH", "MILESANDMORE", "MILESMORE", "MM", "LHMILESANDMORE", "LHMILESMORE", "LX", "OS"),
+    ),
     LoyaltyProgramme("BAEC", r"\d{8}", ("BA", "BAEC", "EXECUTIVECLUB", "BAEXECUTIVECLUB", "AVIOS")),
     LoyaltyProgramme("FLYINGBLUE", r"\d{10}", ("AF", "KL", "FLYINGBLUE", "AFKLFLYINGBLUE")),
     LoyaltyProgramme("MILEAGEPLUS", r"[A-Z]{2}\d{6}|[A-Z0-9]{8}", ("UA", "MILEAGEPLUS", "UNITEDMILEAGEPLUS")),

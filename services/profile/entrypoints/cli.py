@@ -10,6 +10,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -20,6 +21,10 @@ from services.profile.service_layer import bulk
 from services.profile.settings import ProfileSettings
 
 log = logging.getLogger(__name__)
+
+
+def _advance(bar: tqdm[Any], n: int) -> None:
+    bar.update(n)
 
 
 def _count_lines(path: Path) -> int:
@@ -53,7 +58,7 @@ async def run_import(
                 config=profile_config(settings),
                 default_source=source_system,
                 batch_size=batch_size,
-                progress=lambda n: None if bar.update(n) else None,
+                progress=lambda n: _advance(bar, n),
             )
     finally:
         await pool.close()

@@ -507,20 +507,23 @@ async def refresh_customers(
         old_values = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
         new_values = {k: v["value"] for k, v in golden_json.items()}
         changed = sorted(k for k in set(old_values) | set(new_values) if old_values.get(k) != new_values.get(k))
+        quality = {**report.to_json(), "source_records": len(recs_p)}
         if (row["quality"] or {}).get("email_deliverable", True) != report.email_deliverable:
             changed.append("email_deliverable")
+        if (row["quality"] or {}).get("source_records") != len(recs_p):
+            changed.append("source_record_count")
         company_changed = company_for[cid] != row["company_id"]
         if company_changed:
             changed.append("company_id")
         if not changed and row["version"] >= 1 and cid not in force:
-            if report.to_json() != (row["quality"] or {}):
+            if quality != (row["quality"] or {}):
                 saves.append(
                     {
                         "customer_id": cid,
                         "golden": row["golden"],
                         "company_id": row["company_id"],
                         "version": row["version"],
-                        "quality": report.to_json(),
+                        "quality": quality,
                         "at": now,
                     }
                 )
@@ -533,7 +536,7 @@ async def refresh_customers(
                 "golden": golden_json,
                 "company_id": company_for[cid],
                 "version": version,
-                "quality": report.to_json(),
+                "quality": quality,
                 "at": now,
             }
         )
