@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -41,6 +43,13 @@ async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection typed as a plain `asyncpg.Connection` (the pool hands out a proxy)."""
+    async with pool.acquire() as proxy:
+        yield cast(asyncpg.Connection, proxy)
 
 
 def _migration_files(package: str) -> list[Traversable]:
