@@ -1,0 +1,88 @@
+// The console's entry point: hash routes, the session bar, and one screen at a time.
+
+import { loadConfig } from "./api.js";
+import { errorBox } from "./components.js";
+import { focusHeading, h } from "./dom.js";
+import * as session from "./session.js";
+import { renderCustomer } from "./screens/customer.js";
+import { renderReviews } from "./screens/reviews.js";
+import { renderSearch } from "./screens/search.js";
+import { renderSignIn } from "./screens/signin.js";
+
+const ROUTES = [
+  { pattern: /^\/signin$/, render: renderSignIn, nav: null, open: true },
+  { pattern: /^\/search$/, render: renderSearch, nav: "search" },
+  { pattern: /^\/customers\/([^/]+)$/, render: renderCustomer, nav: "search" },
+  { pattern: /^\/reviews$/, render: renderReviews, nav: "reviews" },
+];
+
+const main = document.getElementById("main");
+let current = null; // AbortController of the screen on show: navigating away cancels its requests
+
+function location() {
+  const raw = window.location.hash.replace(/^#/, "") || "/search";
+  const [path, query = ""] = raw.split("?", 2);
+  return { raw, path, params: new URLSearchParams(query) };
+}
+
+function navigate(path) {
+  const target = `#${path}`;
+  if (window.location.hash === target) render();
+  else window.location.hash = target;
+}
+
+function updateSessionBar() {
+  const signedIn = session.signedIn();
+  document.getElementById("topnav").hidden = !signedIn;
+  document.getElementById("session").hidden = !signedIn;
+  const role = session.role();
+  document.getElementById("session-role").textContent = role ? `Signed in · role: ${role}` : "Signed in · agent access";
+}
+
+function markNav(name) {
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    if (link.dataset.nav === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function render() {
+  current?.abort();
+  current = new AbortController();
+  const { raw, path, params } = location();
+  const route = ROUTES.find((r) => r.pattern.test(path));
+  if (!route) {
+    navigate("/search");
+    return;
+  }
+  if (!route.open && !session.signedIn()) {
+    window.location.replace(`#/signin?next=${encodeURIComponent(raw)}`);
+    return;
+  }
+  markNav(route.nav);
+  updateSessionBar();
+  try {
+    route.render(main, { params, match: route.pattern.exec(path), signal: current.signal, navigate });
+  } catch (error) {
+    main.replaceChildren(h("div", { class: "screen" }, h("h1", { text: "Something went wrong" }), errorBox(error)));
+  }
+  focusHeading(main);
+}
+
+async function start() {
+  document.getElementById("sign-out").addEventListener("click", () => {
+    session.signOut();
+    navigate("/signin");
+  });
+  session.onChange(updateSessionBar);
+  window.addEventListener("hashchange", render);
+  try {
+    await loadConfig();
+  } catch (error) {
+    main.replaceChildren(h("div", { class: "screen" }, h("h1", { text: "The console could not start" }), errorBox(error)));
+    return;
+  }
+  render();
+}
+
+start();

@@ -1,0 +1,139 @@
+// The review queue: suspected duplicates; supervisors accept (merge) or reject (keep apart).
+
+import { request } from "../api.js";
+import { Panel, badge, empty, errorBox, pagination, table, time } from "../components.js";
+import { announce, h, routeHref } from "../dom.js";
+import * as format from "../format.js";
+
+const PAGE = 10;
+const STATUSES = ["open", "accepted", "rejected", "superseded"];
+
+function reviewsHref(status, offset) {
+  const params = new URLSearchParams({ status });
+  if (offset) params.set("offset", String(offset));
+  return `#/reviews?${params}`;
+}
+
+function evidenceTable(review) {
+  const rows = review.evidence?.evidence ?? [];
+  if (!rows.length) return null;
+  return table({
+    caption: `Field comparison for review ${review.review_id}`,
+    columns: [{ label: "Field" }, { label: "This record" }, { label: "Candidate" }, { label: "Agreement" }, { label: "Weight", className: "num" }],
+    rowHeaders: true,
+    rows: rows.map((e) => [
+      format.humanize(e.field),
+      e.a ?? "—",
+      e.b ?? "—",
+      format.humanize(e.level ?? ""),
+      typeof e.weight === "number" ? e.weight.toFixed(1) : "—",
+    ]),
+  });
+}
+
+function decisionOutcome(review) {
+  const by = review.decided_by ? ` by ${review.decided_by}` : "";
+  return h("p", { class: "outcome" },
+    badge(review.status, review.status === "accepted" ? "ok" : review.status === "rejected" ? "neutral" : "warn"),
+    ` ${by}`,
+    review.decided_at ? [" · ", time(review.decided_at, { withTime: true })] : null,
+  );
+}
+
+/** A link to a traveller that shows their name once the profile API has told it (the id until then). */
+function customerLink(customerId, signal) {
+  const link = h("a", { href: routeHref("customers", customerId) }, h("code", { text: customerId }));
+  request("profile", `/v1/customers/${encodeURIComponent(customerId)}`, { signal })
+    .then((customer) => {
+      const name = customer?.fields?.display_name?.value;
+      if (name) link.replaceChildren(h("span", { text: String(name) }), " ", h("code", { class: "muted", text: customerId }));
+    })
+    .catch(() => {}); // the id alone still identifies the traveller
+  return link;
+}
+
+function reviewCard(review, signal) {
+  const headingId = `review-${review.review_id}-title`;
+  const feedback = h("div", { class: "review-feedback" });
+  const footer = h("div", { class: "actions" });
+  const card = h("article", { class: "item review", "aria-labelledby": headingId },
+    h("h3", { id: headingId },
+      `Score ${Number(review.score).toFixed(1)}`,
+      h("span", { class: "muted", text: ` · ${review.evidence?.rule ?? "probabilistic"}` }),
+    ),
+    h("p", {},
+      customerLink(review.customer_id, signal),
+      " may be the same traveller as ",
+      customerLink(review.candidate_id, signal),
+    ),
+    h("p", { class: "muted" }, `Record ${review.source_system}:${review.source_id} · queued `, time(review.created_at, { withTime: true })),
+    evidenceTable(review),
+    feedback,
+    footer,
+  );
+
+  if (review.status !== "open") {
+    footer.replaceChildren(decisionOutcome(review));
+    return card;
+  }
+  const accept = h("button", { type: "button", class: "button button-primary", text: "Accept: merge" });
+  const reject = h("button", { type: "button", class: "button", text: "Reject: keep apart" });
+  const decide = async (decision) => {
+    accept.disabled = true;
+    reject.disabled = true;
+    feedback.replaceChildren();
+    card.setAttribute("aria-busy", "true");
+    try {
+      const decided = await request("profile", `/v1/reviews/${encodeURIComponent(review.review_id)}/decision`, {
+        method: "POST",
+        body: { decision },
+      });
+      footer.replaceChildren(decisionOutcome(decided));
+      announce(decision === "accept" ? "Review accepted: the travellers were merged." : "Review rejected: the travellers stay apart.");
+    } catch (error) {
+      feedback.replaceChildren(errorBox(error, { action: true }));
+      accept.disabled = false;
+      reject.disabled = false;
+    } finally {
+      card.removeAttribute("aria-busy");
+    }
+  };
+  accept.addEventListener("click", () => decide("accept"));
+  reject.addEventListener("click", () => decide("reject"));
+  footer.replaceChildren(accept, reject);
+  return card;
+}
+
+export function renderReviews(root, { params, signal, navigate }) {
+  const status = STATUSES.includes(params.get("status")) ? params.get("status") : "open";
+  const offset = Math.max(0, Number.parseInt(params.get("offset") ?? "0", 10) || 0);
+  document.title = "Review queue · Itinera console";
+
+  const select = h("select", { id: "review-status", name: "status" },
+    STATUSES.map((s) => h("option", { value: s, selected: s === status, text: format.humanize(s) })),
+  );
+  select.addEventListener("change", () => navigate(reviewsHref(select.value, 0).slice(1)));
+
+  const list = new Panel({ id: "reviews", title: status === "open" ? "Waiting for a decision" : `${format.humanize(status)} reviews`, wide: true });
+  root.replaceChildren(
+    h("div", { class: "screen" },
+      h("h1", { text: "Review queue" }),
+      h("p", { class: "lead", text: "Suspected duplicates, highest score first. A supervisor accepts (the two travellers are merged) or rejects (they are remembered as different people)." }),
+      h("div", { class: "field field-inline" }, h("label", { for: "review-status", text: "Show" }), select),
+      list.element,
+    ),
+  );
+
+  list.load(
+    () => request("profile", "/v1/reviews", { params: { status, limit: PAGE, offset }, signal }),
+    (page) => {
+      const items = page.items ?? [];
+      announce(items.length ? `${items.length} reviews shown.` : "No reviews.");
+      if (!items.length) return empty(status === "open" ? "Nothing to review." : "No reviews.");
+      return [
+        h("div", { class: "items" }, items.map((review) => reviewCard(review, signal))),
+        pagination({ label: "Review pages", offset, limit: PAGE, count: items.length, nextOffset: page.next_offset, href: (o) => reviewsHref(status, o) }),
+      ];
+    },
+  );
+}
