@@ -2,12 +2,6 @@
 
 import * as session from "./session.js";
 
-const SERVICE_LABELS = {
-  profile: "profile",
-  preferences: "preferences",
-  feedback: "feedback",
-  notifications: "notifications",
-};
 const TIMEOUT_MS = 15000;
 
 let configPromise = null;
@@ -88,8 +82,8 @@ export async function request(service, path, { method = "GET", params, body, sig
       status: 0,
       title: "No answer",
       detail: timedOut
-        ? `the ${SERVICE_LABELS[service]} service did not answer in time`
-        : `the ${SERVICE_LABELS[service]} service could not be reached`,
+        ? `the ${service} service did not answer in time`
+        : `the ${service} service could not be reached`,
     });
   }
   const correlationId = response.headers.get("X-Correlation-ID");

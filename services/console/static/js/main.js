@@ -70,6 +70,11 @@ function render() {
 }
 
 async function start() {
+  // The skip link must not change the hash: that is where the routes live.
+  document.querySelector(".skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   document.getElementById("sign-out").addEventListener("click", () => {
     session.signOut();
     navigate("/signin");
