@@ -139,6 +139,9 @@ class OutboxRelay:
             ]
             await self._producer.send_many(records)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+            # A full batch means more is waiting: count it (cheap next to publishing a batch).
+            pending = await conn.fetchval("SELECT count(*) FROM outbox") if len(rows) == self._batch_size else 0
+            OUTBOX_PENDING.labels(self._service).set(pending)
         for r in rows:
             OUTBOX_PUBLISHED.labels(self._service, r["topic"]).inc()
         if len(rows) == self._batch_size:
