@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from cleanco import basename  # type: ignore[import-untyped]  # cleanco ships no type information
 
@@ -46,6 +47,7 @@ FREE_MAIL_DOMAINS = frozenset(
 )
 
 
+@lru_cache(maxsize=100_000)
 def company_key(name: str) -> str:
     """Legal-name key: legal forms (GmbH, Inc., S.A., ...) removed, then case, accents, punctuation."""
     text = re.sub(r"\s+", " ", name).strip()

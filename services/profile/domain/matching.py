@@ -264,6 +264,8 @@ def _total(evidence: Iterable[FieldEvidence]) -> float:
 
 def _names(a: MatchFeatures, b: MatchFeatures) -> list[FieldEvidence]:
     straight = _name_evidence(a, b)
+    if len(straight) == 2 and all(e.level == "exact" for e in straight):
+        return straight  # nothing crosswise can beat two exact parts
     # Symmetric: the crosswise comparison is tried from both sides and the better kept.
     crossed = max((_swapped_evidence(a, b), _swapped_evidence(b, a)), key=_total)
     if crossed and _total(crossed) > _total(straight) + 1e-9:

@@ -85,10 +85,20 @@ _COUNTRY_ALIASES = {
 }
 
 
+# Plain ASCII addresses (the vast majority) that this pattern accepts are valid for
+# email-validator too; everything else goes through email-validator itself.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
+)
+
+
 def email(raw: str | None) -> Normalized:
     """Syntax-checked, case-folded email address."""
     if not raw or not raw.strip():
         return MISSING
+    text = raw.strip().lower()
+    if _PLAIN_EMAIL.fullmatch(text) and ".." not in text and len(text) <= 254:
+        return Normalized(raw=raw, value=text, valid=True)
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
@@ -158,16 +168,29 @@ def birth_date(raw: str | None, *, today: date | None = None) -> Normalized:
     text = raw.strip()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}T.*", text):
         text = text[:10]
+    now = today or date.today()
+    if _ISO_DATE.fullmatch(text):  # the common case, without trying every format
+        try:
+            parsed = date.fromisoformat(text)
+        except ValueError:
+            return Normalized(raw=raw, value=None, valid=False, problem="not a calendar date")
+        return _plausible(raw, parsed, now)
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-        now = today or date.today()
-        if parsed > now or parsed.year < now.year - 120:
-            return Normalized(raw=raw, value=None, valid=False, problem="implausible date of birth")
-        return Normalized(raw=raw, value=parsed.isoformat(), valid=True)
+        return _plausible(raw, parsed, now)
     return Normalized(raw=raw, value=None, valid=False, problem="unrecognised date format")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _plausible(raw: str, parsed: date, now: date) -> Normalized:
+    if parsed > now or parsed.year < now.year - 120:
+        return Normalized(raw=raw, value=None, valid=False, problem="implausible date of birth")
+    return Normalized(raw=raw, value=parsed.isoformat(), valid=True)
 
 
 def country(raw: str | None) -> Normalized:

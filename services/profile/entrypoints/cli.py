@@ -1,4 +1,9 @@
-"""`python -m services.profile import FILE`: bulk import of source records with a progress bar."""
+"""`python -m services.profile import FILE`: bulk import of source records with a progress bar.
+
+With `--workers N` the file is split by source record over N processes, each resolving
+its share in its own transactions; the advisory locks that make concurrent Kafka
+consumers converge make parallel importers converge too.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ import argparse
 import asyncio
 import json
 import logging
+import multiprocessing
 import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +31,73 @@ from services.profile.settings import ProfileSettings
 log = logging.getLogger(__name__)
 
 
-def _advance(bar: tqdm[Any], n: int) -> None:
-    bar.update(n)
-
-
 def _count_lines(path: Path) -> int:
     with path.open("rb") as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+async def _import_shard(
+    path: Path,
+    *,
+    fmt: bulk.Format,
+    source_system: str | None,
+    settings: ProfileSettings,
+    batch_size: int,
+    shard: int,
+    shards: int,
+    progress: Any,
+) -> bulk.ImportSummary:
+    pool = await create_pool(settings)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            rows = ((n, row) for n, row in bulk.read_rows(f, fmt) if bulk.shard_of(row, shards) == shard)
+            return await bulk.import_rows(
+                pool,
+                rows,
+                config=profile_config(settings),
+                default_source=source_system,
+                batch_size=batch_size,
+                progress=progress,
+            )
+    finally:
+        await pool.close()
+
+
+_COUNTER: Synchronized[int] | None = None
+
+
+def _init_worker(counter: Synchronized[int]) -> None:
+    global _COUNTER  # noqa: PLW0603  # handed to each worker process once, by inheritance
+    _COUNTER = counter
+
+
+def _shard_process(
+    path: Path,
+    fmt: bulk.Format,
+    source_system: str | None,
+    settings: ProfileSettings,
+    batch_size: int,
+    shard: int,
+    shards: int,
+) -> tuple[dict[str, Any], float]:
+    def advance(n: int) -> None:
+        if _COUNTER is not None:
+            with _COUNTER.get_lock():
+                _COUNTER.value += n
+
+    summary = asyncio.run(
+        _import_shard(
+            path,
+            fmt=fmt,
+            source_system=source_system,
+            settings=settings,
+            batch_size=batch_size,
+            shard=shard,
+            shards=shards,
+            progress=advance,
+        )
+    )
+    return summary.to_json() | {"errors": summary.errors}, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def run_import(
@@ -40,28 +108,56 @@ async def run_import(
     settings: ProfileSettings,
     batch_size: int,
     show_progress: bool = True,
+    workers: int = 1,
 ) -> bulk.ImportSummary:
-    """Import one file into the profile database; outbox events are published by the running service's relay."""
+    """Import one file into the profile database; the running service's relay publishes the outbox events."""
     pool = await create_pool(settings)
     try:
         await apply_migrations(
             pool, schema=settings.service_name, packages=["services.kit.migrations", "services.profile.migrations"]
         )
-        total = _count_lines(path) - (1 if fmt == "csv" else 0)
-        with (
-            path.open(encoding="utf-8-sig", newline="") as f,
-            tqdm(total=total, unit="rec", unit_scale=True, disable=not show_progress, file=sys.stderr) as bar,
-        ):
-            return await bulk.import_rows(
-                pool,
-                bulk.read_rows(f, fmt),
-                config=profile_config(settings),
-                default_source=source_system,
-                batch_size=batch_size,
-                progress=lambda n: _advance(bar, n),
-            )
     finally:
         await pool.close()
+    total = _count_lines(path) - (1 if fmt == "csv" else 0)
+    with tqdm(total=total, unit="rec", unit_scale=True, disable=not show_progress, file=sys.stderr) as bar:
+        if workers <= 1:
+            return await _import_shard(
+                path,
+                fmt=fmt,
+                source_system=source_system,
+                settings=settings,
+                batch_size=batch_size,
+                shard=0,
+                shards=1,
+                progress=bar.update,
+            )
+        ctx = multiprocessing.get_context("spawn")
+        counter: Synchronized[int] = ctx.Value("q", 0)
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(counter,)
+        ) as executor:
+            futures = [
+                loop.run_in_executor(
+                    executor, _shard_process, path, fmt, source_system, settings, batch_size, shard, workers
+                )
+                for shard in range(workers)
+            ]
+            done = asyncio.gather(*futures)
+            while not done.done():
+                await asyncio.wait([done], timeout=0.5)
+                bar.update(counter.value - bar.n)
+            results = done.result()
+        summary = bulk.ImportSummary()
+        for part, rss in results:
+            summary.records += part["records"]
+            summary.customers_created += part["customers_created"]
+            summary.linked += part["linked"]
+            summary.reviews += part["reviews"]
+            summary.rejected += part["rejected"]
+            summary.errors += part["errors"]
+            summary.peak_worker_rss_mb = max(summary.peak_worker_rss_mb, rss)
+        return summary
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: from the file extension")
     parser.add_argument("--source-system", help="source system for rows that do not name one")
     parser.add_argument("--batch-size", type=int, default=None, help="records resolved per transaction")
+    parser.add_argument("--workers", type=int, default=1, help="parallel importer processes")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     settings = ProfileSettings()
@@ -84,11 +181,14 @@ def main(argv: list[str] | None = None) -> None:
             settings=settings,
             batch_size=args.batch_size or settings.import_batch_size,
             show_progress=not args.no_progress,
+            workers=args.workers,
         )
     )
     out = summary.to_json()
     out["seconds"] = round(time.perf_counter() - started, 1)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = round(
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, summary.peak_worker_rss_mb), 1
+    )
     sys.stdout.write(json.dumps(out, indent=2) + "\n")
 
 

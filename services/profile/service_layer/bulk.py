@@ -14,9 +14,11 @@ company_domain, seen_at (ISO 8601, optional).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +58,7 @@ class ImportSummary:
     reviews: int = 0
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    peak_worker_rss_mb: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -151,6 +154,17 @@ async def import_rows(
     summary = ImportSummary()
     chunk: list[Incoming] = []
     now = datetime.now(UTC)
+    analyze_at = batch_size
+
+    async def refresh_statistics() -> None:
+        # Tables grow from nothing to millions of rows within minutes; fresh statistics keep the
+        # planner on index lookups instead of scanning whole tables for every chunk.
+        nonlocal analyze_at
+        if summary.records < analyze_at or isinstance(pool_or_conn, asyncpg.Connection):
+            return
+        analyze_at = summary.records * 2
+        async with pool_or_conn.acquire() as conn:
+            await conn.execute("ANALYZE customers, source_records, blocking_keys, quality_tasks")
 
     async def flush() -> None:
         if not chunk:
@@ -158,11 +172,20 @@ async def import_rows(
         if isinstance(pool_or_conn, asyncpg.Connection):
             await _resolve_chunk(pool_or_conn, chunk, config, summary)
         else:
-            async with pool_or_conn.acquire() as conn, conn.transaction():
-                await _resolve_chunk(conn, chunk, config, summary)
+            for attempt in range(1, 6):
+                try:
+                    async with pool_or_conn.acquire() as conn, conn.transaction():
+                        await _resolve_chunk(conn, chunk, config, summary)
+                    break
+                except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                    # Parallel importers can meet on a company or customer row: retry the chunk.
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(0.05 * attempt)
         if progress:
             progress(len(chunk))
         chunk.clear()
+        await refresh_statistics()
 
     for number, row in rows:
         if isinstance(row, RowError):
@@ -192,3 +215,11 @@ async def _resolve_chunk(conn: Any, chunk: list[Incoming], config: ProfileConfig
 
 def text_lines(text: str) -> Iterator[str]:
     return iter(io.StringIO(text))
+
+
+def shard_of(row: Mapping[str, Any] | RowError, shards: int) -> int:
+    """Which of `shards` parallel importers takes a row: one source record always goes to the same one."""
+    if shards <= 1 or isinstance(row, RowError):
+        return 0
+    key = f"{row.get('source_system') or ''}\x1f{row.get('source_id') or ''}"
+    return zlib.crc32(key.encode()) % shards

@@ -1,0 +1,85 @@
+"""Pair-level precision, recall and F1 of identity resolution on a labelled, corrupted data set.
+
+    python bench/profile_accuracy.py --entities 70000        # ~120k records
+
+Generates travellers and duplicates (bench/profile_datagen.py documents the corruption
+model), imports them through the real bulk path (the same resolver the Kafka consumer
+uses) into a throwaway database, and compares the customers found with the true
+travellers. A pair of records counts as predicted-same when they ended in one customer;
+pairs sent to the review queue count as not merged (they are reported separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from bench.profile_common import machine, throwaway, timed_import
+from bench.profile_datagen import generate
+
+
+def pairs(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+async def run(entities: int, seed: int, batch_size: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "labelled.jsonl"
+        truth: dict[str, str] = {}
+        with path.open("w", encoding="utf-8") as f:
+            for row in generate(entities, seed=seed):
+                truth[row["source_id"]] = row["entity_id"]
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        async with throwaway() as env:
+            summary, seconds = await timed_import(env, path, batch_size=batch_size)
+            conn = await env.admin_connect()
+            try:
+                rows = await conn.fetch("SELECT source_id, customer_id FROM profile.source_records")
+                reviews = await conn.fetch(
+                    "SELECT r.source_id, s.source_id AS other FROM profile.review_queue r"
+                    " JOIN profile.source_records s ON s.customer_id = r.candidate_id WHERE r.status = 'open'"
+                )
+            finally:
+                await conn.close()
+    predicted = {r["source_id"]: r["customer_id"] for r in rows}
+    cells = Counter((predicted[s], truth[s]) for s in predicted)
+    tp = sum(pairs(n) for n in cells.values())
+    pred = sum(pairs(n) for n in Counter(predicted.values()).values())
+    true = sum(pairs(n) for n in Counter(truth.values()).values())
+    precision = tp / pred if pred else 1.0
+    recall = tp / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    review_true = sum(1 for r in reviews if truth.get(r["source_id"]) == truth.get(r["other"]))
+    return {
+        "machine": machine(),
+        "entities": entities,
+        "records": len(predicted),
+        "customers": len(set(predicted.values())),
+        "true_pairs": true,
+        "predicted_pairs": pred,
+        "true_positive_pairs": tp,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "review_items_open": len({r["source_id"] for r in reviews}),
+        "review_pairs_that_are_true_matches": f"{review_true}/{len(reviews)}",
+        "import_seconds": round(seconds, 1),
+        "import_summary": {k: v for k, v in summary.to_json().items() if k != "errors"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", type=int, default=70_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.entities, args.seed, args.batch_size)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
