@@ -72,7 +72,7 @@ def customers(n: int) -> list[str]:
     return [f"cus_{uuid.uuid4().hex}" for _ in range(n)]
 
 
-def start_worker(env: TestEnv, *, log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: TestEnv, *, log_path: Path, batch_path: bool = False) -> subprocess.Popen[bytes]:
     """`python -m services.preferences worker` as its own process, pointed at the throwaway environment."""
     environ = dict(os.environ)
     environ.update(

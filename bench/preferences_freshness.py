@@ -83,6 +83,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument(
+        "--kit-batch-path",
+        action="store_true",
+        help="run the worker with the kit's batch fast path switched on (bench/preferences_worker_batchpath.py)",
+    )
     args = parser.parse_args()
     rng = random.Random(11)
     env = await create_env()
@@ -101,7 +106,11 @@ async def main() -> None:
         )
         await reader.start(workers=True, create_topics=False)
         await reader.wait_assigned(timeout=60)
-        proc = start_worker(env, log_path=Path(tempfile.gettempdir()) / "preferences-freshness-worker.log")
+        proc = start_worker(
+            env,
+            log_path=Path(tempfile.gettempdir()) / "preferences-freshness-worker.log",
+            batch_path=args.kit_batch_path,
+        )
         await asyncio.sleep(8)  # the worker migrates and joins its group
         ids = customers(args.customers)
         samples: list[tuple[float, float]] = []

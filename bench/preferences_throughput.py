@@ -47,6 +47,11 @@ async def main() -> None:
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--timeout", type=float, default=480.0)
+    parser.add_argument(
+        "--kit-batch-path",
+        action="store_true",
+        help="run the worker with the kit's batch fast path switched on (bench/preferences_worker_batchpath.py)",
+    )
     args = parser.parse_args()
     rng = random.Random(7)
     env = await create_env()
@@ -59,7 +64,7 @@ async def main() -> None:
         print(f"backlog of {args.bookings} bookings for {args.customers} customers in {took:.1f}s")
         conn = await env.admin_connect()
         log_path = Path(tempfile.gettempdir()) / "preferences-throughput-worker.log"
-        proc = start_worker(env, log_path=log_path)
+        proc = start_worker(env, log_path=log_path, batch_path=args.kit_batch_path)
         t0 = time.perf_counter()
         samples: list[tuple[float, int]] = []
         first = None
