@@ -96,14 +96,16 @@ async def _serve(app: FastAPI, sock: socket.socket) -> AsyncIterator[None]:
 class Stack:
     console_url: str
     api: dict[str, str]  # service name -> base URL
+    degraded_console_url: str  # a second console whose notifications API never answers
 
 
 @pytest.fixture(scope="module")
 async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
     """The four services (workers and HTTP APIs) and the console, each on its own loopback port."""
-    sockets = {name: _bound_socket() for name in ("console", "profile", "preferences", "feedback", "notifications")}
+    names = ("console", "degraded-console", "dead", "profile", "preferences", "feedback", "notifications")
+    sockets = {name: _bound_socket() for name in names}  # "dead" is bound but never listens: refused
     origin = _url(sockets["console"])
-    cors = {"cors_origins": [origin]}
+    cors = {"cors_origins": [origin, _url(sockets["degraded-console"])]}
     definitions = {
         "profile": profile_definition(env.settings(ProfileSettings, **cors)),
         "preferences": preferences_definition(env.settings(PreferencesSettings, **cors)),
@@ -128,16 +130,15 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
             app.state.runtime = runtime  # lifespan is off: the runtime is already started
             await exits.enter_async_context(_serve(app, sockets[name]))
             api[name] = _url(sockets[name])
-        console = create_console_app(
-            ConsoleSettings(
+        for console, notifications in (("console", api["notifications"]), ("degraded-console", _url(sockets["dead"]))):
+            settings = ConsoleSettings(
                 profile_url=api["profile"],
                 preferences_url=api["preferences"],
                 feedback_url=api["feedback"],
-                notifications_url=api["notifications"],
+                notifications_url=notifications,
             )
-        )
-        await exits.enter_async_context(_serve(console, sockets["console"]))
-        yield Stack(console_url=origin, api=api)
+            await exits.enter_async_context(_serve(create_console_app(settings), sockets[console]))
+        yield Stack(console_url=origin, api=api, degraded_console_url=_url(sockets["degraded-console"]))
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +202,18 @@ async def traveller(env: TestEnv, smtp: SmtpServer, stack: Stack) -> Traveller:
 
         await wait_until(inferred_cabin)
         await wait_until(sent)
+
+        # The trip completes (a survey invitation follows) and an agent opens a case.
+        await env.publish("booking.events.v1", builders.trip_completed(created))
+
+        async def surveyed() -> bool:
+            r = await client.get(f"{stack.api['feedback']}/v1/customers/{cid}/surveys")
+            return r.status_code == 200 and bool(r.json()["items"])
+
+        await wait_until(surveyed)
+        case = {"customer_id": cid, "subject": "Lost luggage at JFK", "priority": "high"}
+        r = await client.post(f"{stack.api['feedback']}/v1/cases", json=case)
+        assert r.status_code == 201, r.text
     return Traveller(customer_id=cid, name=f"Ottilie {family}", email=email, booking_id=created.payload.booking_id)
 
 
@@ -218,10 +231,12 @@ class Watch:
             self.problems.append(message.text)
 
 
-async def _sign_in(page: Page, console_url: str, key: str) -> None:
+async def _sign_in(page: Page, console_url: str, key: str, *, accepted: bool = True) -> None:
     await page.goto(console_url + "/")
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Sign in").click()
+    if accepted:  # the console has moved on to the search screen
+        await expect(page.get_by_role("button", name="Sign out")).to_be_visible(timeout=WAIT_MS)
 
 
 async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
@@ -232,7 +247,7 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
     watch = Watch(page)
     try:
         # A wrong key is refused with a clear message, and nothing is kept.
-        await _sign_in(page, stack.console_url, "not-a-real-key")
+        await _sign_in(page, stack.console_url, "not-a-real-key", accepted=False)
         await expect(page.get_by_role("alert")).to_contain_text("That API key was not accepted", timeout=WAIT_MS)
         assert await page.evaluate("() => sessionStorage.length") == 0
 
@@ -261,9 +276,8 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
         await expect(email_row.locator("time")).to_have_count(1)
         name_row = golden.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Family name", exact=True))
         await expect(name_row).to_contain_text(traveller.name.split()[1])
-        # Markup in a value is shown as text.
-        company_row = golden.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Company", exact=True))
-        await expect(company_row).to_contain_text("<b>Travel</b>")
+        # Markup in a value is shown as text (the company's name under the heading).
+        await expect(page.locator("main .subtitle")).to_contain_text("Globex <b>Travel</b> & Co <img src=x>")
         assert await page.locator("main b, main img[src='x']").count() == 0
 
         # A preference inferred from the booking, with its source.
@@ -279,8 +293,10 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
         messages = page.get_by_role("region", name="Messages")
         await expect(messages).to_contain_text("sent", timeout=WAIT_MS)
         await expect(page.get_by_role("region", name="Source records")).to_contain_text("acme-gds")
-        await expect(page.get_by_role("region", name="Open cases")).to_contain_text("No open cases")
-        await expect(page.get_by_role("region", name="Surveys")).to_contain_text("No surveys")
+        cases = page.get_by_role("region", name="Open cases")
+        await expect(cases).to_contain_text("Lost luggage at JFK")
+        await expect(cases).to_contain_text("high")
+        await expect(page.get_by_role("region", name="Surveys")).to_contain_text(traveller.booking_id)
         await expect(page.locator("section[aria-busy='true']")).to_have_count(0)
 
         await page.screenshot(path=str(tmp_path / "customer-360.png"), full_page=True)
@@ -315,6 +331,24 @@ async def test_a_role_without_agent_rights_is_told_it_may_not_see_travellers(
             )
         assert traveller.email not in await page.locator("main").inner_text()
         assert watch.problems == []
+    finally:
+        await context.close()
+
+
+async def test_a_service_that_does_not_answer_fails_only_its_own_panel(
+    browser: Browser, stack: Stack, traveller: Traveller
+) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        await _sign_in(page, stack.degraded_console_url, "dev-agent-key")
+        await page.goto(f"{stack.degraded_console_url}/#/customers/{traveller.customer_id}")
+        await expect(page.get_by_role("region", name="Messages")).to_contain_text(
+            "No answer from the service", timeout=WAIT_MS
+        )
+        await expect(page.get_by_role("region", name="Golden record")).to_contain_text(traveller.email)
+        await expect(page.get_by_role("region", name="Recent bookings")).to_contain_text(traveller.booking_id)
+        await expect(page.get_by_role("region", name="Open cases")).to_contain_text("Lost luggage at JFK")
     finally:
         await context.close()
 

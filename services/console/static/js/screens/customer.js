@@ -78,7 +78,7 @@ function bookings(view) {
     return h("li", { class: "item" },
       h("div", { class: "item-head" },
         h("strong", { class: "booking-id", text: b.booking_id }),
-        badge(b.status, b.status === "cancelled" ? "warn" : "ok"),
+        badge(String(b.status).replaceAll("_", " "), b.status === "cancelled" ? "warn" : "ok"),
         h("span", { class: "muted", text: b.source_system }),
       ),
       (summary.segments ?? []).length
@@ -141,7 +141,7 @@ function preferences(effective, labels) {
       )
       : h("p", { class: "muted", text: effective.policy_version ? "No conflicts with the company's travel policy." : "No company travel policy applies." }),
     redacted.length
-      ? h("p", { class: "muted", text: `${redacted.length} sensitive preference(s) hidden (dietary, accessibility, meals: supervisors only).` })
+      ? h("p", { class: "muted", text: `${format.count(redacted.length, "sensitive preference")} hidden (dietary, accessibility, meals: supervisors only).` })
       : null,
   ];
 }
@@ -185,7 +185,7 @@ function cases(page) {
         (c.breaches ?? []).length ? h("p", { class: "warn-text", text: `SLA missed: ${c.breaches.join(", ")}` }) : null,
       )))
       : empty("No open cases."),
-    closed ? h("p", { class: "muted", text: `${closed} resolved or closed case(s) not shown.` }) : null,
+    closed ? h("p", { class: "muted", text: `${format.count(closed, "resolved or closed case")} not shown.` }) : null,
   ];
 }
 

@@ -128,7 +128,7 @@ export function renderReviews(root, { params, signal, navigate }) {
     () => request("profile", "/v1/reviews", { params: { status, limit: PAGE, offset }, signal }),
     (page) => {
       const items = page.items ?? [];
-      announce(items.length ? `${items.length} reviews shown.` : "No reviews.");
+      announce(items.length ? `${format.count(items.length, "review")} shown.` : "No reviews.");
       if (!items.length) return empty(status === "open" ? "Nothing to review." : "No reviews.");
       return [
         h("div", { class: "items" }, items.map((review) => reviewCard(review, signal))),

@@ -3,6 +3,7 @@
 import { request } from "../api.js";
 import { Panel, empty, pagination, table } from "../components.js";
 import { announce, h, routeHref } from "../dom.js";
+import * as format from "../format.js";
 
 const PAGE = 20;
 
@@ -61,7 +62,7 @@ export function renderSearch(root, { params, signal, navigate }) {
     () => request("profile", "/v1/customers", { params: { ...criteria(text), limit: PAGE, offset }, signal }),
     (page) => {
       const items = page.items ?? [];
-      announce(items.length ? `${items.length} travellers shown.` : "No travellers found.");
+      announce(items.length ? `${format.count(items.length, "traveller")} shown.` : "No travellers found.");
       if (!items.length) return empty(offset ? "No more travellers." : "No traveller matches. Try part of the name, or the email address.");
       return [
         table({
