@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,8 @@ def traveller(**overrides: Any) -> TravellerV1:
         "given_name": "Ann",
         "family_name": "Lee",
         "email": f"ann.lee.{uuid.uuid4().hex[:8]}@example.com",
-        "phone": "+49 30 1234567",
+        # unique per traveller: a shared phone is a strong identifier and would merge them all
+        "phone": f"+49 30 {random.randint(2_000_000, 9_999_999)}",
         "date_of_birth": "1985-04-12",
         "nationality": "DE",
         "language": "en",
@@ -44,14 +46,28 @@ def booking_created(
         "company": {"name": "Globex GmbH", "email_domain": "globex.example"},
         "segments": [
             FlightSegmentV1(
-                carrier="LH", flight_number="400", origin="FRA", destination="JFK",
-                departure_at=departure, arrival_at=departure + timedelta(hours=8, minutes=40),
-                cabin="business", seat="2A", meal="VGML", price=2450, currency="EUR",
+                carrier="LH",
+                flight_number="400",
+                origin="FRA",
+                destination="JFK",
+                departure_at=departure,
+                arrival_at=departure + timedelta(hours=8, minutes=40),
+                cabin="business",
+                seat="2A",
+                meal="VGML",
+                price=2450,
+                currency="EUR",
             ),
             HotelSegmentV1(
-                hotel_name="Marriott Marquis", chain_code="MC", city="New York", country="US",
-                check_in=(departure + timedelta(hours=12)).date(), check_out=(departure + timedelta(days=3)).date(),
-                star_rating=4, nightly_rate=389, currency="USD",
+                hotel_name="Marriott Marquis",
+                chain_code="MC",
+                city="New York",
+                country="US",
+                check_in=(departure + timedelta(hours=12)).date(),
+                check_out=(departure + timedelta(days=3)).date(),
+                star_rating=4,
+                nightly_rate=389,
+                currency="USD",
             ),
         ],
         "total_price": 3617,
@@ -65,6 +81,9 @@ def booking_created(
 def trip_completed(created: Envelope[BookingCreatedV1]) -> Envelope[TripCompletedV1]:
     p = created.payload
     payload = TripCompletedV1(
-        source_system=p.source_system, booking_id=p.booking_id, source_traveller_id=p.source_traveller_id, traveller=p.traveller
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        source_traveller_id=p.source_traveller_id,
+        traveller=p.traveller,
     )
     return Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id, caused_by=created)

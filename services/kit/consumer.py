@@ -115,8 +115,21 @@ class BatchProcessor:
         started = time.perf_counter()
         async with self._pool.acquire() as proxy, proxy.transaction():
             conn = cast(asyncpg.Connection, proxy)
-            for record in records:
-                await self._process_one(conn, record, result)
+            if self.spec.batch_handler is None:
+                for record in records:
+                    await self._process_one(conn, record, result)
+            else:
+                # Runs of events go through the batch path; a tombstone ends a run, so the
+                # stream's order (event, then deletion, then event) is kept.
+                run: list[IncomingRecord] = []
+                for record in records:
+                    if record.value is None:
+                        await self._process_batch(conn, run, result)
+                        run = []
+                        await self._process_one(conn, record, result)
+                    else:
+                        run.append(record)
+                await self._process_batch(conn, run, result)
         EVENT_HANDLING_SECONDS.labels(self._service, self.spec.name).observe(time.perf_counter() - started)
         if result.failures:
             await self._dead_letter(result.failures)
@@ -130,7 +143,7 @@ class BatchProcessor:
         decoded: list[tuple[IncomingRecord, Envelope[Any]]] = []
         for record in records:
             if record.value is None:
-                await self._process_one(conn, record, result)  # tombstones keep the per-record path
+                await self._process_one(conn, record, result)
                 continue
             logical = self._logical(record.topic)
             try:

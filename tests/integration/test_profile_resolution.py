@@ -30,9 +30,13 @@ async def test_new_traveller_becomes_customer_with_snapshot_and_resolved_booking
         "profile.customers.v1",
         until=lambda evs: any(getattr(e.payload, "customer_id", None) == customer_id for e in evs),
     )
-    snap = [e.payload for e in snapshots if isinstance(e.payload, CustomerSnapshotV1) and e.payload.customer_id == customer_id][-1]
+    snap = [
+        e.payload
+        for e in snapshots
+        if isinstance(e.payload, CustomerSnapshotV1) and e.payload.customer_id == customer_id
+    ][-1]
     assert snap.email == created.payload.traveller.email
-    assert snap.phone == "+49301234567"
+    assert snap.phone == (created.payload.traveller.phone or "").replace(" ", "")
     assert snap.display_name == "Ann Lee"
     assert snap.company_name == "Globex GmbH"
 
