@@ -19,7 +19,7 @@ const ROUTES = [
 const main = document.getElementById("main");
 let current = null; // AbortController of the screen on show: navigating away cancels its requests
 
-function location() {
+function currentRoute() {
   const raw = window.location.hash.replace(/^#/, "") || "/search";
   const [path, query = ""] = raw.split("?", 2);
   return { raw, path, params: new URLSearchParams(query) };
@@ -49,7 +49,7 @@ function markNav(name) {
 function render() {
   current?.abort();
   current = new AbortController();
-  const { raw, path, params } = location();
+  const { raw, path, params } = currentRoute();
   const route = ROUTES.find((r) => r.pattern.test(path));
   if (!route) {
     navigate("/search");

@@ -64,6 +64,8 @@ function goldenRecord(view, heading, subtitle) {
       ["Source records", String(customer.source_record_count ?? "—")],
       ["Data quality", format.percent(quality.score)],
       quality.conflicts && Object.keys(quality.conflicts).length ? ["Conflicts", Object.keys(quality.conflicts).map(format.fieldLabel).join(", ")] : null,
+      quality.email_deliverable === false ? ["Email", badge("undeliverable", "bad")] : null,
+      (quality.stale ?? []).length ? ["Stale", quality.stale.map(format.fieldLabel).join(", ")] : null,
       ["Updated", time(customer.updated_at, { withTime: true })],
     ]),
   ];
