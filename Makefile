@@ -28,6 +28,7 @@ up: venv infra-up topics services-up demo
 	@echo "  preferences    http://127.0.0.1:8002  (API docs /docs, metrics /metrics)"
 	@echo "  feedback       http://127.0.0.1:8003  (API docs /docs, metrics /metrics)"
 	@echo "  notifications  http://127.0.0.1:8004  (API docs /docs, metrics /metrics)"
+	@echo "  agent console  http://127.0.0.1:8000  (sign in with an API key below)"
 	@echo "  Kafka          127.0.0.1:9092    PostgreSQL 127.0.0.1:55432 (database itinera)"
 	@echo "  mail sink      SMTP 127.0.0.1:1025, messages in .state/mail/new/"
 	@echo "  API keys (development): dev-agent-key, dev-supervisor-key, dev-ops-key, dev-booking-system-key, dev-admin-key"
@@ -85,10 +86,13 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(PY) -m services.kit contracts check
 
+# Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 browser-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@command -v chromium >/dev/null || { echo "installing chromium (apt)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: venv infra-up
+test: venv infra-up browser-deps
 	@$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 

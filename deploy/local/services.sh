@@ -38,8 +38,10 @@ start_one() {  # name, command...
 
 wait_ready() {  # name, port
   local name=$1 port=$2 deadline=$((SECONDS + 90))
+  local path=/readyz
+  [[ $name == console ]] && path=/healthz
   until "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-      "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+      "http://127.0.0.1:$port$path" >/dev/null 2>&1; do
     if ! alive "$RUN_DIR/$name.pid"; then
       tail -n 30 "$LOG_DIR/$name.log" >&2 || true
       die "$name exited during start-up"
@@ -56,9 +58,11 @@ cmd_start() {
   for svc in "${SERVICES[@]}"; do
     start_one "$svc" env ITINERA_SMTP_HOST=127.0.0.1 ITINERA_SMTP_PORT="$SMTP_PORT" "$PY" -m "services.$svc" serve
   done
+  start_one console "$PY" -m services.console serve
   for svc in "${SERVICES[@]}"; do
     wait_ready "$svc" "${PORTS[$svc]}"
   done
+  wait_ready console 8000
   log "all services ready"
 }
 
@@ -77,13 +81,13 @@ stop_one() {
 }
 
 cmd_stop() {
-  for svc in notifications feedback preferences profile mailsink; do
+  for svc in console notifications feedback preferences profile mailsink; do
     stop_one "$svc"
   done
 }
 
 cmd_status() {
-  for svc in mailsink "${SERVICES[@]}"; do
+  for svc in mailsink "${SERVICES[@]}" console; do
     if alive "$RUN_DIR/$svc.pid"; then echo "$svc: running (pid $(cat "$RUN_DIR/$svc.pid"))"; else echo "$svc: stopped"; fi
   done
 }

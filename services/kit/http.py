@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit.auth import KeyRing, Principal, require_roles
+from services.kit.auth import IMPLIED_ROLES, KeyRing, Principal, authenticate, require_roles
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.kit.settings import ServiceSettings
@@ -184,6 +184,11 @@ def create_app(
         return JSONResponse(
             {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
         )
+
+    @app.get("/v1/whoami", tags=["operations"])
+    async def whoami(principal: Annotated[Principal, Depends(authenticate)]) -> dict[str, Any]:
+        """Who the API key belongs to, its role and the roles it may act in."""
+        return {"name": principal.name, "role": principal.role, "acts_as": sorted(IMPLIED_ROLES[principal.role])}
 
     @app.get("/metrics", tags=["operations"])
     async def metrics(_: Annotated[Principal, Depends(require_roles("ops"))]) -> Response:

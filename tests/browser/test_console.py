@@ -254,7 +254,7 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
         await page.get_by_label("API key").fill("dev-agent-key")
         await page.get_by_label("API key").press("Enter")  # the keyboard submits the form
         await expect(page.get_by_role("heading", name="Search travellers")).to_be_visible(timeout=WAIT_MS)
-        await expect(page.locator("#session-role")).to_contain_text("Signed in")
+        await expect(page.locator("#session-role")).to_contain_text("Signed in · role: agent")
         # The key lives in this tab's session storage only: never in local storage, cookies or the URL.
         assert await page.evaluate("() => localStorage.length") == 0
         assert await context.cookies() == []

@@ -151,3 +151,10 @@ def test_keyring_roles() -> None:
     assert admin is not None
     assert admin.can_act_as("supervisor")
     assert ring.lookup("k2") is None
+
+
+async def test_whoami_names_the_caller_and_role(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/whoami", headers={"X-API-Key": "dev-supervisor-key"})
+    assert r.status_code == 200
+    assert r.json() == {"name": "dev-supervisor", "role": "supervisor", "acts_as": ["agent", "supervisor"]}
+    assert (await client.get("/v1/whoami")).status_code == 401

@@ -1,19 +1,14 @@
 // Sign-in: the agent types an API key; it is checked against the profile API and kept in this tab only.
 
-import { ApiError, request, roleFromProblem } from "../api.js";
+import { ApiError, request } from "../api.js";
 import { errorBox } from "../components.js";
 import { announce, h } from "../dom.js";
 import * as session from "../session.js";
 
-/** Check a key with a cheap agent read; resolves to the role when the API reveals it (null: agent access). */
+/** Check a key with the API's whoami; resolves to the role the key acts in. */
 async function checkKey(apiKey) {
-  try {
-    await request("profile", "/v1/companies", { params: { limit: 1 }, key: apiKey });
-    return { accepted: true, role: null };
-  } catch (error) {
-    if (error instanceof ApiError && error.forbidden) return { accepted: true, role: roleFromProblem(error.detail) ?? "restricted" };
-    throw error;
-  }
+  const me = await request("profile", "/v1/whoami", { key: apiKey });
+  return { accepted: true, role: me && typeof me.role === "string" ? me.role : null };
 }
 
 export function renderSignIn(root, { params, navigate }) {
