@@ -21,7 +21,7 @@ from services.feedback.settings import FeedbackSettings
 from services.kit.contracts.bookings import FlightSegmentV1
 from services.kit.contracts.customers import BookingKind, CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.feedback import SurveyAnsweredV1, SurveyInvitedV1
+from services.kit.contracts.feedback import CaseEscalatedV1, CaseOpenedV1, SurveyAnsweredV1, SurveyInvitedV1
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from tests.harness import TestEnv, wait_until
@@ -295,6 +295,14 @@ async def test_a_low_score_is_published_and_opens_a_complaint_case(env: TestEnv,
     assert shown.json()["csat"] == 1
     assert shown.json()["case_id"] == case["case_id"]
 
+    published = await env.events(
+        "feedback.cases.v1", until=lambda evs: any(e.payload.case_id == case["case_id"] for e in evs)
+    )
+    opened = next(e.payload for e in published if e.payload.case_id == case["case_id"])
+    assert isinstance(opened, CaseOpenedV1)
+    assert (opened.source, opened.priority, opened.status) == ("survey", "high", "open")
+    assert opened.survey_id == survey.survey_id
+
 
 async def test_a_good_score_opens_no_case(env: TestEnv, feedback: Feedback) -> None:
     survey = await a_completed_trip(env)
@@ -472,7 +480,7 @@ async def test_an_agent_works_a_case_and_a_supervisor_closes_it(feedback: Feedba
     assert none_open.json()["items"] == []
 
 
-async def test_overdue_cases_are_escalated_once_and_show_as_breached(feedback: Feedback) -> None:
+async def test_overdue_cases_are_escalated_once_and_show_as_breached(env: TestEnv, feedback: Feedback) -> None:
     customer_id = new_id("cus")
     long_ago = datetime.now(UTC) - timedelta(days=2)
     command = handlers.OpenCase(
@@ -514,6 +522,18 @@ async def test_overdue_cases_are_escalated_once_and_show_as_breached(feedback: F
     escalation = shown["history"][-1]
     assert (escalation["action"], escalation["actor"]) == ("escalated", "sla-monitor")
     assert escalation["detail"]["targets"] == "first_response"
+
+    published = await env.events(
+        "feedback.cases.v1",
+        until=lambda evs: any(
+            isinstance(e.payload, CaseEscalatedV1) and e.payload.case_id == case.case_id for e in evs
+        ),
+    )
+    kinds = [type(e.payload).__name__ for e in published if e.payload.case_id == case.case_id]
+    assert kinds == ["CaseOpenedV1", "CaseEscalatedV1"]
+    escalated = next(e.payload for e in published if isinstance(e.payload, CaseEscalatedV1))
+    assert escalated.missed_targets == ("first_response",)
+    assert escalated.priority == "high"
 
 
 # --- scores --------------------------------------------------------------------------------------

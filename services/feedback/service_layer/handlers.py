@@ -25,7 +25,13 @@ from services.feedback.domain.trips import apply_booking_event
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1, Segment
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.feedback import SurveyAnsweredV1, SurveyInvitedV1
+from services.kit.contracts.feedback import (
+    CaseChangedV1,
+    CaseEscalatedV1,
+    CaseOpenedV1,
+    SurveyAnsweredV1,
+    SurveyInvitedV1,
+)
 from services.kit.outbox import enqueue
 from services.kit.view import lookup
 
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PRODUCER = "feedback"
 SURVEYS_TOPIC = "feedback.surveys.v1"
+CASES_TOPIC = "feedback.cases.v1"
 TOKEN_BYTES = 32
 
 
@@ -208,6 +215,7 @@ async def answer_survey(
         )
         if await repo.insert_case(conn, case):
             case_id = case.case_id
+            await _publish_opened(conn, case)
             log.info("low score on survey %s opened case %s", survey.survey_id, case.case_id)
     return AnswerRecorded(survey, case_id)
 
@@ -220,6 +228,36 @@ def _complaint_subject(answer: Answer, survey: Survey) -> str:
 
 
 # --- cases ------------------------------------------------------------------------------------
+
+
+def _case_state(case: Case) -> dict[str, Any]:
+    return {
+        "case_id": case.case_id,
+        "customer_id": case.customer_id,
+        "kind": case.kind.value,
+        "status": case.status.value,
+        "priority": case.priority.value,
+        "assignee": case.assignee,
+        "first_response_due": case.first_response_due,
+        "resolution_due": case.resolution_due,
+        "escalated": case.escalated,
+        "booking_id": case.booking_id,
+        "source_system": case.source_system,
+    }
+
+
+async def _publish_opened(conn: asyncpg.Connection, case: Case) -> None:
+    opened = CaseOpenedV1(
+        **_case_state(case),
+        source=case.source.value,
+        subject=case.subject,
+        survey_id=case.survey_id,
+        opened_by=case.opened_by,
+        opened_at=case.opened_at,
+    )
+    await enqueue(
+        conn, topic=CASES_TOPIC, envelope=Envelope.new(opened, producer=PRODUCER, subject_id=case.customer_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -256,7 +294,8 @@ async def open_case(
         source_system=command.source_system,
         booking_id=command.booking_id,
     )
-    await repo.insert_case(conn, case)
+    if await repo.insert_case(conn, case):
+        await _publish_opened(conn, case)
     return case
 
 
@@ -288,6 +327,11 @@ async def change_case(
     if command.status is not None:
         case.change_status(command.status, actor=actor, may_close=may_close, now=now)
     await repo.update_case(conn, case)
+    if command.status is not None or command.priority is not None or command.assignee is not None or command.unassign:
+        changed = CaseChangedV1(**_case_state(case), changed_by=actor, changed_at=now)
+        await enqueue(
+            conn, topic=CASES_TOPIC, envelope=Envelope.new(changed, producer=PRODUCER, subject_id=case.customer_id)
+        )
     return case
 
 
@@ -302,6 +346,14 @@ async def escalate_due_cases(pool: asyncpg.Pool, *, now: datetime, batch_size: i
                 targets = case.escalate(now)
                 if targets:
                     await repo.update_case(conn, case)
+                    escalation = CaseEscalatedV1(
+                        **_case_state(case), missed_targets=tuple(str(t) for t in targets), escalated_at=now
+                    )
+                    await enqueue(
+                        conn,
+                        topic=CASES_TOPIC,
+                        envelope=Envelope.new(escalation, producer=PRODUCER, subject_id=case.customer_id),
+                    )
                     escalated.append(case.case_id)
                     progressed = True
                     log.info("case %s escalated (%s) to %s", case.case_id, ",".join(targets), case.priority.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AwareDatetime, Field
 
 from services.kit.contracts.envelope import Payload
@@ -34,3 +36,54 @@ class SurveyAnsweredV1(Payload):
     nps: int | None = Field(default=None, ge=0, le=10)
     comment: str | None = Field(default=None, max_length=5000)
     answered_at: AwareDatetime
+
+
+CaseStatusName = Literal["open", "in_progress", "waiting_customer", "resolved", "closed"]
+CasePriorityName = Literal["low", "normal", "high", "urgent"]
+
+
+class _CaseState(Payload):
+    case_id: str
+    customer_id: str
+    kind: Literal["complaint", "request"]
+    status: CaseStatusName
+    priority: CasePriorityName
+    assignee: str | None = None
+    first_response_due: AwareDatetime
+    resolution_due: AwareDatetime
+    escalated: bool = False
+    booking_id: str | None = None
+    source_system: str | None = None
+
+
+class CaseOpenedV1(_CaseState):
+    """A complaint or request case was opened (from a low survey score or by an agent)."""
+
+    event_type = "case.opened"
+    schema_version = 1
+
+    source: Literal["survey", "agent"]
+    subject: str
+    survey_id: str | None = None
+    opened_by: str
+    opened_at: AwareDatetime
+
+
+class CaseChangedV1(_CaseState):
+    """An agent changed a case's status, priority or assignee (the payload is its new state)."""
+
+    event_type = "case.changed"
+    schema_version = 1
+
+    changed_by: str
+    changed_at: AwareDatetime
+
+
+class CaseEscalatedV1(_CaseState):
+    """A case missed an SLA target and was escalated."""
+
+    event_type = "case.escalated"
+    schema_version = 1
+
+    missed_targets: tuple[str, ...]
+    escalated_at: AwareDatetime

@@ -83,4 +83,6 @@ class PreferenceConfirmationRequestedV1(Payload):
     value: JsonValue
     confidence: float = Field(ge=0, le=1)
     evidence_count: int = Field(ge=0)
-    question: str = Field(description="The question in plain English, e.g. 'Do you prefer an aisle seat on short flights?'")
+    question: str = Field(
+        description="The question in plain English, e.g. 'Do you prefer an aisle seat on short flights?'"
+    )

@@ -19,9 +19,19 @@ from services.kit.contracts.customers import (
     ResolvedBookingV1,
 )
 from services.kit.contracts.envelope import Payload
-from services.kit.contracts.feedback import SurveyAnsweredV1, SurveyInvitedV1
+from services.kit.contracts.feedback import (
+    CaseChangedV1,
+    CaseEscalatedV1,
+    CaseOpenedV1,
+    SurveyAnsweredV1,
+    SurveyInvitedV1,
+)
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
-from services.kit.contracts.preferences import PreferenceChangedV1, PreferenceConfirmationRequestedV1, PreferenceSnapshotV1
+from services.kit.contracts.preferences import (
+    PreferenceChangedV1,
+    PreferenceConfirmationRequestedV1,
+    PreferenceSnapshotV1,
+)
 
 SERVICES = ("profile", "preferences", "feedback", "notifications")
 
@@ -110,6 +120,13 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="customer_id",
         description="Post-trip survey invitations and answers.",
         payloads=(SurveyInvitedV1, SurveyAnsweredV1),
+    ),
+    TopicSpec(
+        name="feedback.cases.v1",
+        owner="feedback",
+        key="customer_id",
+        description="Complaint and request cases: opened, changed, escalated past their SLA.",
+        payloads=(CaseOpenedV1, CaseChangedV1, CaseEscalatedV1),
     ),
     TopicSpec(
         name="notifications.deliveries.v1",
