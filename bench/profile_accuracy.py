@@ -26,7 +26,7 @@ def pairs(n: int) -> int:
     return n * (n - 1) // 2
 
 
-async def run(entities: int, seed: int, batch_size: int) -> dict[str, object]:
+async def run(entities: int, seed: int, batch_size: int, show_errors: int = 0) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labelled.jsonl"
         truth: dict[str, str] = {}
@@ -37,8 +37,11 @@ async def run(entities: int, seed: int, batch_size: int) -> dict[str, object]:
         async with throwaway() as env:
             summary, seconds = await timed_import(env, path, batch_size=batch_size)
             conn = await env.admin_connect()
+            await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
             try:
-                rows = await conn.fetch("SELECT source_id, customer_id FROM profile.source_records")
+                rows = await conn.fetch(
+                    "SELECT source_id, customer_id, match_rule, match_evidence, matched_to FROM profile.source_records"
+                )
                 reviews = await conn.fetch(
                     "SELECT r.source_id, s.source_id AS other FROM profile.review_queue r"
                     " JOIN profile.source_records s ON s.customer_id = r.candidate_id WHERE r.status = 'open'"
@@ -53,6 +56,24 @@ async def run(entities: int, seed: int, batch_size: int) -> dict[str, object]:
     precision = tp / pred if pred else 1.0
     recall = tp / true if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    wrong = [
+        r
+        for r in rows
+        if r["matched_to"]
+        and truth.get(r["matched_to"]["source_id"]) not in (None, truth[r["source_id"]])
+        and not r["match_rule"].startswith("new")
+    ]
+    rules = Counter(r["match_rule"] for r in wrong)
+    examples = [
+        {
+            "rule": r["match_rule"],
+            "score": (r["match_evidence"] or {}).get("score"),
+            "evidence": [
+                f"{e['field']}:{e['level']}:{e['a']}|{e['b']}" for e in (r["match_evidence"] or {}).get("evidence", [])
+            ],
+        }
+        for r in wrong[:show_errors]
+    ]
     review_true = sum(1 for r in reviews if truth.get(r["source_id"]) == truth.get(r["other"]))
     return {
         "machine": machine(),
@@ -67,6 +88,8 @@ async def run(entities: int, seed: int, batch_size: int) -> dict[str, object]:
         "f1": round(f1, 4),
         "review_items_open": len({r["source_id"] for r in reviews}),
         "review_pairs_that_are_true_matches": f"{review_true}/{len(reviews)}",
+        "false_links_by_rule": dict(rules),
+        "false_link_examples": examples,
         "import_seconds": round(seconds, 1),
         "import_summary": {k: v for k, v in summary.to_json().items() if k != "errors"},
     }
@@ -77,8 +100,13 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=70_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--show-errors", type=int, default=0, help="print this many false links with their evidence")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.entities, args.seed, args.batch_size)), indent=2))
+    print(
+        json.dumps(
+            asyncio.run(run(args.entities, args.seed, args.batch_size, args.show_errors)), indent=2, ensure_ascii=False
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -128,6 +128,20 @@ def _phone(rng: random.Random, country: str) -> str | None:
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
+_TAKEN: set[str] = set()
+
+
+def _unique(address: str) -> str:
+    """Mail providers hand out each address once: a namesake gets a number, as in life."""
+    local, _, domain = address.partition("@")
+    candidate, k = address, 1
+    while candidate in _TAKEN:
+        k += 1
+        candidate = f"{local}{k}@{domain}"
+    _TAKEN.add(candidate)
+    return candidate
+
+
 def traveller(rng: random.Random, pools: Pools, n: int) -> Traveller:
     locale, country = rng.choices([(lc, c) for lc, c, _ in LOCALES], weights=[w for _, _, w in LOCALES])[0]
     given = rng.choice(pools.given[locale])
@@ -142,7 +156,7 @@ def traveller(rng: random.Random, pools: Pools, n: int) -> Traveller:
             else f"{_ascii(given)[:1]}{_ascii(family)}{rng.randint(1, 99)}"
         )
         domain = company[1] if company and rng.random() < 0.6 else rng.choice(FREE_MAIL)
-        email = f"{local}@{domain}"
+        email = _unique(f"{local}@{domain}")
     passport = "".join(rng.choices(string.ascii_uppercase + string.digits, k=9)) if rng.random() < 0.25 else None
     loyalty = None
     if rng.random() < 0.4:
@@ -215,7 +229,7 @@ def record(rng: random.Random, t: Traveller, source: str, n: int, *, duplicate: 
         if roll < 0.30:
             email = None
         elif roll < 0.42 and email:
-            email = f"{_ascii(t.given)[:1]}{_ascii(t.family)}{rng.randint(100, 999)}@{rng.choice(FREE_MAIL)}"
+            email = _unique(f"{_ascii(t.given)[:1]}{_ascii(t.family)}{rng.randint(100, 999)}@{rng.choice(FREE_MAIL)}")
         roll = rng.random()
         if roll < 0.35:
             phone = None

@@ -13,21 +13,29 @@ from typing import Any
 
 import asyncpg
 
-from services.profile.domain.matching import MatchFeatures
+from services.profile.domain.matching import MatchFeatures, is_weak_key
 from services.profile.domain.model import Correction, FieldValue, StoredRecord
 
 SourceKey = tuple[str, str]
 
 
+# Identity locks are hashed into a fixed number of advisory-lock buckets (in their own
+# key space), so a batch of thousands of records holds at most this many locks and stays
+# well inside PostgreSQL's shared lock table (max_locks_per_transaction x max_connections).
+LOCK_BUCKETS = 4096
+_LOCK_SPACE = 0x1D_0000_0000
+
+
 def lock_key(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+    return _LOCK_SPACE + int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % LOCK_BUCKETS
 
 
 async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
     """Serialise resolution of records sharing an identity (source link, identifier or blocking key).
 
     Across partitions and processes: locks are transaction-scoped and taken in sorted
-    order, so two transactions locking overlapping sets cannot deadlock.
+    order, so two transactions locking overlapping sets cannot deadlock. Two records
+    sharing a key always share its bucket; unrelated records rarely do.
     """
     ordered = sorted({lock_key(k) for k in keys})
     if ordered:
@@ -51,20 +59,23 @@ async def existing_links(conn: asyncpg.Connection, keys: Sequence[SourceKey]) ->
 
 
 async def candidates(
-    conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int
+    conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
 ) -> dict[str, list[tuple[SourceKey, str, MatchFeatures]]]:
-    """Stored records under each blocking key (at most `per_key` each): one indexed lookup per key."""
+    """Stored records under each blocking key (at most `per_key` each, fewer for weak keys): indexed lookups."""
     if not keys:
         return {}
+    weak = per_weak_key if per_weak_key is not None else max(1, per_key // 2)
     rows = await conn.fetch(
         """
         SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features
-          FROM unnest($1::text[]) AS k(key)
-          CROSS JOIN LATERAL (SELECT b.source_system, b.source_id FROM blocking_keys b WHERE b.key = k.key LIMIT $2) b
+          FROM unnest($1::text[], $2::int[]) AS k(key, lim)
+          CROSS JOIN LATERAL (
+                SELECT b.source_system, b.source_id FROM blocking_keys b WHERE b.key = k.key LIMIT k.lim
+          ) b
           JOIN source_records s ON s.source_system = b.source_system AND s.source_id = b.source_id
         """,
         list(keys),
-        per_key,
+        [weak if is_weak_key(k) else per_key for k in keys],
     )
     out: dict[str, list[tuple[SourceKey, str, MatchFeatures]]] = {}
     parsed: dict[SourceKey, MatchFeatures] = {}
@@ -140,16 +151,20 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
     )
 
 
-async def replace_blocking_keys(conn: asyncpg.Connection, records: Sequence[tuple[SourceKey, Sequence[str]]]) -> None:
-    """Store each record's blocking keys (replacing what it had)."""
+async def replace_blocking_keys(
+    conn: asyncpg.Connection, records: Sequence[tuple[SourceKey, Sequence[str]]], *, stored_before: Iterable[SourceKey]
+) -> None:
+    """Store each record's blocking keys, replacing what the records stored before had."""
     if not records:
         return
-    await conn.execute(
-        "DELETE FROM blocking_keys b USING unnest($1::text[], $2::text[]) AS k(sys, id)"
-        " WHERE b.source_system = k.sys AND b.source_id = k.id",
-        [k[0] for k, _ in records],
-        [k[1] for k, _ in records],
-    )
+    old = list(stored_before)
+    if old:
+        await conn.execute(
+            "DELETE FROM blocking_keys b USING unnest($1::text[], $2::text[]) AS k(sys, id)"
+            " WHERE b.source_system = k.sys AND b.source_id = k.id",
+            [k[0] for k in old],
+            [k[1] for k in old],
+        )
     keys, systems, ids = [], [], []
     for (sys, sid), ks in records:
         for k in dict.fromkeys(ks):

@@ -82,10 +82,11 @@ _FIELDS = ("given", "given_first", "family", "dob", "email", "phone", "loyalty",
 def blocking_keys(f: MatchFeatures) -> list[str]:
     """Indexed keys under which a record is stored and looked up; records sharing none are never compared.
 
-    Strong identifiers; the email mailbox name (a changed domain); a phone's last nine
-    digits; the phonetic codes of both name parts, in either order (swapped names);
-    each name part's code with the birth year (a typo or nickname in the other part);
-    the birth date with both initials (typos anywhere past the first letter).
+    Strongest first: strong identifiers; the phone's last nine digits; the birth date with
+    both initials (typos past the first letter, swapped order); each name part's phonetic
+    code with the birth date (a nickname or a typo in the other part); then the weak ones,
+    looked up with a smaller limit: the email mailbox name (a changed domain) and the
+    phonetic codes of both name parts in either order (a missing or mistyped birth date).
     """
     keys: list[str] = []
     if f.passport:
@@ -93,21 +94,28 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
     keys.extend(f"l:{lo}" for lo in f.loyalty)
     if f.email:
         keys.append(f"e:{f.email}")
-        local = f.email_local
-        if len(local) >= 6:
-            keys.append(f"el:{local}")
     if f.phone:
         keys.append(f"p:{f.phone[-9:]}")
-    codes = sorted({c for c in (phonetic(f.family), phonetic(f.given_first or f.given)) if c})
-    if len(codes) == 2:
-        keys.append(f"n:{codes[0]}|{codes[1]}")
-    year = f.dob[:4]
-    if year:
-        keys.extend(f"y:{c}:{year}" for c in codes)
-    if f.dob and f.family and (f.given_first or f.given):
-        initials = "".join(sorted((f.family[0], (f.given_first or f.given)[0])))
-        keys.append(f"d:{f.dob}:{initials}")
+    given = f.given_first or f.given
+    fam_code, giv_code = phonetic(f.family), phonetic(given)
+    if f.dob and f.family and given:
+        keys.append(f"d:{f.dob}:{''.join(sorted((f.family[0], given[0])))}")
+    if f.dob:
+        keys.extend(f"b:{c}:{f.dob}" for c in sorted({fam_code, giv_code} - {""}))
+    local = f.email_local
+    if len(local) >= 6:
+        keys.append(f"el:{local}")
+    if fam_code and giv_code:
+        keys.append("n:" + "|".join(sorted((fam_code, giv_code))))
     return keys
+
+
+WEAK_KEY_PREFIXES = ("el:", "n:")
+
+
+def is_weak_key(key: str) -> bool:
+    """Weak keys (many records share them) are looked up with a smaller limit."""
+    return key.startswith(WEAK_KEY_PREFIXES)
 
 
 def name_search_keys(given: str, family: str) -> list[str]:

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 import phonenumbers
 import pycountry
@@ -197,6 +198,11 @@ def country(raw: str | None) -> Normalized:
     """ISO 3166-1 alpha-2 code from an alpha-2/alpha-3 code or a country name (pycountry)."""
     if not raw or not raw.strip():
         return MISSING
+    return _country(raw)
+
+
+@lru_cache(maxsize=4096)
+def _country(raw: str) -> Normalized:
     text = raw.strip()
     alias = _COUNTRY_ALIASES.get(text.casefold())
     if alias:

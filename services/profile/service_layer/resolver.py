@@ -55,6 +55,7 @@ class ProfileConfig:
     upper_threshold: float = matching.UPPER_THRESHOLD
     lower_threshold: float = matching.LOWER_THRESHOLD
     candidates_per_key: int = 40
+    max_candidates: int = 120  # scored per record at most
     stale_after_days: int = 730
 
 
@@ -209,7 +210,7 @@ async def resolve_batch(
             }
         )
     await repo.upsert_source_records(conn, source_rows)
-    await repo.replace_blocking_keys(conn, [(key, keys[i]) for key, i in last_of.items()])
+    await repo.replace_blocking_keys(conn, [(key, keys[i]) for key, i in last_of.items()], stored_before=links)
 
     reviews = []
     for i, d in enumerate(decisions):
@@ -323,10 +324,12 @@ def _decide(
     """Score a new record against its blocking candidates and decide: link, review or new customer."""
     best_by_customer: dict[str, tuple[matching.MatchResult, SourceKey]] = {}
     seen: set[SourceKey] = {key}
-    for k in keys:
+    for k in keys:  # strongest keys first: the scoring budget goes to the likeliest candidates
         for cand_key, customer_id, cand in (*stored.get(k, ()), *batch_index.get(k, ())):
             if cand_key in seen:
                 continue
+            if len(seen) > config.max_candidates:
+                break
             seen.add(cand_key)
             result = matching.score_pair(feats, cand, upper=config.upper_threshold, lower=config.lower_threshold)
             current = best_by_customer.get(customer_id)
