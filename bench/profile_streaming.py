@@ -39,7 +39,7 @@ from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
 from services.profile.service_layer.bulk import row_to_incoming
-from services.profile.service_layer.resolver import _decide
+from services.profile.service_layer.resolver import _decide, name_tokens
 from services.profile.settings import ProfileSettings
 from tests import builders
 from tests.harness import KAFKA, PG_HOST, PG_PORT
@@ -105,7 +105,9 @@ async def match_step(settings: ProfileSettings, rows: list[dict[str, Any]]) -> d
                 keys = matching.blocking_keys(feats)
                 t1 = time.perf_counter()
                 stored = await repo.candidates(conn, keys, per_key=config.candidates_per_key)
-                decision = _decide(item.record.key, feats, keys, stored, {}, config)
+                tokens = [t for f in (feats, *(c[2] for cs in stored.values() for c in cs)) for t in name_tokens(f)]
+                freq = await repo.name_frequencies(conn, tokens, min_records=config.frequency_min_records)
+                decision = _decide(item.record.key, feats, keys, stored, {}, config, freq)
                 t2 = time.perf_counter()
                 normalise_ms.append((t1 - t0) * 1000)
                 match_ms.append((t2 - t1) * 1000)

@@ -196,6 +196,35 @@ async def customers_for_keys(conn: asyncpg.Connection, keys: Sequence[str], *, l
     return [r["customer_id"] for r in rows]
 
 
+async def count_names(conn: asyncpg.Connection, tokens: Sequence[str], records: int) -> None:
+    """Add newly stored records' name parts (and their number, under "*") to the frequency table."""
+    counts: dict[str, int] = {}
+    for t in tokens:
+        counts[t] = counts.get(t, 0) + 1
+    if records:
+        counts["*"] = records
+    if not counts:
+        return
+    ordered = sorted(counts)  # a fixed order: concurrent batches update shared rows without deadlocks
+    await conn.execute(
+        "INSERT INTO name_frequencies (token, count) SELECT * FROM unnest($1::text[], $2::bigint[])"
+        " ON CONFLICT (token) DO UPDATE SET count = name_frequencies.count + EXCLUDED.count",
+        ordered,
+        [counts[t] for t in ordered],
+    )
+
+
+async def name_frequencies(conn: asyncpg.Connection, tokens: Iterable[str], *, min_records: int) -> dict[str, float]:
+    """Each name part's share of stored records (empty until `min_records` records are stored)."""
+    wanted = sorted(set(tokens) | {"*"})
+    rows = await conn.fetch("SELECT token, count FROM name_frequencies WHERE token = ANY($1::text[])", wanted)
+    counts = {r["token"]: r["count"] for r in rows}
+    total = counts.pop("*", 0)
+    if total < min_records:
+        return {}
+    return {t: c / total for t, c in counts.items()}
+
+
 # --- customers and golden records ------------------------------------------------------------
 
 

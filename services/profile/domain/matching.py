@@ -166,6 +166,7 @@ DOB = _levels(
 EMAIL = _levels(
     Level("exact", 0.80, 0.0001),
     Level("same-mailbox-name", 0.04, 0.0008),
+    Level("same-name-mailbox", 0.04, 0.04),  # "li.wang@" at two providers: namesakes have it too
     Level("fuzzy", 0.03, 0.002),
     Level("different", 0.13, 0.9971),
 )
@@ -243,26 +244,44 @@ def _given_level(a_full: str, a_first: str, b_full: str, b_first: str) -> str:
     return "different"
 
 
-def _name_evidence(a: MatchFeatures, b: MatchFeatures) -> list[FieldEvidence]:
+Frequencies = Mapping[str, float]
+"""Share of stored records carrying a name part: "f:<family>" / "g:<given>" -> 0..1 (term frequencies)."""
+
+
+def _weight(level: Level, tokens: tuple[str, ...], freq: Frequencies | None) -> tuple[str, float]:
+    """An exact agreement on a common name says less: u becomes the name's frequency (TF adjustment)."""
+    if level.name != "exact" or not freq:
+        return level.name, level.weight
+    share = max((freq.get(t, 0.0) for t in tokens), default=0.0)
+    if share <= level.u:
+        return level.name, level.weight
+    return f"exact (common name, {share:.2%} of records)", math.log2(level.m / share)
+
+
+def _name_evidence(a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None) -> list[FieldEvidence]:
     out: list[FieldEvidence] = []
     if a.family and b.family:
-        lv = FAMILY[_family_level(a.family, b.family)]
-        out.append(FieldEvidence("family_name", lv.name, lv.weight, a.family, b.family))
+        name, weight = _weight(FAMILY[_family_level(a.family, b.family)], (f"f:{a.family}",), freq)
+        out.append(FieldEvidence("family_name", name, weight, a.family, b.family))
     if a.given and b.given:
         lv = GIVEN[_given_level(a.given, a.given_first, b.given, b.given_first)]
-        out.append(FieldEvidence("given_name", lv.name, lv.weight, a.given, b.given))
+        token = a.given if a.given == b.given else a.given_first
+        name, weight = _weight(lv, (f"g:{token}",), freq)
+        out.append(FieldEvidence("given_name", name, weight, a.given, b.given))
     return out
 
 
-def _swapped_evidence(a: MatchFeatures, b: MatchFeatures) -> list[FieldEvidence]:
+def _swapped_evidence(a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None) -> list[FieldEvidence]:
     """Names compared crosswise (a's family with b's given name and vice versa)."""
     if not (a.family and a.given and b.family and b.given):
         return []
-    fam = FAMILY[_family_level(a.family, b.given)]
-    giv = GIVEN[_given_level(a.given, a.given_first, b.family, b.family)]
+    fam_name, fam_weight = _weight(FAMILY[_family_level(a.family, b.given)], (f"f:{a.family}", f"g:{b.given}"), freq)
+    giv_name, giv_weight = _weight(
+        GIVEN[_given_level(a.given, a.given_first, b.family, b.family)], (f"g:{a.given}", f"f:{b.family}"), freq
+    )
     return [
-        FieldEvidence("family_name", f"{fam.name} (swapped order)", fam.weight, a.family, b.given),
-        FieldEvidence("given_name", f"{giv.name} (swapped order)", giv.weight, a.given, b.family),
+        FieldEvidence("family_name", f"{fam_name} (swapped order)", fam_weight, a.family, b.given),
+        FieldEvidence("given_name", f"{giv_name} (swapped order)", giv_weight, a.given, b.family),
     ]
 
 
@@ -270,12 +289,12 @@ def _total(evidence: Iterable[FieldEvidence]) -> float:
     return sum(e.weight for e in evidence)
 
 
-def _names(a: MatchFeatures, b: MatchFeatures) -> list[FieldEvidence]:
-    straight = _name_evidence(a, b)
-    if len(straight) == 2 and all(e.level == "exact" for e in straight):
-        return straight  # nothing crosswise can beat two exact parts
+def _names(a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None) -> list[FieldEvidence]:
+    straight = _name_evidence(a, b, freq)
+    if len(straight) == 2 and a.family == b.family and a.given == b.given:
+        return straight  # nothing crosswise can beat two identical parts
     # Symmetric: the crosswise comparison is tried from both sides and the better kept.
-    crossed = max((_swapped_evidence(a, b), _swapped_evidence(b, a)), key=_total)
+    crossed = max((_swapped_evidence(a, b, freq), _swapped_evidence(b, a, freq)), key=_total)
     if crossed and _total(crossed) > _total(straight) + 1e-9:
         return crossed
     return straight
@@ -291,14 +310,25 @@ def _dob_level(a: str, b: str) -> str:
     return "different"
 
 
-def _email_level(a: str, b: str) -> str:
-    if a == b:
+def _mailbox_from_name(local: str, f: MatchFeatures) -> bool:
+    """Whether a mailbox name is just the person's name ("li.wang", "lwang7"): then it adds no evidence."""
+    bare = "".join(ch for ch in local if ch.isalpha())
+    given = f.given_first or f.given
+    if not bare or not f.family or not given:
+        return False
+    return bare in {given + f.family, f.family + given, given[:1] + f.family, f.family + given[:1], f.given + f.family}
+
+
+def _email_level(a: MatchFeatures, b: MatchFeatures) -> str:
+    if a.email == b.email:
         return "exact"
-    la, lb = a.rpartition("@")[0], b.rpartition("@")[0]
+    la, lb = a.email_local, b.email_local
     if la == lb and len(la) >= 4:
+        if _mailbox_from_name(la, a) or _mailbox_from_name(lb, b):
+            return "same-name-mailbox"
         return "same-mailbox-name"
-    if _jw(a, b) >= 0.94:
-        return "fuzzy"
+    if _jw(a.email, b.email) >= 0.94 and not (_mailbox_from_name(la, a) and _mailbox_from_name(lb, b)):
+        return "fuzzy"  # a typo, not "john.smith" and "john.smith2" (two namesakes at one provider)
     return "different"
 
 
@@ -310,14 +340,14 @@ def _phone_level(a: str, b: str) -> str:
     return "different"
 
 
-def compare(a: MatchFeatures, b: MatchFeatures) -> list[FieldEvidence]:
+def compare(a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None = None) -> list[FieldEvidence]:
     """Per-field evidence for a pair; fields missing on either side are left out (weight 0)."""
-    ev = _names(a, b)
+    ev = _names(a, b, freq)
     if a.dob and b.dob:
         lv = DOB[_dob_level(a.dob, b.dob)]
         ev.append(FieldEvidence("date_of_birth", lv.name, lv.weight, a.dob, b.dob))
     if a.email and b.email:
-        lv = EMAIL[_email_level(a.email, b.email)]
+        lv = EMAIL[_email_level(a, b)]
         ev.append(FieldEvidence("email", lv.name, lv.weight, a.email, b.email))
     if a.phone and b.phone:
         lv = PHONE[_phone_level(a.phone, b.phone)]
@@ -371,10 +401,15 @@ def decide(score: float, *, upper: float = UPPER_THRESHOLD, lower: float = LOWER
 
 
 def score_pair(
-    a: MatchFeatures, b: MatchFeatures, *, upper: float = UPPER_THRESHOLD, lower: float = LOWER_THRESHOLD
+    a: MatchFeatures,
+    b: MatchFeatures,
+    *,
+    upper: float = UPPER_THRESHOLD,
+    lower: float = LOWER_THRESHOLD,
+    freq: Frequencies | None = None,
 ) -> MatchResult:
     """Compare two records: deterministic rules first, then the sum of match weights."""
-    evidence = compare(a, b)
+    evidence = compare(a, b, freq)
     score = _total(evidence)
     rule = deterministic_rule(a, b, evidence)
     if rule is not None:

@@ -35,7 +35,7 @@ from services.profile.domain.companies import company_key
 from services.profile.domain.names import match_form, match_tokens, split_full_name
 from services.profile.service_layer import bulk, curation
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
-from services.profile.service_layer.resolver import ProfileConfig
+from services.profile.service_layer.resolver import ProfileConfig, name_tokens
 from services.profile.settings import ProfileSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
@@ -692,16 +692,21 @@ async def explain_pair(
             [a["customer_id"], b["customer_id"]],
         )
         await _audit(conn, principal, "customer.explain", a["customer_id"], {"other": b["customer_id"]})
+        feats = {(r["source_system"], r["source_id"]): matching.MatchFeatures.from_json(r["features"]) for r in rows}
+        freq = await repo.name_frequencies(
+            conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
+        )
     left = [r for r in rows if r["customer_id"] == a["customer_id"]]
     right = [r for r in rows if r["customer_id"] == b["customer_id"]]
     best: tuple[matching.MatchResult, Any, Any] | None = None
     for ra in left:
         for rb in right:
             res = matching.score_pair(
-                matching.MatchFeatures.from_json(ra["features"]),
-                matching.MatchFeatures.from_json(rb["features"]),
+                feats[(ra["source_system"], ra["source_id"])],
+                feats[(rb["source_system"], rb["source_id"])],
                 upper=config.upper_threshold,
                 lower=config.lower_threshold,
+                freq=freq,
             )
             if best is None or matching.rank(res) > matching.rank(best[0]):
                 best = (res, ra, rb)

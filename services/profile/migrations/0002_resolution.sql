@@ -118,3 +118,9 @@ CREATE TABLE company_sources (
 INSERT INTO company_aliases (alias_key, company_id, alias) SELECT name_key, company_id, name FROM companies;
 INSERT INTO company_domains (domain, company_id)
     SELECT DISTINCT ON (email_domain) email_domain, company_id FROM companies WHERE email_domain IS NOT NULL;
+
+-- How many stored records carry each name part: exact agreement on a common name weighs less.
+CREATE TABLE name_frequencies (
+    token  text PRIMARY KEY,    -- "f:<family match form>", "g:<given match form>", "*" for the total
+    count  bigint NOT NULL
+);

@@ -56,6 +56,7 @@ class ProfileConfig:
     lower_threshold: float = matching.LOWER_THRESHOLD
     candidates_per_key: int = 40
     max_candidates: int = 120  # scored per record at most
+    frequency_min_records: int = 1000  # name frequencies count once this many records are stored
     stale_after_days: int = 730
 
 
@@ -113,6 +114,16 @@ class _Decision:
 SourceKey = tuple[str, str]
 
 
+def name_tokens(f: matching.MatchFeatures) -> list[str]:
+    """The name parts a record adds to the frequency table."""
+    out = [f"f:{f.family}"] if f.family else []
+    if f.given:
+        out.append(f"g:{f.given}")
+    if f.given_first and f.given_first != f.given:
+        out.append(f"g:{f.given_first}")
+    return out
+
+
 def new_customer_id() -> str:
     return f"cus_{uuid.uuid4().hex}"
 
@@ -142,6 +153,11 @@ async def resolve_batch(
 
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
+    fresh = {it.record.key: f for it, f in zip(items, features, strict=True) if it.record.key not in links}
+    await repo.count_names(conn, [t for f in fresh.values() for t in name_tokens(f)], len(fresh))
+    freq = await repo.name_frequencies(
+        conn, [t for f in features for t in name_tokens(f)], min_records=config.frequency_min_records
+    )
     lookup_keys = sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
     stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
 
@@ -155,7 +171,7 @@ async def resolve_batch(
         if linked is not None:
             decision = _Decision(linked, "source-link", created=False)
         else:
-            decision = _decide(key, feats, ks, stored, batch_index, config)
+            decision = _decide(key, feats, ks, stored, batch_index, config, freq)
         decisions.append(decision)
         batch_links[key] = decision.customer_id
         for k in ks:
@@ -320,6 +336,7 @@ def _decide(
     stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
     batch_index: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
     config: ProfileConfig,
+    freq: matching.Frequencies | None = None,
 ) -> _Decision:
     """Score a new record against its blocking candidates and decide: link, review or new customer."""
     best_by_customer: dict[str, tuple[matching.MatchResult, SourceKey]] = {}
@@ -331,7 +348,9 @@ def _decide(
             if len(seen) > config.max_candidates:
                 break
             seen.add(cand_key)
-            result = matching.score_pair(feats, cand, upper=config.upper_threshold, lower=config.lower_threshold)
+            result = matching.score_pair(
+                feats, cand, upper=config.upper_threshold, lower=config.lower_threshold, freq=freq
+            )
             current = best_by_customer.get(customer_id)
             if current is None or matching.rank(result) > matching.rank(current[0]):
                 best_by_customer[customer_id] = (result, cand_key)
