@@ -379,17 +379,21 @@ def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Iterable[Fi
     """The strong identifier that makes two records one traveller, if any.
 
     A shared passport hash or loyalty number decides alone. A shared email or phone
-    decides unless both name parts clearly differ (a shared family mailbox or office
-    line); then the pair is scored like any other.
+    decides unless both name parts clearly differ or the birth dates do (a family
+    mailbox, an office line); then the pair is scored like any other.
     """
     if a.passport and a.passport == b.passport:
         return "passport"
     if a.loyalty and b.loyalty and set(a.loyalty) & set(b.loyalty):
         return "loyalty"
     shared = [k for k in ("email", "phone") if getattr(a, k) and getattr(a, k) == getattr(b, k)]
-    if shared and not _names_disagree(evidence):
+    if shared and not _names_disagree(evidence) and not _birth_dates_differ(evidence):
         return shared[0]
     return None
+
+
+def _birth_dates_differ(evidence: Iterable[FieldEvidence]) -> bool:
+    return any(e.field == "date_of_birth" and e.level == "different" for e in evidence)
 
 
 def decide(score: float, *, upper: float = UPPER_THRESHOLD, lower: float = LOWER_THRESHOLD) -> Decision:
