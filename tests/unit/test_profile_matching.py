@@ -131,10 +131,17 @@ _features = st.builds(
 )
 
 
+_frequencies = st.one_of(
+    st.none(),
+    st.dictionaries(st.sampled_from([f"{p}:{n}" for p in "fg" for n in ["ann", "wang", "lee", "li", "smith", "bill"]]),
+                    st.floats(0.0, 0.2), max_size=6),
+)  # fmt: skip
+
+
 @settings(max_examples=400, deadline=None)
-@given(_features, _features)
-def test_matching_is_symmetric(a: MatchFeatures, b: MatchFeatures) -> None:
-    ab, ba = score_pair(a, b), score_pair(b, a)
+@given(_features, _features, _frequencies)
+def test_matching_is_symmetric(a: MatchFeatures, b: MatchFeatures, freq: dict[str, float] | None) -> None:
+    ab, ba = score_pair(a, b, freq=freq), score_pair(b, a, freq=freq)
     assert abs(ab.score - ba.score) < 1e-9
     assert ab.decision == ba.decision
     assert ab.rule == ba.rule
@@ -144,3 +151,29 @@ def test_matching_is_symmetric(a: MatchFeatures, b: MatchFeatures) -> None:
 @given(_features)
 def test_features_survive_storage(f: MatchFeatures) -> None:
     assert MatchFeatures.from_json(f.to_json()) == f
+
+
+def test_exact_agreement_on_a_common_name_weighs_less() -> None:
+    a = feats(given_name="Wei", family_name="Wang", date_of_birth="1980-01-01")
+    b = feats(full_name="王伟", date_of_birth="1980-01-02")
+    rare = score_pair(a, b)
+    common = score_pair(a, b, freq={"f:wang": 0.07, "g:wei": 0.02})
+    assert common.score < rare.score
+    assert any("common name" in e.level for e in common.evidence)
+
+
+def test_a_mailbox_named_after_the_person_is_no_evidence_at_another_provider() -> None:
+    a = feats(given_name="Li", family_name="Wang", email="li.wang@qq.com")
+    b = feats(given_name="Li", family_name="Wang", email="li.wang@outlook.com")
+    c = feats(given_name="Li", family_name="Wang", email="dragonfly77@qq.com")
+    d = feats(given_name="Li", family_name="Wang", email="dragonfly77@outlook.com")
+    levels = {e.field: e.level for e in score_pair(a, b).evidence}
+    assert levels["email"] == "same-name-mailbox"
+    assert {e.field: e.level for e in score_pair(c, d).evidence}["email"] == "same-mailbox-name"
+    assert score_pair(c, d).score > score_pair(a, b).score
+
+
+def test_a_shared_phone_with_different_birth_dates_is_scored_not_decided() -> None:
+    a = feats(given_name="Laurence", family_name="Begue", phone="+33612745743", date_of_birth="1990-12-11")
+    b = feats(given_name="Laurence", family_name="Bouvier", phone="+33612745743", date_of_birth="1975-02-01")
+    assert score_pair(a, b).rule == "probabilistic"
