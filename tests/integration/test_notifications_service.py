@@ -273,6 +273,26 @@ async def test_change_and_cancellation_notices(env: TestEnv, smtp: SmtpServer) -
         assert not [m for m in smtp.messages if "ACME-TRIP" in str(m["Subject"])]
 
 
+async def test_a_cancellation_stops_a_confirmation_that_has_not_left(env: TestEnv, smtp: SmtpServer) -> None:
+    cid = customer_id()
+    async with service(env, settings(env, smtp.port)) as runtime:
+        # No snapshot yet: the confirmation waits for contact data, then the booking is cancelled.
+        await env.publish(BOOKINGS, booking(cid, booking_id="ACME-GONE", kind="created"))
+        await env.publish(BOOKINGS, booking(cid, booking_id="ACME-GONE", kind="cancelled"))
+
+        async def statuses() -> dict[str, str] | None:
+            async with repo.connect(runtime.pool) as conn:
+                rows = await conn.fetch("SELECT template, status FROM deliveries WHERE customer_id = $1", cid)
+            found = {r["template"]: r["status"] for r in rows}
+            return found if found.get("booking_confirmation") == "suppressed" else None
+
+        assert await wait_until(statuses)
+        await env.publish(CUSTOMERS, snapshot(cid))
+        cancelled = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
+        assert cancelled["Subject"] == "Your booking ACME-GONE has been cancelled"
+        assert [m["Subject"] for m in smtp.messages if m["To"] == f"{cid}@example.com"] == [cancelled["Subject"]]
+
+
 async def test_survey_invitation_respects_quiet_hours(env: TestEnv, smtp: SmtpServer) -> None:
     awake, asleep = customer_id(), customer_id()
     now = datetime.now(UTC)

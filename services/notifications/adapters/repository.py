@@ -381,3 +381,22 @@ async def get_delivery(conn: asyncpg.Connection, delivery_id: str) -> asyncpg.Re
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1",  # constant column list
         delivery_id,
     )
+
+
+async def suppress_pending_for_booking(
+    conn: asyncpg.Connection, *, source_system: str, booking_id: str, templates: tuple[str, ...], reason: str
+) -> list[str]:
+    """Stop messages about a booking that have not left yet (e.g. its confirmation after a cancellation)."""
+    rows = await conn.fetch(
+        """
+        UPDATE deliveries SET status = 'suppressed', hold_reason = NULL, last_error = $4, updated_at = now()
+         WHERE status = 'pending' AND template = ANY($3::text[])
+           AND context->>'source_system' = $1 AND context->>'booking_id' = $2
+        RETURNING delivery_id
+        """,
+        source_system,
+        booking_id,
+        list(templates),
+        reason,
+    )
+    return [r["delivery_id"] for r in rows]

@@ -50,6 +50,18 @@ async def handle_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]
     template = template_for_booking(p.kind)
     if template is None:
         return
+    if p.kind == "cancelled":
+        # A confirmation or change notice still waiting (e.g. for contact data) is now wrong.
+        stopped = await repo.suppress_pending_for_booking(
+            conn,
+            source_system=p.source_system,
+            booking_id=p.booking_id,
+            templates=("booking_confirmation", "booking_changed"),
+            reason="booking cancelled before the message was sent",
+        )
+        for delivery_id in stopped:
+            DELIVERIES.labels("email", "booking_confirmation", "suppressed").inc()
+            log.info("suppressed %s: booking %s:%s was cancelled", delivery_id, p.source_system, p.booking_id)
     data = p.model_dump(mode="json")
     context = {
         "booking_id": p.booking_id,
