@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,7 +73,7 @@ def customers(n: int) -> list[str]:
     return [f"cus_{uuid.uuid4().hex}" for _ in range(n)]
 
 
-def start_worker(env: TestEnv, *, log_path: Path, batch_path: bool = False) -> subprocess.Popen[bytes]:
+def start_worker(env: TestEnv, *, log_path: Path, batch_size: int = 1000) -> subprocess.Popen[bytes]:
     """`python -m services.preferences worker` as its own process, pointed at the throwaway environment."""
     environ = dict(os.environ)
     environ.update(
@@ -84,13 +85,36 @@ def start_worker(env: TestEnv, *, log_path: Path, batch_path: bool = False) -> s
             "ITINERA_PREFERENCES_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
             "ITINERA_PREFERENCES_TOPIC_PREFIX": env.topic_prefix,
             "ITINERA_PREFERENCES_LOG_LEVEL": "WARNING",
-            "ITINERA_PREFERENCES_CONSUMER_BATCH_SIZE": os.environ.get("BENCH_BATCH_SIZE", "1000"),
+            "ITINERA_PREFERENCES_CONSUMER_BATCH_SIZE": str(batch_size),
         }
     )
     log = log_path.open("wb")
     return subprocess.Popen(  # started once, before the measurement
         [sys.executable, "-m", "services.preferences", "worker"], cwd=ROOT, env=environ, stdout=log, stderr=log
     )
+
+
+def start_workers(env: TestEnv, *, count: int, batch_size: int, log_name: str) -> list[subprocess.Popen[bytes]]:
+    """`count` worker processes of the same consumer group (they share the topic's partitions)."""
+    return [
+        start_worker(env, log_path=Path(tempfile.gettempdir()) / f"{log_name}-{i}.log", batch_size=batch_size)
+        for i in range(count)
+    ]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux `/proc`; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -100,6 +124,13 @@ async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
             return
         await asyncio.sleep(0.1)
     proc.kill()
+
+
+async def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        await stop_worker(proc)
 
 
 def machine() -> str:

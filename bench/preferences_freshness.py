@@ -9,6 +9,15 @@ every 20 ms. For each snapshot version that became visible, freshness is
 snapshot's `last_event_at`); the poller's interval makes these figures upper bounds.
 The first seconds (warm-up) are not counted.
 
+The latency is also broken down by stage, from timestamps every snapshot carries or
+leaves behind (one clock: everything runs on this machine):
+
+- worker picks up: booking sent -> the worker's batch handler starts (`updated_at` of the snapshot);
+- handler + commit + relay: -> the snapshot's Kafka record timestamp (set when the outbox
+  relay hands it to the producer), read by a side consumer of the snapshot topic;
+- view reader applies: -> `applied_at` in the reader's `customer_view` row;
+- reader commit + poll: -> seen by the poller.
+
     .venv/bin/python -m bench.preferences_freshness --rate 2000 --seconds 60
 """
 
@@ -16,18 +25,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
-import tempfile
+import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import cast
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.preferences_common import booking, customers, encoded, machine, percentile, start_worker, stop_worker
+from bench.preferences_common import (
+    booking,
+    customers,
+    encoded,
+    load_average,
+    machine,
+    percentile,
+    start_workers,
+    stop_workers,
+)
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
 from services.kit.view import customer_view_consumer
@@ -57,14 +76,25 @@ async def generate(topic: str, *, rate: int, seconds: float, ids: list[str], rng
     return sent, sent / (time.perf_counter() - start)
 
 
-async def poll(conn: asyncpg.Connection, stop: asyncio.Event, out: list[tuple[float, float]]) -> None:
-    """Record (wall time seen, freshness seconds) for every snapshot version that appears."""
+@dataclass(frozen=True)
+class Seen:
+    """One snapshot version as the poller saw it (unix seconds)."""
+
+    at: float  # seen by the poller
+    sent: float  # the newest booking it reflects was sent
+    handled: float  # the worker's batch handler started (snapshot updated_at)
+    applied: float  # applied in the reader's view
+    event_id: str
+
+
+async def poll(conn: asyncpg.Connection, stop: asyncio.Event, out: list[Seen]) -> None:
+    """Record every snapshot version that appears in the reader's view."""
     watermark = datetime(2000, 1, 1, tzinfo=UTC)
     seen: set[tuple[str, int]] = set()
     while not stop.is_set():
         rows = await conn.fetch(
-            "SELECT customer_id, version, snapshot->>'last_event_at' AS src, applied_at FROM customer_view"
-            " WHERE kind = 'preferences' AND applied_at > $1",
+            "SELECT customer_id, version, snapshot->>'last_event_at' AS src, snapshot->>'updated_at' AS handled,"
+            " applied_at, event_id FROM customer_view WHERE kind = 'preferences' AND applied_at > $1",
             watermark,
         )
         now = time.time()
@@ -73,8 +103,38 @@ async def poll(conn: asyncpg.Connection, stop: asyncio.Event, out: list[tuple[fl
             if (r["customer_id"], r["version"]) in seen or r["src"] is None:
                 continue
             seen.add((r["customer_id"], r["version"]))
-            out.append((now, now - datetime.fromisoformat(r["src"]).timestamp()))
+            out.append(
+                Seen(
+                    at=now,
+                    sent=datetime.fromisoformat(r["src"]).timestamp(),
+                    handled=datetime.fromisoformat(r["handled"]).timestamp(),
+                    applied=r["applied_at"].timestamp(),
+                    event_id=str(r["event_id"]),
+                )
+            )
         await asyncio.sleep(0.02)
+
+
+async def record_publication(topic: str, stop: asyncio.Event, out: dict[str, float]) -> None:
+    """Kafka record timestamp of every snapshot, by event id (from the headers: no parsing)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            for messages in batch.values():
+                for m in messages:
+                    event_id = dict(m.headers or ()).get("event_id")
+                    if event_id is not None:
+                        out[event_id.decode()] = m.timestamp / 1000
+    finally:
+        await consumer.stop()
+
+
+def _stage(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    p50, p90, p99 = (percentile(ms, q) for q in (0.5, 0.9, 0.99))
+    return f"  {name:28s} p50 {p50:7.0f} ms   p90 {p90:7.0f} ms   p99 {p99:7.0f} ms"
 
 
 async def main() -> None:
@@ -83,16 +143,14 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument(
-        "--kit-batch-path",
-        action="store_true",
-        help="run the worker with the kit's batch fast path switched on (bench/preferences_worker_batchpath.py)",
-    )
+    parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     args = parser.parse_args()
     rng = random.Random(11)
     env = await create_env()
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
     reader: ServiceRuntime | None = None
+    load_before = load_average()
     try:
         schema = f"benchview_{uuid.uuid4().hex[:6]}"
         admin = await env.admin_connect()
@@ -106,17 +164,17 @@ async def main() -> None:
         )
         await reader.start(workers=True, create_topics=False)
         await reader.wait_assigned(timeout=60)
-        proc = start_worker(
-            env,
-            log_path=Path(tempfile.gettempdir()) / "preferences-freshness-worker.log",
-            batch_path=args.kit_batch_path,
-        )
+        procs = start_workers(env, count=args.workers, batch_size=args.batch_size, log_name="preferences-freshness")
         await asyncio.sleep(8)  # the worker migrates and joins its group
         ids = customers(args.customers)
-        samples: list[tuple[float, float]] = []
+        samples: list[Seen] = []
+        published: dict[str, float] = {}
         stop = asyncio.Event()
         async with reader.pool.acquire() as proxy:
             poller = asyncio.create_task(poll(cast(asyncpg.Connection, proxy), stop, samples))
+            side = asyncio.create_task(
+                record_publication(env.topic_prefix + "preferences.snapshots.v1", stop, published)
+            )
             begin = time.time()
             sent, achieved = await generate(
                 env.topic_prefix + "profile.bookings.v1", rate=args.rate, seconds=args.seconds, ids=ids, rng=rng
@@ -124,18 +182,34 @@ async def main() -> None:
             await asyncio.sleep(5)  # let the tail drain
             stop.set()
             await poller
-        counted = [lag for at, lag in samples if at - begin >= args.warmup and at - begin <= args.seconds]
+            with contextlib.suppress(Exception):
+                await side
+        load_after = load_average()
+        window = [s for s in samples if args.warmup <= s.at - begin <= args.seconds]
+        counted = [s.at - s.sent for s in window]
         print(f"machine:        {machine()}")
         offered = f"{args.rate}/s for {args.seconds:.0f}s to {args.customers} customers"
         print(f"offered:        {offered}; sent {sent} ({achieved:.0f}/s)")
+        print(f"settings:       {args.workers} worker process(es), consumer batch size {args.batch_size}")
         print(f"snapshots seen: {len(samples)} ({len(counted)} after {args.warmup:.0f}s warm-up)")
         print(f"freshness p50:  {percentile(counted, 0.50) * 1000:.0f} ms")
         print(f"freshness p90:  {percentile(counted, 0.90) * 1000:.0f} ms")
         print(f"freshness p99:  {percentile(counted, 0.99) * 1000:.0f} ms")
         print(f"freshness max:  {max(counted) * 1000 if counted else float('nan'):.0f} ms")
+        middle = begin + (args.warmup + args.seconds) / 2
+        early = [s.at - s.sent for s in window if s.at < middle]
+        late = [s.at - s.sent for s in window if s.at >= middle]
+        trend = f"{percentile(early, 0.5) * 1000:.0f} ms, then {percentile(late, 0.5) * 1000:.0f} ms"
+        print(f"p50 by half:    {trend} (growing: the worker or the reader falls behind)")
+        staged = [s for s in window if s.event_id in published]
+        print(f"by stage ({len(staged)} snapshots):")
+        print(_stage("worker picks up", [s.handled - s.sent for s in staged]))
+        print(_stage("handler + commit + relay", [published[s.event_id] - s.handled for s in staged]))
+        print(_stage("view reader applies", [s.applied - published[s.event_id] for s in staged]))
+        print(_stage("reader commit + poll", [s.at - s.applied for s in staged]))
+        print(f"load average:   {load_before} before, {load_after} after (1, 5, 15 min)")
     finally:
-        if proc is not None:
-            await stop_worker(proc)
+        await stop_workers(procs)
         if reader is not None:
             await reader.stop()
         await drop_env(env)

@@ -5,7 +5,11 @@ preferences worker (`python -m services.preferences worker`, its own process) is
 started and timed until every booking is processed and every resulting snapshot has
 left the outbox for Kafka. Runs in a throwaway database and topic prefix.
 
+Besides bookings/s it reports the worker's CPU time per 1,000 bookings (from `/proc`), which
+depends much less than the rate on whatever else the machine is running, and the load average.
+
     .venv/bin/python -m bench.preferences_throughput --bookings 100000 --customers 20000
+    .venv/bin/python -m bench.preferences_throughput --bookings 20000 --customers 5000 --workers 2
 """
 
 from __future__ import annotations
@@ -13,14 +17,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
+import subprocess
 import time
-from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.preferences_common import booking, customers, encoded, machine, start_worker, stop_worker
+from bench.preferences_common import (
+    booking,
+    cpu_seconds,
+    customers,
+    encoded,
+    load_average,
+    machine,
+    start_workers,
+    stop_workers,
+)
 from tests.harness import KAFKA, create_env, drop_env
 
 
@@ -47,15 +59,13 @@ async def main() -> None:
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--timeout", type=float, default=480.0)
-    parser.add_argument(
-        "--kit-batch-path",
-        action="store_true",
-        help="run the worker with the kit's batch fast path switched on (bench/preferences_worker_batchpath.py)",
-    )
+    parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     args = parser.parse_args()
     rng = random.Random(7)
     env = await create_env()
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
+    load_before = load_average()
     try:
         ids = customers(args.customers)
         started = time.perf_counter()
@@ -63,15 +73,16 @@ async def main() -> None:
         took = time.perf_counter() - started
         print(f"backlog of {args.bookings} bookings for {args.customers} customers in {took:.1f}s")
         conn = await env.admin_connect()
-        log_path = Path(tempfile.gettempdir()) / "preferences-throughput-worker.log"
-        proc = start_worker(env, log_path=log_path, batch_path=args.kit_batch_path)
+        procs = start_workers(env, count=args.workers, batch_size=args.batch_size, log_name="preferences-throughput")
         t0 = time.perf_counter()
         samples: list[tuple[float, int]] = []
         first = None
+        cpu_at_first: list[float | None] = []
         while True:
             await asyncio.sleep(0.5)
-            if proc.poll() is not None:
-                raise SystemExit(f"worker exited with {proc.returncode}; see {log_path}")
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise SystemExit(f"worker exited with {proc.returncode}; see its log in the temp directory")
             try:
                 processed = await conn.fetchval(
                     "SELECT count(*) FROM preferences.processed_events WHERE consumer = 'preferences.bookings'"
@@ -82,6 +93,7 @@ async def main() -> None:
             now = time.perf_counter() - t0
             if processed and first is None:
                 first = now
+                cpu_at_first = [cpu_seconds(p.pid) for p in procs]  # start-up (imports, migrations) excluded
             samples.append((now, processed))
             if processed >= args.bookings and outbox == 0:
                 break
@@ -89,6 +101,8 @@ async def main() -> None:
                 print(f"timeout: {processed} processed, {outbox} in the outbox")
                 break
         elapsed = samples[-1][0]
+        cpu_at_end = [cpu_seconds(p.pid) for p in procs]
+        load_after = load_average()
         snapshots = await conn.fetchval("SELECT coalesce(sum(version), 0) FROM preferences.customers")
         await conn.close()
         done = samples[-1][1]
@@ -104,9 +118,13 @@ async def main() -> None:
         print(f"overall:            {done / (elapsed - (first or 0)):.0f} bookings/s (start-up excluded)")
         print(f"steady state:       {steady:.0f} bookings/s (10 %..90 % of the backlog)")
         print(f"snapshots/s:        {snapshots / (elapsed - (first or 0)):.0f}")
+        if cpu_at_first and None not in cpu_at_first and None not in cpu_at_end:
+            cpu = sum(e - b for e, b in zip(cpu_at_end, cpu_at_first, strict=True))  # type: ignore[operator]
+            print(f"worker CPU:         {cpu:.1f}s = {1000 * cpu / done:.2f}s per 1,000 bookings")
+        print(f"settings:           {args.workers} worker process(es), consumer batch size {args.batch_size}")
+        print(f"load average:       {load_before} before, {load_after} after (1, 5, 15 min)")
     finally:
-        if proc is not None:
-            await stop_worker(proc)
+        await stop_workers(procs)
         await drop_env(env)
 
 

@@ -32,7 +32,11 @@ def _headers(raw: Any) -> list[tuple[str, bytes]]:
     if not raw:
         return []
     items = raw.items() if isinstance(raw, dict) else raw
-    return [(str(k), bytes(v) if v is not None else b"") for k, v in items]
+    # aiokafka already gives (str, bytes) pairs: kept as they are, anything else is converted.
+    return [
+        (k, v) if type(k) is str and type(v) is bytes else (str(k), bytes(v) if v is not None else b"")
+        for k, v in items
+    ]
 
 
 class StreamWorkers:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from services.kit.consumer import ConsumerSpec
+from services.kit.consumer import BatchProcessor, ConsumerSpec, IncomingRecord
 from services.kit.contracts.customers import CustomerCreatedV1
-from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.envelope import Envelope, encode_envelope
 from services.kit.dlq import redrive
 from services.kit.outbox import enqueue
 from services.kit.runtime import ServiceDefinition
@@ -152,3 +153,40 @@ async def test_failing_handler_is_retried_dead_lettered_then_redriven_after_the_
         assert redriven >= 1
         await wait_until(lambda: _effects(kit_env, broken.payload.booking_id))
     assert await _effects(kit_env, broken.payload.booking_id) == 1
+
+
+async def test_a_run_with_a_failing_record_is_handled_again_one_by_one(kit_env: TestEnv) -> None:
+    """Records of a batch are first handled as one run; a failure replays the run record by record."""
+    switch = Switch()
+    first, broken, last = builders.booking_created(), builders.booking_created(), builders.booking_created()
+    switch.failing.add(broken.payload.booking_id)
+    definition = _definition(kit_env, switch)
+    spec = definition.consumers[0]
+    records = [
+        IncomingRecord(
+            topic=f"{kit_env.topic_prefix}booking.events.v1",
+            partition=0,
+            offset=offset,
+            key=event.subject_id.encode(),
+            value=encode_envelope(event),
+            headers=event.headers(),
+        )
+        for offset, event in enumerate([first, broken, last, first])  # the last one is a redelivery
+    ]
+    async with kit_env.running(definition) as runtime:
+        processor = BatchProcessor(
+            spec=spec,
+            pool=runtime.pool,
+            producer=runtime.producer,
+            service="profile",
+            topic_prefix=kit_env.topic_prefix,
+        )
+        gc_was_enabled = gc.isenabled()
+        result = await processor.process(records)
+        assert gc.isenabled() == gc_was_enabled  # the collector is back after the batch
+        assert (result.processed, result.duplicates) == (2, 1)
+        assert [(f.record.offset, f.reason) for f in result.failures] == [(1, "handler_failed")]
+    # the failed run left nothing behind: each good record's effect exactly once, none of the broken one's
+    assert await _effects(kit_env, first.payload.booking_id) == 1
+    assert await _effects(kit_env, last.payload.booking_id) == 1
+    assert await _effects(kit_env, broken.payload.booking_id) == 0

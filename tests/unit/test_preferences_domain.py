@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
-from services.preferences.domain import catalogue, policy
+from services.kit.contracts.preferences import PreferenceV1
+from services.preferences.domain import catalogue, inference, policy
 from services.preferences.domain.catalogue import CABINS, CAR_CLASSES, HAULS, InvalidPreferenceError
-from services.preferences.domain.inference import haul, observe, seat_position, wilson_lower
+from services.preferences.domain.inference import Inference, Observation, haul, observe, seat_position, wilson_lower
 from services.preferences.domain.model import CustomerPreferences, Preference
 from services.preferences.domain.policy import RAIL_RANK, TravelPolicy
+from services.preferences.service_layer import handlers
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -318,3 +321,97 @@ def test_property_policy_never_loosens_a_stricter_preference(
     assert set(avoided) <= set(effective.get("air.airlines.avoided", pref("x", [])).value)
     for c in conflicts:
         assert c.key in mine  # a conflict is always about something the traveller wanted
+
+
+# --- the fast paths agree with their plain definitions ----------------------------------------------
+
+OFFSETS = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+
+
+@st.composite
+def observation_lists(draw: st.DrawFn) -> list[Observation]:
+    """Observations with ties in time (also across time zones), repeated bookings and mixed value types."""
+    out = []
+    for i in range(draw(st.integers(0, 14))):
+        hours = draw(st.integers(0, 3) | st.integers(0, 24 * 800))  # few distinct times: ties in weight
+        at = T0 + timedelta(hours=hours, microseconds=draw(st.sampled_from([0, 0, 1, 999_999])))
+        value = draw(st.sampled_from(["aisle", "window", "middle", 1, 2]))
+        booking = f"gds:{draw(st.integers(0, max(0, i)))}"
+        local = at.astimezone(draw(st.sampled_from(OFFSETS)))
+        out.append(Observation("air.seat.short_haul", value, booking, local, ""))
+    return out
+
+
+def plain_infer(dimension: str, observations: list[Observation]) -> Inference | None:
+    """`infer` as first written: the definition the optimised one must keep to the last bit."""
+    recent = sorted(observations, key=lambda o: (o.at, o.booking, str(o.value)))[-inference.WINDOW :]
+    if not recent:
+        return None
+    newest = recent[-1].at
+    weights: dict[Any, float] = {}
+    counts: dict[Any, int] = {}
+    latest: dict[Any, datetime] = {}
+    for o in recent:
+        age_days = max((newest - o.at).total_seconds(), 0.0) / 86400
+        weights[o.value] = weights.get(o.value, 0.0) + 0.5 ** (age_days / inference.HALF_LIFE_DAYS)
+        counts[o.value] = counts.get(o.value, 0) + 1
+        latest[o.value] = max(latest.get(o.value, o.at), o.at)
+    total = sum(weights.values())
+    winner = max(weights, key=lambda v: (round(weights[v], 9), latest[v], str(v)))
+    share = weights[winner] / total
+    supporting = [o for o in recent if o.value == winner]
+    return Inference(
+        dimension=dimension,
+        value=winner,
+        confidence=round(wilson_lower(share, len(recent)), 4),
+        evidence_count=counts[winner],
+        observed_count=len(recent),
+        share=round(share, 4),
+        first_seen=supporting[0].at,
+        last_seen=supporting[-1].at,
+        alternatives=tuple(
+            sorted(((v, c) for v, c in counts.items() if v != winner), key=lambda vc: (-vc[1], str(vc[0])))
+        ),
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(observations=observation_lists())
+def test_property_infer_equals_its_plain_definition(observations: list[Observation]) -> None:
+    got = inference.infer("air.seat.short_haul", observations)
+    expected = plain_infer("air.seat.short_haul", observations)
+    assert got == expected
+    if got is not None and expected is not None:  # the same instants, and the same offsets
+        assert (got.first_seen.utcoffset(), got.last_seen.utcoffset()) == (
+            expected.first_seen.utcoffset(),
+            expected.last_seen.utcoffset(),
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(bookings=st.lists(st.lists(st.sampled_from(["3A", "3C", "3E", "40K"]), min_size=1, max_size=3), max_size=12))
+def test_property_a_booking_keeps_the_newest_observations(bookings: list[list[str]]) -> None:
+    c = CustomerPreferences(customer_id="cus_p")
+    everything: list[Observation] = []
+    for i, seat_letters in enumerate(bookings):
+        segments = [flight(s, day=(7 * i + 3 * j) % 20, hours=1.5) for j, s in enumerate(seat_letters)]
+        c.record_booking(booking=f"gds:{i}", kind="created", segments=segments, at=T0)
+        everything += observe(segments, booking=f"gds:{i}")
+    for dimension, kept in c.observations.items():
+        mine = [o for o in everything if o.dimension == dimension]
+        newest = sorted(mine, key=lambda o: (o.at, o.booking, str(o.value)))[-catalogue.KEEP_OBSERVATIONS :]
+        assert kept == newest
+
+
+@pytest.mark.parametrize("tz", [*OFFSETS, timezone(timedelta(seconds=3600)), ZoneInfo("Europe/Berlin")])
+def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
+    at = datetime(2026, 7, 1, 6, 30, 0, 250_000, tzinfo=tz)
+    prefs = {
+        "air.airlines.preferred": Preference("air.airlines.preferred", ["LH"], "inferred", 0.62, 3, at, at),
+        "air.departure_window": Preference(
+            "air.departure_window", {"earliest": "07:00", "latest": "11:59"}, "inferred", 0.5, 1, at, at
+        ),
+        "hotel.star_min": Preference("hotel.star_min", 4, "stated", 1, 0, at, at),
+    }
+    form = handlers._published_form(handlers.Effective(prefs, [], None))
+    assert form["preferences"] == [PreferenceV1(**vars(p)).model_dump(mode="json") for p in prefs.values()]

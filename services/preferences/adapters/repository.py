@@ -1,18 +1,20 @@
 """PostgreSQL persistence of the preferences service (asyncpg, inside the caller's transaction).
 
 Bulk by design: a batch of bookings loads every customer it touches in one query and
-writes them back in one statement.
+writes them back in one statement. The JSON columns travel as text and are parsed and
+written with pydantic-core's JSON (several times faster than the stdlib's on these
+documents; the stored values are the same).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic_core import from_json, to_json
 
 from services.preferences.domain.model import CustomerPreferences
 
@@ -30,19 +32,27 @@ class CustomerRow:
     exists: bool = False
 
 
-_COLUMNS = "customer_id, company_id, status, merged_into, state, version, published, policy_version, last_event_at"
+_COLUMNS = (
+    "customer_id, company_id, status, merged_into, state::text AS state, version, published::text AS published,"
+    " policy_version, last_event_at"
+)
+
+
+def _json_text(value: Any) -> str:
+    return to_json(value).decode()
 
 
 def _row(r: asyncpg.Record) -> CustomerRow:
     prefs = CustomerPreferences.from_json(
-        r["customer_id"], r["state"], company_id=r["company_id"], last_event_at=r["last_event_at"]
+        r["customer_id"], from_json(r["state"]), company_id=r["company_id"], last_event_at=r["last_event_at"]
     )
+    published = r["published"]
     return CustomerRow(
         prefs=prefs,
         status=r["status"],
         merged_into=r["merged_into"],
         version=r["version"],
-        published=r["published"],
+        published=None if published is None else from_json(published),
         policy_version=r["policy_version"],
         exists=True,
     )
@@ -87,9 +97,9 @@ async def save_many(conn: asyncpg.Connection, rows: Sequence[CustomerRow]) -> No
         [r.prefs.company_id for r in rows],
         [r.status for r in rows],
         [r.merged_into for r in rows],
-        [json.dumps(r.prefs.to_json()) for r in rows],
+        [_json_text(r.prefs.to_json()) for r in rows],
         [r.version for r in rows],
-        [None if r.published is None else json.dumps(r.published) for r in rows],
+        [None if r.published is None else _json_text(r.published) for r in rows],
         [r.policy_version for r in rows],
         [r.prefs.last_event_at for r in rows],
     )
@@ -182,7 +192,7 @@ async def add_confirmation_requests(
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
-        [json.dumps(r[3]) for r in rows],
+        [_json_text(r[3]) for r in rows],
         [r[4] for r in rows],
         [r[5] for r in rows],
     )

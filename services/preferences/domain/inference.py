@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import NamedTuple
 
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1
 
@@ -59,9 +59,12 @@ DEPARTURE_WINDOWS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Observation:
-    """One observed value of one preference dimension, from one segment of one booking."""
+class Observation(NamedTuple):
+    """One observed value of one preference dimension, from one segment of one booking.
+
+    Immutable; a named tuple rather than a dataclass because a customer's state holds many of
+    them and they are rebuilt whenever it is loaded (several times cheaper to create).
+    """
 
     dimension: str
     value: Observed
@@ -70,9 +73,8 @@ class Observation:
     detail: str  # human-readable evidence for `explain`
 
 
-@dataclass(frozen=True)
-class Inference:
-    """The value a window of observations points to, and how sure we are."""
+class Inference(NamedTuple):
+    """The value a window of observations points to, and how sure we are (immutable)."""
 
     dimension: str
     value: Observed
@@ -191,41 +193,71 @@ def wilson_lower(share: float, n: float, z: float = Z) -> float:
     return max(0.0, min(1.0, (centre - margin) / denominator))
 
 
-def window(observations: Iterable[Observation]) -> list[Observation]:
-    """The last WINDOW observations, oldest first (ties broken by booking for determinism)."""
-    ordered = sorted(observations, key=lambda o: (o.at, o.booking, str(o.value)))
-    return ordered[-WINDOW:]
+_ONE_OBSERVATION_CONFIDENCE = round(wilson_lower(1.0, 1), 4)
+
+
+def _order(o: Observation) -> tuple[datetime, str, str]:
+    return (o.at, o.booking, str(o.value))
+
+
+def window(observations: Iterable[Observation], size: int = WINDOW) -> list[Observation]:
+    """The last `size` observations, oldest first (ties broken by booking for determinism)."""
+    ordered = sorted(observations, key=_order)
+    return ordered[-size:]
+
+
+def _alternative_order(vc: tuple[Observed, int]) -> tuple[int, str]:
+    return (-vc[1], str(vc[0]))
 
 
 def infer(dimension: str, observations: Sequence[Observation]) -> Inference | None:
     """The value the recent observations of one dimension point to, if any."""
     recent = window(observations)
-    if not recent:
-        return None
+    n = len(recent)
+    if n <= 1:
+        if not recent:
+            return None
+        only = recent[0]  # weight 1, share 1
+        return Inference(dimension, only.value, _ONE_OBSERVATION_CONFIDENCE, 1, 1, 1.0, only.at, only.at, ())
     newest = recent[-1].at
+    # Per value: summed weight, count, and its first and last observation (`recent` is in time order).
     weights: dict[Observed, float] = {}
     counts: dict[Observed, int] = {}
-    latest: dict[Observed, datetime] = {}
+    first: dict[Observed, Observation] = {}
+    last: dict[Observed, Observation] = {}
     for o in recent:
-        age_days = max((newest - o.at).total_seconds(), 0.0) / 86400
-        weights[o.value] = weights.get(o.value, 0.0) + 0.5 ** (age_days / HALF_LIFE_DAYS)
-        counts[o.value] = counts.get(o.value, 0) + 1
-        latest[o.value] = max(latest.get(o.value, o.at), o.at)
-    total = sum(weights.values())
-    # The heaviest value wins; on a tie the one seen most recently.
-    winner = max(weights, key=lambda v: (round(weights[v], 9), latest[v], str(v)))
-    share = weights[winner] / total
-    supporting = [o for o in recent if o.value == winner]
+        value = o.value
+        age_seconds = (newest - o.at).total_seconds()
+        age_days = (age_seconds if age_seconds > 0.0 else 0.0) / 86400
+        weight = 0.5 ** (age_days / HALF_LIFE_DAYS)
+        if value in weights:
+            weights[value] += weight
+            counts[value] += 1
+        else:
+            weights[value] = weight
+            counts[value] = 1
+            first[value] = o
+        last[value] = o
+    if len(weights) == 1:
+        winner = value
+        share = weights[winner] / weights[winner]
+    else:
+        total = sum(weights.values())
+        # The heaviest value wins; on a tie the one seen most recently.
+        winner = max(weights, key=lambda v: (round(weights[v], 9), last[v].at, str(v)))
+        share = weights[winner] / total
     return Inference(
         dimension=dimension,
         value=winner,
-        confidence=round(wilson_lower(share, len(recent)), 4),
+        confidence=round(wilson_lower(share, n), 4),
         evidence_count=counts[winner],
-        observed_count=len(recent),
+        observed_count=n,
         share=round(share, 4),
-        first_seen=supporting[0].at,
-        last_seen=supporting[-1].at,
-        alternatives=tuple(
-            sorted(((v, c) for v, c in counts.items() if v != winner), key=lambda vc: (-vc[1], str(vc[0])))
+        first_seen=first[winner].at,
+        last_seen=last[winner].at,
+        alternatives=(
+            tuple(sorted(((v, c) for v, c in counts.items() if v != winner), key=_alternative_order))
+            if len(counts) > 1
+            else ()
         ),
     )

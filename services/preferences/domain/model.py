@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.preferences.domain import catalogue
-from services.preferences.domain.inference import MIN_CONFIDENCE, Inference, Observation, infer, observe
+from services.preferences.domain.inference import MIN_CONFIDENCE, Inference, Observation, infer, observe, window
 
 Source = Literal["stated", "agent", "inferred", "policy"]
 ExplicitSource = Literal["stated", "agent"]
@@ -87,24 +87,29 @@ class CustomerPreferences:
         if kind in ("created", "changed", "cancelled"):
             self._forget_booking(booking)
         if kind in ("created", "changed"):
+            touched = set()
             for o in observe(segments, booking=booking):
                 self.observations.setdefault(o.dimension, []).append(o)
-                self._trim(o.dimension)
+                touched.add(o.dimension)
+            for dimension in touched:  # trimming once after all appends keeps the same newest ones
+                self._trim(dimension)
         if self.last_event_at is None or at > self.last_event_at:
             self.last_event_at = at
 
     def _forget_booking(self, booking: str) -> None:
-        for dimension in list(self.observations):
-            kept = [o for o in self.observations[dimension] if o.booking != booking]
+        for dimension, obs in list(self.observations.items()):
+            if obs and not any(o.booking == booking for o in obs):
+                continue
+            kept = [o for o in obs if o.booking != booking]
             if kept:
                 self.observations[dimension] = kept
             else:
                 del self.observations[dimension]
 
     def _trim(self, dimension: str) -> None:
-        # Keep a little more than the window so a withdrawn booking does not empty it.
-        obs = sorted(self.observations[dimension], key=lambda o: (o.at, o.booking, str(o.value)))
-        self.observations[dimension] = obs[-catalogue.KEEP_OBSERVATIONS :]
+        # Keep a little more than the window so a withdrawn booking does not empty it
+        # (in the window's order: time, then booking, then value).
+        self.observations[dimension] = window(self.observations[dimension], catalogue.KEEP_OBSERVATIONS)
 
     # --- explicit preferences ----------------------------------------------------------------
 
@@ -213,7 +218,7 @@ class CustomerPreferences:
     def to_json(self) -> dict[str, Any]:
         return {
             "observations": {
-                d: [[o.booking, o.value, o.at.isoformat(), o.detail] for o in obs]
+                d: [[booking, value, at.isoformat(), detail] for _, value, booking, at, detail in obs]
                 for d, obs in self.observations.items()
             },
             "explicit": {

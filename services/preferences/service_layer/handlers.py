@@ -16,15 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_jsonable_python
 
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.preferences import (
-    PolicyConflictV1,
     PreferenceChangedV1,
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
-    PreferenceV1,
 )
 from services.kit.outbox import enqueue_many, enqueue_tombstone
 from services.preferences.adapters import repository as repo
@@ -83,29 +82,40 @@ def _policy(row: PolicyRow) -> policy.TravelPolicy:
     return parsed
 
 
-def _wire(p: Preference) -> PreferenceV1:
-    return PreferenceV1(
-        key=p.key,
-        value=p.value,
-        source=p.source,
-        confidence=p.confidence,
-        evidence_count=p.evidence_count,
-        first_seen=p.first_seen,
-        last_seen=p.last_seen,
-    )
-
-
-def _published_form(effective: Effective) -> dict[str, Any]:
-    """What the snapshot says, without its version and timestamps: the thing to diff."""
-    prefs = [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
+def _wire(p: Preference) -> dict[str, Any]:
+    """A preference as `PreferenceV1` fields (validated when the snapshot is built)."""
     return {
-        "preferences": [p.model_dump(mode="json") for p in prefs],
+        "key": p.key,
+        "value": p.value,
+        "source": p.source,
+        "confidence": float(p.confidence),
+        "evidence_count": p.evidence_count,
+        "first_seen": p.first_seen,
+        "last_seen": p.last_seen,
+    }
+
+
+def _published_form(effective: Effective, wired: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What the snapshot says, without its version and timestamps: the thing to diff.
+
+    Its preferences are in the JSON form `PreferenceV1.model_dump(mode="json")` gives (pydantic's own
+    serialiser, in one call for all of them, instead of one model per preference).
+    """
+    if wired is None:
+        wired = _wired(effective)
+    return {
+        "preferences": to_jsonable_python(wired),
         "conflicts": [
             {"key": c.key, "preferred": c.preferred, "allowed": c.allowed, "message": c.message}
             for c in effective.conflicts
         ],
         "policy_version": effective.policy_version,
     }
+
+
+def _wired(effective: Effective) -> list[dict[str, Any]]:
+    """The preferences a snapshot shows (never the sensitive ones), as `PreferenceV1` fields."""
+    return [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
 
 
 def _changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[str, ...]:
@@ -125,7 +135,8 @@ def refresh(
     prefs = row.prefs
     inferences = prefs.inferences()
     effective = effective_of(prefs, policy_row, inferences=inferences)
-    form = _published_form(effective)
+    wired = _wired(effective)
+    form = _published_form(effective, wired)
     # The version seen, even of a deleted policy, so the policy job does not revisit this customer.
     row.policy_version = policy_row.version if policy_row is not None else None
     out: Outgoing = []
@@ -134,15 +145,18 @@ def refresh(
         changed = _changed_keys(row.published, form)
         row.version += 1
         row.published = form
-        snapshot = PreferenceSnapshotV1(
-            customer_id=cid,
-            version=row.version,
-            preferences=tuple(PreferenceV1.model_validate(p) for p in form["preferences"]),
-            conflicts=tuple(PolicyConflictV1.model_validate(c) for c in form["conflicts"]),
-            updated_at=now,
-            company_id=prefs.company_id,
-            policy_version=effective.policy_version,
-            last_event_at=prefs.last_event_at,
+        # Validated once, nested models included (one call into pydantic-core).
+        snapshot = PreferenceSnapshotV1.model_validate(
+            {
+                "customer_id": cid,
+                "version": row.version,
+                "preferences": wired,
+                "conflicts": form["conflicts"],
+                "updated_at": now,
+                "company_id": prefs.company_id,
+                "policy_version": effective.policy_version,
+                "last_event_at": prefs.last_event_at,
+            }
         )
         out.append((SNAPSHOTS_TOPIC, Envelope.new(snapshot, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
         if changed:
