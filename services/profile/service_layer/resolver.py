@@ -568,7 +568,8 @@ async def refresh_customers(
             version=version,
             golden=new_values,
             company_id=company_for[cid],
-            company_name=names.get(company_for[cid] or ""),
+            # The name as the traveller's sources write it; company_id links to the resolved account.
+            company_name=new_values.get("company_name") or names.get(company_for[cid] or ""),
             record_count=len(recs_p),
             quality_score=report.score,
             email_deliverable=report.email_deliverable,
