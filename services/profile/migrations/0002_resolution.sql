@@ -121,6 +121,6 @@ INSERT INTO company_domains (domain, company_id)
 
 -- How many stored records carry each name part: exact agreement on a common name weighs less.
 CREATE TABLE name_frequencies (
-    token  text PRIMARY KEY,    -- "f:<family match form>", "g:<given match form>", "*" for the total
+    token  text PRIMARY KEY,    -- "f:<family match form>", "g:<given match form>"
     count  bigint NOT NULL
 );

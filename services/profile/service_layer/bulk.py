@@ -154,17 +154,23 @@ async def import_rows(
     summary = ImportSummary()
     chunk: list[Incoming] = []
     now = datetime.now(UTC)
-    analyze_at = batch_size
+    analyze_at = {"all": batch_size, "records": batch_size}
 
     async def refresh_statistics() -> None:
         # Tables grow from nothing to millions of rows within minutes; fresh statistics keep the
-        # planner on index lookups instead of scanning whole tables for every chunk.
-        nonlocal analyze_at
-        if summary.records < analyze_at or isinstance(pool_or_conn, asyncpg.Connection):
+        # planner on index lookups, and the record count behind name frequencies current.
+        if isinstance(pool_or_conn, asyncpg.Connection):
             return
-        analyze_at = summary.records * 2
-        async with pool_or_conn.acquire() as conn:
-            await conn.execute("ANALYZE customers, source_records, blocking_keys, quality_tasks")
+        tables = []
+        if summary.records >= analyze_at["all"]:
+            analyze_at["all"] = summary.records * 2
+            tables = ["customers", "source_records", "blocking_keys", "quality_tasks"]
+        elif summary.records >= analyze_at["records"]:
+            tables = ["source_records"]
+        if tables:
+            analyze_at["records"] = int(summary.records * 1.2)
+            async with pool_or_conn.acquire() as conn:
+                await conn.execute(f"ANALYZE {', '.join(tables)}")
 
     async def flush() -> None:
         if not chunk:

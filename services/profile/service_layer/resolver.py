@@ -154,7 +154,7 @@ async def resolve_batch(
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
     fresh = {it.record.key: f for it, f in zip(items, features, strict=True) if it.record.key not in links}
-    await repo.count_names(conn, [t for f in fresh.values() for t in name_tokens(f)], len(fresh))
+    await repo.count_names(conn, [t for f in fresh.values() for t in name_tokens(f)])
     freq = await repo.name_frequencies(
         conn, [t for f in features for t in name_tokens(f)], min_records=config.frequency_min_records
     )
