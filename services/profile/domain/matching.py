@@ -181,7 +181,7 @@ NATIONALITY = _levels(Level("same", 0.95, 0.2), Level("different", 0.05, 0.8))
 COMPANY = _levels(Level("same", 0.75, 0.03), Level("different", 0.25, 0.97))
 
 UPPER_THRESHOLD = 17.0
-LOWER_THRESHOLD = 9.0
+LOWER_THRESHOLD = 10.0
 
 
 @dataclass(frozen=True)
