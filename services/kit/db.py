@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
 
+from services.kit.logging import correlation_id_var
 from services.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,31 @@ async def apply_migrations(pool: asyncpg.Pool, *, schema: str, packages: list[st
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
     return applied_now
+
+
+class Actor(Protocol):
+    """Whoever acts: an API principal (name and role) or a job."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+async def audit(
+    conn: asyncpg.Connection, actor: Actor, action: str, subject_id: str | None, detail: dict[str, Any] | None = None
+) -> None:
+    """Audit what `actor` did, under the correlation id of the work at hand."""
+    await record_audit(
+        conn,
+        principal=actor.name,
+        role=actor.role,
+        action=action,
+        subject_id=subject_id,
+        detail=detail,
+        correlation_id=correlation_id_var.get(),
+    )
 
 
 async def record_audit(

@@ -35,10 +35,9 @@ from services.feedback.entrypoints.schemas import (
 from services.feedback.service_layer import handlers
 from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
-from services.kit.db import record_audit
+from services.kit.db import audit
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
-from services.kit.logging import correlation_id_var
 from services.kit.runtime import ServiceRuntime
 
 
@@ -110,15 +109,7 @@ async def _customer_ids(conn: asyncpg.Connection, customer_id: str) -> tuple[str
 async def _audit(
     conn: asyncpg.Connection, principal: Principal, action: str, subject_id: str | None, **detail: Any
 ) -> None:
-    await record_audit(
-        conn,
-        principal=principal.name,
-        role=principal.role,
-        action=action,
-        subject_id=subject_id,
-        detail=detail,
-        correlation_id=correlation_id_var.get(),
-    )
+    await audit(conn, principal, action, subject_id, detail)
 
 
 router = APIRouter(prefix="/v1")

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.kit.auth import Principal, require_roles
-from services.kit.db import record_audit
+from services.kit.db import audit
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
-from services.kit.logging import correlation_id_var
 from services.kit.runtime import ServiceRuntime
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.model import (
@@ -141,15 +140,7 @@ def _delivery(row: asyncpg.Record) -> DeliveryPublic:
 async def _audit(
     conn: asyncpg.Connection, principal: Principal, action: str, subject_id: str | None, detail: dict[str, object]
 ) -> None:
-    await record_audit(
-        conn,
-        principal=principal.name,
-        role=principal.role,
-        action=action,
-        subject_id=subject_id,
-        detail=detail,
-        correlation_id=correlation_id_var.get(),
-    )
+    await audit(conn, principal, action, subject_id, dict(detail))
 
 
 router = APIRouter(prefix="/v1")

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from services.kit.auth import Principal, require_roles
-from services.kit.db import record_audit
+from services.kit.db import audit
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
-from services.kit.logging import correlation_id_var
 from services.kit.runtime import ServiceRuntime
 from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue, inference, policy
@@ -79,10 +78,7 @@ async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
 async def _audit(
     conn: asyncpg.Connection, principal: Principal, action: str, subject: str | None, **detail: Any
 ) -> None:
-    await record_audit(
-        conn, principal=principal.name, role=principal.role, action=action, subject_id=subject, detail=detail,
-        correlation_id=correlation_id_var.get(),
-    )  # fmt: skip
+    await audit(conn, principal, action, subject, detail)
 
 
 async def _row(conn: asyncpg.Connection, customer_id: str) -> repo.CustomerRow:

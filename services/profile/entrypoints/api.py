@@ -21,11 +21,10 @@ from rapidfuzz import fuzz
 from services.kit.auth import Principal, require_roles
 from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
-from services.kit.db import record_audit
+from services.kit.db import audit
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
 from services.kit.kafka import OutgoingRecord
-from services.kit.logging import correlation_id_var
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from services.profile.adapters import repository as repo
@@ -259,15 +258,7 @@ async def _audit(
     subject: str | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    await record_audit(
-        conn,
-        principal=principal.name,
-        role=principal.role,
-        action=action,
-        subject_id=subject,
-        detail=detail,
-        correlation_id=correlation_id_var.get(),
-    )
+    await audit(conn, principal, action, subject, detail)
 
 
 def _next(offset: int, limit: int, got: int) -> int | None:
