@@ -28,12 +28,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 
 from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope
 from services.kit.contracts.topics import dead_letter_topic
+from services.kit.db import connection
 from services.kit.kafka import EventProducer, Headers, OutgoingRecord
 from services.kit.logging import log_context
 from services.kit.metrics import DEAD_LETTERS, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED
@@ -167,8 +168,7 @@ class BatchProcessor:
         return result
 
     async def _process_in_transaction(self, records: Sequence[IncomingRecord], result: BatchResult) -> None:
-        async with self._pool.acquire() as proxy, proxy.transaction():
-            conn = cast(asyncpg.Connection, proxy)
+        async with connection(self._pool, transaction=True) as conn:
             # Runs of events go through the run path; a tombstone ends a run, so the
             # stream's order (event, then deletion, then event) is kept.
             run: list[IncomingRecord] = []
@@ -193,21 +193,10 @@ class BatchProcessor:
         """The run path: one idempotency insert and one savepoint for all new events of a run."""
         handle_run = self.spec.batch_handler or self._handle_each
         decoded: list[tuple[IncomingRecord, Envelope[Any]]] = []
-        for record in records:
-            if record.value is None:
-                await self._process_one(conn, record, result)
-                continue
-            logical = self._logical(record.topic)
-            try:
-                event = decode_envelope(record.value)
-            except EnvelopeError as exc:
-                result.failures.append(_Failure(record, "unparseable", str(exc), 0))
-                continue
-            if self.spec.event_types is not None and event.event_type not in self.spec.event_types:
-                result.skipped += 1
-                EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "skipped").inc()
-                continue
-            decoded.append((record, event))
+        for record in records:  # a run holds no tombstones: they end runs
+            event = self._decode(record, result)
+            if event is not None:
+                decoded.append((record, event))
         if not decoded:
             return
         fresh: list[tuple[IncomingRecord, Envelope[Any]]] = []
@@ -241,6 +230,20 @@ class BatchProcessor:
             logical = self._logical(decoded[0][0].topic)
             EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "duplicate").inc(len(decoded) - len(fresh))
 
+    def _decode(self, record: IncomingRecord, result: BatchResult) -> Envelope[Any] | None:
+        """The record's event, or None when it is unparseable (noted for dead-lettering) or of a skipped type."""
+        assert record.value is not None
+        try:
+            event = decode_envelope(record.value)
+        except EnvelopeError as exc:
+            result.failures.append(_Failure(record, "unparseable", str(exc), 0))
+            return None
+        if self.spec.event_types is not None and event.event_type not in self.spec.event_types:
+            result.skipped += 1
+            EVENTS_CONSUMED.labels(self._service, self.spec.name, self._logical(record.topic), "skipped").inc()
+            return None
+        return event
+
     async def _process_one(self, conn: asyncpg.Connection, record: IncomingRecord, result: BatchResult) -> None:
         logical = self._logical(record.topic)
         if record.value is None:
@@ -249,14 +252,8 @@ class BatchProcessor:
                     await self.spec.tombstone_handler(conn, logical, record.key.decode())
             EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "tombstone").inc()
             return
-        try:
-            event = decode_envelope(record.value)
-        except EnvelopeError as exc:
-            result.failures.append(_Failure(record, "unparseable", str(exc), 0))
-            return
-        if self.spec.event_types is not None and event.event_type not in self.spec.event_types:
-            result.skipped += 1
-            EVENTS_CONSUMED.labels(self._service, self.spec.name, logical, "skipped").inc()
+        event = self._decode(record, result)
+        if event is None:
             return
         with log_context(correlation_id=str(event.correlation_id), event_id=str(event.event_id)):
             attempt = 0

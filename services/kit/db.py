@@ -47,10 +47,16 @@ async def create_pool(settings: ServiceSettings) -> asyncpg.Pool:
 
 
 @asynccontextmanager
-async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection typed as a plain `asyncpg.Connection` (the pool hands out a proxy)."""
+async def connection(pool: asyncpg.Pool, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection typed as a plain `asyncpg.Connection` (the pool hands out a proxy),
+    optionally inside a transaction that commits when the block ends cleanly."""
     async with pool.acquire() as proxy:
-        yield cast(asyncpg.Connection, proxy)
+        conn = cast(asyncpg.Connection, proxy)
+        if not transaction:
+            yield conn
+            return
+        async with conn.transaction():
+            yield conn
 
 
 def _migration_files(package: str) -> list[Traversable]:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
@@ -40,6 +40,7 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1
 from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope
 from services.kit.contracts.preferences import PreferenceSnapshotV1
+from services.kit.db import connection
 
 ViewKind = Literal["customer", "preferences"]
 CUSTOMERS_TOPIC = "profile.customers.v1"
@@ -236,8 +237,7 @@ async def rebuild(
         partitions = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
-        async with pool.acquire() as proxy, proxy.transaction():
-            conn = cast(asyncpg.Connection, proxy)
+        async with connection(pool, transaction=True) as conn:
             await conn.execute("DELETE FROM customer_view")
             while True:
                 pending = [tp for tp in partitions if await consumer.position(tp) < end[tp]]

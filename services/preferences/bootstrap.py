@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 
 from services.kit.consumer import ConsumerSpec
+from services.kit.db import connection
 from services.kit.runtime import BackgroundJob, ServiceDefinition, ServiceRuntime
 from services.preferences.adapters import repository as repo
 from services.preferences.service_layer.handlers import (
@@ -27,8 +28,7 @@ POLICY_CHUNK = 500
 
 
 async def _refresh_chunk(pool: asyncpg.Pool) -> int:
-    async with pool.acquire() as proxy, proxy.transaction():
-        conn = cast(asyncpg.Connection, proxy)
+    async with connection(pool, transaction=True) as conn:
         behind = await repo.customers_behind_policy(conn, limit=POLICY_CHUNK)
         if behind:
             changed = await refresh_customers(conn, behind)

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from services.feedback.adapters.pool import connection
 from services.feedback.bootstrap import build_definition
 from services.feedback.domain.cases import CaseKind, Priority
 from services.feedback.entrypoints.api import create_feedback_app
@@ -22,6 +21,7 @@ from services.kit.contracts.bookings import FlightSegmentV1
 from services.kit.contracts.customers import BookingKind, CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import CaseEscalatedV1, CaseOpenedV1, SurveyAnsweredV1, SurveyInvitedV1
+from services.kit.db import connection
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from tests.harness import TestEnv, wait_until

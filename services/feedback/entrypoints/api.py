@@ -13,7 +13,6 @@ from fastapi import APIRouter, FastAPI, Query, Request, status
 from pydantic import AwareDatetime
 
 from services.feedback.adapters import repository as repo
-from services.feedback.adapters.pool import connection
 from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, HistoryEntry
 from services.feedback.domain.scores import summarise
 from services.feedback.domain.surveys import Survey
@@ -35,7 +34,7 @@ from services.feedback.entrypoints.schemas import (
 from services.feedback.service_layer import handlers
 from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
-from services.kit.db import audit
+from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime

@@ -14,7 +14,6 @@ import jinja2
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.feedback.adapters.pool import connection
 from services.feedback.domain.surveys import (
     COMMENT_MAX,
     Answer,
@@ -26,6 +25,7 @@ from services.feedback.domain.surveys import (
 from services.feedback.entrypoints.deps import domain_errors, runtime_of, settings_of, utc_now
 from services.feedback.entrypoints.schemas import AnswerIn, AnswerReceipt
 from services.feedback.service_layer import handlers
+from services.kit.db import connection
 from services.kit.http import ProblemError
 
 # Survey pages carry a credential in their URL: never leak it in a Referer, never cache, never frame.

@@ -18,7 +18,6 @@ from typing import Any
 import asyncpg
 
 from services.feedback.adapters import repository as repo
-from services.feedback.adapters.pool import connection
 from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
 from services.feedback.domain.surveys import Answer, Survey, complaint_priority, expiry, is_complaint
 from services.feedback.domain.trips import apply_booking_event
@@ -32,6 +31,7 @@ from services.kit.contracts.feedback import (
     SurveyAnsweredV1,
     SurveyInvitedV1,
 )
+from services.kit.db import connection
 from services.kit.outbox import enqueue
 from services.kit.view import lookup
 

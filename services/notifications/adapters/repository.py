@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, cast
 
 import asyncpg
 
+from services.kit.db import connection
 from services.notifications.domain.model import (
     WAITING_FOR_CONTACT,
     Channel,
@@ -22,14 +22,7 @@ from services.notifications.domain.model import (
     TemplateName,
 )
 
-
-@asynccontextmanager
-async def connect(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection, typed as the connection it stands for."""
-    async with pool.acquire() as proxy:
-        # The pool hands out a proxy forwarding every Connection method; the kit's helpers
-        # (lookup, enqueue, record_audit) are annotated with asyncpg.Connection.
-        yield cast(asyncpg.Connection, proxy)
+connect = connection  # pooled connections typed as asyncpg.Connection, from the kit
 
 
 # Planning

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from services.kit.auth import Principal, require_roles
-from services.kit.db import audit
+from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
@@ -68,11 +67,9 @@ def _runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
-@asynccontextmanager
-async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
+def _transaction(request: Request) -> AbstractAsyncContextManager[asyncpg.Connection]:
     """A connection in a transaction: the route's reads, writes, outbox rows and audit rows commit together."""
-    async with _runtime(request).pool.acquire() as proxy, proxy.transaction():
-        yield cast(asyncpg.Connection, proxy)
+    return connection(_runtime(request).pool, transaction=True)
 
 
 async def _audit(

@@ -8,10 +8,9 @@ decide reviews. Every read of personal data and every change writes an audit row
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar, cast
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
@@ -21,7 +20,7 @@ from rapidfuzz import fuzz
 from services.kit.auth import Principal, require_roles
 from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
-from services.kit.db import audit
+from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
 from services.kit.kafka import OutgoingRecord
@@ -240,15 +239,8 @@ def _config(request: Request) -> ProfileConfig:
     return config
 
 
-@asynccontextmanager
-async def _connection(request: Request, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
-    async with _runtime(request).pool.acquire() as proxy:
-        conn = cast(asyncpg.Connection, proxy)
-        if transaction:
-            async with conn.transaction():
-                yield conn
-        else:
-            yield conn
+def _connection(request: Request, *, transaction: bool = False) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    return connection(_runtime(request).pool, transaction=transaction)
 
 
 async def _audit(
