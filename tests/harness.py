@@ -209,9 +209,9 @@ class _Collector:
 class SmtpServer:
     """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it receives."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = True) -> None:
         self.collector = _Collector()
-        self.controller = Controller(self.collector, hostname="127.0.0.1", port=_free_port())
+        self.controller = Controller(self.collector, hostname="127.0.0.1", port=_free_port(), enable_SMTPUTF8=smtputf8)
 
     def start(self) -> None:
         self.controller.start()

@@ -7,7 +7,8 @@
 # Each service runs `python -m services.<name> serve` (API + consumers + outbox relay)
 # from the project's virtualenv, logs to $STATE_DIR/logs/<name>.log and keeps its pid
 # in $STATE_DIR/run/<name>.pid. Starting twice does not start twice. The mail sink is
-# a real SMTP server (aiosmtpd) on 127.0.0.1:1025 writing a Maildir under
+# a real SMTP server (aiosmtpd, with SMTPUTF8 for internationalised addresses) on
+# 127.0.0.1:1025 writing a Maildir under
 # $STATE_DIR/mail, so confirmation emails can be read locally.
 set -euo pipefail
 ITINERA_COMPONENT=services
@@ -54,7 +55,7 @@ wait_ready() {  # name, port
 cmd_start() {
   [[ -x $PY ]] || die "no virtualenv at $PY: run 'make venv' first"
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$MAIL_DIR"/{tmp,new,cur}
-  start_one mailsink "$PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR"
+  start_one mailsink "$PY" -m aiosmtpd -n -u -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR"
   for svc in "${SERVICES[@]}"; do
     start_one "$svc" env ITINERA_SMTP_HOST=127.0.0.1 ITINERA_SMTP_PORT="$SMTP_PORT" "$PY" -m "services.$svc" serve
   done

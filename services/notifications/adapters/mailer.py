@@ -37,7 +37,11 @@ class SmtpConfig:
 
 
 class SmtpMailer:
-    """One SMTP connection per message; 4xx and connection problems are temporary, 5xx permanent."""
+    """One SMTP connection per message; 4xx and connection problems are temporary, 5xx permanent.
+
+    A message the server cannot take as it is (an internationalised address to a server
+    without SMTPUTF8) is a permanent failure too: sending it again changes nothing.
+    """
 
     def __init__(self, config: SmtpConfig) -> None:
         self._config = config
@@ -58,6 +62,8 @@ class SmtpMailer:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
             raise SendError(f"recipient refused: {detail}", permanent=all(_permanent(code) for code in codes)) from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise SendError(f"server cannot take this message: {exc}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise SendError(f"{type(exc).__name__}: {exc.code} {exc.message}", permanent=_permanent(exc.code)) from exc
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
