@@ -131,6 +131,57 @@ async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> No
         _observe("customer", event)
 
 
+_UPSERT_SNAPSHOTS = """
+INSERT INTO customer_view AS v (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at, applied_at)
+SELECT u.kind, u.customer_id, u.version, u.snapshot::jsonb, NULL, u.event_id, u.occurred_at, clock_timestamp()
+  FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::timestamptz[])
+       AS u(kind, customer_id, version, snapshot, event_id, occurred_at)
+ON CONFLICT (kind, customer_id) DO UPDATE
+   SET version = EXCLUDED.version, snapshot = EXCLUDED.snapshot, redirect_to = NULL,
+       event_id = EXCLUDED.event_id, occurred_at = EXCLUDED.occurred_at, applied_at = clock_timestamp()
+ WHERE v.version <= EXCLUDED.version
+"""
+
+
+async def apply_view_events(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    """A run of view events (no tombstones: they end runs) with the effect of `apply_view_event` on each in turn.
+
+    When the run holds only snapshots, each key's snapshots come down to one upsert: applied
+    in turn, the last one carrying the highest version wins (a lower version never replaces
+    a higher one), which is what a single conditional upsert of that snapshot does. All keys
+    go in one statement. A run with a redirect (or anything else) is applied event by event.
+    """
+    latest: dict[tuple[ViewKind, str], Envelope[Any]] = {}
+    for event in events:
+        p = event.payload
+        if isinstance(p, PreferenceSnapshotV1):
+            kind: ViewKind = "preferences"
+        elif isinstance(p, CustomerSnapshotV1):
+            kind = "customer"
+        else:
+            for e in events:
+                await apply_view_event(conn, e)
+            return
+        key = (kind, p.customer_id)
+        seen = latest.get(key)
+        if seen is None or seen.payload.version <= p.version:
+            latest[key] = event
+    if not latest:
+        return
+    winners = list(latest.items())
+    await conn.execute(
+        _UPSERT_SNAPSHOTS,
+        [kind for (kind, _), _ in winners],
+        [cid for (_, cid), _ in winners],
+        [e.payload.version for _, e in winners],
+        [e.payload.model_dump_json() for _, e in winners],
+        [e.event_id for _, e in winners],
+        [e.occurred_at for _, e in winners],
+    )
+    for event in events:
+        _observe("preferences" if isinstance(event.payload, PreferenceSnapshotV1) else "customer", event)
+
+
 async def apply_view_tombstone(conn: asyncpg.Connection, topic: str, key: str) -> None:
     """An erased customer (or a merged-away preferences snapshot) leaves the view."""
     kind = _KIND_BY_TOPIC.get(topic)
@@ -141,8 +192,10 @@ async def apply_view_tombstone(conn: asyncpg.Connection, topic: str, key: str) -
 def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
     """The consumer that keeps a service's customer view current.
 
-    Records go one by one (no batch fast path): tombstones must apply in their place in
-    the stream, not ahead of the batch.
+    Runs of events between tombstones are applied together (`apply_view_events`; the kit
+    ends a run at every tombstone, so deletions apply in their place in the stream). A service
+    that replaces `handler` with its own must also replace `batch_handler` (with None, or a
+    batch version of its handler), or its handler is only used for records retried one by one.
     """
     topics = (CUSTOMERS_TOPIC, PREFERENCES_TOPIC) if include_preferences else (CUSTOMERS_TOPIC,)
     return ConsumerSpec(
@@ -150,6 +203,7 @@ def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
         topics=topics,
         handler=apply_view_event,
         tombstone_handler=apply_view_tombstone,
+        batch_handler=apply_view_events,
     )
 
 
@@ -268,6 +322,7 @@ __all__: Sequence[str] = (
     "ViewEntry",
     "ViewKind",
     "apply_view_event",
+    "apply_view_events",
     "apply_view_tombstone",
     "customer_view_consumer",
     "freshness",

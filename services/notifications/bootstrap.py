@@ -74,7 +74,7 @@ def build_definition(
         migrations="services.notifications.migrations",
         consumers=[
             # The shared customer view, plus a nudge for messages waiting on a customer's contact data.
-            dataclasses.replace(customer_view_consumer(), handler=handle_view_event),
+            dataclasses.replace(customer_view_consumer(), handler=handle_view_event, batch_handler=None),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
