@@ -148,11 +148,12 @@ def decode_envelope(raw: bytes | str) -> Envelope[Any]:
     from services.kit.contracts.registry import payload_type
 
     try:
-        data = from_json(raw)
+        data: Any = from_json(raw)
     except ValueError:
         data = None
     if type(data) is dict:
-        event_type, version = data.get("event_type"), data.get("schema_version")
+        event_type: Any = data.get("event_type")
+        version: Any = data.get("schema_version")
         model = payload_type(event_type, version) if type(event_type) is str and type(version) is int else None
         if model is not None:
             try:
