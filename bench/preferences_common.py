@@ -73,8 +73,14 @@ def customers(n: int) -> list[str]:
     return [f"cus_{uuid.uuid4().hex}" for _ in range(n)]
 
 
-def start_worker(env: TestEnv, *, log_path: Path, batch_size: int = 1000) -> subprocess.Popen[bytes]:
-    """`python -m services.preferences worker` as its own process, pointed at the throwaway environment."""
+def start_worker(
+    env: TestEnv, *, log_path: Path, batch_size: int = 1000, root: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m services.preferences worker` as its own process, pointed at the throwaway environment.
+
+    `root`: run the worker from another checkout of the project (e.g. an older commit, to compare
+    two versions under the same conditions); this one by default.
+    """
     environ = dict(os.environ)
     environ.update(
         {
@@ -90,16 +96,36 @@ def start_worker(env: TestEnv, *, log_path: Path, batch_size: int = 1000) -> sub
     )
     log = log_path.open("wb")
     return subprocess.Popen(  # started once, before the measurement
-        [sys.executable, "-m", "services.preferences", "worker"], cwd=ROOT, env=environ, stdout=log, stderr=log
+        [sys.executable, "-m", "services.preferences", "worker"], cwd=root or ROOT, env=environ, stdout=log, stderr=log
     )
 
 
-def start_workers(env: TestEnv, *, count: int, batch_size: int, log_name: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    env: TestEnv, *, count: int, batch_size: int, log_name: str, root: Path | None = None
+) -> list[subprocess.Popen[bytes]]:
     """`count` worker processes of the same consumer group (they share the topic's partitions)."""
     return [
-        start_worker(env, log_path=Path(tempfile.gettempdir()) / f"{log_name}-{i}.log", batch_size=batch_size)
+        start_worker(
+            env, log_path=Path(tempfile.gettempdir()) / f"{log_name}-{i}.log", batch_size=batch_size, root=root
+        )
         for i in range(count)
     ]
+
+
+async def database_cpu_seconds(conn: Any, database: str) -> float | None:
+    """CPU seconds used so far by the PostgreSQL backends connected to `database` (None if unreadable).
+
+    Backends of a pool live as long as their connections, so two readings around a run give the
+    database work the run caused (background processes such as the WAL writer are not counted).
+    """
+    pids = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+    total = 0.0
+    for r in pids:
+        cpu = cpu_seconds(r["pid"])
+        if cpu is None:
+            return None
+        total += cpu
+    return total
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -19,6 +19,7 @@ import asyncio
 import random
 import subprocess
 import time
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -27,6 +28,7 @@ from bench.preferences_common import (
     booking,
     cpu_seconds,
     customers,
+    database_cpu_seconds,
     encoded,
     load_average,
     machine,
@@ -61,6 +63,7 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=480.0)
     parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
+    parser.add_argument("--worker-root", type=Path, default=None, help="run the worker from this checkout")
     args = parser.parse_args()
     rng = random.Random(7)
     env = await create_env()
@@ -73,11 +76,15 @@ async def main() -> None:
         took = time.perf_counter() - started
         print(f"backlog of {args.bookings} bookings for {args.customers} customers in {took:.1f}s")
         conn = await env.admin_connect()
-        procs = start_workers(env, count=args.workers, batch_size=args.batch_size, log_name="preferences-throughput")
+        procs = start_workers(
+            env, count=args.workers, batch_size=args.batch_size, log_name="preferences-throughput",
+            root=args.worker_root,
+        )  # fmt: skip
         t0 = time.perf_counter()
         samples: list[tuple[float, int]] = []
         first = None
         cpu_at_first: list[float | None] = []
+        db_cpu_at_first: float | None = None
         while True:
             await asyncio.sleep(0.5)
             for proc in procs:
@@ -94,6 +101,7 @@ async def main() -> None:
             if processed and first is None:
                 first = now
                 cpu_at_first = [cpu_seconds(p.pid) for p in procs]  # start-up (imports, migrations) excluded
+                db_cpu_at_first = await database_cpu_seconds(conn, env.database)
             samples.append((now, processed))
             if processed >= args.bookings and outbox == 0:
                 break
@@ -102,6 +110,7 @@ async def main() -> None:
                 break
         elapsed = samples[-1][0]
         cpu_at_end = [cpu_seconds(p.pid) for p in procs]
+        db_cpu_at_end = await database_cpu_seconds(conn, env.database)
         load_after = load_average()
         snapshots = await conn.fetchval("SELECT coalesce(sum(version), 0) FROM preferences.customers")
         await conn.close()
@@ -121,7 +130,12 @@ async def main() -> None:
         if cpu_at_first and None not in cpu_at_first and None not in cpu_at_end:
             cpu = sum(e - b for e, b in zip(cpu_at_end, cpu_at_first, strict=True))  # type: ignore[operator]
             print(f"worker CPU:         {cpu:.1f}s = {1000 * cpu / done:.2f}s per 1,000 bookings")
+        if db_cpu_at_first is not None and db_cpu_at_end is not None:
+            db_cpu = db_cpu_at_end - db_cpu_at_first
+            print(f"PostgreSQL CPU:     {db_cpu:.1f}s = {1000 * db_cpu / done:.2f}s per 1,000 bookings (its backends)")
         print(f"settings:           {args.workers} worker process(es), consumer batch size {args.batch_size}")
+        if args.worker_root is not None:
+            print("worker:             run from another checkout (--worker-root)")
         print(f"load average:       {load_before} before, {load_after} after (1, 5, 15 min)")
     finally:
         await stop_workers(procs)

@@ -2,9 +2,19 @@
 
 `enqueue()` inserts rows inside the caller's transaction. `OutboxRelay` publishes them
 in id order with the idempotent producer and deletes them once the broker has
-acknowledged. One relay per schema is active at a time (an advisory lock), which keeps
+acknowledged. One publisher per schema at a time (an advisory lock), which keeps
 per-key order; a crash between publishing and deleting re-publishes, and consumers are
 idempotent on event_id.
+
+Publishing right after commit: code that owns the transaction (the kit's consumer) may
+collect what its handlers enqueue (`collecting()`), take the schema's publishing lock
+before it commits, and after the commit hand the collected rows to
+`OutboxRelay.publish_committed()`, which deletes them by id and produces them from memory
+(no read-back, no re-decoding) in the same transaction, then releases the lock. If rows older
+than the collected ones are still waiting, or producing fails, it leaves everything to the
+relay, which from then on is only the sweeper for what such a path or a crash left behind.
+Either way nothing is published that was not committed, and every committed row is
+published (at least once).
 """
 
 from __future__ import annotations
@@ -12,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,6 +35,36 @@ from services.kit.kafka import EventProducer, OutgoingRecord
 from services.kit.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """An outbox row as inserted: its id and what to produce (logical topic)."""
+
+    id: int
+    topic: str
+    key: bytes
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+_collected: ContextVar[list[Enqueued] | None] = ContextVar("itinera_outbox_collected", default=None)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[Enqueued]]:
+    """Collect the rows enqueued in this context (in id order), to publish them after the commit."""
+    rows: list[Enqueued] = []
+    token = _collected.set(rows)
+    try:
+        yield rows
+    finally:
+        _collected.reset(token)
+
+
+def lock_name(schema: str) -> str:
+    """Names the advisory lock (`hashtext(name)`) one publisher of a schema's outbox holds at a time."""
+    return f"{schema}.outbox"
 
 
 async def enqueue(conn: asyncpg.Connection, *, topic: str, envelope: Envelope[Any]) -> None:
@@ -44,21 +87,34 @@ async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[str, Envelope
     """Add several events in one statement (keeps bulk paths fast)."""
     if not items:
         return
-    topics, keys, values, headers, event_ids = [], [], [], [], []
+    topics, keys, values, headers, event_ids, header_lists = [], [], [], [], [], []
     for topic, env in items:
         topics.append(topic)
         keys.append(env.subject_id.encode())
         values.append(encode_envelope(env))
-        headers.append(to_json([[k, v.decode()] for k, v in env.headers()]).decode())
+        pairs = env.headers()
+        header_lists.append(pairs)
+        headers.append(to_json([[k, v.decode()] for k, v in pairs]).decode())
         event_ids.append(env.event_id)
-    await conn.execute(_INSERT_MANY, topics, keys, values, headers, event_ids)
+    collected = _collected.get()
+    if collected is None:
+        await conn.execute(_INSERT_MANY, topics, keys, values, headers, event_ids)
+        return
+    rows = await conn.fetch(_INSERT_MANY + " RETURNING id", topics, keys, values, headers, event_ids)
+    ids = sorted(r["id"] for r in rows)  # given in order, so the ids ascend in the order given
+    collected.extend(map(Enqueued, ids, topics, keys, values, header_lists))
 
 
 async def enqueue_tombstone(conn: asyncpg.Connection, *, topic: str, key: str) -> None:
     """Add a tombstone (null value) for `key` on a compacted topic."""
-    await conn.execute(
-        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, NULL, '[]'::jsonb)", topic, key.encode()
+    row_id = await conn.fetchval(
+        "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, NULL, '[]'::jsonb) RETURNING id",
+        topic,
+        key.encode(),
     )
+    collected = _collected.get()
+    if collected is not None:
+        collected.append(Enqueued(row_id, topic, key.encode(), None, []))
 
 
 class OutboxRelay:
@@ -122,11 +178,52 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
+    async def lock(self, conn: asyncpg.Connection) -> None:
+        """Wait for the schema's publishing lock on `conn` (for `publish_committed`)."""
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_name(self._schema))
+
+    async def publish_committed(self, conn: asyncpg.Connection, rows: list[Enqueued]) -> int:
+        """Publish rows a transaction on `conn` enqueued and committed; returns how many were published.
+
+        The caller took the lock (`lock(conn)`) on `conn` before committing; it is
+        released here, whatever happens. The rows are deleted and produced in one transaction,
+        so a failure leaves them (and anything older) to the relay.
+        """
+        try:
+            if not rows:
+                return 0
+            async with conn.transaction():
+                older = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE id < $1)", rows[0].id)
+                if older:  # the relay keeps the order: it publishes the older ones first
+                    self._wake.set()
+                    return 0
+                gone = await conn.fetch(
+                    "DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id", [r.id for r in rows]
+                )
+                if len(gone) != len(rows):  # some already published by a relay run: send the rest
+                    still = {r["id"] for r in gone}
+                    rows = [r for r in rows if r.id in still]
+                await self._producer.send_many(
+                    [OutgoingRecord(f"{self._prefix}{r.topic}", r.key, r.value, r.headers) for r in rows]
+                )
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            raise
+        except Exception as exc:  # left in the outbox: the relay publishes them
+            log.warning("publishing %d committed outbox rows failed, the relay will: %s", len(rows), exc)
+            self._wake.set()
+            return 0
+        finally:
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_name(self._schema))
+        for r in rows:
+            OUTBOX_PUBLISHED.labels(self._service, r.topic).inc()
+        return len(rows)
+
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():
-            # Only one relay per schema at a time, so rows leave in id order.
-            got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox")
+            # Only one publisher per schema at a time, so rows leave in id order.
+            got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
             if not got:
                 return 0
             rows = await conn.fetch(

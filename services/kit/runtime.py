@@ -49,6 +49,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.streams: StreamWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._processors: list[BatchProcessor] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -93,9 +94,11 @@ class ServiceRuntime:
                 service=s.service_name,
                 topic_prefix=s.topic_prefix,
                 max_attempts=s.consumer_max_attempts,
+                outbox=self.relay,
             )
             for spec in self.definition.consumers
         ]
+        self._processors = processors
         if processors:
             self.streams = StreamWorkers(
                 app_id=f"{s.topic_prefix}itinera-{s.service_name}",
@@ -145,6 +148,8 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self.streams.stop()
             self.streams = None
+        for processor in self._processors:  # what committed batches enqueued goes out before the producer stops
+            await processor.wait_published()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
