@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import shutil
 import socket
 import string
@@ -293,7 +294,7 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
         messages = page.get_by_role("region", name="Messages")
         await expect(messages).to_contain_text("sent", timeout=WAIT_MS)
         await expect(page.get_by_role("region", name="Source records")).to_contain_text("acme-gds")
-        cases = page.get_by_role("region", name="Open cases")
+        cases = page.get_by_role("region", name="Cases")
         await expect(cases).to_contain_text("Lost luggage at JFK")
         await expect(cases).to_contain_text("high")
         await expect(page.get_by_role("region", name="Surveys")).to_contain_text(traveller.booking_id)
@@ -325,7 +326,10 @@ async def test_a_role_without_agent_rights_is_told_it_may_not_see_travellers(
         )
 
         await page.goto(f"{stack.console_url}/#/customers/{traveller.customer_id}")
-        for panel in ("Golden record", "Preferences", "Open cases", "Surveys", "Messages", "Source records"):
+        for panel in (
+            "Golden record", "Preferences", "Cases", "Surveys", "Messages", "Source records", "History",
+            "Consents and quiet hours",
+        ):  # fmt: skip
             await expect(page.get_by_role("region", name=panel)).to_contain_text(
                 "Your role may not see this", timeout=WAIT_MS
             )
@@ -348,14 +352,12 @@ async def test_a_service_that_does_not_answer_fails_only_its_own_panel(
         )
         await expect(page.get_by_role("region", name="Golden record")).to_contain_text(traveller.email)
         await expect(page.get_by_role("region", name="Recent bookings")).to_contain_text(traveller.booking_id)
-        await expect(page.get_by_role("region", name="Open cases")).to_contain_text("Lost luggage at JFK")
+        await expect(page.get_by_role("region", name="Cases")).to_contain_text("Lost luggage at JFK")
     finally:
         await context.close()
 
 
-async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(
-    browser: Browser, stack: Stack
-) -> None:
+async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(browser: Browser, stack: Stack) -> None:
     family = _surname()
     async with httpx.AsyncClient(base_url=stack.api["profile"], timeout=10) as client:
         ids = []
@@ -380,7 +382,9 @@ async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(
         card = page.get_by_role("article").filter(has_text=f"web:web-{family}")
         await expect(card).to_contain_text(ids[0]["customer_id"], timeout=WAIT_MS)
         await card.get_by_role("button", name="Accept: merge").click()
-        await expect(card.get_by_role("alert")).to_contain_text("Your role may not do this", timeout=WAIT_MS)
+        await expect(card.get_by_role("alert")).to_contain_text(
+            "Your role cannot decide suggested duplicates", timeout=WAIT_MS
+        )
         await expect(page.locator("#session-role")).to_contain_text("role: agent")
 
         await page.get_by_role("button", name="Sign out").click()
@@ -418,3 +422,284 @@ async def test_console_server_sends_its_config_and_security_headers(stack: Stack
     assert config.json() == {"apis": stack.api}
     assert "javascript" in script.headers["content-type"]
     assert missing.status_code == 404
+
+
+# --- editing from the console ----------------------------------------------------------------------
+
+
+async def _open_customer(page: Page, stack: Stack, key: str, customer_id: str) -> None:
+    """Sign in with `key` and open the traveller's 360° page once its golden record is shown."""
+    await _sign_in(page, stack.console_url, key)
+    await page.goto(f"{stack.console_url}/#/customers/{customer_id}")
+    await expect(page.get_by_role("region", name="Golden record").get_by_role("table")).to_be_visible(timeout=WAIT_MS)
+
+
+async def _source_record(client: httpx.AsyncClient, given: str, family: str) -> str:
+    """A traveller of its own, created through profile's source-record API; returns the customer id."""
+    body = {
+        "source_system": "crm",
+        "source_id": f"crm-{given}-{family}".lower(),
+        "traveller": {"given_name": given, "family_name": family, "email": f"{given}.{family}@initech.example".lower()},
+    }
+    r = await client.post("/v1/source-records", json=body)
+    assert r.status_code == 200, r.text
+    return str(r.json()["customer_id"])
+
+
+async def test_agent_corrects_a_golden_field_and_sees_it_in_the_history(
+    browser: Browser, stack: Stack, traveller: Traveller
+) -> None:
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        golden = page.get_by_role("region", name="Golden record")
+        await golden.get_by_role("button", name="Correct Nationality").click()
+        value = golden.get_by_label("Correct value")
+        await expect(value).to_be_focused()
+
+        # Too long a value: the service's validation error is shown on the field itself.
+        await value.fill("X" * 501)
+        await golden.get_by_role("button", name="Save correction").click()
+        await expect(value).to_have_attribute("aria-invalid", "true", timeout=WAIT_MS)
+        error = page.locator("#correct-value-error")
+        await expect(error).to_contain_text("at most 500 characters")
+        assert "correct-value-error" in (await value.get_attribute("aria-describedby") or "")
+
+        await value.fill("CH")
+        await golden.get_by_role("button", name="Save correction").click()
+        await expect(golden.get_by_role("status")).to_contain_text("Nationality corrected", timeout=WAIT_MS)
+        row = golden.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Nationality", exact=True))
+        await expect(row).to_contain_text("CH")
+        await expect(row).to_contain_text("agent-correction")
+        await expect(page.locator("#correct-value-error")).to_have_count(0)
+        # The live region tells screen-reader users what happened.
+        await expect(page.locator("#live")).to_contain_text("Nationality corrected")
+
+        history = page.get_by_role("region", name="History")
+        corrected = history.get_by_role("row").filter(has_text="Field corrected")
+        await expect(corrected.first).to_contain_text("Nationality: CH", timeout=WAIT_MS)
+        await expect(corrected.first).to_contain_text("dev-agent")
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+
+async def test_supervisor_merges_compares_undoes_and_splits_while_an_agent_may_not(
+    browser: Browser, stack: Stack
+) -> None:
+    family = _surname()
+    async with httpx.AsyncClient(base_url=stack.api["profile"], headers=SUPERVISOR, timeout=10) as client:
+        keeper = await _source_record(client, "Konstantin", family)
+        duplicate = await _source_record(client, "Bartholomew", _surname())
+        another = await _source_record(client, "Philippa", _surname())
+    assert len({keeper, duplicate, another}) == 3
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        # An agent is told, in words, that merging needs another role.
+        await _open_customer(page, stack, "dev-agent-key", keeper)
+        merge = page.get_by_role("region", name="Merge a duplicate")
+        await merge.get_by_label("Duplicate traveller id").fill(duplicate)
+        await merge.get_by_role("button", name="Merge into this traveller").click()
+        await expect(merge.get_by_role("alert")).to_contain_text("Your role cannot merge travellers", timeout=WAIT_MS)
+        await expect(merge.get_by_role("alert")).to_contain_text("supervisor")
+        await page.get_by_role("button", name="Sign out").click()
+
+        await _open_customer(page, stack, "dev-supervisor-key", keeper)
+        merge = page.get_by_role("region", name="Merge a duplicate")
+        await merge.get_by_label("Duplicate traveller id").fill(duplicate)
+        await merge.get_by_role("button", name="Compare").click()
+        comparison = merge.get_by_role("table", name=f"Comparison with {duplicate}")
+        await expect(comparison).to_be_visible(timeout=WAIT_MS)
+        await expect(comparison.get_by_role("row").filter(has_text="Given")).to_contain_text("konstantin")
+        await merge.get_by_role("button", name="Merge into this traveller").click()
+        await expect(merge.get_by_role("status")).to_contain_text(f"{duplicate} was merged", timeout=WAIT_MS)
+        sources = page.get_by_role("region", name="Source records")
+        await expect(sources.get_by_role("row")).to_have_count(3, timeout=WAIT_MS)  # header and two records
+
+        history = page.get_by_role("region", name="History")
+        await history.get_by_role("button", name=f"Undo merge of {duplicate}").click()
+        await expect(history.get_by_role("status")).to_contain_text("Merge undone", timeout=WAIT_MS)
+        await expect(history.get_by_role("row").filter(has_text="Merge undone")).to_have_count(1)
+        await expect(sources.get_by_role("row")).to_have_count(2, timeout=WAIT_MS)
+
+        # Another duplicate merged in, then its record split off again into a traveller of its own.
+        await merge.get_by_label("Duplicate traveller id").fill(another)
+        await merge.get_by_role("button", name="Merge into this traveller").click()
+        await expect(merge.get_by_role("status")).to_contain_text(f"{another} was merged", timeout=WAIT_MS)
+        record = "crm:crm-philippa-"
+        split = sources.get_by_role("button", name=re.compile(f"Split off {re.escape(record)}"))
+        await split.click()
+        await expect(sources.get_by_role("status")).to_contain_text("is now traveller", timeout=WAIT_MS)
+        await expect(sources.get_by_role("row")).to_have_count(2, timeout=WAIT_MS)
+        await expect(history.get_by_role("row").filter(has_text="Record split off")).to_have_count(1, timeout=WAIT_MS)
+        await sources.get_by_role("link", name="Open the new traveller").click()
+        await expect(page.get_by_role("heading", level=1)).to_contain_text("Philippa", timeout=WAIT_MS)
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+    async with httpx.AsyncClient(base_url=stack.api["profile"], headers=AGENT, timeout=10) as client:
+        restored = (await client.get(f"/v1/customers/{duplicate}")).json()
+    assert restored["customer_id"] == duplicate  # the undone merge gave it back its own id
+
+
+async def test_preferences_are_edited_with_the_services_validation_and_sensitive_needs_stay_with_supervisors(
+    browser: Browser, stack: Stack, traveller: Traveller
+) -> None:
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        prefs = page.get_by_role("region", name="Preferences")
+        key = prefs.get_by_label("Preference", exact=True)
+        await expect(key).to_be_visible(timeout=WAIT_MS)
+        # Agents are not offered sensitive needs.
+        assert await key.locator("option", has_text="Dietary needs").count() == 0
+
+        await key.select_option("hotel.star_min")
+        await prefs.get_by_label("Value", exact=True).fill("7")
+        await prefs.get_by_role("button", name="Save preference").click()
+        await expect(prefs.get_by_label("Value", exact=True)).to_have_attribute("aria-invalid", "true", timeout=WAIT_MS)
+        await expect(page.locator("#pref-value-error")).to_contain_text("between 1 and 5")
+
+        await prefs.get_by_label("Value", exact=True).fill("4")
+        await prefs.get_by_role("button", name="Save preference").click()
+        await expect(prefs.get_by_role("status")).to_contain_text("Minimum hotel star class saved", timeout=WAIT_MS)
+        row = prefs.get_by_role("row").filter(has_text="hotel.star_min")
+        await expect(row).to_contain_text("4", timeout=WAIT_MS)
+        await expect(row).to_contain_text("set by an agent")
+        # Provenance of the inferred cabin stays visible beside it.
+        await expect(prefs.get_by_role("row").filter(has_text="air.cabin").first).to_contain_text(
+            "inferred from bookings"
+        )
+
+        # "Change" puts the current value in the form; "Clear" hands the key back to inference.
+        await row.get_by_role("button", name="Change Minimum hotel star class").click()
+        await expect(prefs.get_by_label("Value", exact=True)).to_have_value("4")
+        await expect(prefs.get_by_label("Value", exact=True)).to_be_focused()
+        await row.get_by_role("button", name="Clear Minimum hotel star class").click()
+        await expect(prefs.get_by_role("status")).to_contain_text("cleared", timeout=WAIT_MS)
+        # The booking's own evidence applies again.
+        await expect(prefs.get_by_role("row").filter(has_text="hotel.star_min")).to_contain_text(
+            "inferred from bookings", timeout=WAIT_MS
+        )
+        await page.get_by_role("button", name="Sign out").click()
+
+        # A supervisor records a dietary need and sees it; an agent sees only that one is hidden.
+        await _open_customer(page, stack, "dev-supervisor-key", traveller.customer_id)
+        prefs = page.get_by_role("region", name="Preferences")
+        await prefs.get_by_label("Preference", exact=True).select_option("needs.dietary")
+        await prefs.get_by_label("Value", exact=True).fill("vegetarian")
+        await prefs.get_by_label("Source", exact=True).select_option("stated")
+        await prefs.get_by_role("button", name="Save preference").click()
+        dietary = prefs.get_by_role("row").filter(has_text="needs.dietary")
+        await expect(dietary).to_contain_text("vegetarian", timeout=WAIT_MS)
+        await expect(dietary).to_contain_text("sensitive")
+        await expect(dietary).to_contain_text("stated by the traveller")
+        await page.get_by_role("button", name="Sign out").click()
+
+        await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        prefs = page.get_by_role("region", name="Preferences")
+        await expect(prefs).to_contain_text(re.compile(r"\d+ sensitive preferences? hidden"), timeout=WAIT_MS)
+        assert "vegetarian" not in await prefs.inner_text()
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+
+async def test_agent_edits_consents_and_quiet_hours(browser: Browser, stack: Stack, traveller: Traveller) -> None:
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        panel = page.get_by_role("region", name="Consents and quiet hours")
+        marketing = panel.get_by_role("checkbox", name="Marketing messages by email")
+        await expect(marketing).not_to_be_checked(timeout=WAIT_MS)  # marketing needs an opt-in
+        await marketing.check()
+        await expect(panel.get_by_role("status")).to_contain_text(
+            "Marketing messages by email: allowed", timeout=WAIT_MS
+        )
+        await expect(panel.get_by_role("checkbox", name="Marketing messages by email")).to_be_checked()
+
+        # An empty window is refused by the service, and the reason is shown.
+        await panel.get_by_label("From (traveller's local time)").fill("21:00")
+        await panel.get_by_label("Until").fill("21:00")
+        await panel.get_by_role("button", name="Save quiet hours").click()
+        await expect(panel.get_by_role("alert")).to_contain_text("start and end must differ", timeout=WAIT_MS)
+
+        await panel.get_by_label("Until").fill("06:30")
+        await panel.get_by_role("button", name="Save quiet hours").click()
+        await expect(panel.get_by_role("status")).to_contain_text("Quiet hours saved: 21:00–06:30", timeout=WAIT_MS)
+        await expect(panel).to_contain_text("Set by dev-agent")
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+    async with httpx.AsyncClient(base_url=stack.api["notifications"], headers=AGENT, timeout=10) as client:
+        consents = (await client.get(f"/v1/customers/{traveller.customer_id}/consents")).json()
+        quiet = (await client.get(f"/v1/customers/{traveller.customer_id}/quiet-hours")).json()
+    assert {"purpose": "marketing", "channel": "email", "allowed": True, "explicit": True} in consents["effective"]
+    assert (quiet["start"], quiet["end"]) == ("21:00:00", "06:30:00")
+
+
+async def test_agent_works_a_case_but_only_a_supervisor_closes_it(
+    browser: Browser, stack: Stack, traveller: Traveller
+) -> None:
+    subject = f"Refund for {_surname()}"
+    async with httpx.AsyncClient(base_url=stack.api["feedback"], headers=AGENT, timeout=10) as client:
+        r = await client.post("/v1/cases", json={"customer_id": traveller.customer_id, "subject": subject})
+        assert r.status_code == 201, r.text
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        case = page.get_by_role("article", name=subject)
+        await expect(case).to_contain_text("First response: due", timeout=WAIT_MS)
+        await expect(case).to_contain_text("Resolution: due")
+        await case.get_by_role("button", name="Assign to me").click()
+        await expect(case.get_by_label("Assignee")).to_have_value("dev-agent")
+        await case.get_by_label("Status").select_option("in_progress")
+        await case.get_by_label("Note").fill("Asked the airline for the refund.")
+        await case.get_by_role("button", name="Save changes").click()
+        case = page.get_by_role("article", name=subject)
+        await expect(case).to_contain_text("assigned to dev-agent", timeout=WAIT_MS)
+        await expect(case).to_contain_text("in progress")
+        await expect(case).to_contain_text("First response: done")
+        await expect(case.get_by_role("table", name="Case history")).to_contain_text(
+            "Asked the airline for the refund."
+        )
+
+        # Closing is for supervisors: the agent is told so and nothing changes.
+        await case.get_by_label("Status").select_option("closed")
+        await case.get_by_role("button", name="Save changes").click()
+        await expect(case.get_by_role("alert")).to_contain_text("Your role cannot close a case", timeout=WAIT_MS)
+        await expect(case.get_by_role("alert")).to_contain_text("only a supervisor")
+
+        await case.get_by_label("Note").fill("Refund received.")
+        await case.get_by_role("button", name="Resolve").click()
+        case = page.get_by_role("article", name=subject)
+        await expect(case).to_contain_text("resolved", timeout=WAIT_MS)
+        await expect(case).to_contain_text("Resolution: done")
+        await page.get_by_role("button", name="Sign out").click()
+
+        await _open_customer(page, stack, "dev-supervisor-key", traveller.customer_id)
+        cases = page.get_by_role("region", name="Cases")
+        await cases.get_by_text("resolved or closed case").click()  # the closed and resolved ones are folded away
+        case = cases.get_by_role("article", name=subject)
+        await case.get_by_label("Status").select_option("closed")
+        await case.get_by_role("button", name="Save changes").click()
+        await expect(page.get_by_role("region", name="Cases").get_by_role("status")).to_contain_text(
+            "Closed", timeout=WAIT_MS
+        )
+        assert watch.problems == []
+    finally:
+        await context.close()

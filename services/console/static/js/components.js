@@ -1,18 +1,25 @@
 // Building blocks shared by the screens: panels that load on their own, tables, errors, pagination.
 
 import { describeError } from "./api.js";
-import { h } from "./dom.js";
+import { announce, h } from "./dom.js";
 import * as format from "./format.js";
 
-/** A problem shown to the agent (role=alert, so screen readers announce it when it appears). */
+/**
+ * A problem shown to the agent (role=alert, so screen readers announce it when it appears).
+ * `action`: what the agent tried ("merge travellers"), so a 403 reads "Your role cannot merge travellers."
+ */
 export function errorBox(error, { action = false } = {}) {
   const { headline, detail, signIn } = describeError(error);
-  const shownHeadline = action && error?.forbidden ? "Your role may not do this." : headline;
+  let shownHeadline = headline;
+  if (action && error?.forbidden) shownHeadline = typeof action === "string" ? `Your role cannot ${action}.` : "Your role may not do this.";
   return h(
     "div",
     { class: "error", role: "alert" },
     h("p", { class: "error-headline", text: shownHeadline }),
     detail ? h("p", { class: "error-detail", text: detail }) : null,
+    Array.isArray(error?.problem?.errors) && error.problem.errors.length
+      ? h("ul", { class: "error-list" }, error.problem.errors.map((e) => h("li", { text: e.field ? `${e.field}: ${e.message}` : e.message })))
+      : null,
     error?.correlationId ? h("p", { class: "error-ref" }, "Reference: ", h("code", { text: error.correlationId })) : null,
     signIn ? h("p", {}, h("a", { href: "#/signin", text: "Sign in again" })) : null,
   );
@@ -35,12 +42,26 @@ export class Panel {
     const headingId = `${id}-title`;
     this.heading = h("h2", { id: headingId, text: title });
     this.body = h("div", { class: "panel-body" });
+    // Outcome of the last change made in this panel: kept while the panel reloads its data.
+    this.status = h("div", { class: "panel-status" });
     this.element = h(
       "section",
       { class: wide ? "panel panel-wide" : "panel", id, "aria-labelledby": headingId, "aria-busy": "false" },
       h("header", { class: "panel-header" }, this.heading, note ? h("p", { class: "panel-note", text: note }) : null),
+      this.status,
       this.body,
     );
+    this.reload = null;
+  }
+
+  /** Like `load`, and remembers how, so `refresh()` can load the same data again after a change. */
+  show(task, render) {
+    this.reload = () => this.load(task, render);
+    return this.reload();
+  }
+
+  refresh() {
+    return this.reload ? this.reload() : Promise.resolve(false);
   }
 
   /** Run `task` (returns a promise of data) and show `render(data)`, or the error. */
@@ -122,4 +143,101 @@ export function pagination({ label, offset, limit, count, nextOffset, href }) {
 /** A definition list from [term, description] pairs (descriptions may be nodes). */
 export function facts(pairs) {
   return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([term, description]) => h("div", {}, h("dt", { text: term }), h("dd", {}, description))));
+}
+
+/** A success note (role=status: read out without moving focus). */
+export function okBox(text) {
+  return h("div", { class: "ok", role: "status" }, h("p", { text }));
+}
+
+/** Show `message` under a form control, linked to it for screen readers. */
+export function fieldError(input, message) {
+  const id = `${input.id}-error`;
+  let note = document.getElementById(id);
+  if (!note) {
+    note = h("p", { id, class: "field-error" });
+    input.insertAdjacentElement("afterend", note);
+  }
+  note.textContent = message;
+  input.setAttribute("aria-invalid", "true");
+  const described = (input.getAttribute("aria-describedby") ?? "").split(" ").filter(Boolean);
+  if (!described.includes(id)) input.setAttribute("aria-describedby", [...described, id].join(" "));
+}
+
+/** Remove every field error inside `root`. */
+export function clearFieldErrors(root) {
+  for (const note of root.querySelectorAll(".field-error")) {
+    const input = root.querySelector(`[aria-describedby~="${note.id}"]`);
+    if (input) {
+      input.removeAttribute("aria-invalid");
+      const rest = (input.getAttribute("aria-describedby") ?? "").split(" ").filter((x) => x && x !== note.id);
+      if (rest.length) input.setAttribute("aria-describedby", rest.join(" "));
+      else input.removeAttribute("aria-describedby");
+    }
+    note.remove();
+  }
+}
+
+/**
+ * Run one change against an API from a form or button, the same way everywhere:
+ * buttons are disabled while it runs; a 422 problem's field errors go next to their controls
+ * (`fields`: API field name -> control); any other problem, or a field without a control, goes
+ * into `feedback`; success is shown in `notice` (or `feedback`), announced, and `done(result)` renders it.
+ */
+export async function runAction({ root, buttons = [], feedback, notice = null, fields = {}, action, run, success, done }) {
+  for (const b of buttons) b.disabled = true;
+  root.setAttribute("aria-busy", "true");
+  clearFieldErrors(root);
+  feedback.replaceChildren();
+  notice?.replaceChildren();
+  try {
+    const result = await run();
+    const message = typeof success === "function" ? success(result) : success;
+    if (message) {
+      (notice ?? feedback).replaceChildren(okBox(message));
+      announce(message);
+    }
+    if (done) await done(result);
+    return result;
+  } catch (error) {
+    if (error?.name === "AbortError") return undefined;
+    const problems = error?.status === 422 && Array.isArray(error.problem?.errors) ? error.problem.errors : [];
+    const unplaced = [];
+    let first = null;
+    for (const p of problems) {
+      const input = fields[p.field] ?? fields[String(p.field ?? "").split(".").pop()];
+      if (input) {
+        fieldError(input, p.message);
+        first ??= input;
+      } else {
+        unplaced.push(p);
+      }
+    }
+    if (first && !unplaced.length) {
+      announce(`Not saved: ${problems.map((p) => p.message).join("; ")}`);
+      first.focus();
+    } else {
+      feedback.replaceChildren(errorBox(error, { action }));
+    }
+    return undefined;
+  } finally {
+    for (const b of buttons) b.disabled = false;
+    root.removeAttribute("aria-busy");
+  }
+}
+
+/** A labelled form control: label, control, optional hint (linked by aria-describedby). */
+export function control({ id, label, input, hint = null, className = "field" }) {
+  input.id = id;
+  if (hint) input.setAttribute("aria-describedby", `${id}-hint`);
+  return h("div", { class: className },
+    h("label", { for: id, text: label }),
+    input,
+    hint ? h("p", { id: `${id}-hint`, class: "hint", text: hint }) : null,
+  );
+}
+
+/** A <select> of [value, text] options with `selected` chosen. */
+export function select(name, options, selected) {
+  return h("select", { name }, options.map(([value, text]) => h("option", { value, selected: value === selected, text })));
 }

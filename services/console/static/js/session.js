@@ -2,6 +2,7 @@
 
 const KEY = "itinera.console.apiKey";
 const ROLE = "itinera.console.role";
+const NAME = "itinera.console.name";
 const listeners = new Set();
 const memory = {}; // fallback when sessionStorage is unavailable
 
@@ -32,21 +33,34 @@ export function role() {
   return read(ROLE) ?? memory[ROLE] ?? null;
 }
 
+/** The principal's name (from whoami), e.g. to assign a case to oneself. */
+export function name() {
+  return read(NAME) ?? memory[NAME] ?? null;
+}
+
+/** Whether the known role can act as a supervisor (the services still check every call). */
+export function isSupervisor() {
+  return role() === "supervisor" || role() === "admin";
+}
+
 export function signedIn() {
   return Boolean(key());
 }
 
-export function signIn(apiKey, knownRole) {
+export function signIn(apiKey, knownRole, knownName = null) {
   write(KEY, apiKey);
   write(ROLE, knownRole ?? null);
+  write(NAME, knownName ?? null);
   notify();
 }
 
 export function signOut() {
   write(KEY, null);
   write(ROLE, null);
+  write(NAME, null);
   delete memory[KEY];
   delete memory[ROLE];
+  delete memory[NAME];
   notify();
 }
 

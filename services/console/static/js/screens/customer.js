@@ -1,20 +1,13 @@
 // The 360° traveller page: every panel asks its own service and shows its own error.
+// Changes go through the services' own APIs, which check the role; the page only explains refusals.
 
 import { request } from "../api.js";
-import { Panel, badge, empty, facts, table, time } from "../components.js";
-import { announce, h } from "../dom.js";
+import { Panel, badge, control, empty, facts, runAction, select, table, time } from "../components.js";
+import { announce, h, routeHref } from "../dom.js";
 import * as format from "../format.js";
-
-const OPEN_CASE = new Set(["open", "in_progress", "waiting_customer"]);
-let catalogue = null;
-
-/** Preference descriptions from the preferences catalogue (fetched once; keys are shown if it fails). */
-function preferenceLabels(signal) {
-  catalogue ??= request("preferences", "/v1/preferences/catalogue", { signal })
-    .then((specs) => Object.fromEntries((specs ?? []).map((s) => [s.key, s.description])))
-    .catch(() => { catalogue = null; return {}; });
-  return catalogue;
-}
+import { renderCases } from "./customer-cases.js";
+import { renderConsents, renderDeliveries } from "./customer-messages.js";
+import { renderPreferences } from "./customer-preferences.js";
 
 function source(field) {
   return h("span", { class: "source" },
@@ -24,14 +17,58 @@ function source(field) {
   );
 }
 
-function goldenRecord(view, heading, subtitle) {
+/** The form under the golden record: an agent's correction of one field (profile `PATCH .../fields`). */
+function correctionForm(ctx, fields) {
+  const fieldSelect = select("field", format.FIELD_ORDER.map((n) => [n, format.fieldLabel(n)]), "email");
+  const value = h("input", { name: "value", type: "text", autocomplete: "off", spellcheck: "false" });
+  const save = h("button", { type: "submit", class: "button button-primary", text: "Save correction" });
+  const feedback = h("div", { class: "form-feedback" });
+  const form = h("form", { class: "edit-form", novalidate: true, "aria-labelledby": "correct-title" },
+    h("h3", { id: "correct-title", text: "Correct a field" }),
+    h("div", { class: "form-row" },
+      control({ id: "correct-field", label: "Field", input: fieldSelect }),
+      control({
+        id: "correct-value", label: "Correct value", input: value, className: "field field-grow",
+        hint: "The correction wins until a verified source sends newer data. Leave empty to clear the field.",
+      }),
+    ),
+    feedback,
+    h("div", { class: "actions" }, save),
+  );
+  const fill = (name) => {
+    fieldSelect.value = name;
+    const current = fields[name]?.value;
+    value.value = current === null || current === undefined ? "" : String(current);
+  };
+  fieldSelect.addEventListener("change", () => fill(fieldSelect.value));
+  fill("email");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const field = fieldSelect.value;
+    runAction({
+      root: form, buttons: [save], feedback, notice: ctx.golden.status,
+      fields: { value, field: fieldSelect },
+      action: "correct this traveller's data",
+      run: () => request("profile", `/v1/customers/${ctx.id}/fields`, {
+        method: "PATCH",
+        body: { field, value: value.value.trim() === "" ? null : value.value.trim() },
+      }),
+      success: `${format.fieldLabel(field)} corrected.`,
+      done: () => ctx.refresh("golden", "history"),
+    });
+  });
+  return { form, edit: (name) => { fill(name); value.focus(); value.select(); } };
+}
+
+function goldenRecord(ctx, view) {
   const customer = view.customer;
   const fields = customer.fields ?? {};
   const name = fields.display_name?.value ?? customer.customer_id;
-  heading.textContent = name;
+  ctx.heading.textContent = name;
   document.title = `${name} · Itinera console`;
-  announce(`Traveller ${name} loaded.`);
-  subtitle.replaceChildren(
+  if (!ctx.announced) announce(`Traveller ${name} loaded.`); // once: later reloads follow a change, announced by it
+  ctx.announced = true;
+  ctx.subtitle.replaceChildren(
     h("code", { text: customer.customer_id }),
     " ",
     badge(customer.status, customer.status === "active" ? "ok" : "warn"),
@@ -39,6 +76,7 @@ function goldenRecord(view, heading, subtitle) {
   );
   const names = [...format.FIELD_ORDER.filter((n) => n in fields), ...Object.keys(fields).filter((n) => !format.FIELD_ORDER.includes(n)).sort()];
   const quality = customer.quality ?? {};
+  const correction = correctionForm(ctx, fields);
   return [
     customer.requested_id && customer.requested_id !== customer.customer_id
       ? h("p", { class: "notice", text: `${customer.requested_id} was merged into this traveller.` })
@@ -46,7 +84,7 @@ function goldenRecord(view, heading, subtitle) {
     names.length
       ? table({
         caption: "Golden record",
-        columns: [{ label: "Field" }, { label: "Value" }, { label: "Source" }, { label: "Last seen" }],
+        columns: [{ label: "Field" }, { label: "Value" }, { label: "Source" }, { label: "Last seen" }, { label: "Action" }],
         rowHeaders: true,
         className: "golden",
         rows: names.map((n) => {
@@ -56,6 +94,12 @@ function goldenRecord(view, heading, subtitle) {
             h("span", { class: "value", text: format.value(f.value) }),
             source(f),
             time(f.last_seen),
+            format.FIELD_ORDER.includes(n)
+              ? h("button", {
+                type: "button", class: "button button-quiet", text: "Correct",
+                "aria-label": `Correct ${format.fieldLabel(n)}`, on: { click: () => correction.edit(n) },
+              })
+              : "",
           ];
         }),
       })
@@ -68,6 +112,7 @@ function goldenRecord(view, heading, subtitle) {
       (quality.stale ?? []).length ? ["Stale", quality.stale.map(format.fieldLabel).join(", ")] : null,
       ["Updated", time(customer.updated_at, { withTime: true })],
     ]),
+    correction.form,
   ];
 }
 
@@ -91,60 +136,53 @@ function bookings(view) {
   }));
 }
 
-function sourceRecords(page) {
-  const items = page.items ?? [];
-  if (!items.length) return empty("No source records.");
-  return table({
-    caption: "Source records",
-    columns: [{ label: "Source" }, { label: "Received" }, { label: "Match" }, { label: "Seen" }],
-    rowHeaders: true,
-    rows: items.map((r) => {
-      const received = r.received ?? {};
-      const traveller = received.traveller ?? received;
-      const problems = Object.entries(r.problems ?? {});
-      return [
-        source(r),
-        h("div", {},
-          h("span", { text: format.value(Object.fromEntries(Object.entries(traveller).filter(([, v]) => typeof v !== "object" || v === null))) }),
-          problems.length ? h("p", { class: "warn-text", text: `Problems: ${problems.map(([k, v]) => `${format.fieldLabel(k)}: ${v}`).join("; ")}` }) : null,
-        ),
-        h("span", {}, r.match_rule, r.match_score !== null && r.match_score !== undefined ? ` · ${Number(r.match_score).toFixed(1)}` : ""),
-        h("span", {}, time(r.first_seen), " – ", time(r.last_seen)),
-      ];
-    }),
+/** Split one source record off into a traveller of its own (profile `POST .../split`, supervisors). */
+function splitButton(ctx, record, feedback) {
+  const label = `${record.source_system}:${record.source_id}`;
+  const button = h("button", { type: "button", class: "button button-quiet", text: "Split off", "aria-label": `Split off ${label}` });
+  button.addEventListener("click", () => {
+    runAction({
+      root: ctx.sources.element, buttons: [button], feedback, notice: ctx.sources.status,
+      action: "split a record off (supervisors only)",
+      run: () => request("profile", `/v1/customers/${ctx.id}/split`, {
+        method: "POST", body: { source_system: record.source_system, source_id: record.source_id },
+      }),
+      success: (result) => `${label} is now traveller ${result.new_customer_id}.`,
+      done: (result) => {
+        ctx.sources.status.append(h("p", {}, h("a", { href: routeHref("customers", result.new_customer_id), text: "Open the new traveller" })));
+        return ctx.refresh("golden", "sources", "history");
+      },
+    });
   });
+  return button;
 }
 
-function preferences(effective, labels) {
-  const items = effective.preferences ?? [];
-  const conflicts = effective.conflicts ?? [];
-  const redacted = effective.redacted_keys ?? [];
+function sourceRecords(ctx, page) {
+  const items = page.items ?? [];
+  if (!items.length) return empty("No source records.");
+  const feedback = h("div", { class: "form-feedback" });
   return [
-    items.length
-      ? table({
-        caption: "Effective preferences",
-        columns: [{ label: "Preference" }, { label: "Value" }, { label: "Source" }, { label: "Confidence" }],
-        rowHeaders: true,
-        rows: items.map((p) => [
-          h("span", {}, h("span", { text: labels[p.key] ?? format.humanize(p.key) }), h("code", { class: "key", text: p.key })),
-          format.value(p.value),
-          badge(p.source, p.source === "inferred" ? "info" : p.source === "policy" ? "warn" : "ok"),
-          h("span", {}, format.percent(p.confidence), h("span", { class: "muted", text: ` · ${format.count(p.evidence_count ?? 0, "observation")}` })),
-        ]),
-      })
-      : empty("No preferences known yet."),
-    conflicts.length
-      ? h("div", { class: "conflicts" },
-        h("h3", { text: "Travel policy conflicts" }),
-        h("ul", {}, conflicts.map((c) => h("li", {},
-          h("strong", { text: labels[c.key] ?? format.humanize(c.key) }), ": ", c.message,
-          h("span", { class: "muted", text: ` (prefers ${format.value(c.preferred)}; policy allows ${format.value(c.allowed)})` }),
-        ))),
-      )
-      : h("p", { class: "muted", text: effective.policy_version ? "No conflicts with the company's travel policy." : "No company travel policy applies." }),
-    redacted.length
-      ? h("p", { class: "muted", text: `${format.count(redacted.length, "sensitive preference")} hidden (dietary, accessibility, meals: supervisors only).` })
-      : null,
+    table({
+      caption: "Source records",
+      columns: [{ label: "Source" }, { label: "Received" }, { label: "Match" }, { label: "Seen" }, { label: "Action" }],
+      rowHeaders: true,
+      rows: items.map((r) => {
+        const received = r.received ?? {};
+        const traveller = received.traveller ?? received;
+        const problems = Object.entries(r.problems ?? {});
+        return [
+          source(r),
+          h("div", {},
+            h("span", { text: format.value(Object.fromEntries(Object.entries(traveller).filter(([, v]) => typeof v !== "object" || v === null))) }),
+            problems.length ? h("p", { class: "warn-text", text: `Problems: ${problems.map(([k, v]) => `${format.fieldLabel(k)}: ${v}`).join("; ")}` }) : null,
+          ),
+          h("span", {}, r.match_rule, r.match_score !== null && r.match_score !== undefined ? ` · ${Number(r.match_score).toFixed(1)}` : ""),
+          h("span", {}, time(r.first_seen), " – ", time(r.last_seen)),
+          items.length > 1 ? splitButton(ctx, r, feedback) : h("span", { class: "muted", text: "only record" }),
+        ];
+      }),
+    }),
+    feedback,
   ];
 }
 
@@ -166,50 +204,140 @@ function surveys(page) {
   });
 }
 
-function cases(page) {
-  const all = page.items ?? [];
-  const open = all.filter((c) => OPEN_CASE.has(c.status));
-  const closed = all.length - open.length;
+const CHANGES = {
+  created: "Created",
+  "source-record-linked": "Source record linked",
+  corrected: "Field corrected",
+  merged: "Merged",
+  "merged-into": "Merged into another traveller",
+  unmerged: "Merge undone",
+  restored: "Restored from a merge",
+  "record-split-off": "Record split off",
+  "review-rejected": "Kept apart (review rejected)",
+  "email-undeliverable": "Email undeliverable",
+};
+
+function historyDetail(entry) {
+  const d = entry.detail ?? {};
+  switch (entry.change) {
+    case "corrected": return `${format.fieldLabel(d.field ?? "")}: ${format.value(d.value)}`;
+    case "merged": return `${d.absorbed_id} merged into ${d.survivor_id} (${d.reason ?? "—"})`;
+    case "merged-into": return `merged into ${d.survivor_id}`;
+    case "unmerged":
+    case "restored": return `${d.restored_id} separated from ${d.survivor_id}`;
+    case "record-split-off": return format.value(d);
+    default: return format.value(d);
+  }
+}
+
+/** Undo one merge (profile `POST /v1/merges/{id}/undo`, supervisors). */
+function undoButton(ctx, mergeId, absorbedId, feedback) {
+  const button = h("button", { type: "button", class: "button button-quiet", text: "Undo merge", "aria-label": `Undo merge of ${absorbedId}` });
+  button.addEventListener("click", () => {
+    runAction({
+      root: ctx.history.element, buttons: [button], feedback, notice: ctx.history.status,
+      action: "undo a merge (supervisors only)",
+      run: () => request("profile", `/v1/merges/${encodeURIComponent(mergeId)}/undo`, { method: "POST" }),
+      success: `Merge undone: ${absorbedId} is a traveller of its own again.`,
+      done: () => ctx.refresh("golden", "sources", "history", "bookings"),
+    });
+  });
+  return button;
+}
+
+function history(ctx, page) {
+  const items = page.items ?? [];
+  if (!items.length) return empty("No changes recorded.");
+  const undone = new Set(items.filter((e) => e.change === "unmerged").map((e) => e.detail?.merge_id));
+  const feedback = h("div", { class: "form-feedback" });
   return [
-    open.length
-      ? h("ul", { class: "items" }, open.map((c) => h("li", { class: "item" },
-        h("div", { class: "item-head" },
-          h("strong", { text: c.subject }),
-          badge(c.status.replaceAll("_", " "), "info"),
-          badge(c.priority, c.priority === "urgent" || c.priority === "high" ? "warn" : "neutral"),
-          c.escalated ? badge("escalated", "bad") : null,
-        ),
-        h("p", { class: "muted" },
-          `${c.kind} · opened `, time(c.opened_at, { withTime: true }),
-          c.assignee ? ` · assigned to ${c.assignee}` : " · unassigned",
-          c.resolution_due ? [" · resolve by ", time(c.resolution_due, { withTime: true })] : null,
-        ),
-        (c.breaches ?? []).length ? h("p", { class: "warn-text", text: `SLA missed: ${c.breaches.join(", ")}` }) : null,
-      )))
-      : empty("No open cases."),
-    closed ? h("p", { class: "muted", text: `${format.count(closed, "resolved or closed case")} not shown.` }) : null,
+    table({
+      caption: "History",
+      columns: [{ label: "When" }, { label: "Change" }, { label: "By" }, { label: "Detail" }, { label: "Action" }],
+      rows: items.map((e) => [
+        time(e.at, { withTime: true }),
+        CHANGES[e.change] ?? format.humanize(e.change),
+        e.actor ?? "automatic",
+        historyDetail(e),
+        e.change === "merged" && e.detail?.merge_id && e.detail?.survivor_id === ctx.customerId && !undone.has(e.detail.merge_id)
+          ? undoButton(ctx, e.detail.merge_id, e.detail.absorbed_id, feedback)
+          : "",
+      ]),
+    }),
+    feedback,
   ];
 }
 
-function deliveries(page) {
-  const items = page.items ?? [];
-  if (!items.length) return empty("No messages.");
+function evidenceTable(caption, evidence) {
+  const rows = evidence ?? [];
+  if (!rows.length) return empty("No fields to compare.");
   return table({
-    caption: "Message deliveries",
-    columns: [{ label: "Message" }, { label: "Channel" }, { label: "Status" }, { label: "Recipient" }, { label: "When" }],
+    caption,
+    columns: [{ label: "Field" }, { label: "This traveller" }, { label: "Other" }, { label: "Agreement" }, { label: "Weight", className: "num" }],
     rowHeaders: true,
-    rows: items.map((d) => [
-      h("span", {}, h("span", { text: d.subject || format.humanize(d.template) }), h("span", { class: "muted", text: ` · ${d.purpose}` })),
-      d.channel,
-      h("span", {},
-        badge(d.status, d.status === "sent" ? "ok" : d.status === "failed" ? "bad" : "neutral"),
-        d.hold_reason ? h("span", { class: "muted", text: ` ${d.hold_reason.replaceAll("_", " ")}` }) : null,
-        d.last_error ? h("span", { class: "warn-text", text: ` ${d.last_error}` }) : null,
-      ),
-      d.recipient ?? "—",
-      time(d.sent_at ?? d.failed_at ?? d.created_at, { withTime: true }),
+    rows: rows.map((e) => [
+      format.humanize(e.field),
+      e.a ?? "—",
+      e.b ?? "—",
+      format.humanize(e.level ?? ""),
+      typeof e.weight === "number" ? e.weight.toFixed(1) : "—",
     ]),
   });
+}
+
+/** Merge another traveller into this one, after comparing the two (profile `GET /v1/explain`, `POST /v1/merges`). */
+function mergeForm(ctx) {
+  const other = h("input", { name: "absorbed_id", type: "text", autocomplete: "off", spellcheck: "false", required: true });
+  const compare = h("button", { type: "button", class: "button", text: "Compare" });
+  const merge = h("button", { type: "submit", class: "button button-primary", text: "Merge into this traveller" });
+  const feedback = h("div", { class: "form-feedback" });
+  const comparison = h("div", { class: "comparison", "aria-live": "polite" });
+  const form = h("form", { class: "edit-form", novalidate: true, "aria-label": "Merge a duplicate" },
+    control({
+      id: "merge-other", label: "Duplicate traveller id", input: other, className: "field field-grow",
+      hint: "Its records, bookings and history move here; its id keeps pointing here. A supervisor can undo the merge from the history.",
+    }),
+    feedback,
+    h("div", { class: "actions" }, compare, merge),
+    comparison,
+  );
+  const otherId = () => other.value.trim();
+  compare.addEventListener("click", () => {
+    runAction({
+      root: form, buttons: [compare, merge], feedback,
+      fields: { customer_b: other },
+      action: "compare travellers",
+      run: () => request("profile", "/v1/explain", { params: { customer_a: ctx.customerId, customer_b: otherId() } }),
+      done: (result) => {
+        const r = result.result;
+        comparison.replaceChildren(
+          r
+            ? h("div", {},
+              h("p", {}, h("strong", { text: `Score ${Number(r.score).toFixed(1)}` }), ` · ${format.humanize(r.decision ?? "")} · ${r.rule ?? ""}`),
+              evidenceTable(`Comparison with ${otherId()}`, r.evidence))
+            : empty("These travellers have no records to compare."),
+        );
+        announce(r ? `Compared: score ${Number(r.score).toFixed(1)}.` : "Nothing to compare.");
+      },
+    });
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const absorbed = otherId();
+    runAction({
+      root: form, buttons: [compare, merge], feedback, notice: ctx.merge.status,
+      fields: { absorbed_id: other, survivor_id: other },
+      action: "merge travellers (supervisors only)",
+      run: () => request("profile", "/v1/merges", { method: "POST", body: { survivor_id: ctx.customerId, absorbed_id: absorbed } }),
+      success: `${absorbed} was merged into this traveller.`,
+      done: () => {
+        other.value = "";
+        comparison.replaceChildren();
+        return ctx.refresh("golden", "sources", "history", "bookings");
+      },
+    });
+  });
+  return form;
 }
 
 export function renderCustomer(root, { match, signal }) {
@@ -218,50 +346,63 @@ export function renderCustomer(root, { match, signal }) {
   const subtitle = h("p", { class: "subtitle" }, h("code", { text: customerId }));
   document.title = "Traveller · Itinera console";
 
-  const golden = new Panel({ id: "golden", title: "Golden record", wide: true, note: "Each field's value with the source system it came from." });
-  const booked = new Panel({ id: "bookings", title: "Recent bookings" });
-  const prefs = new Panel({ id: "preferences", title: "Preferences", note: "Effective: the traveller's own, resolved against company policy." });
-  const cased = new Panel({ id: "cases", title: "Open cases" });
-  const surveyed = new Panel({ id: "surveys", title: "Surveys" });
-  const messages = new Panel({ id: "deliveries", title: "Messages", wide: true });
-  const sources = new Panel({ id: "source-records", title: "Source records", wide: true });
+  const panels = {
+    golden: new Panel({ id: "golden", title: "Golden record", wide: true, note: "Each field's value with the source system it came from. Agents correct fields here." }),
+    bookings: new Panel({ id: "bookings", title: "Recent bookings" }),
+    preferences: new Panel({ id: "preferences", title: "Preferences", note: "Effective: the traveller's own, resolved against company policy." }),
+    cases: new Panel({ id: "cases", title: "Cases", wide: true, note: "Complaints and requests with their deadlines. Closing a case needs a supervisor." }),
+    surveys: new Panel({ id: "surveys", title: "Surveys" }),
+    consents: new Panel({ id: "consents", title: "Consents and quiet hours", note: "What the traveller agreed to receive, and when messages must wait." }),
+    messages: new Panel({ id: "deliveries", title: "Messages", wide: true }),
+    sources: new Panel({ id: "source-records", title: "Source records", wide: true, note: "Supervisors can split a wrongly linked record off into a traveller of its own." }),
+    history: new Panel({ id: "history", title: "History", wide: true, note: "Every change to this traveller, newest first." }),
+    merge: new Panel({ id: "merge", title: "Merge a duplicate", wide: true, note: "Supervisors merge two records of the same person." }),
+  };
+  const id = encodeURIComponent(customerId);
+  const ctx = {
+    customerId, id, heading, subtitle, signal, ...panels,
+    /** Load the named panels again (after a change). */
+    refresh: (...names) => Promise.all(names.map((n) => (n === "bookings" || n === "golden" ? loadView() : panels[n].refresh()))),
+  };
 
   root.replaceChildren(
     h("div", { class: "screen" },
       h("p", { class: "breadcrumb" }, h("a", { href: "#/search", text: "← Search travellers" })),
       heading,
       subtitle,
-      h("div", { class: "panels" },
-        golden.element, booked.element, prefs.element, cased.element, surveyed.element, messages.element, sources.element,
-      ),
+      h("div", { class: "panels" }, Object.values(panels).map((p) => p.element)),
     ),
   );
 
-  const id = encodeURIComponent(customerId);
-  const view = request("profile", `/v1/customers/${id}/view`, { signal });
-  golden.load(() => view, (v) => goldenRecord(v, heading, subtitle));
-  booked.load(() => view, bookings);
-  sources.load(() => request("profile", `/v1/customers/${id}/source-records`, { params: { limit: 50 }, signal }), sourceRecords);
-  prefs.load(
-    async () => {
-      const labels = await preferenceLabels(signal);
+  // Golden record and bookings come from one call; reloading one reloads both.
+  let viewing = null;
+  function loadView() {
+    viewing ??= (async () => {
+      const view = request("profile", `/v1/customers/${id}/view`, { signal });
       try {
-        return [await request("preferences", `/v1/customers/${id}/preferences/effective`, { signal }), labels];
-      } catch (error) {
-        // The preferences service has not seen this traveller yet: nothing to show, not an error.
-        if (error?.notFound) return [{ preferences: [], conflicts: [], redacted_keys: [] }, labels];
-        throw error;
+        await Promise.all([
+          panels.golden.load(() => view, (v) => goldenRecord(ctx, v)),
+          panels.bookings.load(() => view, bookings),
+        ]);
+      } finally {
+        viewing = null;
       }
-    },
-    ([effective, labels]) => preferences(effective, labels),
-  );
-  cased.load(() => request("feedback", "/v1/cases", { params: { customer_id: customerId, limit: 50 }, signal }), cases);
-  surveyed.load(
+    })();
+    return viewing;
+  }
+  loadView();
+  panels.sources.show(() => request("profile", `/v1/customers/${id}/source-records`, { params: { limit: 50 }, signal }), (page) => sourceRecords(ctx, page));
+  panels.history.show(() => request("profile", `/v1/customers/${id}/history`, { params: { limit: 50 }, signal }), (page) => history(ctx, page));
+  panels.merge.show(async () => null, () => mergeForm(ctx));
+  renderPreferences(ctx, panels.preferences);
+  renderCases(ctx, panels.cases);
+  panels.surveys.show(
     () => request("feedback", `/v1/customers/${id}/surveys`, { params: { limit: 20 }, signal }).catch((error) => {
       if (error?.notFound) return { items: [] };
       throw error;
     }),
     surveys,
   );
-  messages.load(() => request("notifications", "/v1/deliveries", { params: { customer_id: customerId, limit: 20 }, signal }), deliveries);
+  renderConsents(ctx, panels.consents);
+  renderDeliveries(ctx, panels.messages);
 }

@@ -91,7 +91,7 @@ function reviewCard(review, signal) {
       footer.replaceChildren(decisionOutcome(decided));
       announce(decision === "accept" ? "Review accepted: the travellers were merged." : "Review rejected: the travellers stay apart.");
     } catch (error) {
-      feedback.replaceChildren(errorBox(error, { action: true }));
+      feedback.replaceChildren(errorBox(error, { action: "decide suggested duplicates (supervisors only)" }));
       accept.disabled = false;
       reject.disabled = false;
     } finally {

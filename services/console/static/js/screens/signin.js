@@ -8,7 +8,11 @@ import * as session from "../session.js";
 /** Check a key with the API's whoami; resolves to the role the key acts in. */
 async function checkKey(apiKey) {
   const me = await request("profile", "/v1/whoami", { key: apiKey });
-  return { accepted: true, role: me && typeof me.role === "string" ? me.role : null };
+  return {
+    accepted: true,
+    role: me && typeof me.role === "string" ? me.role : null,
+    name: me && typeof me.name === "string" ? me.name : null,
+  };
 }
 
 export function renderSignIn(root, { params, navigate }) {
@@ -54,9 +58,9 @@ export function renderSignIn(root, { params, navigate }) {
     button.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const { role } = await checkKey(apiKey);
+      const { role, name } = await checkKey(apiKey);
       input.value = "";
-      session.signIn(apiKey, role);
+      session.signIn(apiKey, role, name);
       announce(role ? `Signed in with role ${role}.` : "Signed in.");
       const next = params.get("next");
       navigate(next && next.startsWith("/") && !next.startsWith("/signin") ? next : "/search");

@@ -1,0 +1,274 @@
+// The preferences panel: effective preferences with provenance, editing stated/agent ones,
+// and the traveller's answers to "is this inference right?" (preferences API).
+
+import { request } from "../api.js";
+import { badge, control, empty, runAction, select, table } from "../components.js";
+import { h } from "../dom.js";
+import * as format from "../format.js";
+import * as session from "../session.js";
+
+let catalogue = null;
+
+/** The preferences catalogue (fetched once): key -> {description, kind, allowed, sensitive, minimum, maximum}. */
+function loadCatalogue(signal) {
+  catalogue ??= request("preferences", "/v1/preferences/catalogue", { signal })
+    .then((specs) => Object.fromEntries((specs ?? []).map((s) => [s.key, s])))
+    .catch(() => { catalogue = null; return {}; });
+  return catalogue;
+}
+
+const SOURCES = {
+  stated: ["ok", "stated by the traveller"],
+  agent: ["ok", "set by an agent"],
+  inferred: ["info", "inferred from bookings"],
+  policy: ["warn", "company travel policy"],
+};
+
+// Window-valued keys name their two ends differently.
+const WINDOW_ENDS = { "air.departure_window": ["earliest", "latest"] };
+
+function windowEnds(key) {
+  return WINDOW_ENDS[key] ?? ["start", "end"];
+}
+
+/**
+ * The value control(s) for one catalogue entry: {element, focusable, read(), write(value)}.
+ * Values are sent as the agent typed them where they cannot be parsed: the service says what is wrong.
+ */
+function valueControl(key, spec) {
+  const kind = spec?.kind ?? "text";
+  if (kind === "enum") {
+    const input = select("value", [["", "— choose —"], ...spec.allowed.map((v) => [v, format.humanize(v)])], "");
+    return {
+      element: control({ id: "pref-value", label: "Value", input }),
+      focusable: input,
+      read: () => input.value,
+      write: (v) => { input.value = v ?? ""; },
+    };
+  }
+  if (kind === "bool") {
+    const input = select("value", [["true", "Yes"], ["false", "No"]], "true");
+    return {
+      element: control({ id: "pref-value", label: "Value", input }),
+      focusable: input,
+      read: () => input.value === "true",
+      write: (v) => { input.value = v === false ? "false" : "true"; },
+    };
+  }
+  if (kind === "window") {
+    const [a, b] = windowEnds(key);
+    const first = h("input", { name: a, type: "text", inputmode: "numeric", placeholder: "HH:MM", autocomplete: "off" });
+    const second = h("input", { name: b, type: "text", inputmode: "numeric", placeholder: "HH:MM", autocomplete: "off" });
+    return {
+      element: h("div", { class: "form-row" },
+        control({ id: "pref-value", label: `${format.humanize(a)} (HH:MM)`, input: first }),
+        control({ id: "pref-value-2", label: `${format.humanize(b)} (HH:MM)`, input: second })),
+      focusable: first,
+      read: () => ({ [a]: first.value.trim(), [b]: second.value.trim() }),
+      write: (v) => { first.value = v?.[a] ?? ""; second.value = v?.[b] ?? ""; },
+    };
+  }
+  const input = h("input", { name: "value", type: kind === "int" ? "number" : "text", autocomplete: "off", spellcheck: "false" });
+  if (kind === "int") {
+    if (spec.minimum !== null) input.setAttribute("min", String(spec.minimum));
+    if (spec.maximum !== null) input.setAttribute("max", String(spec.maximum));
+  }
+  const hints = {
+    int: spec && spec.minimum !== null ? `A whole number from ${spec.minimum} to ${spec.maximum}.` : "A whole number.",
+    enum_list: spec?.allowed?.length ? `Comma-separated, from: ${spec.allowed.join(", ")}.` : "Comma-separated.",
+    code_list: "Comma-separated codes, e.g. LH, LX.",
+    text_list: "Comma-separated names.",
+    object_list: "Comma-separated PROGRAMME:NUMBER pairs, e.g. LH:992001234567.",
+    language: "ISO 639-1 code, e.g. de or en-GB.",
+    time_zone: "IANA name, e.g. Europe/Berlin.",
+  };
+  const list = ["enum_list", "code_list", "text_list"].includes(kind);
+  return {
+    element: control({ id: "pref-value", label: "Value", input, hint: hints[kind] ?? null, className: "field field-grow" }),
+    focusable: input,
+    read: () => {
+      const text = input.value.trim();
+      if (kind === "int") return /^-?\d+$/.test(text) ? Number(text) : text;
+      if (list) return text ? text.split(",").map((x) => x.trim()).filter(Boolean) : [];
+      if (kind === "object_list") {
+        return text ? text.split(",").map((x) => {
+          const [programme, ...number] = x.trim().split(":");
+          return { programme: programme.trim(), number: number.join(":").trim() };
+        }) : [];
+      }
+      return text;
+    },
+    write: (v) => {
+      if (Array.isArray(v)) {
+        input.value = v.map((x) => (x && typeof x === "object" ? `${x.programme}:${x.number}` : String(x))).join(", ");
+      } else {
+        input.value = v === null || v === undefined ? "" : String(v);
+      }
+    },
+  };
+}
+
+/** The form that sets one stated or agent preference (preferences `PUT .../preferences`). */
+function editForm(ctx, panel, specs) {
+  const mayEditSensitive = session.isSupervisor();
+  const keys = Object.values(specs).filter((s) => mayEditSensitive || !s.sensitive);
+  const keySelect = select("key", keys.map((s) => [s.key, `${s.description}${s.sensitive ? " (sensitive)" : ""}`]), keys[0]?.key);
+  const sourceSelect = select("source", [["agent", "Set by me (agent)"], ["stated", "The traveller told me"]], "agent");
+  const slot = h("div", { class: "value-slot" });
+  const save = h("button", { type: "submit", class: "button button-primary", text: "Save preference" });
+  const feedback = h("div", { class: "form-feedback" });
+  let value = null;
+  const form = h("form", { class: "edit-form", novalidate: true, "aria-labelledby": "pref-edit-title" },
+    h("h3", { id: "pref-edit-title", text: "Set a preference" }),
+    control({ id: "pref-key", label: "Preference", input: keySelect, className: "field field-grow" }),
+    slot,
+    control({ id: "pref-source", label: "Source", input: sourceSelect }),
+    feedback,
+    h("div", { class: "actions" }, save),
+  );
+  const choose = (key, current) => {
+    keySelect.value = key;
+    value = valueControl(key, specs[key]);
+    slot.replaceChildren(value.element);
+    if (current !== undefined) value.write(current);
+  };
+  keySelect.addEventListener("change", () => choose(keySelect.value));
+  if (keys.length) choose(keys[0].key);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = keySelect.value;
+    runAction({
+      root: form, buttons: [save], feedback, notice: panel.status,
+      fields: { [key]: value.focusable, values: value.focusable, source: sourceSelect },
+      action: specs[key]?.sensitive ? "set sensitive preferences (supervisors only)" : "set preferences",
+      run: () => request("preferences", `/v1/customers/${ctx.id}/preferences`, {
+        method: "PUT", body: { values: { [key]: value.read() }, source: sourceSelect.value },
+      }),
+      success: `${specs[key]?.description ?? key} saved.`,
+      done: () => panel.refresh(),
+    });
+  });
+  return {
+    form,
+    edit: (key, current) => {
+      if (!keys.some((s) => s.key === key)) return;
+      choose(key, current);
+      value.focusable.focus();
+    },
+  };
+}
+
+function clearButton(ctx, panel, p, label, feedback) {
+  const button = h("button", { type: "button", class: "button button-quiet", text: "Clear", "aria-label": `Clear ${label}` });
+  button.addEventListener("click", () => runAction({
+    root: panel.element, buttons: [button], feedback, notice: panel.status,
+    action: p.sensitive ? "clear sensitive preferences (supervisors only)" : "clear preferences",
+    run: () => request("preferences", `/v1/customers/${ctx.id}/preferences/${encodeURIComponent(p.key)}`, { method: "DELETE" }),
+    success: `${label} cleared: inference and policy apply again.`,
+    done: () => panel.refresh(),
+  }));
+  return button;
+}
+
+/** Pending "is this right?" questions the traveller answered to the agent (preferences confirmations). */
+function confirmations(ctx, panel, items, specs) {
+  const pending = (items ?? []).filter((c) => c.status === "pending");
+  if (!pending.length) return null;
+  const feedback = h("div", { class: "form-feedback" });
+  return h("div", { class: "confirmations" },
+    h("h3", { text: "Inferences to confirm with the traveller" }),
+    h("ul", { class: "items" }, pending.map((c) => {
+      const label = specs[c.key]?.description ?? format.humanize(c.key);
+      const yes = h("button", { type: "button", class: "button", text: "Traveller confirms", "aria-label": `Traveller confirms ${label}` });
+      const no = h("button", { type: "button", class: "button", text: "Traveller declines", "aria-label": `Traveller declines ${label}` });
+      const answer = (accepted) => runAction({
+        root: panel.element, buttons: [yes, no], feedback, notice: panel.status,
+        action: "answer for the traveller",
+        run: () => request("preferences", `/v1/customers/${ctx.id}/preferences/confirmations/${encodeURIComponent(c.request_id)}`, {
+          method: "POST", body: { accepted },
+        }),
+        success: accepted ? `${label}: confirmed, now stated by the traveller.` : `${label}: declined, no longer used.`,
+        done: () => panel.refresh(),
+      });
+      yes.addEventListener("click", () => answer(true));
+      no.addEventListener("click", () => answer(false));
+      return h("li", { class: "item" },
+        h("p", {}, h("strong", { text: label }), `: ${format.value(c.value)} `, h("span", { class: "muted", text: `(confidence ${format.percent(c.confidence)})` })),
+        h("div", { class: "actions" }, yes, no),
+      );
+    })),
+    feedback,
+  );
+}
+
+function render(ctx, panel, [effective, specs, asked]) {
+  const items = effective.preferences ?? [];
+  const conflicts = effective.conflicts ?? [];
+  const redacted = effective.redacted_keys ?? [];
+  const editor = editForm(ctx, panel, specs);
+  const feedback = h("div", { class: "form-feedback" });
+  const label = (key) => specs[key]?.description ?? format.humanize(key);
+  return [
+    items.length
+      ? table({
+        caption: "Effective preferences",
+        columns: [{ label: "Preference" }, { label: "Value" }, { label: "Source" }, { label: "Confidence" }, { label: "Action" }],
+        rowHeaders: true,
+        rows: items.map((p) => {
+          const [tone, explained] = SOURCES[p.source] ?? ["neutral", p.source];
+          return [
+            h("span", {}, h("span", { text: label(p.key) }), h("code", { class: "key", text: p.key }),
+              p.sensitive ? badge("sensitive", "bad") : null),
+            format.value(p.value),
+            h("span", { class: "source" }, badge(p.source, tone), h("span", { class: "rule", text: explained })),
+            h("span", {}, format.percent(p.confidence), h("span", { class: "muted", text: ` · ${format.count(p.evidence_count ?? 0, "observation")}` })),
+            h("span", { class: "actions" },
+              p.source === "policy" ? null : h("button", {
+                type: "button", class: "button button-quiet", text: "Change", "aria-label": `Change ${label(p.key)}`,
+                on: { click: () => editor.edit(p.key, p.value) },
+              }),
+              p.source === "stated" || p.source === "agent" ? clearButton(ctx, panel, p, label(p.key), feedback) : null,
+            ),
+          ];
+        }),
+      })
+      : empty("No preferences known yet."),
+    feedback,
+    conflicts.length
+      ? h("div", { class: "conflicts" },
+        h("h3", { text: "Travel policy conflicts" }),
+        h("ul", {}, conflicts.map((c) => h("li", {},
+          h("strong", { text: label(c.key) }), ": ", c.message,
+          h("span", { class: "muted", text: ` (prefers ${format.value(c.preferred)}; policy allows ${format.value(c.allowed)})` }),
+        ))),
+      )
+      : h("p", { class: "muted", text: effective.policy_version ? "No conflicts with the company's travel policy." : "No company travel policy applies." }),
+    redacted.length
+      ? h("p", { class: "muted", text: `${format.count(redacted.length, "sensitive preference")} hidden (dietary, accessibility, meals: supervisors only).` })
+      : null,
+    confirmations(ctx, panel, asked, specs),
+    editor.form,
+  ];
+}
+
+export function renderPreferences(ctx, panel) {
+  // Supervisors see dietary and accessibility needs (the service audits that read); agents see how many are hidden.
+  const sensitive = session.isSupervisor();
+  panel.show(
+    async () => {
+      const specs = await loadCatalogue(ctx.signal);
+      const empty = { preferences: [], conflicts: [], redacted_keys: [] };
+      const effective = await request("preferences", `/v1/customers/${ctx.id}/preferences/effective`, {
+        params: sensitive ? { include_sensitive: "true" } : {}, signal: ctx.signal,
+      }).catch((error) => {
+        // The preferences service has not seen this traveller yet: nothing to show, not an error.
+        if (error?.notFound) return empty;
+        throw error;
+      });
+      const asked = await request("preferences", `/v1/customers/${ctx.id}/preferences/confirmations`, { signal: ctx.signal })
+        .catch(() => []);
+      return [effective, specs, asked];
+    },
+    (data) => render(ctx, panel, data),
+  );
+}
