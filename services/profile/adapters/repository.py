@@ -112,6 +112,23 @@ async def insert_customers(conn: asyncpg.Connection, rows: Sequence[tuple[str, s
         )
 
 
+async def insert_customers_full(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert new customers with their golden record, company, version and quality in one statement."""
+    if rows:
+        await conn.execute(
+            "INSERT INTO customers (customer_id, golden, company_id, version, quality, created_at, updated_at)"
+            " SELECT id, golden, co, v, q, at, at"
+            " FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::int[], $5::jsonb[], $6::timestamptz[])"
+            " AS t(id, golden, co, v, q, at)",
+            [r["customer_id"] for r in rows],
+            [r["golden"] for r in rows],
+            [r["company_id"] for r in rows],
+            [r["version"] for r in rows],
+            [r["quality"] for r in rows],
+            [r["at"] for r in rows],
+        )
+
+
 async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or refresh source records; an existing record keeps its customer and how it was linked."""
     if not rows:
@@ -340,6 +357,25 @@ async def sync_quality_tasks(conn: asyncpg.Connection, tasks: dict[str, dict[str
             "INSERT INTO quality_tasks (customer_id, kind, detail)"
             " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])"
             " ON CONFLICT (customer_id, kind) WHERE status = 'open' DO UPDATE SET detail = EXCLUDED.detail",
+            cus,
+            kinds,
+            details,
+        )
+
+
+async def insert_quality_tasks(conn: asyncpg.Connection, tasks: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Open the quality tasks of customers that have none yet (new customers)."""
+    cus, kinds, details = [], [], []
+    for cid, by_kind in tasks.items():
+        for kind, detail in by_kind.items():
+            cus.append(cid)
+            kinds.append(kind)
+            details.append(detail)
+    if cus:
+        await conn.execute(
+            "INSERT INTO quality_tasks (customer_id, kind, detail)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])"
+            " ON CONFLICT (customer_id, kind) WHERE status = 'open' DO NOTHING",
             cus,
             kinds,
             details,

@@ -48,6 +48,10 @@ async def _import_shard(
     progress: Any,
 ) -> bulk.ImportSummary:
     pool = await create_pool(settings)
+    # One importer process: a helper process normalises records ahead of it (the second core).
+    helper = None
+    if shards == 1:
+        helper = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             rows = ((n, row) for n, row in bulk.read_rows(f, fmt) if bulk.shard_of(row, shards) == shard)
@@ -58,8 +62,11 @@ async def _import_shard(
                 default_source=source_system,
                 batch_size=batch_size,
                 progress=progress,
+                executor=helper,
             )
     finally:
+        if helper is not None:
+            helper.shutdown(cancel_futures=True)
         await pool.close()
 
 

@@ -16,10 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
+import functools
+import gc
 import io
+import itertools
 import json
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -123,6 +129,29 @@ def row_to_incoming(
     )
 
 
+def prepare_rows(
+    rows: list[tuple[int, dict[str, Any] | RowError]],
+    *,
+    config: ProfileConfig,
+    default_source: str | None,
+    now: datetime,
+) -> tuple[list[Incoming], list[dict[str, Any]]]:
+    """Normalise a chunk of parsed rows into records with their match features (runs in a helper process)."""
+    out: list[Incoming] = []
+    errors: list[dict[str, Any]] = []
+    for number, row in rows:
+        if isinstance(row, RowError):
+            errors.append({"line": number, "error": str(row)})
+            continue
+        try:
+            incoming = row_to_incoming(row, config=config, default_source=default_source, now=now)
+        except (RowError, ValueError) as exc:
+            errors.append({"line": number, "error": str(exc)})
+            continue
+        out.append(dataclasses.replace(incoming, features=incoming.record.features()))
+    return out, errors
+
+
 def read_rows(lines: Iterable[str], fmt: Format) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """(line number, row or error) from CSV (with header) or JSON Lines text."""
     if fmt == "csv":
@@ -149,6 +178,7 @@ async def import_rows(
     default_source: str | None = None,
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> ImportSummary:
     """Resolve rows in chunks, one transaction per chunk (or inside the caller's, given a connection)."""
     summary = ImportSummary()
@@ -175,6 +205,20 @@ async def import_rows(
     async def flush() -> None:
         if not chunk:
             return
+        # The chunk's objects are short-lived and acyclic: no cyclic collection while resolving it.
+        collect = gc.isenabled()
+        gc.disable()
+        try:
+            await _resolve_with_retries(chunk)
+        finally:
+            if collect:
+                gc.enable()
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
+        await refresh_statistics()
+
+    async def _resolve_with_retries(chunk: list[Incoming]) -> None:
         if isinstance(pool_or_conn, asyncpg.Connection):
             await _resolve_chunk(pool_or_conn, chunk, config, summary)
         else:
@@ -188,10 +232,33 @@ async def import_rows(
                     if attempt == 5:
                         raise
                     await asyncio.sleep(0.05 * attempt)
-        if progress:
-            progress(len(chunk))
-        chunk.clear()
-        await refresh_statistics()
+
+    if executor is not None:
+        # Normalisation runs in a helper process a few chunks ahead, on the other core, while
+        # this process resolves and the database writes the chunk before.
+        loop = asyncio.get_running_loop()
+        ahead: deque[asyncio.Future[tuple[list[Incoming], list[dict[str, Any]]]]] = deque()
+        source = iter(rows)
+
+        async def take_one() -> None:
+            prepared, errors = await ahead.popleft()
+            summary.rejected += len(errors)
+            summary.errors += errors
+            chunk.extend(prepared)
+            await flush()
+
+        while raw := list(itertools.islice(source, batch_size)):
+            ahead.append(
+                loop.run_in_executor(
+                    executor,
+                    functools.partial(prepare_rows, raw, config=config, default_source=default_source, now=now),
+                )
+            )
+            if len(ahead) > 2:
+                await take_one()
+        while ahead:
+            await take_one()
+        return summary
 
     for number, row in rows:
         if isinstance(row, RowError):

@@ -35,7 +35,7 @@ from services.kit.contracts.envelope import Envelope
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
-from services.profile.domain.model import SourceRecord, golden_record
+from services.profile.domain.model import Correction, SourceRecord, StoredRecord, golden_record
 from services.profile.domain.quality import assess
 
 PRODUCER = "profile"
@@ -87,6 +87,7 @@ class Incoming:
     company: CompanyInput | None = None
     booking: BookingInput | None = None
     caused_by: Envelope[Any] | None = None
+    features: matching.MatchFeatures | None = None  # computed ahead (bulk import), else from the record
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ async def resolve_batch(
     now = now or datetime.now(UTC)
     if not items:
         return [], []
-    features = [it.record.features() for it in items]
+    features = [it.features or it.record.features() for it in items]
     keys = [matching.blocking_keys(f) for f in features]
 
     company_lock_keys = [f"co:{company_key(it.company.name)}" for it in items if it.company]
@@ -193,19 +194,20 @@ async def resolve_batch(
         first_of.setdefault(it.record.key, i)
         last_of[it.record.key] = i
 
-    await repo.insert_customers(
-        conn,
-        [
-            (d.customer_id, company_ids[i], now)
-            for i, d in enumerate(decisions)
-            if d.created and first_of[items[i].record.key] == i
-        ],
-    )
-    source_rows = []
+    created_at = {d.customer_id: i for i, d in enumerate(decisions) if d.created and first_of[items[i].record.key] == i}
+    source_rows: list[dict[str, Any]] = []
+    # New customers are written once, golden record included, from the batch's own records.
+    new_records: dict[str, list[tuple[StoredRecord, int]]] = {}
     for key, i in last_of.items():
         it, d0 = items[i], decisions[first_of[key]]
         fields = it.record.normalized_fields()
         fields["company_id"] = company_ids[i]
+        problems = it.record.problems()
+        seen_at = it.record.seen_at.astimezone(UTC)
+        if d0.customer_id in created_at:
+            new_records.setdefault(d0.customer_id, []).append(
+                (StoredRecord(key[0], key[1], fields, seen_at), len(problems))
+            )
         source_rows.append(
             {
                 "source_system": key[0],
@@ -213,7 +215,7 @@ async def resolve_batch(
                 "customer_id": d0.customer_id,
                 "raw": dict(it.record.raw),
                 "normalized": fields,
-                "problems": it.record.problems(),
+                "problems": problems,
                 "passport_hash": it.record.passport_hash,
                 "match_rule": d0.rule,
                 "match_score": d0.score,
@@ -222,9 +224,17 @@ async def resolve_batch(
                 "matched_to": {"source_system": d0.matched_to[0], "source_id": d0.matched_to[1]}
                 if d0.matched_to
                 else None,
-                "seen_at": it.record.seen_at,
+                "seen_at": seen_at,
             }
         )
+    created_events = await create_customers(
+        conn,
+        {d.customer_id: items[i].caused_by for i, d in enumerate(decisions) if d.customer_id in created_at},
+        company_ids={cid: company_ids[i] for cid, i in created_at.items()},
+        records=new_records,
+        config=config,
+        now=now,
+    )
     await repo.upsert_source_records(conn, source_rows)
     await repo.replace_blocking_keys(conn, [(key, keys[i]) for key, i in last_of.items()], stored_before=links)
 
@@ -269,9 +279,11 @@ async def resolve_batch(
             history.append((d.customer_id, "source-record-linked", None, detail))
     await repo.add_history_many(conn, history)
 
+    outgoing += created_events
     touched: dict[str, Envelope[Any] | None] = {}
     for i, d in enumerate(decisions):
-        touched[d.customer_id] = items[i].caused_by
+        if d.customer_id not in created_at:
+            touched[d.customer_id] = items[i].caused_by
     outgoing += await refresh_customers(conn, touched, config=config, now=now)
 
     bookings: dict[tuple[str, str], dict[str, Any]] = {}
@@ -479,6 +491,66 @@ async def refresh_customers(
     rows = await repo.customer_rows(conn, ids)
     records = await repo.records_of(conn, ids)
     corrections = await repo.corrections_of(conn, ids)
+    saves, tasks, events = await _recompute(
+        conn,
+        ids,
+        customers,
+        rows=rows,
+        records=records,
+        corrections=corrections,
+        config=config,
+        now=now,
+        force=force,
+        min_versions=min_versions,
+    )
+    await repo.save_customers(conn, saves)
+    await repo.sync_quality_tasks(conn, tasks)
+    return events
+
+
+async def create_customers(
+    conn: asyncpg.Connection,
+    customers: Mapping[str, Envelope[Any] | None],
+    *,
+    company_ids: Mapping[str, str | None],
+    records: Mapping[str, list[tuple[StoredRecord, int]]],
+    config: ProfileConfig,
+    now: datetime,
+) -> Outgoing:
+    """Insert customers created by this batch with their golden record already computed (version 1).
+
+    Written once: the golden record comes from the batch's own records (a new customer has no
+    other records, corrections or history yet), so there is no insert-then-update and no read-back.
+    """
+    ids = sorted(customers)
+    if not ids:
+        return []
+    rows: dict[str, Mapping[str, Any]] = {
+        cid: {"status": "active", "version": 0, "golden": {}, "company_id": company_ids.get(cid), "quality": {}}
+        for cid in ids
+    }
+    saves, tasks, events = await _recompute(
+        conn, ids, customers, rows=rows, records=records, corrections={}, config=config, now=now
+    )
+    await repo.insert_customers_full(conn, saves)
+    await repo.insert_quality_tasks(conn, tasks)
+    return events
+
+
+async def _recompute(
+    conn: asyncpg.Connection,
+    ids: Sequence[str],
+    customers: Mapping[str, Envelope[Any] | None],
+    *,
+    rows: Mapping[str, Mapping[str, Any]] | Mapping[str, asyncpg.Record],
+    records: Mapping[str, list[tuple[StoredRecord, int]]],
+    corrections: Mapping[str, list[Correction]],
+    config: ProfileConfig,
+    now: datetime,
+    force: frozenset[str] = frozenset(),
+    min_versions: Mapping[str, int] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]], Outgoing]:
+    """Golden records, quality and snapshot/update events of customers from their rows and records."""
     goldens = {}
     for cid in ids:
         recs = [r for r, _ in records.get(cid, [])]
@@ -505,7 +577,10 @@ async def refresh_customers(
                 (r.fields.get("company_id") for r, _ in records.get(cid, []) if r.fields.get("company_id")), None
             )
         company_for[cid] = chosen or row["company_id"]
-    names = await repo.company_names(conn, company_for.values())
+    # Company names are needed only for snapshots whose records do not name the company.
+    names = await repo.company_names(
+        conn, [company_for[cid] for cid in company_for if "company_name" not in goldens[cid]]
+    )
 
     saves: list[dict[str, Any]] = []
     tasks: dict[str, dict[str, dict[str, Any]]] = {}
@@ -580,9 +655,7 @@ async def refresh_customers(
         if row["version"] >= 1:
             updated = CustomerUpdatedV1(customer_id=cid, version=version, changed_fields=tuple(changed))
             events.append((CUSTOMER_EVENTS_TOPIC, _envelope(updated, cid, caused_by)))
-    await repo.save_customers(conn, saves)
-    await repo.sync_quality_tasks(conn, tasks)
-    return events
+    return saves, tasks, events
 
 
 def snapshot_from(
