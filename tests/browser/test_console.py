@@ -13,7 +13,7 @@ import re
 import shutil
 import socket
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -703,3 +703,56 @@ async def test_agent_works_a_case_but_only_a_supervisor_closes_it(
         assert watch.problems == []
     finally:
         await context.close()
+
+
+async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
+    env: TestEnv, browser: Browser, stack: Stack
+) -> None:
+    person = builders.traveller(given_name="Severin", family_name=_surname())
+    traveller_id = f"T-{_surname()}"
+    for _ in range(2):  # two bookings alike: the inference is likely, but not sure enough to use unasked
+        await env.publish("booking.events.v1", builders.booking_created(traveller=person, traveller_id=traveller_id))
+
+    async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
+
+        async def customer_id() -> str | None:
+            r = await client.get(f"{stack.api['profile']}/v1/customers", params={"email": person.email})
+            items = r.json()["items"] if r.status_code == 200 else []
+            return str(items[0]["customer_id"]) if items else None
+
+        cid: str = await wait_until(customer_id)
+
+        async def asked() -> set[str]:
+            url = f"{stack.api['preferences']}/v1/customers/{cid}/preferences/confirmations"
+            r = await client.get(url)
+            return {c["key"] for c in r.json() if c["status"] == "pending"} if r.status_code == 200 else set()
+
+        pending: set[str] = await wait_until(lambda: _having(asked, {"air.cabin.long_haul", "air.seat.long_haul"}))
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _open_customer(page, stack, "dev-agent-key", cid)
+        prefs = page.get_by_role("region", name="Preferences")
+        questions = prefs.get_by_role("list").filter(has=page.get_by_role("button", name="Traveller confirms"))
+        await expect(questions.get_by_role("listitem")).to_have_count(len(pending), timeout=WAIT_MS)
+
+        await prefs.get_by_role("button", name="Traveller confirms Cabin on long-haul flights").click()
+        await expect(prefs.get_by_role("status")).to_contain_text("confirmed, now stated", timeout=WAIT_MS)
+        cabin = prefs.get_by_role("row").filter(has_text="air.cabin.long_haul")
+        await expect(cabin).to_contain_text("stated by the traveller", timeout=WAIT_MS)
+        await expect(cabin).to_contain_text("business")
+
+        await prefs.get_by_role("button", name="Traveller declines Seat position on long-haul flights").click()
+        await expect(prefs.get_by_role("status")).to_contain_text("declined, no longer used", timeout=WAIT_MS)
+        await expect(questions.get_by_role("listitem")).to_have_count(len(pending) - 2, timeout=WAIT_MS)
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+
+async def _having(check: Callable[[], Awaitable[set[str]]], wanted: set[str]) -> set[str] | None:
+    """What `check` returns once it includes every item of `wanted` (None until then)."""
+    got = await check()
+    return got if wanted <= got else None
