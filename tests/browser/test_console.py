@@ -649,19 +649,26 @@ async def test_agent_edits_consents_and_quiet_hours(browser: Browser, stack: Sta
     assert (quiet["start"], quiet["end"]) == ("21:00:00", "06:30:00")
 
 
-async def test_agent_works_a_case_but_only_a_supervisor_closes_it(
+async def test_agent_opens_and_works_a_case_but_only_a_supervisor_closes_it(
     browser: Browser, stack: Stack, traveller: Traveller
 ) -> None:
     subject = f"Refund for {_surname()}"
-    async with httpx.AsyncClient(base_url=stack.api["feedback"], headers=AGENT, timeout=10) as client:
-        r = await client.post("/v1/cases", json={"customer_id": traveller.customer_id, "subject": subject})
-        assert r.status_code == 201, r.text
-
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
     page = await context.new_page()
     watch = Watch(page)
     try:
         await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        opening = page.get_by_role("form", name="Open a case")
+        # No subject: the service's validation error is shown on the field.
+        await opening.get_by_role("button", name="Open case").click()
+        await expect(opening.get_by_label("Subject")).to_have_attribute("aria-invalid", "true", timeout=WAIT_MS)
+        await expect(page.locator("#new-case-subject-error")).to_contain_text("at least 1 character")
+        await opening.get_by_label("Subject").fill(subject)
+        await opening.get_by_label("Priority").select_option("high")
+        await opening.get_by_role("button", name="Open case").click()
+        await expect(page.get_by_role("region", name="Cases").get_by_role("status")).to_contain_text(
+            f"Case “{subject}” opened", timeout=WAIT_MS
+        )
         case = page.get_by_role("article", name=subject)
         await expect(case).to_contain_text("First response: due", timeout=WAIT_MS)
         await expect(case).to_contain_text("Resolution: due")

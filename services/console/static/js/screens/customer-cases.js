@@ -153,9 +153,44 @@ function caseForm(ctx, panel, c, card, n) {
   return form;
 }
 
+/** Open a new case for this traveller (feedback `POST /v1/cases`); its deadlines follow from the priority. */
+function newCaseForm(ctx, panel) {
+  const subject = h("input", { name: "subject", type: "text", autocomplete: "off" });
+  const kind = select("kind", [["complaint", "Complaint"], ["request", "Request"]], "complaint");
+  const priority = select("priority", PRIORITIES.map((p) => [p, format.humanize(p)]), "normal");
+  const description = h("textarea", { name: "description", rows: "2" });
+  const save = h("button", { type: "submit", class: "button", text: "Open case" });
+  const feedback = h("div", { class: "form-feedback" });
+  const form = h("form", { class: "edit-form", novalidate: true, "aria-labelledby": "new-case-title" },
+    h("h3", { id: "new-case-title", text: "Open a case" }),
+    h("div", { class: "form-row" },
+      control({ id: "new-case-subject", label: "Subject", input: subject, className: "field field-grow" }),
+      control({ id: "new-case-kind", label: "Kind", input: kind }),
+      control({ id: "new-case-priority", label: "Priority", input: priority }),
+    ),
+    control({ id: "new-case-description", label: "Description", input: description, className: "field field-grow" }),
+    feedback,
+    h("div", { class: "actions" }, save),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    runAction({
+      root: form, buttons: [save], feedback, notice: panel.status,
+      fields: { subject, kind, priority, description },
+      action: "open cases",
+      run: () => request("feedback", "/v1/cases", {
+        method: "POST",
+        body: { customer_id: ctx.customerId, subject: subject.value.trim(), kind: kind.value, priority: priority.value, description: description.value.trim() },
+      }),
+      success: (created) => `Case “${created.subject}” opened.`,
+      done: () => panel.refresh(),
+    });
+  });
+  return form;
+}
+
 function render(ctx, panel, page) {
   const all = page.items ?? [];
-  if (!all.length) return empty("No cases.");
   const open = all.filter((c) => !DONE.has(c.status));
   const done = all.filter((c) => DONE.has(c.status));
   return [
@@ -165,6 +200,7 @@ function render(ctx, panel, page) {
         h("summary", { text: `${format.count(done.length, "resolved or closed case")}` }),
         h("div", { class: "items" }, done.map((c) => caseCard(ctx, panel, c))))
       : null,
+    newCaseForm(ctx, panel),
   ];
 }
 
