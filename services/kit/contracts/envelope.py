@@ -15,6 +15,7 @@ how it is announced in the envelope and in the Kafka headers.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -33,6 +34,33 @@ class Payload(BaseModel):
 
 
 P = TypeVar("P", bound=Payload)
+
+_VERSION_4 = ~(0xC000 << 48) & ~(0xF000 << 64)  # clears variant and version bits
+_RFC_4122_V4 = (0x8000 << 48) | (4 << 76)
+_set = object.__setattr__
+
+
+_random = bytearray()
+
+
+def _forget_random() -> None:
+    _random.clear()  # a forked child must not reuse its parent's bytes
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
+def new_uuid() -> uuid.UUID:
+    """A random (version 4) UUID, as `uuid.uuid4()` makes it: from `os.urandom` (read 4 KiB at a
+    time, not 16 bytes per id) and built without `UUID.__init__`'s argument checks."""
+    if not _random:
+        _random.extend(os.urandom(4096))
+    value = (int.from_bytes(_random[-16:]) & _VERSION_4) | _RFC_4122_V4
+    del _random[-16:]
+    result = object.__new__(uuid.UUID)
+    _set(result, "int", value)
+    _set(result, "is_safe", uuid.SafeUUID.unknown)
+    return result
 
 
 class EnvelopeError(ValueError):
@@ -82,28 +110,48 @@ class Envelope(BaseModel, Generic[P]):
         occurred_at: datetime | None = None,
         event_id: uuid.UUID | None = None,
     ) -> Envelope[P]:
-        """Wrap a payload; an event caused by another inherits its correlation and trace."""
+        """Wrap a payload; an event caused by another inherits its correlation and trace.
+
+        Built without validation when every field already has its exact type (the usual case:
+        ids made here or taken from a validated envelope, an aware time, a payload model);
+        validated otherwise, so a wrong argument still fails here.
+        """
         if caused_by is not None:
             correlation = caused_by.correlation_id
             causation: uuid.UUID | None = caused_by.event_id
             traceparent = caused_by.traceparent
         else:
-            correlation = correlation_id or uuid.uuid4()
+            correlation = correlation_id or new_uuid()
             causation = None
             traceparent = None
+        fields = {
+            "event_id": event_id or new_uuid(),
+            "event_type": payload.event_type,
+            "schema_version": payload.schema_version,
+            "occurred_at": occurred_at or datetime.now(UTC),
+            "producer": producer,
+            "subject_id": subject_id,
+            "correlation_id": correlation,
+            "causation_id": causation,
+            "traceparent": traceparent,
+            "payload": payload,
+        }
         # Parametrised at run time by the payload's class, so the envelope validates as that type.
-        result: Envelope[P] = envelope_class(type(payload))(
-            event_id=event_id or uuid.uuid4(),
-            event_type=payload.event_type,
-            schema_version=payload.schema_version,
-            occurred_at=occurred_at or datetime.now(UTC),
-            producer=producer,
-            subject_id=subject_id,
-            correlation_id=correlation,
-            causation_id=causation,
-            traceparent=traceparent,
-            payload=payload,
-        )
+        model = envelope_class(type(payload))
+        if (
+            type(fields["event_id"]) is uuid.UUID
+            and type(correlation) is uuid.UUID
+            and (causation is None or type(causation) is uuid.UUID)
+            and type(fields["occurred_at"]) is datetime
+            and fields["occurred_at"].tzinfo is not None
+            and type(producer) is str
+            and type(subject_id) is str
+            and (traceparent is None or type(traceparent) is str)
+            and isinstance(payload, Payload)
+        ):
+            constructed: Envelope[P] = model.model_construct(**fields)
+            return constructed
+        result: Envelope[P] = model(**fields)
         return result
 
     def headers(self) -> list[tuple[str, bytes]]:

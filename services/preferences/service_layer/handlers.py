@@ -9,7 +9,6 @@ snapshot per customer per batch, however many of its bookings the batch holds.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,11 +18,13 @@ import asyncpg
 from pydantic_core import to_jsonable_python
 
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
-from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.envelope import Envelope, new_uuid
 from services.kit.contracts.preferences import (
+    PolicyConflictV1,
     PreferenceChangedV1,
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
+    PreferenceV1,
 )
 from services.kit.outbox import enqueue_many, enqueue_tombstone
 from services.preferences.adapters import repository as repo
@@ -118,6 +119,32 @@ def _wired(effective: Effective) -> list[dict[str, Any]]:
     return [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
 
 
+def _snapshot(
+    *,
+    customer_id: str,
+    version: int,
+    wired: list[dict[str, Any]],
+    conflicts: list[dict[str, Any]],
+    updated_at: datetime,
+    company_id: str | None,
+    policy_version: int | None,
+    last_event_at: datetime | None,
+) -> PreferenceSnapshotV1:
+    """The snapshot model, built without validation: every value comes from the domain with its
+    exact type (`_wire`: floats, ints, aware datetimes, JSON values), which the domain's tests pin;
+    the published JSON is the same as a validated model's (pydantic-core serialises both)."""
+    return PreferenceSnapshotV1.model_construct(
+        customer_id=customer_id,
+        version=version,
+        preferences=tuple(PreferenceV1.model_construct(**w) for w in wired),
+        conflicts=tuple(PolicyConflictV1.model_construct(**c) for c in conflicts),
+        updated_at=updated_at,
+        company_id=company_id,
+        policy_version=policy_version,
+        last_event_at=last_event_at,
+    )
+
+
 def _changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[str, ...]:
     def index(form: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
         if not form:
@@ -145,24 +172,21 @@ def refresh(
         changed = _changed_keys(row.published, form)
         row.version += 1
         row.published = form
-        # Validated once, nested models included (one call into pydantic-core).
-        snapshot = PreferenceSnapshotV1.model_validate(
-            {
-                "customer_id": cid,
-                "version": row.version,
-                "preferences": wired,
-                "conflicts": form["conflicts"],
-                "updated_at": now,
-                "company_id": prefs.company_id,
-                "policy_version": effective.policy_version,
-                "last_event_at": prefs.last_event_at,
-            }
+        snapshot = _snapshot(
+            customer_id=cid,
+            version=row.version,
+            wired=wired,
+            conflicts=form["conflicts"],
+            updated_at=now,
+            company_id=prefs.company_id,
+            policy_version=effective.policy_version,
+            last_event_at=prefs.last_event_at,
         )
         out.append((SNAPSHOTS_TOPIC, Envelope.new(snapshot, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
         if changed:
             change = PreferenceChangedV1(customer_id=cid, version=row.version, changed_keys=changed)
             out.append((CHANGES_TOPIC, Envelope.new(change, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
-    new_ids = iter(lambda: str(uuid.uuid4()), None)
+    new_ids = iter(lambda: str(new_uuid()), None)
     for request in prefs.confirmations_to_ask(new_request_id=new_ids, at=now, inferences=inferences):
         question = PreferenceConfirmationRequestedV1(
             customer_id=cid,
