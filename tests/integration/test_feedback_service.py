@@ -479,6 +479,17 @@ async def test_an_agent_works_a_case_and_a_supervisor_closes_it(feedback: Feedba
     )
     assert none_open.json()["items"] == []
 
+    # Who opened, changed and read the traveller's cases is audited (the note's text is not copied there).
+    async with feedback.runtime.pool.acquire() as conn:
+        audited = await conn.fetch(
+            "SELECT principal, action, detail FROM audit_log WHERE subject_id = $1 ORDER BY id", customer_id
+        )
+    actions = [(r["principal"], r["action"]) for r in audited]
+    assert actions[:2] == [("dev-agent", "case.open"), ("dev-agent", "case.change")]
+    assert ("dev-supervisor", "case.change") in actions
+    assert ("dev-agent", "cases.read") in actions
+    assert "Called the airline" not in str([r["detail"] for r in audited])
+
 
 async def test_overdue_cases_are_escalated_once_and_show_as_breached(env: TestEnv, feedback: Feedback) -> None:
     customer_id = new_id("cus")

@@ -166,6 +166,7 @@ async def list_cases(
         cases = await repo.find_cases(
             conn, now=now, status=status_, customer_ids=ids, breached=breached, limit=limit, offset=offset
         )
+        await _audit(conn, principal, "cases.read", customer_id, status=status_, results=len(cases))
     return CasePage(items=[CasePublic(**_case_public(c, now=now)) for c in cases], limit=limit, offset=offset)
 
 
@@ -186,6 +187,7 @@ async def create_case(body: CaseCreate, request: Request, principal: Agent) -> C
     async with connection(runtime_of(request).pool, transaction=True) as conn:
         policy = settings_of(request).sla_policy()
         case = await handlers.open_case(conn, command, actor=principal.name, now=now, policy=policy)
+        await _audit(conn, principal, "case.open", case.customer_id, case_id=case.case_id, priority=case.priority)
         return await _case_detail(conn, case, now=now)
 
 
@@ -222,6 +224,11 @@ async def update_case(case_id: str, body: CaseUpdate, request: Request, principa
                 now=now,
                 policy=settings_of(request).sla_policy(),
             )
+            # The note's text stays in the case history; the audit row says who changed what.
+            await _audit(
+                conn, principal, "case.change", case.customer_id, case_id=case_id,
+                changed=sorted(body.model_fields_set), status=case.status,
+            )  # fmt: skip
             return await _case_detail(conn, case, now=now)
 
 
