@@ -578,6 +578,11 @@ async def test_preferences_are_edited_with_the_services_validation_and_sensitive
         await expect(prefs.get_by_role("row").filter(has_text="air.cabin").first).to_contain_text(
             "inferred from bookings"
         )
+        # Where the inferred cabin comes from: the booking it rests on.
+        await prefs.get_by_role("button", name="Why Cabin on long-haul flights?").click()
+        why = prefs.get_by_role("group", name="Why Cabin on long-haul flights")
+        await expect(why).to_contain_text("recent observations agree", timeout=WAIT_MS)
+        await expect(why).to_contain_text(traveller.booking_id)
 
         # "Change" puts the current value in the form; "Clear" hands the key back to inference.
         await row.get_by_role("button", name="Change Minimum hotel star class").click()
@@ -604,8 +609,19 @@ async def test_preferences_are_edited_with_the_services_validation_and_sensitive
         await expect(dietary).to_contain_text("stated by the traveller")
         await page.get_by_role("button", name="Sign out").click()
 
+        # Opening the page again, a supervisor asks to see the sensitive needs (the service audits that).
+        await _open_customer(page, stack, "dev-supervisor-key", traveller.customer_id)
+        prefs = page.get_by_role("region", name="Preferences")
+        await prefs.get_by_role("button", name="Show sensitive needs").click()
+        await expect(prefs.get_by_role("row").filter(has_text="needs.dietary")).to_contain_text(
+            "vegetarian", timeout=WAIT_MS
+        )
+        await page.get_by_role("button", name="Sign out").click()
+
         await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
         prefs = page.get_by_role("region", name="Preferences")
+        await expect(prefs).to_contain_text("hidden", timeout=WAIT_MS)
+        assert await prefs.get_by_role("button", name="Show sensitive needs").count() == 0
         await expect(prefs).to_contain_text(re.compile(r"\d+ sensitive preferences? hidden"), timeout=WAIT_MS)
         assert "vegetarian" not in await prefs.inner_text()
         assert watch.problems == []

@@ -193,11 +193,17 @@ export async function runAction({ root, buttons = [], feedback, notice = null, f
   try {
     const result = await run();
     const message = typeof success === "function" ? success(result) : success;
-    if (message) {
-      (notice ?? feedback).replaceChildren(okBox(message));
+    const note = message ? okBox(message) : null;
+    if (note) {
+      (notice ?? feedback).replaceChildren(note);
       announce(message);
     }
     if (done) await done(result);
+    // The control that was used may have been re-rendered away: keep keyboard users in place.
+    if (note && note.isConnected && (!document.activeElement || document.activeElement === document.body)) {
+      note.setAttribute("tabindex", "-1");
+      note.focus();
+    }
     return result;
   } catch (error) {
     if (error?.name === "AbortError") return undefined;

@@ -2,7 +2,7 @@
 // and the traveller's answers to "is this inference right?" (preferences API).
 
 import { request } from "../api.js";
-import { badge, control, empty, runAction, select, table } from "../components.js";
+import { badge, control, empty, runAction, select, table, time } from "../components.js";
 import { h } from "../dom.js";
 import * as format from "../format.js";
 import * as session from "../session.js";
@@ -145,7 +145,10 @@ function editForm(ctx, panel, specs) {
         method: "PUT", body: { values: { [key]: value.read() }, source: sourceSelect.value },
       }),
       success: `${specs[key]?.description ?? key} saved.`,
-      done: () => panel.refresh(),
+      done: () => {
+        if (specs[key]?.sensitive) ctx.showSensitive = true; // the supervisor just set it: show it back
+        return panel.refresh();
+      },
     });
   });
   return {
@@ -167,6 +170,38 @@ function clearButton(ctx, panel, p, label, feedback) {
     success: `${label} cleared: inference and policy apply again.`,
     done: () => panel.refresh(),
   }));
+  return button;
+}
+
+/** Why a preference is what it is (preferences `GET …/preferences/explain?key=`): explicit setting, inference, bookings. */
+function whyButton(ctx, p, label, slot) {
+  const button = h("button", { type: "button", class: "button button-quiet", text: "Why?", "aria-label": `Why ${label}?`, "aria-expanded": "false" });
+  button.addEventListener("click", async () => {
+    if (button.getAttribute("aria-expanded") === "true") {
+      button.setAttribute("aria-expanded", "false");
+      slot.replaceChildren();
+      return;
+    }
+    try {
+      const params = { key: p.key, ...(p.sensitive ? { include_sensitive: "true" } : {}) };
+      const result = await request("preferences", `/v1/customers/${ctx.id}/preferences/explain`, { params, signal: ctx.signal });
+      const e = (result.explanations ?? [])[0];
+      slot.replaceChildren(h("div", { class: "explain", role: "group", "aria-label": `Why ${label}` },
+        h("p", {}, h("strong", { text: label }), `: ${p.source === "policy" ? "limited by the company's travel policy; " : ""}${e?.note ?? "no explanation"}.`),
+        e?.explicit ? h("p", { class: "muted", text: `${e.explicit.source} by ${e.explicit.set_by}, ${format.dateTime(e.explicit.set_at)}` }) : null,
+        e?.evidence?.length
+          ? h("ul", { class: "segments" }, e.evidence.map((o) => h("li", {},
+            `${o.supports ? "✓" : "✗"} booking ${o.booking}: ${format.value(o.observed)} `,
+            h("span", { class: "muted" }, o.detail ? `(${o.detail}) ` : "", time(o.at)))))
+          : null,
+      ));
+      for (const other of button.closest("table")?.querySelectorAll("button[aria-expanded='true']") ?? []) other.setAttribute("aria-expanded", "false");
+      button.setAttribute("aria-expanded", "true");
+    } catch (error) {
+      if (error?.name === "AbortError") return;
+      slot.replaceChildren(h("p", { class: "warn-text", role: "alert", text: `No explanation: ${error.message}` }));
+    }
+  });
   return button;
 }
 
@@ -207,6 +242,7 @@ function render(ctx, panel, [effective, specs, asked]) {
   const redacted = effective.redacted_keys ?? [];
   const editor = editForm(ctx, panel, specs);
   const feedback = h("div", { class: "form-feedback" });
+  const why = h("div", { class: "why" });
   const label = (key) => specs[key]?.description ?? format.humanize(key);
   return [
     items.length
@@ -223,6 +259,7 @@ function render(ctx, panel, [effective, specs, asked]) {
             h("span", { class: "source" }, badge(p.source, tone), h("span", { class: "rule", text: explained })),
             h("span", {}, format.percent(p.confidence), h("span", { class: "muted", text: ` · ${format.count(p.evidence_count ?? 0, "observation")}` })),
             h("span", { class: "actions" },
+              whyButton(ctx, p, label(p.key), why),
               p.source === "policy" ? null : h("button", {
                 type: "button", class: "button button-quiet", text: "Change", "aria-label": `Change ${label(p.key)}`,
                 on: { click: () => editor.edit(p.key, p.value) },
@@ -233,6 +270,7 @@ function render(ctx, panel, [effective, specs, asked]) {
         }),
       })
       : empty("No preferences known yet."),
+    why,
     feedback,
     conflicts.length
       ? h("div", { class: "conflicts" },
@@ -244,7 +282,14 @@ function render(ctx, panel, [effective, specs, asked]) {
       )
       : h("p", { class: "muted", text: effective.policy_version ? "No conflicts with the company's travel policy." : "No company travel policy applies." }),
     redacted.length
-      ? h("p", { class: "muted", text: `${format.count(redacted.length, "sensitive preference")} hidden (dietary, accessibility, meals: supervisors only).` })
+      ? h("p", { class: "muted" },
+        `${format.count(redacted.length, "sensitive preference")} hidden (dietary, accessibility, meals: supervisors only). `,
+        session.isSupervisor()
+          ? h("button", {
+            type: "button", class: "button button-quiet", text: "Show sensitive needs",
+            on: { click: () => { ctx.showSensitive = true; panel.refresh(); } },
+          })
+          : null)
       : null,
     confirmations(ctx, panel, asked, specs),
     editor.form,
@@ -252,10 +297,12 @@ function render(ctx, panel, [effective, specs, asked]) {
 }
 
 export function renderPreferences(ctx, panel) {
-  // Supervisors see dietary and accessibility needs (the service audits that read); agents see how many are hidden.
-  const sensitive = session.isSupervisor();
+  // Dietary and accessibility needs stay hidden until a supervisor asks for them (the service audits
+  // that read); agents see only how many are hidden.
+  ctx.showSensitive = false;
   panel.show(
     async () => {
+      const sensitive = ctx.showSensitive && session.isSupervisor();
       const specs = await loadCatalogue(ctx.signal);
       const empty = { preferences: [], conflicts: [], redacted_keys: [] };
       const effective = await request("preferences", `/v1/customers/${ctx.id}/preferences/effective`, {
