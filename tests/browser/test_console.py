@@ -779,3 +779,46 @@ async def _having(check: Callable[[], Awaitable[set[str]]], wanted: set[str]) ->
     """What `check` returns once it includes every item of `wanted` (None until then)."""
     got = await check()
     return got if wanted <= got else None
+
+
+async def test_supervisor_compares_a_suspected_duplicate_again_and_keeps_them_apart(
+    browser: Browser, stack: Stack
+) -> None:
+    family = _surname()
+    async with httpx.AsyncClient(base_url=stack.api["profile"], headers=SUPERVISOR, timeout=10) as client:
+        ids = []
+        for system, nationality in (("crm", "NL"), ("web", "Netherlands")):
+            body = {
+                "source_system": system,
+                "source_id": f"{system}-{family}",
+                "traveller": {"given_name": "Maarten", "family_name": family, "nationality": nationality},
+            }
+            r = await client.post("/v1/source-records", json=body)
+            assert r.status_code == 200, r.text
+            ids.append(r.json())
+    assert ids[1]["review_candidate"] == ids[0]["customer_id"]
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _sign_in(page, stack.console_url, "dev-supervisor-key")
+        await page.get_by_role("link", name="Review queue").click()
+        card = page.get_by_role("article").filter(has_text=f"web:web-{family}")
+        await expect(card.get_by_role("table", name=re.compile("Field comparison"))).to_contain_text(
+            "Family", timeout=WAIT_MS
+        )
+        await card.get_by_role("button", name="Compare now").click()
+        now = card.get_by_role("table", name=re.compile("Current comparison"))
+        await expect(now).to_contain_text(family.lower(), timeout=WAIT_MS)
+        await card.get_by_role("button", name="Reject: keep apart").click()
+        await expect(card).to_contain_text("rejected", timeout=WAIT_MS)
+        await expect(card).to_contain_text("dev-supervisor")
+        await expect(page.locator("#live")).to_contain_text("the travellers stay apart")
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+    async with httpx.AsyncClient(base_url=stack.api["profile"], headers=AGENT, timeout=10) as client:
+        apart = (await client.get(f"/v1/customers/{ids[1]['customer_id']}")).json()
+    assert apart["customer_id"] == ids[1]["customer_id"]

@@ -14,11 +14,10 @@ function reviewsHref(status, offset) {
   return `#/reviews?${params}`;
 }
 
-function evidenceTable(review) {
-  const rows = review.evidence?.evidence ?? [];
+function evidenceTable(review, rows = review.evidence?.evidence ?? [], caption = `Field comparison for review ${review.review_id}`) {
   if (!rows.length) return null;
   return table({
-    caption: `Field comparison for review ${review.review_id}`,
+    caption,
     columns: [{ label: "Field" }, { label: "This record" }, { label: "Candidate" }, { label: "Agreement" }, { label: "Weight", className: "num" }],
     rowHeaders: true,
     rows: rows.map((e) => [
@@ -52,10 +51,35 @@ function customerLink(customerId, signal) {
   return link;
 }
 
+/** The pair as it compares now (profile `GET /v1/explain`): records may have changed since it was queued. */
+function compareNow(review, slot, signal) {
+  const button = h("button", { type: "button", class: "button button-quiet", text: "Compare now", "aria-expanded": "false" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const now = await request("profile", "/v1/explain", { params: { customer_a: review.customer_id, customer_b: review.candidate_id }, signal });
+      const r = now.result;
+      slot.replaceChildren(r
+        ? h("div", {},
+          h("p", {}, h("strong", { text: `Now: score ${Number(r.score).toFixed(1)}` }), ` · ${format.humanize(r.decision ?? "")}`),
+          evidenceTable(review, r.evidence ?? [], `Current comparison for review ${review.review_id}`))
+        : empty("Nothing to compare any more."));
+      button.setAttribute("aria-expanded", "true");
+      announce(r ? `Compared now: score ${Number(r.score).toFixed(1)}.` : "Nothing to compare any more.");
+    } catch (error) {
+      if (error?.name !== "AbortError") slot.replaceChildren(errorBox(error, { action: "compare travellers" }));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
 function reviewCard(review, signal) {
   const headingId = `review-${review.review_id}-title`;
   const feedback = h("div", { class: "review-feedback" });
   const footer = h("div", { class: "actions" });
+  const comparison = h("div", { class: "comparison" });
   const card = h("article", { class: "item review", "aria-labelledby": headingId },
     h("h3", { id: headingId },
       `Score ${Number(review.score).toFixed(1)}`,
@@ -68,6 +92,8 @@ function reviewCard(review, signal) {
     ),
     h("p", { class: "muted" }, `Record ${review.source_system}:${review.source_id} · queued `, time(review.created_at, { withTime: true })),
     evidenceTable(review),
+    review.status === "open" ? h("div", { class: "actions" }, compareNow(review, comparison, signal)) : null,
+    comparison,
     feedback,
     footer,
   );
