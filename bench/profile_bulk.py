@@ -55,7 +55,7 @@ async def run(
                 counts = await conn.fetchrow(
                     "SELECT (SELECT count(*) FROM profile.customers) AS customers,"
                     " (SELECT count(*) FROM profile.source_records) AS source_records,"
-                    " (SELECT count(*) FROM profile.blocking_keys) AS blocking_keys,"
+                    " (SELECT count(*) FROM profile.blocking_key_hashes) AS blocking_keys,"
                     " (SELECT count(*) FROM profile.outbox) AS outbox_events,"
                     " (SELECT count(*) FROM profile.review_queue) AS review_items,"
                     " pg_size_pretty(pg_database_size(current_database())) AS database_size"

@@ -7,7 +7,7 @@ resolving a batch of 500 records costs a dozen round trips, not thousands.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,11 @@ async def existing_links(conn: asyncpg.Connection, keys: Sequence[SourceKey]) ->
     return {(r["source_system"], r["source_id"]): r["customer_id"] for r in rows}
 
 
+def key_hash(key: str) -> int:
+    """A blocking key's 64-bit hash as stored (the SQL of migration 0003 computes the same)."""
+    return int.from_bytes(hashlib.md5(key.encode(), usedforsecurity=False).digest()[:8], "big", signed=True)
+
+
 async def candidates(
     conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
 ) -> dict[str, list[tuple[SourceKey, str, MatchFeatures]]]:
@@ -68,13 +73,14 @@ async def candidates(
     rows = await conn.fetch(
         """
         SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features
-          FROM unnest($1::text[], $2::int[]) AS k(key, lim)
+          FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
           CROSS JOIN LATERAL (
-                SELECT b.source_system, b.source_id FROM blocking_keys b WHERE b.key = k.key LIMIT k.lim
+                SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
           ) b
           JOIN source_records s ON s.source_system = b.source_system AND s.source_id = b.source_id
         """,
         list(keys),
+        [key_hash(k) for k in keys],
         [weak if is_weak_key(k) else per_key for k in keys],
     )
     out: dict[str, list[tuple[SourceKey, str, MatchFeatures]]] = {}
@@ -168,33 +174,47 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
     )
 
 
+async def stored_features(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, MatchFeatures]:
+    """The match features stored records were last saved with (their blocking keys follow from them)."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT s.source_system, s.source_id, s.features FROM source_records s"
+        " JOIN unnest($1::text[], $2::text[]) AS k(sys, id) ON s.source_system = k.sys AND s.source_id = k.id",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["source_system"], r["source_id"]): MatchFeatures.from_json(r["features"]) for r in rows}
+
+
 async def replace_blocking_keys(
-    conn: asyncpg.Connection, records: Sequence[tuple[SourceKey, Sequence[str]]], *, stored_before: Iterable[SourceKey]
+    conn: asyncpg.Connection,
+    records: Sequence[tuple[SourceKey, Sequence[str]]],
+    *,
+    stored_before: Mapping[SourceKey, Sequence[str]],
 ) -> None:
-    """Store each record's blocking keys, replacing what the records stored before had."""
+    """Store each record's blocking keys, replacing the keys records stored before had (`stored_before`)."""
     if not records:
         return
-    old = list(stored_before)
-    if old:
+    new = {(key_hash(k), sys, sid) for (sys, sid), ks in records for k in ks}
+    old = {(key_hash(k), sys, sid) for (sys, sid), ks in stored_before.items() for k in ks}
+    gone = sorted(old - new)
+    if gone:
         await conn.execute(
-            "DELETE FROM blocking_keys b USING unnest($1::text[], $2::text[]) AS k(sys, id)"
-            " WHERE b.source_system = k.sys AND b.source_id = k.id",
-            [k[0] for k in old],
-            [k[1] for k in old],
+            "DELETE FROM blocking_key_hashes b USING unnest($1::bigint[], $2::text[], $3::text[]) AS k(h, sys, id)"
+            " WHERE b.key_hash = k.h AND b.source_system = k.sys AND b.source_id = k.id",
+            [g[0] for g in gone],
+            [g[1] for g in gone],
+            [g[2] for g in gone],
         )
-    keys, systems, ids = [], [], []
-    for (sys, sid), ks in records:
-        for k in dict.fromkeys(ks):
-            keys.append(k)
-            systems.append(sys)
-            ids.append(sid)
-    if keys:
+    added = sorted(new - old)
+    if added:
         await conn.execute(
-            "INSERT INTO blocking_keys (key, source_system, source_id)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
-            keys,
-            systems,
-            ids,
+            "INSERT INTO blocking_key_hashes (key_hash, source_system, source_id)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            [a[0] for a in added],
+            [a[1] for a in added],
+            [a[2] for a in added],
         )
 
 
@@ -203,11 +223,11 @@ async def customers_for_keys(conn: asyncpg.Connection, keys: Sequence[str], *, l
     rows = await conn.fetch(
         """
         SELECT DISTINCT s.customer_id
-          FROM blocking_keys b JOIN source_records s USING (source_system, source_id)
-         WHERE b.key = ANY($1::text[])
+          FROM blocking_key_hashes b JOIN source_records s USING (source_system, source_id)
+         WHERE b.key_hash = ANY($1::bigint[])
          LIMIT $2
         """,
-        list(keys),
+        [key_hash(k) for k in keys],
         limit,
     )
     return [r["customer_id"] for r in rows]

@@ -55,9 +55,13 @@ async def _import_shard(
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             rows = ((n, row) for n, row in bulk.read_rows(f, fmt) if bulk.shard_of(row, shards) == shard)
+            lines = None
+            if helper is not None and fmt == "jsonl":
+                lines = ((n, line) for n, line in enumerate(f, start=1) if line.strip())
             return await bulk.import_rows(
                 pool,
                 rows,
+                jsonl_lines=lines,
                 config=profile_config(settings),
                 default_source=source_system,
                 batch_size=batch_size,

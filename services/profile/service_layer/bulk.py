@@ -152,6 +152,18 @@ def prepare_rows(
     return out, errors
 
 
+def prepare_lines(
+    lines: list[tuple[int, str]],
+    *,
+    config: ProfileConfig,
+    default_source: str | None,
+    now: datetime,
+) -> tuple[list[Incoming], list[dict[str, Any]]]:
+    """`prepare_rows` for JSON Lines text: parsing happens in the helper process too."""
+    rows = [(number, row) for number, line in lines for _, row in read_rows([line], "jsonl")]
+    return prepare_rows(rows, config=config, default_source=default_source, now=now)
+
+
 def read_rows(lines: Iterable[str], fmt: Format) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """(line number, row or error) from CSV (with header) or JSON Lines text."""
     if fmt == "csv":
@@ -179,6 +191,7 @@ async def import_rows(
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
     executor: Executor | None = None,
+    jsonl_lines: Iterable[tuple[int, str]] | None = None,
 ) -> ImportSummary:
     """Resolve rows in chunks, one transaction per chunk (or inside the caller's, given a connection)."""
     summary = ImportSummary()
@@ -194,7 +207,7 @@ async def import_rows(
         tables = []
         if summary.records >= analyze_at["all"]:
             analyze_at["all"] = summary.records * 2
-            tables = ["customers", "source_records", "blocking_keys", "quality_tasks"]
+            tables = ["customers", "source_records", "blocking_key_hashes", "quality_tasks"]
         elif summary.records >= analyze_at["records"]:
             tables = ["source_records"]
         if tables:
@@ -238,7 +251,8 @@ async def import_rows(
         # this process resolves and the database writes the chunk before.
         loop = asyncio.get_running_loop()
         ahead: deque[asyncio.Future[tuple[list[Incoming], list[dict[str, Any]]]]] = deque()
-        source = iter(rows)
+        source: Iterator[Any] = iter(jsonl_lines if jsonl_lines is not None else rows)
+        prepare = prepare_lines if jsonl_lines is not None else prepare_rows
 
         async def take_one() -> None:
             prepared, errors = await ahead.popleft()
@@ -251,7 +265,7 @@ async def import_rows(
             ahead.append(
                 loop.run_in_executor(
                     executor,
-                    functools.partial(prepare_rows, raw, config=config, default_source=default_source, now=now),
+                    functools.partial(prepare, raw, config=config, default_source=default_source, now=now),
                 )
             )
             if len(ahead) > 2:

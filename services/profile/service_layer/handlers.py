@@ -26,6 +26,7 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
+from services.profile.domain.companies import company_key
 from services.profile.domain.model import source_record_from_traveller
 from services.profile.service_layer.resolver import (
     CUSTOMER_EVENTS_TOPIC,
@@ -93,6 +94,7 @@ def incoming_from_traveller(
             source_system=source_system,
             source_company_id=company.get("source_company_id"),
             email_domain=company.get("email_domain"),
+            key=company_key(str(company["name"])),
         )
         if company and company.get("name")
         else None

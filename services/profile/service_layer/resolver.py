@@ -66,6 +66,11 @@ class CompanyInput:
     source_system: str
     source_company_id: str | None = None
     email_domain: str | None = None
+    key: str = ""  # company_key(name), computed once where the record is normalised
+
+    @property
+    def alias(self) -> str:
+        return self.key or company_key(self.name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ async def resolve_batch(
     features = [it.features or it.record.features() for it in items]
     keys = [matching.blocking_keys(f) for f in features]
 
-    company_lock_keys = [f"co:{company_key(it.company.name)}" for it in items if it.company]
+    company_lock_keys = [f"co:{it.company.alias}" for it in items if it.company]
     await repo.lock_identities(
         conn,
         [f"src:{it.record.source_system}:{it.record.source_id}" for it in items]
@@ -154,6 +159,8 @@ async def resolve_batch(
 
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
+    # Records seen before: their old blocking keys follow from the features they were stored with.
+    before = await repo.stored_features(conn, list(links))
     fresh = {it.record.key: f for it, f in zip(items, features, strict=True) if it.record.key not in links}
     await repo.count_names(conn, [t for f in fresh.values() for t in name_tokens(f)])
     freq = await repo.name_frequencies(
@@ -236,7 +243,11 @@ async def resolve_batch(
         now=now,
     )
     await repo.upsert_source_records(conn, source_rows)
-    await repo.replace_blocking_keys(conn, [(key, keys[i]) for key, i in last_of.items()], stored_before=links)
+    await repo.replace_blocking_keys(
+        conn,
+        [(key, keys[i]) for key, i in last_of.items()],
+        stored_before={key: matching.blocking_keys(f) for key, f in before.items()},
+    )
 
     reviews = []
     for i, d in enumerate(decisions):
@@ -418,7 +429,7 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
     sources = sorted(
         {(c.source_system, c.source_company_id) for it in items if (c := it.company) and c.source_company_id}
     )
-    aliases = sorted({company_key(it.company.name) for it in items if it.company} - {""})
+    aliases = sorted({it.company.alias for it in items if it.company} - {""})
     domains: set[str] = set()
     for it in items:
         if it.company and (d := corporate_domain(it.company.email_domain)):
@@ -439,7 +450,7 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
         if c is None:
             out.append(by_domain.get(traveller_domain) if traveller_domain else None)
             continue
-        alias = company_key(c.name)
+        alias = c.alias
         domain = corporate_domain(c.email_domain)
         src = (c.source_system, c.source_company_id) if c.source_company_id else None
         cid = (
