@@ -349,15 +349,16 @@ export function renderCustomer(root, { match, signal }) {
   const panels = {
     golden: new Panel({ id: "golden", title: "Golden record", wide: true, note: "Each field's value with the source system it came from. Agents correct fields here." }),
     bookings: new Panel({ id: "bookings", title: "Recent bookings" }),
-    preferences: new Panel({ id: "preferences", title: "Preferences", note: "Effective: the traveller's own, resolved against company policy." }),
-    cases: new Panel({ id: "cases", title: "Cases", wide: true, note: "Complaints and requests with their deadlines. Closing a case needs a supervisor." }),
-    surveys: new Panel({ id: "surveys", title: "Surveys" }),
     consents: new Panel({ id: "consents", title: "Consents and quiet hours", note: "What the traveller agreed to receive, and when messages must wait." }),
+    preferences: new Panel({ id: "preferences", title: "Preferences", wide: true, note: "Effective: the traveller's own, resolved against company policy." }),
+    cases: new Panel({ id: "cases", title: "Cases", wide: true, note: "Complaints and requests with their deadlines. Closing a case needs a supervisor." }),
+    surveys: new Panel({ id: "surveys", title: "Surveys", wide: true }),
     messages: new Panel({ id: "deliveries", title: "Messages", wide: true }),
     sources: new Panel({ id: "source-records", title: "Source records", wide: true, note: "Supervisors can split a wrongly linked record off into a traveller of its own." }),
     history: new Panel({ id: "history", title: "History", wide: true, note: "Every change to this traveller, newest first." }),
     merge: new Panel({ id: "merge", title: "Merge a duplicate", wide: true, note: "Supervisors merge two records of the same person." }),
   };
+
   const id = encodeURIComponent(customerId);
   const ctx = {
     customerId, id, heading, subtitle, signal, ...panels,
