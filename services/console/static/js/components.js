@@ -43,7 +43,8 @@ export class Panel {
     this.heading = h("h2", { id: headingId, text: title });
     this.body = h("div", { class: "panel-body" });
     // Outcome of the last change made in this panel: kept while the panel reloads its data.
-    this.status = h("div", { class: "panel-status" });
+    // A live region from the start, so screen readers announce what is put in it later.
+    this.status = h("div", { class: "panel-status", role: "status", "aria-live": "polite" });
     this.element = h(
       "section",
       { class: wide ? "panel panel-wide" : "panel", id, "aria-labelledby": headingId, "aria-busy": "false" },
@@ -145,9 +146,9 @@ export function facts(pairs) {
   return h("dl", { class: "facts" }, pairs.filter(Boolean).map(([term, description]) => h("div", {}, h("dt", { text: term }), h("dd", {}, description))));
 }
 
-/** A success note (role=status: read out without moving focus). */
+/** A success note (put into a live region, or announced, by the caller). */
 export function okBox(text) {
-  return h("div", { class: "ok", role: "status" }, h("p", { text }));
+  return h("div", { class: "ok" }, h("p", { text }));
 }
 
 /** Show `message` under a form control, linked to it for screen readers. */
@@ -182,7 +183,8 @@ export function clearFieldErrors(root) {
  * Run one change against an API from a form or button, the same way everywhere:
  * buttons are disabled while it runs; a 422 problem's field errors go next to their controls
  * (`fields`: API field name -> control); any other problem, or a field without a control, goes
- * into `feedback`; success is shown in `notice` (or `feedback`), announced, and `done(result)` renders it.
+ * into `feedback`; success is shown in `notice` (a live region) or else in `feedback` and announced,
+ * then `done(result)` renders it.
  */
 export async function runAction({ root, buttons = [], feedback, notice = null, fields = {}, action, run, success, done }) {
   for (const b of buttons) b.disabled = true;
@@ -196,7 +198,7 @@ export async function runAction({ root, buttons = [], feedback, notice = null, f
     const note = message ? okBox(message) : null;
     if (note) {
       (notice ?? feedback).replaceChildren(note);
-      announce(message);
+      if (!notice) announce(message); // a notice is a live region of its own
     }
     if (done) await done(result);
     // The control that was used may have been re-rendered away: keep keyboard users in place.

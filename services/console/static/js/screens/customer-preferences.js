@@ -112,6 +112,9 @@ function valueControl(key, spec) {
 function editForm(ctx, panel, specs) {
   const mayEditSensitive = session.isSupervisor();
   const keys = Object.values(specs).filter((s) => mayEditSensitive || !s.sensitive);
+  if (!keys.length) {
+    return { form: h("p", { class: "warn-text", text: "Preferences cannot be edited now: the catalogue of preferences did not load." }), edit: () => {} };
+  }
   const keySelect = select("key", keys.map((s) => [s.key, `${s.description}${s.sensitive ? " (sensitive)" : ""}`]), keys[0]?.key);
   const sourceSelect = select("source", [["agent", "Set by me (agent)"], ["stated", "The traveller told me"]], "agent");
   const slot = h("div", { class: "value-slot" });
@@ -133,7 +136,7 @@ function editForm(ctx, panel, specs) {
     if (current !== undefined) value.write(current);
   };
   keySelect.addEventListener("change", () => choose(keySelect.value));
-  if (keys.length) choose(keys[0].key);
+  choose(keys[0].key);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const key = keySelect.value;
