@@ -157,3 +157,31 @@ def test_unmerge_refuses_when_records_moved_on() -> None:
         unmerge(moved, gone, record)
     with pytest.raises(MergeError):
         merge(survivor, survivor)
+
+
+_value = st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=6))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.fixed_dictionaries(
+        {
+            "given_name": _value,
+            "family_name": _value,
+            "display_name": st.one_of(_value, st.just("(unnamed)")),
+            "email": _value,
+            "phone": _value,
+            "date_of_birth": _value,
+            "nationality": _value,
+            "language": _value,
+            "company_name": _value,
+            "loyalty": st.lists(st.text(min_size=1, max_size=4), max_size=3),
+        }
+    )
+)
+def test_golden_record_of_one_record_takes_the_general_rules(fields: dict[str, object]) -> None:
+    """The single-record shortcut (every new customer) gives what the general survivorship gives."""
+    from services.profile.domain.model import _golden_of_many, _golden_of_one
+
+    record = StoredRecord("crm", "1", fields, datetime(2025, 1, 2, tzinfo=UTC))
+    assert _golden_of_one(record) == _golden_of_many([record], {}, (), 80)

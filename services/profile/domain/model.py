@@ -235,6 +235,16 @@ def golden_record(
     """
     trust = trust or {}
     recs = sorted(records, key=lambda r: (r.source_system, r.source_id))
+    corrections = tuple(corrections)
+    if len(recs) == 1 and not corrections:
+        return _golden_of_one(recs[0])
+    return _golden_of_many(recs, trust, corrections, verified_trust)
+
+
+def _golden_of_many(
+    recs: list[StoredRecord], trust: Mapping[str, int], corrections: Iterable[Correction], verified_trust: int
+) -> dict[str, FieldValue]:
+    """`golden_record` in general (records sorted by source)."""
 
     def t(r: StoredRecord) -> int:
         return trust.get(r.source_system, DEFAULT_TRUST)
@@ -300,6 +310,23 @@ def golden_record(
         if newer_verified:
             continue
         golden[c.field] = FieldValue(c.value, AGENT_SOURCE, c.actor, c.at, "agent-correction", 1)
+    return golden
+
+
+def _golden_of_one(r: StoredRecord) -> dict[str, FieldValue]:
+    """`golden_record` of a single record without corrections (a new customer): every present value, seen once."""
+    golden: dict[str, FieldValue] = {}
+    f = r.fields
+    display = f.get("display_name")
+    if _present(display) and display != "(unnamed)":
+        for name in NAME_FIELDS:
+            if _present(f.get(name)):
+                golden[name] = FieldValue(f[name], r.source_system, r.source_id, r.last_seen, "trust", 1)
+    for name in GOLDEN_FIELDS:
+        if name not in NAME_FIELDS and _present(f.get(name)):
+            golden[name] = FieldValue(f[name], r.source_system, r.source_id, r.last_seen, RULES.get(name, "recency"), 1)
+    if f.get("loyalty"):
+        golden["loyalty"] = FieldValue(sorted(set(f["loyalty"])), r.source_system, r.source_id, r.last_seen, "union", 1)
     return golden
 
 
