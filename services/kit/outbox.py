@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -203,9 +204,8 @@ class OutboxRelay:
                 if len(gone) != len(rows):  # some already published by a relay run: send the rest
                     still = {r["id"] for r in gone}
                     rows = [r for r in rows if r.id in still]
-                await self._producer.send_many(
-                    [OutgoingRecord(f"{self._prefix}{r.topic}", r.key, r.value, r.headers) for r in rows]
-                )
+                prefix = self._prefix
+                await self._producer.send_rows([(prefix + r.topic, r.key, r.value, r.headers) for r in rows])
         except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
             raise
         except Exception as exc:  # left in the outbox: the relay publishes them
@@ -215,8 +215,8 @@ class OutboxRelay:
         finally:
             with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_name(self._schema))
-        for r in rows:
-            OUTBOX_PUBLISHED.labels(self._service, r.topic).inc()
+        for topic, count in Counter(r.topic for r in rows).items():
+            OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         return len(rows)
 
     async def publish_pending(self) -> int:
