@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,3 +65,69 @@ def machine() -> str:
     pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     memory = f"{mem_kb / 1024 / 1024:.1f} GiB RAM"
     return f"{os.cpu_count()} cores, {memory}, Python {platform.python_version()}, {pg or 'PostgreSQL'}"
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU seconds spent by the PostgreSQL backends serving one database (a local server only).
+
+    Backends come and go with pools, so a sampler thread remembers each backend's last
+    reading; `seconds()` is the sum over every backend seen since `start()`.
+    """
+
+    def __init__(self, database: str, interval: float = 0.25) -> None:
+        self._needle = f" {database} ".encode()
+        self._interval = interval
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if not cmd.startswith(b"postgres:") or self._needle not in cmd:
+                continue
+            cpu = process_cpu_seconds(int(name))
+            if cpu is not None:
+                # A backend that started after `start()` counts from zero.
+                self._first.setdefault(int(name), cpu if not self._thread.is_alive() else 0.0)
+                self._last[int(name)] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def start(self) -> BackendCpu:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return self.seconds()
+
+    def seconds(self) -> float:
+        return sum(self._last[p] - self._first[p] for p in self._last)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]

@@ -30,7 +30,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.profile_common import machine
+from bench.profile_common import BackendCpu, load_average, machine, process_cpu_seconds
 from bench.profile_datagen import _typo, generate
 from services.kit.contracts.bookings import CompanyV1, LoyaltyNumberV1, TravellerV1
 from services.kit.contracts.envelope import encode_envelope
@@ -208,9 +208,15 @@ async def throughput(
         }
     )
     procs = [start_worker(environ, i) for i in range(workers)]
+    backends = BackendCpu(settings.pg_database).start()
+
+    def worker_cpu() -> float:
+        return sum(process_cpu_seconds(p.pid) or 0.0 for p in procs)
+
     started = time.perf_counter()
     first_at: float | None = None
     first_count = 0
+    first_cpu = first_pg = 0.0
     done = before
     try:
         async with pool.acquire() as conn:
@@ -219,10 +225,20 @@ async def throughput(
                 done = await conn.fetchval("SELECT count(*) FROM processed_events WHERE consumer = 'profile.bookings'")
                 if first_at is None and done > before:
                     first_at, first_count = time.perf_counter(), done - before
+                    first_cpu, first_pg = worker_cpu(), backends.seconds()
                 if time.perf_counter() - started > 900:
                     break
             finished = time.perf_counter()
-            outbox_left = await conn.fetchval("SELECT count(*) FROM outbox")
+            last_cpu, last_pg = worker_cpu(), backends.seconds()
+            load = load_average()
+            # The relay publishes the tail of the outbox after the last record is processed.
+            for _ in range(60):
+                outbox_left = await conn.fetchval("SELECT count(*) FROM outbox")
+                if not outbox_left:
+                    break
+                await asyncio.sleep(0.5)
+            drained = time.perf_counter()
+        backends.stop()
     finally:
         for p in procs:
             p.terminate()
@@ -238,7 +254,13 @@ async def throughput(
         "consumer_batch_size": batch_size,
         "seconds_from_start": round(finished - started, 1),
         "records_per_second_sustained": round(sustained),
-        "outbox_rows_not_yet_published_at_end": outbox_left,
+        "cpu_ms_per_record_sustained": {
+            "worker_processes": round((last_cpu - first_cpu) * 1000 / max(1, processed - first_count), 3),
+            "postgresql_backends": round((last_pg - first_pg) * 1000 / max(1, processed - first_count), 3),
+        },
+        "load_average_at_end": load,
+        "outbox_drained_seconds_after_last_record": round(drained - finished, 1),
+        "outbox_rows_left": outbox_left,
     }
 
 
