@@ -52,6 +52,9 @@ TRAVELLER_FIELDS = (
 )
 
 
+_RECORD_KEY_COLUMNS = "source_records (source_system, source_id, customer_id)"
+
+
 class RowError(ValueError):
     """A row that cannot become a source record (kept out, reported with its line)."""
 
@@ -204,12 +207,19 @@ async def import_rows(
         # planner on index lookups, and the record count behind name frequencies current.
         if isinstance(pool_or_conn, asyncpg.Connection):
             return
+        # Only the columns lookups filter and join on: sampling the JSON columns of source
+        # records made each ANALYZE cost seconds. A column list still refreshes the row count.
         tables = []
         if summary.records >= analyze_at["all"]:
             analyze_at["all"] = summary.records * 2
-            tables = ["customers", "source_records", "blocking_key_hashes", "quality_tasks"]
+            tables = [
+                "customers (customer_id, status, merged_into)",
+                _RECORD_KEY_COLUMNS,
+                "blocking_key_hashes",
+                "quality_tasks (customer_id, kind, status)",
+            ]
         elif summary.records >= analyze_at["records"]:
-            tables = ["source_records"]
+            tables = [_RECORD_KEY_COLUMNS]
         if tables:
             analyze_at["records"] = int(summary.records * 1.2)
             async with pool_or_conn.acquire() as conn:
