@@ -104,11 +104,14 @@ def seat_position(seat: str, haul_name: str) -> str:
     return _WIDE.get(letter, "middle")
 
 
+_WINDOW_ENDS = tuple((name, time.fromisoformat(latest)) for name, (_, latest) in DEPARTURE_WINDOWS.items())
+
+
 def departure_window(at: datetime) -> str:
     """The part of the day a flight leaves, in the departure's local time as sent."""
-    local = at.timetz()
-    for name, (_, latest) in DEPARTURE_WINDOWS.items():
-        if local.replace(tzinfo=None) <= time.fromisoformat(latest):
+    local = at.time()  # the wall-clock time as sent, without its zone
+    for name, latest in _WINDOW_ENDS:
+        if local <= latest:
             return name
     return "evening"
 
