@@ -403,6 +403,28 @@ def test_property_a_booking_keeps_the_newest_observations(bookings: list[list[st
         assert kept == newest
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(["3A", "3C", "40K"]), max_size=14),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["created", "changed", "cancelled"]), st.integers(0, 16), st.sampled_from(["3A", "3E"])
+        ),
+        max_size=4,
+    ),
+)
+def test_property_loaded_state_writes_back_as_if_serialised_afresh(
+    before: list[str], steps: list[tuple[str, int, str]]
+) -> None:
+    # Dimensions a change did not touch are written back from the stored JSON: the same JSON.
+    c = customer_with_flights(before)
+    loaded = CustomerPreferences.from_json("cus_1", c.to_json(), company_id=None, last_event_at=None)
+    for kind, n, seat in steps:
+        segments = [flight(seat, day=n, hours=9.5 if n % 3 else 1.5)] if kind != "cancelled" else []
+        loaded.record_booking(booking=f"gds:B{n}", kind=kind, segments=segments, at=T0)
+    assert loaded.to_json() == loaded.copy().to_json()  # a copy has nothing stored: serialised afresh
+
+
 @pytest.mark.parametrize("tz", [*OFFSETS, timezone(timedelta(seconds=3600)), ZoneInfo("Europe/Berlin")])
 def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
     at = datetime(2026, 7, 1, 6, 30, 0, 250_000, tzinfo=tz)

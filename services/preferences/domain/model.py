@@ -74,6 +74,12 @@ class CustomerPreferences:
     declined: dict[str, list[JSON]] = field(default_factory=dict)
     asked: dict[str, ConfirmationRequest] = field(default_factory=dict)
     last_event_at: datetime | None = None
+    # Per dimension, the list `from_json` built and the stored JSON it came from: a dimension
+    # whose list is still that object (every change puts a new list in place) is written back
+    # from its stored JSON instead of being serialised again.
+    _loaded: dict[str, tuple[list[Observation], list[Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # --- behaviour ---------------------------------------------------------------------------
 
@@ -216,11 +222,16 @@ class CustomerPreferences:
     # --- persistence form (plain JSON, so the adapter stays dumb) ------------------------------
 
     def to_json(self) -> dict[str, Any]:
+        loaded = self._loaded
+        observations: dict[str, list[Any]] = {}
+        for d, obs in self.observations.items():
+            stored = loaded.get(d)
+            if stored is not None and stored[0] is obs and len(obs) == len(stored[1]):
+                observations[d] = stored[1]
+            else:
+                observations[d] = [[booking, value, at.isoformat(), detail] for _, value, booking, at, detail in obs]
         return {
-            "observations": {
-                d: [[booking, value, at.isoformat(), detail] for _, value, booking, at, detail in obs]
-                for d, obs in self.observations.items()
-            },
+            "observations": observations,
             "explicit": {
                 k: {"value": e.value, "source": e.source, "set_by": e.set_by, "first_set": e.first_set.isoformat(),
                     "set_at": e.set_at.isoformat()}
@@ -238,13 +249,14 @@ class CustomerPreferences:
     def from_json(
         cls, customer_id: str, data: Mapping[str, Any], *, company_id: str | None, last_event_at: datetime | None
     ) -> CustomerPreferences:
-        return cls(
+        observations = {
+            d: [Observation(d, v, b, datetime.fromisoformat(at), detail) for b, v, at, detail in obs]
+            for d, obs in (data.get("observations") or {}).items()
+        }
+        prefs = cls(
             customer_id=customer_id,
             company_id=company_id,
-            observations={
-                d: [Observation(d, v, b, datetime.fromisoformat(at), detail) for b, v, at, detail in obs]
-                for d, obs in (data.get("observations") or {}).items()
-            },
+            observations=observations,
             explicit={
                 k: Explicit(k, e["value"], e["source"], e["set_by"], datetime.fromisoformat(e["first_set"]),
                             datetime.fromisoformat(e["set_at"]))
@@ -258,6 +270,9 @@ class CustomerPreferences:
             },
             last_event_at=last_event_at,
         )  # fmt: skip
+        stored = data.get("observations") or {}
+        prefs._loaded = {d: (obs, stored[d]) for d, obs in observations.items()}
+        return prefs
 
     def copy(self) -> CustomerPreferences:
         return replace(

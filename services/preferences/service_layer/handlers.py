@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
@@ -119,6 +120,10 @@ def _wired(effective: Effective) -> list[dict[str, Any]]:
     return [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
 
 
+_PREFERENCES = TypeAdapter(tuple[PreferenceV1, ...])
+_CONFLICTS = TypeAdapter(tuple[PolicyConflictV1, ...])
+
+
 def _snapshot(
     *,
     customer_id: str,
@@ -130,14 +135,13 @@ def _snapshot(
     policy_version: int | None,
     last_event_at: datetime | None,
 ) -> PreferenceSnapshotV1:
-    """The snapshot model, built without validation: every value comes from the domain with its
-    exact type (`_wire`: floats, ints, aware datetimes, JSON values), which the domain's tests pin;
-    the published JSON is the same as a validated model's (pydantic-core serialises both)."""
+    """The snapshot model: its preferences and conflicts validated in one call each (the costly
+    part: nested models), the few top-level fields set as the domain gives them (exact types)."""
     return PreferenceSnapshotV1.model_construct(
         customer_id=customer_id,
         version=version,
-        preferences=tuple(PreferenceV1.model_construct(**w) for w in wired),
-        conflicts=tuple(PolicyConflictV1.model_construct(**c) for c in conflicts),
+        preferences=_PREFERENCES.validate_python(wired),
+        conflicts=_CONFLICTS.validate_python(conflicts) if conflicts else (),
         updated_at=updated_at,
         company_id=company_id,
         policy_version=policy_version,
