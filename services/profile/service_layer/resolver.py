@@ -15,8 +15,10 @@ single record over HTTP, or a chunk of a bulk import file. Each batch:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,7 +236,7 @@ async def resolve_batch(
                 "seen_at": seen_at,
             }
         )
-    created_events = await create_customers(
+    new_rows, new_tasks, new_snapshots = await prepare_new_customers(
         conn,
         {d.customer_id: items[i].caused_by for i, d in enumerate(decisions) if d.customer_id in created_at},
         company_ids={cid: company_ids[i] for cid, i in created_at.items()},
@@ -242,55 +244,67 @@ async def resolve_batch(
         config=config,
         now=now,
     )
-    await repo.upsert_source_records(conn, source_rows)
-    await repo.replace_blocking_keys(
-        conn,
-        [(key, keys[i]) for key, i in last_of.items()],
-        stored_before={key: matching.blocking_keys(f) for key, f in before.items()},
-    )
-
-    reviews = []
-    for i, d in enumerate(decisions):
-        for candidate, result in d.reviews:
-            if tuple(sorted((d.customer_id, candidate))) in declared or candidate == d.customer_id:
+    # From here to the refresh of existing customers only writes follow: each is sent while the
+    # next one's rows and the batch's events are built.
+    writes = _Writes()
+    try:
+        await writes.send(repo.insert_customers_full(conn, new_rows))
+        outgoing: Outgoing = []
+        history: list[tuple[str, str, str | None, dict[str, Any]]] = []
+        for i, d in enumerate(decisions):
+            it = items[i]
+            if first_of[it.record.key] != i:
                 continue
-            reviews.append(
-                {
-                    "review_id": f"rev_{uuid.uuid4().hex}",
-                    "customer_id": d.customer_id,
-                    "candidate_id": candidate,
-                    "source_system": items[i].record.source_system,
-                    "source_id": items[i].record.source_id,
-                    "score": result.score,
-                    "evidence": result.to_json(),
-                }
+            detail: dict[str, Any] = {
+                "source_system": it.record.source_system,
+                "source_id": it.record.source_id,
+                "rule": d.rule,
+            }
+            if d.score is not None:
+                detail["score"] = round(d.score, 3)
+            if d.created:
+                history.append((d.customer_id, "created", None, detail))
+                created = CustomerCreatedV1(
+                    customer_id=d.customer_id,
+                    source_system=it.record.source_system,
+                    source_record_id=it.record.source_id,
+                )
+                outgoing.append((CUSTOMER_EVENTS_TOPIC, _envelope(created, d.customer_id, it.caused_by)))
+            elif d.rule != "source-link":
+                history.append((d.customer_id, "source-record-linked", None, detail))
+        await writes.send(repo.insert_quality_tasks(conn, new_tasks))
+        await writes.send(repo.upsert_source_records(conn, source_rows))
+        outgoing += _snapshot_events(new_snapshots, now)
+        await writes.send(
+            repo.replace_blocking_keys(
+                conn,
+                [(key, keys[i]) for key, i in last_of.items()],
+                stored_before={key: matching.blocking_keys(f) for key, f in before.items()},
             )
-    await repo.insert_reviews(conn, reviews)
+        )
+        reviews = []
+        for i, d in enumerate(decisions):
+            for candidate, result in d.reviews:
+                if tuple(sorted((d.customer_id, candidate))) in declared or candidate == d.customer_id:
+                    continue
+                reviews.append(
+                    {
+                        "review_id": f"rev_{uuid.uuid4().hex}",
+                        "customer_id": d.customer_id,
+                        "candidate_id": candidate,
+                        "source_system": items[i].record.source_system,
+                        "source_id": items[i].record.source_id,
+                        "score": result.score,
+                        "evidence": result.to_json(),
+                    }
+                )
+        await writes.send(repo.insert_reviews(conn, reviews))
+        await writes.send(repo.add_history_many(conn, history))
+        await writes.flush()
+    except BaseException:
+        await writes.abandon()
+        raise
 
-    history: list[tuple[str, str, str | None, dict[str, Any]]] = []
-    outgoing: Outgoing = []
-    for i, d in enumerate(decisions):
-        it = items[i]
-        if first_of[it.record.key] != i:
-            continue
-        detail: dict[str, Any] = {
-            "source_system": it.record.source_system,
-            "source_id": it.record.source_id,
-            "rule": d.rule,
-        }
-        if d.score is not None:
-            detail["score"] = round(d.score, 3)
-        if d.created:
-            history.append((d.customer_id, "created", None, detail))
-            created = CustomerCreatedV1(
-                customer_id=d.customer_id, source_system=it.record.source_system, source_record_id=it.record.source_id
-            )
-            outgoing.append((CUSTOMER_EVENTS_TOPIC, _envelope(created, d.customer_id, it.caused_by)))
-        elif d.rule != "source-link":
-            history.append((d.customer_id, "source-record-linked", None, detail))
-    await repo.add_history_many(conn, history)
-
-    outgoing += created_events
     touched: dict[str, Envelope[Any] | None] = {}
     for i, d in enumerate(decisions):
         if d.customer_id not in created_at:
@@ -502,7 +516,7 @@ async def refresh_customers(
     rows = await repo.customer_rows(conn, ids)
     records = await repo.records_of(conn, ids)
     corrections = await repo.corrections_of(conn, ids)
-    saves, tasks, events = await _recompute(
+    saves, tasks, pending = await _recompute(
         conn,
         ids,
         customers,
@@ -516,10 +530,10 @@ async def refresh_customers(
     )
     await repo.save_customers(conn, saves)
     await repo.sync_quality_tasks(conn, tasks)
-    return events
+    return _snapshot_events(pending, now)
 
 
-async def create_customers(
+async def prepare_new_customers(
     conn: asyncpg.Connection,
     customers: Mapping[str, Envelope[Any] | None],
     *,
@@ -527,25 +541,20 @@ async def create_customers(
     records: Mapping[str, list[tuple[StoredRecord, int]]],
     config: ProfileConfig,
     now: datetime,
-) -> Outgoing:
-    """Insert customers created by this batch with their golden record already computed (version 1).
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]], list[_PendingSnapshot]]:
+    """Rows (golden record included, version 1), quality tasks and snapshots of customers a batch creates.
 
     Written once: the golden record comes from the batch's own records (a new customer has no
     other records, corrections or history yet), so there is no insert-then-update and no read-back.
     """
     ids = sorted(customers)
     if not ids:
-        return []
+        return [], {}, []
     rows: dict[str, Mapping[str, Any]] = {
         cid: {"status": "active", "version": 0, "golden": {}, "company_id": company_ids.get(cid), "quality": {}}
         for cid in ids
     }
-    saves, tasks, events = await _recompute(
-        conn, ids, customers, rows=rows, records=records, corrections={}, config=config, now=now
-    )
-    await repo.insert_customers_full(conn, saves)
-    await repo.insert_quality_tasks(conn, tasks)
-    return events
+    return await _recompute(conn, ids, customers, rows=rows, records=records, corrections={}, config=config, now=now)
 
 
 async def _recompute(
@@ -560,8 +569,8 @@ async def _recompute(
     now: datetime,
     force: frozenset[str] = frozenset(),
     min_versions: Mapping[str, int] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]], Outgoing]:
-    """Golden records, quality and snapshot/update events of customers from their rows and records."""
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]], list[_PendingSnapshot]]:
+    """Golden records, quality and the snapshots/update events to build, from customers' rows and records."""
     goldens = {}
     for cid in ids:
         recs = [r for r, _ in records.get(cid, [])]
@@ -595,7 +604,7 @@ async def _recompute(
 
     saves: list[dict[str, Any]] = []
     tasks: dict[str, dict[str, dict[str, Any]]] = {}
-    events: Outgoing = []
+    events: list[_PendingSnapshot] = []
     for cid in ids:
         row = rows.get(cid)
         if row is None or row["status"] != "active":
@@ -649,24 +658,88 @@ async def _recompute(
             }
         )
         tasks[cid] = report.tasks()
+        events.append(
+            _PendingSnapshot(
+                cid,
+                version,
+                new_values,
+                company_for[cid],
+                # The name as the traveller's sources write it; company_id links to the resolved account.
+                new_values.get("company_name") or names.get(company_for[cid] or ""),
+                len(recs_p),
+                report.score,
+                report.email_deliverable,
+                tuple(changed) if row["version"] >= 1 else None,
+                customers[cid],
+            )
+        )
+    return saves, tasks, events
+
+
+@dataclass(frozen=True)
+class _PendingSnapshot:
+    """A customer snapshot (and update event) to build, possibly while the customer's row is being written."""
+
+    customer_id: str
+    version: int
+    golden: Mapping[str, Any]
+    company_id: str | None
+    company_name: str | None
+    record_count: int
+    quality_score: float | None
+    email_deliverable: bool
+    changed: tuple[str, ...] | None  # None for a new customer (no update event)
+    caused_by: Envelope[Any] | None
+
+
+def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outgoing:
+    events: Outgoing = []
+    for p in pending:
         snapshot = snapshot_from(
-            cid,
-            version=version,
-            golden=new_values,
-            company_id=company_for[cid],
-            # The name as the traveller's sources write it; company_id links to the resolved account.
-            company_name=new_values.get("company_name") or names.get(company_for[cid] or ""),
-            record_count=len(recs_p),
-            quality_score=report.score,
-            email_deliverable=report.email_deliverable,
+            p.customer_id,
+            version=p.version,
+            golden=p.golden,
+            company_id=p.company_id,
+            company_name=p.company_name,
+            record_count=p.record_count,
+            quality_score=p.quality_score,
+            email_deliverable=p.email_deliverable,
             now=now,
         )
-        caused_by = customers[cid]
-        events.append((CUSTOMERS_TOPIC, _envelope(snapshot, cid, caused_by)))
-        if row["version"] >= 1:
-            updated = CustomerUpdatedV1(customer_id=cid, version=version, changed_fields=tuple(changed))
-            events.append((CUSTOMER_EVENTS_TOPIC, _envelope(updated, cid, caused_by)))
-    return saves, tasks, events
+        events.append((CUSTOMERS_TOPIC, _envelope(snapshot, p.customer_id, p.caused_by)))
+        if p.changed is not None:
+            updated = CustomerUpdatedV1(customer_id=p.customer_id, version=p.version, changed_fields=p.changed)
+            events.append((CUSTOMER_EVENTS_TOPIC, _envelope(updated, p.customer_id, p.caused_by)))
+    return events
+
+
+class _Writes:
+    """Writes sent one at a time on the batch's connection while Python goes on with the next step.
+
+    asyncpg runs one statement per connection at a time; a write is sent as a task and
+    awaited only before the next statement, so the database executes it while this process
+    builds what comes next (rows, events) instead of the two taking turns.
+    """
+
+    def __init__(self) -> None:
+        self._pending: asyncio.Future[None] | None = None
+
+    async def send(self, write: Coroutine[Any, Any, None]) -> None:
+        await self.flush()
+        self._pending = asyncio.ensure_future(write)
+        await asyncio.sleep(0)  # let the task put its statement on the wire
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+    async def abandon(self) -> None:
+        """After an error: wait for a write in flight, so the caller can roll the transaction back."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 def snapshot_from(
