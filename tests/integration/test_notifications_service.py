@@ -20,6 +20,7 @@ from services.kit.contracts.customers import BookingKind, CustomerSnapshotV1, Re
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
+from services.kit.contracts.preferences import PreferenceSnapshotV1, PreferenceV1
 from services.kit.runtime import ServiceRuntime
 from services.notifications.adapters import repository as repo
 from services.notifications.bootstrap import build_definition
@@ -480,8 +481,13 @@ async def test_api_roles_problems_consents_and_deliveries(env: TestEnv, smtp: Sm
 
             r = await client.get(f"/v1/customers/{cid}/quiet-hours", headers=agent)
             assert r.json() == {
-                "customer_id": cid, "enabled": True, "start": "22:00:00", "end": "07:00:00", "source": "default",
-                "updated_by": None, "updated_at": None,
+                "customer_id": cid,
+                "enabled": True,
+                "start": "22:00:00",
+                "end": "07:00:00",
+                "source": "default",
+                "updated_by": None,
+                "updated_at": None,
             }
             r = await client.put(
                 f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30", "end": "06:00"}, headers=agent
@@ -515,3 +521,61 @@ async def test_api_roles_problems_consents_and_deliveries(env: TestEnv, smtp: Sm
             r = await client.get("/metrics", headers={"X-API-Key": "dev-ops-key"})
             assert r.status_code == 200
             assert 'itinera_notification_deliveries_total{channel="email",outcome="sent"' in r.text
+
+
+def preferences_snapshot(cid: str, *prefs: tuple[str, Any, str], at: datetime) -> Envelope[PreferenceSnapshotV1]:
+    payload = PreferenceSnapshotV1(
+        customer_id=cid,
+        version=1,
+        preferences=tuple(
+            PreferenceV1(key=key, value=value, source=source, confidence=1.0, first_seen=at, last_seen=at)  # type: ignore[arg-type]
+            for key, value, source in prefs
+        ),
+        updated_at=at,
+        last_event_at=at,
+    )
+    return Envelope.new(payload, producer="preferences", subject_id=cid)
+
+
+async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEnv, smtp: SmtpServer) -> None:
+    """The traveller said "no service messages" in their preferences: the survey is not sent."""
+    cid = customer_id()
+    stated_at = datetime.now(UTC) - timedelta(minutes=5)
+    async with service(env, settings(env, smtp.port)) as runtime:
+        async with repo.connect(runtime.pool) as conn:
+            # Surveys wait for quiet hours; keep this customer's window out of the way.
+            await repo.upsert_quiet_hours(
+                conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
+            )
+        await env.publish(CUSTOMERS, snapshot(cid))
+        await env.publish(
+            "preferences.snapshots.v1",
+            preferences_snapshot(
+                cid, ("comms.consent.service", False, "stated"), ("comms.language", "de", "stated"), at=stated_at
+            ),
+        )
+        await wait_until(lambda: _in_view_as(runtime, cid, "preferences"))
+
+        withdrawn = survey(cid)
+        await env.publish(SURVEYS, withdrawn)
+        [row] = await wait_until(lambda: _final_rows(runtime, cid))
+        assert row["status"] == "suppressed"
+        assert "consent" in row["last_error"]
+
+        # A later grant recorded through this service's consent API is the traveller's latest word.
+        async with repo.connect(runtime.pool) as conn:
+            await repo.upsert_consent(
+                conn, customer_id=cid, purpose="service", channel="email", granted=True, source="web", updated_by="t"
+            )
+        regranted = survey(cid)
+        await env.publish(SURVEYS, regranted)
+        sent = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
+        assert sent["Content-Language"] == "de", "the stated language, not the profile's English"
+        assert regranted.payload.survey_url in text_of(sent)
+
+
+async def _in_view_as(runtime: ServiceRuntime, cid: str, kind: str) -> bool:
+    async with repo.connect(runtime.pool) as conn:
+        return bool(
+            await conn.fetchval("SELECT true FROM customer_view WHERE customer_id = $1 AND kind = $2", cid, kind)
+        )

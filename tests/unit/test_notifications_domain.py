@@ -11,10 +11,12 @@ import pytest
 from services.notifications.domain import formatting
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
+    CHANNELS,
     DEFAULT_QUIET_HOURS,
     QUIET_HOURS,
     RETRY,
     WAITING_FOR_CONTACT,
+    CommunicationPreferences,
     ConsentRecord,
     Defer,
     DispatchRules,
@@ -28,6 +30,7 @@ from services.notifications.domain.model import (
     after_failed_send,
     consent_allows,
     decide,
+    effective_quiet_hours,
     pick_language,
     quiet_hours_end,
     resolve_zone,
@@ -91,9 +94,7 @@ def test_same_day_window_and_disabled_windows() -> None:
     assert quiet_hours_end(utc(2026, 5, 4, 7, 0), empty, UTC) is None
 
 
-@pytest.mark.parametrize(
-    ("purpose", "deferred"), [("transactional", False), ("service", True), ("marketing", True)]
-)
+@pytest.mark.parametrize(("purpose", "deferred"), [("transactional", False), ("service", True), ("marketing", True)])
 def test_only_non_transactional_messages_wait_for_quiet_hours_to_end(purpose: Purpose, deferred: bool) -> None:
     late = utc(2026, 1, 15, 23, 30)
     result = send_not_before(purpose=purpose, now=late, window=DEFAULT_QUIET_HOURS, zone=UTC)
@@ -202,9 +203,7 @@ def test_a_customer_with_contact_data_gets_the_message_in_their_language() -> No
 
 
 def test_missing_contact_data_waits_with_backoff_then_fails() -> None:
-    waiting = decide(
-        delivery=pending(lookups=3), recipient=None, consents=[], quiet_hours=None, rules=RULES, now=NOON
-    )
+    waiting = decide(delivery=pending(lookups=3), recipient=None, consents=[], quiet_hours=None, rules=RULES, now=NOON)
     assert waiting == Defer(NOON + timedelta(seconds=8), WAITING_FOR_CONTACT)
     late = NOON + timedelta(hours=2)
     given_up = decide(delivery=pending(), recipient=None, consents=[], quiet_hours=None, rules=RULES, now=late)
@@ -298,20 +297,37 @@ def booking_context(**overrides: Any) -> dict[str, Any]:
         "currency": "EUR",
         "segments": [
             {
-                "kind": "flight", "carrier": "LH", "flight_number": "400", "origin": "FRA", "destination": "JFK",
-                "departure_at": "2026-12-01T10:15:00+01:00", "arrival_at": "2026-12-01T13:05:00-05:00",
+                "kind": "flight",
+                "carrier": "LH",
+                "flight_number": "400",
+                "origin": "FRA",
+                "destination": "JFK",
+                "departure_at": "2026-12-01T10:15:00+01:00",
+                "arrival_at": "2026-12-01T13:05:00-05:00",
             },
             {
-                "kind": "hotel", "hotel_name": "Marriott <Marquis>", "city": "New York", "country": "US",
-                "check_in": "2026-12-01", "check_out": "2026-12-04",
+                "kind": "hotel",
+                "hotel_name": "Marriott <Marquis>",
+                "city": "New York",
+                "country": "US",
+                "check_in": "2026-12-01",
+                "check_out": "2026-12-04",
             },
             {
-                "kind": "car", "vendor": "ZE", "pickup_location": "JFK", "dropoff_location": "JFK",
-                "pickup_at": "2026-12-01T14:00:00-05:00", "dropoff_at": "2026-12-04T09:00:00-05:00",
+                "kind": "car",
+                "vendor": "ZE",
+                "pickup_location": "JFK",
+                "dropoff_location": "JFK",
+                "pickup_at": "2026-12-01T14:00:00-05:00",
+                "dropoff_at": "2026-12-04T09:00:00-05:00",
             },
             {
-                "kind": "rail", "operator": "DB", "origin": "Berlin Hbf", "destination": "München Hbf",
-                "departure_at": "2026-12-06T08:04:00+01:00", "arrival_at": "2026-12-06T12:02:00+01:00",
+                "kind": "rail",
+                "operator": "DB",
+                "origin": "Berlin Hbf",
+                "destination": "München Hbf",
+                "departure_at": "2026-12-06T08:04:00+01:00",
+                "arrival_at": "2026-12-06T12:02:00+01:00",
             },
         ],
     }
@@ -413,3 +429,111 @@ def test_formatting_helpers() -> None:
     assert formatting.local_datetime("2026-03-05T07:05:00Z", "en") == "Thu 5 Mar 2026, 07:05"
     assert formatting.money("1234567.5", "USD", "en") == "1,234,567.50 USD"
     assert formatting.money(None, "USD", "en") == ""
+
+
+# The traveller's communication preferences (preferences snapshot in the shared view)
+
+
+def pref(key: str, value: Any, *, source: str = "stated", last_seen: datetime = NOON) -> dict[str, Any]:
+    return {
+        "key": key,
+        "value": value,
+        "source": source,
+        "confidence": 1.0,
+        "evidence_count": 0,
+        "first_seen": last_seen.isoformat(),
+        "last_seen": last_seen.isoformat(),
+    }
+
+
+def stated(*prefs: dict[str, Any]) -> CommunicationPreferences:
+    return CommunicationPreferences.from_snapshot({"customer_id": "cus_1", "version": 1, "preferences": list(prefs)})
+
+
+def test_latest_consent_decision_wins_and_simultaneous_ones_resolve_to_revocation() -> None:
+    earlier, later = NOON - timedelta(days=30), NOON
+    revoked_then_granted = [
+        ConsentRecord("service", "email", granted=False, decided_at=earlier),
+        ConsentRecord("service", "email", granted=True, decided_at=later),
+    ]
+    assert consent_allows("service", "email", revoked_then_granted)
+    granted_then_revoked = [
+        ConsentRecord("marketing", "email", granted=True, decided_at=earlier),
+        ConsentRecord("marketing", "email", granted=False, decided_at=later),
+    ]
+    assert not consent_allows("marketing", "email", granted_then_revoked)
+    simultaneous = [
+        ConsentRecord("marketing", "email", granted=True, decided_at=later),
+        ConsentRecord("marketing", "email", granted=False, decided_at=later),
+    ]
+    assert not consent_allows("marketing", "email", simultaneous)
+    undated_grant = [
+        ConsentRecord("marketing", "email", granted=True),
+        ConsentRecord("marketing", "email", granted=False, decided_at=earlier),
+    ]
+    assert not consent_allows("marketing", "email", undated_grant), "an undated record is older than a dated one"
+
+
+def test_a_stated_withdrawal_in_preferences_suppresses_service_messages() -> None:
+    survey = pending(purpose="service", template="survey_invitation")
+    preferences = stated(pref("comms.consent.service", False))
+    decision = decide(
+        delivery=survey, recipient=recipient(), consents=[], quiet_hours=None, rules=RULES, now=NOON,
+        preferences=preferences,
+    )  # fmt: skip
+    assert isinstance(decision, Drop)
+    assert decision.status == "suppressed"
+    # A later grant recorded through this service's own consent API wins over it.
+    regranted = [ConsentRecord("service", "email", granted=True, decided_at=NOON + timedelta(minutes=1))]
+    decision = decide(
+        delivery=survey, recipient=recipient(), consents=regranted, quiet_hours=None, rules=RULES, now=NOON,
+        preferences=preferences,
+    )  # fmt: skip
+    assert isinstance(decision, Send)
+
+
+def test_only_the_travellers_own_consent_counts() -> None:
+    for source in ("inferred", "policy"):
+        preferences = stated(pref("comms.consent.marketing", True, source=source))
+        assert preferences.consents == ()
+    assert len(stated(pref("comms.consent.marketing", True, source="agent")).consents) == len(CHANNELS)
+
+
+def test_stated_language_and_home_time_zone_come_before_the_profiles() -> None:
+    preferences = stated(pref("comms.language", "en"), pref("comms.home_time_zone", "America/New_York"))
+    no_current_zone = recipient(time_zone=None, home_time_zone="Europe/Berlin")
+    # 06:30 UTC is 01:30 in New York (quiet) but 07:30 in Berlin (not quiet).
+    at = utc(2026, 1, 15, 6, 30)
+    survey = pending(purpose="service", template="survey_invitation")
+    decision = decide(
+        delivery=survey, recipient=no_current_zone, consents=[], quiet_hours=None, rules=RULES, now=at,
+        preferences=preferences,
+    )  # fmt: skip
+    assert decision == Defer(utc(2026, 1, 15, 12, 0), QUIET_HOURS), "07:00 in New York"
+    sent = decide(
+        delivery=pending(), recipient=recipient(), consents=[], quiet_hours=None, rules=RULES, now=NOON,
+        preferences=preferences,
+    )  # fmt: skip
+    assert isinstance(sent, Send)
+    assert sent.language == "en", "the profile says de-DE, the traveller asked for English"
+
+
+def test_quiet_hours_the_more_recent_of_own_record_and_stated_preference() -> None:
+    own = QuietHours(start=time(12, 30), end=time(14, 0))
+    preferences = stated(pref("comms.quiet_hours", {"start": "21:00", "end": "06:00"}, last_seen=NOON))
+    assert preferences.quiet_hours == QuietHours(start=time(21, 0), end=time(6, 0))
+    assert effective_quiet_hours(own, NOON - timedelta(days=1), preferences) == preferences.quiet_hours
+    assert effective_quiet_hours(own, NOON + timedelta(days=1), preferences) == own
+    assert effective_quiet_hours(None, None, preferences) == preferences.quiet_hours
+    assert effective_quiet_hours(own, None, None) == own
+    assert effective_quiet_hours(own, None, stated()) == own
+
+
+def test_malformed_communication_preferences_are_ignored() -> None:
+    preferences = stated(
+        pref("comms.quiet_hours", {"start": "late"}),
+        pref("comms.consent.telepathy", True),
+        pref("comms.consent.service", "yes"),
+        {"key": "comms.language"},
+    )
+    assert preferences == CommunicationPreferences()

@@ -93,10 +93,11 @@ def build_email(
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = f"<{delivery_id}@{domain}>"
-    msg["Content-Language"] = rendered.language
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     msg["X-Itinera-Delivery-Id"] = delivery_id
     msg["X-Correlation-Id"] = correlation_id
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    # After the parts exist: making the message multipart moves Content-* headers into its first part.
+    msg["Content-Language"] = rendered.language
     return msg

@@ -262,9 +262,13 @@ async def mark_dropped(
 async def consents_for(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> list[ConsentRecord]:
     """Explicit consent decisions recorded under any of `customer_ids` (a customer and its merged ids)."""
     rows = await conn.fetch(
-        "SELECT purpose, channel, granted FROM consents WHERE customer_id = ANY($1::text[])", list(customer_ids)
+        "SELECT purpose, channel, granted, updated_at FROM consents WHERE customer_id = ANY($1::text[])",
+        list(customer_ids),
     )
-    return [ConsentRecord(cast(Purpose, r["purpose"]), cast(Channel, r["channel"]), r["granted"]) for r in rows]
+    return [
+        ConsentRecord(cast(Purpose, r["purpose"]), cast(Channel, r["channel"]), r["granted"], r["updated_at"])
+        for r in rows
+    ]
 
 
 async def list_consents(conn: asyncpg.Connection, customer_id: str) -> list[asyncpg.Record]:
@@ -302,18 +306,21 @@ async def upsert_consent(
     )
 
 
-async def quiet_hours_for(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> QuietHours | None:
-    """The first customer's own quiet hours among `customer_ids` (in that order), if any."""
+async def quiet_hours_for(
+    conn: asyncpg.Connection, customer_ids: Sequence[str]
+) -> tuple[QuietHours | None, datetime | None]:
+    """The first customer's own quiet hours among `customer_ids` (in that order) and when they were set."""
     rows = await conn.fetch(
-        "SELECT customer_id, enabled, start_local, end_local FROM quiet_hours WHERE customer_id = ANY($1::text[])",
+        "SELECT customer_id, enabled, start_local, end_local, updated_at FROM quiet_hours"
+        " WHERE customer_id = ANY($1::text[])",
         list(customer_ids),
     )
     by_id = {r["customer_id"]: r for r in rows}
     for cid in customer_ids:
         r = by_id.get(cid)
         if r is not None:
-            return QuietHours(start=r["start_local"], end=r["end_local"], enabled=r["enabled"])
-    return None
+            return QuietHours(start=r["start_local"], end=r["end_local"], enabled=r["enabled"]), r["updated_at"]
+    return None, None
 
 
 async def get_quiet_hours(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Record | None:

@@ -119,26 +119,101 @@ class Recipient:
 
 @dataclass(frozen=True)
 class ConsentRecord:
-    """An explicit consent decision of a customer for one purpose on one channel."""
+    """An explicit consent decision of a customer for one purpose on one channel.
+
+    `decided_at` orders decisions made in different places (this service's consent API,
+    the traveller's stated communication preferences); a record without it counts as
+    older than any dated one.
+    """
 
     purpose: Purpose
     channel: Channel
     granted: bool
+    decided_at: datetime | None = None
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def consent_allows(purpose: Purpose, channel: Channel, records: Iterable[ConsentRecord]) -> bool:
     """Whether a message may be sent.
 
-    Transactional and service messages are allowed unless the customer explicitly
-    revoked them; marketing needs an explicit opt-in. An explicit revocation wins over
-    a grant (several records arise when customers were merged).
+    Transactional and service messages are allowed unless the customer's latest decision
+    for the purpose and channel revoked them; marketing needs that latest decision to be an
+    opt-in. Decisions made at the same time (or undated, e.g. from customers that were
+    merged) resolve to the revocation.
     """
-    relevant = [r.granted for r in records if r.purpose == purpose and r.channel == channel]
-    if any(not granted for granted in relevant):
-        return False
-    if purpose == "marketing":
-        return any(relevant)
-    return True
+    relevant = [r for r in records if r.purpose == purpose and r.channel == channel]
+    if not relevant:
+        return purpose != "marketing"
+    latest = max(r.decided_at or _NEVER for r in relevant)
+    return all(r.granted for r in relevant if (r.decided_at or _NEVER) == latest)
+
+
+@dataclass(frozen=True)
+class CommunicationPreferences:
+    """What the traveller's preferences snapshot (shared customer view) says about messages.
+
+    Only consents the traveller stated, or an agent recorded for them, count as consent:
+    an inferred or policy-imposed value is never a decision of the traveller.
+    """
+
+    consents: tuple[ConsentRecord, ...] = ()
+    quiet_hours: QuietHours | None = None
+    quiet_hours_at: datetime | None = None
+    language: str | None = None
+    home_time_zone: str | None = None
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Mapping[str, Any]) -> CommunicationPreferences:
+        consents: list[ConsentRecord] = []
+        quiet: QuietHours | None = None
+        quiet_at: datetime | None = None
+        language: str | None = None
+        home_zone: str | None = None
+        for pref in snapshot.get("preferences") or ():
+            key, value, source = pref.get("key"), pref.get("value"), pref.get("source")
+            seen = _aware(pref.get("last_seen"))
+            if isinstance(key, str) and key.startswith("comms.consent.") and isinstance(value, bool):
+                purpose = key.removeprefix("comms.consent.")
+                if purpose in PURPOSES and source in ("stated", "agent"):
+                    consents += [ConsentRecord(purpose, ch, value, seen) for ch in CHANNELS]  # type: ignore[arg-type]  # checked against PURPOSES
+            elif key == "comms.quiet_hours" and isinstance(value, dict):
+                try:
+                    quiet = QuietHours(start=time.fromisoformat(value["start"]), end=time.fromisoformat(value["end"]))
+                    quiet_at = seen
+                except (KeyError, TypeError, ValueError):
+                    continue
+            elif key == "comms.language" and isinstance(value, str):
+                language = value
+            elif key == "comms.home_time_zone" and isinstance(value, str):
+                home_zone = value
+        return cls(tuple(consents), quiet, quiet_at, language, home_zone)
+
+
+def _aware(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def effective_quiet_hours(
+    own: QuietHours | None, own_at: datetime | None, preferences: CommunicationPreferences | None
+) -> QuietHours | None:
+    """The customer's quiet hours: the more recent of this service's record and the stated preference."""
+    if preferences is None or preferences.quiet_hours is None:
+        return own
+    if own is None:
+        return preferences.quiet_hours
+    if (own_at or _NEVER) >= (preferences.quiet_hours_at or _NEVER):
+        return own
+    return preferences.quiet_hours
 
 
 @dataclass(frozen=True)
@@ -270,8 +345,16 @@ def decide(
     quiet_hours: QuietHours | None,
     rules: DispatchRules,
     now: datetime,
+    preferences: CommunicationPreferences | None = None,
 ) -> Decision:
-    """What to do with a due delivery, given what the service knows about its customer now."""
+    """What to do with a due delivery, given what the service knows about its customer now.
+
+    `consents` and `quiet_hours` are this service's own records; `preferences` is what the
+    traveller's preferences snapshot says (its consents join the others, latest decision
+    first; its language and home time zone come before the profile's).
+    """
+    if preferences is not None:
+        consents = [*consents, *preferences.consents]
     if delivery.expires_at is not None and now >= delivery.expires_at:
         return Drop("failed", "expired: the message is no longer relevant", permanent=True)
     if recipient is None:
@@ -286,11 +369,14 @@ def decide(
         return Drop("failed", "no email address on file", permanent=True)
     if not recipient.email_deliverable:
         return Drop("failed", "email address is marked undeliverable", permanent=True)
-    zone = resolve_zone(recipient.time_zone, recipient.home_time_zone)
+    stated_zone = preferences.home_time_zone if preferences is not None else None
+    zone = resolve_zone(recipient.time_zone, stated_zone, recipient.home_time_zone)
     later = send_not_before(purpose=delivery.purpose, now=now, window=quiet_hours or rules.quiet_hours, zone=zone)
     if later is not None:
         return Defer(later, QUIET_HOURS)
-    return Send(recipient, recipient.email, pick_language(recipient.language, default=rules.default_language))
+    stated_language = preferences.language if preferences is not None else None
+    language = pick_language(stated_language or recipient.language, default=rules.default_language)
+    return Send(recipient, recipient.email, language)
 
 
 def after_failed_send(*, attempts: int, error: str, permanent: bool, policy: RetryPolicy, now: datetime) -> Decision:

@@ -158,9 +158,7 @@ async def list_deliveries(
     """Deliveries, newest first, optionally for one customer (merged ids included) and in one status."""
     async with repo.connect(_runtime(request).pool) as conn:
         rows = await repo.list_deliveries(conn, customer_id=customer_id, status=status, limit=limit, offset=offset)
-        await _audit(
-            conn, principal, "deliveries.list", customer_id, {"status": status, "results": len(rows)}
-        )
+        await _audit(conn, principal, "deliveries.list", customer_id, {"status": status, "results": len(rows)})
     return DeliveryPage(items=[_delivery(r) for r in rows], limit=limit, offset=offset)
 
 

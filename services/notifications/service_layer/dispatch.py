@@ -36,6 +36,7 @@ from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
     RETRY,
+    CommunicationPreferences,
     Decision,
     Defer,
     DispatchRules,
@@ -45,6 +46,7 @@ from services.notifications.domain.model import (
     Send,
     after_failed_send,
     decide,
+    effective_quiet_hours,
 )
 
 log = logging.getLogger(__name__)
@@ -209,18 +211,21 @@ class Dispatcher:
         async with repo.connect(self._pool) as conn:
             entry = await lookup(conn, "customer", d.customer_id)
             recipient = Recipient.from_snapshot(entry.snapshot) if entry is not None else None
+            stated = await lookup(conn, "preferences", d.customer_id)
+            preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
             # The survivor's settings first, then those recorded under the id the message was planned for.
             ids = [recipient.customer_id] if recipient is not None else []
             ids += [d.customer_id] if d.customer_id not in ids else []
             consents = await repo.consents_for(conn, ids)
-            quiet_hours = await repo.quiet_hours_for(conn, ids)
+            own_quiet_hours, own_quiet_hours_at = await repo.quiet_hours_for(conn, ids)
         decision = decide(
             delivery=d,
             recipient=recipient,
             consents=consents,
-            quiet_hours=quiet_hours,
+            quiet_hours=effective_quiet_hours(own_quiet_hours, own_quiet_hours_at, preferences),
             rules=self._config.rules,
             now=self._clock(),
+            preferences=preferences,
         )
         if not isinstance(decision, Send):
             return _Outcome(decision, recipient=recipient)
@@ -357,4 +362,3 @@ class Dispatcher:
             payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
         )
         return envelope.model_copy(update={"causation_id": claimed.cause_event_id})
-
