@@ -231,8 +231,10 @@ async def scenario(out_path: Path) -> None:
         async with pool.acquire() as conn:
             lines.append("== customers")
             for r in await conn.fetch(
-                "SELECT customer_id, company_id, status, merged_into, state::text AS state, version,"
-                " published::text AS published, policy_version, last_event_at FROM customers ORDER BY customer_id"
+                # jsonb's spelling of the JSON, whichever type the columns have
+                "SELECT customer_id, company_id, status, merged_into, state::jsonb::text AS state, version,"
+                " published::jsonb::text AS published, policy_version, last_event_at FROM customers"
+                " ORDER BY customer_id"
             ):
                 lines.append(mask(" | ".join(str(v) for v in r.values())))  # noqa: PERF401  # one row a line
             lines.append("== confirmation requests")

@@ -437,3 +437,21 @@ def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
     }
     form = handlers._published_form(handlers.Effective(prefs, [], None))
     assert form["preferences"] == [PreferenceV1(**vars(p)).model_dump(mode="json") for p in prefs.values()]
+
+
+def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:
+    window = {"earliest": "07:00", "latest": "11:59"}
+    stored_window = {"latest": "11:59", "earliest": "07:00"}  # as jsonb spelled it
+    before = {
+        "preferences": [
+            {"key": "air.departure_window", "value": stored_window, "source": "inferred"},
+            {"key": "hotel.star_min", "value": 4, "source": "stated"},
+        ]
+    }
+    after = {
+        "preferences": [
+            {"key": "air.departure_window", "value": window, "source": "inferred"},
+            {"key": "hotel.star_min", "value": 4.0, "source": "stated"},
+        ]
+    }
+    assert handlers._changed_keys(before, after) == ("hotel.star_min",)  # 4 and 4.0 are different JSON

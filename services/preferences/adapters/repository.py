@@ -1,9 +1,9 @@
 """PostgreSQL persistence of the preferences service (asyncpg, inside the caller's transaction).
 
 Bulk by design: a batch of bookings loads every customer it touches in one query and
-writes them back in one statement. The JSON columns travel as text and are parsed and
-written with pydantic-core's JSON (several times faster than the stdlib's on these
-documents; the stored values are the same).
+writes them back in one statement. A customer's state and published form are JSON kept in
+text columns (read and written whole, never queried inside), parsed and written with
+pydantic-core's JSON (several times faster than the stdlib's on these documents).
 """
 
 from __future__ import annotations
@@ -32,10 +32,7 @@ class CustomerRow:
     exists: bool = False
 
 
-_COLUMNS = (
-    "customer_id, company_id, status, merged_into, state::text AS state, version, published::text AS published,"
-    " policy_version, last_event_at"
-)
+_COLUMNS = "customer_id, company_id, status, merged_into, state, version, published, policy_version, last_event_at"
 
 
 def _json_text(value: Any) -> str:
@@ -82,7 +79,7 @@ async def save_many(conn: asyncpg.Connection, rows: Sequence[CustomerRow]) -> No
         """
         INSERT INTO customers AS c (customer_id, company_id, status, merged_into, state, version, published,
                                     policy_version, last_event_at, updated_at)
-        SELECT u.customer_id, u.company_id, u.status, u.merged_into, u.state::jsonb, u.version, u.published::jsonb,
+        SELECT u.customer_id, u.company_id, u.status, u.merged_into, u.state, u.version, u.published,
                u.policy_version, u.last_event_at, now()
           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::int[],
                       $9::timestamptz[])

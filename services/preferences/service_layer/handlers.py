@@ -149,11 +149,22 @@ def _snapshot(
     )
 
 
+def _comparable(value: Any) -> Any:
+    """A JSON value in a form that compares equal exactly when the values are the same JSON:
+    object keys in any order, but 1, 1.0 and true told apart."""
+    kind = type(value)
+    if kind is dict:
+        return (dict, tuple(sorted((k, _comparable(v)) for k, v in value.items())))
+    if kind is list or kind is tuple:
+        return (list, tuple(_comparable(v) for v in value))
+    return (kind, value)
+
+
 def _changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[str, ...]:
-    def index(form: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
+    def index(form: dict[str, Any] | None) -> dict[str, tuple[Any, str]]:
         if not form:
             return {}
-        return {p["key"]: (repr(p["value"]), p["source"]) for p in form["preferences"]}
+        return {p["key"]: (_comparable(p["value"]), p["source"]) for p in form["preferences"]}
 
     before, after = index(old), index(new)
     return tuple(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)))
