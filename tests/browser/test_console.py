@@ -661,7 +661,13 @@ async def test_agent_edits_consents_and_quiet_hours(browser: Browser, stack: Sta
     async with httpx.AsyncClient(base_url=stack.api["notifications"], headers=AGENT, timeout=10) as client:
         consents = (await client.get(f"/v1/customers/{traveller.customer_id}/consents")).json()
         quiet = (await client.get(f"/v1/customers/{traveller.customer_id}/quiet-hours")).json()
-    assert {"purpose": "marketing", "channel": "email", "allowed": True, "explicit": True} in consents["effective"]
+    assert {
+        "purpose": "marketing",
+        "channel": "email",
+        "allowed": True,
+        "explicit": True,
+        "decided_in": "consents",
+    } in consents["effective"]
     assert (quiet["start"], quiet["end"]) == ("21:00:00", "06:30:00")
 
 

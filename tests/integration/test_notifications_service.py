@@ -561,12 +561,14 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
         [row] = await wait_until(lambda: _final_rows(runtime, cid))
         assert row["status"] == "suppressed"
         assert "consent" in row["last_error"]
+        assert await _effective_consent(runtime, cid, "service") == {"allowed": False, "decided_in": "preferences"}
 
         # A later grant recorded through this service's consent API is the traveller's latest word.
         async with repo.connect(runtime.pool) as conn:
             await repo.upsert_consent(
                 conn, customer_id=cid, purpose="service", channel="email", granted=True, source="web", updated_by="t"
             )
+        assert await _effective_consent(runtime, cid, "service") == {"allowed": True, "decided_in": "consents"}
         regranted = survey(cid)
         await env.publish(SURVEYS, regranted)
         sent = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
@@ -579,3 +581,14 @@ async def _in_view_as(runtime: ServiceRuntime, cid: str, kind: str) -> bool:
         return bool(
             await conn.fetchval("SELECT true FROM customer_view WHERE customer_id = $1 AND kind = $2", cid, kind)
         )
+
+
+async def _effective_consent(runtime: ServiceRuntime, cid: str, purpose: str) -> dict[str, Any]:
+    """What the consent API reports for `purpose` by email."""
+    app = create_notifications_app(runtime, workers=False)
+    app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.get(f"/v1/customers/{cid}/consents", headers={"X-API-Key": "dev-agent-key"})
+    assert r.status_code == 200
+    [entry] = [e for e in r.json()["effective"] if e["purpose"] == purpose and e["channel"] == "email"]
+    return {"allowed": entry["allowed"], "decided_in": entry["decided_in"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 import asyncpg
@@ -14,11 +14,13 @@ from services.kit.db import audit
 from services.kit.entry import runtime_lifespan
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
+from services.kit.view import lookup
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.model import (
     CHANNELS,
     PURPOSES,
     Channel,
+    CommunicationPreferences,
     ConsentRecord,
     Purpose,
     Status,
@@ -77,6 +79,10 @@ class EffectiveConsent(BaseModel):
     allowed: bool
     explicit: bool = Field(
         description="False when the default applies (allowed unless revoked; marketing needs an opt-in)"
+    )
+    decided_in: Literal["default", "consents", "preferences"] = Field(
+        description="Where the deciding (latest) decision was recorded: this API, or the traveller's stated"
+        " communication preferences (comms.consent.*) in the shared customer view"
     )
 
 
@@ -177,8 +183,20 @@ async def get_delivery(
 
 async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPublic:
     rows = await repo.list_consents(conn, customer_id)
-    records = [ConsentRecord(r["purpose"], r["channel"], r["granted"]) for r in rows]
-    explicit = {(r.purpose, r.channel) for r in records}
+    own = [ConsentRecord(r["purpose"], r["channel"], r["granted"], r["updated_at"]) for r in rows]
+    stated = await lookup(conn, "preferences", customer_id)
+    preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
+    records = own + list(preferences.consents if preferences is not None else ())
+
+    def decided_in(purpose: Purpose, channel: Channel) -> Literal["default", "consents", "preferences"]:
+        relevant = [r for r in records if r.purpose == purpose and r.channel == channel]
+        if not relevant:
+            return "default"
+        latest = max(
+            relevant, key=lambda r: (r.decided_at is not None, r.decided_at or datetime.min.replace(tzinfo=UTC))
+        )
+        return "consents" if latest in own else "preferences"
+
     return ConsentsPublic(
         customer_id=customer_id,
         consents=[ConsentPublic(**dict(r)) for r in rows],
@@ -187,7 +205,8 @@ async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPubli
                 purpose=purpose,
                 channel=channel,
                 allowed=consent_allows(purpose, channel, records),
-                explicit=(purpose, channel) in explicit,
+                explicit=decided_in(purpose, channel) != "default",
+                decided_in=decided_in(purpose, channel),
             )
             for purpose in PURPOSES
             for channel in CHANNELS

@@ -60,7 +60,8 @@ function consentTable(ctx, panel, consents, feedback) {
       success: `${label}: ${input.checked ? "allowed" : "not allowed"}.`,
       done: () => panel.refresh(),
     }).then((result) => { if (result === undefined) input.checked = !input.checked; }));
-    return h("span", { class: "consent" }, input, h("span", { class: "muted", text: e.explicit ? " explicit" : " default" }));
+    const origin = { consents: " explicit", preferences: " stated in preferences" }[e.decided_in] ?? " default";
+    return h("span", { class: "consent" }, input, h("span", { class: "muted", text: origin }));
   };
   return table({
     caption: "Consents",
