@@ -580,10 +580,33 @@ async def correct_field(customer_id: str, body: CorrectionIn, request: Request, 
                 actor=principal.name,
                 config=_config(request),
             )
+        except curation.InvalidFieldValueError as exc:
+            raise ProblemError(
+                422,
+                str(exc),
+                type_="/problems/invalid",
+                title="Unprocessable Content",
+                errors=[{"field": "value", "message": str(exc).partition(": ")[2] or str(exc)}],
+            ) from exc
         except curation.CurationError as exc:
             raise _curation_error(exc) from exc
         row = await _resolve_id(conn, customer_id)
         await _audit(conn, principal, "customer.correct", row["customer_id"], {"field": body.field})
+    return _public(row, customer_id)
+
+
+@router.delete("/customers/{customer_id}/fields/{field}", response_model=CustomerPublic, tags=["customers"])
+async def withdraw_correction(customer_id: str, field: str, request: Request, principal: Agent) -> CustomerPublic:
+    """Withdraw an agent's correction of one field: the field follows the source records again."""
+    async with _connection(request, transaction=True) as conn:
+        try:
+            await curation.withdraw_correction(
+                conn, customer_id=customer_id, field=field, actor=principal.name, config=_config(request)
+            )
+        except curation.CurationError as exc:
+            raise _curation_error(exc) from exc
+        row = await _resolve_id(conn, customer_id)
+        await _audit(conn, principal, "customer.correction.withdraw", row["customer_id"], {"field": field})
     return _public(row, customer_id)
 
 

@@ -18,6 +18,7 @@ from services.kit.contracts.customers import CustomerMergedV1, CustomerRedirectV
 from services.kit.contracts.envelope import Envelope
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
+from services.profile.domain.corrections import InvalidCorrectionError, normalize_correction
 from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
 from services.profile.domain.model import GOLDEN_FIELDS
 from services.profile.service_layer.resolver import (
@@ -42,6 +43,10 @@ __all__ = [
 
 MergeReason = Literal["automatic", "review", "agent"]
 CORRECTABLE_FIELDS = frozenset(GOLDEN_FIELDS)
+
+
+class InvalidFieldValueError(Exception):
+    """A corrected value that cannot stand in the golden record (HTTP 422 on the value)."""
 
 
 class CurationError(Exception):
@@ -418,6 +423,10 @@ async def correct_field(
     """Record an agent's correction of a golden field; returns the customer's new version."""
     if field not in CORRECTABLE_FIELDS:
         raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
+    try:
+        value = normalize_correction(field, value, phone_region=config.phone_region)
+    except InvalidCorrectionError as exc:
+        raise InvalidFieldValueError(f"{field}: {exc}") from exc
     current = await repo.follow_redirects(conn, customer_id)
     if current is None:
         raise CurationError(404, f"no customer {customer_id!r}")
@@ -435,6 +444,35 @@ async def correct_field(
     )
     await repo.add_history(
         conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
+    )
+    events = await refresh_customers(conn, {current: None}, config=config, now=now, force=frozenset({current}))
+    await enqueue_many(conn, events)
+    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", current)
+    return version
+
+
+async def withdraw_correction(
+    conn: asyncpg.Connection, *, customer_id: str, field: str, actor: str, config: ProfileConfig
+) -> int:
+    """Withdraw an agent's correction: the field follows the sources again. Returns the new version."""
+    if field not in CORRECTABLE_FIELDS:
+        raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
+    current = await repo.follow_redirects(conn, customer_id)
+    if current is None:
+        raise CurationError(404, f"no customer {customer_id!r}")
+    await repo.lock_customers(conn, [current])
+    withdrawn = await conn.fetchrow(
+        "DELETE FROM corrections WHERE customer_id = $1 AND field = $2 RETURNING value, actor", current, field
+    )
+    if withdrawn is None:
+        raise CurationError(404, f"customer {current!r} has no correction of {field!r}")
+    now = datetime.now(UTC)
+    await repo.add_history(
+        conn,
+        customer_id=current,
+        change="correction_withdrawn",
+        actor=actor,
+        detail={"field": field, "value": withdrawn["value"], "corrected_by": withdrawn["actor"]},
     )
     events = await refresh_customers(conn, {current: None}, config=config, now=now, force=frozenset({current}))
     await enqueue_many(conn, events)
