@@ -467,6 +467,11 @@ async def test_agent_corrects_a_golden_field_and_sees_it_in_the_history(
         await expect(error).to_contain_text("at most 500 characters")
         assert "correct-value-error" in (await value.get_attribute("aria-describedby") or "")
 
+        # A value that is not what the field holds: the service's reason, on the field.
+        await value.fill("Atlantis")
+        await golden.get_by_role("button", name="Save correction").click()
+        await expect(page.locator("#correct-value-error")).to_contain_text("not a known country", timeout=WAIT_MS)
+
         await value.fill("CH")
         await value.press("Enter")  # the keyboard submits the form
         await expect(golden.get_by_role("status")).to_contain_text("Nationality corrected", timeout=WAIT_MS)
@@ -481,6 +486,14 @@ async def test_agent_corrects_a_golden_field_and_sees_it_in_the_history(
         corrected = history.get_by_role("row").filter(has_text="Field corrected")
         await expect(corrected.first).to_contain_text("Nationality: CH", timeout=WAIT_MS)
         await expect(corrected.first).to_contain_text("dev-agent")
+
+        # Withdrawn, the field follows the sources again.
+        await golden.get_by_role("button", name="Withdraw the correction of Nationality").click()
+        status = golden.get_by_role("status")
+        await expect(status).to_contain_text("Correction of Nationality withdrawn", timeout=WAIT_MS)
+        await expect(row).not_to_contain_text("agent-correction", timeout=WAIT_MS)
+        withdrawn = history.get_by_role("row").filter(has_text="Correction withdrawn")
+        await expect(withdrawn.first).to_contain_text("Nationality (was CH)", timeout=WAIT_MS)
         assert watch.problems == []
     finally:
         await context.close()

@@ -116,7 +116,7 @@ async def test_a_withdrawn_correction_lets_the_sources_speak_again(
     history = (await client.get(f"/v1/customers/{cid}/history", headers=AGENT)).json()
     changes = [h["change"] for h in (history["items"] if isinstance(history, dict) else history)]
     assert "corrected" in changes
-    assert "correction_withdrawn" in changes
+    assert "correction-withdrawn" in changes
     async with runtime.pool.acquire() as conn:
         audited = await conn.fetchval(
             "SELECT count(*) FROM audit_log WHERE action = 'customer.correction.withdraw' AND subject_id = $1", cid

@@ -470,7 +470,7 @@ async def withdraw_correction(
     await repo.add_history(
         conn,
         customer_id=current,
-        change="correction_withdrawn",
+        change="correction-withdrawn",
         actor=actor,
         detail={"field": field, "value": withdrawn["value"], "corrected_by": withdrawn["actor"]},
     )

@@ -60,6 +60,23 @@ function correctionForm(ctx, fields) {
   return { form, edit: (name) => { fill(name); value.focus(); value.select(); } };
 }
 
+/** Withdraw an agent's correction (profile `DELETE .../fields/{field}`): the sources decide the field again. */
+function withdrawButton(ctx, name) {
+  const label = format.fieldLabel(name);
+  const button = h("button", {
+    type: "button", class: "button button-quiet", text: "Withdraw correction",
+    "aria-label": `Withdraw the correction of ${label}`,
+  });
+  button.addEventListener("click", () => runAction({
+    root: ctx.golden.element, buttons: [button], feedback: ctx.golden.status, notice: ctx.golden.status,
+    action: "withdraw this correction",
+    run: () => request("profile", `/v1/customers/${ctx.id}/fields/${encodeURIComponent(name)}`, { method: "DELETE" }),
+    success: `Correction of ${label} withdrawn; the sources decide it again.`,
+    done: () => ctx.refresh("golden", "history"),
+  }));
+  return button;
+}
+
 function goldenRecord(ctx, view) {
   const customer = view.customer;
   const fields = customer.fields ?? {};
@@ -95,10 +112,13 @@ function goldenRecord(ctx, view) {
             source(f),
             time(f.last_seen),
             format.FIELD_ORDER.includes(n)
-              ? h("button", {
-                type: "button", class: "button button-quiet", text: "Correct",
-                "aria-label": `Correct ${format.fieldLabel(n)}`, on: { click: () => correction.edit(n) },
-              })
+              ? h("span", { class: "actions-inline" },
+                h("button", {
+                  type: "button", class: "button button-quiet", text: "Correct",
+                  "aria-label": `Correct ${format.fieldLabel(n)}`, on: { click: () => correction.edit(n) },
+                }),
+                f.rule === "agent-correction" ? withdrawButton(ctx, n) : null,
+              )
               : "",
           ];
         }),
@@ -208,6 +228,7 @@ const CHANGES = {
   created: "Created",
   "source-record-linked": "Source record linked",
   corrected: "Field corrected",
+  "correction-withdrawn": "Correction withdrawn",
   merged: "Merged",
   "merged-into": "Merged into another traveller",
   unmerged: "Merge undone",
@@ -221,6 +242,7 @@ function historyDetail(entry) {
   const d = entry.detail ?? {};
   switch (entry.change) {
     case "corrected": return `${format.fieldLabel(d.field ?? "")}: ${format.value(d.value)}`;
+    case "correction-withdrawn": return `${format.fieldLabel(d.field ?? "")} (was ${format.value(d.value)})`;
     case "merged": return `${d.absorbed_id} merged into ${d.survivor_id} (${d.reason ?? "—"})`;
     case "merged-into": return `merged into ${d.survivor_id}`;
     case "unmerged":
