@@ -569,6 +569,7 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
                 conn, customer_id=cid, purpose="service", channel="email", granted=True, source="web", updated_by="t"
             )
         assert await _effective_consent(runtime, cid, "service") == {"allowed": True, "decided_in": "consents"}
+        assert (await _get(runtime, f"/v1/customers/{cid}/quiet-hours"))["source"] == "customer", "set after"
         regranted = survey(cid)
         await env.publish(SURVEYS, regranted)
         sent = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
@@ -592,3 +593,39 @@ async def _effective_consent(runtime: ServiceRuntime, cid: str, purpose: str) ->
     assert r.status_code == 200
     [entry] = [e for e in r.json()["effective"] if e["purpose"] == purpose and e["channel"] == "email"]
     return {"allowed": entry["allowed"], "decided_in": entry["decided_in"]}
+
+
+async def _get(runtime: ServiceRuntime, path: str) -> Any:
+    app = create_notifications_app(runtime, workers=False)
+    app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.get(path, headers={"X-API-Key": "dev-agent-key"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_quiet_hours_stated_in_preferences_hold_surveys(env: TestEnv, smtp: SmtpServer) -> None:
+    """A window around now, stated by the traveller in their preferences, holds a survey back."""
+    cid = customer_id()
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+    window = {"start": start, "end": end}
+    async with service(env, settings(env, smtp.port)) as runtime:
+        await env.publish(CUSTOMERS, snapshot(cid, time_zone="UTC"))
+        await env.publish(
+            "preferences.snapshots.v1", preferences_snapshot(cid, ("comms.quiet_hours", window, "stated"), at=now)
+        )
+        await wait_until(lambda: _in_view_as(runtime, cid, "preferences"))
+        quiet = await _get(runtime, f"/v1/customers/{cid}/quiet-hours")
+        assert (quiet["source"], quiet["start"][:5], quiet["end"][:5]) == ("preferences", start, end)
+
+        await env.publish(SURVEYS, survey(cid))
+        rows = await wait_until(
+            lambda: _rows_with(runtime, cid, lambda r: r["status"] == "pending" and r["hold_reason"] == "quiet_hours")
+        )
+        assert rows[0]["next_attempt_at"] > now + timedelta(hours=1)
+        assert not [m for m in smtp.messages if m["To"] == f"{cid}@example.com"]
+
+
+async def _rows_with(runtime: ServiceRuntime, cid: str, predicate: Any) -> list[asyncpg.Record]:
+    return [r for r in await delivery_rows(runtime, cid) if predicate(r)]

@@ -23,8 +23,10 @@ from services.notifications.domain.model import (
     CommunicationPreferences,
     ConsentRecord,
     Purpose,
+    QuietHours,
     Status,
     consent_allows,
+    effective_quiet_hours,
 )
 from services.notifications.settings import NotificationsSettings
 
@@ -108,7 +110,10 @@ class QuietHoursPublic(BaseModel):
     enabled: bool
     start: time = Field(description="Local time of the traveller")
     end: time
-    source: Literal["default", "customer"]
+    source: Literal["default", "customer", "preferences"] = Field(
+        description="default: the service's setting; customer: set through this API; preferences: the"
+        " traveller's stated comms.quiet_hours in the shared customer view (when more recent)"
+    )
     updated_by: str | None = None
     updated_at: datetime | None = None
 
@@ -243,8 +248,14 @@ async def put_consent(
     return result
 
 
-def _quiet_hours(customer_id: str, row: asyncpg.Record | None, settings: NotificationsSettings) -> QuietHoursPublic:
-    if row is None:
+async def _quiet_hours(conn: asyncpg.Connection, customer_id: str, settings: NotificationsSettings) -> QuietHoursPublic:
+    """The quiet hours the dispatcher applies: the more recent of this API's record and the stated preference."""
+    row = await repo.get_quiet_hours(conn, customer_id)
+    stated = await lookup(conn, "preferences", customer_id)
+    preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
+    own = QuietHours(row["start_local"], row["end_local"], row["enabled"]) if row is not None else None
+    effective = effective_quiet_hours(own, row["updated_at"] if row is not None else None, preferences)
+    if effective is None:
         return QuietHoursPublic(
             customer_id=customer_id,
             enabled=True,
@@ -252,14 +263,24 @@ def _quiet_hours(customer_id: str, row: asyncpg.Record | None, settings: Notific
             end=settings.default_quiet_hours_end,
             source="default",
         )
+    if row is not None and effective is own:
+        return QuietHoursPublic(
+            customer_id=customer_id,
+            enabled=row["enabled"],
+            start=row["start_local"],
+            end=row["end_local"],
+            source="customer",
+            updated_by=row["updated_by"],
+            updated_at=row["updated_at"],
+        )
     return QuietHoursPublic(
         customer_id=customer_id,
-        enabled=row["enabled"],
-        start=row["start_local"],
-        end=row["end_local"],
-        source="customer",
-        updated_by=row["updated_by"],
-        updated_at=row["updated_at"],
+        enabled=effective.enabled,
+        start=effective.start,
+        end=effective.end,
+        source="preferences",
+        updated_by="traveller",
+        updated_at=preferences.quiet_hours_at if preferences is not None else None,
     )
 
 
@@ -273,8 +294,7 @@ def _settings(request: Request) -> NotificationsSettings:
 async def get_quiet_hours(customer_id: CustomerId, request: Request, principal: Agent) -> QuietHoursPublic:
     """The customer's quiet hours (service and marketing messages wait; transactional ones do not)."""
     async with repo.connect(_runtime(request).pool) as conn:
-        row = await repo.get_quiet_hours(conn, customer_id)
-    return _quiet_hours(customer_id, row, _settings(request))
+        return await _quiet_hours(conn, customer_id, _settings(request))
 
 
 @router.put("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
@@ -292,8 +312,7 @@ async def put_quiet_hours(
             updated_by=principal.name,
         )
         await _audit(conn, principal, "quiet_hours.update", customer_id, body.model_dump(mode="json"))
-        row = await repo.get_quiet_hours(conn, customer_id)
-    return _quiet_hours(customer_id, row, _settings(request))
+        return await _quiet_hours(conn, customer_id, _settings(request))
 
 
 def create_notifications_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:

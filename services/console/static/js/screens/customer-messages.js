@@ -82,7 +82,7 @@ function quietHoursForm(ctx, panel, quiet) {
   const feedback = h("div", { class: "form-feedback" });
   const form = h("form", { class: "edit-form", novalidate: true, "aria-labelledby": "quiet-title" },
     h("h3", { id: "quiet-title", text: "Quiet hours" }),
-    h("p", { class: "hint", text: quiet.source === "default" ? "The default applies (the traveller set none)." : `Set by ${quiet.updated_by ?? "—"}.` }),
+    h("p", { class: "hint", text: quiet.source === "default" ? "The default applies (the traveller set none)." : quiet.source === "preferences" ? "Stated by the traveller in their preferences; saving here overrides it." : `Set by ${quiet.updated_by ?? "—"}.` }),
     h("div", { class: "field field-inline" }, enabled, h("label", { for: "quiet-enabled", text: "Hold service and marketing messages at night" })),
     h("div", { class: "form-row" },
       control({ id: "quiet-start", label: "From (traveller's local time)", input: start }),
