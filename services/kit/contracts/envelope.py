@@ -110,12 +110,7 @@ class Envelope(BaseModel, Generic[P]):
         occurred_at: datetime | None = None,
         event_id: uuid.UUID | None = None,
     ) -> Envelope[P]:
-        """Wrap a payload; an event caused by another inherits its correlation and trace.
-
-        Built without validation when every field already has its exact type (the usual case:
-        ids made here or taken from a validated envelope, an aware time, a payload model);
-        validated otherwise, so a wrong argument still fails here.
-        """
+        """Wrap a payload; an event caused by another inherits its correlation and trace."""
         if caused_by is not None:
             correlation = caused_by.correlation_id
             causation: uuid.UUID | None = caused_by.event_id
@@ -124,34 +119,19 @@ class Envelope(BaseModel, Generic[P]):
             correlation = correlation_id or new_uuid()
             causation = None
             traceparent = None
-        fields = {
-            "event_id": event_id or new_uuid(),
-            "event_type": payload.event_type,
-            "schema_version": payload.schema_version,
-            "occurred_at": occurred_at or datetime.now(UTC),
-            "producer": producer,
-            "subject_id": subject_id,
-            "correlation_id": correlation,
-            "causation_id": causation,
-            "traceparent": traceparent,
-            "payload": payload,
-        }
         # Parametrised at run time by the payload's class, so the envelope validates as that type.
-        model = envelope_class(type(payload))
-        if (
-            type(fields["event_id"]) is uuid.UUID
-            and type(correlation) is uuid.UUID
-            and (causation is None or type(causation) is uuid.UUID)
-            and type(fields["occurred_at"]) is datetime
-            and fields["occurred_at"].tzinfo is not None
-            and type(producer) is str
-            and type(subject_id) is str
-            and (traceparent is None or type(traceparent) is str)
-            and isinstance(payload, Payload)
-        ):
-            constructed: Envelope[P] = model.model_construct(**fields)
-            return constructed
-        result: Envelope[P] = model(**fields)
+        result: Envelope[P] = envelope_class(type(payload))(
+            event_id=event_id or new_uuid(),
+            event_type=payload.event_type,
+            schema_version=payload.schema_version,
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=producer,
+            subject_id=subject_id,
+            correlation_id=correlation,
+            causation_id=causation,
+            traceparent=traceparent,
+            payload=payload,
+        )
         return result
 
     def headers(self) -> list[tuple[str, bytes]]:

@@ -15,17 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope, new_uuid
 from services.kit.contracts.preferences import (
-    PolicyConflictV1,
     PreferenceChangedV1,
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
-    PreferenceV1,
 )
 from services.kit.outbox import enqueue_many, enqueue_tombstone
 from services.preferences.adapters import repository as repo
@@ -120,35 +117,6 @@ def _wired(effective: Effective) -> list[dict[str, Any]]:
     return [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
 
 
-_PREFERENCES = TypeAdapter(tuple[PreferenceV1, ...])
-_CONFLICTS = TypeAdapter(tuple[PolicyConflictV1, ...])
-
-
-def _snapshot(
-    *,
-    customer_id: str,
-    version: int,
-    wired: list[dict[str, Any]],
-    conflicts: list[dict[str, Any]],
-    updated_at: datetime,
-    company_id: str | None,
-    policy_version: int | None,
-    last_event_at: datetime | None,
-) -> PreferenceSnapshotV1:
-    """The snapshot model: its preferences and conflicts validated in one call each (the costly
-    part: nested models), the few top-level fields set as the domain gives them (exact types)."""
-    return PreferenceSnapshotV1.model_construct(
-        customer_id=customer_id,
-        version=version,
-        preferences=_PREFERENCES.validate_python(wired),
-        conflicts=_CONFLICTS.validate_python(conflicts) if conflicts else (),
-        updated_at=updated_at,
-        company_id=company_id,
-        policy_version=policy_version,
-        last_event_at=last_event_at,
-    )
-
-
 def _comparable(value: Any) -> Any:
     """A JSON value in a form that compares equal exactly when the values are the same JSON:
     object keys in any order, but 1, 1.0 and true told apart."""
@@ -187,15 +155,18 @@ def refresh(
         changed = _changed_keys(row.published, form)
         row.version += 1
         row.published = form
-        snapshot = _snapshot(
-            customer_id=cid,
-            version=row.version,
-            wired=wired,
-            conflicts=form["conflicts"],
-            updated_at=now,
-            company_id=prefs.company_id,
-            policy_version=effective.policy_version,
-            last_event_at=prefs.last_event_at,
+        # Validated once, nested models included (one call into pydantic-core).
+        snapshot = PreferenceSnapshotV1.model_validate(
+            {
+                "customer_id": cid,
+                "version": row.version,
+                "preferences": wired,
+                "conflicts": form["conflicts"],
+                "updated_at": now,
+                "company_id": prefs.company_id,
+                "policy_version": effective.policy_version,
+                "last_event_at": prefs.last_event_at,
+            }
         )
         out.append((SNAPSHOTS_TOPIC, Envelope.new(snapshot, producer=PRODUCER, subject_id=cid, caused_by=caused_by)))
         if changed:
