@@ -13,8 +13,9 @@ The latency is also broken down by stage, from timestamps every snapshot carries
 leaves behind (one clock: everything runs on this machine):
 
 - worker picks up: booking sent -> the worker's batch handler starts (`updated_at` of the snapshot);
-- handler + commit + relay: -> the snapshot's Kafka record timestamp (set when the outbox
-  relay hands it to the producer), read by a side consumer of the snapshot topic;
+- handler + commit + publish: -> the snapshot's Kafka record timestamp (set when it is handed to
+  the producer: right after the commit, or by the outbox relay), read by a side consumer of the
+  snapshot topic;
 - view reader applies: -> `applied_at` in the reader's `customer_view` row;
 - reader commit + poll: -> seen by the poller.
 
@@ -204,7 +205,7 @@ async def main() -> None:
         staged = [s for s in window if s.event_id in published]
         print(f"by stage ({len(staged)} snapshots):")
         print(_stage("worker picks up", [s.handled - s.sent for s in staged]))
-        print(_stage("handler + commit + relay", [published[s.event_id] - s.handled for s in staged]))
+        print(_stage("handler + commit + publish", [published[s.event_id] - s.handled for s in staged]))
         print(_stage("view reader applies", [s.applied - published[s.event_id] for s in staged]))
         print(_stage("reader commit + poll", [s.at - s.applied for s in staged]))
         print(f"load average:   {load_before} before, {load_after} after (1, 5, 15 min)")
