@@ -13,7 +13,7 @@ from services.kit.consumer import BatchProcessor, ConsumerSpec, IncomingRecord
 from services.kit.contracts.customers import CustomerCreatedV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
 from services.kit.dlq import redrive
-from services.kit.outbox import enqueue
+from services.kit.outbox import OutboxRelay, enqueue
 from services.kit.runtime import ServiceDefinition
 from services.kit.settings import ServiceSettings
 from tests import builders
@@ -190,3 +190,57 @@ async def test_a_run_with_a_failing_record_is_handled_again_one_by_one(kit_env: 
     assert await _effects(kit_env, first.payload.booking_id) == 1
     assert await _effects(kit_env, last.payload.booking_id) == 1
     assert await _effects(kit_env, broken.payload.booking_id) == 0
+
+
+class _BrokenProducer:
+    """A producer whose broker is away."""
+
+    async def send_rows(self, rows: Any) -> None:
+        raise OSError("broker away")
+
+
+async def test_a_batch_publishes_after_its_commit_and_leaves_failures_to_the_relay(kit_env: TestEnv) -> None:
+    switch = Switch()
+    first, broken, last = builders.booking_created(), builders.booking_created(), builders.booking_created()
+    later = builders.booking_created()
+    switch.failing.add(broken.payload.booking_id)
+    definition = _definition(kit_env, switch)
+    spec = definition.consumers[0]
+
+    def records(events: list[Envelope[Any]], start: int) -> list[IncomingRecord]:
+        return [
+            IncomingRecord(
+                topic=f"{kit_env.topic_prefix}booking.events.v1", partition=1, offset=start + n,
+                key=e.subject_id.encode(), value=encode_envelope(e), headers=e.headers(),
+            )
+            for n, e in enumerate(events)
+        ]  # fmt: skip
+
+    async with kit_env.running(definition) as runtime:
+        assert runtime.relay is not None
+        processor = BatchProcessor(
+            spec=spec, pool=runtime.pool, producer=runtime.producer, service="profile",
+            topic_prefix=kit_env.topic_prefix, outbox=runtime.relay,
+        )  # fmt: skip
+        await processor.process(records([first, broken, last], 0))
+        await processor.wait_published()
+        # The broker is away while the next batch publishes: its row stays for the relay.
+        relay_without_broker = OutboxRelay(
+            pool=runtime.pool, producer=_BrokenProducer(), schema="profile", service="profile",  # type: ignore[arg-type]
+            topic_prefix=kit_env.topic_prefix,
+        )  # fmt: skip
+        stranded = BatchProcessor(
+            spec=spec, pool=runtime.pool, producer=runtime.producer, service="profile",
+            topic_prefix=kit_env.topic_prefix, outbox=relay_without_broker,
+        )  # fmt: skip
+        await stranded.process(records([later], 10))
+        await stranded.wait_published()
+        wanted = {f"c-{e.payload.booking_id}" for e in (first, last, later)}
+        published = await kit_env.events(
+            "profile.customer-events.v1", until=lambda evs: wanted <= {e.payload.customer_id for e in evs}
+        )
+        async with runtime.pool.acquire() as conn:
+            await wait_until(lambda: conn.fetchval("SELECT count(*) = 0 FROM outbox"))
+    ids = [e.payload.customer_id for e in published]
+    assert all(ids.count(c) == 1 for c in wanted)  # each committed event once
+    assert f"c-{broken.payload.booking_id}" not in ids  # rolled back with its run: never published
