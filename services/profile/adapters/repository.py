@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from services.profile.domain.matching import MatchFeatures, is_weak_key
 from services.profile.domain.model import Correction, FieldValue, StoredRecord
@@ -84,7 +84,7 @@ async def candidates(
     weak = per_weak_key if per_weak_key is not None else max(1, per_key // 2)
     rows = await conn.fetch(
         """
-        SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features
+        SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features::text AS features
           FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
           CROSS JOIN LATERAL (
                 SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
@@ -101,7 +101,7 @@ async def candidates(
         sk = (r["source_system"], r["source_id"])
         feats = parsed.get(sk)
         if feats is None:
-            feats = parsed[sk] = MatchFeatures.from_json(r["features"])
+            feats = parsed[sk] = MatchFeatures.from_json(from_json(r["features"]))
         out.setdefault(r["key"], []).append((sk, r["customer_id"], feats))
     return out
 

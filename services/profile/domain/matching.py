@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from rapidfuzz.distance import OSA, JaroWinkler
@@ -219,6 +220,7 @@ def _jw(a: str, b: str) -> float:
     return float(JaroWinkler.similarity(a, b))
 
 
+@lru_cache(maxsize=1 << 18)  # pure; the same name pairs come back with every common name
 def _family_level(a: str, b: str) -> str:
     if a == b:
         return "exact"
@@ -229,6 +231,7 @@ def _family_level(a: str, b: str) -> str:
     return "different"
 
 
+@lru_cache(maxsize=1 << 18)
 def _given_level(a_full: str, a_first: str, b_full: str, b_first: str) -> str:
     if a_full == b_full or (len(a_first) > 1 and a_first == b_first):
         return "exact"
