@@ -18,17 +18,14 @@ Offsets are committed only after the transaction commits and the dead letters ar
 acknowledged, so nothing is lost.
 
 With the service's outbox relay given (`outbox=`), the events a batch's handlers put in the
-outbox are published right after the commit, from memory (`OutboxRelay.publish_committed`):
-the schema's publishing lock is taken before the commit and released once they are produced,
-which happens in the background while the next batch is handled (the next commit waits for
-the lock, so the order of the outbox is kept). Whatever that cannot publish stays in the
-outbox for the relay; the offsets do not wait for it, since the rows are committed.
+outbox are published right after the commit, from memory and in the background
+(`OutboxRelay.publish_after_commit`), while the next batch is handled; whatever that cannot
+publish stays in the outbox for the relay. The offsets do not wait for it: the rows are committed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
@@ -36,7 +33,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 
@@ -46,7 +43,7 @@ from services.kit.db import connection
 from services.kit.kafka import EventProducer, Headers, OutgoingRecord
 from services.kit.logging import log_context
 from services.kit.metrics import DEAD_LETTERS, EVENT_HANDLING_SECONDS, EVENTS_CONSUMED
-from services.kit.outbox import Enqueued, OutboxRelay, collecting
+from services.kit.outbox import OutboxRelay, collecting
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +153,6 @@ class BatchProcessor:
     ) -> None:
         self.spec = spec
         self._outbox = outbox
-        self._publishing: asyncio.Task[None] | None = None
         self._pool = pool
         self._producer = producer
         self.service = service
@@ -182,39 +178,19 @@ class BatchProcessor:
     async def _process_in_transaction(self, records: Sequence[IncomingRecord], result: BatchResult) -> None:
         relay = self._outbox
         if relay is None:
-            async with connection(self._pool, transaction=True) as plain:
-                await self._process_records(plain, records, result)
+            async with connection(self._pool, transaction=True) as conn:
+                await self._process_records(conn, records, result)
             return
-        proxy = await self._pool.acquire()
-        conn = cast(asyncpg.Connection, proxy)  # the pool hands out a proxy of a connection
-        handed_over = False
-        try:
-            with collecting() as collected:
-                async with conn.transaction():
-                    await self._process_records(conn, records, result)
-                    if collected:
-                        await relay.lock(conn)  # held from before the commit until they are produced
-            if collected:
-                self._publishing = asyncio.create_task(self._publish(proxy, relay, collected))
-                handed_over = True
-        finally:
-            if not handed_over:
-                await self._pool.release(proxy)  # resetting it also releases a lock taken before a failed commit
-
-    async def _publish(self, proxy: Any, relay: OutboxRelay, rows: list[Enqueued]) -> None:
-        try:
-            await relay.publish_committed(cast(asyncpg.Connection, proxy), rows)
-        except Exception as exc:  # the rows are committed: the relay publishes them
-            log.warning("publishing after commit failed, left to the relay: %s", exc)
-        finally:
-            await self._pool.release(proxy)
+        with collecting() as collected:
+            async with connection(self._pool, transaction=True) as conn:
+                await self._process_records(conn, records, result)
+        if collected:
+            relay.publish_after_commit(collected)  # committed: published in the background
 
     async def wait_published(self) -> None:
         """Wait until what committed batches enqueued has been handed to the broker (or left to the relay)."""
-        task = self._publishing
-        if task is not None:
-            with contextlib.suppress(Exception):
-                await task
+        if self._outbox is not None:
+            await self._outbox.wait_published()
 
     async def _process_records(
         self, conn: asyncpg.Connection, records: Sequence[IncomingRecord], result: BatchResult

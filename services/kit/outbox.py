@@ -7,14 +7,13 @@ per-key order; a crash between publishing and deleting re-publishes, and consume
 idempotent on event_id.
 
 Publishing right after commit: code that owns the transaction (the kit's consumer) may
-collect what its handlers enqueue (`collecting()`), take the schema's publishing lock
-before it commits, and after the commit hand the collected rows to
-`OutboxRelay.publish_committed()`, which deletes them by id and produces them from memory
-(no read-back, no re-decoding) in the same transaction, then releases the lock. If rows older
-than the collected ones are still waiting, or producing fails, it leaves everything to the
-relay, which from then on is only the sweeper for what such a path or a crash left behind.
-Either way nothing is published that was not committed, and every committed row is
-published (at least once).
+collect what its handlers enqueue (`collecting()`) and, once committed, hand the rows to
+`OutboxRelay.publish_after_commit()`. They are published in the background, in commit order,
+from memory (no read-back, no re-decoding): under the schema's publishing lock, deleted by id and
+produced in one transaction. If rows older than them are still waiting, or producing fails, they
+are left to the relay, which is then only the sweeper for what such a path, an API request, a
+job or a crash left behind. Either way nothing is published that was not committed, and every
+committed row is published (at least once).
 """
 
 from __future__ import annotations
@@ -141,6 +140,11 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._stopping = False
+        self._forced = False  # a wake-up that must sweep now (a direct publish gave up)
+        self._direct_pending = 0  # committed batches queued for `publish_after_commit`
+        self._direct_idle = asyncio.Event()
+        self._direct_idle.set()
+        self._direct_task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Publish until stopped; survives broker and database hiccups with backoff."""
@@ -167,6 +171,12 @@ class OutboxRelay:
                     self._wake.clear()
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+                    if self._direct_pending and not self._forced:
+                        # Committed batches of this process are publishing their own rows (the
+                        # NOTIFY was most likely theirs): let them go first rather than race them.
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._direct_idle.wait(), timeout=self._poll_interval)
+                    self._forced = False
         finally:
             with contextlib.suppress(Exception):
                 await listener.remove_listener(channel, self._on_notify)
@@ -179,42 +189,64 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def lock(self, conn: asyncpg.Connection) -> None:
-        """Wait for the schema's publishing lock on `conn` (for `publish_committed`)."""
-        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", lock_name(self._schema))
+    def _sweep_now(self) -> None:
+        self._forced = True
+        self._wake.set()
 
-    async def publish_committed(self, conn: asyncpg.Connection, rows: list[Enqueued]) -> int:
-        """Publish rows a transaction on `conn` enqueued and committed; returns how many were published.
+    def publish_after_commit(self, rows: list[Enqueued]) -> None:
+        """Publish rows a transaction enqueued (`collecting()`) and committed: in the background,
+        after those handed over before them."""
+        if not rows:
+            return
+        self._direct_pending += 1
+        self._direct_idle.clear()
+        self._direct_task = asyncio.create_task(self._publish_direct(self._direct_task, rows))
 
-        The caller took the lock (`lock(conn)`) on `conn` before committing; it is
-        released here, whatever happens. The rows are deleted and produced in one transaction,
-        so a failure leaves them (and anything older) to the relay.
-        """
+    async def _publish_direct(self, previous: asyncio.Task[None] | None, rows: list[Enqueued]) -> None:
         try:
-            if not rows:
-                return 0
-            async with conn.transaction():
-                older = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE id < $1)", rows[0].id)
-                if older:  # the relay keeps the order: it publishes the older ones first
-                    self._wake.set()
-                    return 0
-                gone = await conn.fetch(
-                    "DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id", [r.id for r in rows]
-                )
-                if len(gone) != len(rows):  # some already published by a relay run: send the rest
-                    still = {r["id"] for r in gone}
-                    rows = [r for r in rows if r.id in still]
-                prefix = self._prefix
-                await self._producer.send_rows([(prefix + r.topic, r.key, r.value, r.headers) for r in rows])
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            if previous is not None:
+                await previous  # never raises: see below
+            await self.publish_committed(rows)
+        except asyncio.CancelledError:
             raise
-        except Exception as exc:  # left in the outbox: the relay publishes them
+        except Exception as exc:  # committed rows stay in the outbox: the relay publishes them
             log.warning("publishing %d committed outbox rows failed, the relay will: %s", len(rows), exc)
-            self._wake.set()
-            return 0
+            self._sweep_now()
         finally:
-            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_name(self._schema))
+            self._direct_pending -= 1
+            if self._direct_pending == 0:
+                self._direct_idle.set()
+
+    async def wait_published(self) -> None:
+        """Wait until the rows handed to `publish_after_commit` were produced (or left to the relay)."""
+        task = self._direct_task
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task
+
+    async def publish_committed(self, rows: list[Enqueued]) -> int:
+        """Publish committed outbox rows from memory; returns how many were published.
+
+        Under the publishing lock, in one transaction: rows still in the outbox are deleted by id
+        and produced (any a relay run took meanwhile are skipped); if older rows are waiting, the
+        relay is asked to publish everything in order instead. A failure rolls back: the rows stay.
+        """
+        if not rows:
+            return 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
+            older = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE id < $1)", rows[0].id)
+            if older:  # the relay keeps the order: it publishes the older ones first
+                self._sweep_now()
+                return 0
+            gone = await conn.fetch(
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING id", [r.id for r in rows]
+            )
+            if len(gone) != len(rows):  # some already published by a relay run: send the rest
+                still = {r["id"] for r in gone}
+                rows = [r for r in rows if r.id in still]
+            prefix = self._prefix
+            await self._producer.send_rows([(prefix + r.topic, r.key, r.value, r.headers) for r in rows])
         for topic, count in Counter(r.topic for r in rows).items():
             OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         return len(rows)
