@@ -269,13 +269,16 @@ async def name_frequencies(conn: asyncpg.Connection, tokens: Iterable[str], *, m
     The number of records is the planner's estimate (kept current by autovacuum and the
     bulk importer's ANALYZE): exact enough for a frequency, and no row every writer updates.
     """
-    total = await conn.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = 'source_records'::regclass")
-    if not total or total < min_records:
-        return {}
+    # One round trip: the record count and the tokens' counts together (no rows below the minimum).
     rows = await conn.fetch(
-        "SELECT token, count FROM name_frequencies WHERE token = ANY($1::text[])", sorted(set(tokens))
+        "SELECT f.token, f.count, t.total"
+        "  FROM (SELECT reltuples::bigint AS total FROM pg_class WHERE oid = 'source_records'::regclass) t"
+        "  JOIN name_frequencies f ON f.token = ANY($1::text[])"
+        " WHERE t.total > 0 AND t.total >= $2",
+        sorted(set(tokens)),
+        min_records,
     )
-    return {r["token"]: min(1.0, r["count"] / total) for r in rows}
+    return {r["token"]: min(1.0, r["count"] / r["total"]) for r in rows}
 
 
 # --- customers and golden records ------------------------------------------------------------
