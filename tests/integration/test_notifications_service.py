@@ -405,7 +405,15 @@ async def _final_rows(runtime: ServiceRuntime, cid: str) -> list[asyncpg.Record]
 
 async def test_a_refusing_smtp_server_means_retries_then_failure(env: TestEnv) -> None:
     cid = customer_id()
-    s = settings(env, free_port(), send_max_attempts=3, send_retry_base_seconds=0.05, send_retry_max_seconds=0.2)
+    # Nothing listens on the port; a short timeout keeps the test short even if something starts to.
+    s = settings(
+        env,
+        free_port(),
+        send_max_attempts=3,
+        send_retry_base_seconds=0.05,
+        send_retry_max_seconds=0.2,
+        smtp_timeout_seconds=2.0,
+    )
     async with service(env, s) as runtime:
         await env.publish(CUSTOMERS, snapshot(cid))
         await env.publish(BOOKINGS, booking(cid, booking_id="ACME-DOWN"))
