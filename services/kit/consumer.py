@@ -182,9 +182,18 @@ class BatchProcessor:
                 await self._process_records(conn, records, result)
             return
         with collecting() as collected:
-            async with connection(self._pool, transaction=True) as conn:
-                await self._process_records(conn, records, result)
-        if collected:
+            expecting = False
+            try:
+                async with connection(self._pool, transaction=True) as conn:
+                    await self._process_records(conn, records, result)
+                    if collected:  # the relay leaves the NOTIFY of this commit to us
+                        relay.expect_commit()
+                        expecting = True
+            except BaseException:
+                if expecting:
+                    relay.commit_failed()
+                raise
+        if expecting:
             relay.publish_after_commit(collected)  # committed: published in the background
 
     async def wait_published(self) -> None:

@@ -193,13 +193,28 @@ class OutboxRelay:
         self._forced = True
         self._wake.set()
 
-    def publish_after_commit(self, rows: list[Enqueued]) -> None:
-        """Publish rows a transaction enqueued (`collecting()`) and committed: in the background,
-        after those handed over before them."""
-        if not rows:
-            return
+    def expect_commit(self) -> None:
+        """A transaction with collected rows is about to commit: its NOTIFY is for `publish_after_commit`.
+
+        Follow with `publish_after_commit()` once committed, or `commit_failed()`.
+        """
         self._direct_pending += 1
         self._direct_idle.clear()
+
+    def commit_failed(self) -> None:
+        self._direct_done()
+
+    def _direct_done(self) -> None:
+        self._direct_pending -= 1
+        if self._direct_pending == 0:
+            self._direct_idle.set()
+
+    def publish_after_commit(self, rows: list[Enqueued]) -> None:
+        """Publish rows a transaction enqueued (`collecting()`) and committed, after `expect_commit()`:
+        in the background, after those handed over before them."""
+        if not rows:
+            self._direct_done()
+            return
         self._direct_task = asyncio.create_task(self._publish_direct(self._direct_task, rows))
 
     async def _publish_direct(self, previous: asyncio.Task[None] | None, rows: list[Enqueued]) -> None:
@@ -213,9 +228,7 @@ class OutboxRelay:
             log.warning("publishing %d committed outbox rows failed, the relay will: %s", len(rows), exc)
             self._sweep_now()
         finally:
-            self._direct_pending -= 1
-            if self._direct_pending == 0:
-                self._direct_idle.set()
+            self._direct_done()
 
     async def wait_published(self) -> None:
         """Wait until the rows handed to `publish_after_commit` were produced (or left to the relay)."""
