@@ -9,9 +9,9 @@ confirmation requests tables. Ids the code makes up (event and request ids) and 
 times are masked; everything else is kept byte for byte. Two versions of the code that write
 the same file stored and published the same.
 
-    .venv/bin/python -m bench.preferences_replay --out /tmp/new.txt
-    .venv/bin/python -m bench.preferences_replay --out /tmp/old.txt --code <checkout of another commit>
-    cmp /tmp/old.txt /tmp/new.txt
+    .venv/bin/python -m bench.preferences_replay --out new.txt
+    .venv/bin/python -m bench.preferences_replay --out old.txt --code <checkout of another commit>
+    cmp old.txt new.txt
 """
 
 from __future__ import annotations
