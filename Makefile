@@ -32,7 +32,7 @@ up: venv infra-up topics services-up demo
 	@echo "  Kafka          127.0.0.1:9092    PostgreSQL 127.0.0.1:55432 (database itinera)"
 	@echo "  mail sink      SMTP 127.0.0.1:1025, messages in .state/mail/new/"
 	@echo "  API keys (development): dev-agent-key, dev-supervisor-key, dev-ops-key, dev-booking-system-key, dev-admin-key"
-	@echo "  try: curl -H 'X-API-Key: dev-agent-key' 'http://127.0.0.1:8001/v1/customers?q=globex'"
+	@echo "  try: curl -H 'X-API-Key: dev-agent-key' 'http://127.0.0.1:8001/v1/customers?company=globex'"
 	@echo "Stop with 'make down'."
 
 down:
