@@ -61,6 +61,7 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 topics=("preferences.snapshots.v1",),
                 handler=view.handler,
                 tombstone_handler=view.tombstone_handler,
+                batch_handler=view.batch_handler,
             ),
         ],
         extras={"config": config},
