@@ -26,20 +26,22 @@ def _message(to: str) -> EmailMessage:
     )
 
 
-@pytest.fixture
-def smtp_plain() -> Iterator[SmtpServer]:
-    server = SmtpServer(smtputf8=False)
+def _running(*, smtputf8: bool) -> Iterator[SmtpServer]:
+    server = SmtpServer(smtputf8=smtputf8)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def smtp_plain() -> Iterator[SmtpServer]:
+    """A server without SMTPUTF8."""
+    yield from _running(smtputf8=False)
 
 
 @pytest.fixture
 def smtp_utf8() -> Iterator[SmtpServer]:
-    server = SmtpServer(smtputf8=True)
-    server.start()
-    yield server
-    server.stop()
+    yield from _running(smtputf8=True)
 
 
 async def test_internationalised_address_is_delivered_where_the_server_supports_smtputf8(

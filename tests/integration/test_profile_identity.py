@@ -1,5 +1,5 @@
 """Identity resolution end to end on the real broker and database: every path records arrive by,
-duplicates and races, review queue, merge/unmerge/split, bounces, search, roles and audit."""
+duplicates and races, review queue, merge/unmerge/split, corrections, bounces, search, roles and audit."""
 
 from __future__ import annotations
 
@@ -454,6 +454,92 @@ async def test_agent_correction_wins_and_is_audited(service: tuple[ServiceRuntim
             for r in await conn.fetch("SELECT action FROM audit_log WHERE subject_id = $1", made["customer_id"])
         }
     assert {"customer.correct", "source_record.upsert"} <= actions
+
+
+async def _traveller(client: httpx.AsyncClient, **traveller: Any) -> str:
+    family = surname()
+    made = await _post_record(client, "crm", f"C-{family}", family_name=family, **traveller)
+    customer_id: str = made["customer_id"]
+    return customer_id
+
+
+async def test_corrections_are_normalised_like_source_data(service: tuple[ServiceRuntime, httpx.AsyncClient]) -> None:
+    _, client = service
+    cid = await _traveller(client, given_name="Ann", email="ann@old.example")
+    for field, value, stored in [
+        ("email", "  Ann.Lee@New.EXAMPLE ", "ann.lee@new.example"),
+        ("phone", "+49 (30) 901820", "+4930901820"),
+        ("date_of_birth", "30.11.1979", "1979-11-30"),
+        ("nationality", "Deutschland", "DE"),
+        ("language", "en_gb", "en-GB"),
+        ("given_name", "  Anna   Maria ", "Anna Maria"),
+    ]:
+        r = await client.patch(f"/v1/customers/{cid}/fields", json={"field": field, "value": value}, headers=AGENT)
+        assert r.status_code == 200, r.text
+        assert r.json()["fields"][field]["value"] == stored, field
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("email", "ann at example", "not a valid email address"),
+        ("phone", "12", "not a valid phone number"),
+        ("date_of_birth", "31.02.1980", "date of birth"),
+        ("date_of_birth", "2999-01-01", "implausible"),
+        ("nationality", "Atlantis", "not a known country"),
+        ("language", "klingon", "unknown language"),
+    ],
+)
+async def test_an_invalid_correction_is_refused_on_the_value(
+    service: tuple[ServiceRuntime, httpx.AsyncClient], field: str, value: str, says: str
+) -> None:
+    _, client = service
+    cid = await _traveller(client, given_name="Bo", email="bo@example.com")
+    before = (await client.get(f"/v1/customers/{cid}", headers=AGENT)).json()
+    r = await client.patch(f"/v1/customers/{cid}/fields", json={"field": field, "value": value}, headers=AGENT)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    [error] = r.json()["errors"]
+    assert error["field"] == "value"
+    assert says in error["message"]
+    after = (await client.get(f"/v1/customers/{cid}", headers=AGENT)).json()
+    assert after["version"] == before["version"], "a refused correction changes nothing"
+
+
+async def test_a_withdrawn_correction_lets_the_sources_speak_again(
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
+) -> None:
+    runtime, client = service
+    cid = await _traveller(client, given_name="Cy", email="cy@source.example")
+    r = await client.patch(
+        f"/v1/customers/{cid}/fields", json={"field": "email", "value": "cy@agent.example"}, headers=AGENT
+    )
+    assert r.json()["fields"]["email"]["value"] == "cy@agent.example"
+
+    r = await client.delete(f"/v1/customers/{cid}/fields/email", headers=AGENT)
+    assert r.status_code == 200, r.text
+    email = r.json()["fields"]["email"]
+    assert (email["value"], email["source_system"]) == ("cy@source.example", "crm")
+
+    again = await client.delete(f"/v1/customers/{cid}/fields/email", headers=AGENT)
+    assert again.status_code == 404
+    assert again.headers["content-type"] == "application/problem+json"
+    unknown_field = await client.delete(f"/v1/customers/{cid}/fields/passport", headers=AGENT)
+    assert unknown_field.status_code == 422
+    unknown_customer = await client.delete("/v1/customers/cus_unknown/fields/email", headers=AGENT)
+    assert unknown_customer.status_code == 404
+    anonymous = await client.delete(f"/v1/customers/{cid}/fields/email")
+    assert anonymous.status_code == 401
+
+    history = (await client.get(f"/v1/customers/{cid}/history", headers=AGENT)).json()
+    changes = [h["change"] for h in (history["items"] if isinstance(history, dict) else history)]
+    assert "corrected" in changes
+    assert "correction-withdrawn" in changes
+    async with runtime.pool.acquire() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'customer.correction.withdraw' AND subject_id = $1", cid
+        )
+    assert audited == 1
 
 
 async def test_upload_and_bulk_import_resolve_like_the_stream(

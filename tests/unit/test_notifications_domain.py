@@ -30,6 +30,7 @@ from services.notifications.domain.model import (
     after_failed_send,
     consent_allows,
     decide,
+    deciding_consent,
     effective_quiet_hours,
     pick_language,
     quiet_hours_end,
@@ -537,3 +538,14 @@ def test_malformed_communication_preferences_are_ignored() -> None:
         {"key": "comms.language"},
     )
     assert preferences == CommunicationPreferences()
+
+
+def test_the_deciding_consent_is_the_one_consent_allows_follows() -> None:
+    at = NOON
+    grant = ConsentRecord("service", "email", granted=True, decided_at=at)
+    revoke = ConsentRecord("service", "email", granted=False, decided_at=at)
+    assert deciding_consent("service", "email", [grant, revoke]) == revoke
+    assert deciding_consent("service", "email", [revoke, grant]) == revoke
+    assert deciding_consent("service", "sms", [grant]) is None
+    later = ConsentRecord("service", "email", granted=True, decided_at=at + timedelta(seconds=1))
+    assert deciding_consent("service", "email", [revoke, later]) == later

@@ -135,19 +135,23 @@ class ConsentRecord:
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
+def deciding_consent(purpose: Purpose, channel: Channel, records: Iterable[ConsentRecord]) -> ConsentRecord | None:
+    """The decision that counts for a purpose and channel: the latest; at the same time (or
+    undated, e.g. from customers that were merged) a revocation before a grant. None: no decision."""
+    relevant = [r for r in records if r.purpose == purpose and r.channel == channel]
+    return max(relevant, key=lambda r: (r.decided_at or _NEVER, not r.granted), default=None)
+
+
 def consent_allows(purpose: Purpose, channel: Channel, records: Iterable[ConsentRecord]) -> bool:
     """Whether a message may be sent.
 
-    Transactional and service messages are allowed unless the customer's latest decision
-    for the purpose and channel revoked them; marketing needs that latest decision to be an
-    opt-in. Decisions made at the same time (or undated, e.g. from customers that were
-    merged) resolve to the revocation.
+    Transactional and service messages are allowed unless the customer's deciding decision
+    (`deciding_consent`) revoked them; marketing needs it to be an opt-in.
     """
-    relevant = [r for r in records if r.purpose == purpose and r.channel == channel]
-    if not relevant:
+    decision = deciding_consent(purpose, channel, records)
+    if decision is None:
         return purpose != "marketing"
-    latest = max(r.decided_at or _NEVER for r in relevant)
-    return all(r.granted for r in relevant if (r.decided_at or _NEVER) == latest)
+    return decision.granted
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import Annotated, Literal
 
 import asyncpg
@@ -26,6 +26,7 @@ from services.notifications.domain.model import (
     QuietHours,
     Status,
     consent_allows,
+    deciding_consent,
     effective_quiet_hours,
 )
 from services.notifications.settings import NotificationsSettings
@@ -193,29 +194,20 @@ async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPubli
     preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
     records = own + list(preferences.consents if preferences is not None else ())
 
-    def decided_in(purpose: Purpose, channel: Channel) -> Literal["default", "consents", "preferences"]:
-        relevant = [r for r in records if r.purpose == purpose and r.channel == channel]
-        if not relevant:
-            return "default"
-        latest = max(
-            relevant, key=lambda r: (r.decided_at is not None, r.decided_at or datetime.min.replace(tzinfo=UTC))
+    def effective(purpose: Purpose, channel: Channel) -> EffectiveConsent:
+        decision = deciding_consent(purpose, channel, records)
+        return EffectiveConsent(
+            purpose=purpose,
+            channel=channel,
+            allowed=consent_allows(purpose, channel, records),
+            explicit=decision is not None,
+            decided_in="default" if decision is None else "consents" if decision in own else "preferences",
         )
-        return "consents" if latest in own else "preferences"
 
     return ConsentsPublic(
         customer_id=customer_id,
         consents=[ConsentPublic(**dict(r)) for r in rows],
-        effective=[
-            EffectiveConsent(
-                purpose=purpose,
-                channel=channel,
-                allowed=consent_allows(purpose, channel, records),
-                explicit=decided_in(purpose, channel) != "default",
-                decided_in=decided_in(purpose, channel),
-            )
-            for purpose in PURPOSES
-            for channel in CHANNELS
-        ],
+        effective=[effective(purpose, channel) for purpose in PURPOSES for channel in CHANNELS],
     )
 
 

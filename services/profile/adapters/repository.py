@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 from pydantic_core import from_json, to_json
@@ -58,15 +58,22 @@ async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str]) -> None
 
 async def existing_links(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, str]:
     """The customer each already-known source record belongs to."""
+    return {key: str(value) for key, value in (await _source_record_column(conn, "customer_id", keys)).items()}
+
+
+async def _source_record_column(
+    conn: asyncpg.Connection, column: Literal["customer_id", "features"], keys: Sequence[SourceKey]
+) -> dict[SourceKey, Any]:
+    """One column of the stored source records among `keys` (one statement; unknown keys are absent)."""
     if not keys:
         return {}
     rows = await conn.fetch(
-        "SELECT s.source_system, s.source_id, s.customer_id FROM source_records s"
+        f"SELECT s.source_system, s.source_id, s.{column} AS value FROM source_records s"
         " JOIN unnest($1::text[], $2::text[]) AS k(sys, id) ON s.source_system = k.sys AND s.source_id = k.id",
         [k[0] for k in keys],
         [k[1] for k in keys],
     )
-    return {(r["source_system"], r["source_id"]): r["customer_id"] for r in rows}
+    return {(r["source_system"], r["source_id"]): r["value"] for r in rows}
 
 
 @lru_cache(maxsize=1 << 17)
@@ -190,15 +197,8 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
 
 async def stored_features(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, MatchFeatures]:
     """The match features stored records were last saved with (their blocking keys follow from them)."""
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        "SELECT s.source_system, s.source_id, s.features FROM source_records s"
-        " JOIN unnest($1::text[], $2::text[]) AS k(sys, id) ON s.source_system = k.sys AND s.source_id = k.id",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-    )
-    return {(r["source_system"], r["source_id"]): MatchFeatures.from_json(r["features"]) for r in rows}
+    stored = await _source_record_column(conn, "features", keys)
+    return {key: MatchFeatures.from_json(features) for key, features in stored.items()}
 
 
 async def replace_blocking_keys(

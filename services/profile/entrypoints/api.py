@@ -586,7 +586,7 @@ async def correct_field(customer_id: str, body: CorrectionIn, request: Request, 
                 str(exc),
                 type_="/problems/invalid",
                 title="Unprocessable Content",
-                errors=[{"field": "value", "message": str(exc).partition(": ")[2] or str(exc)}],
+                errors=[{"field": "value", "message": exc.reason}],
             ) from exc
         except curation.CurationError as exc:
             raise _curation_error(exc) from exc

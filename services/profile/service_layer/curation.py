@@ -48,6 +48,11 @@ CORRECTABLE_FIELDS = frozenset(GOLDEN_FIELDS)
 class InvalidFieldValueError(Exception):
     """A corrected value that cannot stand in the golden record (HTTP 422 on the value)."""
 
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
 
 class CurationError(Exception):
     """The request cannot be carried out in the current state (HTTP 404/409)."""
@@ -421,16 +426,12 @@ async def correct_field(
     conn: asyncpg.Connection, *, customer_id: str, field: str, value: Any, actor: str, config: ProfileConfig
 ) -> int:
     """Record an agent's correction of a golden field; returns the customer's new version."""
-    if field not in CORRECTABLE_FIELDS:
-        raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
+    _check_correctable(field)
     try:
         value = normalize_correction(field, value, phone_region=config.phone_region)
     except InvalidCorrectionError as exc:
-        raise InvalidFieldValueError(f"{field}: {exc}") from exc
-    current = await repo.follow_redirects(conn, customer_id)
-    if current is None:
-        raise CurationError(404, f"no customer {customer_id!r}")
-    await repo.lock_customers(conn, [current])
+        raise InvalidFieldValueError(field, str(exc)) from exc
+    current = await _locked_survivor(conn, customer_id)
     now = datetime.now(UTC)
     await conn.execute(
         "INSERT INTO corrections (customer_id, field, value, actor, at) VALUES ($1, $2, $3, $4, $5)"
@@ -445,28 +446,20 @@ async def correct_field(
     await repo.add_history(
         conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
     )
-    events = await refresh_customers(conn, {current: None}, config=config, now=now, force=frozenset({current}))
-    await enqueue_many(conn, events)
-    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", current)
-    return version
+    return await _republish(conn, current, config=config, now=now)
 
 
 async def withdraw_correction(
     conn: asyncpg.Connection, *, customer_id: str, field: str, actor: str, config: ProfileConfig
 ) -> int:
     """Withdraw an agent's correction: the field follows the sources again. Returns the new version."""
-    if field not in CORRECTABLE_FIELDS:
-        raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
-    current = await repo.follow_redirects(conn, customer_id)
-    if current is None:
-        raise CurationError(404, f"no customer {customer_id!r}")
-    await repo.lock_customers(conn, [current])
+    _check_correctable(field)
+    current = await _locked_survivor(conn, customer_id)
     withdrawn = await conn.fetchrow(
         "DELETE FROM corrections WHERE customer_id = $1 AND field = $2 RETURNING value, actor", current, field
     )
     if withdrawn is None:
         raise CurationError(404, f"customer {current!r} has no correction of {field!r}")
-    now = datetime.now(UTC)
     await repo.add_history(
         conn,
         customer_id=current,
@@ -474,7 +467,26 @@ async def withdraw_correction(
         actor=actor,
         detail={"field": field, "value": withdrawn["value"], "corrected_by": withdrawn["actor"]},
     )
-    events = await refresh_customers(conn, {current: None}, config=config, now=now, force=frozenset({current}))
+    return await _republish(conn, current, config=config, now=datetime.now(UTC))
+
+
+def _check_correctable(field: str) -> None:
+    if field not in CORRECTABLE_FIELDS:
+        raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
+
+
+async def _locked_survivor(conn: asyncpg.Connection, customer_id: str) -> str:
+    """The customer an id stands for now (merges followed), row-locked; 404 when unknown."""
+    current = await repo.follow_redirects(conn, customer_id)
+    if current is None:
+        raise CurationError(404, f"no customer {customer_id!r}")
+    await repo.lock_customers(conn, [current])
+    return current
+
+
+async def _republish(conn: asyncpg.Connection, customer_id: str, *, config: ProfileConfig, now: datetime) -> int:
+    """Recompute a customer whose corrections changed, enqueue its events; returns its new version."""
+    events = await refresh_customers(conn, {customer_id: None}, config=config, now=now, force=frozenset({customer_id}))
     await enqueue_many(conn, events)
-    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", current)
+    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", customer_id)
     return version

@@ -249,3 +249,23 @@ export function control({ id, label, input, hint = null, className = "field" }) 
 export function select(name, options, selected) {
   return h("select", { name }, options.map(([value, text]) => h("option", { value, selected: value === selected, text })));
 }
+
+/**
+ * Per-field match evidence (profile's explain and review items): one row per compared field.
+ * `sides`: the column labels of the two records; `whenEmpty`: what stands there without evidence.
+ */
+export function evidenceTable({ caption, rows, sides, whenEmpty = null }) {
+  if (!rows?.length) return whenEmpty;
+  return table({
+    caption,
+    columns: [{ label: "Field" }, { label: sides[0] }, { label: sides[1] }, { label: "Agreement" }, { label: "Weight", className: "num" }],
+    rowHeaders: true,
+    rows: rows.map((e) => [
+      format.humanize(e.field),
+      e.a ?? "—",
+      e.b ?? "—",
+      format.humanize(e.level ?? ""),
+      typeof e.weight === "number" ? e.weight.toFixed(1) : "—",
+    ]),
+  });
+}

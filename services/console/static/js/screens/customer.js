@@ -2,7 +2,7 @@
 // Changes go through the services' own APIs, which check the role; the page only explains refusals.
 
 import { request } from "../api.js";
-import { Panel, badge, control, empty, facts, runAction, select, table, time } from "../components.js";
+import { Panel, badge, control, empty, evidenceTable, facts, runAction, select, table, time } from "../components.js";
 import { announce, h, routeHref } from "../dom.js";
 import * as format from "../format.js";
 import { renderCases } from "./customer-cases.js";
@@ -290,23 +290,6 @@ function history(ctx, page) {
   ];
 }
 
-function evidenceTable(caption, evidence) {
-  const rows = evidence ?? [];
-  if (!rows.length) return empty("No fields to compare.");
-  return table({
-    caption,
-    columns: [{ label: "Field" }, { label: "This traveller" }, { label: "Other" }, { label: "Agreement" }, { label: "Weight", className: "num" }],
-    rowHeaders: true,
-    rows: rows.map((e) => [
-      format.humanize(e.field),
-      e.a ?? "—",
-      e.b ?? "—",
-      format.humanize(e.level ?? ""),
-      typeof e.weight === "number" ? e.weight.toFixed(1) : "—",
-    ]),
-  });
-}
-
 /** Merge another traveller into this one, after comparing the two (profile `GET /v1/explain`, `POST /v1/merges`). */
 function mergeForm(ctx) {
   const other = h("input", { name: "absorbed_id", type: "text", autocomplete: "off", spellcheck: "false", required: true });
@@ -336,7 +319,7 @@ function mergeForm(ctx) {
           r
             ? h("div", {},
               h("p", {}, h("strong", { text: `Score ${Number(r.score).toFixed(1)}` }), ` · ${format.humanize(r.decision ?? "")} · ${r.rule ?? ""}`),
-              evidenceTable(`Comparison with ${otherId()}`, r.evidence))
+              evidenceTable({ caption: `Comparison with ${otherId()}`, rows: r.evidence, sides: ["This traveller", "Other"], whenEmpty: empty("No fields to compare.") }))
             : empty("These travellers have no records to compare."),
         );
         announce(r ? `Compared: score ${Number(r.score).toFixed(1)}.` : "Nothing to compare.");

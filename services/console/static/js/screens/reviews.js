@@ -1,7 +1,7 @@
 // The review queue: suspected duplicates; supervisors accept (merge) or reject (keep apart).
 
 import { request } from "../api.js";
-import { Panel, badge, empty, errorBox, pagination, table, time } from "../components.js";
+import { Panel, badge, empty, errorBox, evidenceTable, pagination, time } from "../components.js";
 import { announce, h, routeHref } from "../dom.js";
 import * as format from "../format.js";
 
@@ -14,20 +14,10 @@ function reviewsHref(status, offset) {
   return `#/reviews?${params}`;
 }
 
-function evidenceTable(review, rows = review.evidence?.evidence ?? [], caption = `Field comparison for review ${review.review_id}`) {
-  if (!rows.length) return null;
-  return table({
-    caption,
-    columns: [{ label: "Field" }, { label: "This record" }, { label: "Candidate" }, { label: "Agreement" }, { label: "Weight", className: "num" }],
-    rowHeaders: true,
-    rows: rows.map((e) => [
-      format.humanize(e.field),
-      e.a ?? "—",
-      e.b ?? "—",
-      format.humanize(e.level ?? ""),
-      typeof e.weight === "number" ? e.weight.toFixed(1) : "—",
-    ]),
-  });
+const REVIEW_SIDES = ["This record", "Candidate"];
+
+function reviewEvidence(review, rows = review.evidence?.evidence, caption = `Field comparison for review ${review.review_id}`) {
+  return evidenceTable({ caption, rows, sides: REVIEW_SIDES });
 }
 
 function decisionOutcome(review) {
@@ -62,7 +52,7 @@ function compareNow(review, slot, signal) {
       slot.replaceChildren(r
         ? h("div", {},
           h("p", {}, h("strong", { text: `Now: score ${Number(r.score).toFixed(1)}` }), ` · ${format.humanize(r.decision ?? "")}`),
-          evidenceTable(review, r.evidence ?? [], `Current comparison for review ${review.review_id}`))
+          reviewEvidence(review, r.evidence, `Current comparison for review ${review.review_id}`))
         : empty("Nothing to compare any more."));
       button.setAttribute("aria-expanded", "true");
       announce(r ? `Compared now: score ${Number(r.score).toFixed(1)}.` : "Nothing to compare any more.");
@@ -91,7 +81,7 @@ function reviewCard(review, signal) {
       customerLink(review.candidate_id, signal),
     ),
     h("p", { class: "muted" }, `Record ${review.source_system}:${review.source_id} · queued `, time(review.created_at, { withTime: true })),
-    evidenceTable(review),
+    reviewEvidence(review),
     review.status === "open" ? h("div", { class: "actions" }, compareNow(review, comparison, signal)) : null,
     comparison,
     feedback,
