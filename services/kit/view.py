@@ -209,25 +209,42 @@ def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
 
 async def lookup(conn: asyncpg.Connection, kind: ViewKind, customer_id: str) -> ViewEntry | None:
     """The current entry for a customer, following merge redirects."""
+    return (await lookup_kinds(conn, customer_id, (kind,)))[kind]
+
+
+async def lookup_kinds(
+    conn: asyncpg.Connection, customer_id: str, kinds: Sequence[ViewKind]
+) -> dict[ViewKind, ViewEntry | None]:
+    """The current entries of several kinds for a customer, following merge redirects once for all.
+
+    One query per hop reads every wanted kind (redirects live on customer rows), so a caller
+    that needs both the golden record and the preferences walks the redirect chain once.
+    """
+    wanted: list[str] = list(dict.fromkeys(["customer", *kinds]))
     current = customer_id
     for _ in range(MAX_REDIRECTS):
         rows = await conn.fetch(
             "SELECT kind, customer_id, version, snapshot, redirect_to, occurred_at, applied_at"
             " FROM customer_view WHERE customer_id = $1 AND kind = ANY($2::text[])",
             current,
-            ["customer", kind],
+            wanted,
         )
-        by_kind = {r["kind"]: r for r in rows}
         # Redirects live on customer rows; a preferences row with one is from before this rule.
         redirect = next((r["redirect_to"] for r in rows if r["redirect_to"] is not None), None)
         if redirect is not None:
             current = redirect
             continue
-        row = by_kind.get(kind)
-        if row is None:
-            return None
-        return ViewEntry(row["customer_id"], row["version"], row["snapshot"], row["occurred_at"], row["applied_at"])
-    return None
+        by_kind = {r["kind"]: r for r in rows}
+        found: dict[ViewKind, ViewEntry | None] = {}
+        for kind in kinds:
+            r = by_kind.get(kind)
+            found[kind] = (
+                None
+                if r is None
+                else ViewEntry(r["customer_id"], r["version"], r["snapshot"], r["occurred_at"], r["applied_at"])
+            )
+        return found
+    return dict.fromkeys(kinds)
 
 
 async def freshness(conn: asyncpg.Connection) -> dict[str, Any]:

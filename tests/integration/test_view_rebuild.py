@@ -14,7 +14,7 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.db import apply_migrations, create_pool
 from services.kit.runtime import ServiceDefinition
 from services.kit.settings import ServiceSettings
-from services.kit.view import customer_view_consumer, freshness, lookup, rebuild, view_rows
+from services.kit.view import customer_view_consumer, freshness, lookup, lookup_kinds, rebuild, view_rows
 from services.preferences.bootstrap import build_definition
 from services.preferences.settings import PreferencesSettings
 from tests.harness import TestEnv, wait_until
@@ -95,6 +95,9 @@ async def test_rebuilt_view_equals_live_view_through_merges_and_erasure(env: Tes
             assert customer is not None
             assert customer.customer_id == survivor
             assert customer.version == 2
+            both = await lookup_kinds(conn, absorbed, ("customer", "preferences"))
+            assert both["customer"] == customer
+            assert both["preferences"] == via_absorbed
             fresh = await freshness(conn)
             assert fresh["preferences"]["entries"] >= 1
             assert fresh["preferences"]["lag_seconds"] is not None

@@ -29,7 +29,7 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
-from services.kit.view import lookup
+from services.kit.view import lookup_kinds
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
 from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
@@ -209,9 +209,9 @@ class Dispatcher:
     async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
         d = claimed.delivery
         async with repo.connect(self._pool) as conn:
-            entry = await lookup(conn, "customer", d.customer_id)
+            view = await lookup_kinds(conn, d.customer_id, ("customer", "preferences"))
+            entry, stated = view["customer"], view["preferences"]
             recipient = Recipient.from_snapshot(entry.snapshot) if entry is not None else None
-            stated = await lookup(conn, "preferences", d.customer_id)
             preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
             # The survivor's settings first, then those recorded under the id the message was planned for.
             ids = [recipient.customer_id] if recipient is not None else []
