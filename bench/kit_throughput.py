@@ -1,0 +1,279 @@
+"""The kit's own cost per record on the consumer hot path, without any service's domain work.
+
+A backlog of N booking events is put on `booking.events.v1` (3 partitions) of a throwaway topic
+prefix; then a worker process (this module with `worker`) runs the kit's real path — the
+`ServiceRuntime`: stream workers, `BatchProcessor`, `processed_events`, outbox and relay — with a
+handler that does nothing (`--handler noop`) or one that enqueues one outgoing event per record
+(`--handler outbox`: a batch handler writing a run's events with `enqueue_many`, as the services'
+high-volume consumers do). It is timed until every record is in `processed_events` and the outbox
+is empty.
+
+Reported: records/s, the worker's CPU time per record and the PostgreSQL backends' CPU time per
+record (both from `/proc`, start-up excluded: they depend much less than the rate on whatever else
+the machine runs), and the load average.
+
+    .venv/bin/python -m bench.kit_throughput --records 60000
+    .venv/bin/python -m bench.kit_throughput --records 60000 --handler noop --fetch faust
+    .venv/bin/python -m bench.kit_throughput --records 60000 --worker-root OTHER_CHECKOUT
+
+`--fetch batch` hosts the consumer on the kit's batch consumer (`services.kit.streams`), `faust`
+as one faust agent; `--worker-root` runs the worker from another checkout (e.g. an older commit)
+so two versions can be compared alternately under the same conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from services.kit.contracts.bookings import BookingCreatedV1
+from services.kit.contracts.customers import CustomerCreatedV1
+from services.kit.contracts.envelope import Envelope, encode_envelope
+from tests.builders import booking_created
+from tests.harness import ADMIN_DSN, KAFKA, PG_HOST, PG_PORT, create_env, drop_env
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICE = "profile"  # a schema and role that exist in every throwaway database
+CONSUMER = "kitbench"
+TOPIC = "booking.events.v1"
+
+
+# --- the worker process -----------------------------------------------------------------------
+
+
+async def _noop(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    return None
+
+
+async def _noop_run(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    return None
+
+
+def _outgoing(event: Envelope[Any]) -> tuple[str, Envelope[Any]]:
+    payload = event.payload
+    customer = f"c-{payload.booking_id}"
+    created = CustomerCreatedV1(customer_id=customer, source_system=payload.source_system, source_record_id=customer)
+    return "profile.customer-events.v1", Envelope.new(created, producer=SERVICE, subject_id=customer, caused_by=event)
+
+
+async def _outbox_one(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    from services.kit.outbox import enqueue_many
+
+    await enqueue_many(conn, [_outgoing(event)])
+
+
+async def _outbox_run(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    from services.kit.outbox import enqueue_many
+
+    await enqueue_many(conn, [_outgoing(e) for e in events])
+
+
+async def worker(database: str, prefix: str, handler: str, fetch: str, batch_size: int) -> None:
+    from services.kit.consumer import ConsumerSpec
+    from services.kit.logging import configure_logging
+    from services.kit.runtime import ServiceDefinition, ServiceRuntime
+    from services.kit.settings import ServiceSettings
+
+    values: dict[str, Any] = {
+        "service_name": SERVICE,
+        "environment": "test",
+        "kafka_bootstrap_servers": KAFKA,
+        "topic_prefix": prefix,
+        "pg_host": PG_HOST,
+        "pg_port": PG_PORT,
+        "pg_database": database,
+        "consumer_batch_size": batch_size,
+        "log_level": "WARNING",
+        "log_format": "text",
+    }
+    if fetch == "batch":
+        values["batch_consumers"] = [CONSUMER]  # a setting of the kit's batch consumer (absent before it)
+    settings = ServiceSettings(**values)
+    configure_logging(service=SERVICE, level="WARNING", fmt="text")
+    if handler == "noop":
+        spec = ConsumerSpec(name=CONSUMER, topics=(TOPIC,), handler=_noop, batch_handler=_noop_run)
+    else:
+        spec = ConsumerSpec(name=CONSUMER, topics=(TOPIC,), handler=_outbox_one, batch_handler=_outbox_run)
+    runtime = ServiceRuntime(
+        ServiceDefinition(settings=settings, migrations="tests.integration.kit_migrations", consumers=[spec])
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await runtime.start(workers=True, create_topics=False)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux `/proc`; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def database_cpu_seconds(conn: asyncpg.Connection, database: str) -> float | None:
+    """CPU seconds used so far by the backends connected to `database` (the worker's pool lives all run)."""
+    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+    total = 0.0
+    for r in rows:
+        cpu = cpu_seconds(r["pid"])
+        if cpu is None:
+            return None
+        total += cpu
+    return total
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _booking(i: int) -> Envelope[BookingCreatedV1]:
+    return booking_created(source_system="kit-bench", booking_id=f"BK-{i:08d}", traveller_id=f"T-{i % 5000}")
+
+
+async def produce_backlog(topic: str, n: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        pending = []
+        for i in range(n):
+            env = _booking(i)
+            fut = await producer.send(topic, value=encode_envelope(env), key=env.subject_id.encode(), headers=env.headers())
+            pending.append(fut)
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def start_worker(
+    database: str, prefix: str, *, handler: str, fetch: str, batch_size: int, root: Path | None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    log_path = Path(tempfile.gettempdir()) / f"kit-throughput-{uuid.uuid4().hex[:6]}.log"
+    log = log_path.open("wb")
+    args = [sys.executable, "-m", "bench.kit_throughput", "worker", database, prefix, handler, fetch, str(batch_size)]
+    return subprocess.Popen(args, cwd=root or ROOT, stdout=log, stderr=log), log_path  # once, before timing
+
+
+async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    for _ in range(150):
+        if proc.poll() is not None:
+            return
+        await asyncio.sleep(0.1)
+    proc.kill()
+
+
+async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
+    env = await create_env()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        await produce_backlog(env.topic_prefix + TOPIC, args.records)
+        conn = await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{env.database}")
+        load_before = load_average()
+        proc, log_path = start_worker(
+            env.database, env.topic_prefix, handler=handler, fetch=args.fetch, batch_size=args.batch_size,
+            root=args.worker_root,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        first: float | None = None
+        cpu0: float | None = None
+        db0: float | None = None
+        samples: list[tuple[float, int]] = []
+        while True:
+            await asyncio.sleep(0.25)
+            if proc.poll() is not None:
+                raise SystemExit(f"worker exited with {proc.returncode}: see {log_path}")
+            try:
+                done = await conn.fetchval(
+                    "SELECT count(*) FROM profile.processed_events WHERE consumer = $1", f"{SERVICE}.{CONSUMER}"
+                )
+                outbox = await conn.fetchval("SELECT count(*) FROM profile.outbox")
+            except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+                continue  # not migrated yet
+            now = time.perf_counter() - t0
+            if done and first is None:
+                first, cpu0, db0 = now, cpu_seconds(proc.pid), await database_cpu_seconds(conn, env.database)
+                samples.append((now, done))
+                continue
+            samples.append((now, done))
+            if done >= args.records and outbox == 0:
+                break
+            if now > args.timeout:
+                raise SystemExit(f"timeout: {done} processed, {outbox} in the outbox; see {log_path}")
+        cpu1 = cpu_seconds(proc.pid)
+        db1 = await database_cpu_seconds(conn, env.database)
+        await conn.close()
+        assert first is not None
+        counted = args.records - samples[0][1]  # records handled after the first reading
+        elapsed = samples[-1][0] - first
+        return {
+            "handler": handler,
+            "records_per_s": counted / elapsed,
+            "worker_us": 1e6 * (cpu1 - cpu0) / counted if cpu0 is not None and cpu1 is not None else float("nan"),
+            "db_us": 1e6 * (db1 - db0) / counted if db0 is not None and db1 is not None else float("nan"),
+            "load": f"{load_before} -> {load_average()}",
+        }
+    finally:
+        if proc is not None:
+            await stop_worker(proc)
+        await drop_env(env)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=60_000)
+    parser.add_argument("--handler", choices=["noop", "outbox", "both"], default="both")
+    parser.add_argument("--fetch", choices=["faust", "batch"], default="batch", help="how the consumer is hosted")
+    parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--worker-root", type=Path, default=None, help="run the worker from this checkout")
+    args = parser.parse_args()
+    handlers = ["noop", "outbox"] if args.handler == "both" else [args.handler]
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{args.records} records, 3 partitions, consumer batch size {args.batch_size}, fetch {args.fetch}")
+    if args.worker_root is not None:
+        print(f"worker run from another checkout: {args.worker_root}")
+    print(f"{'handler':8} {'records/s':>10} {'worker CPU/record':>18} {'PostgreSQL CPU/record':>22}  load average")
+    for handler in handlers:
+        r = await run_once(args, handler)
+        print(
+            f"{r['handler']:8} {r['records_per_s']:>10.0f} {r['worker_us']:>15.1f} µs {r['db_us']:>19.1f} µs  {r['load']}"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        database, prefix, handler, fetch, batch_size = sys.argv[2:7]
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(worker(database, prefix, handler, fetch, int(batch_size)))
+    else:
+        asyncio.run(main())
