@@ -164,8 +164,8 @@ async def produce_backlog(topic: str, n: int) -> None:
         pending = []
         for i in range(n):
             env = _booking(i)
-            fut = await producer.send(topic, value=encode_envelope(env), key=env.subject_id.encode(), headers=env.headers())
-            pending.append(fut)
+            key, value = env.subject_id.encode(), encode_envelope(env)
+            pending.append(await producer.send(topic, value=value, key=key, headers=env.headers()))
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -265,9 +265,8 @@ async def main() -> None:
     print(f"{'handler':8} {'records/s':>10} {'worker CPU/record':>18} {'PostgreSQL CPU/record':>22}  load average")
     for handler in handlers:
         r = await run_once(args, handler)
-        print(
-            f"{r['handler']:8} {r['records_per_s']:>10.0f} {r['worker_us']:>15.1f} µs {r['db_us']:>19.1f} µs  {r['load']}"
-        )
+        rate, worker_us, db_us = r["records_per_s"], r["worker_us"], r["db_us"]
+        print(f"{handler:8} {rate:>10.0f} {worker_us:>15.1f} µs {db_us:>19.1f} µs  {r['load']}")
 
 
 if __name__ == "__main__":

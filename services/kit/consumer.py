@@ -81,6 +81,10 @@ class ConsumerSpec:
     # it is rolled back to its savepoint and handled record by record with `handler`, so bad
     # records are still isolated and dead-lettered one by one.
     batch_handler: BatchEventHandler | None = None
+    # Host this consumer on the kit's batch consumer (aiokafka, whole fetched batches) instead of a
+    # faust agent: for high-volume consumers (see services.kit.streams). The service setting
+    # `batch_consumers` does the same by name.
+    batch_fetch: bool = False
 
 
 @dataclass

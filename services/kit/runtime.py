@@ -106,6 +106,7 @@ class ServiceRuntime:
                 topic_prefix=s.topic_prefix,
                 processors=processors,
                 batch_size=s.consumer_batch_size,
+                batch_consumers=s.batch_consumers,
             )
             await self.streams.start()
             self._spawn(self._export_lag(), "consumer-lag")
@@ -172,5 +173,5 @@ class ServiceRuntime:
         checks["kafka_producer"] = self._producer is not None and self._producer.started
         checks["workers"] = all(not t.done() for t in self._tasks)
         if self.streams is not None:
-            checks["stream_agents"] = not self.streams.app.should_stop
+            checks["stream_agents"] = self.streams.healthy()
         return checks

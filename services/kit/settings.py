@@ -49,6 +49,10 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
+    batch_consumers: list[str] = Field(
+        default_factory=list,
+        description="Consumers (ConsumerSpec names) hosted on the kit's batch consumer instead of faust",
+    )
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432

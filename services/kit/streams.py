@@ -1,4 +1,4 @@
-"""Hosting a service's consumers as faust-streaming agents.
+"""Hosting a service's consumers: faust-streaming agents, or the kit's batch consumer.
 
 One faust app per service process (its id is the service's consumer group); one agent
 per `ConsumerSpec`. Agents read raw bytes (`value_type=bytes`) in batches with
@@ -7,18 +7,41 @@ idempotently in PostgreSQL and dead-letters. faust acknowledges a batch only aft
 agent asks for the next one, i.e. after the transaction committed; offsets are
 committed from acknowledged events. We do not rely on faust's exactly-once mode:
 redelivery after a crash or rebalance is absorbed by `processed_events`.
+
+The batch consumer (opt-in, for high-volume consumers: `ConsumerSpec.batch_fetch` or the
+`batch_consumers` setting). faust delivers records one at a time whatever the batch size:
+its fetcher (`Consumer._drain_messages`) runs `wait_first(callback(message), ...)` for every
+message — two tasks and an `asyncio.wait` — then the conductor puts each event on the agent's
+channel and `take_events` collects them again, and aiokafka itself runs in a consumer thread
+whose results cross back to the event loop. None of it is configurable (the wait is in the
+fetch loop's body; the aiokafka driver is always a `ThreadDelegateConsumer`). Measured with
+`bench/kit_throughput.py` behind a no-op handler, it was most of the worker's ~150 µs of CPU
+per record, against ~40 µs on the batch consumer (`bench/results/kit.md`). The batch
+consumer is aiokafka's `AIOKafkaConsumer` in the service's event loop, one consumer group
+per consumer (`<faust app id>.<consumer name>`; faust's group speaks faust's own assignment
+protocol, so they cannot share one): it takes whole fetched batches with `getmany()`, hands
+them to the same `BatchProcessor` with the same retry and backoff on infrastructure errors,
+and commits the batch's offsets only after its transaction committed (and its dead letters
+were acknowledged). A rebalance waits for the batch in flight (its offsets are committed
+before the partitions go) and drops whatever was fetched before it: positions restart from
+the committed offsets. On its first assignment, a partition with no offset in the new group
+starts where faust's group left it, so switching a consumer over neither skips nor replays
+the topic. Delivery stays at-least-once, made idempotent by `processed_events`, as with faust.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import asyncpg
 import faust
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faust.sensors.monitor import Monitor
 
 from services.kit.consumer import BatchProcessor, IncomingRecord
@@ -63,8 +86,198 @@ class _PerBatchMonitor(Monitor):
         return None
 
 
+async def _process_until_done(processor: BatchProcessor, records: list[IncomingRecord], stopping: Any) -> None:
+    """Infrastructure failures (database or broker away) retry the same batch with backoff."""
+    backoff = 0.2
+    while True:
+        try:
+            await processor.process(records)
+            return
+        except _INFRASTRUCTURE_ERRORS as exc:
+            if stopping():
+                raise
+            log.warning("batch of %d failed, retrying in %.1fs: %s", len(records), backoff, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+
+class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, owner: BatchConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._owner.rebalancing()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._owner.assigned_partitions(set(assigned))
+
+
+class BatchConsumer:
+    """One consumer on aiokafka's `AIOKafkaConsumer`: whole fetched batches to the `BatchProcessor`.
+
+    Offsets are committed after the batch's transaction; a rebalance waits for the batch in flight.
+    """
+
+    def __init__(
+        self,
+        *,
+        processor: BatchProcessor,
+        group_id: str,
+        bootstrap_servers: str,
+        topic_prefix: str,
+        batch_size: int,
+        batch_within: float,
+        seed_group: str | None = None,
+    ) -> None:
+        self.processor = processor
+        self._prefix = topic_prefix
+        self._group_id = group_id
+        self._bootstrap = bootstrap_servers
+        self._seed_group = seed_group  # a group to take starting offsets from (faust's)
+        self._batch_size = batch_size
+        self._within = batch_within
+        self._topics = [f"{topic_prefix}{t}" for t in processor.spec.topics]
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._in_flight = asyncio.Lock()  # held while a batch is handled and its offsets committed
+        self._generation = 0  # bumped by every rebalance: batches fetched before one are dropped
+        self._committed: dict[TopicPartition, int] = {}
+        self._seeds: dict[TopicPartition, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=_WaitForBatch(self))
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"batch-consumer-{self._group_id}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        async with self._in_flight:  # the batch in flight finishes and commits
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        await self._consumer.stop()  # leaves the group
+
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._consumer.assignment())
+
+    async def rebalancing(self) -> None:
+        """Before partitions are revoked: let the batch in flight commit, then drop anything fetched."""
+        async with self._in_flight:
+            self._generation += 1
+
+    async def assigned_partitions(self, assigned: set[TopicPartition]) -> None:
+        """After an assignment: note the committed offsets (for the lag); partitions new to this group
+        start where the seed group (faust's) left them."""
+        self._generation += 1
+        self._committed = {}
+        try:
+            for tp in assigned:
+                committed = await self._consumer.committed(tp)
+                if committed is None and self._seed_group is not None:
+                    if self._seeds is None:
+                        self._seeds = await self._offsets_of(self._seed_group)
+                    committed = self._seeds.get(tp)
+                    if committed is not None:
+                        log.info("%s starts %s[%d] at %d, where %s left it", self._group_id, tp.topic, tp.partition,
+                                 committed, self._seed_group)  # fmt: skip
+                        self._consumer.seek(tp, committed)
+                if committed is not None:
+                    self._committed[tp] = committed
+        except Exception:  # at worst a partition starts from the beginning: redelivery is idempotent
+            log.warning("%s: could not read committed offsets", self._group_id, exc_info=True)
+
+    async def _offsets_of(self, group: str) -> dict[TopicPartition, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._group_id)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+        """Up to `batch_size` records: what is buffered, topped up for at most `batch_within` seconds."""
+        consumer = self._consumer
+        batch: dict[TopicPartition, list[Any]] = await consumer.getmany(timeout_ms=1000, max_records=self._batch_size)
+        count = sum(map(len, batch.values()))
+        if not count or count >= self._batch_size or self._within <= 0:
+            return batch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._within
+        while count < self._batch_size:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            more = await consumer.getmany(timeout_ms=int(left * 1000) + 1, max_records=self._batch_size - count)
+            for tp, msgs in more.items():
+                batch.setdefault(tp, []).extend(msgs)
+                count += len(msgs)
+        return batch
+
+    async def _run(self) -> None:
+        processor = self.processor
+        while not self._stopping:
+            generation = self._generation
+            batch = await self._fetch()
+            if not batch:
+                continue
+            async with self._in_flight:
+                if self._generation != generation or self._stopping:
+                    continue  # fetched before a rebalance: positions restart from the committed offsets
+                records = [
+                    IncomingRecord(
+                        topic=m.topic,
+                        partition=m.partition,
+                        offset=m.offset,
+                        key=m.key,
+                        value=m.value,
+                        headers=_headers(m.headers),
+                        timestamp_ms=m.timestamp or 0,
+                    )
+                    for msgs in batch.values()
+                    for m in msgs
+                ]
+                await _process_until_done(processor, records, lambda: self._stopping)
+                await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit after the batch's transaction; a failure only means redelivery (absorbed by processed_events)."""
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("%s: offsets not committed (a rebalance took the partitions): %s", self._group_id, exc)
+            return
+        except KafkaError as exc:
+            log.warning("%s: offsets not committed, the next batch's commit covers them: %s", self._group_id, exc)
+            return
+        self._committed.update(offsets)
+
+    def update_lag(self, service: str) -> None:
+        consumer = self._consumer
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            committed = self._committed.get(tp)
+            if highwater is not None and committed is not None:
+                topic = tp.topic[len(self._prefix) :] if tp.topic.startswith(self._prefix) else tp.topic
+                CONSUMER_LAG.labels(service, self.processor.spec.name, topic, str(tp.partition)).set(
+                    max(0, highwater - committed)
+                )
+
+
 class StreamWorkers:
-    """The faust app running a service's agents inside the service's event loop."""
+    """The service's consumers inside the service's event loop: faust agents and batch consumers."""
 
     def __init__(
         self,
@@ -75,7 +288,10 @@ class StreamWorkers:
         processors: Sequence[BatchProcessor],
         batch_size: int = 500,
         batch_within: float = 0.05,
+        batch_consumers: Collection[str] = (),
     ) -> None:
+        """`batch_consumers`: names of the consumers to host on the batch consumer (besides those whose
+        spec asks for it with `batch_fetch`); the others are faust agents."""
         self._processors = list(processors)
         self._prefix = topic_prefix
         self._batch_size = batch_size
@@ -96,8 +312,24 @@ class StreamWorkers:
             Monitor=_PerBatchMonitor,
             loop=asyncio.get_running_loop(),
         )
+        self.batch_consumers: list[BatchConsumer] = []
+        self._agents = 0
         for processor in self._processors:
-            self._add_agent(processor)
+            if processor.spec.batch_fetch or processor.spec.name in batch_consumers:
+                self.batch_consumers.append(
+                    BatchConsumer(
+                        processor=processor,
+                        group_id=f"{app_id}.{processor.spec.name}",
+                        bootstrap_servers=bootstrap_servers,
+                        topic_prefix=topic_prefix,
+                        batch_size=batch_size,
+                        batch_within=batch_within,
+                        seed_group=app_id,
+                    )
+                )
+            else:
+                self._add_agent(processor)
+                self._agents += 1
 
     def _add_agent(self, processor: BatchProcessor) -> None:
         topic = self.app.topic(
@@ -122,33 +354,36 @@ class StreamWorkers:
                     )
                     for e in events
                 ]
-                await self._process_until_done(processor, records)
+                await _process_until_done(processor, records, lambda: self._stopping)
 
         self.app.agent(topic, name=f"{processor.service}.{processor.spec.name}")(agent)
 
-    async def _process_until_done(self, processor: BatchProcessor, records: list[IncomingRecord]) -> None:
-        """Infrastructure failures (database or broker away) retry the same batch with backoff."""
-        backoff = 0.2
-        while True:
-            try:
-                await processor.process(records)
-                return
-            except _INFRASTRUCTURE_ERRORS as exc:
-                if self._stopping:
-                    raise
-                log.warning("batch of %d failed, retrying in %.1fs: %s", len(records), backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
     async def start(self) -> None:
-        await self.app.start()
+        if self._agents:  # faust hosts the other consumers; with none, it is not started
+            await self.app.start()
+        for consumer in self.batch_consumers:
+            await consumer.start()
 
     async def stop(self) -> None:
         self._stopping = True
-        await self.app.stop()
+        for consumer in self.batch_consumers:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        if self._agents:
+            await self.app.stop()
+
+    def healthy(self) -> bool:
+        """False once faust asked to stop or a batch consumer's loop ended."""
+        if self._agents and self.app.should_stop:
+            return False
+        return self._stopping or all(c.running() for c in self.batch_consumers)
 
     def assigned(self) -> bool:
-        """True once the consumer owns partitions (tests wait for it before publishing)."""
+        """True once every consumer owns partitions (tests wait for it before publishing)."""
+        if not all(c.assignment() for c in self.batch_consumers):
+            return False
+        if not self._agents:
+            return True
         try:
             return bool(self.app.consumer.assignment())
         except Exception:  # consumer not created yet
@@ -162,8 +397,12 @@ class StreamWorkers:
             await asyncio.sleep(0.05)
 
     def update_lag(self, service: str) -> None:
-        """Export per-partition lag from the consumer's own bookkeeping."""
+        """Export per-partition lag from the consumers' own bookkeeping."""
         try:
+            for batch_consumer in self.batch_consumers:
+                batch_consumer.update_lag(service)
+            if not self._agents:
+                return
             consumer = self.app.consumer
             for tp in consumer.assignment():
                 highwater = consumer.highwater(tp)
