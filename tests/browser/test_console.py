@@ -794,6 +794,60 @@ async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
         await context.close()
 
 
+async def test_agent_confirms_and_rejects_inferred_preferences_nobody_was_asked_about(
+    env: TestEnv, browser: Browser, stack: Stack
+) -> None:
+    person = builders.traveller(given_name="Ludmila", family_name=_surname())
+    await env.publish("booking.events.v1", builders.booking_created(traveller=person))  # one booking: nothing asked
+
+    async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
+
+        async def customer_id() -> str | None:
+            r = await client.get(f"{stack.api['profile']}/v1/customers", params={"email": person.email})
+            items = r.json()["items"] if r.status_code == 200 else []
+            return str(items[0]["customer_id"]) if items else None
+
+        cid: str = await wait_until(customer_id)
+        preferences = f"{stack.api['preferences']}/v1/customers/{cid}/preferences"
+
+        async def inferred() -> set[str]:
+            r = await client.get(f"{preferences}/effective")
+            items = r.json()["preferences"] if r.status_code == 200 else []
+            return {p["key"] for p in items if p["source"] == "inferred"}
+
+        await wait_until(lambda: _having(inferred, {"air.cabin.long_haul", "air.seat.long_haul"}))
+
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    try:
+        await _open_customer(page, stack, "dev-agent-key", cid)
+        prefs = page.get_by_role("region", name="Preferences")
+        cabin = prefs.get_by_role("row").filter(has_text="air.cabin.long_haul")
+        await expect(cabin).to_contain_text("inferred from bookings", timeout=WAIT_MS)
+        assert await prefs.get_by_role("button", name="Traveller confirms").count() == 0  # no question pending
+
+        await cabin.get_by_role("button", name="Confirm Cabin on long-haul flights").click()
+        await expect(prefs.get_by_role("status")).to_contain_text("confirmed, now set by an agent", timeout=WAIT_MS)
+        await expect(cabin).to_contain_text("set by an agent", timeout=WAIT_MS)
+        await expect(cabin).to_contain_text("business")
+        # Now explicit: it can be cleared, no longer confirmed.
+        await expect(cabin.get_by_role("button", name="Clear Cabin on long-haul flights")).to_be_visible()
+        assert await cabin.get_by_role("button", name="Confirm Cabin on long-haul flights").count() == 0
+
+        seat = prefs.get_by_role("row").filter(has_text="air.seat.long_haul")
+        await seat.get_by_role("button", name="Reject Seat position on long-haul flights").click()
+        await expect(prefs.get_by_role("status")).to_contain_text("rejected", timeout=WAIT_MS)
+        await expect(seat).to_have_count(0, timeout=WAIT_MS)
+        assert watch.problems == []
+    finally:
+        await context.close()
+
+    async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
+        r = await client.get(f"{preferences}/explain", params={"key": "air.seat.long_haul"})
+        assert r.json()["explanations"][0]["declined"] == ["window"]
+
+
 async def _having(check: Callable[[], Awaitable[set[str]]], wanted: set[str]) -> set[str] | None:
     """What `check` returns once it includes every item of `wanted` (None until then)."""
     got = await check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from services.kit.contracts.preferences import (
 from services.kit.runtime import ServiceRuntime
 from services.preferences.bootstrap import build_definition
 from services.preferences.entrypoints.api import create_preferences_app
+from services.preferences.service_layer import handlers
 from services.preferences.settings import PreferencesSettings
 from tests.harness import TestEnv
 
@@ -346,3 +348,112 @@ async def test_agent_edits_policy_conflicts_confirmations_and_audit(env: TestEnv
     finally:
         await conn.close()
     assert {"preferences.write", "policy.write", "preferences.confirmation", "preferences.clear"} <= actions
+
+
+async def test_an_inference_is_confirmed_or_rejected_without_a_pending_question(env: TestEnv) -> None:
+    cid, other = new_customer(), new_customer()
+    async with env.running(build_definition(env.settings(PreferencesSettings))) as runtime:
+        # Aisle three times out of four (asked about); economy, LH and a vegetarian meal every time (not asked).
+        for day, seat in enumerate(["3C", "3D", "4C", "5A"]):
+            await env.publish("profile.bookings.v1", resolved(cid, flight(seat=seat, days=day, meal="VGML")))
+        await env.publish("profile.bookings.v1", resolved(other, flight(seat="2A", hours=8, days=30)))
+        changes = await env.events(
+            "preferences.changes.v1",
+            until=lambda evs: any(
+                isinstance(e.payload, PreferenceConfirmationRequestedV1) and e.payload.customer_id == cid
+                for e in evs
+            ),
+        )
+        ask = next(
+            e.payload
+            for e in changes
+            if isinstance(e.payload, PreferenceConfirmationRequestedV1) and e.payload.customer_id == cid
+        )
+        assert (ask.key, ask.value) == ("air.seat.short_haul", "aisle")
+        await env.events("preferences.snapshots.v1", until=lambda evs: latest_snapshot(evs, other) is not None)
+
+        async with api(runtime) as client:
+            base = f"/v1/customers/{cid}/preferences"
+            r = await client.post(f"/v1/customers/{new_customer()}/preferences/air.seat.short_haul/confirm",
+                                  headers=AGENT, json={"accepted": True})  # fmt: skip
+            assert r.status_code == 404
+            assert r.json()["type"] == "/problems/unknown-customer"
+            r = await client.post(f"{base}/air.seat.long_haul/confirm", headers=AGENT, json={"accepted": True})
+            assert r.status_code == 409
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["type"] == "/problems/nothing-inferred"
+            r = await client.post(f"{base}/air.wings/confirm", headers=AGENT, json={"accepted": True})
+            assert r.status_code == 422
+            r = await client.post(
+                f"{base}/air.seat.long_haul/confirm", headers=AGENT, json={"accepted": True, "value": "roof"}
+            )
+            assert r.status_code == 422
+            assert r.json()["errors"][0]["field"] == "air.seat.long_haul"
+            r = await client.post(f"{base}/air.meal/confirm", headers=AGENT, json={"accepted": True})
+            assert r.status_code == 403
+            r = await client.post(f"{base}/air.seat.short_haul/confirm", json={"accepted": True})
+            assert r.status_code == 401
+
+            # Rejected: no longer used, and the question the service sent about it is answered.
+            r = await client.post(f"{base}/air.seat.short_haul/confirm", headers=AGENT, json={"accepted": False})
+            assert r.status_code == 200, r.text
+            assert "air.seat.short_haul" not in {p["key"] for p in r.json()["preferences"]}
+            asked = (await client.get(f"{base}/confirmations", headers=AGENT)).json()
+            assert [(c["request_id"], c["status"]) for c in asked] == [(ask.request_id, "declined")]
+            r = await client.get(f"{base}/explain?key=air.seat.short_haul", headers=AGENT)
+            assert r.json()["explanations"][0]["declined"] == ["aisle"]
+
+            # Accepted: the inferred value becomes explicit, agent-set unless the traveller said so.
+            r = await client.post(f"{base}/air.cabin.short_haul/confirm", headers=AGENT, json={"accepted": True})
+            assert r.status_code == 200, r.text
+            cabin = {p["key"]: p for p in r.json()["preferences"]}["air.cabin.short_haul"]
+            assert (cabin["value"], cabin["source"]) == ("economy", "agent")
+            r = await client.post(
+                f"{base}/air.airlines.preferred/confirm",
+                headers=AGENT,
+                json={"accepted": True, "value": ["lh"], "source": "stated"},
+            )
+            assert r.status_code == 200, r.text
+            airlines = {p["key"]: p for p in r.json()["preferences"]}["air.airlines.preferred"]
+            assert (airlines["value"], airlines["source"]) == (["LH"], "stated")
+            # A sensitive key: supervisors only, and its value stays out of the audit log.
+            r = await client.post(f"{base}/air.meal/confirm", headers=SUPERVISOR, json={"accepted": True})
+            assert r.status_code == 200, r.text
+            meal = {p["key"]: p for p in r.json()["preferences"]}["air.meal"]
+            assert (meal["value"], meal["source"], meal["sensitive"]) == ("VGML", "agent", True)
+
+            def confirmed(evs: list[Envelope[Any]]) -> bool:
+                snap = latest_snapshot(evs, cid)
+                return snap is not None and prefs_of(snap).get("air.airlines.preferred") is not None and (
+                    prefs_of(snap)["air.airlines.preferred"].source == "stated"
+                )
+
+            snap = latest_snapshot(await env.events("preferences.snapshots.v1", until=confirmed), cid)
+            assert snap is not None
+            published = prefs_of(snap)
+            assert published["air.cabin.short_haul"].source == "agent"
+            assert "air.seat.short_haul" not in published
+            assert "air.meal" not in published
+
+            # Through a merge: the absorbed id's inference is confirmed on the survivor.
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await handlers.merge_customers(conn, absorbed_id=other, survivor_id=cid, caused_by=None,
+                                               now=datetime.now(UTC))  # fmt: skip
+            r = await client.post(
+                f"/v1/customers/{other}/preferences/air.seat.long_haul/confirm", headers=AGENT, json={"accepted": True}
+            )
+            assert r.status_code == 200, r.text
+            assert (r.json()["customer_id"], r.json()["requested_id"]) == (cid, other)
+            seat = {p["key"]: p for p in r.json()["preferences"]}["air.seat.long_haul"]
+            assert (seat["value"], seat["source"]) == ("window", "agent")
+
+    conn = await env.admin_connect()
+    try:
+        audited = await conn.fetch(
+            "SELECT detail FROM preferences.audit_log WHERE subject_id = $1 AND action = 'preferences.confirm'", cid
+        )
+    finally:
+        await conn.close()
+    details = [json.loads(r["detail"]) if isinstance(r["detail"], str) else r["detail"] for r in audited]
+    assert len(details) == 5
+    assert {d["key"] for d in details if "value" not in d} == {"air.meal"}

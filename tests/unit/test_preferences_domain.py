@@ -141,6 +141,48 @@ def test_accepted_confirmation_becomes_stated() -> None:
     assert c.preferences()["air.seat.short_haul"].source == "stated"
 
 
+def test_an_inference_is_confirmed_or_rejected_without_being_asked() -> None:
+    c = customer_with_flights(["3C"] * 8)  # sure enough to use, so never asked about
+    assert c.confirmations_to_ask(new_request_id=iter(["r1"]), at=T0) == []
+    assert c.inferred_value("air.seat.short_haul") == "aisle"
+    assert c.inferred_value("air.seat.long_haul") is None
+    c.confirm_inference("air.seat.short_haul", "aisle", accepted=True, source="agent", set_by="dev-agent", at=T0)
+    p = c.preferences()["air.seat.short_haul"]
+    assert (p.value, p.source, p.confidence) == ("aisle", "agent", 1.0)
+
+    c = customer_with_flights(["3C"] * 8)
+    c.confirm_inference("air.seat.short_haul", "aisle", accepted=False, source="agent", set_by="dev-agent", at=T0)
+    assert "air.seat.short_haul" not in c.preferences()
+    assert c.declined == {"air.seat.short_haul": ["aisle"]}
+    # Behaviour changes: the new value is inferred, the declined one stays declined.
+    for i in range(10):
+        c.record_booking(booking=f"gds:W{i}", kind="created", segments=[flight("3A", day=20 + i)], at=T0)
+    assert c.preferences()["air.seat.short_haul"].value == "window"
+    # Accepting a value declined earlier takes it off the declined list.
+    c.confirm_inference("air.seat.short_haul", "aisle", accepted=True, source="stated", set_by="dev-agent", at=T0)
+    assert c.declined == {}
+    assert c.preferences()["air.seat.short_haul"].source == "stated"
+
+
+def test_confirming_or_rejecting_closes_the_question_about_that_value() -> None:
+    c = customer_with_flights(["3C", "3C", "3C", "3A"])
+    assert [a.value for a in c.confirmations_to_ask(new_request_id=iter(["r1"]), at=T0)] == ["aisle"]
+    # Rejecting another value leaves the question about "aisle" recorded: it is not asked twice.
+    c.confirm_inference("air.seat.short_haul", "middle", accepted=False, source="agent", set_by="a", at=T0)
+    assert "air.seat.short_haul" in c.asked
+    assert c.confirmations_to_ask(new_request_id=iter(["r2"]), at=T0) == []
+    c.confirm_inference("air.seat.short_haul", "aisle", accepted=False, source="agent", set_by="a", at=T0)
+    assert c.asked == {}
+    assert c.confirmations_to_ask(new_request_id=iter(["r3"]), at=T0) == []
+    assert "air.seat.short_haul" not in c.preferences()
+
+    c = customer_with_flights(["3C", "3C", "3C", "3A"])
+    c.confirmations_to_ask(new_request_id=iter(["r1"]), at=T0)
+    c.confirm_inference("air.seat.short_haul", "aisle", accepted=True, source="agent", set_by="a", at=T0)
+    assert c.asked == {}
+    assert c.preferences()["air.seat.short_haul"].source == "agent"
+
+
 def test_state_survives_its_json_form() -> None:
     c = customer_with_flights(["3C", "3C", "3C", "3A"])
     c.set_explicit("comms.language", "de", source="agent", set_by="dev-agent", at=T0)

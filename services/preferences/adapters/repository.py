@@ -215,3 +215,33 @@ async def answer_confirmation(conn: asyncpg.Connection, request_id: str, *, acce
         "accepted" if accepted else "declined",
         answered_by,
     )
+
+
+async def close_confirmations(
+    conn: asyncpg.Connection, customer_id: str, key: str, *, value: Any, accepted: bool, answered_by: str
+) -> int:
+    """Close the pending requests about `key` of a customer and of the customers merged into it.
+
+    A request about `value` is answered (accepted or declined); one about another value is superseded.
+    Returns how many were closed.
+    """
+    closed: str = await conn.execute(
+        """
+        WITH RECURSIVE ids(id) AS (
+            SELECT $1::text
+            UNION
+            SELECT c.customer_id FROM customers c JOIN ids ON c.merged_into = ids.id WHERE c.status = 'merged'
+        )
+        UPDATE confirmation_requests
+           SET status = CASE WHEN value = $3::text::jsonb THEN $4 ELSE 'superseded' END,
+               answered_at = CASE WHEN value = $3::text::jsonb THEN now() END,
+               answered_by = CASE WHEN value = $3::text::jsonb THEN $5 END
+         WHERE status = 'pending' AND key = $2 AND customer_id IN (SELECT id FROM ids)
+        """,
+        customer_id,
+        key,
+        _json_text(value),
+        "accepted" if accepted else "declined",
+        answered_by,
+    )
+    return int(closed.rsplit(" ", 1)[-1])

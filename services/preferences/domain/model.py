@@ -141,6 +141,36 @@ class CustomerPreferences:
                 self.declined[key].append(request.value)
         return request.value
 
+    def confirm_inference(
+        self, key: str, value: JSON, *, accepted: bool, source: ExplicitSource, set_by: str, at: datetime
+    ) -> None:
+        """Somebody confirmed or rejected an inferred value, whether or not we had asked about it.
+
+        Accepted: it becomes an explicit preference (and is no longer declined). Rejected: it is
+        declined, so it is neither used nor asked about again; a question about that value is
+        closed, one about another value stays recorded as asked (it is not asked twice).
+        """
+        if accepted:
+            self.set_explicit(key, value, source=source, set_by=set_by, at=at)
+            declined = self.declined.get(key)
+            if declined is not None and value in declined:
+                declined.remove(value)
+                if not declined:
+                    del self.declined[key]
+            return
+        declined = self.declined.setdefault(key, [])
+        if value not in declined:
+            declined.append(value)
+        asked = self.asked.get(key)
+        if asked is not None and asked.value == value:
+            del self.asked[key]
+
+    def inferred_value(self, key: str) -> JSON | None:
+        """The value the bookings point to for `key` now (as a preference value), whatever its confidence."""
+        obs = self.observations.get(key)
+        inference = infer(key, obs) if obs else None
+        return None if inference is None else catalogue.preference_value(key, inference.value)
+
     # --- reading -----------------------------------------------------------------------------
 
     def inferences(self) -> dict[str, Inference]:

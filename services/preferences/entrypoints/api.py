@@ -357,6 +357,60 @@ async def answer_confirmation(
     )  # fmt: skip
 
 
+class ConfirmInference(BaseModel):
+    """An inferred preference confirmed or rejected without a pending question (by an agent or the traveller's tool)."""
+
+    accepted: bool = Field(description="True: the value becomes an explicit preference; false: it is declined")
+    value: Any = Field(
+        default=None,
+        description="The inferred value meant (as shown to the caller); defaults to the current inferred value",
+    )
+    source: Literal["stated", "agent"] = Field(
+        default="agent",
+        description="Who confirms, as for PUT …/preferences: stated (the traveller, or an agent quoting them); "
+        "agent (the agent's own judgement)",
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/preferences/{key}/confirm", response_model=PreferencesPublic, tags=["preferences"]
+)
+async def confirm_inference(
+    customer_id: str, key: str, body: ConfirmInference, request: Request, principal: Agent
+) -> PreferencesPublic:
+    """Confirm an inferred preference (it becomes stated or agent-set) or reject it (declined: no longer used
+    or asked about), whether or not the traveller was asked; pending questions about the key are closed.
+    Sensitive keys need the supervisor role."""
+    sensitive = catalogue.is_sensitive(key)
+    _sensitive_access(principal, sensitive)
+    async with _transaction(request) as conn:
+        try:
+            row, value = await handlers.confirm_inference(
+                conn, customer_id, key, accepted=body.accepted, value=body.value, source=body.source,
+                actor=principal.name,
+            )  # fmt: skip
+        except InvalidPreferenceError as exc:
+            raise _invalid(exc) from None
+        except handlers.UnknownCustomerError:
+            raise ProblemError(
+                404, f"no preferences known for customer {customer_id!r}", type_="/problems/unknown-customer"
+            ) from None
+        except handlers.NothingInferredError:
+            raise ProblemError(
+                409, f"nothing is inferred for {key!r} of {customer_id!r}: name the value to confirm or reject",
+                type_="/problems/nothing-inferred",
+            ) from None  # fmt: skip
+        detail: dict[str, Any] = {"key": key, "accepted": body.accepted, "source": body.source, "sensitive": sensitive}
+        if not sensitive:
+            detail["value"] = value
+        await _audit(conn, principal, "preferences.confirm", row.prefs.customer_id, **detail)
+        shown, redacted = _public(row.prefs.preferences(), show_sensitive=sensitive)
+    return PreferencesPublic(
+        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
+        version=row.version, preferences=shown, redacted_keys=redacted,
+    )  # fmt: skip
+
+
 class KeySpecPublic(BaseModel):
     key: str
     description: str

@@ -380,6 +380,46 @@ async def answer_confirmation(
     return value
 
 
+class NothingInferredError(LookupError):
+    """There is no inferred value to confirm or reject for this key, and none was named."""
+
+
+async def confirm_inference(
+    conn: asyncpg.Connection,
+    customer_id: str,
+    key: str,
+    *,
+    accepted: bool,
+    value: Any = None,
+    source: ExplicitSource,
+    actor: str,
+    now: datetime | None = None,
+) -> tuple[CustomerRow, Any]:
+    """Confirm or reject an inferred preference without a pending question; returns the row and the value.
+
+    `value` defaults to what the bookings point to now. Pending confirmation requests for the key
+    (under this id or ids merged into it) are closed: answered when they asked about this value,
+    superseded otherwise.
+    """
+    now = now or datetime.now(UTC)
+    catalogue.spec(key)
+    real_id = await resolve_id(conn, customer_id)
+    row = (await repo.load_for_update(conn, [real_id]))[real_id]
+    if value is None:
+        value = row.prefs.inferred_value(key)
+        if value is None:
+            raise NothingInferredError(key)
+    else:
+        value = catalogue.validate(key, value)
+    if accepted:
+        catalogue.check_consistency({k: e.value for k, e in row.prefs.explicit.items()} | {key: value})
+    row.prefs.confirm_inference(key, value, accepted=accepted, source=source, set_by=actor, at=now)
+    row.prefs.last_event_at = now
+    await repo.close_confirmations(conn, real_id, key, value=value, accepted=accepted, answered_by=actor)
+    await _publish_one(conn, row, now=now)
+    return row, value
+
+
 async def _publish_one(conn: asyncpg.Connection, row: CustomerRow, *, now: datetime) -> None:
     policies = await repo.load_policies(conn, [row.prefs.company_id])
     out = refresh(row, policies.get(row.prefs.company_id or ""), now=now, caused_by=None)

@@ -1,5 +1,6 @@
 // The preferences panel: effective preferences with provenance, editing stated/agent ones,
-// and the traveller's answers to "is this inference right?" (preferences API).
+// confirming or rejecting inferred ones, and the traveller's answers to "is this inference
+// right?" (preferences API).
 
 import { request } from "../api.js";
 import { badge, control, empty, runAction, select, table, time } from "../components.js";
@@ -176,6 +177,27 @@ function clearButton(ctx, panel, p, label, feedback) {
   return button;
 }
 
+/**
+ * Confirm or reject an inferred preference without a pending question (preferences `POST …/preferences/{key}/confirm`).
+ * The value shown is sent along, so what is confirmed is what the agent saw, even if newer bookings changed the inference.
+ */
+function inferenceButtons(ctx, panel, p, label, feedback) {
+  const yes = h("button", { type: "button", class: "button button-quiet", text: "Confirm", "aria-label": `Confirm ${label}` });
+  const no = h("button", { type: "button", class: "button button-quiet", text: "Reject", "aria-label": `Reject ${label}` });
+  const decide = (accepted) => runAction({
+    root: panel.element, buttons: [yes, no], feedback, notice: panel.status,
+    action: p.sensitive ? "confirm sensitive preferences (supervisors only)" : "confirm preferences",
+    run: () => request("preferences", `/v1/customers/${ctx.id}/preferences/${encodeURIComponent(p.key)}/confirm`, {
+      method: "POST", body: { accepted, value: p.value, source: "agent" },
+    }),
+    success: accepted ? `${label}: confirmed, now set by an agent.` : `${label}: rejected, no longer used or asked about.`,
+    done: () => panel.refresh(),
+  });
+  yes.addEventListener("click", () => decide(true));
+  no.addEventListener("click", () => decide(false));
+  return [yes, no];
+}
+
 /** Why a preference is what it is (preferences `GET …/preferences/explain?key=`): explicit setting, inference, bookings. */
 function whyButton(ctx, p, label, slot) {
   const button = h("button", { type: "button", class: "button button-quiet", text: "Why?", "aria-label": `Why ${label}?`, "aria-expanded": "false" });
@@ -268,6 +290,7 @@ function render(ctx, panel, [effective, specs, asked]) {
                 on: { click: () => editor.edit(p.key, p.value) },
               }),
               p.source === "stated" || p.source === "agent" ? clearButton(ctx, panel, p, label(p.key), feedback) : null,
+              p.source === "inferred" ? inferenceButtons(ctx, panel, p, label(p.key), feedback) : null,
             ),
           ];
         }),
