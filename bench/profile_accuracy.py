@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from bench.profile_common import machine, throwaway, timed_import
 from bench.profile_datagen import generate
+from services.profile.service_layer import resolver
 
 
 def pairs(n: int) -> int:
     return n * (n - 1) // 2
 
 
-async def run(entities: int, seed: int, batch_size: int, show_errors: int = 0) -> dict[str, object]:
+async def run(
+    entities: int, seed: int, batch_size: int, show_errors: int = 0, dump: Path | None = None
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labelled.jsonl"
         truth: dict[str, str] = {}
@@ -34,6 +39,11 @@ async def run(entities: int, seed: int, batch_size: int, show_errors: int = 0) -
             for row in generate(entities, seed=seed):
                 truth[row["source_id"]] = row["entity_id"]
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if dump is not None:
+            # Ties between candidates of equal score go to the larger customer id: with ids in
+            # creation order instead of random ones, two builds that decide alike dump alike.
+            ids = itertools.count()
+            resolver.new_customer_id = lambda: f"cus_{next(ids):032x}"
         async with throwaway() as env:
             summary, seconds = await timed_import(env, path, batch_size=batch_size)
             conn = await env.admin_connect()
@@ -46,6 +56,8 @@ async def run(entities: int, seed: int, batch_size: int, show_errors: int = 0) -
                     "SELECT r.source_id, s.source_id AS other FROM profile.review_queue r"
                     " JOIN profile.source_records s ON s.customer_id = r.candidate_id WHERE r.status = 'open'"
                 )
+                if dump is not None:
+                    await _dump(conn, dump)
             finally:
                 await conn.close()
     predicted = {r["source_id"]: r["customer_id"] for r in rows}
@@ -95,16 +107,60 @@ async def run(entities: int, seed: int, batch_size: int, show_errors: int = 0) -
     }
 
 
+async def _dump(conn: Any, path: Path) -> None:
+    """What resolution decided, free of generated ids: compare two builds' files with `diff`.
+
+    Customers are named by their smallest source id; one line per source record (customer,
+    rule, score, evidence, matched record) and per open review (both customers, score, evidence).
+    """
+    records = await conn.fetch(
+        "SELECT source_id, customer_id, match_rule, match_score, match_evidence, matched_to"
+        " FROM profile.source_records ORDER BY source_id"
+    )
+    label: dict[str, str] = {}
+    for r in records:
+        label.setdefault(r["customer_id"], r["source_id"])
+    reviews = await conn.fetch(
+        "SELECT source_id, customer_id, candidate_id, score, evidence FROM profile.review_queue"
+        " WHERE status = 'open' ORDER BY source_id"
+    )
+    with path.open("w", encoding="utf-8") as f:
+        for r in records:
+            line = [
+                "record",
+                r["source_id"],
+                label[r["customer_id"]],
+                r["match_rule"],
+                r["match_score"],
+                r["match_evidence"],
+                r["matched_to"],
+            ]
+            f.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+        lines = sorted(
+            json.dumps(
+                ["review", r["source_id"], label.get(r["customer_id"]), label.get(r["candidate_id"]), r["score"],
+                 r["evidence"]],
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            for r in reviews
+        )  # fmt: skip
+        f.writelines(line + "\n" for line in lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=70_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--show-errors", type=int, default=0, help="print this many false links with their evidence")
+    parser.add_argument("--dump", type=Path, help="write every decision (ids replaced by record names) to this file")
     args = parser.parse_args()
     print(
         json.dumps(
-            asyncio.run(run(args.entities, args.seed, args.batch_size, args.show_errors)), indent=2, ensure_ascii=False
+            asyncio.run(run(args.entities, args.seed, args.batch_size, args.show_errors, args.dump)),
+            indent=2,
+            ensure_ascii=False,
         )
     )
 

@@ -177,3 +177,27 @@ def test_a_shared_phone_with_different_birth_dates_is_scored_not_decided() -> No
     a = feats(given_name="Laurence", family_name="Begue", phone="+33612745743", date_of_birth="1990-12-11")
     b = feats(given_name="Laurence", family_name="Bouvier", phone="+33612745743", date_of_birth="1975-02-01")
     assert score_pair(a, b).rule == "probabilistic"
+
+
+@settings(max_examples=600, deadline=None)
+@given(_features, _features, _frequencies)
+def test_quick_score_is_score_pair_without_evidence(
+    a: MatchFeatures, b: MatchFeatures, freq: dict[str, float] | None
+) -> None:
+    full = score_pair(a, b, freq=freq)
+    assert matching.quick_score(a, b, freq=freq) == (full.score, full.decision, full.rule)
+    assert matching.quick_rank(full.decision, full.score) == matching.rank(full)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_features, _features, _frequencies, st.floats(-20.0, 30.0))
+def test_quick_score_skips_only_pairs_that_cannot_reach_the_floor(
+    a: MatchFeatures, b: MatchFeatures, freq: dict[str, float] | None, floor: float
+) -> None:
+    full = score_pair(a, b, freq=freq)
+    quick = matching.quick_score(a, b, freq=freq, floor=floor)
+    if quick is None:
+        assert full.rule == "probabilistic"
+        assert full.score < floor
+    else:
+        assert quick == (full.score, full.decision, full.rule)

@@ -426,6 +426,150 @@ def score_pair(
     )
 
 
+# --- scoring without evidence ---------------------------------------------------------------
+#
+# Resolution scores every blocking candidate but keeps the evidence of a few (the chosen
+# match and the reviews). `quick_score` computes the same score, decision and rule as
+# `score_pair` from plain values, in the same order of addition (the floats are equal, not
+# just close); the resolver builds the evidence with `score_pair` for the pairs it keeps.
+
+_FAMILY_W = {name: lv.weight for name, lv in FAMILY.items()}
+_GIVEN_W = {name: lv.weight for name, lv in GIVEN.items()}
+_DOB_W = {name: lv.weight for name, lv in DOB.items()}
+_EMAIL_W = {name: lv.weight for name, lv in EMAIL.items()}
+_PHONE_W = {name: lv.weight for name, lv in PHONE.items()}
+_LOYALTY_SHARED, _LOYALTY_NONE = LOYALTY["shared"].weight, LOYALTY["none-shared"].weight
+_PASSPORT_SAME, _PASSPORT_DIFFERENT = PASSPORT["exact"].weight, PASSPORT["different"].weight
+_NATIONALITY_SAME, _NATIONALITY_DIFFERENT = NATIONALITY["same"].weight, NATIONALITY["different"].weight
+_COMPANY_SAME, _COMPANY_DIFFERENT = COMPANY["same"].weight, COMPANY["different"].weight
+_MAX_FAMILY = max(_FAMILY_W.values())  # no name comparison (straight, crosswise, TF-adjusted) weighs more
+_MAX_GIVEN = max(_GIVEN_W.values())
+_RANKS = {"match": 2, "review": 1, "distinct": 0}
+
+
+def _tf(table: Mapping[str, Level], level: str, tokens: tuple[str, ...], freq: Frequencies | None) -> float:
+    """`_weight` without its label."""
+    lv = table[level]
+    if level != "exact" or not freq:
+        return lv.weight
+    share = max((freq.get(t, 0.0) for t in tokens), default=0.0)
+    if share <= lv.u:
+        return lv.weight
+    return math.log2(lv.m / share)
+
+
+def _quick_names(a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None) -> tuple[float, bool]:
+    """`_names` as (total weight, whether both name parts fall in "different")."""
+    has_family, has_given = bool(a.family and b.family), bool(a.given and b.given)
+    total = 0.0
+    fam_level = giv_level = ""
+    if has_family:
+        fam_level = _family_level(a.family, b.family)
+        total = _FAMILY_W[fam_level] if not freq else _tf(FAMILY, fam_level, (f"f:{a.family}",), freq)
+    if has_given:
+        giv_level = _given_level(a.given, a.given_first, b.given, b.given_first)
+        token = a.given if a.given == b.given else a.given_first
+        giv_w = _GIVEN_W[giv_level] if not freq else _tf(GIVEN, giv_level, (f"g:{token}",), freq)
+        total = total + giv_w if has_family else giv_w
+    if not (has_family and has_given):
+        return total, False
+    if a.family == b.family and a.given == b.given:
+        return total, False
+    ab_fam, ab_giv = _quick_swapped(a, b, freq)
+    ba_fam, ba_giv = _quick_swapped(b, a, freq)
+    ab_total, ba_total = ab_fam[1] + ab_giv[1], ba_fam[1] + ba_giv[1]
+    (c_fam, c_giv), c_total = ((ba_fam, ba_giv), ba_total) if ba_total > ab_total else ((ab_fam, ab_giv), ab_total)
+    if c_total > total + 1e-9:
+        return c_total, c_fam[0] == "different" and c_giv[0] == "different"
+    return total, fam_level == "different" and giv_level == "different"
+
+
+def _quick_swapped(
+    a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None
+) -> tuple[tuple[str, float], tuple[str, float]]:
+    fam = _family_level(a.family, b.given)
+    giv = _given_level(a.given, a.given_first, b.family, b.family)
+    if not freq:
+        return (fam, _FAMILY_W[fam]), (giv, _GIVEN_W[giv])
+    return (
+        (fam, _tf(FAMILY, fam, (f"f:{a.family}", f"g:{b.given}"), freq)),
+        (giv, _tf(GIVEN, giv, (f"g:{a.given}", f"f:{b.family}"), freq)),
+    )
+
+
+def quick_score(
+    a: MatchFeatures,
+    b: MatchFeatures,
+    *,
+    upper: float = UPPER_THRESHOLD,
+    lower: float = LOWER_THRESHOLD,
+    freq: Frequencies | None = None,
+    floor: float = -math.inf,
+) -> tuple[float, Decision, str] | None:
+    """`score_pair`'s (score, decision, rule) without building its evidence.
+
+    With a `floor`: None for a pair no strong identifier decides whose score cannot reach
+    the floor whatever its names (the name comparisons are then skipped).
+    """
+    dob_w = email_w = phone_w = loyalty_w = passport_w = nationality_w = company_w = 0.0
+    dob_different = False
+    if a.dob and b.dob:
+        level = _dob_level(a.dob, b.dob)
+        dob_w = _DOB_W[level]
+        dob_different = level == "different"
+    if a.email and b.email:
+        email_w = _EMAIL_W[_email_level(a, b)]
+    if a.phone and b.phone:
+        phone_w = _PHONE_W[_phone_level(a.phone, b.phone)]
+    shared_loyalty = False
+    if a.loyalty and b.loyalty:
+        shared_loyalty = bool(set(a.loyalty) & set(b.loyalty))
+        loyalty_w = _LOYALTY_SHARED if shared_loyalty else _LOYALTY_NONE
+    same_passport = bool(a.passport) and a.passport == b.passport
+    if a.passport and b.passport:
+        passport_w = _PASSPORT_SAME if same_passport else _PASSPORT_DIFFERENT
+    if a.nationality and b.nationality:
+        nationality_w = _NATIONALITY_SAME if a.nationality == b.nationality else _NATIONALITY_DIFFERENT
+    if a.company and b.company:
+        company_w = _COMPANY_SAME if a.company == b.company else _COMPANY_DIFFERENT
+    shared_email = bool(a.email) and a.email == b.email
+    shared_phone = bool(a.phone) and a.phone == b.phone
+    strong = same_passport or shared_loyalty or shared_email or shared_phone
+    if floor > -math.inf and not strong:
+        bound = (_MAX_FAMILY if a.family and b.family else 0.0) + (_MAX_GIVEN if a.given and b.given else 0.0)
+        bound += dob_w + email_w + phone_w + loyalty_w + passport_w + nationality_w + company_w
+        if bound < floor - 1e-9:
+            return None
+    score, names_disagree = _quick_names(a, b, freq)
+    # The same additions in the same order as `_total` over `compare`'s evidence.
+    if a.dob and b.dob:
+        score += dob_w
+    if a.email and b.email:
+        score += email_w
+    if a.phone and b.phone:
+        score += phone_w
+    if a.loyalty and b.loyalty:
+        score += loyalty_w
+    if a.passport and b.passport:
+        score += passport_w
+    if a.nationality and b.nationality:
+        score += nationality_w
+    if a.company and b.company:
+        score += company_w
+    if same_passport:
+        return score, "match", "deterministic:passport"
+    if shared_loyalty:
+        return score, "match", "deterministic:loyalty"
+    if (shared_email or shared_phone) and not names_disagree and not dob_different:
+        return score, "match", "deterministic:email" if shared_email else "deterministic:phone"
+    return score, decide(score, upper=upper, lower=lower), "probabilistic"
+
+
+def quick_rank(decision: Decision, score: float) -> tuple[int, float]:
+    """`rank` of a `quick_score` result."""
+    return _RANKS[decision], score
+
+
 def rank(result: MatchResult) -> tuple[int, float]:
     """Orders candidate results: matches before reviews, then by score."""
     return ({"match": 2, "review": 1, "distinct": 0}[result.decision], result.score)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import math
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -375,9 +377,17 @@ def _decide(
     config: ProfileConfig,
     freq: matching.Frequencies | None = None,
 ) -> _Decision:
-    """Score a new record against its blocking candidates and decide: link, review or new customer."""
-    best_by_customer: dict[str, tuple[matching.MatchResult, SourceKey]] = {}
+    """Score a new record against its blocking candidates and decide: link, review or new customer.
+
+    Candidates are scored without evidence (`quick_score`); the evidence is built only for
+    the pairs kept (the chosen match or review and the reviews). A candidate that no strong
+    identifier decides and whose score could not reach the review threshold nor the best
+    score so far is left unscored: it could not change the decision, the reviews or the score kept.
+    """
+    upper, lower = config.upper_threshold, config.lower_threshold
+    best_by_customer: dict[str, tuple[tuple[int, float], SourceKey, matching.MatchFeatures]] = {}
     seen: set[SourceKey] = {key}
+    best = floor = -math.inf
     for k in keys:  # strongest keys first: the scoring budget goes to the likeliest candidates
         for cand_key, customer_id, cand in (*stored.get(k, ()), *batch_index.get(k, ())):
             if cand_key in seen:
@@ -385,37 +395,57 @@ def _decide(
             if len(seen) > config.max_candidates:
                 break
             seen.add(cand_key)
-            result = matching.score_pair(
-                feats, cand, upper=config.upper_threshold, lower=config.lower_threshold, freq=freq
-            )
+            quick = matching.quick_score(feats, cand, upper=upper, lower=lower, freq=freq, floor=floor)
+            if quick is None:
+                continue
+            score, decided, _rule = quick
+            if score > best:
+                best = score
+                floor = min(lower, best)
+            ranking = matching.quick_rank(decided, score)
             current = best_by_customer.get(customer_id)
-            if current is None or matching.rank(result) > matching.rank(current[0]):
-                best_by_customer[customer_id] = (result, cand_key)
-    ranked = sorted(best_by_customer.items(), key=lambda kv: (matching.rank(kv[1][0]), kv[0]), reverse=True)
-    if ranked and ranked[0][1][0].decision == "match":
-        customer_id, (result, cand_key) = ranked[0]
+            if current is None or ranking > current[0]:
+                best_by_customer[customer_id] = (ranking, cand_key, cand)
+    ranked = sorted(best_by_customer.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
+
+    def result(cand: matching.MatchFeatures) -> matching.MatchResult:
+        return matching.score_pair(feats, cand, upper=upper, lower=lower, freq=freq)
+
+    if ranked and ranked[0][1][0][0] == _MATCH:
+        customer_id, (_, cand_key, cand) = ranked[0]
+        chosen = result(cand)
         # Other customers this record also matches are probably duplicates of the chosen one.
-        reviews = [(c, r) for c, (r, _) in ranked[1:] if r.decision != "distinct"][:3]
+        reviews = [(c, result(f)) for c, (r, _, f) in itertools.islice(_non_distinct(ranked[1:]), 3)]
         return _Decision(
             customer_id,
-            result.rule,
+            chosen.rule,
             created=False,
-            score=result.score,
-            evidence=result.to_json(),
+            score=chosen.score,
+            evidence=chosen.to_json(),
             matched_to=cand_key,
             reviews=reviews,
         )
     decision = _Decision(new_customer_id(), "new", created=True)
-    if ranked and ranked[0][1][0].decision == "review":
-        _candidate, (result, cand_key) = ranked[0]
-        decision.score = result.score
-        decision.evidence = result.to_json()
+    if ranked and ranked[0][1][0][0] == _REVIEW:
+        _candidate, (_, cand_key, cand) = ranked[0]
+        chosen = result(cand)
+        decision.score = chosen.score
+        decision.evidence = chosen.to_json()
         decision.matched_to = cand_key
         decision.rule = "new:review"
-        decision.reviews = [(c, r) for c, (r, _) in ranked if r.decision == "review"][:3]
+        decision.reviews = [(c, result(f)) for c, (_, _, f) in itertools.islice(_non_distinct(ranked), 3)]
     elif ranked:
-        decision.score = ranked[0][1][0].score
+        decision.score = ranked[0][1][0][1]
     return decision
+
+
+_MATCH, _REVIEW, _DISTINCT = (matching.quick_rank(d, 0.0)[0] for d in ("match", "review", "distinct"))
+
+
+def _non_distinct(
+    ranked: Sequence[tuple[str, tuple[tuple[int, float], SourceKey, matching.MatchFeatures]]],
+) -> Iterator[tuple[str, tuple[tuple[int, float], SourceKey, matching.MatchFeatures]]]:
+    return (entry for entry in ranked if entry[1][0][0] != _DISTINCT)
 
 
 async def _lock_and_redirect(conn: asyncpg.Connection, ids: set[str]) -> dict[str, str]:
