@@ -191,11 +191,16 @@ def _free_port() -> int:
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, accept_delay: float = 0.0) -> None:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.accept_delay = accept_delay
+        self.receiving = 0  # messages whose data arrived, accepted or not yet
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: SmtpEnvelope) -> str:  # noqa: N802  # aiosmtpd hook name
+        self.receiving += 1
+        if self.accept_delay:
+            await asyncio.sleep(self.accept_delay)
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
@@ -209,8 +214,8 @@ class _Collector:
 class SmtpServer:
     """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it receives."""
 
-    def __init__(self, *, smtputf8: bool = True) -> None:
-        self.collector = _Collector()
+    def __init__(self, *, smtputf8: bool = True, accept_delay: float = 0.0) -> None:
+        self.collector = _Collector(accept_delay)
         self.controller = Controller(self.collector, hostname="127.0.0.1", port=_free_port(), enable_SMTPUTF8=smtputf8)
 
     def start(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import socket
 import uuid
@@ -233,6 +234,32 @@ async def test_the_same_booking_twice_gives_one_email(env: TestEnv, smtp: SmtpSe
         assert len(mails) == 1
         rows = await delivery_rows(runtime, cid)
         assert sorted(r["context"]["booking_id"] for r in rows) == ["ACME-DUP", "ACME-MARK"]
+
+
+async def test_stopping_while_a_message_is_being_sent_neither_loses_nor_repeats_it(env: TestEnv) -> None:
+    """The server is still accepting the message when the service is told to stop: the send
+    finishes and is recorded before the dispatcher stops, so a restart does not send it again."""
+    slow = SmtpServer(accept_delay=1.5)
+    slow.start()
+    try:
+        cid = customer_id()
+
+        def mails() -> list[email.message.EmailMessage]:
+            return [m for m in slow.messages if m["To"] == f"{cid}@example.com"]
+
+        async with service(env, settings(env, slow.port)):
+            await env.publish(CUSTOMERS, snapshot(cid))
+            await env.publish(BOOKINGS, booking(cid, booking_id="ACME-STOP"))
+            await wait_until(lambda: slow.collector.receiving > 0)
+            assert mails() == []  # stopping now, while the server has not answered yet
+        assert len(mails()) == 1
+        async with service(env, settings(env, slow.port)) as runtime:
+            [row] = await wait_until(lambda: _sent_rows(runtime, cid))
+            assert row["attempts"] == 1
+            await asyncio.sleep(1.5)  # the restarted dispatcher passes at start and then every second
+        assert len(mails()) == 1
+    finally:
+        slow.stop()
 
 
 async def _all_final(runtime: ServiceRuntime, cid: str) -> bool:

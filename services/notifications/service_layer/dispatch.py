@@ -5,8 +5,14 @@ number of workers share the work) and marks them `sending` under a lease. Each c
 delivery is then decided (contact data, consent, quiet hours), rendered and sent with
 no database transaction open; the outcome is written together with its
 DeliverySentV1/DeliveryFailedV1 outbox row in one transaction. A worker that dies
-mid-pass leaves its deliveries to be taken over when the lease runs out (the message
-may then go out twice; its Message-ID stays the same).
+mid-pass leaves its deliveries to be taken over when the lease runs out.
+
+A message the SMTP server accepted must not go out again, so its outcome is never given up:
+recording it is retried through database hiccups for most of the lease, and a dispatcher that
+is stopped lets the deliveries already under way finish sending and recording (for up to
+`stop_grace_seconds`) before it hands the rest back. Only a process killed between the
+server's acceptance and the commit of the outcome (a few milliseconds) can still lead to a
+second copy; it carries the same Message-ID, so receiving systems can discard it.
 
 The dispatcher sleeps until the next delivery comes due, and wakes at once when new
 deliveries are planned or a waiting customer's contact data arrives (LISTEN/NOTIFY).
@@ -67,6 +73,7 @@ class DispatchConfig:
     batch_size: int = 20
     poll_seconds: float = 1.0
     lease_seconds: float = 300.0
+    stop_grace_seconds: float = 20.0  # a stopping dispatcher waits this long for sends under way
 
 
 @dataclass(frozen=True)
@@ -168,10 +175,17 @@ class Dispatcher:
             )
         if not claimed:
             return 0
+        handling = [asyncio.ensure_future(self._handle(c)) for c in claimed]
         try:
-            await asyncio.gather(*(self._handle(c) for c in claimed))
+            await asyncio.shield(asyncio.gather(*handling))
         except asyncio.CancelledError:
-            # Stopping: hand back what was not finished, so the next worker need not wait for the lease.
+            # Stopping: deliveries under way finish (a message cut off mid-send, or sent and not
+            # recorded, would go out again), then what was not finished is handed back at once
+            # so the next worker need not wait for the lease.
+            _, unfinished = await asyncio.wait(handling, timeout=self._config.stop_grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
             async with repo.connect(self._pool) as conn:
                 await repo.release_claims(conn, claimed[0].token)
             raise
@@ -179,6 +193,7 @@ class Dispatcher:
 
     async def _handle(self, claimed: repo.ClaimedDelivery) -> None:
         """Decide, send and record one delivery; never raises (the lease covers what is left undone)."""
+        claimed_at = time.monotonic()
         with log_context(correlation_id=str(claimed.correlation_id)):
             try:
                 outcome = await self._attempt(claimed)
@@ -201,10 +216,36 @@ class Dispatcher:
                     attempted=True,
                     error=error,
                 )
+            await self._record_durably(claimed, outcome, claimed_at=claimed_at)
+
+    async def _record_durably(self, claimed: repo.ClaimedDelivery, outcome: _Outcome, *, claimed_at: float) -> None:
+        """Record an outcome, retrying database hiccups while this pass still holds the lease.
+
+        Giving up on a sent message would let the lease hand it to another pass, which would
+        send it again; so the outcome is retried for most of the lease (with backoff) first.
+        """
+        deadline = claimed_at + self._config.lease_seconds * 0.8
+        backoff = 0.2
+        while True:
             try:
                 await self._record(claimed, outcome)
+                return
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if time.monotonic() + backoff >= deadline:
+                    log.error(
+                        "could not record the outcome of delivery %s before its lease ends: %s",
+                        claimed.delivery.delivery_id,
+                        exc,
+                    )
+                    return
+                log.warning(
+                    "recording delivery %s failed, retrying in %.1fs: %s", claimed.delivery.delivery_id, backoff, exc
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             except Exception:
                 log.exception("could not record the outcome of delivery %s", claimed.delivery.delivery_id)
+                return
 
     async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
         d = claimed.delivery
