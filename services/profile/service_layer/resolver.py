@@ -439,7 +439,11 @@ def _decide(
     return decision
 
 
-_MATCH, _REVIEW, _DISTINCT = (matching.quick_rank(d, 0.0)[0] for d in ("match", "review", "distinct"))
+_MATCH, _REVIEW, _DISTINCT = (
+    matching.quick_rank("match", 0.0)[0],
+    matching.quick_rank("review", 0.0)[0],
+    matching.quick_rank("distinct", 0.0)[0],
+)
 
 
 def _non_distinct(
