@@ -478,7 +478,7 @@ def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
         "hotel.star_min": Preference("hotel.star_min", 4, "stated", 1, 0, at, at),
     }
     form = handlers._published_form(handlers.Effective(prefs, [], None))
-    assert form["preferences"] == [PreferenceV1(**vars(p)).model_dump(mode="json") for p in prefs.values()]
+    assert form["preferences"] == [PreferenceV1(**p._asdict()).model_dump(mode="json") for p in prefs.values()]
 
 
 def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:

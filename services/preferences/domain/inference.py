@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1
 
@@ -215,7 +215,11 @@ def _alternative_order(vc: tuple[Observed, int]) -> tuple[int, str]:
 
 def infer(dimension: str, observations: Sequence[Observation]) -> Inference | None:
     """The value the recent observations of one dimension point to, if any."""
-    recent = window(observations)
+    return infer_window(dimension, window(observations))
+
+
+def infer_window(dimension: str, recent: Sequence[Observation]) -> Inference | None:
+    """`infer` of observations that already are a window: at most `WINDOW`, in `window`'s order."""
     n = len(recent)
     if n <= 1:
         if not recent:
@@ -223,44 +227,39 @@ def infer(dimension: str, observations: Sequence[Observation]) -> Inference | No
         only = recent[0]  # weight 1, share 1
         return Inference(dimension, only.value, _ONE_OBSERVATION_CONFIDENCE, 1, 1, 1.0, only.at, only.at, ())
     newest = recent[-1].at
-    # Per value: summed weight, count, and its first and last observation (`recent` is in time order).
-    weights: dict[Observed, float] = {}
-    counts: dict[Observed, int] = {}
-    first: dict[Observed, Observation] = {}
-    last: dict[Observed, Observation] = {}
+    # Per value: [summed weight, count, first and last time seen] (`recent` is in time order; the
+    # weights are summed in the same order as ever, so the floats come out the same).
+    stats: dict[Observed, list[Any]] = {}
     for o in recent:
         value = o.value
-        age_seconds = (newest - o.at).total_seconds()
-        age_days = (age_seconds if age_seconds > 0.0 else 0.0) / 86400
-        weight = 0.5 ** (age_days / HALF_LIFE_DAYS)
-        if value in weights:
-            weights[value] += weight
-            counts[value] += 1
+        at = o.at
+        if at == newest:
+            weight = 1.0  # 0.5 ** 0.0
         else:
-            weights[value] = weight
-            counts[value] = 1
-            first[value] = o
-        last[value] = o
-    if len(weights) == 1:
+            age_seconds = (newest - at).total_seconds()
+            age_days = (age_seconds if age_seconds > 0.0 else 0.0) / 86400
+            weight = 0.5 ** (age_days / HALF_LIFE_DAYS)
+        entry = stats.get(value)
+        if entry is None:
+            stats[value] = [weight, 1, at, at]
+        else:
+            entry[0] += weight
+            entry[1] += 1
+            entry[3] = at
+    if len(stats) == 1:
         winner = value
-        share = weights[winner] / weights[winner]
+        best = stats[winner]
+        share = best[0] / best[0]
+        alternatives: tuple[tuple[Observed, int], ...] = ()
     else:
-        total = sum(weights.values())
+        total = sum(entry[0] for entry in stats.values())
         # The heaviest value wins; on a tie the one seen most recently.
-        winner = max(weights, key=lambda v: (round(weights[v], 9), last[v].at, str(v)))
-        share = weights[winner] / total
+        winner = max(stats, key=lambda v: (round(stats[v][0], 9), stats[v][3], str(v)))
+        best = stats[winner]
+        share = best[0] / total
+        alternatives = tuple(
+            sorted(((v, entry[1]) for v, entry in stats.items() if v != winner), key=_alternative_order)
+        )
     return Inference(
-        dimension=dimension,
-        value=winner,
-        confidence=round(wilson_lower(share, n), 4),
-        evidence_count=counts[winner],
-        observed_count=n,
-        share=round(share, 4),
-        first_seen=first[winner].at,
-        last_seen=last[winner].at,
-        alternatives=(
-            tuple(sorted(((v, c) for v, c in counts.items() if v != winner), key=_alternative_order))
-            if len(counts) > 1
-            else ()
-        ),
+        dimension, winner, round(wilson_lower(share, n), 4), best[1], n, round(share, 4), best[2], best[3], alternatives
     )

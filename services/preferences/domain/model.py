@@ -13,10 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from services.preferences.domain import catalogue
-from services.preferences.domain.inference import MIN_CONFIDENCE, Inference, Observation, infer, observe, window
+from services.preferences.domain.inference import (
+    MIN_CONFIDENCE,
+    WINDOW,
+    Inference,
+    Observation,
+    infer,
+    infer_window,
+    observe,
+    window,
+)
 
 Source = Literal["stated", "agent", "inferred", "policy"]
 ExplicitSource = Literal["stated", "agent"]
@@ -26,9 +35,8 @@ JSON = Any
 CONFIRM_MIN, CONFIRM_MAX, CONFIRM_MIN_EVIDENCE = 0.4, 0.7, 2
 
 
-@dataclass(frozen=True)
-class Preference:
-    """One preference with its provenance."""
+class Preference(NamedTuple):
+    """One preference with its provenance (immutable; a named tuple: a snapshot builds dozens of them)."""
 
     key: str
     value: JSON
@@ -39,9 +47,8 @@ class Preference:
     last_seen: datetime
 
 
-@dataclass(frozen=True)
-class Explicit:
-    """A preference somebody said out loud: the traveller (stated) or an agent."""
+class Explicit(NamedTuple):
+    """A preference somebody said out loud: the traveller (stated) or an agent (immutable)."""
 
     key: str
     value: JSON
@@ -51,9 +58,8 @@ class Explicit:
     set_at: datetime
 
 
-@dataclass(frozen=True)
-class ConfirmationRequest:
-    """An inference we asked the traveller to confirm."""
+class ConfirmationRequest(NamedTuple):
+    """An inference we asked the traveller to confirm (immutable)."""
 
     request_id: str
     key: str
@@ -114,7 +120,9 @@ class CustomerPreferences:
 
     def _trim(self, dimension: str) -> None:
         # Keep a little more than the window so a withdrawn booking does not empty it
-        # (in the window's order: time, then booking, then value).
+        # (in the window's order: time, then booking, then value). Every list in `observations`
+        # is in that order: trimmed after appending, filtered in place when a booking is withdrawn,
+        # and stored and loaded as it was.
         self.observations[dimension] = window(self.observations[dimension], catalogue.KEEP_OBSERVATIONS)
 
     # --- explicit preferences ----------------------------------------------------------------
@@ -176,8 +184,9 @@ class CustomerPreferences:
     def inferences(self) -> dict[str, Inference]:
         """Current inference per dimension, whatever its confidence."""
         out = {}
+        # Every dimension's list is kept in the window's order (see `_trim`), so its window is its tail.
         for dimension, obs in sorted(self.observations.items()):
-            inference = infer(dimension, obs)
+            inference = infer_window(dimension, obs[-WINDOW:])
             if inference is not None:
                 out[dimension] = inference
         return out
