@@ -48,7 +48,7 @@ async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str]) -> None
     order, so two transactions locking overlapping sets cannot deadlock. Two records
     sharing a key always share its bucket; unrelated records rarely do.
     """
-    ordered = sorted({lock_key(k) for k in keys})
+    ordered = sorted({_LOCK_SPACE + key_hash(k) % LOCK_BUCKETS for k in set(keys)})
     if ordered:
         await conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", ordered)
 
@@ -333,17 +333,21 @@ async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> 
 
 
 def golden_to_json(golden: dict[str, FieldValue]) -> dict[str, Any]:
-    return {
-        k: {
+    seen: dict[datetime, str] = {}  # most fields of a golden record come from one record, seen at one time
+    out: dict[str, Any] = {}
+    for k, v in golden.items():
+        last_seen = seen.get(v.last_seen)
+        if last_seen is None:
+            last_seen = seen[v.last_seen] = v.last_seen.isoformat()
+        out[k] = {
             "value": v.value,
             "source_system": v.source_system,
             "source_id": v.source_id,
-            "last_seen": v.last_seen.isoformat(),
+            "last_seen": last_seen,
             "rule": v.rule,
             "sources": v.sources,
         }
-        for k, v in golden.items()
-    }
+    return out
 
 
 async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
