@@ -465,6 +465,10 @@ def test_property_loaded_state_writes_back_as_if_serialised_afresh(
         segments = [flight(seat, day=n, hours=9.5 if n % 3 else 1.5)] if kind != "cancelled" else []
         loaded.record_booking(booking=f"gds:B{n}", kind=kind, segments=segments, at=T0)
     assert loaded.to_json() == loaded.copy().to_json()  # a copy has nothing stored: serialised afresh
+    # Every list stays in the window's order, so a dimension's window is the tail of its list.
+    for obs in loaded.observations.values():
+        assert obs == inference.window(obs, len(obs))
+    assert loaded.inferences() == {d: i for d, obs in loaded.observations.items() if (i := inference.infer(d, obs))}
 
 
 @pytest.mark.parametrize("tz", [*OFFSETS, timezone(timedelta(seconds=3600)), ZoneInfo("Europe/Berlin")])
@@ -479,6 +483,18 @@ def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
     }
     form = handlers._published_form(handlers.Effective(prefs, [], None))
     assert form["preferences"] == [PreferenceV1(**p._asdict()).model_dump(mode="json") for p in prefs.values()]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=8,
+)
+@settings(max_examples=300, deadline=None)
+@given(a=JSON_VALUES, b=JSON_VALUES)
+def test_property_same_json_is_equality_of_comparable_forms(a: Any, b: Any) -> None:
+    assert handlers._same_json(a, b) == (handlers._comparable(a) == handlers._comparable(b))
+    assert handlers._same_json(a, a)
 
 
 def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:

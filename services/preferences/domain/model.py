@@ -196,7 +196,7 @@ class CustomerPreferences:
         out: dict[str, Preference] = {}
         for key, inference in (self.inferences() if inferences is None else inferences).items():
             value = catalogue.preference_value(key, inference.value)
-            if inference.confidence < MIN_CONFIDENCE or value in self.declined.get(key, []):
+            if inference.confidence < MIN_CONFIDENCE or value in self.declined.get(key, ()):
                 continue
             out[key] = Preference(
                 key=key,
@@ -218,15 +218,15 @@ class CustomerPreferences:
         ids = iter(new_request_id)
         out = []
         for key, inference in (self.inferences() if inferences is None else inferences).items():
-            if key in self.explicit or catalogue.is_sensitive(key):
-                continue
-            value = catalogue.preference_value(key, inference.value)
             if (
                 not (CONFIRM_MIN <= inference.confidence < CONFIRM_MAX)
                 or inference.evidence_count < CONFIRM_MIN_EVIDENCE
             ):
                 continue
-            if value in self.declined.get(key, []):
+            if key in self.explicit or catalogue.is_sensitive(key):
+                continue
+            value = catalogue.preference_value(key, inference.value)
+            if value in self.declined.get(key, ()):
                 continue
             if key in self.asked and self.asked[key].value == value:
                 continue
@@ -265,10 +265,16 @@ class CustomerPreferences:
         observations: dict[str, list[Any]] = {}
         for d, obs in self.observations.items():
             stored = loaded.get(d)
-            if stored is not None and stored[0] is obs and len(obs) == len(stored[1]):
-                observations[d] = stored[1]
-            else:
+            if stored is None:
                 observations[d] = [[booking, value, at.isoformat(), detail] for _, value, booking, at, detail in obs]
+            elif stored[0] is obs and len(obs) == len(stored[1]):
+                observations[d] = stored[1]
+            else:  # changed: the observations that were loaded keep the JSON they were loaded from
+                # (the loaded list may have had observations appended in place: its head is what was loaded)
+                entries = {id(o): e for o, e in zip(stored[0], stored[1], strict=False)}
+                observations[d] = [
+                    entries.get(id(o)) or [o.booking, o.value, o.at.isoformat(), o.detail] for o in obs
+                ]
         return {
             "observations": observations,
             "explicit": {
@@ -288,8 +294,17 @@ class CustomerPreferences:
     def from_json(
         cls, customer_id: str, data: Mapping[str, Any], *, company_id: str | None, last_event_at: datetime | None
     ) -> CustomerPreferences:
+        # The segments of a booking share their times across dimensions: each distinct time is parsed once.
+        times: dict[str, datetime] = {}
+
+        def parsed(at: str) -> datetime:
+            t = times.get(at)
+            if t is None:
+                t = times[at] = datetime.fromisoformat(at)
+            return t
+
         observations = {
-            d: [Observation(d, v, b, datetime.fromisoformat(at), detail) for b, v, at, detail in obs]
+            d: [Observation(d, v, b, parsed(at), detail) for b, v, at, detail in obs]
             for d, obs in (data.get("observations") or {}).items()
         }
         prefs = cls(

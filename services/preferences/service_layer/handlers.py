@@ -128,14 +128,27 @@ def _comparable(value: Any) -> Any:
     return (kind, value)
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """`_comparable(a) == _comparable(b)`, without building either in the usual cases."""
+    kind = type(a)
+    if kind is str or kind is bool or kind is int or kind is float or a is None:
+        return type(b) is kind and a == b
+    if kind is list and type(b) is list and len(a) == len(b):
+        return all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(_comparable(a) == _comparable(b))
+
+
 def _changed_keys(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[str, ...]:
-    def index(form: dict[str, Any] | None) -> dict[str, tuple[Any, str]]:
-        if not form:
-            return {}
-        return {p["key"]: (_comparable(p["value"]), p["source"]) for p in form["preferences"]}
+    def index(form: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+        return {p["key"]: p for p in form["preferences"]} if form else {}
 
     before, after = index(old), index(new)
-    return tuple(sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)))
+    changed = []
+    for key in before.keys() | after.keys():
+        b, a = before.get(key), after.get(key)
+        if b is None or a is None or b["source"] != a["source"] or not _same_json(b["value"], a["value"]):
+            changed.append(key)
+    return tuple(sorted(changed))
 
 
 def refresh(
