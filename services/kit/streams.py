@@ -146,9 +146,11 @@ class BatchConsumer:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         self._in_flight = asyncio.Lock()  # held while a batch is handled and its offsets committed
-        self._generation = 0  # bumped by every rebalance: batches fetched before one are dropped
         self._committed: dict[TopicPartition, int] = {}
         self._seeds: dict[TopicPartition, int] | None = None
+        # Per partition, the offset the next record handled must have at least: records fetched before a
+        # seek, or fetched again after a position reset, are skipped (they were handled, or left behind).
+        self._next: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -173,30 +175,32 @@ class BatchConsumer:
         return set(self._consumer.assignment())
 
     async def rebalancing(self) -> None:
-        """Before partitions are revoked: let the batch in flight commit, then drop anything fetched."""
+        """Before partitions are revoked: the batch in flight finishes and commits its offsets first."""
         async with self._in_flight:
-            self._generation += 1
+            return
 
     async def assigned_partitions(self, assigned: set[TopicPartition]) -> None:
         """After an assignment: note the committed offsets (for the lag); partitions new to this group
         start where the seed group (faust's) left them."""
-        self._generation += 1
-        self._committed = {}
-        try:
-            for tp in assigned:
-                committed = await self._consumer.committed(tp)
-                if committed is None and self._seed_group is not None:
-                    if self._seeds is None:
-                        self._seeds = await self._offsets_of(self._seed_group)
-                    committed = self._seeds.get(tp)
+        async with self._in_flight:  # what the loop fetched meanwhile waits for the seeks below
+            self._committed = {}
+            self._next = {}
+            try:
+                for tp in assigned:
+                    committed = await self._consumer.committed(tp)
+                    if committed is None and self._seed_group is not None:
+                        if self._seeds is None:
+                            self._seeds = await self._offsets_of(self._seed_group)
+                        committed = self._seeds.get(tp)
+                        if committed is not None:
+                            log.info("%s starts %s[%d] at %d, where %s left it", self._group_id, tp.topic,
+                                     tp.partition, committed, self._seed_group)  # fmt: skip
+                            self._consumer.seek(tp, committed)
                     if committed is not None:
-                        log.info("%s starts %s[%d] at %d, where %s left it", self._group_id, tp.topic, tp.partition,
-                                 committed, self._seed_group)  # fmt: skip
-                        self._consumer.seek(tp, committed)
-                if committed is not None:
-                    self._committed[tp] = committed
-        except Exception:  # at worst a partition starts from the beginning: redelivery is idempotent
-            log.warning("%s: could not read committed offsets", self._group_id, exc_info=True)
+                        self._committed[tp] = committed
+                        self._next[tp] = committed
+            except Exception:  # at worst a partition starts from the beginning: redelivery is idempotent
+                log.warning("%s: could not read committed offsets", self._group_id, exc_info=True)
 
     async def _offsets_of(self, group: str) -> dict[TopicPartition, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._group_id)
@@ -227,15 +231,31 @@ class BatchConsumer:
         return batch
 
     async def _run(self) -> None:
+        try:
+            await self._consume()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: the batch consumer stopped", self._group_id)  # readiness reports it
+            raise
+
+    async def _consume(self) -> None:
         processor = self.processor
         while not self._stopping:
-            generation = self._generation
             batch = await self._fetch()
             if not batch:
                 continue
             async with self._in_flight:
-                if self._generation != generation or self._stopping:
-                    continue  # fetched before a rebalance: positions restart from the committed offsets
+                if self._stopping:
+                    return  # not handled, not committed: the next owner reads them
+                # A rebalance may have happened since the fetch: records of partitions taken away are
+                # left to their new owner (nothing of them was committed here); the rest are handled,
+                # from the partition's committed (or seeded) offset on.
+                assigned = self._consumer.assignment()
+                batch = {tp: msgs for tp, msgs in batch.items() if tp in assigned}
+                batch = self._unseen(batch)
+                if not batch:
+                    continue
                 records = [
                     IncomingRecord(
                         topic=m.topic,
@@ -250,7 +270,19 @@ class BatchConsumer:
                     for m in msgs
                 ]
                 await _process_until_done(processor, records, lambda: self._stopping)
-                await self._commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if msgs})
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
+                self._next.update(offsets)
+                await self._commit(offsets)
+
+    def _unseen(self, batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, list[Any]]:
+        """The records not handled yet, by offset (see `_next`)."""
+        kept = {}
+        for tp, fetched in batch.items():
+            start = self._next.get(tp)
+            msgs = fetched if start is None or fetched[0].offset >= start else [m for m in fetched if m.offset >= start]
+            if msgs:
+                kept[tp] = msgs
+        return kept
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit after the batch's transaction; a failure only means redelivery (absorbed by processed_events)."""

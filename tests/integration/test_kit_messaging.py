@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,7 +39,10 @@ async def kit_env() -> AsyncIterator[TestEnv]:
         await drop_env(env)
 
 
-def _definition(env: TestEnv, switch: Switch) -> ServiceDefinition:
+FETCH = pytest.mark.parametrize("fetch", ["faust", "batch"])  # a faust agent, or the kit's batch consumer
+
+
+def _definition(env: TestEnv, switch: Switch, fetch: str = "faust") -> ServiceDefinition:
     async def handle(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         booking_id = event.payload.booking_id
         await conn.execute(
@@ -57,12 +61,22 @@ def _definition(env: TestEnv, switch: Switch) -> ServiceDefinition:
         if booking_id in switch.failing:
             raise RuntimeError(f"cannot handle {booking_id} yet")
 
-    settings = env.settings(ServiceSettings, service_name="profile", consumer_max_attempts=2)
+    settings = env.settings(
+        ServiceSettings,
+        service_name="profile",
+        consumer_max_attempts=2,
+        batch_consumers=["kit-test"] if fetch == "batch" else [],
+    )
     return ServiceDefinition(
         settings=settings,
         migrations="tests.integration.kit_migrations",
         consumers=[ConsumerSpec(name="kit-test", topics=("booking.events.v1",), handler=handle)],
     )
+
+
+def _without_consumers(definition: ServiceDefinition) -> ServiceDefinition:
+    """For tests driving a `BatchProcessor` themselves: no consumer handles batches alongside theirs."""
+    return dataclasses.replace(definition, consumers=[])
 
 
 async def _effects(env: TestEnv, booking_id: str) -> int:
@@ -75,10 +89,11 @@ async def _effects(env: TestEnv, booking_id: str) -> int:
         await conn.close()
 
 
-async def test_outbox_publishes_in_the_handlers_transaction(kit_env: TestEnv) -> None:
+@FETCH
+async def test_outbox_publishes_in_the_handlers_transaction(kit_env: TestEnv, fetch: str) -> None:
     event = builders.booking_created()
     booking_id = event.payload.booking_id
-    async with kit_env.running(_definition(kit_env, Switch())) as runtime:
+    async with kit_env.running(_definition(kit_env, Switch(), fetch)) as runtime:
         await kit_env.publish("booking.events.v1", event)
         published = await kit_env.events(
             "profile.customer-events.v1",
@@ -91,10 +106,11 @@ async def test_outbox_publishes_in_the_handlers_transaction(kit_env: TestEnv) ->
             await wait_until(lambda: conn.fetchval("SELECT count(*) = 0 FROM outbox"))
 
 
-async def test_same_event_delivered_twice_changes_nothing(kit_env: TestEnv) -> None:
+@FETCH
+async def test_same_event_delivered_twice_changes_nothing(kit_env: TestEnv, fetch: str) -> None:
     event = builders.booking_created()
     marker = builders.booking_created(source_system=event.payload.source_system)
-    async with kit_env.running(_definition(kit_env, Switch())):
+    async with kit_env.running(_definition(kit_env, Switch(), fetch)):
         await kit_env.publish("booking.events.v1", event)
         await kit_env.publish("booking.events.v1", event)
         await kit_env.publish("booking.events.v1", event, partition=2)
@@ -109,17 +125,19 @@ async def test_same_event_delivered_twice_changes_nothing(kit_env: TestEnv) -> N
     assert sum(1 for e in events if e.payload.customer_id == f"c-{event.payload.booking_id}") == 1
 
 
-async def test_garbage_is_dead_lettered_and_the_partition_keeps_moving(kit_env: TestEnv) -> None:
+@FETCH
+async def test_garbage_is_dead_lettered_and_the_partition_keeps_moving(kit_env: TestEnv, fetch: str) -> None:
     good = builders.booking_created()
-    async with kit_env.running(_definition(kit_env, Switch())):
+    async with kit_env.running(_definition(kit_env, Switch(), fetch)):
         await kit_env.publish("booking.events.v1", b"{definitely not an event", key=good.subject_id)
         await kit_env.publish("booking.events.v1", good)
         await wait_until(lambda: _effects(kit_env, good.payload.booking_id))
+    key = good.subject_id.encode()
     letters = await kit_env.read_topic(
-        "profile.deadletters.v1", until=lambda rs: any(v == b"{definitely not an event" for _, v, _ in rs)
+        "profile.deadletters.v1",
+        until=lambda rs: any(k == key and v == b"{definitely not an event" for k, v, _ in rs),
     )
-    key, _, headers = next(r for r in letters if r[1] == b"{definitely not an event")
-    assert key == good.subject_id.encode()
+    _, _, headers = next(r for r in letters if r[0] == key and r[1] == b"{definitely not an event")
     assert headers["dlq.reason"] == b"unparseable"
     assert b"not JSON" in headers["dlq.error"]
     assert headers["dlq.source_topic"] == b"booking.events.v1"
@@ -128,12 +146,15 @@ async def test_garbage_is_dead_lettered_and_the_partition_keeps_moving(kit_env: 
     assert headers["dlq.source_partition"].isdigit()
 
 
-async def test_failing_handler_is_retried_dead_lettered_then_redriven_after_the_fix(kit_env: TestEnv) -> None:
+@FETCH
+async def test_failing_handler_is_retried_dead_lettered_then_redriven_after_the_fix(
+    kit_env: TestEnv, fetch: str
+) -> None:
     switch = Switch()
     broken = builders.booking_created()
     after = builders.booking_created()
     switch.failing.add(broken.payload.booking_id)
-    async with kit_env.running(_definition(kit_env, switch)):
+    async with kit_env.running(_definition(kit_env, switch, fetch)):
         await kit_env.publish("booking.events.v1", broken)
         await kit_env.publish("booking.events.v1", after, key=broken.subject_id)
         await wait_until(lambda: _effects(kit_env, after.payload.booking_id))
@@ -173,7 +194,7 @@ async def test_a_run_with_a_failing_record_is_handled_again_one_by_one(kit_env: 
         )
         for offset, event in enumerate([first, broken, last, first])  # the last one is a redelivery
     ]
-    async with kit_env.running(definition) as runtime:
+    async with kit_env.running(_without_consumers(definition)) as runtime:
         processor = BatchProcessor(
             spec=spec,
             pool=runtime.pool,
@@ -216,7 +237,7 @@ async def test_a_batch_publishes_after_its_commit_and_leaves_failures_to_the_rel
             for n, e in enumerate(events)
         ]  # fmt: skip
 
-    async with kit_env.running(definition) as runtime:
+    async with kit_env.running(_without_consumers(definition)) as runtime:
         assert runtime.relay is not None
         processor = BatchProcessor(
             spec=spec, pool=runtime.pool, producer=runtime.producer, service="profile",
