@@ -273,7 +273,7 @@ class BatchProcessor:
         """The record's event, or None when it is unparseable (noted for dead-lettering) or of a skipped type."""
         assert record.value is not None
         try:
-            event = decode_envelope(record.value)
+            event = decode_envelope(record.value, record.headers)
         except EnvelopeError as exc:
             result.failures.append(_Failure(record, "unparseable", str(exc), 0))
             return None

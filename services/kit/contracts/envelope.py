@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -163,7 +164,7 @@ def envelope_class(model: type[Payload]) -> Any:
     return cls
 
 
-def decode_envelope(raw: bytes | str) -> Envelope[Any]:
+def decode_envelope(raw: bytes | str, headers: Sequence[tuple[str, bytes]] | None = None) -> Envelope[Any]:
     """Parse wire bytes into an envelope with its payload validated against the registry.
 
     Raises EnvelopeError naming what is wrong: not JSON, a bad envelope field, an
@@ -171,10 +172,18 @@ def decode_envelope(raw: bytes | str) -> Envelope[Any]:
 
     A valid event is parsed once and validated in one call (pydantic-core JSON, then the
     cached `Envelope[payload model]`, with the envelope's field limits checked here); anything
-    that does not pass takes the step-by-step path below, which says what is wrong.
+    that does not pass takes the step-by-step path below, which says what is wrong. With the
+    record's Kafka `headers`, whose `event_type` and `schema_version` name the payload model
+    before the value is read, the value is validated straight from JSON (no intermediate
+    dict: about a third cheaper); the value's own type and version must match the headers',
+    otherwise the value decides, as without headers.
     """
     from services.kit.contracts.registry import payload_type
 
+    if headers:
+        env = _decode_as_announced(raw, headers)
+        if env is not None:
+            return env
     try:
         data: Any = from_json(raw)
     except ValueError:
@@ -189,15 +198,45 @@ def decode_envelope(raw: bytes | str) -> Envelope[Any]:
             except ValidationError:
                 pass
             else:
-                if (
-                    len(event_type) <= 200
-                    and version >= 1
-                    and 0 < len(env.producer) <= 200
-                    and 0 < len(env.subject_id) <= 500
-                    and (env.traceparent is None or len(env.traceparent) <= 200)
-                ):
+                if env.event_type == event_type and env.schema_version == version and _within_limits(env):
                     return env
     return _decode_step_by_step(raw)
+
+
+def _within_limits(env: Envelope[Any]) -> bool:
+    """The envelope's field limits (`_RawEnvelope`) that the typed `Envelope` does not check itself."""
+    return (
+        0 < len(env.event_type) <= 200
+        and env.schema_version >= 1
+        and 0 < len(env.producer) <= 200
+        and 0 < len(env.subject_id) <= 500
+        and (env.traceparent is None or len(env.traceparent) <= 200)
+    )
+
+
+def _decode_as_announced(raw: bytes | str, headers: Sequence[tuple[str, bytes]]) -> Envelope[Any] | None:
+    """The envelope validated straight from JSON as the model its headers announce; None if that fails."""
+    from services.kit.contracts.registry import payload_type
+
+    event_type = version = None
+    for name, value in headers:
+        if name == "event_type":
+            event_type = value
+        elif name == "schema_version":
+            version = value
+    if event_type is None or version is None or not version.isdigit():
+        return None
+    announced_type, announced_version = event_type.decode(errors="replace"), int(version)
+    model = payload_type(announced_type, announced_version)
+    if model is None:
+        return None
+    try:
+        env: Envelope[Any] = envelope_class(model).model_validate_json(raw)
+    except ValidationError:
+        return None
+    if env.event_type != announced_type or env.schema_version != announced_version or not _within_limits(env):
+        return None
+    return env
 
 
 def _decode_step_by_step(raw: bytes | str) -> Envelope[Any]:
