@@ -181,9 +181,9 @@ def decode_envelope(raw: bytes | str, headers: Sequence[tuple[str, bytes]] | Non
     from services.kit.contracts.registry import payload_type
 
     if headers:
-        env = _decode_as_announced(raw, headers)
-        if env is not None:
-            return env
+        announced = _decode_as_announced(raw, headers)
+        if announced is not None:
+            return announced
     try:
         data: Any = from_json(raw)
     except ValueError:
