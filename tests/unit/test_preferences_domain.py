@@ -490,6 +490,21 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
     max_leaves=8,
 )
+ZONES = st.sampled_from(
+    [*OFFSETS, timezone(timedelta(seconds=3661)), ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.datetimes(timezones=ZONES, allow_imaginary=False), value=JSON_VALUES)
+def test_property_published_entry_is_what_pydantic_dumps(at: datetime, value: Any) -> None:
+    p = Preference("hotel.star_min", value, "inferred", 0.5, 1, at, at)
+    assert handlers._published_entry(p) == PreferenceV1(**p._asdict()).model_dump(mode="json")
+    # The same instant in another zone is spelt in that zone's time (times are remembered by instant and zone).
+    other = Preference("hotel.star_min", value, "inferred", 0.5, 1, at.astimezone(UTC), at.astimezone(UTC))
+    assert handlers._published_entry(other) == PreferenceV1(**other._asdict()).model_dump(mode="json")
+
+
 @settings(max_examples=300, deadline=None)
 @given(a=JSON_VALUES, b=JSON_VALUES)
 def test_property_same_json_is_equality_of_comparable_forms(a: Any, b: Any) -> None:

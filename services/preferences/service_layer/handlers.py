@@ -81,40 +81,63 @@ def _policy(row: PolicyRow) -> policy.TravelPolicy:
     return parsed
 
 
-def _wire(p: Preference) -> dict[str, Any]:
-    """A preference as `PreferenceV1` fields (validated when the snapshot is built)."""
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _json_value(value: Any) -> Any:
+    """`value` as pydantic dumps a `JsonValue` in JSON mode (lists and objects copied)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is list and all(type(v) in _JSON_SCALARS for v in value):
+        return list(value)
+    return to_jsonable_python(value)
+
+
+_JSON_TIMES: dict[tuple[datetime, Any, int], str] = {}
+
+
+def _json_time(at: datetime) -> str:
+    """A datetime as pydantic dumps it in JSON mode, remembered: converting one costs about 1 us,
+    and a customer's preferences share a few times (the same booking's segments) with each other
+    and with other customers'. Equal times with equal zones (and fold) are spelt the same."""
+    key = (at, at.tzinfo, at.fold)
+    text = _JSON_TIMES.get(key)
+    if text is None:
+        if len(_JSON_TIMES) >= 200_000:
+            _JSON_TIMES.clear()
+        text = _JSON_TIMES[key] = to_jsonable_python(at)
+    return text
+
+
+def _published_entry(p: Preference) -> dict[str, Any]:
+    """A preference as `PreferenceV1.model_dump(mode="json")` gives it (a unit test pins this)."""
     return {
         "key": p.key,
-        "value": p.value,
+        "value": _json_value(p.value),
         "source": p.source,
         "confidence": float(p.confidence),
         "evidence_count": p.evidence_count,
-        "first_seen": p.first_seen,
-        "last_seen": p.last_seen,
+        "first_seen": _json_time(p.first_seen),
+        "last_seen": _json_time(p.last_seen),
     }
 
 
-def _published_form(effective: Effective, wired: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _published_form(effective: Effective) -> dict[str, Any]:
     """What the snapshot says, without its version and timestamps: the thing to diff.
 
-    Its preferences are in the JSON form `PreferenceV1.model_dump(mode="json")` gives (pydantic's own
-    serialiser, in one call for all of them, instead of one model per preference).
+    Its preferences are in the JSON form `PreferenceV1.model_dump(mode="json")` gives; the
+    snapshot is validated from them (pydantic validates times given as text twice as fast as
+    datetime objects, and spells them back the same).
     """
-    if wired is None:
-        wired = _wired(effective)
     return {
-        "preferences": to_jsonable_python(wired),
+        "preferences": [_published_entry(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)],
         "conflicts": [
             {"key": c.key, "preferred": c.preferred, "allowed": c.allowed, "message": c.message}
             for c in effective.conflicts
         ],
         "policy_version": effective.policy_version,
     }
-
-
-def _wired(effective: Effective) -> list[dict[str, Any]]:
-    """The preferences a snapshot shows (never the sensitive ones), as `PreferenceV1` fields."""
-    return [_wire(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)]
 
 
 def _comparable(value: Any) -> Any:
@@ -158,8 +181,7 @@ def refresh(
     prefs = row.prefs
     inferences = prefs.inferences()
     effective = effective_of(prefs, policy_row, inferences=inferences)
-    wired = _wired(effective)
-    form = _published_form(effective, wired)
+    form = _published_form(effective)
     # The version seen, even of a deleted policy, so the policy job does not revisit this customer.
     row.policy_version = policy_row.version if policy_row is not None else None
     out: Outgoing = []
@@ -173,7 +195,7 @@ def refresh(
             {
                 "customer_id": cid,
                 "version": row.version,
-                "preferences": wired,
+                "preferences": form["preferences"],
                 "conflicts": form["conflicts"],
                 "updated_at": now,
                 "company_id": prefs.company_id,
