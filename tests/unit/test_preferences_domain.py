@@ -87,6 +87,15 @@ def test_a_booking_reveals_cabin_seat_meal_hotel_and_car() -> None:
 # --- inference ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("year", [2026, 999])
+def test_evidence_details_spell_dates_and_times_as_strftime_does(year: int) -> None:
+    dep = datetime(year, 3, 4, 7, 5, tzinfo=UTC)
+    seg = flight("3C", hours=1.5, departure_at=dep, arrival_at=dep + timedelta(hours=1))
+    details = {o.dimension: o.detail for o in observe([seg], booking="gds:B1")}
+    assert details["air.airlines.preferred"] == f"LH100 FRA-MUC {dep:%Y-%m-%d}"
+    assert details["air.departure_window"] == f"LH100 FRA-MUC {dep:%Y-%m-%d}: departs {dep:%H:%M}"
+
+
 def test_eight_of_ten_aisle_seats_infer_aisle_with_matching_confidence() -> None:
     c = customer_with_flights(["3C"] * 8 + ["3A", "3F"])
     p = c.preferences()["air.seat.short_haul"]

@@ -263,18 +263,24 @@ class CustomerPreferences:
     def to_json(self) -> dict[str, Any]:
         loaded = self._loaded
         observations: dict[str, list[Any]] = {}
+        times: dict[int, str] = {}  # by identity (all alive meanwhile): a segment's observations share a time
+
+        def iso(at: datetime) -> str:
+            text = times.get(id(at))
+            if text is None:
+                text = times[id(at)] = at.isoformat()
+            return text
+
         for d, obs in self.observations.items():
             stored = loaded.get(d)
             if stored is None:
-                observations[d] = [[booking, value, at.isoformat(), detail] for _, value, booking, at, detail in obs]
+                observations[d] = [[booking, value, iso(at), detail] for _, value, booking, at, detail in obs]
             elif stored[0] is obs and len(obs) == len(stored[1]):
                 observations[d] = stored[1]
             else:  # changed: the observations that were loaded keep the JSON they were loaded from
                 # (the loaded list may have had observations appended in place: its head is what was loaded)
                 entries = {id(o): e for o, e in zip(stored[0], stored[1], strict=False)}
-                observations[d] = [
-                    entries.get(id(o)) or [o.booking, o.value, o.at.isoformat(), o.detail] for o in obs
-                ]
+                observations[d] = [entries.get(id(o)) or [o.booking, o.value, iso(o.at), o.detail] for o in obs]
         return {
             "observations": observations,
             "explicit": {
