@@ -178,9 +178,11 @@ class OutboxRelay:
                             await asyncio.wait_for(self._direct_idle.wait(), timeout=self._poll_interval)
                     self._forced = False
         finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(channel, self._on_notify)
-            await self._pool.release(listener)
+            try:  # cancelled while unlistening (the runtime stops it), the connection still goes back
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(channel, self._on_notify)
+            finally:
+                await self._pool.release(listener)
 
     def stop(self) -> None:
         self._stopping = True

@@ -118,6 +118,9 @@ class BatchConsumer:
     Offsets are committed after the batch's transaction; a rebalance waits for the batch in flight.
     """
 
+    BROKER_TIMEOUT = 10.0  # reading offsets at start and on assignment
+    STOP_TIMEOUT = 30.0  # for the batch in flight when stopping
+
     def __init__(
         self,
         *,
@@ -155,17 +158,27 @@ class BatchConsumer:
         self._stopping = False
 
     async def start(self) -> None:
+        if self._seed_group is not None:
+            try:
+                self._seeds = await asyncio.wait_for(self._offsets_of(self._seed_group), self.BROKER_TIMEOUT)
+            except Exception:  # at worst a partition new to this group starts from the beginning: idempotent
+                log.warning("%s: could not read %s's offsets", self._group_id, self._seed_group, exc_info=True)
         self._consumer.subscribe(self._topics, listener=_WaitForBatch(self))
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"batch-consumer-{self._group_id}")
 
     async def stop(self) -> None:
         self._stopping = True
-        async with self._in_flight:  # the batch in flight finishes and commits
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._task
+        try:  # the batch in flight finishes and commits (unless it is stuck retrying)
+            await asyncio.wait_for(self._in_flight.acquire(), self.STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("%s: stopping with a batch in flight (it rolls back and comes again)", self._group_id)
+        else:
+            self._in_flight.release()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
         await self._consumer.stop()  # leaves the group
 
     def running(self) -> bool:
@@ -180,27 +193,30 @@ class BatchConsumer:
             return
 
     async def assigned_partitions(self, assigned: set[TopicPartition]) -> None:
-        """After an assignment: note the committed offsets (for the lag); partitions new to this group
-        start where the seed group (faust's) left them."""
+        """After an assignment: note the committed offsets (for the lag and `_next`); partitions new to
+        this group start where the seed group (faust's) left them."""
         async with self._in_flight:  # what the loop fetched meanwhile waits for the seeks below
             self._committed = {}
             self._next = {}
+            tps = sorted(assigned)
             try:
-                for tp in assigned:
-                    committed = await self._consumer.committed(tp)
-                    if committed is None and self._seed_group is not None:
-                        if self._seeds is None:
-                            self._seeds = await self._offsets_of(self._seed_group)
-                        committed = self._seeds.get(tp)
-                        if committed is not None:
-                            log.info("%s starts %s[%d] at %d, where %s left it", self._group_id, tp.topic,
-                                     tp.partition, committed, self._seed_group)  # fmt: skip
-                            self._consumer.seek(tp, committed)
-                    if committed is not None:
-                        self._committed[tp] = committed
-                        self._next[tp] = committed
-            except Exception:  # at worst a partition starts from the beginning: redelivery is idempotent
+                found = await asyncio.wait_for(
+                    asyncio.gather(*(self._consumer.committed(tp) for tp in tps)), self.BROKER_TIMEOUT
+                )
+            except Exception:  # at worst records come again: idempotent
                 log.warning("%s: could not read committed offsets", self._group_id, exc_info=True)
+                return
+            for tp, own in zip(tps, found, strict=True):
+                committed = own
+                if own is None and self._seeds:
+                    committed = self._seeds.get(tp)
+                    if committed is not None:
+                        log.info("%s starts %s[%d] at %d, where %s left it", self._group_id, tp.topic,
+                                 tp.partition, committed, self._seed_group)  # fmt: skip
+                        self._consumer.seek(tp, committed)
+                if committed is not None:
+                    self._committed[tp] = committed
+                    self._next[tp] = committed
 
     async def _offsets_of(self, group: str) -> dict[TopicPartition, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._group_id)
