@@ -16,17 +16,18 @@ channel and `take_events` collects them again, and aiokafka itself runs in a con
 whose results cross back to the event loop. None of it is configurable (the wait is in the
 fetch loop's body; the aiokafka driver is always a `ThreadDelegateConsumer`). Measured with
 `bench/kit_throughput.py` behind a no-op handler, it was most of the worker's ~150 µs of CPU
-per record, against ~40 µs on the batch consumer (`bench/results/kit.md`). The batch
+per record, against ~50 µs on the batch consumer (`bench/results/kit.md`). The batch
 consumer is aiokafka's `AIOKafkaConsumer` in the service's event loop, one consumer group
 per consumer (`<faust app id>.<consumer name>`; faust's group speaks faust's own assignment
 protocol, so they cannot share one): it takes whole fetched batches with `getmany()`, hands
 them to the same `BatchProcessor` with the same retry and backoff on infrastructure errors,
 and commits the batch's offsets only after its transaction committed (and its dead letters
 were acknowledged). A rebalance waits for the batch in flight (its offsets are committed
-before the partitions go) and drops whatever was fetched before it: positions restart from
-the committed offsets. On its first assignment, a partition with no offset in the new group
-starts where faust's group left it, so switching a consumer over neither skips nor replays
-the topic. Delivery stays at-least-once, made idempotent by `processed_events`, as with faust.
+before the partitions go); records fetched for partitions taken away are left to their new
+owner, and every partition is read on from its committed offset. On its first assignment, a
+partition with no offset in the new group starts where faust's group left it, so switching a
+consumer over neither skips nor replays the topic. Delivery stays at-least-once, made
+idempotent by `processed_events`, as with faust.
 """
 
 from __future__ import annotations
