@@ -83,6 +83,9 @@ def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefi
                 handler=handle_resolved_booking,
                 batch_handler=handle_resolved_bookings,
                 event_types=frozenset({"booking.resolved"}),
+                # The service's high-volume consumer: whole fetched batches from aiokafka, without
+                # faust's per-record fetch path (about 0.1 ms of CPU per booking).
+                batch_fetch=True,
             ),
             ConsumerSpec(
                 name="customers",
