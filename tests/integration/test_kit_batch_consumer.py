@@ -133,12 +133,22 @@ async def test_a_restart_redelivers_what_was_committed_in_the_database_but_not_i
             first = await _publish(batch_env, 30)
             await wait_until(lambda: _all_handled(batch_env, first))
     assert await _committed(_group(batch_env, "restart")) == {}  # nothing reached Kafka
-    async with batch_env.running(definition):
+    async with batch_env.running(definition) as runtime:
         await wait_until(lambda: _duplicates("restart") - before >= 30)  # all of them again
         second = await _publish(batch_env, 5)
         await wait_until(lambda: _all_handled(batch_env, second))
         ends = await _end_offsets(batch_env)
         await wait_until(lambda: _caught_up(_group(batch_env, "restart"), ends))
+        assert runtime.streams is not None
+        runtime.streams.update_lag("profile")  # the lag metric: nothing left behind
+        lags = {
+            tp.partition: REGISTRY.get_sample_value(
+                "itinera_consumer_lag",
+                {"service": "profile", "consumer": "restart", "topic": TOPIC, "partition": str(tp.partition)},
+            )
+            for tp in ends
+        }
+        assert lags == dict.fromkeys(lags, 0.0)
     counts = await _effect_counts(batch_env)
     assert all(counts[b] == 1 for b in first + second)
 
