@@ -64,7 +64,7 @@ def main() -> None:
     )
 
     ids = itertools.count()
-    resolver.new_customer_id = lambda: f"cus_new_{next(ids):08d}"  # type: ignore[assignment]
+    resolver.new_customer_id = lambda: f"cus_new_{next(ids):08d}"
     best = float("inf")
     digest = ""
     for _ in range(args.rounds):
