@@ -56,6 +56,7 @@ class EventProducer:
     """An idempotent producer (`acks=all`, idempotence on) that sends in bulk."""
 
     def __init__(self, *, bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> None:
+        self._partitioner = KeyHashCache()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -64,7 +65,7 @@ class EventProducer:
             linger_ms=linger_ms,
             max_batch_size=256 * 1024,
             request_timeout_ms=30_000,
-            partitioner=KeyHashCache(),
+            partitioner=self._partitioner,
         )
         self.started = False
 
@@ -86,11 +87,36 @@ class EventProducer:
         await self.send_rows([(r.topic, r.key, r.value, r.headers) for r in records])
 
     async def send_rows(self, rows: Sequence[tuple[str, bytes, bytes | None, Headers]]) -> None:
-        """`send_many` for (topic, key, value, headers) tuples."""
-        send = self._producer.send
-        futures = [await send(topic, value=value, key=key, headers=headers) for topic, key, value, headers in rows]
-        if futures:
-            await asyncio.gather(*futures)
+        """`send_many` for (topic, key, value, headers) tuples.
+
+        The records are partitioned here (with the producer's own partitioner: the partition
+        `send()` would pick) and handed over as record batches, one after the other per partition
+        (`create_batch`, `send_batch`): aiokafka's per-message `send()` cost ~10-15 µs of CPU per
+        1.4 kB record more than appending it to a batch (`bench/results/kit.md`). Per-partition
+        order is the order given; idempotence assigns the batches' sequence numbers as before.
+        """
+        if not rows:
+            return
+        producer = self._producer
+        partitioner = self._partitioner
+        by_partition: dict[tuple[str, int], list[tuple[bytes, bytes | None, Headers]]] = {}
+        partitions: dict[str, list[int]] = {}
+        for topic, key, value, headers in rows:
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = list(await producer.partitions_for(topic))
+            by_partition.setdefault((topic, partitioner(key, known, known)), []).append((key, value, headers))
+        futures = []
+        for (topic, partition), records in by_partition.items():
+            batch = producer.create_batch()
+            for key, value, headers in records:
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                        raise ValueError(f"a record of {len(value or b'')} bytes does not fit a batch")
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
 
     async def send(self, record: OutgoingRecord) -> None:
         await self.send_many([record])
