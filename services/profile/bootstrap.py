@@ -48,7 +48,14 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
         settings=s,
         migrations="services.profile.migrations",
         consumers=[
-            ConsumerSpec(name="bookings", topics=("booking.events.v1",), handler=on_booking, batch_handler=on_bookings),
+            # The high-volume input: whole fetched batches from aiokafka (the kit's batch consumer).
+            ConsumerSpec(
+                name="bookings",
+                topics=("booking.events.v1",),
+                handler=on_booking,
+                batch_handler=on_bookings,
+                batch_fetch=True,
+            ),
             ConsumerSpec(
                 name="deliveries",
                 topics=("notifications.deliveries.v1",),
