@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from bench.measure import cpu_seconds, database_cpu_seconds, load_average
 from services.kit.contracts.bookings import BookingCreatedV1
 from services.kit.contracts.customers import CustomerCreatedV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
@@ -124,33 +125,6 @@ async def worker(database: str, prefix: str, handler: str, fetch: str, batch_siz
 
 
 # --- the driver -------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds a process has used so far (Linux `/proc`; None elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-async def database_cpu_seconds(conn: asyncpg.Connection, database: str) -> float | None:
-    """CPU seconds used so far by the backends connected to `database` (the worker's pool lives all run)."""
-    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database)
-    total = 0.0
-    for r in rows:
-        cpu = cpu_seconds(r["pid"])
-        if cpu is None:
-            return None
-        total += cpu
-    return total
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def _booking(i: int) -> Envelope[BookingCreatedV1]:

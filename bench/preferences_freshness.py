@@ -38,11 +38,11 @@ from typing import cast
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.measure import load_average
 from bench.preferences_common import (
     booking,
     customers,
     encoded,
-    load_average,
     machine,
     percentile,
     start_workers,

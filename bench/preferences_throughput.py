@@ -24,13 +24,11 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from bench.measure import cpu_seconds, database_cpu_seconds, load_average
 from bench.preferences_common import (
     booking,
-    cpu_seconds,
     customers,
-    database_cpu_seconds,
     encoded,
-    load_average,
     machine,
     start_workers,
     stop_workers,

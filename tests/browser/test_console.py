@@ -185,13 +185,7 @@ async def traveller(env: TestEnv, smtp: SmtpServer, stack: Stack) -> Traveller:
     await smtp.wait_for(lambda m: created.payload.booking_id in str(m["Subject"]))
 
     async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
-
-        async def customer_id() -> str | None:
-            r = await client.get(f"{stack.api['profile']}/v1/customers", params={"email": email})
-            items = r.json()["items"] if r.status_code == 200 else []
-            return str(items[0]["customer_id"]) if items else None
-
-        cid: str = await wait_until(customer_id)
+        cid = await _customer_with_email(client, stack, email)
 
         async def inferred_cabin() -> bool:
             r = await client.get(f"{stack.api['preferences']}/v1/customers/{cid}/preferences/effective")
@@ -756,13 +750,7 @@ async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
         await env.publish("booking.events.v1", builders.booking_created(traveller=person, traveller_id=traveller_id))
 
     async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
-
-        async def customer_id() -> str | None:
-            r = await client.get(f"{stack.api['profile']}/v1/customers", params={"email": person.email})
-            items = r.json()["items"] if r.status_code == 200 else []
-            return str(items[0]["customer_id"]) if items else None
-
-        cid: str = await wait_until(customer_id)
+        cid = await _customer_with_email(client, stack, person.email)
 
         async def asked() -> set[str]:
             url = f"{stack.api['preferences']}/v1/customers/{cid}/preferences/confirmations"
@@ -801,13 +789,7 @@ async def test_agent_confirms_and_rejects_inferred_preferences_nobody_was_asked_
     await env.publish("booking.events.v1", builders.booking_created(traveller=person))  # one booking: nothing asked
 
     async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
-
-        async def customer_id() -> str | None:
-            r = await client.get(f"{stack.api['profile']}/v1/customers", params={"email": person.email})
-            items = r.json()["items"] if r.status_code == 200 else []
-            return str(items[0]["customer_id"]) if items else None
-
-        cid: str = await wait_until(customer_id)
+        cid = await _customer_with_email(client, stack, person.email)
         preferences = f"{stack.api['preferences']}/v1/customers/{cid}/preferences"
 
         async def inferred() -> set[str]:
@@ -846,6 +828,18 @@ async def test_agent_confirms_and_rejects_inferred_preferences_nobody_was_asked_
     async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
         r = await client.get(f"{preferences}/explain", params={"key": "air.seat.long_haul"})
         assert r.json()["explanations"][0]["declined"] == ["window"]
+
+
+async def _customer_with_email(client: httpx.AsyncClient, stack: Stack, email: str | None) -> str:
+    """The id of the customer the profile service resolved this email to (waits until there is one)."""
+
+    async def found() -> str | None:
+        r = await client.get(f"{stack.api['profile']}/v1/customers", params={"email": email})
+        items = r.json()["items"] if r.status_code == 200 else []
+        return str(items[0]["customer_id"]) if items else None
+
+    cid: str = await wait_until(found)
+    return cid
 
 
 async def _having(check: Callable[[], Awaitable[set[str]]], wanted: set[str]) -> set[str] | None:
