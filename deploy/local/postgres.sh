@@ -162,7 +162,9 @@ init_cluster() {
 
 # write_config: settings and client authentication for the current port.
 write_config() {
-  local tmp
+  local tmp statements=""
+  [[ -f "$PG_BIN/../lib/pg_stat_statements.so" ]] &&
+    statements="shared_preload_libraries = 'pg_stat_statements'"
   tmp=$(mktemp)
   cat >"$tmp" <<EOF
 # Written by deploy/local/postgres.sh on every start; edits are lost.
@@ -175,6 +177,9 @@ max_connections = 200
 # did not fit in the default 128MB. 1GB holds them on a development machine with a few GB
 # of RAM to spare (takes effect at the cluster's next start).
 shared_buffers = 1GB
+# Per-statement counts and times for operations and benchmarks (read them after
+# CREATE EXTENSION pg_stat_statements in a database), where the module is installed.
+$statements
 password_encryption = scram-sha-256
 timezone = 'UTC'
 # Disposable local data: trade crash safety for speed (tests create and drop
