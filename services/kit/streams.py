@@ -64,6 +64,19 @@ def _headers(raw: Any) -> list[tuple[str, bytes]]:
     ]
 
 
+async def committed_offsets(
+    bootstrap_servers: str, group: str, *, client_id: str = "itinera-offsets"
+) -> dict[TopicPartition, int]:
+    """The offsets a consumer group has committed, by partition (partitions without one left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
 class _PerBatchMonitor(Monitor):
     """faust's monitor without its per-message and per-event statistics.
 
@@ -220,13 +233,7 @@ class BatchConsumer:
                     self._next[tp] = committed
 
     async def _offsets_of(self, group: str) -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._group_id)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        return await committed_offsets(self._bootstrap, group, client_id=self._group_id)
 
     async def _fetch(self) -> dict[TopicPartition, list[Any]]:
         """Up to `batch_size` records: what is buffered, topped up for at most `batch_within` seconds."""

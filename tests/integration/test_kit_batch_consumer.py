@@ -10,14 +10,13 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import REGISTRY
 
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.envelope import Envelope
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
-from services.kit.streams import BatchConsumer
+from services.kit.streams import BatchConsumer, committed_offsets
 from tests import builders
 from tests.harness import KAFKA, TestEnv, create_env, drop_env, wait_until
 
@@ -82,13 +81,7 @@ async def _all_handled(env: TestEnv, booking_ids: list[str]) -> bool:
 
 
 async def _committed(group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+    return await committed_offsets(KAFKA, group)
 
 
 async def _end_offsets(env: TestEnv) -> dict[TopicPartition, int]:

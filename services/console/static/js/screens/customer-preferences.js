@@ -10,9 +10,13 @@ import * as session from "../session.js";
 
 let catalogue = null;
 
-/** The preferences catalogue (fetched once): key -> {description, kind, allowed, sensitive, minimum, maximum}. */
-function loadCatalogue(signal) {
-  catalogue ??= request("preferences", "/v1/preferences/catalogue", { signal })
+/** The preferences catalogue (fetched once): key -> {description, kind, allowed, sensitive, minimum, maximum}.
+ *
+ * The fetch is shared by every render, so it is not tied to the signal of the render that started
+ * it: a render cancelled by navigation would otherwise leave every other waiting render without
+ * labels. A failed fetch gives plain keys for now and is tried again next time. */
+function loadCatalogue() {
+  catalogue ??= request("preferences", "/v1/preferences/catalogue")
     .then((specs) => Object.fromEntries((specs ?? []).map((s) => [s.key, s])))
     .catch(() => { catalogue = null; return {}; });
   return catalogue;
@@ -329,7 +333,7 @@ export function renderPreferences(ctx, panel) {
   panel.show(
     async () => {
       const sensitive = ctx.showSensitive && session.isSupervisor();
-      const specs = await loadCatalogue(ctx.signal);
+      const specs = await loadCatalogue();
       const empty = { preferences: [], conflicts: [], redacted_keys: [] };
       const effective = await request("preferences", `/v1/customers/${ctx.id}/preferences/effective`, {
         params: sensitive ? { include_sensitive: "true" } : {}, signal: ctx.signal,
