@@ -43,6 +43,7 @@ PG_PREFERRED_MAJOR=15
 # The superuser initdb creates; used over the unix socket only.
 PG_BOOTSTRAP_USER=postgres
 START_TIMEOUT=${ITINERA_PG_START_TIMEOUT:-60}
+SHARED_BUFFERS=${ITINERA_PG_SHARED_BUFFERS:-1GB}
 
 PG_BIN=
 SERVER_USER=
@@ -176,7 +177,7 @@ max_connections = 200
 # resolution walks (blocking-key hashes, source-record and customer keys) are ~0.7 GB and
 # did not fit in the default 128MB. 1GB holds them on a development machine with a few GB
 # of RAM to spare (takes effect at the cluster's next start).
-shared_buffers = 1GB
+shared_buffers = $SHARED_BUFFERS
 # Per-statement counts and times for operations and benchmarks (read them after
 # CREATE EXTENSION pg_stat_statements in a database), where the module is installed.
 $statements
