@@ -296,7 +296,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=ProfileSettings.model_fields["consumer_batch_size"].default)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2, default=str))

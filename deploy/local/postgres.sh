@@ -173,6 +173,10 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$SOCKET_DIR'
 max_connections = 200
+# The shared lock table holds max_locks_per_transaction x max_connections locks; a profile
+# batch takes up to 4,096 identity locks, so the default (64) leaves room for about three
+# concurrent batches in the whole cluster. 256 leaves room for a dozen.
+max_locks_per_transaction = 256
 # The profile service's 1M-customer benchmark database is ~6 GB; the indexes every
 # resolution walks (blocking-key hashes, source-record and customer keys) are ~0.7 GB and
 # did not fit in the default 128MB. 1GB holds them on a development machine with a few GB

@@ -13,5 +13,8 @@ class PreferencesSettings(ServiceSettings):
 
     service_name: str = "preferences"
     http_port: int = 8002
+    # The high-volume consumer (resolved bookings): larger batches coalesce more bookings per
+    # customer and amortise the per-batch statements (see bench/results/preferences.md).
+    consumer_batch_size: int = Field(default=1000, ge=1, le=10_000)
     # How often the policy job looks for travellers whose company policy changed.
     policy_refresh_interval: float = Field(default=1.0, gt=0)

@@ -360,8 +360,7 @@ async def test_an_inference_is_confirmed_or_rejected_without_a_pending_question(
         changes = await env.events(
             "preferences.changes.v1",
             until=lambda evs: any(
-                isinstance(e.payload, PreferenceConfirmationRequestedV1) and e.payload.customer_id == cid
-                for e in evs
+                isinstance(e.payload, PreferenceConfirmationRequestedV1) and e.payload.customer_id == cid for e in evs
             ),
         )
         ask = next(
@@ -424,8 +423,10 @@ async def test_an_inference_is_confirmed_or_rejected_without_a_pending_question(
 
             def confirmed(evs: list[Envelope[Any]]) -> bool:
                 snap = latest_snapshot(evs, cid)
-                return snap is not None and prefs_of(snap).get("air.airlines.preferred") is not None and (
-                    prefs_of(snap)["air.airlines.preferred"].source == "stated"
+                return (
+                    snap is not None
+                    and prefs_of(snap).get("air.airlines.preferred") is not None
+                    and (prefs_of(snap)["air.airlines.preferred"].source == "stated")
                 )
 
             snap = latest_snapshot(await env.events("preferences.snapshots.v1", until=confirmed), cid)

@@ -31,8 +31,10 @@ def _js(values: Iterable[Any]) -> list[str | None]:
 
 
 # Identity locks are hashed into a fixed number of advisory-lock buckets (in their own
-# key space), so a batch of thousands of records holds at most this many locks and stays
-# well inside PostgreSQL's shared lock table (max_locks_per_transaction x max_connections).
+# key space), so a batch of thousands of records holds at most this many locks. PostgreSQL's
+# shared lock table holds max_locks_per_transaction x max_connections locks for the whole
+# cluster (12,800 with the defaults 64 x 200): the deployments here set
+# max_locks_per_transaction = 256, room for a dozen concurrent batches.
 LOCK_BUCKETS = 4096
 _LOCK_SPACE = 0x1D_0000_0000
 
