@@ -196,6 +196,9 @@ def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
     ends a run at every tombstone, so deletions apply in their place in the stream). A service
     that replaces `handler` with its own must also replace `batch_handler` (with None, or a
     batch version of its handler), or its handler is only used for records retried one by one.
+
+    Every service's view reads every snapshot, so it is a high-volume consumer: it runs on the
+    kit's batch consumer (whole fetched batches), not as a faust agent.
     """
     topics = (CUSTOMERS_TOPIC, PREFERENCES_TOPIC) if include_preferences else (CUSTOMERS_TOPIC,)
     return ConsumerSpec(
@@ -204,6 +207,7 @@ def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
         handler=apply_view_event,
         tombstone_handler=apply_view_tombstone,
         batch_handler=apply_view_events,
+        batch_fetch=True,
     )
 
 
