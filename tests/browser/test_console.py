@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -226,6 +227,17 @@ class Watch:
             self.problems.append(message.text)
 
 
+@asynccontextmanager
+async def _watched_page(browser: Browser, **context_options: Any) -> AsyncIterator[tuple[Page, Watch]]:
+    """A page in a browser context of its own, with what it reports collected; closed afterwards."""
+    context = await browser.new_context(**context_options)
+    try:
+        page = await context.new_page()
+        yield page, Watch(page)
+    finally:
+        await context.close()
+
+
 async def _sign_in(page: Page, console_url: str, key: str, *, accepted: bool = True) -> None:
     await page.goto(console_url + "/")
     await page.get_by_label("API key").fill(key)
@@ -237,10 +249,7 @@ async def _sign_in(page: Page, console_url: str, key: str, *, accepted: bool = T
 async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
     browser: Browser, stack: Stack, traveller: Traveller, tmp_path: Path
 ) -> None:
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         # A wrong key is refused with a clear message, and nothing is kept.
         await _sign_in(page, stack.console_url, "not-a-real-key", accepted=False)
         await expect(page.get_by_role("alert")).to_contain_text("That API key was not accepted", timeout=WAIT_MS)
@@ -252,7 +261,7 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
         await expect(page.locator("#session-role")).to_contain_text("Signed in · role: agent")
         # The key lives in this tab's session storage only: never in local storage, cookies or the URL.
         assert await page.evaluate("() => localStorage.length") == 0
-        assert await context.cookies() == []
+        assert await page.context.cookies() == []
         assert "dev-agent-key" not in page.url
 
         await page.get_by_label("Name, email or phone").fill(traveller.name)
@@ -301,17 +310,12 @@ async def test_agent_signs_in_searches_and_sees_the_whole_traveller(
         await page.get_by_role("button", name="Sign out").click()
         await expect(page.get_by_label("API key")).to_be_visible()
         assert await page.evaluate("() => sessionStorage.length") == 0
-    finally:
-        await context.close()
 
 
 async def test_a_role_without_agent_rights_is_told_it_may_not_see_travellers(
     browser: Browser, stack: Stack, traveller: Traveller
 ) -> None:
-    context = await browser.new_context()
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser) as (page, watch):
         await _sign_in(page, stack.console_url, "dev-booking-system-key")
         await expect(page.locator("#session-role")).to_contain_text("booking-system", timeout=WAIT_MS)
         # The search screen lists recently updated travellers at once: refused for this role.
@@ -329,16 +333,12 @@ async def test_a_role_without_agent_rights_is_told_it_may_not_see_travellers(
             )
         assert traveller.email not in await page.locator("main").inner_text()
         assert watch.problems == []
-    finally:
-        await context.close()
 
 
 async def test_a_service_that_does_not_answer_fails_only_its_own_panel(
     browser: Browser, stack: Stack, traveller: Traveller
 ) -> None:
-    context = await browser.new_context()
-    page = await context.new_page()
-    try:
+    async with _watched_page(browser) as (page, _):
         await _sign_in(page, stack.degraded_console_url, "dev-agent-key")
         await page.goto(f"{stack.degraded_console_url}/#/customers/{traveller.customer_id}")
         await expect(page.get_by_role("region", name="Messages")).to_contain_text(
@@ -347,8 +347,6 @@ async def test_a_service_that_does_not_answer_fails_only_its_own_panel(
         await expect(page.get_by_role("region", name="Golden record")).to_contain_text(traveller.email)
         await expect(page.get_by_role("region", name="Recent bookings")).to_contain_text(traveller.booking_id)
         await expect(page.get_by_role("region", name="Cases")).to_contain_text("Lost luggage at JFK")
-    finally:
-        await context.close()
 
 
 async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(browser: Browser, stack: Stack) -> None:
@@ -366,10 +364,7 @@ async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(brow
             ids.append(r.json())
     assert ids[1]["review_candidate"] == ids[0]["customer_id"]
 
-    context = await browser.new_context()
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser) as (page, watch):
         # An agent sees the queue but may not decide.
         await _sign_in(page, stack.console_url, "dev-agent-key")
         await page.get_by_role("link", name="Review queue").click()
@@ -389,8 +384,6 @@ async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(brow
         await expect(card).to_contain_text("accepted", timeout=WAIT_MS)
         await expect(card).to_contain_text("dev-supervisor")
         assert watch.problems == []
-    finally:
-        await context.close()
 
     async with httpx.AsyncClient(base_url=stack.api["profile"], headers=AGENT, timeout=10) as client:
         merged = (await client.get(f"/v1/customers/{ids[1]['customer_id']}")).json()
@@ -443,10 +436,7 @@ async def _source_record(client: httpx.AsyncClient, given: str, family: str) -> 
 async def test_agent_corrects_a_golden_field_and_sees_it_in_the_history(
     browser: Browser, stack: Stack, traveller: Traveller
 ) -> None:
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
         golden = page.get_by_role("region", name="Golden record")
         await golden.get_by_role("button", name="Correct Nationality").click()
@@ -489,8 +479,6 @@ async def test_agent_corrects_a_golden_field_and_sees_it_in_the_history(
         withdrawn = history.get_by_role("row").filter(has_text="Correction withdrawn")
         await expect(withdrawn.first).to_contain_text("Nationality (was CH)", timeout=WAIT_MS)
         assert watch.problems == []
-    finally:
-        await context.close()
 
 
 async def test_supervisor_merges_compares_undoes_and_splits_while_an_agent_may_not(
@@ -503,10 +491,7 @@ async def test_supervisor_merges_compares_undoes_and_splits_while_an_agent_may_n
         another = await _source_record(client, "Philippa", _surname())
     assert len({keeper, duplicate, another}) == 3
 
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         # An agent is told, in words, that merging needs another role.
         await _open_customer(page, stack, "dev-agent-key", keeper)
         merge = page.get_by_role("region", name="Merge a duplicate")
@@ -547,8 +532,6 @@ async def test_supervisor_merges_compares_undoes_and_splits_while_an_agent_may_n
         await sources.get_by_role("link", name="Open the new traveller").click()
         await expect(page.get_by_role("heading", level=1)).to_contain_text("Philippa", timeout=WAIT_MS)
         assert watch.problems == []
-    finally:
-        await context.close()
 
     async with httpx.AsyncClient(base_url=stack.api["profile"], headers=AGENT, timeout=10) as client:
         restored = (await client.get(f"/v1/customers/{duplicate}")).json()
@@ -558,10 +541,7 @@ async def test_supervisor_merges_compares_undoes_and_splits_while_an_agent_may_n
 async def test_preferences_are_edited_with_the_services_validation_and_sensitive_needs_stay_with_supervisors(
     browser: Browser, stack: Stack, traveller: Traveller
 ) -> None:
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
         prefs = page.get_by_role("region", name="Preferences")
         key = prefs.get_by_label("Preference", exact=True)
@@ -632,15 +612,10 @@ async def test_preferences_are_edited_with_the_services_validation_and_sensitive
         await expect(prefs).to_contain_text(re.compile(r"\d+ sensitive preferences? hidden"), timeout=WAIT_MS)
         assert "vegetarian" not in await prefs.inner_text()
         assert watch.problems == []
-    finally:
-        await context.close()
 
 
 async def test_agent_edits_consents_and_quiet_hours(browser: Browser, stack: Stack, traveller: Traveller) -> None:
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
         panel = page.get_by_role("region", name="Consents and quiet hours")
         marketing = panel.get_by_role("checkbox", name="Marketing messages by email")
@@ -662,8 +637,6 @@ async def test_agent_edits_consents_and_quiet_hours(browser: Browser, stack: Sta
         await expect(panel.get_by_role("status")).to_contain_text("Quiet hours saved: 21:00–06:30", timeout=WAIT_MS)
         await expect(panel).to_contain_text("Set by dev-agent")
         assert watch.problems == []
-    finally:
-        await context.close()
 
     async with httpx.AsyncClient(base_url=stack.api["notifications"], headers=AGENT, timeout=10) as client:
         consents = (await client.get(f"/v1/customers/{traveller.customer_id}/consents")).json()
@@ -682,10 +655,7 @@ async def test_agent_opens_and_works_a_case_but_only_a_supervisor_closes_it(
     browser: Browser, stack: Stack, traveller: Traveller
 ) -> None:
     subject = f"Refund for {_surname()}"
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _open_customer(page, stack, "dev-agent-key", traveller.customer_id)
         opening = page.get_by_role("form", name="Open a case")
         # No subject: the service's validation error is shown on the field.
@@ -737,8 +707,6 @@ async def test_agent_opens_and_works_a_case_but_only_a_supervisor_closes_it(
             "Closed", timeout=WAIT_MS
         )
         assert watch.problems == []
-    finally:
-        await context.close()
 
 
 async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
@@ -759,10 +727,7 @@ async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
 
         pending: set[str] = await wait_until(lambda: _having(asked, {"air.cabin.long_haul", "air.seat.long_haul"}))
 
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _open_customer(page, stack, "dev-agent-key", cid)
         prefs = page.get_by_role("region", name="Preferences")
         questions = prefs.get_by_role("list").filter(has=page.get_by_role("button", name="Traveller confirms"))
@@ -778,8 +743,6 @@ async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
         await expect(prefs.get_by_role("status")).to_contain_text("declined, no longer used", timeout=WAIT_MS)
         await expect(questions.get_by_role("listitem")).to_have_count(len(pending) - 2, timeout=WAIT_MS)
         assert watch.problems == []
-    finally:
-        await context.close()
 
 
 async def test_agent_confirms_and_rejects_inferred_preferences_nobody_was_asked_about(
@@ -799,10 +762,7 @@ async def test_agent_confirms_and_rejects_inferred_preferences_nobody_was_asked_
 
         await wait_until(lambda: _having(inferred, {"air.cabin.long_haul", "air.seat.long_haul"}))
 
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _open_customer(page, stack, "dev-agent-key", cid)
         prefs = page.get_by_role("region", name="Preferences")
         cabin = prefs.get_by_role("row").filter(has_text="air.cabin.long_haul")
@@ -822,8 +782,6 @@ async def test_agent_confirms_and_rejects_inferred_preferences_nobody_was_asked_
         await expect(prefs.get_by_role("status")).to_contain_text("rejected", timeout=WAIT_MS)
         await expect(seat).to_have_count(0, timeout=WAIT_MS)
         assert watch.problems == []
-    finally:
-        await context.close()
 
     async with httpx.AsyncClient(headers=AGENT, timeout=10) as client:
         r = await client.get(f"{preferences}/explain", params={"key": "air.seat.long_haul"})
@@ -865,10 +823,7 @@ async def test_supervisor_compares_a_suspected_duplicate_again_and_keeps_them_ap
             ids.append(r.json())
     assert ids[1]["review_candidate"] == ids[0]["customer_id"]
 
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
-    page = await context.new_page()
-    watch = Watch(page)
-    try:
+    async with _watched_page(browser, viewport={"width": 1366, "height": 900}) as (page, watch):
         await _sign_in(page, stack.console_url, "dev-supervisor-key")
         await page.get_by_role("link", name="Review queue").click()
         card = page.get_by_role("article").filter(has_text=f"web:web-{family}")
@@ -883,8 +838,6 @@ async def test_supervisor_compares_a_suspected_duplicate_again_and_keeps_them_ap
         await expect(card).to_contain_text("dev-supervisor")
         await expect(page.locator("#live")).to_contain_text("the travellers stay apart")
         assert watch.problems == []
-    finally:
-        await context.close()
 
     async with httpx.AsyncClient(base_url=stack.api["profile"], headers=AGENT, timeout=10) as client:
         apart = (await client.get(f"/v1/customers/{ids[1]['customer_id']}")).json()
