@@ -41,7 +41,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.measure import cpu_seconds, database_cpu_seconds, load_average
+from bench.shared import cpu_seconds, database_cpu_seconds, load_average, stop_process
 from services.kit.contracts.bookings import BookingCreatedV1
 from services.kit.contracts.customers import CustomerCreatedV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
@@ -157,15 +157,6 @@ def start_worker(
     return subprocess.Popen(args, cwd=root or ROOT, stdout=log, stderr=log), log_path  # once, before timing
 
 
-async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    for _ in range(150):
-        if proc.poll() is not None:
-            return
-        await asyncio.sleep(0.1)
-    proc.kill()
-
-
 async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
     env = await create_env()
     proc: subprocess.Popen[bytes] | None = None
@@ -218,7 +209,7 @@ async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
         }
     finally:
         if proc is not None:
-            await stop_worker(proc)
+            await stop_process(proc)
         await drop_env(env)
 
 

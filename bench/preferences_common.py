@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
@@ -13,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.shared import stop_process
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
@@ -112,20 +112,11 @@ def start_workers(
     ]
 
 
-async def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    for _ in range(100):
-        if proc.poll() is not None:
-            return
-        await asyncio.sleep(0.1)
-    proc.kill()
-
-
 async def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.terminate()
     for proc in procs:
-        await stop_worker(proc)
+        await stop_process(proc, grace=10.0)
 
 
 def machine() -> str:

@@ -18,8 +18,6 @@ import gc
 import hashlib
 import json
 import random
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -92,12 +90,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=None, help="measure the code of this checkout")
     args = parser.parse_args()
     if args.code is not None:  # this file, run with the other checkout's packages
-        runner = (
-            "import runpy, sys; sys.path.insert(0, '.'); "
-            f"sys.argv = ['cpu', '--customers', '{args.customers}']; "
-            f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
-        )
-        raise SystemExit(subprocess.call([sys.executable, "-c", runner], cwd=args.code))
+        from bench.shared import run_from_checkout  # here: the other checkout may not have it
+
+        raise SystemExit(run_from_checkout(args.code, __file__, ["--customers", str(args.customers)]))
     measure(args.customers)
 
 

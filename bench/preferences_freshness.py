@@ -38,7 +38,6 @@ from typing import cast
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.measure import load_average
 from bench.preferences_common import (
     booking,
     customers,
@@ -48,6 +47,7 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
+from bench.shared import load_average
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
 from services.kit.view import customer_view_consumer

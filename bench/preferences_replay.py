@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import random
 import re
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -257,12 +255,9 @@ def main() -> None:
     parser.add_argument("--code", type=Path, default=None, help="run the scenario with the code of this checkout")
     args = parser.parse_args()
     if args.code is not None:  # this file, run with the other checkout's packages
-        runner = (
-            "import runpy, sys; sys.path.insert(0, '.'); "
-            f"sys.argv = ['replay', '--out', {str(args.out.resolve())!r}]; "
-            f"runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
-        )
-        raise SystemExit(subprocess.call([sys.executable, "-c", runner], cwd=args.code))
+        from bench.shared import run_from_checkout  # here: the other checkout may not have it
+
+        raise SystemExit(run_from_checkout(args.code, __file__, ["--out", str(args.out.resolve())]))
     asyncio.run(scenario(args.out))
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.measure import cpu_seconds, database_cpu_seconds, load_average
 from bench.preferences_common import (
     booking,
     customers,
@@ -33,6 +32,7 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
+from bench.shared import cpu_seconds, database_cpu_seconds, load_average
 from tests.harness import KAFKA, create_env, drop_env
 
 

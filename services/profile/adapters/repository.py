@@ -139,6 +139,19 @@ async def insert_customers(conn: asyncpg.Connection, rows: Sequence[tuple[str, s
         )
 
 
+def _customer_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
+    """Customer rows as the parameter arrays of the insert and the update: id, golden (JSON text),
+    company, version, quality (JSON text), time."""
+    return (
+        [r["customer_id"] for r in rows],
+        _js(r["golden"] for r in rows),
+        [r["company_id"] for r in rows],
+        [r["version"] for r in rows],
+        _js(r["quality"] for r in rows),
+        [r["at"] for r in rows],
+    )
+
+
 async def insert_customers_full(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert new customers with their golden record, company, version and quality in one statement."""
     if rows:
@@ -147,12 +160,7 @@ async def insert_customers_full(conn: asyncpg.Connection, rows: Sequence[dict[st
             " SELECT id, golden::jsonb, co, v, q::jsonb, at, at"
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])"
             " AS t(id, golden, co, v, q, at)",
-            [r["customer_id"] for r in rows],
-            _js(r["golden"] for r in rows),
-            [r["company_id"] for r in rows],
-            [r["version"] for r in rows],
-            _js(r["quality"] for r in rows),
-            [r["at"] for r in rows],
+            *_customer_columns(rows),
         )
 
 
@@ -379,12 +387,7 @@ async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]
                AS t(id, golden, company_id, version, quality, at)
          WHERE c.customer_id = t.id
         """,
-        [r["customer_id"] for r in rows],
-        _js(r["golden"] for r in rows),
-        [r["company_id"] for r in rows],
-        [r["version"] for r in rows],
-        _js(r["quality"] for r in rows),
-        [r["at"] for r in rows],
+        *_customer_columns(rows),
     )
 
 

@@ -1,8 +1,12 @@
-"""What the benchmark scripts measure besides time: CPU of processes and database backends, load."""
+"""What the benchmark scripts share: CPU of processes and database backends, load, worker
+processes, and running a script with another checkout's code."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +40,24 @@ async def database_cpu_seconds(conn: Any, database: str) -> float | None:
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+async def stop_process(proc: subprocess.Popen[bytes], *, grace: float = 15.0) -> None:
+    """Terminate a worker process, killing it if it has not exited after `grace` seconds."""
+    proc.terminate()
+    for _ in range(int(grace * 10)):
+        if proc.poll() is not None:
+            return
+        await asyncio.sleep(0.1)
+    proc.kill()
+
+
+def run_from_checkout(checkout: Path, script: str, argv: list[str]) -> int:
+    """Run the benchmark script `script` (a file path) with the packages of another checkout, to compare
+    two versions of the code with the same benchmark; returns its exit status."""
+    runner = (
+        "import runpy, sys; sys.path.insert(0, '.'); "
+        f"sys.argv = {[Path(script).stem, *argv]!r}; "
+        f"runpy.run_path({str(Path(script).resolve())!r}, run_name='__main__')"
+    )
+    return subprocess.call([sys.executable, "-c", runner], cwd=checkout)
