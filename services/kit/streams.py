@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -100,7 +100,9 @@ class _PerBatchMonitor(Monitor):
         return None
 
 
-async def _process_until_done(processor: BatchProcessor, records: list[IncomingRecord], stopping: Any) -> None:
+async def _process_until_done(
+    processor: BatchProcessor, records: list[IncomingRecord], stopping: Callable[[], bool]
+) -> None:
     """Infrastructure failures (database or broker away) retry the same batch with backoff."""
     backoff = 0.2
     while True:
@@ -174,7 +176,9 @@ class BatchConsumer:
     async def start(self) -> None:
         if self._seed_group is not None:
             try:
-                self._seeds = await asyncio.wait_for(self._offsets_of(self._seed_group), self.BROKER_TIMEOUT)
+                self._seeds = await asyncio.wait_for(
+                    committed_offsets(self._bootstrap, self._seed_group, client_id=self._group_id), self.BROKER_TIMEOUT
+                )
             except Exception:  # at worst a partition new to this group starts from the beginning: idempotent
                 log.warning("%s: could not read %s's offsets", self._group_id, self._seed_group, exc_info=True)
         self._consumer.subscribe(self._topics, listener=_WaitForBatch(self))
@@ -231,9 +235,6 @@ class BatchConsumer:
                 if committed is not None:
                     self._committed[tp] = committed
                     self._next[tp] = committed
-
-    async def _offsets_of(self, group: str) -> dict[TopicPartition, int]:
-        return await committed_offsets(self._bootstrap, group, client_id=self._group_id)
 
     async def _fetch(self) -> dict[TopicPartition, list[Any]]:
         """Up to `batch_size` records: what is buffered, topped up for at most `batch_within` seconds."""

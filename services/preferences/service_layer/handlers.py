@@ -364,13 +364,17 @@ async def set_preferences(
     canonical = {key: catalogue.validate(key, value) for key, value in values.items()}
     rows = await _load_following_merges(conn, [customer_id])
     row = rows[customer_id]
-    merged_view = {k: e.value for k, e in row.prefs.explicit.items()} | canonical
-    catalogue.check_consistency(merged_view)
+    _check_explicit_consistency(row, canonical)
     for key, value in canonical.items():
         row.prefs.set_explicit(key, value, source=source, set_by=actor, at=now)
     row.prefs.last_event_at = now
     await _publish_one(conn, row, now=now)
     return row
+
+
+def _check_explicit_consistency(row: CustomerRow, new: dict[str, Any]) -> None:
+    """Raises if the customer's explicit preferences with `new` set would contradict each other."""
+    catalogue.check_consistency({k: e.value for k, e in row.prefs.explicit.items()} | new)
 
 
 async def clear_preference(
@@ -447,7 +451,7 @@ async def confirm_inference(
     else:
         value = catalogue.validate(key, value)
     if accepted:
-        catalogue.check_consistency({k: e.value for k, e in row.prefs.explicit.items()} | {key: value})
+        _check_explicit_consistency(row, {key: value})
     row.prefs.confirm_inference(key, value, accepted=accepted, source=source, set_by=actor, at=now)
     row.prefs.last_event_at = now
     await repo.close_confirmations(conn, real_id, key, value=value, accepted=accepted, answered_by=actor)

@@ -50,7 +50,7 @@ async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str]) -> None
     order, so two transactions locking overlapping sets cannot deadlock. Two records
     sharing a key always share its bucket; unrelated records rarely do.
     """
-    ordered = sorted({_LOCK_SPACE + key_hash(k) % LOCK_BUCKETS for k in set(keys)})
+    ordered = sorted({lock_key(k) for k in set(keys)})
     if ordered:
         await conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", ordered)
 
