@@ -182,6 +182,10 @@ max_locks_per_transaction = 256
 # did not fit in the default 128MB. 1GB holds them on a development machine with a few GB
 # of RAM to spare (takes effect at the cluster's next start).
 shared_buffers = $SHARED_BUFFERS
+# Imports and the benchmarks write gigabytes: with the default 1GB of WAL between
+# checkpoints, the server logged "checkpoints are occurring too frequently" (5 s apart)
+# and wrote the same hot index pages out again at every checkpoint.
+max_wal_size = 4GB
 # Per-statement counts and times for operations and benchmarks (read them after
 # CREATE EXTENSION pg_stat_statements in a database), where the module is installed.
 $statements
