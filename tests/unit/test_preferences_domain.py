@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
@@ -537,3 +537,62 @@ def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:
         ]
     }
     assert handlers._changed_keys(before, after) == ("hotel.star_min",)  # 4 and 4.0 are different JSON
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    c=customers(),
+    travel_policy=st.none() | policies(),
+    explicit=st.none() | JSON_VALUES,
+    now=st.datetimes(timezones=ZONES, allow_imaginary=False),
+)
+@example(c=CustomerPreferences(customer_id="cus_p"), travel_policy=None, explicit=[float("inf"), 1e300], now=T0)
+def test_property_published_events_are_what_their_models_dump(
+    c: CustomerPreferences, travel_policy: TravelPolicy | None, explicit: Any, now: datetime
+) -> None:
+    # Events written from the service's JSON forms (`encode_new`) are byte for byte the envelopes
+    # their models, validated and dumped, give: the same snapshots, changes and questions.
+    from services.kit.contracts.envelope import Envelope, decode_envelope, encode_envelope
+    from services.kit.contracts.preferences import (
+        PreferenceChangedV1,
+        PreferenceConfirmationRequestedV1,
+        PreferenceSnapshotV1,
+    )
+    from services.preferences.adapters.repository import CustomerRow, PolicyRow
+    from tests import builders
+
+    if explicit is not None:
+        c.set_explicit("hotel.room_type", explicit, source="stated", set_by="t", at=T0)
+    c.company_id, c.last_event_at = "c", T0
+    row = CustomerRow(prefs=c, version=2, published={"preferences": [], "conflicts": [], "policy_version": None})
+    policy_row = (
+        None
+        if travel_policy is None
+        else PolicyRow("c", 4, travel_policy.model_dump(mode="json", exclude={"company_id"}), False, "t", T0)
+    )
+    cause = builders.booking_created()
+    out = handlers.refresh(row, policy_row, now=now, caused_by=cause)
+    questions = []
+    for _, event in out.events:
+        wire = encode_envelope(event)
+        decoded = decode_envelope(wire, event.headers())
+        payload = decoded.payload
+        if isinstance(payload, PreferenceSnapshotV1):
+            assert row.published is not None
+            model: Any = PreferenceSnapshotV1.model_validate(
+                {"customer_id": "cus_p", "version": 3, "updated_at": now, "company_id": "c", "last_event_at": T0}
+                | {k: row.published[k] for k in ("preferences", "conflicts", "policy_version")}
+            )
+        elif isinstance(payload, PreferenceChangedV1):
+            model = PreferenceChangedV1(customer_id="cus_p", version=3, changed_keys=payload.changed_keys)
+        else:
+            assert isinstance(payload, PreferenceConfirmationRequestedV1)
+            model = PreferenceConfirmationRequestedV1.model_validate(payload.model_dump())
+            questions.append((payload.request_id, "cus_p", payload.key, payload.value, payload.confidence, now))
+        expected = Envelope.new(
+            model, producer="preferences", subject_id="cus_p", caused_by=cause,
+            event_id=decoded.event_id, occurred_at=decoded.occurred_at,
+        )  # fmt: skip
+        assert wire == encode_envelope(expected)
+        assert event.headers() == expected.headers()
+    assert out.asks == questions
