@@ -547,6 +547,7 @@ def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:
     now=st.datetimes(timezones=ZONES, allow_imaginary=False),
 )
 @example(c=CustomerPreferences(customer_id="cus_p"), travel_policy=None, explicit=[float("inf"), 1e300], now=T0)
+@example(c=CustomerPreferences(customer_id="cus_p"), travel_policy=None, explicit=[float("nan"), 2**70], now=T0)
 def test_property_published_events_are_what_their_models_dump(
     c: CustomerPreferences, travel_policy: TravelPolicy | None, explicit: Any, now: datetime
 ) -> None:
@@ -596,3 +597,22 @@ def test_property_published_events_are_what_their_models_dump(
         assert wire == encode_envelope(expected)
         assert event.headers() == expected.headers()
     assert out.asks == questions
+
+
+JSON_DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=JSON_DOCUMENTS)
+@example(value={"a": [1e16, 1e-7, 2**64, -(2**63) - 1, 0.1, "e+"]})
+def test_property_json_bytes_are_pydantic_cores(value: Any) -> None:
+    from pydantic_core import to_json
+
+    from services.preferences.adapters.repository import json_bytes
+
+    assert json_bytes(value) == to_json(value)
+    assert json_bytes(value, inf_nan_mode="null") == to_json(value, inf_nan_mode="null")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from pydantic_core import to_json, to_jsonable_python
+from pydantic_core import to_jsonable_python
 
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_new, new_uuid
@@ -232,8 +232,8 @@ def refresh(
 
 
 def _dumped(payload: dict[str, Any]) -> bytes:
-    """A payload in JSON form as its model's `model_dump_json()` spells it (infinities and NaN as null)."""
-    return to_json(payload, inf_nan_mode="null")
+    """A payload in JSON form (times spelt already) as its model's `model_dump_json()` spells it."""
+    return repo.json_bytes(payload, inf_nan_mode="null")
 
 
 def _snapshot_event(
@@ -253,10 +253,10 @@ def _snapshot_event(
         "version": row.version,
         "preferences": form["preferences"],
         "conflicts": form["conflicts"],
-        "updated_at": now,
+        "updated_at": _json_time(now),
         "company_id": prefs.company_id,
         "policy_version": form["policy_version"],
-        "last_event_at": prefs.last_event_at,
+        "last_event_at": None if prefs.last_event_at is None else _json_time(prefs.last_event_at),
     }
     if not form["conflicts"]:
         return encode_new(
