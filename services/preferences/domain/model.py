@@ -10,6 +10,7 @@ declined is not used. Company policy is applied afterwards (`policy.resolve`).
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,6 +26,7 @@ from services.preferences.domain.inference import (
     infer_window,
     observe,
     window,
+    window_order,
 )
 
 Source = Literal["stated", "agent", "inferred", "policy"]
@@ -99,12 +101,19 @@ class CustomerPreferences:
         if kind in ("created", "changed", "cancelled"):
             self._forget_booking(booking)
         if kind in ("created", "changed"):
-            touched = set()
+            added: dict[str, list[Observation]] = {}
             for o in observe(segments, booking=booking):
-                self.observations.setdefault(o.dimension, []).append(o)
-                touched.add(o.dimension)
-            for dimension in touched:  # trimming once after all appends keeps the same newest ones
-                self._trim(dimension)
+                added.setdefault(o.dimension, []).append(o)
+            keep = catalogue.KEEP_OBSERVATIONS
+            for dimension, new in added.items():
+                # A dimension's list is in the window's order (see `_trim`): inserting the new
+                # observations in order gives what sorting the appended list would (equal ones go
+                # after those already there, in the order observed), with fewer comparisons. A new
+                # list is put in place, never the loaded one changed (see `_loaded`).
+                merged = list(self.observations.get(dimension, ()))
+                for o in new:
+                    insort(merged, o, key=window_order)
+                self.observations[dimension] = merged[-keep:] if len(merged) > keep else merged
         if self.last_event_at is None or at > self.last_event_at:
             self.last_event_at = at
 
@@ -300,18 +309,15 @@ class CustomerPreferences:
     def from_json(
         cls, customer_id: str, data: Mapping[str, Any], *, company_id: str | None, last_event_at: datetime | None
     ) -> CustomerPreferences:
-        # The segments of a booking share their times across dimensions: each distinct time is parsed once.
-        times: dict[str, datetime] = {}
-
-        def parsed(at: str) -> datetime:
-            t = times.get(at)
-            if t is None:
-                t = times[at] = datetime.fromisoformat(at)
-            return t
-
-        observations = {
-            d: [Observation(d, v, b, parsed(at), detail) for b, v, at, detail in obs]
-            for d, obs in (data.get("observations") or {}).items()
+        # The segments of a booking share their times across dimensions: each distinct time is parsed
+        # once (the stored texts are collected first). Observations are built as the tuples they are.
+        stored = data.get("observations") or {}
+        times = {at: None for obs in stored.values() for _, _, at, _ in obs}
+        parsed = {at: datetime.fromisoformat(at) for at in times}
+        new = tuple.__new__
+        observations: dict[str, list[Observation]] = {
+            d: [new(Observation, (d, v, b, parsed[at], detail)) for b, v, at, detail in obs]
+            for d, obs in stored.items()
         }
         prefs = cls(
             customer_id=customer_id,
@@ -330,7 +336,6 @@ class CustomerPreferences:
             },
             last_event_at=last_event_at,
         )  # fmt: skip
-        stored = data.get("observations") or {}
         prefs._loaded = {d: (obs, stored[d]) for d, obs in observations.items()}
         return prefs
 
