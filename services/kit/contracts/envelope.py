@@ -18,9 +18,8 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json, to_json
@@ -149,11 +148,11 @@ class Envelope(BaseModel, Generic[P]):
         return headers
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedEnvelope:
+class EncodedEnvelope(NamedTuple):
     """An event already in its wire form, with what the outbox needs of an `Envelope` (key, id,
     headers). Made by `encode_new` from a payload's JSON, without building the payload model or
-    the envelope: for a producer that has its payload in pydantic's JSON form already."""
+    the envelope: for a producer that has its payload in pydantic's JSON form already. Immutable
+    (a named tuple: several times cheaper to build than a frozen dataclass)."""
 
     event_id: uuid.UUID
     event_type: str
