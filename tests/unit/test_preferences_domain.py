@@ -616,3 +616,22 @@ def test_property_json_bytes_are_pydantic_cores(value: Any) -> None:
 
     assert json_bytes(value) == to_json(value)
     assert json_bytes(value, inf_nan_mode="null") == to_json(value, inf_nan_mode="null")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.datetimes(timezones=ZONES, allow_imaginary=False), min_size=1, max_size=3),
+    values=st.lists(JSON_VALUES, min_size=1, max_size=6),
+    sensitive=st.booleans(),
+)
+def test_property_published_entries_are_the_published_entry_of_each(
+    times: list[datetime], values: list[Any], sensitive: bool
+) -> None:
+    keys = sorted(k for k in catalogue.SPECS if catalogue.is_sensitive(k) == sensitive or not sensitive)
+    prefs = {
+        keys[i % len(keys)]: Preference(keys[i % len(keys)], v, "inferred", 0.5, i, times[i % len(times)], times[0])
+        for i, v in enumerate(values)
+    }
+    expected = [handlers._published_entry(p) for k, p in prefs.items() if not catalogue.is_sensitive(k)]
+    assert handlers._published_entries(prefs) == expected
+    assert [type(e["value"]) for e in handlers._published_entries(prefs)] == [type(e["value"]) for e in expected]

@@ -14,6 +14,7 @@ from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 from services.preferences.domain import catalogue
@@ -30,6 +31,7 @@ from services.preferences.domain.inference import (
 )
 
 Source = Literal["stated", "agent", "inferred", "policy"]
+_booking_of = attrgetter("booking")
 ExplicitSource = Literal["stated", "agent"]
 JSON = Any
 
@@ -119,7 +121,7 @@ class CustomerPreferences:
 
     def _forget_booking(self, booking: str) -> None:
         for dimension, obs in list(self.observations.items()):
-            if obs and not any(o.booking == booking for o in obs):
+            if obs and booking not in map(_booking_of, obs):  # scanned in C: usually absent
                 continue
             kept = [o for o in obs if o.booking != booking]
             if kept:

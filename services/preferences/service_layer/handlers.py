@@ -137,6 +137,39 @@ def _published_entry(p: Preference) -> dict[str, Any]:
     }
 
 
+def _published_entries(preferences: Mapping[str, Preference]) -> list[dict[str, Any]]:
+    """`_published_entry` of every preference but the sensitive ones, in their order.
+
+    The same entries, built inline: a customer's preferences share a few time objects (a
+    booking's segments), so each is spelt once by identity (all alive meanwhile).
+    """
+    sensitive = catalogue.SENSITIVE_KEYS
+    spelt: dict[int, str] = {}
+    out = []
+    for key, (own_key, value, source, confidence, evidence_count, first_seen, last_seen) in preferences.items():
+        if key in sensitive:
+            continue
+        first = spelt.get(id(first_seen))
+        if first is None:
+            first = spelt[id(first_seen)] = _json_time(first_seen)
+        last = spelt.get(id(last_seen))
+        if last is None:
+            last = spelt[id(last_seen)] = _json_time(last_seen)
+        kind = type(value)
+        out.append(
+            {
+                "key": own_key,
+                "value": value if kind is str or kind is int else _json_value(value),
+                "source": source,
+                "confidence": float(confidence),
+                "evidence_count": evidence_count,
+                "first_seen": first,
+                "last_seen": last,
+            }
+        )
+    return out
+
+
 def _published_form(effective: Effective) -> dict[str, Any]:
     """What the snapshot says, without its version and timestamps: the thing to diff.
 
@@ -145,7 +178,7 @@ def _published_form(effective: Effective) -> dict[str, Any]:
     datetime objects, and spells them back the same).
     """
     return {
-        "preferences": [_published_entry(p) for k, p in effective.preferences.items() if not catalogue.is_sensitive(k)],
+        "preferences": _published_entries(effective.preferences),
         "conflicts": [
             {"key": c.key, "preferred": c.preferred, "allowed": c.allowed, "message": c.message}
             for c in effective.conflicts
