@@ -10,7 +10,7 @@ declined is not used. Company policy is applied afterwards (`policy.resolve`).
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -86,7 +86,8 @@ class CustomerPreferences:
     last_event_at: datetime | None = None
     # Per dimension, the list `from_json` built and the stored JSON it came from: a dimension
     # whose list is still that object (every change puts a new list in place) is written back
-    # from its stored JSON instead of being serialised again.
+    # from its stored JSON instead of being serialised again. A booking's new observations put
+    # their list here too, with the stored JSON carried along (None for the new ones).
     _loaded: dict[str, tuple[list[Observation], list[Any]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -107,15 +108,30 @@ class CustomerPreferences:
             for o in observe(segments, booking=booking):
                 added.setdefault(o.dimension, []).append(o)
             keep = catalogue.KEEP_OBSERVATIONS
+            loaded = self._loaded
             for dimension, new in added.items():
                 # A dimension's list is in the window's order (see `_trim`): inserting the new
                 # observations in order gives what sorting the appended list would (equal ones go
                 # after those already there, in the order observed), with fewer comparisons. A new
-                # list is put in place, never the loaded one changed (see `_loaded`).
-                merged = list(self.observations.get(dimension, ()))
+                # list is put in place, never the loaded one changed (see `_loaded`); a list as
+                # loaded carries its stored JSON along, None where an observation is new.
+                current = self.observations.get(dimension, ())
+                merged = list(current)
+                stored = loaded.get(dimension)
+                entries = None
+                if stored is not None and stored[0] is current and len(current) == len(stored[1]):
+                    entries = list(stored[1])
                 for o in new:
-                    insort(merged, o, key=window_order)
-                self.observations[dimension] = merged[-keep:] if len(merged) > keep else merged
+                    position = bisect_right(merged, window_order(o), key=window_order)
+                    merged.insert(position, o)
+                    if entries is not None:
+                        entries.insert(position, None)
+                if len(merged) > keep:
+                    merged = merged[-keep:]
+                    entries = None if entries is None else entries[-keep:]
+                self.observations[dimension] = merged
+                if entries is not None:
+                    loaded[dimension] = (merged, entries)
         if self.last_event_at is None or at > self.last_event_at:
             self.last_event_at = at
 
@@ -287,7 +303,15 @@ class CustomerPreferences:
             if stored is None:
                 observations[d] = [[booking, value, iso(at), detail] for _, value, booking, at, detail in obs]
             elif stored[0] is obs and len(obs) == len(stored[1]):
-                observations[d] = stored[1]
+                entries_as_stored = stored[1]  # None for an observation added since (`record_booking`)
+                observations[d] = (
+                    entries_as_stored
+                    if None not in entries_as_stored
+                    else [
+                        [o.booking, o.value, iso(o.at), o.detail] if e is None else e
+                        for o, e in zip(obs, entries_as_stored, strict=True)
+                    ]
+                )
             else:  # changed: the observations that were loaded keep the JSON they were loaded from
                 # (the loaded list may have had observations appended in place: its head is what was loaded)
                 entries = {id(o): e for o, e in zip(stored[0], stored[1], strict=False)}
