@@ -609,6 +609,8 @@ JSON_DOCUMENTS = st.recursive(
 @settings(max_examples=500, deadline=None)
 @given(value=JSON_DOCUMENTS)
 @example(value={"a": [1e16, 1e-7, 2**64, -(2**63) - 1, 0.1, "e+"]})
+@example(value={"at": datetime(2026, 1, 1, tzinfo=UTC), "day": date(2026, 1, 1)})
+@example(value=[Preference("k", 1, "stated", 1.0, 0, T0, T0), {1: "x"}, {"k"}])
 def test_property_json_bytes_are_pydantic_cores(value: Any) -> None:
     from pydantic_core import to_json
 

@@ -43,13 +43,14 @@ def json_bytes(value: Any, *, inf_nan_mode: Literal["null", "constants"] = "cons
     about four times faster.
 
     orjson writes such values with the same bytes, except floats of 1e16 and over (written with
-    an exponent sign, `1e+16`), integers beyond 64 bits and keys that are not text (refused):
-    those documents take pydantic-core. Infinities and NaN, which orjson writes as null, do not
-    occur in what the service writes (its values are text, integers, lists and objects of them,
-    and confidences between 0 and 1).
+    an exponent sign, `1e+16`); it refuses integers beyond 64 bits, keys that are not text and
+    (told to) times, dataclasses and subclasses of text, numbers and containers, which it would
+    spell otherwise: those documents take pydantic-core. Infinities and NaN, which orjson writes
+    as null, do not occur in what the service writes (its values are text, integers, lists and
+    objects of them, and confidences between 0 and 1).
     """
     try:
-        data = orjson.dumps(value)
+        data = orjson.dumps(value, option=_ONLY_PLAIN_JSON)
     except orjson.JSONEncodeError:
         return to_json(value, inf_nan_mode=inf_nan_mode)
     # `b"e+" in data` scans slowly (an "e" on every few bytes): look for a "+" first, then the pair.
@@ -59,6 +60,7 @@ def json_bytes(value: Any, *, inf_nan_mode: Literal["null", "constants"] = "cons
 
 
 _EXPONENT_SIGN = re.compile(rb"e\+")
+_ONLY_PLAIN_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 def _json_text(value: Any) -> str:
