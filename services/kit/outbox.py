@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 from pydantic_core import from_json, to_json
 
-from services.kit.contracts.envelope import Envelope, encode_envelope
+from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_envelope
 from services.kit.kafka import EventProducer, OutgoingRecord
 from services.kit.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
 
@@ -83,8 +83,9 @@ SELECT u.topic, u.key, u.value, u.headers::jsonb, u.event_id
 """
 
 
-async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[str, Envelope[Any]]]) -> None:
-    """Add several events in one statement (keeps bulk paths fast)."""
+async def enqueue_many(conn: asyncpg.Connection, items: Sequence[tuple[str, Envelope[Any] | EncodedEnvelope]]) -> None:
+    """Add several events in one statement (keeps bulk paths fast); envelopes or events already
+    encoded (`encode_new`), mixed as they come."""
     if not items:
         return
     topics, keys, values, headers, event_ids, header_lists = [], [], [], [], [], []

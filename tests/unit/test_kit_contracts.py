@@ -129,3 +129,44 @@ def test_asyncapi_lists_every_topic_and_message() -> None:
     for spec in TOPICS:
         for model in spec.payloads:
             assert model.__name__ in doc["components"]["messages"]
+
+
+@pytest.mark.parametrize("caused", [False, True])
+@pytest.mark.parametrize("subject", ["cus_1", 'cus "ü" \\ 😀'])
+def test_an_event_encoded_from_its_payload_json_is_the_envelope_encoded(caused: bool, subject: str) -> None:
+    from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_new, new_uuid
+    from services.kit.contracts.preferences import PreferenceChangedV1
+
+    cause = builders.booking_created()
+    if caused:
+        cause = cause.model_copy(update={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    payload = PreferenceChangedV1(customer_id=subject, version=3, changed_keys=("air.meal", "hotel.star_min"))
+    ids = {"event_id": new_uuid(), "occurred_at": datetime(2026, 11, 22, 18, 0, 0, 123_456, tzinfo=UTC)}
+    kwargs: dict[str, object] = {"producer": "preferences", "subject_id": subject, **ids}
+    if caused:
+        kwargs["caused_by"] = cause
+    else:
+        kwargs["correlation_id"] = new_uuid()
+    envelope = Envelope.new(payload, **kwargs)  # type: ignore[arg-type]
+    encoded = encode_new(PreferenceChangedV1, payload.model_dump_json().encode(), **kwargs)  # type: ignore[arg-type]
+    assert isinstance(encoded, EncodedEnvelope)
+    assert encode_envelope(encoded) == encode_envelope(envelope)
+    assert encoded.headers() == envelope.headers()
+    assert (encoded.event_id, encoded.subject_id) == (envelope.event_id, envelope.subject_id)
+    assert decode_envelope(encode_envelope(encoded), encoded.headers()) == envelope
+
+
+def test_an_encoded_event_gets_fresh_ids_and_time_as_a_new_envelope_does() -> None:
+    from services.kit.contracts.envelope import encode_new
+    from services.kit.contracts.preferences import PreferenceChangedV1
+
+    payload = PreferenceChangedV1(customer_id="cus_1", version=1, changed_keys=())
+    before = datetime.now(UTC)
+    first = decode_envelope(encode_new(PreferenceChangedV1, payload.model_dump_json().encode(), producer="p",
+                                       subject_id="cus_1").wire)  # fmt: skip
+    second = encode_new(PreferenceChangedV1, payload.model_dump_json().encode(), producer="p", subject_id="cus_1")
+    assert first.payload == payload
+    assert first.occurred_at >= before
+    assert first.causation_id is None
+    assert second.event_id != first.event_id
+    assert second.correlation_id != first.correlation_id

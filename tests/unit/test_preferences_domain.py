@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
@@ -537,3 +537,103 @@ def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:
         ]
     }
     assert handlers._changed_keys(before, after) == ("hotel.star_min",)  # 4 and 4.0 are different JSON
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    c=customers(),
+    travel_policy=st.none() | policies(),
+    explicit=st.none() | JSON_VALUES,
+    now=st.datetimes(timezones=ZONES, allow_imaginary=False),
+)
+@example(c=CustomerPreferences(customer_id="cus_p"), travel_policy=None, explicit=[float("inf"), 1e300], now=T0)
+@example(c=CustomerPreferences(customer_id="cus_p"), travel_policy=None, explicit=[float("nan"), 2**70], now=T0)
+def test_property_published_events_are_what_their_models_dump(
+    c: CustomerPreferences, travel_policy: TravelPolicy | None, explicit: Any, now: datetime
+) -> None:
+    # Events written from the service's JSON forms (`encode_new`) are byte for byte the envelopes
+    # their models, validated and dumped, give: the same snapshots, changes and questions.
+    from services.kit.contracts.envelope import Envelope, decode_envelope, encode_envelope
+    from services.kit.contracts.preferences import (
+        PreferenceChangedV1,
+        PreferenceConfirmationRequestedV1,
+        PreferenceSnapshotV1,
+    )
+    from services.preferences.adapters.repository import CustomerRow, PolicyRow
+    from tests import builders
+
+    if explicit is not None:
+        c.set_explicit("hotel.room_type", explicit, source="stated", set_by="t", at=T0)
+    c.company_id, c.last_event_at = "c", T0
+    row = CustomerRow(prefs=c, version=2, published={"preferences": [], "conflicts": [], "policy_version": None})
+    policy_row = (
+        None
+        if travel_policy is None
+        else PolicyRow("c", 4, travel_policy.model_dump(mode="json", exclude={"company_id"}), False, "t", T0)
+    )
+    cause = builders.booking_created()
+    out = handlers.refresh(row, policy_row, now=now, caused_by=cause)
+    questions = []
+    for _, event in out.events:
+        wire = encode_envelope(event)
+        decoded = decode_envelope(wire, event.headers())
+        payload = decoded.payload
+        if isinstance(payload, PreferenceSnapshotV1):
+            assert row.published is not None
+            model: Any = PreferenceSnapshotV1.model_validate(
+                {"customer_id": "cus_p", "version": 3, "updated_at": now, "company_id": "c", "last_event_at": T0}
+                | {k: row.published[k] for k in ("preferences", "conflicts", "policy_version")}
+            )
+        elif isinstance(payload, PreferenceChangedV1):
+            model = PreferenceChangedV1(customer_id="cus_p", version=3, changed_keys=payload.changed_keys)
+        else:
+            assert isinstance(payload, PreferenceConfirmationRequestedV1)
+            model = PreferenceConfirmationRequestedV1.model_validate(payload.model_dump())
+            questions.append((payload.request_id, "cus_p", payload.key, payload.value, payload.confidence, now))
+        expected = Envelope.new(
+            model, producer="preferences", subject_id="cus_p", caused_by=cause,
+            event_id=decoded.event_id, occurred_at=decoded.occurred_at,
+        )  # fmt: skip
+        assert wire == encode_envelope(expected)
+        assert event.headers() == expected.headers()
+    assert out.asks == questions
+
+
+JSON_DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=JSON_DOCUMENTS)
+@example(value={"a": [1e16, 1e-7, 2**64, -(2**63) - 1, 0.1, "e+"]})
+@example(value={"at": datetime(2026, 1, 1, tzinfo=UTC), "day": date(2026, 1, 1)})
+@example(value=[Preference("k", 1, "stated", 1.0, 0, T0, T0), {1: "x"}, {"k"}])
+def test_property_json_bytes_are_pydantic_cores(value: Any) -> None:
+    from pydantic_core import to_json
+
+    from services.preferences.adapters.repository import json_bytes
+
+    assert json_bytes(value) == to_json(value)
+    assert json_bytes(value, inf_nan_mode="null") == to_json(value, inf_nan_mode="null")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    times=st.lists(st.datetimes(timezones=ZONES, allow_imaginary=False), min_size=1, max_size=3),
+    values=st.lists(JSON_VALUES, min_size=1, max_size=6),
+    sensitive=st.booleans(),
+)
+def test_property_published_entries_are_the_published_entry_of_each(
+    times: list[datetime], values: list[Any], sensitive: bool
+) -> None:
+    keys = sorted(k for k in catalogue.SPECS if catalogue.is_sensitive(k) == sensitive or not sensitive)
+    prefs = {
+        keys[i % len(keys)]: Preference(keys[i % len(keys)], v, "inferred", 0.5, i, times[i % len(times)], times[0])
+        for i, v in enumerate(values)
+    }
+    expected = [handlers._published_entry(p) for k, p in prefs.items() if not catalogue.is_sensitive(k)]
+    assert handlers._published_entries(prefs) == expected
+    assert [type(e["value"]) for e in handlers._published_entries(prefs)] == [type(e["value"]) for e in expected]

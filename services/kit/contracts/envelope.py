@@ -19,10 +19,10 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 
 class Payload(BaseModel):
@@ -148,8 +148,85 @@ class Envelope(BaseModel, Generic[P]):
         return headers
 
 
-def encode_envelope(envelope: Envelope[Any]) -> bytes:
+class EncodedEnvelope(NamedTuple):
+    """An event already in its wire form, with what the outbox needs of an `Envelope` (key, id,
+    headers). Made by `encode_new` from a payload's JSON, without building the payload model or
+    the envelope: for a producer that has its payload in pydantic's JSON form already. Immutable
+    (a named tuple: several times cheaper to build than a frozen dataclass)."""
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    subject_id: str
+    correlation_id: uuid.UUID
+    traceparent: str | None
+    wire: bytes
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The same headers `Envelope.headers()` gives for the same event."""
+        headers = [
+            ("event_id", str(self.event_id).encode()),
+            ("event_type", self.event_type.encode()),
+            ("schema_version", str(self.schema_version).encode()),
+            ("correlation_id", str(self.correlation_id).encode()),
+        ]
+        if self.traceparent:
+            headers.append(("traceparent", self.traceparent.encode()))
+        return headers
+
+
+def encode_new(
+    model: type[Payload],
+    payload_json: bytes,
+    *,
+    producer: str,
+    subject_id: str,
+    caused_by: Envelope[Any] | None = None,
+    correlation_id: uuid.UUID | None = None,
+    occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> EncodedEnvelope:
+    """`encode_envelope(Envelope.new(payload, ...))` for a payload of `model` whose JSON is
+    `payload_json`, spelt as `payload.model_dump_json()` spells it: the same bytes, headers and
+    ids, without validating or serialising models (several times cheaper).
+
+    The caller vouches for `payload_json`: it is not validated here. `occurred_at` must be aware.
+    """
+    if caused_by is not None:
+        correlation = caused_by.correlation_id
+        causation: uuid.UUID | None = caused_by.event_id
+        traceparent = caused_by.traceparent
+    else:
+        correlation = correlation_id or new_uuid()
+        causation = None
+        traceparent = None
+    event_id = event_id or new_uuid()
+    # pydantic-core spells UUIDs and datetimes in a plain dict as it spells the envelope's fields.
+    head = to_json(
+        {
+            "event_id": event_id,
+            "event_type": model.event_type,
+            "schema_version": model.schema_version,
+            "occurred_at": occurred_at or datetime.now(UTC),
+            "producer": producer,
+            "subject_id": subject_id,
+            "correlation_id": correlation,
+            "causation_id": causation,
+            "traceparent": traceparent,
+            "payload": None,
+        }
+    )
+    wire = head[: -len(_NULL_PAYLOAD_END)] + payload_json + b"}"
+    return EncodedEnvelope(event_id, model.event_type, model.schema_version, subject_id, correlation, traceparent, wire)
+
+
+_NULL_PAYLOAD_END = b"null}"
+
+
+def encode_envelope(envelope: Envelope[Any] | EncodedEnvelope) -> bytes:
     """Serialise an envelope to its wire form."""
+    if isinstance(envelope, EncodedEnvelope):
+        return envelope.wire
     return envelope.model_dump_json().encode()
 
 

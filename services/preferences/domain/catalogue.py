@@ -252,6 +252,7 @@ def _specs() -> list[KeySpec]:
 
 
 SPECS: dict[str, KeySpec] = {s.key: s for s in _specs()}
+SENSITIVE_KEYS = frozenset(s.key for s in SPECS.values() if s.sensitive)
 
 
 def spec(key: str) -> KeySpec:
@@ -268,8 +269,7 @@ def validate(key: str, value: Any) -> Any:
 
 
 def is_sensitive(key: str) -> bool:
-    s = SPECS.get(key)
-    return s is not None and s.sensitive
+    return key in SENSITIVE_KEYS
 
 
 def preference_value(key: str, observed: Any) -> Any:

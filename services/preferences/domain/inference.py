@@ -204,13 +204,14 @@ def wilson_lower(share: float, n: float, z: float = Z) -> float:
 _ONE_OBSERVATION_CONFIDENCE = round(wilson_lower(1.0, 1), 4)
 
 
-def _order(o: Observation) -> tuple[datetime, str, str]:
+def window_order(o: Observation) -> tuple[datetime, str, str]:
+    """The order of a window: time, then booking, then value."""
     return (o.at, o.booking, str(o.value))
 
 
 def window(observations: Iterable[Observation], size: int = WINDOW) -> list[Observation]:
     """The last `size` observations, oldest first (ties broken by booking for determinism)."""
-    ordered = sorted(observations, key=_order)
+    ordered = sorted(observations, key=window_order)
     return ordered[-size:]
 
 

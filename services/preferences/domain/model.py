@@ -10,9 +10,11 @@ declined is not used. Company policy is applied afterwards (`policy.resolve`).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 from services.preferences.domain import catalogue
@@ -25,9 +27,11 @@ from services.preferences.domain.inference import (
     infer_window,
     observe,
     window,
+    window_order,
 )
 
 Source = Literal["stated", "agent", "inferred", "policy"]
+_booking_of = attrgetter("booking")
 ExplicitSource = Literal["stated", "agent"]
 JSON = Any
 
@@ -82,7 +86,8 @@ class CustomerPreferences:
     last_event_at: datetime | None = None
     # Per dimension, the list `from_json` built and the stored JSON it came from: a dimension
     # whose list is still that object (every change puts a new list in place) is written back
-    # from its stored JSON instead of being serialised again.
+    # from its stored JSON instead of being serialised again. A booking's new observations put
+    # their list here too, with the stored JSON carried along (None for the new ones).
     _loaded: dict[str, tuple[list[Observation], list[Any]]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -99,18 +104,40 @@ class CustomerPreferences:
         if kind in ("created", "changed", "cancelled"):
             self._forget_booking(booking)
         if kind in ("created", "changed"):
-            touched = set()
+            added: dict[str, list[Observation]] = {}
             for o in observe(segments, booking=booking):
-                self.observations.setdefault(o.dimension, []).append(o)
-                touched.add(o.dimension)
-            for dimension in touched:  # trimming once after all appends keeps the same newest ones
-                self._trim(dimension)
+                added.setdefault(o.dimension, []).append(o)
+            keep = catalogue.KEEP_OBSERVATIONS
+            loaded = self._loaded
+            for dimension, new in added.items():
+                # A dimension's list is in the window's order (see `_trim`): inserting the new
+                # observations in order gives what sorting the appended list would (equal ones go
+                # after those already there, in the order observed), with fewer comparisons. A new
+                # list is put in place, never the loaded one changed (see `_loaded`); a list as
+                # loaded carries its stored JSON along, None where an observation is new.
+                current = self.observations.get(dimension, ())
+                merged = list(current)
+                stored = loaded.get(dimension)
+                entries = None
+                if stored is not None and stored[0] is current and len(current) == len(stored[1]):
+                    entries = list(stored[1])
+                for o in new:
+                    position = bisect_right(merged, window_order(o), key=window_order)
+                    merged.insert(position, o)
+                    if entries is not None:
+                        entries.insert(position, None)
+                if len(merged) > keep:
+                    merged = merged[-keep:]
+                    entries = None if entries is None else entries[-keep:]
+                self.observations[dimension] = merged
+                if entries is not None:
+                    loaded[dimension] = (merged, entries)
         if self.last_event_at is None or at > self.last_event_at:
             self.last_event_at = at
 
     def _forget_booking(self, booking: str) -> None:
         for dimension, obs in list(self.observations.items()):
-            if obs and not any(o.booking == booking for o in obs):
+            if obs and booking not in map(_booking_of, obs):  # scanned in C: usually absent
                 continue
             kept = [o for o in obs if o.booking != booking]
             if kept:
@@ -276,7 +303,15 @@ class CustomerPreferences:
             if stored is None:
                 observations[d] = [[booking, value, iso(at), detail] for _, value, booking, at, detail in obs]
             elif stored[0] is obs and len(obs) == len(stored[1]):
-                observations[d] = stored[1]
+                entries_as_stored = stored[1]  # None for an observation added since (`record_booking`)
+                observations[d] = (
+                    entries_as_stored
+                    if None not in entries_as_stored
+                    else [
+                        [o.booking, o.value, iso(o.at), o.detail] if e is None else e
+                        for o, e in zip(obs, entries_as_stored, strict=True)
+                    ]
+                )
             else:  # changed: the observations that were loaded keep the JSON they were loaded from
                 # (the loaded list may have had observations appended in place: its head is what was loaded)
                 entries = {id(o): e for o, e in zip(stored[0], stored[1], strict=False)}
@@ -300,18 +335,15 @@ class CustomerPreferences:
     def from_json(
         cls, customer_id: str, data: Mapping[str, Any], *, company_id: str | None, last_event_at: datetime | None
     ) -> CustomerPreferences:
-        # The segments of a booking share their times across dimensions: each distinct time is parsed once.
-        times: dict[str, datetime] = {}
-
-        def parsed(at: str) -> datetime:
-            t = times.get(at)
-            if t is None:
-                t = times[at] = datetime.fromisoformat(at)
-            return t
-
-        observations = {
-            d: [Observation(d, v, b, parsed(at), detail) for b, v, at, detail in obs]
-            for d, obs in (data.get("observations") or {}).items()
+        # The segments of a booking share their times across dimensions: each distinct time is parsed
+        # once (the stored texts are collected first). Observations are built as the tuples they are.
+        stored = data.get("observations") or {}
+        times = {at: None for obs in stored.values() for _, _, at, _ in obs}
+        parsed = {at: datetime.fromisoformat(at) for at in times}
+        new = tuple.__new__
+        observations: dict[str, list[Observation]] = {
+            d: [new(Observation, (d, v, b, parsed[at], detail)) for b, v, at, detail in obs]
+            for d, obs in stored.items()
         }
         prefs = cls(
             customer_id=customer_id,
@@ -330,7 +362,6 @@ class CustomerPreferences:
             },
             last_event_at=last_event_at,
         )  # fmt: skip
-        stored = data.get("observations") or {}
         prefs._loaded = {d: (obs, stored[d]) for d, obs in observations.items()}
         return prefs
 
