@@ -4,6 +4,7 @@ and one customer per traveller when streaming batches and a second import race i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import string
 from collections.abc import AsyncIterator
@@ -74,12 +75,18 @@ async def _decisions(pool: asyncpg.Pool, system: str) -> list[tuple[str, str, st
     return [(r["source_id"], first[r["customer_id"]], r["match_rule"], r["matched"]) for r in rows]
 
 
-async def test_overlapping_chunks_decide_like_chunk_by_chunk(pool: asyncpg.Pool, config: ProfileConfig) -> None:
+@pytest.mark.parametrize("per_key", [40, 2])
+async def test_overlapping_chunks_decide_like_chunk_by_chunk(
+    pool: asyncpg.Pool, config: ProfileConfig, per_key: int
+) -> None:
+    # per_key 2: keys fill up, so records the previous chunk rewrites drop out of full results.
+    config = dataclasses.replace(config, candidates_per_key=per_key)
+
     # Travellers whose records fall into consecutive chunks (batch size 3): later chunks must see
     # the earlier chunk's records before it has committed. Some records come twice (re-sent).
     def rows_of(system: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        for i in range(12):
+        for i in range(40):
             # Each import its own travellers (names, birth dates, phones): the two must not match each other.
             fam = surname()
             dob = f"19{random.randint(30, 99)}-{random.randint(1, 12):02d}-{random.randint(1, 28):02d}"
@@ -88,21 +95,28 @@ async def test_overlapping_chunks_decide_like_chunk_by_chunk(pool: asyncpg.Pool,
             rows.append(_row(system, f"{i:02d}b", "Henriette", fam, date_of_birth=dob))
             rows.append(_row(system, f"{i:02d}c", "Henrietta", fam, date_of_birth=dob, phone=phone))
             rows.append(_row(system, f"{i:02d}d", "Bo", fam, email=f"bo.{fam.lower()}@example.org"))
-        return rows + rows[5:9]  # re-sent records: existing source links, carried or stored
+        out = rows + rows[5:9]  # re-sent records: existing source links, carried or stored
+        out += [rows[20]] * ((2 - len(out)) % 3)
+        # 00b re-sent at the end of a chunk, then a new record under its keys at the start of the
+        # next: that chunk reads 00b's stored version, which the previous chunk is rewriting.
+        new = {**rows[1], "source_id": "00e", "given_name": "Henrietta"}
+        return [*out, rows[1], new]
 
     summaries = {}
-    for system, overlap in (("bulk-seq", False), ("bulk-ovl", True)):
+    seq_system, ovl_system = f"bulk-seq-{per_key}", f"bulk-ovl-{per_key}"
+    for system, overlap in ((seq_system, False), (ovl_system, True)):
         rows = rows_of(system)
         numbered = list(enumerate(rows, start=1))
         summaries[system] = await bulk.import_rows(pool, numbered, config=config, batch_size=3, overlap=overlap)
 
-    seq, ovl = summaries["bulk-seq"], summaries["bulk-ovl"]
+    seq, ovl = summaries[seq_system], summaries[ovl_system]
     assert (ovl.records, ovl.customers_created, ovl.linked) == (seq.records, seq.customers_created, seq.linked)
     assert ovl.records == len(rows)
-    assert await _decisions(pool, "bulk-ovl") == await _decisions(pool, "bulk-seq")
-    linked = await _customers(pool, [("bulk-ovl", f"{i:02d}{s}") for i in range(12) for s in "bc"])
-    for i in range(12):  # same name and birth date; rows 4i+1 and 4i+2 fall into different chunks for some i
-        assert linked[("bulk-ovl", f"{i:02d}b")] == linked[("bulk-ovl", f"{i:02d}c")]
+    assert ovl.overlapped > len(rows) // 6  # chunks that did not wait for the previous commit
+    assert await _decisions(pool, ovl_system) == await _decisions(pool, seq_system)
+    linked = await _customers(pool, [(ovl_system, f"{i:02d}{s}") for i in range(40) for s in "bc"])
+    for i in range(40):  # same name and birth date; rows 4i+1 and 4i+2 fall into different chunks for some i
+        assert linked[(ovl_system, f"{i:02d}b")] == linked[(ovl_system, f"{i:02d}c")]
 
 
 async def test_streaming_batches_and_a_second_import_racing_an_import_make_one_customer_per_traveller(

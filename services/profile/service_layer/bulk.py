@@ -78,6 +78,7 @@ class ImportSummary:
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     peak_worker_rss_mb: float = 0.0
+    overlapped: int = 0  # chunks read and decided while the previous chunk was writing
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -399,7 +400,6 @@ class _Carry:
     links: dict[SourceKey, str]
     records: dict[SourceKey, tuple[str, matching.MatchFeatures]]
     by_key: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]
-    relinked: int  # records that were stored before the chunk (their old keys are unknown here)
 
 
 @dataclass
@@ -434,7 +434,7 @@ class _Planned:
             records[key] = (links[key], self.features[i])
             for k in self.keys[i]:
                 by_key.setdefault(k, []).append((key, links[key], self.features[i]))
-        return _Carry(links, records, by_key, relinked=len(self.linked))
+        return _Carry(links, records, by_key)
 
 
 async def _rollback(tx: Transaction) -> None:
@@ -485,18 +485,35 @@ async def _candidates(
 ) -> dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]:
     """Stored candidates as they are once the carried chunk has committed, whether or not it has."""
     per_key = config.candidates_per_key
+    stored = await repo.candidates(conn, lookup_keys, per_key=per_key)
     if carry is None:
-        return await repo.candidates(conn, lookup_keys, per_key=per_key)
-    # The carried chunk's records may already be in the result (committed), or replace older
-    # versions of themselves: read that many more per key, drop them and merge them back in.
-    extra = {k: n for k in lookup_keys if (n := len(carry.by_key.get(k, ())) + carry.relinked)}
-    stored = await repo.candidates(conn, lookup_keys, per_key=per_key, extra=extra)
+        return stored
     weak = max(1, per_key // 2)  # repo.candidates' limit for weak keys
-    for k in extra:
-        rows = [r for r in stored.get(k, ()) if r[0] not in carry.records]
-        if added := carry.by_key.get(k):
+    limits = {k: weak if matching.is_weak_key(k) else per_key for k in lookup_keys}
+    # The carried chunk's records are dropped from what was read (present if it has committed
+    # already, or older versions of records it rewrites) and merged back in. A key that lost
+    # rows of a full result is read again with that many more, until none is short.
+    extra: dict[str, int] = {}
+    while True:
+        short = {}
+        for k, rows in stored.items():
+            if len(rows) >= limits[k] + extra.get(k, 0):
+                dropped = sum(1 for r in rows if r[0] in carry.records)
+                if dropped > extra.get(k, 0):
+                    short[k] = dropped
+        if not short:
+            break
+        extra.update(short)
+        stored.update(await repo.candidates(conn, list(short), per_key=per_key, extra=short))
+    for k in lookup_keys:
+        rows = stored.get(k, [])
+        added = carry.by_key.get(k)
+        if not added and not any(r[0] in carry.records for r in rows):
+            continue
+        rows = [r for r in rows if r[0] not in carry.records]
+        if added:
             rows = sorted(rows + added, key=lambda r: r[0])  # the index's order: (source_system, source_id)
-        rows = rows[: weak if matching.is_weak_key(k) else per_key]
+        rows = rows[: limits[k]]
         if rows:
             stored[k] = rows
         else:
@@ -556,6 +573,7 @@ class _Overlap:
             self._pending = await self._plan_alone(conn, chunk)
             return
         self._pending = planned
+        self._summary.overlapped += 1
 
     async def finish(self) -> None:
         prev, self._pending = self._pending, None
