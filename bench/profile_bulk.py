@@ -1,6 +1,6 @@
 """Bulk import: 1,000,000 source records from a file to resolved golden records.
 
-    python -m bench.profile_bulk --records 1000000 [--workers 1] [--keep]
+    python -m bench.profile_bulk --records 1000000 [--workers 1] [--keep] [--no-overlap]
 
 Generates the file (bench/profile_datagen.py; by default distinct travellers, so the
 result is also the 1M-customer population bench/profile_streaming.py measures against;
@@ -83,6 +83,7 @@ async def run(
         "workers": workers,
         "batch_size": batch_size,
         "overlap": overlap,
+        "overlapped_chunks": summary.overlapped,
         "generate_seconds": round(generated, 1),
         "import_seconds": round(seconds, 1),
         "records_per_second": round(summary.records / seconds),

@@ -63,6 +63,7 @@ _RECORD_KEY_COLUMNS = "source_records (source_system, source_id, customer_id)"
 # that overlaps its chunks; any other import at the same time resolves chunk by chunk.
 IMPORT_GATE = 0x1E_0000_0000
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_DECIDE_SLICE = 50  # records decided between two turns of the event loop
 
 
 class RowError(ValueError):
@@ -472,7 +473,13 @@ async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, 
         )
         lookup_keys = sorted({k for key, ks in zip(record_keys, keys, strict=True) if key not in links for k in ks})
         stored = await _candidates(conn, lookup_keys, config, carry)
-        decisions = resolver.decide_all(items, features, keys, links, stored, config, freq)
+        decisions = []
+        for decision in resolver.decide_all(items, features, keys, links, stored, config, freq):
+            decisions.append(decision)
+            if len(decisions) % _DECIDE_SLICE == 0:
+                # Deciding is the longest stretch of Python here: let the previous chunk's write
+                # phase send its next statement, so the database is not idle meanwhile.
+                await asyncio.sleep(0)
     except BaseException:
         await _rollback(tx)
         raise
@@ -658,7 +665,8 @@ async def _overlapping(
                 finally:
                     await overlapped.abandon()
         finally:
-            await first.execute("SELECT pg_advisory_unlock($1)", IMPORT_GATE)
+            with contextlib.suppress(Exception):  # a broken connection has released it already
+                await first.execute("SELECT pg_advisory_unlock($1)", IMPORT_GATE)
 
 
 def text_lines(text: str) -> Iterator[str]:

@@ -166,7 +166,7 @@ async def resolve_batch(
     )
     lookup_keys = sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
     stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
-    decisions = decide_all(items, features, keys, links, stored, config, freq)
+    decisions = list(decide_all(items, features, keys, links, stored, config, freq))
     return await write_batch(
         conn, items, features, keys, decisions, config=config, now=now, company_ids=company_ids, before=before
     )
@@ -190,12 +190,14 @@ def decide_all(
     stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
     config: ProfileConfig,
     freq: matching.Frequencies | None,
-) -> list[_Decision]:
-    """Each record's decision, in memory: existing source link, else scored against its candidates."""
+) -> Iterator[_Decision]:
+    """Each record's decision, in memory: existing source link, else scored against its candidates.
+
+    A generator: the bulk importer lets the previous chunk's writes go on between records.
+    """
     # Decide in order; records decided earlier in the batch are candidates for later ones.
     batch_index: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
     batch_links: dict[SourceKey, str] = {}
-    decisions: list[_Decision] = []
     for it, feats, ks in zip(items, features, keys, strict=True):
         key = it.record.key
         linked = batch_links.get(key) or links.get(key)
@@ -203,11 +205,10 @@ def decide_all(
             decision = _Decision(linked, "source-link", created=False)
         else:
             decision = _decide(key, feats, ks, stored, batch_index, config, freq)
-        decisions.append(decision)
         batch_links[key] = decision.customer_id
         for k in ks:
             batch_index.setdefault(k, []).append((key, decision.customer_id, feats))
-    return decisions
+        yield decision
 
 
 async def write_batch(
