@@ -84,6 +84,7 @@ async def run(
         "batch_size": batch_size,
         "overlap": overlap,
         "overlapped_chunks": summary.overlapped,
+        "overlapped_step_seconds": {k: round(v, 1) for k, v in summary.step_seconds.items()},
         "generate_seconds": round(generated, 1),
         "import_seconds": round(seconds, 1),
         "records_per_second": round(summary.records / seconds),

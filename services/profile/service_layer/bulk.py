@@ -23,13 +23,14 @@ import gc
 import io
 import itertools
 import json
+import time
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from asyncpg.transaction import Transaction
@@ -63,6 +64,7 @@ _RECORD_KEY_COLUMNS = "source_records (source_system, source_id, customer_id)"
 # that overlaps its chunks; any other import at the same time resolves chunk by chunk.
 IMPORT_GATE = 0x1E_0000_0000
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_T = TypeVar("_T")
 _DECIDE_SLICE = 50  # records decided between two turns of the event loop
 
 
@@ -80,6 +82,9 @@ class ImportSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
     peak_worker_rss_mb: float = 0.0
     overlapped: int = 0  # chunks read and decided while the previous chunk was writing
+    # Wall seconds of those overlapped steps: read phases, write phases, and the steps themselves
+    # (a step ends when both are done: close to the longer of the two when they overlap well).
+    step_seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "write": 0.0, "steps": 0.0})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -562,9 +567,13 @@ class _Overlap:
             await self.refresh_statistics()
             self._pending = await self._plan_alone(conn, chunk)
             return
+        started = time.perf_counter()
         written, planned = await asyncio.gather(
-            self._write(prev), _plan(conn, chunk, self._config, prev.carry()), return_exceptions=True
+            self._timed("write", self._write(prev)),
+            self._timed("read", _plan(conn, chunk, self._config, prev.carry())),
+            return_exceptions=True,
         )
+        self._summary.step_seconds["steps"] += time.perf_counter() - started
         if isinstance(written, BaseException):
             # The next chunk was decided against this one's records: decide it again afterwards.
             if isinstance(planned, _Planned):
@@ -581,6 +590,13 @@ class _Overlap:
             return
         self._pending = planned
         self._summary.overlapped += 1
+
+    async def _timed(self, phase: str, step: Awaitable[_T]) -> _T:
+        started = time.perf_counter()
+        try:
+            return await step
+        finally:
+            self._summary.step_seconds[phase] += time.perf_counter() - started
 
     async def finish(self) -> None:
         prev, self._pending = self._pending, None
