@@ -17,7 +17,7 @@ import itertools
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,17 @@ async def run(
     }
 
 
-async def _exact_name_frequencies(conn: Any, tokens: Iterable[str], *, min_records: int) -> dict[str, float]:
-    total = await conn.fetchval("SELECT count(*) FROM source_records")
+async def _exact_name_frequencies(
+    conn: Any, tokens: Iterable[str], *, min_records: int, pending: Collection[tuple[str, str]] = ()
+) -> dict[str, float]:
+    # The bulk importer's previous chunk (`pending`) counts as stored whether or not it has committed yet.
+    systems, ids = [p[0] for p in pending], [p[1] for p in pending]
+    total = len(pending) + await conn.fetchval(
+        "SELECT count(*) FROM source_records s WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[])"
+        " AS p(source_system, source_id) WHERE p.source_system = s.source_system AND p.source_id = s.source_id)",
+        systems,
+        ids,
+    )
     if not total or total < min_records:
         return {}
     rows = await conn.fetch(

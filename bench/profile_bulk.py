@@ -1,6 +1,6 @@
 """Bulk import: 1,000,000 source records from a file to resolved golden records.
 
-    python -m bench.profile_bulk --records 1000000 [--workers 1] [--keep]
+    python -m bench.profile_bulk --records 1000000 [--workers 1] [--keep] [--no-overlap]
 
 Generates the file (bench/profile_datagen.py; by default distinct travellers, so the
 result is also the 1M-customer population bench/profile_streaming.py measures against;
@@ -27,7 +27,7 @@ from services.profile.entrypoints.cli import run_import
 
 
 async def run(
-    records: int, workers: int, batch_size: int, duplicates: bool, keep: bool, file: Path | None
+    records: int, workers: int, batch_size: int, duplicates: bool, keep: bool, file: Path | None, overlap: bool = True
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         path = file or Path(tmp) / "records.jsonl"
@@ -50,7 +50,13 @@ async def run(
             cpu0 = _cpu()
             t0 = time.perf_counter()
             summary = await run_import(
-                path, fmt="jsonl", source_system=None, settings=settings, batch_size=batch_size, workers=workers
+                path,
+                fmt="jsonl",
+                source_system=None,
+                settings=settings,
+                batch_size=batch_size,
+                workers=workers,
+                overlap=overlap,
             )
             seconds = time.perf_counter() - t0
             cpu1 = _cpu()
@@ -76,6 +82,9 @@ async def run(
         "records": summary.records,
         "workers": workers,
         "batch_size": batch_size,
+        "overlap": overlap,
+        "overlapped_chunks": summary.overlapped,
+        "overlapped_step_seconds": {k: round(v, 1) for k, v in summary.step_seconds.items()},
         "generate_seconds": round(generated, 1),
         "import_seconds": round(seconds, 1),
         "records_per_second": round(summary.records / seconds),
@@ -111,8 +120,11 @@ def main() -> None:
     parser.add_argument("--duplicates", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the database for bench/profile_streaming.py")
     parser.add_argument("--file", type=Path, help="reuse (or write) the generated file here")
+    parser.add_argument("--no-overlap", action="store_true", help="chunk by chunk (the import before overlapping)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.records, args.workers, args.batch_size, args.duplicates, args.keep, args.file))
+    result = asyncio.run(
+        run(args.records, args.workers, args.batch_size, args.duplicates, args.keep, args.file, not args.no_overlap)
+    )
     print(json.dumps(result, indent=2, default=str))
 
 

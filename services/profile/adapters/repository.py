@@ -7,7 +7,7 @@ resolving a batch of 500 records costs a dozen round trips, not thousands.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -43,16 +43,19 @@ def lock_key(text: str) -> int:
     return _LOCK_SPACE + key_hash(text) % LOCK_BUCKETS
 
 
-async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
+async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str], *, shared: bool = False) -> None:
     """Serialise resolution of records sharing an identity (source link, identifier or blocking key).
 
     Across partitions and processes: locks are transaction-scoped and taken in sorted
     order, so two transactions locking overlapping sets cannot deadlock. Two records
-    sharing a key always share its bucket; unrelated records rarely do.
+    sharing a key always share its bucket; unrelated records rarely do. `shared` is for
+    the overlapping chunks of one bulk import, which order themselves (see bulk.py):
+    they do not exclude each other, and every other batch still excludes them.
     """
     ordered = sorted({lock_key(k) for k in set(keys)})
     if ordered:
-        await conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", ordered)
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await conn.execute(f"SELECT count({function}(k)) FROM unnest($1::bigint[]) AS k", ordered)
 
 
 # --- source records and blocking -------------------------------------------------------------
@@ -85,12 +88,22 @@ def key_hash(key: str) -> int:
 
 
 async def candidates(
-    conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
+    conn: asyncpg.Connection,
+    keys: Sequence[str],
+    *,
+    per_key: int,
+    per_weak_key: int | None = None,
+    extra: Mapping[str, int] | None = None,
 ) -> dict[str, list[tuple[SourceKey, str, MatchFeatures]]]:
-    """Stored records under each blocking key (at most `per_key` each, fewer for weak keys): indexed lookups."""
+    """Stored records under each blocking key (at most `per_key` each, fewer for weak keys): indexed lookups.
+
+    Each key's records come in the index's order (source system, source id); `extra` reads
+    that many more under a key (the bulk importer drops records it is rewriting).
+    """
     if not keys:
         return {}
     weak = per_weak_key if per_weak_key is not None else max(1, per_key // 2)
+    more = extra or {}
     rows = await conn.fetch(
         """
         SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features::text AS features
@@ -102,7 +115,7 @@ async def candidates(
         """,
         list(keys),
         [key_hash(k) for k in keys],
-        [weak if is_weak_key(k) else per_key for k in keys],
+        [(weak if is_weak_key(k) else per_key) + more.get(k, 0) for k in keys],
     )
     out: dict[str, list[tuple[SourceKey, str, MatchFeatures]]] = {}
     parsed: dict[SourceKey, MatchFeatures] = {}
@@ -287,11 +300,16 @@ async def count_names(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
     )
 
 
-async def name_frequencies(conn: asyncpg.Connection, tokens: Iterable[str], *, min_records: int) -> dict[str, float]:
+async def name_frequencies(
+    conn: asyncpg.Connection, tokens: Iterable[str], *, min_records: int, pending: Collection[SourceKey] = ()
+) -> dict[str, float]:
     """Each name part's share of stored records (empty until about `min_records` records are stored).
 
     The number of records is the planner's estimate (kept current by autovacuum and the
     bulk importer's ANALYZE): exact enough for a frequency, and no row every writer updates.
+    `pending` names records the caller's other, not yet committed transaction is writing
+    (the bulk importer's previous chunk); the estimate does not follow commits, so it is
+    the same whether or not they have committed, and only an exact count would add them.
     """
     # One round trip: the record count and the tokens' counts together (no rows below the minimum).
     rows = await conn.fetch(

@@ -46,6 +46,7 @@ async def _import_shard(
     shard: int,
     shards: int,
     progress: Any,
+    overlap: bool = True,
 ) -> bulk.ImportSummary:
     pool = await create_pool(settings)
     # One importer process: a helper process normalises records ahead of it (the second core).
@@ -67,6 +68,7 @@ async def _import_shard(
                 batch_size=batch_size,
                 progress=progress,
                 executor=helper,
+                overlap=overlap,
             )
     finally:
         if helper is not None:
@@ -90,6 +92,7 @@ def _shard_process(
     batch_size: int,
     shard: int,
     shards: int,
+    overlap: bool = True,
 ) -> tuple[dict[str, Any], float]:
     def advance(n: int) -> None:
         if _COUNTER is not None:
@@ -106,6 +109,7 @@ def _shard_process(
             shard=shard,
             shards=shards,
             progress=advance,
+            overlap=overlap,
         )
     )
     return summary.to_json() | {"errors": summary.errors}, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -120,6 +124,7 @@ async def run_import(
     batch_size: int,
     show_progress: bool = True,
     workers: int = 1,
+    overlap: bool = True,
 ) -> bulk.ImportSummary:
     """Import one file into the profile database; the running service's relay publishes the outbox events."""
     pool = await create_pool(settings)
@@ -141,6 +146,7 @@ async def run_import(
                 shard=0,
                 shards=1,
                 progress=bar.update,
+                overlap=overlap,
             )
         ctx = multiprocessing.get_context("spawn")
         counter: Synchronized[int] = ctx.Value("q", 0)
@@ -150,7 +156,7 @@ async def run_import(
         ) as executor:
             futures = [
                 loop.run_in_executor(
-                    executor, _shard_process, path, fmt, source_system, settings, batch_size, shard, workers
+                    executor, _shard_process, path, fmt, source_system, settings, batch_size, shard, workers, overlap
                 )
                 for shard in range(workers)
             ]
@@ -178,6 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source-system", help="source system for rows that do not name one")
     parser.add_argument("--batch-size", type=int, default=None, help="records resolved per transaction")
     parser.add_argument("--workers", type=int, default=1, help="parallel importer processes")
+    parser.add_argument(
+        "--no-overlap", action="store_true", help="resolve each chunk after the previous one has committed"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     settings = ProfileSettings()
@@ -193,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
             batch_size=args.batch_size or settings.import_batch_size,
             show_progress=not args.no_progress,
             workers=args.workers,
+            overlap=not args.no_overlap,
         )
     )
     out = summary.to_json()

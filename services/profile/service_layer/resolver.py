@@ -152,13 +152,7 @@ async def resolve_batch(
     features = [it.features or it.record.features() for it in items]
     keys = [matching.blocking_keys(f) for f in features]
 
-    company_lock_keys = [f"co:{it.company.alias}" for it in items if it.company]
-    await repo.lock_identities(
-        conn,
-        [f"src:{it.record.source_system}:{it.record.source_id}" for it in items]
-        + [k for ks in keys for k in ks]
-        + company_lock_keys,
-    )
+    await repo.lock_identities(conn, identity_keys(items, keys))
     company_ids = await _resolve_companies(conn, items)
 
     record_keys = [it.record.key for it in items]
@@ -172,11 +166,38 @@ async def resolve_batch(
     )
     lookup_keys = sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
     stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
+    decisions = list(decide_all(items, features, keys, links, stored, config, freq))
+    return await write_batch(
+        conn, items, features, keys, decisions, config=config, now=now, company_ids=company_ids, before=before
+    )
 
+
+def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> list[str]:
+    """What a batch locks before reading: its records' source links, blocking keys and company keys."""
+    company_lock_keys = [f"co:{it.company.alias}" for it in items if it.company]
+    return (
+        [f"src:{it.record.source_system}:{it.record.source_id}" for it in items]
+        + [k for ks in keys for k in ks]
+        + company_lock_keys
+    )
+
+
+def decide_all(
+    items: Sequence[Incoming],
+    features: Sequence[matching.MatchFeatures],
+    keys: Sequence[Sequence[str]],
+    links: Mapping[SourceKey, str],
+    stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
+    config: ProfileConfig,
+    freq: matching.Frequencies | None,
+) -> Iterator[_Decision]:
+    """Each record's decision, in memory: existing source link, else scored against its candidates.
+
+    A generator: the bulk importer lets the previous chunk's writes go on between records.
+    """
     # Decide in order; records decided earlier in the batch are candidates for later ones.
     batch_index: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
     batch_links: dict[SourceKey, str] = {}
-    decisions: list[_Decision] = []
     for it, feats, ks in zip(items, features, keys, strict=True):
         key = it.record.key
         linked = batch_links.get(key) or links.get(key)
@@ -184,11 +205,34 @@ async def resolve_batch(
             decision = _Decision(linked, "source-link", created=False)
         else:
             decision = _decide(key, feats, ks, stored, batch_index, config, freq)
-        decisions.append(decision)
         batch_links[key] = decision.customer_id
         for k in ks:
             batch_index.setdefault(k, []).append((key, decision.customer_id, feats))
+        yield decision
 
+
+async def write_batch(
+    conn: asyncpg.Connection,
+    items: Sequence[Incoming],
+    features: Sequence[matching.MatchFeatures],
+    keys: Sequence[Sequence[str]],
+    decisions: list[_Decision],
+    *,
+    config: ProfileConfig,
+    now: datetime,
+    company_ids: list[str | None] | None = None,
+    before: Mapping[SourceKey, matching.MatchFeatures] | None = None,
+    linked: Sequence[SourceKey] = (),
+) -> tuple[list[Outcome], Outgoing]:
+    """Write a decided batch: customers, source records, keys, reviews, history, golden records, events.
+
+    Companies and the stored features of `linked` records are resolved here unless given
+    (the bulk importer decides a chunk before the previous one has committed).
+    """
+    if company_ids is None:
+        company_ids = await _resolve_companies(conn, items)
+    if before is None:
+        before = await repo.stored_features(conn, list(linked))
     # Customers chosen from the database may have been merged since: lock them and follow redirects.
     new_ids = {d.customer_id for d in decisions if d.created}
     redirect = await _lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
