@@ -1,0 +1,139 @@
+"""Concurrent resolution batches read and decide before they lock: what another batch commits in
+between must still be found (real PostgreSQL; the race is forced, not left to timing)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import asyncpg
+import pytest
+
+from services.kit.db import apply_migrations, create_pool
+from services.profile.bootstrap import profile_config
+from services.profile.service_layer import bulk
+from services.profile.service_layer.resolver import Incoming, Outcome, ProfileConfig, resolve_batch
+from services.profile.settings import ProfileSettings
+from tests.harness import TestEnv
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def pool(env: TestEnv) -> AsyncIterator[asyncpg.Pool]:
+    settings = env.settings(ProfileSettings)
+    p = await create_pool(settings)
+    await apply_migrations(
+        p, schema=settings.service_name, packages=["services.kit.migrations", "services.profile.migrations"]
+    )
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture(scope="module")
+def config(env: TestEnv) -> ProfileConfig:
+    return profile_config(env.settings(ProfileSettings))
+
+
+class _PausedBeforeLocks:
+    """A connection that stops at the batch's identity locks until released (everything else passes)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.at_locks = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
+        if "pg_advisory_xact_lock" in query and not self.at_locks.is_set():
+            self.at_locks.set()
+            await self.release.wait()
+        return cast(str, await self._conn.execute(query, *args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def _incoming(config: ProfileConfig, system: str, source_id: str, **traveller: Any) -> Incoming:
+    return bulk.row_to_incoming(
+        {"source_system": system, "source_id": source_id, **traveller},
+        config=config,
+        default_source=None,
+        now=datetime.now(UTC),
+    )
+
+
+async def _resolve_paused(
+    pool: asyncpg.Pool, items: list[Incoming], config: ProfileConfig, meanwhile: list[Incoming]
+) -> tuple[list[Outcome], list[Outcome]]:
+    """Resolve `items`, and `meanwhile` (committed) after the first batch's read, before its locks."""
+    async with pool.acquire() as conn, conn.transaction():
+        paused = _PausedBeforeLocks(conn)
+        first = asyncio.create_task(resolve_batch(cast(asyncpg.Connection, paused), items, config=config))
+        await asyncio.wait_for(paused.at_locks.wait(), 10)
+        async with pool.acquire() as other, other.transaction():
+            second, _ = await resolve_batch(other, meanwhile, config=config)
+        paused.release.set()
+        outcomes, _ = await first
+    return outcomes, second
+
+
+def _family() -> str:
+    return "".join(random.choices(string.ascii_lowercase, k=10)).capitalize()
+
+
+async def test_a_matching_record_committed_between_read_and_locks_is_found(
+    pool: asyncpg.Pool, config: ProfileConfig
+) -> None:
+    fam = _family()
+    email = f"mei.{fam.lower()}@example.org"
+    late = _incoming(config, "opt-a", "a1", given_name="Mei", family_name=fam, email=email)
+    early = _incoming(config, "opt-b", "b1", given_name="Mei", family_name=fam, email=email)
+    [first], [second] = await _resolve_paused(pool, [late], config, meanwhile=[early])
+    # The second batch committed first and created the customer; the first one read before that,
+    # found nothing, and must still link to it instead of creating a duplicate.
+    assert second.created
+    assert not first.created
+    assert first.customer_id == second.customer_id
+
+
+async def test_a_batch_holding_the_same_source_record_committed_meanwhile_is_a_source_link(
+    pool: asyncpg.Pool, config: ProfileConfig
+) -> None:
+    fam = _family()
+    record = {"given_name": "Ana", "family_name": fam, "phone": "+49 30 1234567"}
+    [first], [second] = await _resolve_paused(
+        pool,
+        [_incoming(config, "opt-c", "c1", **record)],
+        config,
+        meanwhile=[_incoming(config, "opt-c", "c1", **record)],
+    )
+    assert second.created
+    assert (first.customer_id, first.rule, first.created) == (second.customer_id, "source-link", False)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM source_records WHERE source_system = 'opt-c'") == 1
+
+
+async def test_nothing_committed_meanwhile_keeps_the_first_reads_decisions(
+    pool: asyncpg.Pool, config: ProfileConfig
+) -> None:
+    fam, other = _family(), _family()
+    email = f"li.{fam.lower()}@example.org"
+    async with pool.acquire() as conn, conn.transaction():
+        [stored], _ = await resolve_batch(
+            conn, [_incoming(config, "opt-d", "d1", given_name="Li", family_name=fam, email=email)], config=config
+        )
+    # An unrelated traveller commits in between: the read still holds, the decision stands.
+    [first], [unrelated] = await _resolve_paused(
+        pool,
+        [_incoming(config, "opt-e", "e1", given_name="Li", family_name=fam, email=email)],
+        config,
+        meanwhile=[_incoming(config, "opt-f", "f1", given_name="Tom", family_name=other, email="t@example.net")],
+    )
+    assert unrelated.created
+    assert (first.customer_id, first.created) == (stored.customer_id, False)
