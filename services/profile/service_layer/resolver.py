@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import math
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,8 +159,9 @@ async def resolve_batch(
     # Read and decide before locking, from what is committed; then lock and check that the read
     # still holds. Concurrent batches (other partitions, other workers) serialise only from their
     # locks on, so their reads and decisions overlap. If another batch committed a record under
-    # one of this batch's keys (or one of its records) in between, the read is done again under
-    # the locks and the batch decided again: the decisions are those of a read under the locks.
+    # one of this batch's keys (or one of its records) in between, what changed is read again
+    # under the locks and what it affects decided again: the decisions are those of a read under
+    # the locks (name frequencies, an estimate, are those of the first read).
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
     lookup_keys = _lookup_keys(items, keys, links)
@@ -174,8 +175,7 @@ async def resolve_batch(
     await repo.lock_identities(conn, identity_keys(items, keys))
     company_ids = await _resolve_companies(conn, items)
     links_now = await repo.existing_links(conn, record_keys)
-    hits_now = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
-    if links_now != links or hits_now != _hits(stored):
+    if links_now != links:  # another batch stored one of these records: read everything again
         links = links_now
         lookup_keys = _lookup_keys(items, keys, links)
         stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
@@ -184,6 +184,18 @@ async def resolve_batch(
             conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens
         )
         decisions = decide_all(items, features, keys, links, stored, config, freq)
+    else:  # read again only the keys under which another batch stored records; decide again what they affect
+        read = _hits(stored)
+        now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
+        changed = sorted(k for k in lookup_keys if now_hits.get(k) != read.get(k))
+        if changed:
+            stored = dict(stored)
+            for k in changed:
+                stored.pop(k, None)
+            stored.update(await repo.candidates(conn, changed, per_key=config.candidates_per_key))
+            decisions = decide_all(
+                items, features, keys, links, stored, config, freq, earlier=decisions, changed=changed
+            )
     await repo.count_names(conn, fresh_tokens)
     # Records seen before: their old blocking keys follow from the features they were stored with.
     before = await repo.stored_features(conn, list(links))
@@ -227,19 +239,33 @@ def decide_all(
     stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
     config: ProfileConfig,
     freq: matching.Frequencies | None,
+    *,
+    earlier: Sequence[_Decision] | None = None,
+    changed: Collection[str] = (),
 ) -> list[_Decision]:
-    """Each record's decision, in memory: existing source link, else scored against its candidates."""
+    """Each record's decision, in memory: existing source link, else scored against its candidates.
+
+    `earlier`: the decisions of the same records from an earlier read, of which only the keys in
+    `changed` read differently now (same links, same frequencies). A record none of whose keys
+    changed, and under none of whose keys an earlier record of the batch changed customer, keeps
+    its decision: scoring it again would give the same one.
+    """
     # Decide in order; records decided earlier in the batch are candidates for later ones.
     batch_index: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
     batch_links: dict[SourceKey, str] = {}
     decisions: list[_Decision] = []
-    for it, feats, ks in zip(items, features, keys, strict=True):
+    dirty = set(changed)
+    for i, (it, feats, ks) in enumerate(zip(items, features, keys, strict=True)):
         key = it.record.key
         linked = batch_links.get(key) or links.get(key)
         if linked is not None:
             decision = _Decision(linked, "source-link", created=False)
+        elif earlier is not None and dirty.isdisjoint(ks):
+            decision = earlier[i]
         else:
             decision = _decide(key, feats, ks, stored, batch_index, config, freq)
+        if earlier is not None and decision.customer_id != earlier[i].customer_id:
+            dirty.update(ks)
         decisions.append(decision)
         batch_links[key] = decision.customer_id
         for k in ks:
