@@ -14,7 +14,9 @@ import asyncpg
 import pytest
 
 from services.kit.db import apply_migrations, create_pool
+from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
+from services.profile.domain import matching
 from services.profile.service_layer import bulk
 from services.profile.service_layer.resolver import Incoming, Outcome, ProfileConfig, resolve_batch
 from services.profile.settings import ProfileSettings
@@ -137,3 +139,22 @@ async def test_nothing_committed_meanwhile_keeps_the_first_reads_decisions(
     )
     assert unrelated.created
     assert (first.customer_id, first.created) == (stored.customer_id, False)
+
+
+async def test_the_check_digest_matches_what_the_candidate_read_returned(
+    pool: asyncpg.Pool, config: ProfileConfig
+) -> None:
+    # The server's digest and the one computed from a read must agree when nothing changed (or every
+    # batch would read everything twice), including names outside ASCII.
+    fam = _family()
+    items = [
+        _incoming(config, "opt-g", f"g{i}", given_name=given, family_name=fam, email=f"{i}.{fam.lower()}@example.org")
+        for i, given in enumerate(["Zoë", "Zoe", "王", "Ærø", "Zoey"])
+    ]
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await resolve_batch(conn, items, config=config)
+        keys = sorted({k for it in items for k in matching.blocking_keys(it.record.features())})
+        stored = await repo.candidates(conn, keys, per_key=config.candidates_per_key)
+        assert stored
+        assert await repo.candidate_hits(conn, keys, per_key=config.candidates_per_key) == repo.hits_digest(stored)

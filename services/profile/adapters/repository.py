@@ -135,30 +135,42 @@ def _limits(keys: Sequence[str], per_key: int, per_weak_key: int | None, extra: 
 
 async def candidate_hits(
     conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
-) -> dict[str, frozenset[SourceKey]]:
-    """Which stored records `candidates` would read under each key now (keys without any are absent).
+) -> dict[str, tuple[int, int]]:
+    """What `candidates` would read under each key now, as a digest (keys without any are absent):
+    how many stored records and the sum of their `record_hash`.
 
-    The blocking index alone (an index-only scan, no record is fetched): a cheap check that an
-    earlier read still holds.
+    The blocking index alone (an index-only scan, no record is fetched, one row per key): a cheap
+    check that an earlier read still holds (compare with `hits_digest` of that read).
     """
     if not keys:
         return {}
     rows = await conn.fetch(
         """
-        SELECT k.key, b.source_system, b.source_id
+        SELECT k.key, count(*) AS n,
+               sum(('x' || left(md5(b.source_system || chr(31) || b.source_id), 8))::bit(32)::int) AS digest
           FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
           CROSS JOIN LATERAL (
                 SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
           ) b
+         GROUP BY k.key
         """,
         list(keys),
         [key_hash(k) for k in keys],
         _limits(keys, per_key, per_weak_key, None),
     )
-    out: dict[str, set[SourceKey]] = {}
-    for r in rows:
-        out.setdefault(r["key"], set()).add((r["source_system"], r["source_id"]))
-    return {k: frozenset(v) for k, v in out.items()}
+    return {r["key"]: (r["n"], r["digest"]) for r in rows}
+
+
+@lru_cache(maxsize=1 << 17)
+def record_hash(key: SourceKey) -> int:
+    """A stored record's 32-bit hash in `candidate_hits` digests (the SQL there computes the same)."""
+    text = f"{key[0]}\x1f{key[1]}"
+    return int.from_bytes(hashlib.md5(text.encode(), usedforsecurity=False).digest()[:4], "big", signed=True)
+
+
+def hits_digest(stored: Mapping[str, Sequence[tuple[SourceKey, str, MatchFeatures]]]) -> dict[str, tuple[int, int]]:
+    """The `candidate_hits` digest of what `candidates` read."""
+    return {k: (len(rows), sum(record_hash(sk) for sk, _, _ in rows)) for k, rows in stored.items() if rows}
 
 
 async def lock_customers(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, asyncpg.Record]:

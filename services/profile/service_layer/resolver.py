@@ -185,7 +185,7 @@ async def resolve_batch(
         )
         decisions = decide_all(items, features, keys, links, stored, config, freq)
     else:  # read again only the keys under which another batch stored records; decide again what they affect
-        read = _hits(stored)
+        read = repo.hits_digest(stored)
         now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
         changed = sorted(k for k in lookup_keys if now_hits.get(k) != read.get(k))
         if changed:
@@ -214,11 +214,6 @@ def _fresh_tokens(
 ) -> list[str]:
     """The name parts of the records stored for the first time (they join the name frequencies)."""
     return [t for it, f in zip(items, features, strict=True) if it.record.key not in links for t in name_tokens(f)]
-
-
-def _hits(stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]) -> dict[str, frozenset[SourceKey]]:
-    """The stored records read under each key (the form of `repo.candidate_hits`)."""
-    return {k: frozenset(sk for sk, _, _ in rows) for k, rows in stored.items() if rows}
 
 
 def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> list[str]:
