@@ -84,8 +84,18 @@ def test_deciding_only_what_changed_keys_affect_equals_deciding_everything_again
         later.setdefault(k, []).extend(v)
     changed = [k for k in later if later[k] != first.get(k)]
 
+    # ... and maybe stored some of the batch's own records (they become source links), or erased some.
+    def some_links() -> dict[SourceKey, str]:
+        linked = rng.sample(range(len(items)), rng.choice([0, 0, 1, 3]))
+        return {items[i].record.key: f"cus_{rng.randrange(5)}" for i in linked}
+
+    links_first, links_later = some_links(), some_links()
+    relinked = {i for i, it in enumerate(items) if links_first.get(it.record.key) != links_later.get(it.record.key)}
+
     with _ids_named_after_records():
-        earlier = decide_all(items, features, keys, {}, first, CONFIG, None)
-        again = decide_all(items, features, keys, {}, later, CONFIG, None, earlier=earlier, changed=changed)
-        full = decide_all(items, features, keys, {}, later, CONFIG, None)
+        earlier = decide_all(items, features, keys, links_first, first, CONFIG, None)
+        again = decide_all(
+            items, features, keys, links_later, later, CONFIG, None, earlier=earlier, changed=changed, again=relinked
+        )
+        full = decide_all(items, features, keys, links_later, later, CONFIG, None)
     assert _outcome(again) == _outcome(full)

@@ -174,28 +174,23 @@ async def resolve_batch(
 
     await repo.lock_identities(conn, identity_keys(items, keys))
     company_ids = await _resolve_companies(conn, items)
+    # What another batch committed between the read and the locks: records under this batch's
+    # keys (a digest of each key's candidates) and records of this batch itself (links).
     links_now = await repo.existing_links(conn, record_keys)
-    if links_now != links:  # another batch stored one of these records: read everything again
-        links = links_now
-        lookup_keys = _lookup_keys(items, keys, links)
-        stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
-        fresh_tokens = _fresh_tokens(items, features, links)
-        freq = await repo.name_frequencies(
-            conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens
+    relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
+    unread = set(_lookup_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
+    read = repo.hits_digest(stored)
+    now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
+    changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
+    if changed:  # read those keys again
+        stored = {k: v for k, v in stored.items() if k not in changed}
+        stored.update(await repo.candidates(conn, sorted(changed), per_key=config.candidates_per_key))
+    if changed or relinked:  # and decide again what they affect
+        decisions = decide_all(
+            items, features, keys, links_now, stored, config, freq, earlier=decisions, changed=changed, again=relinked
         )
-        decisions = decide_all(items, features, keys, links, stored, config, freq)
-    else:  # read again only the keys under which another batch stored records; decide again what they affect
-        read = repo.hits_digest(stored)
-        now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
-        changed = sorted(k for k in lookup_keys if now_hits.get(k) != read.get(k))
-        if changed:
-            stored = dict(stored)
-            for k in changed:
-                stored.pop(k, None)
-            stored.update(await repo.candidates(conn, changed, per_key=config.candidates_per_key))
-            decisions = decide_all(
-                items, features, keys, links, stored, config, freq, earlier=decisions, changed=changed
-            )
+        links = links_now
+        fresh_tokens = _fresh_tokens(items, features, links)
     await repo.count_names(conn, fresh_tokens)
     # Records seen before: their old blocking keys follow from the features they were stored with.
     before = await repo.stored_features(conn, list(links))
@@ -237,13 +232,15 @@ def decide_all(
     *,
     earlier: Sequence[_Decision] | None = None,
     changed: Collection[str] = (),
+    again: Collection[int] = (),
 ) -> list[_Decision]:
     """Each record's decision, in memory: existing source link, else scored against its candidates.
 
     `earlier`: the decisions of the same records from an earlier read, of which only the keys in
-    `changed` read differently now (same links, same frequencies). A record none of whose keys
-    changed, and under none of whose keys an earlier record of the batch changed customer, keeps
-    its decision: scoring it again would give the same one.
+    `changed` read differently now, and the links of only the records at the indexes `again`
+    (same frequencies). A record none of whose keys changed, whose link did not change, and under
+    none of whose keys an earlier record of the batch changed customer, keeps its decision:
+    scoring it again would give the same one.
     """
     # Decide in order; records decided earlier in the batch are candidates for later ones.
     batch_index: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
@@ -255,7 +252,7 @@ def decide_all(
         linked = batch_links.get(key) or links.get(key)
         if linked is not None:
             decision = _Decision(linked, "source-link", created=False)
-        elif earlier is not None and dirty.isdisjoint(ks):
+        elif earlier is not None and i not in again and dirty.isdisjoint(ks):
             decision = earlier[i]
         else:
             decision = _decide(key, feats, ks, stored, batch_index, config, freq)
