@@ -15,6 +15,8 @@
    are earlier runs' idempotency rows (their events are behind the consumer group's
    committed offsets): progress is polled with a count over this run's rows only, which
    would otherwise scan every earlier run's rows twice a second on the measured cores.
+   The booking topic is given the partition count of the topic catalogue first (the
+   test harness makes 3), so that workers share the partitions evenly.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
 from bench.profile_common import BackendCpu, load_average, machine, process_cpu_seconds
 from bench.profile_datagen import _typo, generate
 from services.kit.contracts.bookings import CompanyV1, LoyaltyNumberV1, TravellerV1
 from services.kit.contracts.envelope import encode_envelope
+from services.kit.contracts.topics import topic_spec
 from services.kit.db import create_pool
 from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
@@ -269,6 +273,21 @@ async def throughput(
     }
 
 
+async def ensure_partitions(topic: str, count: int) -> int:
+    """At least `count` partitions on `topic` (a topic's partitions can only grow); returns how many it has."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        have = len(described["partitions"])
+        if have < count:
+            await admin.create_partitions({topic: NewPartitions(total_count=count)})
+            return count
+        return have
+    finally:
+        await admin.close()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = ProfileSettings(
         environment="test",
@@ -284,6 +303,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rows = await sample_rows(settings, args.samples, rng)
     result["match_step"] = await match_step(settings, rows)
     if args.events:
+        result["booking_topic_partitions"] = await ensure_partitions(
+            f"{args.topic_prefix}booking.events.v1", args.partitions
+        )
         events = await sample_rows(settings, args.events, rng)
         result["throughput"] = await throughput(settings, events, args.workers, args.batch_size)
     return result
@@ -298,6 +320,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=ProfileSettings.model_fields["consumer_batch_size"].default)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=topic_spec("booking.events.v1").partitions,
+        help="partitions of the booking topic (grown to this many if it has fewer; default: the topic catalogue's)",
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2, default=str))
 

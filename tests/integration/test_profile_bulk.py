@@ -7,19 +7,14 @@ import asyncio
 import dataclasses
 import random
 import string
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
 import pytest
 
-from services.kit.db import apply_migrations, create_pool
-from services.profile.bootstrap import profile_config
 from services.profile.service_layer import bulk
 from services.profile.service_layer.resolver import ProfileConfig, resolve_batch
-from services.profile.settings import ProfileSettings
-from tests.harness import TestEnv
 
 pytestmark = pytest.mark.integration
 
@@ -41,30 +36,12 @@ def _birth_date() -> str:
     return dob
 
 
-@pytest.fixture(scope="module")
-async def pool(env: TestEnv) -> AsyncIterator[asyncpg.Pool]:
-    settings = env.settings(ProfileSettings)
-    p = await create_pool(settings)
-    await apply_migrations(
-        p, schema=settings.service_name, packages=["services.kit.migrations", "services.profile.migrations"]
-    )
-    try:
-        yield p
-    finally:
-        await p.close()
-
-
-@pytest.fixture(scope="module")
-def config(env: TestEnv) -> ProfileConfig:
-    return profile_config(env.settings(ProfileSettings))
-
-
 def _row(system: str, source_id: str, given: str, family: str, **more: Any) -> dict[str, Any]:
     return {"source_system": system, "source_id": source_id, "given_name": given, "family_name": family, **more}
 
 
-async def _customers(pool: asyncpg.Pool, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    async with pool.acquire() as conn:
+async def _customers(profile_pool: asyncpg.Pool, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    async with profile_pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT s.source_system, s.source_id, s.customer_id FROM source_records s"
             " JOIN unnest($1::text[], $2::text[]) AS k(a, b) ON s.source_system = k.a AND s.source_id = k.b",
@@ -74,9 +51,9 @@ async def _customers(pool: asyncpg.Pool, keys: list[tuple[str, str]]) -> dict[tu
     return {(r["source_system"], r["source_id"]): r["customer_id"] for r in rows}
 
 
-async def _decisions(pool: asyncpg.Pool, system: str) -> list[tuple[str, str, str, str | None]]:
+async def _decisions(profile_pool: asyncpg.Pool, system: str) -> list[tuple[str, str, str, str | None]]:
     """Each record's rule, matched record and customer (named by its first record): comparable across imports."""
-    async with pool.acquire() as conn:
+    async with profile_pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT source_id, customer_id, match_rule, matched_to->>'source_id' AS matched"
             " FROM source_records WHERE source_system = $1 ORDER BY source_id",
@@ -90,11 +67,11 @@ async def _decisions(pool: asyncpg.Pool, system: str) -> list[tuple[str, str, st
 
 @pytest.mark.parametrize("per_key", [40, 2])
 async def test_overlapping_chunks_decide_like_chunk_by_chunk(
-    pool: asyncpg.Pool, config: ProfileConfig, per_key: int
+    profile_pool: asyncpg.Pool, profile_config: ProfileConfig, per_key: int
 ) -> None:
     # per_key 2: keys fill up, so records the previous chunk rewrites drop out of full results.
     # No name frequencies: the second import would see the first one's given names counted.
-    config = dataclasses.replace(config, candidates_per_key=per_key, frequency_min_records=10**12)
+    config = dataclasses.replace(profile_config, candidates_per_key=per_key, frequency_min_records=10**12)
 
     # Travellers whose records fall into consecutive chunks (batch size 3): later chunks must see
     # the earlier chunk's records before it has committed. Some records come twice (re-sent).
@@ -120,20 +97,20 @@ async def test_overlapping_chunks_decide_like_chunk_by_chunk(
     for system, overlap in ((seq_system, False), (ovl_system, True)):
         rows = rows_of(system)
         numbered = list(enumerate(rows, start=1))
-        summaries[system] = await bulk.import_rows(pool, numbered, config=config, batch_size=3, overlap=overlap)
+        summaries[system] = await bulk.import_rows(profile_pool, numbered, config=config, batch_size=3, overlap=overlap)
 
     seq, ovl = summaries[seq_system], summaries[ovl_system]
     assert (ovl.records, ovl.customers_created, ovl.linked) == (seq.records, seq.customers_created, seq.linked)
     assert ovl.records == len(rows)
     assert ovl.overlapped > len(rows) // 6  # chunks that did not wait for the previous commit
-    assert await _decisions(pool, ovl_system) == await _decisions(pool, seq_system)
-    linked = await _customers(pool, [(ovl_system, f"{i:02d}{s}") for i in range(40) for s in "bc"])
+    assert await _decisions(profile_pool, ovl_system) == await _decisions(profile_pool, seq_system)
+    linked = await _customers(profile_pool, [(ovl_system, f"{i:02d}{s}") for i in range(40) for s in "bc"])
     for i in range(40):  # same name and birth date; rows 4i+1 and 4i+2 fall into different chunks for some i
         assert linked[(ovl_system, f"{i:02d}b")] == linked[(ovl_system, f"{i:02d}c")]
 
 
 async def test_streaming_batches_and_a_second_import_racing_an_import_make_one_customer_per_traveller(
-    pool: asyncpg.Pool, config: ProfileConfig
+    profile_pool: asyncpg.Pool, profile_config: ProfileConfig
 ) -> None:
     # Every traveller arrives four times, by email only: twice in the overlapping import (in
     # consecutive chunks), once in a streaming batch (exclusive locks) and once in a second import,
@@ -152,27 +129,27 @@ async def test_streaming_batches_and_a_second_import_racing_an_import_make_one_c
     async def stream() -> None:
         for start in range(0, len(streamed), 4):
             incoming = [
-                bulk.row_to_incoming(r, config=config, default_source=None, now=datetime.now(UTC))
+                bulk.row_to_incoming(r, config=profile_config, default_source=None, now=datetime.now(UTC))
                 for r in streamed[start : start + 4]
             ]
             for attempt in range(20):
                 try:
-                    async with pool.acquire() as proxy, proxy.transaction():
-                        await resolve_batch(cast(asyncpg.Connection, proxy), incoming, config=config)
+                    async with profile_pool.acquire() as proxy, proxy.transaction():
+                        await resolve_batch(cast(asyncpg.Connection, proxy), incoming, config=profile_config)
                     break
                 except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                     await asyncio.sleep(0.02 * (attempt + 1))
             await asyncio.sleep(random.random() * 0.01)
 
     results = await asyncio.gather(
-        bulk.import_rows(pool, list(enumerate(first, start=1)), config=config, batch_size=6),
-        bulk.import_rows(pool, list(enumerate(second, start=1)), config=config, batch_size=5),
+        bulk.import_rows(profile_pool, list(enumerate(first, start=1)), config=profile_config, batch_size=6),
+        bulk.import_rows(profile_pool, list(enumerate(second, start=1)), config=profile_config, batch_size=5),
         stream(),
     )
     assert (results[0].records, results[1].records) == (120, 60)
 
     keys = [(r["source_system"], r["source_id"]) for r in first + second + streamed]
-    linked = await _customers(pool, keys)
+    linked = await _customers(profile_pool, keys)
     assert len(linked) == len(keys)
     for fam, i in travellers:
         ids = {
@@ -185,13 +162,15 @@ async def test_streaming_batches_and_a_second_import_racing_an_import_make_one_c
     assert len(set(linked.values())) == len(travellers)
 
 
-async def test_only_one_import_overlaps_at_a_time(pool: asyncpg.Pool, config: ProfileConfig) -> None:
-    async with pool.acquire() as conn:
+async def test_only_one_import_overlaps_at_a_time(profile_pool: asyncpg.Pool, profile_config: ProfileConfig) -> None:
+    async with profile_pool.acquire() as conn:
         assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", bulk.IMPORT_GATE)
         try:
             fam = surname()
             rows = [(1, _row("gate", "g1", "Ola", fam, email=f"ola.{fam.lower()}@example.com"))]
-            summary = await bulk.import_rows(pool, rows, config=config)  # chunk by chunk: the gate is taken
+            summary = await bulk.import_rows(
+                profile_pool, rows, config=profile_config
+            )  # chunk by chunk: the gate is taken
             assert summary.records == 1
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", bulk.IMPORT_GATE)

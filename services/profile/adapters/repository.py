@@ -102,8 +102,6 @@ async def candidates(
     """
     if not keys:
         return {}
-    weak = per_weak_key if per_weak_key is not None else max(1, per_key // 2)
-    more = extra or {}
     rows = await conn.fetch(
         """
         SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features::text AS features
@@ -115,7 +113,7 @@ async def candidates(
         """,
         list(keys),
         [key_hash(k) for k in keys],
-        [(weak if is_weak_key(k) else per_key) + more.get(k, 0) for k in keys],
+        _limits(keys, per_key, per_weak_key, extra),
     )
     out: dict[str, list[tuple[SourceKey, str, MatchFeatures]]] = {}
     parsed: dict[SourceKey, MatchFeatures] = {}
@@ -126,6 +124,53 @@ async def candidates(
             feats = parsed[sk] = MatchFeatures.from_json(from_json(r["features"]))
         out.setdefault(r["key"], []).append((sk, r["customer_id"], feats))
     return out
+
+
+def _limits(keys: Sequence[str], per_key: int, per_weak_key: int | None, extra: Mapping[str, int] | None) -> list[int]:
+    """How many stored records `candidates` reads under each key."""
+    weak = per_weak_key if per_weak_key is not None else max(1, per_key // 2)
+    more = extra or {}
+    return [(weak if is_weak_key(k) else per_key) + more.get(k, 0) for k in keys]
+
+
+async def candidate_hits(
+    conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
+) -> dict[str, tuple[int, int]]:
+    """What `candidates` would read under each key now, as a digest (keys without any are absent):
+    how many stored records and the sum of their `record_hash`.
+
+    The blocking index alone (an index-only scan, no record is fetched, one row per key): a cheap
+    check that an earlier read still holds (compare with `hits_digest` of that read).
+    """
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT k.key, count(*) AS n,
+               sum(('x' || left(md5(b.source_system || chr(31) || b.source_id), 8))::bit(32)::int) AS digest
+          FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
+          CROSS JOIN LATERAL (
+                SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
+          ) b
+         GROUP BY k.key
+        """,
+        list(keys),
+        [key_hash(k) for k in keys],
+        _limits(keys, per_key, per_weak_key, None),
+    )
+    return {r["key"]: (r["n"], r["digest"]) for r in rows}
+
+
+@lru_cache(maxsize=1 << 17)
+def record_hash(key: SourceKey) -> int:
+    """A stored record's 32-bit hash in `candidate_hits` digests (the SQL there computes the same)."""
+    text = f"{key[0]}\x1f{key[1]}"
+    return int.from_bytes(hashlib.md5(text.encode(), usedforsecurity=False).digest()[:4], "big", signed=True)
+
+
+def hits_digest(stored: Mapping[str, Sequence[tuple[SourceKey, str, MatchFeatures]]]) -> dict[str, tuple[int, int]]:
+    """The `candidate_hits` digest of what `candidates` read."""
+    return {k: (len(rows), sum(record_hash(sk) for sk, _, _ in rows)) for k, rows in stored.items() if rows}
 
 
 async def lock_customers(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, asyncpg.Record]:
@@ -301,7 +346,12 @@ async def count_names(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
 
 
 async def name_frequencies(
-    conn: asyncpg.Connection, tokens: Iterable[str], *, min_records: int, pending: Collection[SourceKey] = ()
+    conn: asyncpg.Connection,
+    tokens: Iterable[str],
+    *,
+    min_records: int,
+    pending: Collection[SourceKey] = (),
+    adding: Iterable[str] = (),
 ) -> dict[str, float]:
     """Each name part's share of stored records (empty until about `min_records` records are stored).
 
@@ -310,17 +360,25 @@ async def name_frequencies(
     `pending` names records the caller's other, not yet committed transaction is writing
     (the bulk importer's previous chunk); the estimate does not follow commits, so it is
     the same whether or not they have committed, and only an exact count would add them.
+    `adding`: name parts (one per record) the caller is about to count (`count_names`), read
+    as if they were counted already.
     """
     # One round trip: the record count and the tokens' counts together (no rows below the minimum).
     rows = await conn.fetch(
-        "SELECT f.token, f.count, t.total"
+        "SELECT t.total, f.token, f.count"
         "  FROM (SELECT reltuples::bigint AS total FROM pg_class WHERE oid = 'source_records'::regclass) t"
-        "  JOIN name_frequencies f ON f.token = ANY($1::text[])"
+        "  LEFT JOIN name_frequencies f ON f.token = ANY($1::text[])"
         " WHERE t.total > 0 AND t.total >= $2",
         sorted(set(tokens)),
         min_records,
     )
-    return {r["token"]: min(1.0, r["count"] / r["total"]) for r in rows}
+    if not rows:
+        return {}
+    total = rows[0]["total"]
+    counts = {r["token"]: r["count"] for r in rows if r["token"] is not None}
+    for t in adding:
+        counts[t] = counts.get(t, 0) + 1
+    return {t: min(1.0, c / total) for t, c in counts.items()}
 
 
 # --- customers and golden records ------------------------------------------------------------

@@ -3,12 +3,16 @@
 One code path for every way records arrive: a batch of booking events from Kafka, a
 single record over HTTP, or a chunk of a bulk import file. Each batch:
 
-1. resolves companies (source link, legal-name alias, email domain);
-2. takes advisory locks on every record's source link and blocking keys (sorted), so
-   concurrent batches holding records of the same traveller serialise and converge;
-3. loads existing links and blocking candidates in two indexed queries;
-4. decides record by record in memory (records earlier in the batch are candidates
+1. loads existing links and blocking candidates in two indexed queries, from what is
+   committed, without locks;
+2. decides record by record in memory (records earlier in the batch are candidates
    for later ones), scoring each candidate pair with the domain's match weights;
+3. takes advisory locks on every record's source link and blocking keys (sorted), so
+   concurrent batches holding records of the same traveller serialise and converge, and
+   checks (blocking index only) that what step 1 read still holds; if another batch
+   committed a record under one of its keys meanwhile, reads and decides again under the
+   locks. Concurrent batches thus overlap their reads and decisions;
+4. resolves companies (source link, legal-name alias, email domain);
 5. writes customers, source records, blocking keys, reviews and bookings with one
    statement each, recomputes the golden records it touched, and queues the events.
 """
@@ -20,7 +24,7 @@ import contextlib
 import itertools
 import math
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,28 +156,74 @@ async def resolve_batch(
     features = [it.features or it.record.features() for it in items]
     keys = [matching.blocking_keys(f) for f in features]
 
-    await repo.lock_identities(conn, identity_keys(items, keys))
-    company_ids = await _resolve_companies(conn, items)
-
+    # Read and decide before locking, from what is committed; then lock and check that the read
+    # still holds. Concurrent batches (other partitions, other workers) serialise only from their
+    # locks on, so their reads and decisions overlap. If another batch committed a record under
+    # one of this batch's keys (or one of its records) in between, what changed is read again
+    # under the locks and what it affects decided again: the decisions are those of a read under
+    # the locks (name frequencies, an estimate, are those of the first read).
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
+    lookup_keys = _lookup_keys(items, keys, links)
+    stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
+    # Name frequencies as they will be once this batch's new records are counted (counted under the locks).
+    all_tokens = [t for f in features for t in name_tokens(f)]
+    fresh_tokens = _fresh_tokens(items, features, links)
+    freq = await repo.name_frequencies(conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens)
+    decisions = list(decide_all(items, features, keys, links, stored, config, freq))
+
+    await repo.lock_identities(conn, identity_keys(items, keys))
+    company_ids = await _resolve_companies(conn, items)
+    # What another batch committed between the read and the locks: records under this batch's
+    # keys (a digest of each key's candidates) and records of this batch itself (links).
+    links_now = await repo.existing_links(conn, record_keys)
+    relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
+    unread = set(_lookup_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
+    read = repo.hits_digest(stored)
+    now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
+    changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
+    if changed:  # read those keys again
+        stored = {k: v for k, v in stored.items() if k not in changed}
+        stored.update(await repo.candidates(conn, sorted(changed), per_key=config.candidates_per_key))
+    if changed or relinked:  # and decide again what they affect
+        decisions = list(
+            decide_all(
+                items,
+                features,
+                keys,
+                links_now,
+                stored,
+                config,
+                freq,
+                earlier=decisions,
+                changed=changed,
+                again=relinked,
+            )
+        )
+        links = links_now
+        fresh_tokens = _fresh_tokens(items, features, links)
+    await repo.count_names(conn, fresh_tokens)
     # Records seen before: their old blocking keys follow from the features they were stored with.
     before = await repo.stored_features(conn, list(links))
-    fresh = {it.record.key: f for it, f in zip(items, features, strict=True) if it.record.key not in links}
-    await repo.count_names(conn, [t for f in fresh.values() for t in name_tokens(f)])
-    freq = await repo.name_frequencies(
-        conn, [t for f in features for t in name_tokens(f)], min_records=config.frequency_min_records
-    )
-    lookup_keys = sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
-    stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
-    decisions = list(decide_all(items, features, keys, links, stored, config, freq))
     return await write_batch(
         conn, items, features, keys, decisions, config=config, now=now, company_ids=company_ids, before=before
     )
 
 
+def _lookup_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]], links: Mapping[SourceKey, str]) -> list[str]:
+    """The blocking keys whose stored records are candidates: those of the records not linked yet."""
+    return sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
+
+
+def _fresh_tokens(
+    items: Sequence[Incoming], features: Sequence[matching.MatchFeatures], links: Mapping[SourceKey, str]
+) -> list[str]:
+    """The name parts of the records stored for the first time (they join the name frequencies)."""
+    return [t for it, f in zip(items, features, strict=True) if it.record.key not in links for t in name_tokens(f)]
+
+
 def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> list[str]:
-    """What a batch locks before reading: its records' source links, blocking keys and company keys."""
+    """What a batch locks (before it writes): its records' source links, blocking keys and company keys."""
     company_lock_keys = [f"co:{it.company.alias}" for it in items if it.company]
     return (
         [f"src:{it.record.source_system}:{it.record.source_id}" for it in items]
@@ -190,21 +240,35 @@ def decide_all(
     stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
     config: ProfileConfig,
     freq: matching.Frequencies | None,
+    *,
+    earlier: Sequence[_Decision] | None = None,
+    changed: Collection[str] = (),
+    again: Collection[int] = (),
 ) -> Iterator[_Decision]:
     """Each record's decision, in memory: existing source link, else scored against its candidates.
 
     A generator: the bulk importer lets the previous chunk's writes go on between records.
+    `earlier`: the decisions of the same records from an earlier read, of which only the keys in
+    `changed` read differently now, and the links of only the records at the indexes `again`
+    (same frequencies). A record none of whose keys changed, whose link did not change, and under
+    none of whose keys an earlier record of the batch changed customer, keeps its decision:
+    scoring it again would give the same one.
     """
     # Decide in order; records decided earlier in the batch are candidates for later ones.
     batch_index: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
     batch_links: dict[SourceKey, str] = {}
-    for it, feats, ks in zip(items, features, keys, strict=True):
+    dirty = set(changed)
+    for i, (it, feats, ks) in enumerate(zip(items, features, keys, strict=True)):
         key = it.record.key
         linked = batch_links.get(key) or links.get(key)
         if linked is not None:
             decision = _Decision(linked, "source-link", created=False)
+        elif earlier is not None and i not in again and dirty.isdisjoint(ks):
+            decision = earlier[i]
         else:
             decision = _decide(key, feats, ks, stored, batch_index, config, freq)
+        if earlier is not None and decision.customer_id != earlier[i].customer_id:
+            dirty.update(ks)
         batch_links[key] = decision.customer_id
         for k in ks:
             batch_index.setdefault(k, []).append((key, decision.customer_id, feats))
