@@ -94,17 +94,20 @@ async def candidates(
     per_key: int,
     per_weak_key: int | None = None,
     extra: Mapping[str, int] | None = None,
+    digest: dict[str, tuple[int, int]] | None = None,
 ) -> dict[str, list[tuple[SourceKey, str, MatchFeatures]]]:
     """Stored records under each blocking key (at most `per_key` each, fewer for weak keys): indexed lookups.
 
     Each key's records come in the index's order (source system, source id); `extra` reads
-    that many more under a key (the bulk importer drops records it is rewriting).
+    that many more under a key (the bulk importer drops records it is rewriting). `digest`, if
+    given, receives each key's `candidate_hits` digest of what was read.
     """
     if not keys:
         return {}
     rows = await conn.fetch(
-        """
+        f"""
         SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features::text AS features
+               {", " + _RECORD_HASH + " AS h" if digest is not None else ""}
           FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
           CROSS JOIN LATERAL (
                 SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
@@ -123,7 +126,17 @@ async def candidates(
         if feats is None:
             feats = parsed[sk] = MatchFeatures.from_json(from_json(r["features"]))
         out.setdefault(r["key"], []).append((sk, r["customer_id"], feats))
+    if digest is not None:
+        sums: dict[str, int] = {}
+        for r in rows:
+            sums[r["key"]] = sums.get(r["key"], 0) + r["h"]
+        digest.update((k, (len(out[k]), h)) for k, h in sums.items())
     return out
+
+
+# A stored record's hash in the digests of what a candidate read returned (PostgreSQL's own
+# text hash: the same in every session of the server, never computed by the service).
+_RECORD_HASH = "hashtext(b.source_system || chr(31) || b.source_id)"
 
 
 def _limits(keys: Sequence[str], per_key: int, per_weak_key: int | None, extra: Mapping[str, int] | None) -> list[int]:
@@ -137,17 +150,16 @@ async def candidate_hits(
     conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
 ) -> dict[str, tuple[int, int]]:
     """What `candidates` would read under each key now, as a digest (keys without any are absent):
-    how many stored records and the sum of their `record_hash`.
+    how many stored records and the sum of their hashes.
 
     The blocking index alone (an index-only scan, no record is fetched, one row per key): a cheap
-    check that an earlier read still holds (compare with `hits_digest` of that read).
+    check that an earlier read still holds (compare with the `digest` that read filled in).
     """
     if not keys:
         return {}
     rows = await conn.fetch(
-        """
-        SELECT k.key, count(*) AS n,
-               sum(('x' || left(md5(b.source_system || chr(31) || b.source_id), 8))::bit(32)::int) AS digest
+        f"""
+        SELECT k.key, count(*) AS n, sum({_RECORD_HASH}) AS digest
           FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
           CROSS JOIN LATERAL (
                 SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
@@ -159,18 +171,6 @@ async def candidate_hits(
         _limits(keys, per_key, per_weak_key, None),
     )
     return {r["key"]: (r["n"], r["digest"]) for r in rows}
-
-
-@lru_cache(maxsize=1 << 17)
-def record_hash(key: SourceKey) -> int:
-    """A stored record's 32-bit hash in `candidate_hits` digests (the SQL there computes the same)."""
-    text = f"{key[0]}\x1f{key[1]}"
-    return int.from_bytes(hashlib.md5(text.encode(), usedforsecurity=False).digest()[:4], "big", signed=True)
-
-
-def hits_digest(stored: Mapping[str, Sequence[tuple[SourceKey, str, MatchFeatures]]]) -> dict[str, tuple[int, int]]:
-    """The `candidate_hits` digest of what `candidates` read."""
-    return {k: (len(rows), sum(record_hash(sk) for sk, _, _ in rows)) for k, rows in stored.items() if rows}
 
 
 async def lock_customers(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, asyncpg.Record]:

@@ -165,7 +165,8 @@ async def resolve_batch(
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
     lookup_keys = _lookup_keys(items, keys, links)
-    stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key)
+    read: dict[str, tuple[int, int]] = {}
+    stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
     # Name frequencies as they will be once this batch's new records are counted (counted under the locks).
     all_tokens = [t for f in features for t in name_tokens(f)]
     fresh_tokens = _fresh_tokens(items, features, links)
@@ -179,7 +180,6 @@ async def resolve_batch(
     links_now = await repo.existing_links(conn, record_keys)
     relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
     unread = set(_lookup_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
-    read = repo.hits_digest(stored)
     now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
     changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
     if changed:  # read those keys again
