@@ -137,15 +137,22 @@ class Envelope(BaseModel, Generic[P]):
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers: routing metadata readable without parsing the value."""
-        headers = [
-            ("event_id", str(self.event_id).encode()),
-            ("event_type", self.event_type.encode()),
-            ("schema_version", str(self.schema_version).encode()),
-            ("correlation_id", str(self.correlation_id).encode()),
-        ]
-        if self.traceparent:
-            headers.append(("traceparent", self.traceparent.encode()))
-        return headers
+        return _headers(self.event_id, self.event_type, self.schema_version, self.correlation_id, self.traceparent)
+
+
+def _headers(
+    event_id: uuid.UUID, event_type: str, schema_version: int, correlation_id: uuid.UUID, traceparent: str | None
+) -> list[tuple[str, bytes]]:
+    """An event's Kafka headers (the same for an `Envelope` and its `EncodedEnvelope`)."""
+    headers = [
+        ("event_id", str(event_id).encode()),
+        ("event_type", event_type.encode()),
+        ("schema_version", str(schema_version).encode()),
+        ("correlation_id", str(correlation_id).encode()),
+    ]
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
+    return headers
 
 
 class EncodedEnvelope(NamedTuple):
@@ -164,15 +171,7 @@ class EncodedEnvelope(NamedTuple):
 
     def headers(self) -> list[tuple[str, bytes]]:
         """The same headers `Envelope.headers()` gives for the same event."""
-        headers = [
-            ("event_id", str(self.event_id).encode()),
-            ("event_type", self.event_type.encode()),
-            ("schema_version", str(self.schema_version).encode()),
-            ("correlation_id", str(self.correlation_id).encode()),
-        ]
-        if self.traceparent:
-            headers.append(("traceparent", self.traceparent.encode()))
-        return headers
+        return _headers(self.event_id, self.event_type, self.schema_version, self.correlation_id, self.traceparent)
 
 
 def encode_new(
