@@ -112,14 +112,7 @@ class Envelope(BaseModel, Generic[P]):
         event_id: uuid.UUID | None = None,
     ) -> Envelope[P]:
         """Wrap a payload; an event caused by another inherits its correlation and trace."""
-        if caused_by is not None:
-            correlation = caused_by.correlation_id
-            causation: uuid.UUID | None = caused_by.event_id
-            traceparent = caused_by.traceparent
-        else:
-            correlation = correlation_id or new_uuid()
-            causation = None
-            traceparent = None
+        correlation, causation, traceparent = _lineage(caused_by, correlation_id)
         # Parametrised at run time by the payload's class, so the envelope validates as that type.
         result: Envelope[P] = envelope_class(type(payload))(
             event_id=event_id or new_uuid(),
@@ -138,6 +131,15 @@ class Envelope(BaseModel, Generic[P]):
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers: routing metadata readable without parsing the value."""
         return _headers(self.event_id, self.event_type, self.schema_version, self.correlation_id, self.traceparent)
+
+
+def _lineage(
+    caused_by: Envelope[Any] | None, correlation_id: uuid.UUID | None
+) -> tuple[uuid.UUID, uuid.UUID | None, str | None]:
+    """A new event's correlation id, causation id and trace: inherited from the event that caused it."""
+    if caused_by is not None:
+        return caused_by.correlation_id, caused_by.event_id, caused_by.traceparent
+    return correlation_id or new_uuid(), None, None
 
 
 def _headers(
@@ -191,14 +193,7 @@ def encode_new(
 
     The caller vouches for `payload_json`: it is not validated here. `occurred_at` must be aware.
     """
-    if caused_by is not None:
-        correlation = caused_by.correlation_id
-        causation: uuid.UUID | None = caused_by.event_id
-        traceparent = caused_by.traceparent
-    else:
-        correlation = correlation_id or new_uuid()
-        causation = None
-        traceparent = None
+    correlation, causation, traceparent = _lineage(caused_by, correlation_id)
     event_id = event_id or new_uuid()
     # pydantic-core spells UUIDs and datetimes in a plain dict as it spells the envelope's fields.
     head = to_json(
