@@ -524,7 +524,9 @@ async def _candidates(
             continue
         rows = [r for r in rows if r[0] not in carry.records]
         if added:
-            rows = sorted(rows + added, key=lambda r: r[0])  # the index's order: (source_system, source_id)
+            # The index's order, (source_system, source_id): code point order under the clusters'
+            # C.UTF-8 collation (deploy/local/postgres.sh, docker-compose.yml).
+            rows = sorted(rows + added, key=lambda r: r[0])
         rows = rows[: limits[k]]
         if rows:
             stored[k] = rows
