@@ -9,6 +9,7 @@ import random
 import string
 from datetime import UTC, datetime
 from typing import Any, cast
+from unittest import mock
 
 import asyncpg
 import pytest
@@ -174,3 +175,61 @@ async def test_only_one_import_overlaps_at_a_time(profile_pool: asyncpg.Pool, pr
             assert summary.records == 1
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", bulk.IMPORT_GATE)
+
+
+async def test_chunks_failing_with_a_deadlock_are_done_again_with_the_same_decisions(
+    profile_pool: asyncpg.Pool, profile_config: ProfileConfig
+) -> None:
+    # A write phase and a read phase each fail once with a deadlock (as against a streaming batch
+    # updating the same customers): the failed chunk is read and written again alone, the chunk
+    # decided against it is decided again, and the import ends as it would without the failures.
+    config = dataclasses.replace(profile_config, frequency_min_records=10**12)
+
+    def rows_of(system: str) -> list[dict[str, Any]]:
+        families = [surname() for _ in range(40)]
+        # The two records of a traveller often fall into consecutive chunks.
+        return [
+            _row(system, f"{i:02d}{s}", "Greta", fam, email=f"g.{fam.lower()}@example.org")
+            for i, fam in enumerate(families)
+            for s in "ab"
+        ]
+
+    # Each fails once, the first time it overlaps the other (the overlapped path, not a chunk alone).
+    writing, planning, failed = 0, 0, set()
+    write_batch, plan = bulk.resolver.write_batch, bulk._plan
+
+    async def failing_write(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writing
+        writing += 1
+        try:
+            await asyncio.sleep(0)  # the next chunk's read phase starts meanwhile, if overlapped
+            if planning and "write" not in failed:
+                failed.add("write")
+                raise asyncpg.DeadlockDetectedError("deadlock detected (injected)")
+            return await write_batch(*args, **kwargs)
+        finally:
+            writing -= 1
+
+    async def failing_plan(*args: Any, **kwargs: Any) -> Any:
+        nonlocal planning
+        if writing and "write" in failed and "plan" not in failed:
+            failed.add("plan")
+            raise asyncpg.DeadlockDetectedError("deadlock detected (injected)")
+        planning += 1
+        try:
+            return await plan(*args, **kwargs)
+        finally:
+            planning -= 1
+
+    seq_rows, ovl_rows = rows_of("dl-seq"), rows_of("dl-ovl")
+    seq = await bulk.import_rows(profile_pool, list(enumerate(seq_rows, 1)), config=config, batch_size=3, overlap=False)
+    with mock.patch.object(bulk.resolver, "write_batch", failing_write), mock.patch.object(bulk, "_plan", failing_plan):
+        ovl = await bulk.import_rows(
+            profile_pool, list(enumerate(ovl_rows, 1)), config=config, batch_size=3, overlap=True
+        )
+    assert failed == {"write", "plan"}
+    assert (ovl.records, ovl.customers_created, ovl.linked) == (seq.records, seq.customers_created, seq.linked)
+    assert await _decisions(profile_pool, "dl-ovl") == await _decisions(profile_pool, "dl-seq")
+    linked = await _customers(profile_pool, [(r["source_system"], r["source_id"]) for r in ovl_rows])
+    assert len(linked) == len(ovl_rows)
+    assert len(set(linked.values())) == 40
