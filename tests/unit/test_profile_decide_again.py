@@ -110,3 +110,18 @@ def test_deciding_only_what_changed_keys_affect_equals_deciding_everything_again
         )
         full = list(decide_all(items, features, keys, links_later, later, CONFIG, None))
     assert _outcome(again) == _outcome(full)
+
+
+def test_a_record_twice_in_a_batch_adds_its_names_once_with_its_last_features() -> None:
+    rows = [
+        {"source_system": "s", "source_id": "1", "given_name": "Anna", "family_name": "Meyer"},
+        {"source_system": "s", "source_id": "2", "given_name": "Jan", "family_name": "Ng"},
+        {"source_system": "s", "source_id": "1", "given_name": "Anne", "family_name": "Meyer"},
+    ]
+    items = [bulk.row_to_incoming(r, config=CONFIG, default_source=None, now=datetime.now(UTC)) for r in rows]
+    features = [it.record.features() for it in items]
+    expected = [*resolver.name_tokens(features[2]), *resolver.name_tokens(features[1])]
+    assert sorted(resolver.new_name_tokens(items, features, {})) == sorted(expected)
+    assert sorted(resolver.new_name_tokens(items, features, {("s", "1"): "cus_1"})) == sorted(
+        resolver.name_tokens(features[1])
+    )

@@ -338,8 +338,7 @@ class CustomerPreferences:
         # The segments of a booking share their times across dimensions: each distinct time is parsed
         # once (the stored texts are collected first). Observations are built as the tuples they are.
         stored = data.get("observations") or {}
-        times = {at: None for obs in stored.values() for _, _, at, _ in obs}
-        parsed = {at: datetime.fromisoformat(at) for at in times}
+        parsed = {at: datetime.fromisoformat(at) for at in {at for obs in stored.values() for _, _, at, _ in obs}}
         new = tuple.__new__
         observations: dict[str, list[Observation]] = {
             d: [new(Observation, (d, v, b, parsed[at], detail)) for b, v, at, detail in obs]

@@ -388,15 +388,18 @@ def _count(summary: ImportSummary, outcomes: list[Outcome]) -> None:
 #
 # Locks. Both chunks take their identity locks in SHARED mode, so N+1 is not blocked by N;
 # every other batch (streaming, API, an import without the gate) takes them exclusively and
-# so still excludes each of them: a batch sharing a bucket with N or N+1 runs entirely
-# before or after it, and between N and N+1 only if it came before N+1's locks, in which
-# case N+1 reads what it wrote. Only one import at a time may overlap (`IMPORT_GATE`, a
+# so still excludes each of them: from its locks on, a batch sharing a bucket with N or N+1
+# runs entirely before or after it, and between N and N+1 only if it came before N+1's locks,
+# in which case N+1 reads what it wrote. (Such a batch reads and decides before its locks,
+# then checks its read under them: see `resolver.resolve_batch`. What N wrote meanwhile it
+# finds there.) Only one import at a time may overlap (`IMPORT_GATE`, a
 # session lock): two overlapping imports would not exclude each other.
 # No deadlock: N's write phase never waits for N+1 (N+1 holds only shared advisory locks,
 # which nothing in a write phase takes; its name counts commit before its transaction), and
 # N+1 waits for N only through PostgreSQL's lock queue (behind an exclusive request that
 # itself waits for N), which N's commit resolves. Advisory locks are taken in sorted order
-# by every batch, first in its transaction, so waits among them are ordered.
+# by every batch, before any row lock but those of its own new idempotency rows, so waits
+# among them are ordered.
 
 
 @dataclass
@@ -460,10 +463,7 @@ async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, 
         # transaction: inside it they would hold the shared frequency rows until commit and
         # stall the next chunk's read phase. Read again under the locks below.
         known = await repo.existing_links(conn, record_keys)
-        fresh = {
-            key: f for key, f in zip(record_keys, features, strict=True) if key not in known and key not in carried
-        }
-        await repo.count_names(conn, [t for f in fresh.values() for t in resolver.name_tokens(f)])
+        await repo.count_names(conn, resolver.new_name_tokens(items, features, {**known, **carried}))
         chunk.counted = True
     tx = conn.transaction()
     await tx.start()
@@ -476,7 +476,7 @@ async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, 
             min_records=config.frequency_min_records,
             pending=carry.records.keys() if carry else (),
         )
-        lookup_keys = sorted({k for key, ks in zip(record_keys, keys, strict=True) if key not in links for k in ks})
+        lookup_keys = resolver.candidate_keys(items, keys, links)
         stored = await _candidates(conn, lookup_keys, config, carry)
         decisions = []
         for decision in resolver.decide_all(items, features, keys, links, stored, config, freq):

@@ -164,12 +164,12 @@ async def resolve_batch(
     # the locks (name frequencies, an estimate, are those of the first read).
     record_keys = [it.record.key for it in items]
     links = await repo.existing_links(conn, record_keys)
-    lookup_keys = _lookup_keys(items, keys, links)
+    lookup_keys = candidate_keys(items, keys, links)
     read: dict[str, tuple[int, int]] = {}
     stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
     # Name frequencies as they will be once this batch's new records are counted (counted under the locks).
     all_tokens = [t for f in features for t in name_tokens(f)]
-    fresh_tokens = _fresh_tokens(items, features, links)
+    fresh_tokens = new_name_tokens(items, features, links)
     freq = await repo.name_frequencies(conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens)
     decisions = list(decide_all(items, features, keys, links, stored, config, freq))
 
@@ -179,7 +179,7 @@ async def resolve_batch(
     # keys (a digest of each key's candidates) and records of this batch itself (links).
     links_now = await repo.existing_links(conn, record_keys)
     relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
-    unread = set(_lookup_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
+    unread = set(candidate_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
     now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
     changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
     if changed:  # read those keys again
@@ -201,7 +201,7 @@ async def resolve_batch(
             )
         )
         links = links_now
-        fresh_tokens = _fresh_tokens(items, features, links)
+        fresh_tokens = new_name_tokens(items, features, links)
     await repo.count_names(conn, fresh_tokens)
     # Records seen before: their old blocking keys follow from the features they were stored with.
     before = await repo.stored_features(conn, list(links))
@@ -210,16 +210,20 @@ async def resolve_batch(
     )
 
 
-def _lookup_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]], links: Mapping[SourceKey, str]) -> list[str]:
+def candidate_keys(
+    items: Sequence[Incoming], keys: Sequence[Sequence[str]], links: Mapping[SourceKey, str]
+) -> list[str]:
     """The blocking keys whose stored records are candidates: those of the records not linked yet."""
     return sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
 
 
-def _fresh_tokens(
+def new_name_tokens(
     items: Sequence[Incoming], features: Sequence[matching.MatchFeatures], links: Mapping[SourceKey, str]
 ) -> list[str]:
-    """The name parts of the records stored for the first time (they join the name frequencies)."""
-    return [t for it, f in zip(items, features, strict=True) if it.record.key not in links for t in name_tokens(f)]
+    """The name parts of the records stored for the first time (they join the name frequencies):
+    once per record, with the features of its last occurrence in the batch."""
+    fresh = {it.record.key: f for it, f in zip(items, features, strict=True) if it.record.key not in links}
+    return [t for f in fresh.values() for t in name_tokens(f)]
 
 
 def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> list[str]:
