@@ -16,6 +16,7 @@ from services.notifications.service_layer.planning import (
     handle_resolved_booking,
     handle_survey_invited,
     handle_view_event,
+    preference_question_handler,
 )
 from services.notifications.settings import NotificationsSettings
 
@@ -80,6 +81,15 @@ def build_definition(
                 topics=("profile.bookings.v1",),
                 handler=handle_resolved_booking,
                 event_types=frozenset({"booking.resolved"}),
+            ),
+            ConsumerSpec(
+                name="preference-questions",
+                topics=("preferences.changes.v1",),
+                handler=preference_question_handler(
+                    answer_base_url=s.preferences_public_base_url,
+                    min_interval=timedelta(days=s.preference_question_interval_days),
+                ),
+                event_types=frozenset({"preferences.confirmation_requested"}),
             ),
             ConsumerSpec(
                 name="surveys",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import time
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+
+DEV_PREFERENCES_BASE_URL = "http://127.0.0.1:8002"
 
 
 class NotificationsSettings(ServiceSettings):
@@ -43,6 +46,22 @@ class NotificationsSettings(ServiceSettings):
     default_quiet_hours_end: time = time(7, 0)
     default_language: str = "en"
 
+    # Questions asking a traveller to confirm an inferred preference: where the preferences
+    # service's answer page is, and at most one such message per traveller this often.
+    preferences_public_base_url: str = Field(
+        default=DEV_PREFERENCES_BASE_URL,
+        description="Where travellers reach the preferences service; answer links start with it",
+    )
+    preference_question_interval_days: float = Field(default=7.0, ge=0)
+
+    @field_validator("preferences_public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("preferences_public_base_url must be an absolute http(s) URL")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _mail(self) -> NotificationsSettings:
         if self.environment == "production":
@@ -50,4 +69,8 @@ class NotificationsSettings(ServiceSettings):
                 raise ValueError("smtp_starttls must be on when SMTP credentials are used in production")
             if self.mail_from.endswith("@itinera.example>") or self.mail_from.endswith("@itinera.example"):
                 raise ValueError("set mail_from in production")
+            if self.preferences_public_base_url == DEV_PREFERENCES_BASE_URL:
+                raise ValueError("set preferences_public_base_url in production")
+            if not self.preferences_public_base_url.startswith("https://"):
+                raise ValueError("answer links carry credentials: preferences_public_base_url must be https")
         return self

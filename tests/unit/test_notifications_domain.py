@@ -413,6 +413,23 @@ def test_survey_invitation_carries_the_link(language: str, phrase: str) -> None:
     assert phrase in msg.text
 
 
+@pytest.mark.parametrize(("language", "phrase"), [("en", "works until 20 Dec 2026"), ("de", "bis zum 20. Dez. 2026")])
+def test_preference_question_quotes_the_question_and_carries_the_answer_link(language: str, phrase: str) -> None:
+    context = {
+        "request_id": "5f0c1e55-0000-4000-8000-000000000001",
+        "key": "air.seat.short_haul",
+        "question": "Seat on short flights: is aisle right for you? <b>",
+        "answer_url": "https://prefs.example/confirmations/tok_abc-DEF",
+        "expires_at": "2026-12-20T00:00:00+00:00",
+    }
+    msg = RENDERER.render(template="preference_question", language=language, context=context, recipient=recipient())
+    assert "Seat on short flights: is aisle right for you? <b>" in msg.text
+    assert "is aisle right for you? &lt;b&gt;" in msg.html  # quoted values are escaped in HTML
+    assert "https://prefs.example/confirmations/tok_abc-DEF" in msg.text
+    assert 'href="https://prefs.example/confirmations/tok_abc-DEF"' in msg.html
+    assert phrase in msg.text
+
+
 def test_unsupported_language_falls_back_to_english() -> None:
     msg = RENDERER.render(
         template="booking_confirmation", language="fr", context=booking_context(), recipient=recipient()

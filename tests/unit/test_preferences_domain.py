@@ -589,7 +589,17 @@ def test_property_published_events_are_what_their_models_dump(
         else:
             assert isinstance(payload, PreferenceConfirmationRequestedV1)
             model = PreferenceConfirmationRequestedV1.model_validate(payload.model_dump())
-            questions.append((payload.request_id, "cus_p", payload.key, payload.value, payload.confidence, now))
+            # The link's token travels in the event; only its digest is recorded, with the link's expiry.
+            # (JSON spells offsets to the minute: an odd zone's seconds are lost on the wire.)
+            expires_at = now + handlers.QUESTION_TTL
+            assert payload.answer_token is not None
+            assert payload.expires_at is not None
+            assert abs((payload.expires_at - expires_at).total_seconds()) < 60
+            token_hash = handlers.token_digest(payload.answer_token)
+            questions.append(
+                (payload.request_id, "cus_p", payload.key, payload.value, payload.confidence, now, token_hash,
+                 expires_at)
+            )  # fmt: skip
         expected = Envelope.new(
             model, producer="preferences", subject_id="cus_p", caused_by=cause,
             event_id=decoded.event_id, occurred_at=decoded.occurred_at,

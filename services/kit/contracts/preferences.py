@@ -70,7 +70,9 @@ class PreferenceChangedV1(Payload):
 class PreferenceConfirmationRequestedV1(Payload):
     """We inferred a preference with low confidence: please ask the traveller whether it is right.
 
-    The notifications service turns this into a message; the answer comes back through
+    The notifications service turns this into a message with a link to the preferences service's
+    answer page, `/confirmations/{answer_token}`, where the traveller answers yes or no (a tool can
+    `POST /v1/confirmations/{answer_token}`); agents answer through
     `POST /v1/customers/{customer_id}/preferences/confirmations/{request_id}`.
     """
 
@@ -86,3 +88,11 @@ class PreferenceConfirmationRequestedV1(Payload):
     question: str = Field(
         description="The question in plain English, e.g. 'Do you prefer an aisle seat on short flights?'"
     )
+    answer_token: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="A capability: whoever holds it may answer this one question, once, until expires_at, at "
+        "the preferences service's /confirmations/{answer_token}. Only its digest is stored. Never log it.",
+    )
+    expires_at: AwareDatetime | None = Field(default=None, description="After this the answer link no longer works")

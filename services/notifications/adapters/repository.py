@@ -400,3 +400,17 @@ async def suppress_pending_for_booking(
         reason,
     )
     return [r["delivery_id"] for r in rows]
+
+
+async def planned_since(conn: asyncpg.Connection, *, customer_id: str, template: str, since: datetime) -> bool:
+    """Whether a message of `template` (not suppressed) was planned for the customer since `since`."""
+    found: bool = await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM deliveries
+                        WHERE customer_id = $1 AND template = $2 AND created_at >= $3 AND status <> 'suppressed')
+        """,
+        customer_id,
+        template,
+        since,
+    )
+    return found

@@ -23,14 +23,32 @@ _WEEKDAYS = {
 }
 _WORDS = {
     "en": {
-        "flight": "Flight", "hotel": "Hotel", "car": "Car", "rail": "Train",
-        "departs": "departs", "rail_departs": "departs", "local": "local time", "pickup": "pick-up", "return": "return",
-        "night": "night", "nights": "nights", "time_suffix": "",
+        "flight": "Flight",
+        "hotel": "Hotel",
+        "car": "Car",
+        "rail": "Train",
+        "departs": "departs",
+        "rail_departs": "departs",
+        "local": "local time",
+        "pickup": "pick-up",
+        "return": "return",
+        "night": "night",
+        "nights": "nights",
+        "time_suffix": "",
     },
     "de": {
-        "flight": "Flug", "hotel": "Hotel", "car": "Mietwagen", "rail": "Zug",
-        "departs": "Abflug", "rail_departs": "Abfahrt", "local": "Ortszeit", "pickup": "Abholung", "return": "Rückgabe",
-        "night": "Nacht", "nights": "Nächte", "time_suffix": " Uhr",
+        "flight": "Flug",
+        "hotel": "Hotel",
+        "car": "Mietwagen",
+        "rail": "Zug",
+        "departs": "Abflug",
+        "rail_departs": "Abfahrt",
+        "local": "Ortszeit",
+        "pickup": "Abholung",
+        "return": "Rückgabe",
+        "night": "Nacht",
+        "nights": "Nächte",
+        "time_suffix": " Uhr",
     },
 }
 

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 Purpose = Literal["transactional", "service", "marketing"]
 Channel = Literal["email", "sms"]
 Status = Literal["pending", "sending", "sent", "failed", "suppressed"]
-TemplateName = Literal["booking_confirmation", "booking_changed", "booking_cancelled", "survey_invitation"]
+TemplateName = Literal[
+    "booking_confirmation", "booking_changed", "booking_cancelled", "survey_invitation", "preference_question"
+]
 
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
@@ -30,6 +32,7 @@ TEMPLATE_PURPOSE: dict[TemplateName, Purpose] = {
     "booking_changed": "transactional",
     "booking_cancelled": "transactional",
     "survey_invitation": "service",
+    "preference_question": "service",
 }
 _BOOKING_TEMPLATES: dict[str, TemplateName] = {
     "created": "booking_confirmation",

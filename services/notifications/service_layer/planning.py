@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,10 +21,11 @@ from services.kit.consumer import PermanentError
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import SurveyInvitedV1
+from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1
 from services.kit.view import apply_view_event
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.metrics import DELIVERIES
-from services.notifications.domain.model import TEMPLATE_PURPOSE, DeliveryPlan, template_for_booking
+from services.notifications.domain.model import TEMPLATE_PURPOSE, DeliveryPlan, TemplateName, template_for_booking
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,58 @@ async def handle_survey_invited(conn: asyncpg.Connection, event: Envelope[Any]) 
             expires_at=p.expires_at,
         ),
     )
+
+
+def preference_question_handler(
+    *, answer_base_url: str, min_interval: timedelta
+) -> Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]:
+    """The handler of the preferences service's confirmation questions.
+
+    Each question becomes a message with the link to its answer page (`answer_base_url` +
+    `/confirmations/{token}`), sent for the service purpose (consent, quiet hours and the
+    traveller's time zone apply as to any message). A traveller gets at most one such message
+    per `min_interval`: a question that comes sooner stays open for agents to ask.
+    """
+
+    async def handle_preference_question(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        p = event.payload
+        if not isinstance(p, PreferenceConfirmationRequestedV1):
+            raise PermanentError(f"expected PreferenceConfirmationRequestedV1, got {type(p).__name__}")
+        template: TemplateName = "preference_question"
+        if p.answer_token is None or p.expires_at is None:
+            log.info("question %s has no answer link: not sent", p.request_id)
+            return
+        if p.expires_at <= datetime.now(UTC):
+            log.info("question %s expired before it could be sent", p.request_id)
+            return
+        since = datetime.now(UTC) - min_interval
+        if await repo.planned_since(conn, customer_id=p.customer_id, template=template, since=since):
+            DELIVERIES.labels("email", template, "throttled").inc()
+            log.info("%s asked recently: question %s left for agents", p.customer_id, p.request_id)
+            return
+        await plan_delivery(
+            conn,
+            DeliveryPlan(
+                delivery_id=new_delivery_id(),
+                customer_id=p.customer_id,
+                template=template,
+                purpose=TEMPLATE_PURPOSE[template],
+                cause_id=p.request_id,  # one message per question, however often it is delivered
+                cause_event_id=str(event.event_id),
+                cause_event_type=event.event_type,
+                correlation_id=str(event.correlation_id),
+                context={
+                    "request_id": p.request_id,
+                    "key": p.key,
+                    "question": p.question,
+                    "answer_url": f"{answer_base_url}/confirmations/{p.answer_token}",
+                    "expires_at": p.expires_at.isoformat(),
+                },
+                expires_at=p.expires_at,
+            ),
+        )
+
+    return handle_preference_question
 
 
 async def handle_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:

@@ -193,10 +193,12 @@ async def customers_behind_policy(conn: asyncpg.Connection, *, limit: int) -> li
     return [r["customer_id"] for r in rows]
 
 
-async def add_confirmation_requests(
-    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, Any, float, datetime]]
-) -> None:
-    """(request_id, customer_id, key, value, confidence, asked_at) rows; older pending asks are superseded."""
+ConfirmationRow = tuple[str, str, str, Any, float, datetime, bytes, datetime]
+
+
+async def add_confirmation_requests(conn: asyncpg.Connection, rows: Sequence[ConfirmationRow]) -> None:
+    """(request_id, customer_id, key, value, confidence, asked_at, token_hash, expires_at) rows; older
+    pending asks are superseded."""
     if not rows:
         return
     await conn.execute(
@@ -209,10 +211,13 @@ async def add_confirmation_requests(
     )
     await conn.execute(
         """
-        INSERT INTO confirmation_requests (request_id, customer_id, key, value, confidence, asked_at)
-        SELECT u.request_id::uuid, u.customer_id, u.key, u.value::jsonb, u.confidence, u.asked_at
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::timestamptz[])
-               AS u(request_id, customer_id, key, value, confidence, asked_at)
+        INSERT INTO confirmation_requests (request_id, customer_id, key, value, confidence, asked_at, token_hash,
+                                           expires_at)
+        SELECT u.request_id::uuid, u.customer_id, u.key, u.value::jsonb, u.confidence, u.asked_at, u.token_hash,
+               u.expires_at
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], $6::timestamptz[], $7::bytea[],
+                      $8::timestamptz[])
+               AS u(request_id, customer_id, key, value, confidence, asked_at, token_hash, expires_at)
         """,
         [r[0] for r in rows],
         [r[1] for r in rows],
@@ -220,11 +225,25 @@ async def add_confirmation_requests(
         [_json_text(r[3]) for r in rows],
         [r[4] for r in rows],
         [r[5] for r in rows],
+        [r[6] for r in rows],
+        [r[7] for r in rows],
     )
 
 
-async def get_confirmation(conn: asyncpg.Connection, request_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM confirmation_requests WHERE request_id = $1::uuid", request_id)
+async def get_confirmation(
+    conn: asyncpg.Connection, request_id: str, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    """A confirmation request; locked with `for_update`, so two answers to it take turns."""
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM confirmation_requests WHERE request_id = $1::uuid{lock}", request_id)
+
+
+async def confirmation_by_token(
+    conn: asyncpg.Connection, token_hash: bytes, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    """The request an answer link's token (by its digest) belongs to."""
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM confirmation_requests WHERE token_hash = $1{lock}", token_hash)
 
 
 async def list_confirmations(conn: asyncpg.Connection, customer_id: str) -> list[asyncpg.Record]:

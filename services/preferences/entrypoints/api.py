@@ -20,6 +20,7 @@ from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue, inference, policy
 from services.preferences.domain.catalogue import InvalidPreferenceError
 from services.preferences.domain.model import Preference
+from services.preferences.entrypoints import answer_pages
 from services.preferences.service_layer import handlers
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
@@ -518,4 +519,6 @@ def create_preferences_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.state.answer_templates = answer_pages.templates()
+    app.include_router(answer_pages.router)
     return app

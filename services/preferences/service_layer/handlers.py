@@ -8,10 +8,12 @@ snapshot per customer per batch, however many of its bookings the batch holds.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,7 +41,16 @@ CHANGES_TOPIC = "preferences.changes.v1"
 MAX_REDIRECTS = 10
 
 Event = Envelope[Any] | EncodedEnvelope
-Ask = tuple[str, str, str, Any, float, datetime]  # a confirmation request's row: id, customer, key, value, ...
+Ask = repo.ConfirmationRow  # a confirmation request's row: id, customer, key, value, ...
+
+# A question's answer link: a random token (only its digest is stored) that works this long.
+QUESTION_TTL = timedelta(days=30)
+QUESTION_TOKEN_BYTES = 24
+
+
+def token_digest(token: str) -> bytes:
+    """What is stored of an answer link's token: enough to find the question, useless to forge a link."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass
@@ -244,7 +255,9 @@ def refresh(
             event = encode_new(PreferenceChangedV1, change, producer=PRODUCER, subject_id=cid, caused_by=caused_by)
             events.append((CHANGES_TOPIC, event))
     new_ids = iter(lambda: str(new_uuid()), None)
+    expires_at = now + QUESTION_TTL
     for request in prefs.confirmations_to_ask(new_request_id=new_ids, at=now, inferences=inferences):
+        token = secrets.token_urlsafe(QUESTION_TOKEN_BYTES)
         # The payload as `PreferenceConfirmationRequestedV1` dumps it: the value is a catalogue's
         # preference value (JSON already), the confidence an inference's (a unit test pins this).
         question = {
@@ -255,12 +268,17 @@ def refresh(
             "confidence": request.confidence,
             "evidence_count": request.evidence_count,
             "question": catalogue.question(request.key, request.value),
+            "answer_token": token,
+            "expires_at": _json_time(expires_at),
         }
         event = encode_new(
             PreferenceConfirmationRequestedV1, _dumped(question), producer=PRODUCER, subject_id=cid, caused_by=caused_by
         )
         events.append((CHANGES_TOPIC, event))
-        out.asks.append((request.request_id, cid, request.key, request.value, request.confidence, now))
+        out.asks.append(
+            (request.request_id, cid, request.key, request.value, request.confidence, now, token_digest(token),
+             expires_at)
+        )  # fmt: skip
     return out
 
 
@@ -469,7 +487,7 @@ async def answer_confirmation(
 ) -> Any:
     """The traveller's answer to a confirmation request; returns the value asked about."""
     now = datetime.now(UTC)
-    request = await repo.get_confirmation(conn, request_id)
+    request = await repo.get_confirmation(conn, request_id, for_update=True)
     real_id = await resolve_id(conn, customer_id)
     if request is None or await resolve_id(conn, request["customer_id"]) != real_id:
         raise LookupError(f"no confirmation request {request_id} for customer {customer_id}")
@@ -489,6 +507,70 @@ async def answer_confirmation(
     await repo.answer_confirmation(conn, request_id, accepted=accepted, answered_by=actor)
     await _publish_one(conn, row, now=now)
     return value
+
+
+@dataclass(frozen=True)
+class LinkedQuestion:
+    """A confirmation request as its answer link shows it."""
+
+    request_id: str
+    customer_id: str
+    key: str
+    value: Any
+    question: str
+    status: str  # pending, accepted, declined or superseded
+    expires_at: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        return self.status == "pending" and self.expires_at is not None and now >= self.expires_at
+
+
+class UnknownQuestionError(LookupError):
+    """No confirmation request has this answer token."""
+
+
+class QuestionClosedError(ValueError):
+    """The question was answered, superseded by a newer one, or its link expired."""
+
+    def __init__(self, message: str, question: LinkedQuestion) -> None:
+        super().__init__(message)
+        self.question = question
+
+
+async def question_by_token(conn: asyncpg.Connection, token: str, *, for_update: bool = False) -> LinkedQuestion:
+    """The question an answer link asks (whatever its state); locked with `for_update`."""
+    r = await repo.confirmation_by_token(conn, token_digest(token), for_update=for_update)
+    if r is None:
+        raise UnknownQuestionError("this link does not belong to any question")
+    value = r["value"]
+    return LinkedQuestion(
+        request_id=str(r["request_id"]), customer_id=r["customer_id"], key=r["key"], value=value,
+        question=catalogue.question(r["key"], value), status=r["status"], expires_at=r["expires_at"],
+    )  # fmt: skip
+
+
+async def answer_by_token(
+    conn: asyncpg.Connection, token: str, *, accepted: bool, now: datetime | None = None
+) -> LinkedQuestion:
+    """The traveller answers through the link they were sent; returns the question as answered.
+
+    Raises `UnknownQuestionError` for a token of no question, `QuestionClosedError` when the
+    question is no longer open (answered, superseded or expired).
+    """
+    now = now or datetime.now(UTC)
+    q = await question_by_token(conn, token, for_update=True)  # a second answer waits, then finds it closed
+    if q.expired(now):
+        raise QuestionClosedError("this question has expired", q)
+    if q.status != "pending":
+        raise QuestionClosedError(f"this question is already {q.status}", q)
+    await answer_confirmation(conn, q.customer_id, q.request_id, accepted=accepted, actor=TRAVELLER_LINK)
+    return LinkedQuestion(
+        request_id=q.request_id, customer_id=q.customer_id, key=q.key, value=q.value, question=q.question,
+        status="accepted" if accepted else "declined", expires_at=q.expires_at,
+    )  # fmt: skip
+
+
+TRAVELLER_LINK = "traveller (answer link)"
 
 
 class NothingInferredError(LookupError):

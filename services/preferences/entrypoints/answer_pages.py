@@ -1,0 +1,180 @@
+"""The traveller's answer page for a confirmation question, authorised by the link's token alone.
+
+The notifications service sends the traveller a link, `/confirmations/{token}`, when the
+preferences service asks to confirm a low-confidence inference. The link is a capability URL:
+whoever holds it may see that one question and answer it once, until it expires. Only the
+token's digest is stored. Pages are sent so that the URL does not leak (no Referer, no caching,
+no framing); browsers get HTML pages, error pages included, other clients problem details.
+Tools can use the JSON twins under `/v1/confirmations/{token}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from services.kit.db import connection, record_audit
+from services.kit.http import ProblemError
+from services.kit.runtime import ServiceRuntime
+from services.preferences.service_layer import handlers
+from services.preferences.service_layer.handlers import LinkedQuestion
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+FORM_TYPE = "application/x-www-form-urlencoded"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
+
+router = APIRouter(tags=["confirmation page"])
+
+
+class QuestionPublic(BaseModel):
+    """A confirmation question as its link shows it."""
+
+    key: str
+    value: Any
+    question: str
+    status: Literal["pending", "accepted", "declined", "superseded", "expired"]
+    expires_at: datetime | None
+
+
+class AnswerIn(BaseModel):
+    accepted: bool = Field(description="True: yes, that is right (it becomes a stated preference); false: it is not")
+
+
+def templates() -> jinja2.Environment:
+    """The page templates, autoescaped (the question quotes values that came from bookings)."""
+    loader = jinja2.PackageLoader("services.preferences.entrypoints", "templates")
+    return jinja2.Environment(loader=loader, autoescape=True)
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    env: jinja2.Environment = request.app.state.answer_templates
+    return HTMLResponse(env.get_template(template).render(**context), status_code=status_code, headers=PAGE_HEADERS)
+
+
+def _public(q: LinkedQuestion, now: datetime) -> QuestionPublic:
+    shown = "expired" if q.expired(now) else q.status
+    return QuestionPublic(key=q.key, value=q.value, question=q.question, status=shown, expires_at=q.expires_at)
+
+
+@contextmanager
+def _question_errors() -> Iterator[None]:
+    """Refusals as problem details: an unknown link is 404, a question no longer open 409 or 410."""
+    try:
+        yield
+    except handlers.UnknownQuestionError as exc:
+        raise ProblemError(404, str(exc), type_="/problems/unknown-question") from exc
+    except handlers.QuestionClosedError as exc:
+        if exc.question.status in ("accepted", "declined"):
+            raise ProblemError(409, str(exc), type_="/problems/question-answered") from exc
+        raise ProblemError(410, str(exc), type_="/problems/question-closed") from exc
+
+
+def _check_token(token: str) -> None:
+    if not _TOKEN.fullmatch(token):
+        raise handlers.UnknownQuestionError("this link does not belong to any question")
+
+
+async def _question(request: Request, token: str) -> LinkedQuestion:
+    with _question_errors():
+        _check_token(token)
+        async with connection(_runtime(request).pool) as conn:
+            return await handlers.question_by_token(conn, token)
+
+
+async def _answer(request: Request, token: str, *, accepted: bool) -> LinkedQuestion:
+    with _question_errors():
+        _check_token(token)
+        async with connection(_runtime(request).pool, transaction=True) as conn:
+            q = await handlers.answer_by_token(conn, token, accepted=accepted)
+            await record_audit(
+                conn, principal=handlers.TRAVELLER_LINK, role="traveller", action="preferences.confirmation",
+                subject_id=q.customer_id, detail={"request_id": q.request_id, "accepted": accepted, "value": q.value},
+            )  # fmt: skip
+            return q
+
+
+def _closed_page(request: Request, q: LinkedQuestion, now: datetime) -> HTMLResponse:
+    if q.status in ("accepted", "declined"):
+        said = "yes" if q.status == "accepted" else "no"
+        return _render(
+            request, "message.html", title="Thank you",
+            message=f"We have your answer ({said}) and will use it for your next bookings.", question=q,
+        )  # fmt: skip
+    message = "This link has expired." if q.expired(now) else "This question is no longer open: we asked a newer one."
+    return _render(request, "message.html", status_code=410, title="Question closed", message=message, question=None)
+
+
+def _error_page(request: Request, exc: ProblemError) -> Response:
+    """A browser gets a readable page; any other client the problem details."""
+    if not _wants_html(request):
+        raise exc
+    title = "Link not found" if exc.status == 404 else "Question closed"
+    return _render(request, "message.html", status_code=exc.status, title=title, message=exc.detail, question=None)
+
+
+@router.get("/confirmations/{token}", response_class=HTMLResponse)
+async def question_page(token: str, request: Request) -> Response:
+    """The question behind the link a traveller received, with a yes and a no button."""
+    try:
+        q = await _question(request, token)
+    except ProblemError as exc:
+        return _error_page(request, exc)
+    now = datetime.now(UTC)
+    if q.status != "pending" or q.expired(now):
+        return _closed_page(request, q, now)
+    return _render(request, "question.html", question=q)
+
+
+@router.post("/confirmations/{token}", response_class=HTMLResponse)
+async def answer_page(token: str, request: Request) -> Response:
+    """The answer from the page's form (`answer=yes` or `answer=no`); redirects back to the page."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
+        raise ProblemError(415, f"send the form as {FORM_TYPE}")
+    values = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    answer = (values.get("answer") or [""])[0]
+    if answer not in ("yes", "no"):
+        raise ProblemError(422, "answer must be yes or no", errors=[{"field": "answer", "message": "yes or no"}])
+    try:
+        await _answer(request, token, accepted=answer == "yes")
+    except ProblemError as exc:
+        if exc.status == 409:  # answered already (e.g. the button pressed twice): show what was said
+            return RedirectResponse(request.url.path, status_code=status.HTTP_303_SEE_OTHER)
+        return _error_page(request, exc)
+    return RedirectResponse(request.url.path, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/v1/confirmations/{token}", response_model=QuestionPublic, tags=["preferences"])
+async def get_question(token: str, request: Request) -> QuestionPublic:
+    """The question behind an answer link, as JSON; the token is the credential."""
+    return _public(await _question(request, token), datetime.now(UTC))
+
+
+@router.post("/v1/confirmations/{token}", response_model=QuestionPublic, tags=["preferences"])
+async def post_answer(token: str, body: AnswerIn, request: Request) -> QuestionPublic:
+    """Answer the question behind an answer link, once; the token is the credential."""
+    return _public(await _answer(request, token, accepted=body.accepted), datetime.now(UTC))
