@@ -20,6 +20,7 @@ from services.kit.runtime import ServiceRuntime
 from services.notifications.bootstrap import build_definition as notifications_definition
 from services.notifications.settings import NotificationsSettings
 from services.preferences.bootstrap import build_definition as preferences_definition
+from services.preferences.entrypoints.api import create_preferences_app
 from services.preferences.settings import PreferencesSettings
 from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
@@ -38,7 +39,12 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, Serv
         "preferences": preferences_definition(env.settings(PreferencesSettings)),
         "feedback": feedback_definition(env.settings(FeedbackSettings)),
         "notifications": notifications_definition(
-            env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2)
+            env.settings(
+                NotificationsSettings,
+                smtp_port=smtp.port,
+                dispatch_poll_seconds=0.2,
+                preferences_public_base_url="http://preferences",
+            )
         ),
     }
     async with AsyncExitStack() as stack:
@@ -93,6 +99,50 @@ async def test_booking_flows_through_all_four_services(
     await env.publish("booking.events.v1", builders.trip_completed(created))
     survey = await smtp.wait_for(lambda m: recipient in str(m["To"]) and "/surveys/" in _text(m))
     assert "/surveys/" in _text(survey)
+
+
+async def test_the_traveller_confirms_an_inferred_preference_from_the_email(
+    env: TestEnv, smtp: SmtpServer, system: dict[str, ServiceRuntime]
+) -> None:
+    # Two trips of one traveller (same email, two booking systems' ids): preferences infers her
+    # seat, cabin, airline... from two bookings each, asks to confirm, and notifications emails
+    # one question (at most one a week) with its answer link.
+    person = builders.traveller(given_name="Ines", family_name="Moreau")
+    for _ in range(2):
+        await env.publish("booking.events.v1", builders.booking_created(traveller=person))
+    assert person.email is not None
+    question = await smtp.wait_for(lambda m: person.email in str(m["To"]) and "/confirmations/" in _text(m))
+    assert question["Subject"] == "A quick question about your travel preferences"
+    link = next(word for word in _text(question).split() if word.startswith("http://preferences/confirmations/"))
+
+    app = create_preferences_app(system["preferences"], workers=False)
+    app.state.runtime = system["preferences"]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://preferences") as client:
+        page = await client.get(link, headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert 'value="yes"' in page.text
+        asked = (await client.get(link.replace("/confirmations/", "/v1/confirmations/"))).json()
+        answered = await client.post(link, data={"answer": "yes"}, headers={"Accept": "text/html"})
+        assert answered.status_code == 303
+
+        customer_id = await _customer_id_of(system, person.email)
+        r = await client.get(f"/v1/customers/{customer_id}/preferences", headers={"X-API-Key": "dev-agent-key"})
+        assert r.status_code == 200, r.text
+        confirmed = {p["key"]: p for p in r.json()["preferences"]}[asked["key"]]
+        assert (confirmed["value"], confirmed["source"]) == (asked["value"], "stated")
+    [sent] = [m for m in smtp.messages if person.email in str(m["To"]) and "/confirmations/" in _text(m)]
+    assert sent is question
+
+
+async def _customer_id_of(system: dict[str, ServiceRuntime], email: str) -> str:
+    app = create_profile_app(system["profile"], workers=False)
+    app.state.runtime = system["profile"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
+        found = await client.get("/v1/customers", params={"email": email}, headers={"X-API-Key": "dev-agent-key"})
+        assert found.status_code == 200, found.text
+        customer_id: str = found.json()["items"][0]["customer_id"]
+        return customer_id
 
 
 async def test_malformed_event_is_dead_lettered_and_the_next_booking_still_flows(

@@ -21,7 +21,7 @@ from services.kit.contracts.customers import BookingKind, CustomerSnapshotV1, Re
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
-from services.kit.contracts.preferences import PreferenceSnapshotV1, PreferenceV1
+from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1, PreferenceSnapshotV1, PreferenceV1
 from services.kit.runtime import ServiceRuntime
 from services.notifications.adapters import repository as repo
 from services.notifications.bootstrap import build_definition
@@ -664,3 +664,70 @@ async def test_quiet_hours_stated_in_preferences_hold_surveys(env: TestEnv, smtp
 
 async def _rows_with(runtime: ServiceRuntime, cid: str, predicate: Any) -> list[asyncpg.Record]:
     return [r for r in await delivery_rows(runtime, cid) if predicate(r)]
+
+
+def question(cid: str, *, token: str | None = None, expires_in: timedelta = timedelta(days=30)) -> Envelope[Any]:
+    payload = PreferenceConfirmationRequestedV1(
+        customer_id=cid,
+        request_id=str(uuid.uuid4()),
+        key="air.seat.short_haul",
+        value="aisle",
+        confidence=0.6667,
+        evidence_count=2,
+        question="Seat on short flights: is aisle right for you?",
+        answer_token=token,
+        expires_at=None if token is None else datetime.now(UTC) + expires_in,
+    )
+    return Envelope.new(payload, producer="preferences", subject_id=cid)
+
+
+def throttled_questions() -> float:
+    sample = REGISTRY.get_sample_value(
+        "itinera_notification_deliveries_total",
+        {"channel": "email", "template": "preference_question", "outcome": "throttled"},
+    )
+    return sample or 0.0
+
+
+async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(env: TestEnv, smtp: SmtpServer) -> None:
+    asked, unlinked = customer_id(), customer_id()
+    s = settings(env, smtp.port, preferences_public_base_url="https://prefs.example/")
+    async with service(env, s) as runtime:
+        async with repo.connect(runtime.pool) as conn:
+            for cid in (asked, unlinked):
+                await repo.upsert_quiet_hours(
+                    conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
+                )
+        await env.publish(CUSTOMERS, snapshot(asked, language="de"))
+        await env.publish(CUSTOMERS, snapshot(unlinked))
+        token = "tok_" + uuid.uuid4().hex
+        first = question(asked, token=token)
+        await env.publish("preferences.changes.v1", first)
+        await env.publish("preferences.changes.v1", question(unlinked))  # no link: nothing to send
+
+        msg = await smtp.wait_for(lambda m: m["To"] == f"{asked}@example.com")
+        assert msg["Subject"] == "Eine kurze Frage zu Ihren Reisevorlieben"
+        assert "Seat on short flights: is aisle right for you?" in text_of(msg)
+        assert f"https://prefs.example/confirmations/{token}" in text_of(msg)
+        assert f'href="https://prefs.example/confirmations/{token}"' in html_of(msg)
+        [row] = await wait_until(lambda: _sent_rows(runtime, asked))
+        assert (row["template"], row["purpose"]) == ("preference_question", "service")
+        assert row["expires_at"] == first.payload.expires_at
+
+        # The same question delivered again is not sent twice, nor a second question the same
+        # week (it stays open for agents; one partition: handled in this order), nor one whose
+        # link expired on the way.
+        before = throttled_questions()
+        await env.publish("preferences.changes.v1", first)
+        await env.publish("preferences.changes.v1", question(asked, token="tok_" + uuid.uuid4().hex))
+        await wait_until(lambda: throttled_questions() > before)
+        await env.publish(
+            "preferences.changes.v1", question(unlinked, token="tok_" + uuid.uuid4().hex, expires_in=-timedelta(1))
+        )
+        later = question(unlinked, token="tok_" + uuid.uuid4().hex)
+        await env.publish("preferences.changes.v1", later)
+        msg = await smtp.wait_for(lambda m: m["To"] == f"{unlinked}@example.com")
+        assert later.payload.answer_token is not None
+        assert later.payload.answer_token in text_of(msg)
+        assert len(await delivery_rows(runtime, asked)) == 1
+        assert len(await delivery_rows(runtime, unlinked)) == 1

@@ -458,3 +458,120 @@ async def test_an_inference_is_confirmed_or_rejected_without_a_pending_question(
     details = [json.loads(r["detail"]) if isinstance(r["detail"], str) else r["detail"] for r in audited]
     assert len(details) == 5
     assert {d["key"] for d in details if "value" not in d} == {"air.meal"}
+
+
+async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -> None:
+    cid = new_customer()
+    async with env.running(build_definition(env.settings(PreferencesSettings))) as runtime:
+        # Two alike flights: the seat, cabin, airline, stops and departure time are each inferred
+        # from two bookings, with confidence low enough to ask about.
+        for day, seat in enumerate(["3C", "3D"]):
+            await env.publish("profile.bookings.v1", resolved(cid, flight(seat=seat, days=day)))
+
+        def asks(evs: list[Envelope[Any]]) -> list[PreferenceConfirmationRequestedV1]:
+            return [
+                e.payload
+                for e in evs
+                if isinstance(e.payload, PreferenceConfirmationRequestedV1) and e.payload.customer_id == cid
+            ]
+
+        changes = await env.events("preferences.changes.v1", until=lambda evs: len(asks(evs)) >= 5)
+        by_key = {a.key: a for a in asks(changes)}
+        seat, other, cabin = (
+            by_key["air.seat.short_haul"],
+            by_key["air.airlines.preferred"],
+            by_key["air.cabin.short_haul"],
+        )
+        assert seat.answer_token is not None
+        assert seat.expires_at is not None
+        assert timedelta(days=29) < seat.expires_at - datetime.now(UTC) <= timedelta(days=30)
+        conn = await env.admin_connect()
+        try:  # only the token's digest is stored
+            stored = await conn.fetchrow(
+                "SELECT * FROM preferences.confirmation_requests WHERE request_id = $1", uuid.UUID(seat.request_id)
+            )
+        finally:
+            await conn.close()
+        assert stored["token_hash"] == handlers.token_digest(seat.answer_token)
+        assert seat.answer_token.encode() not in json.dumps(dict(stored), default=str).encode()
+
+        html = {"Accept": "text/html"}
+        page_url = f"/confirmations/{seat.answer_token}"
+        async with api(runtime) as client:
+            r = await client.get(page_url, headers=html)
+            assert r.status_code == 200
+            assert "aisle" in r.text
+            assert 'name="answer" value="yes"' in r.text
+            assert r.headers["referrer-policy"] == "no-referrer"
+            assert r.headers["cache-control"] == "no-store"
+
+            # No agent key needed: the link is the credential. Yes makes it a stated preference.
+            r = await client.post(page_url, data={"answer": "yes"}, headers=html)
+            assert r.status_code == 303
+            assert r.headers["location"] == page_url
+            r = await client.get(page_url, headers=html)
+            assert r.status_code == 200
+            assert "We have your answer (yes)" in r.text
+            r = await client.get(f"/v1/customers/{cid}/preferences", headers=AGENT)
+            by_key = {p["key"]: p for p in r.json()["preferences"]}
+            assert (by_key["air.seat.short_haul"]["value"], by_key["air.seat.short_haul"]["source"]) == (
+                "aisle",
+                "stated",
+            )
+            # The same button pressed again changes nothing; the JSON twin says it was answered.
+            assert (await client.post(page_url, data={"answer": "no"}, headers=html)).status_code == 303
+            r = await client.post(f"/v1/confirmations/{seat.answer_token}", json={"accepted": False})
+            assert r.status_code == 409
+            assert r.headers["content-type"].startswith("application/problem+json")
+            r = await client.get(f"/v1/confirmations/{seat.answer_token}")
+            assert (r.status_code, r.json()["status"], r.json()["value"]) == (200, "accepted", "aisle")
+
+            # The other question, answered no as JSON by a tool: declined, no longer used.
+            assert other.answer_token is not None
+            r = await client.post(f"/v1/confirmations/{other.answer_token}", json={"accepted": False})
+            assert (r.status_code, r.json()["status"]) == (200, "declined")
+            r = await client.get(f"/v1/customers/{cid}/preferences/confirmations", headers=AGENT)
+            statuses = {c["request_id"]: c["status"] for c in r.json()}
+            assert statuses[seat.request_id] == "accepted"
+            assert statuses[other.request_id] == "declined"
+
+            # Unknown, malformed and expired links.
+            r = await client.get("/confirmations/" + "x" * 32, headers=html)
+            assert r.status_code == 404
+            assert "text/html" in r.headers["content-type"]
+            r = await client.get("/v1/confirmations/not a token")
+            assert r.status_code == 404
+            assert r.headers["content-type"].startswith("application/problem+json")
+            r = await client.post("/confirmations/" + "x" * 32, data={"answer": "maybe"}, headers=html)
+            assert r.status_code == 422
+
+        # A question whose link has expired cannot be answered any more.
+        assert cabin.answer_token is not None
+        conn = await env.admin_connect()
+        try:
+            await conn.execute(
+                "UPDATE preferences.confirmation_requests SET expires_at = now() - interval '1 minute'"
+                " WHERE request_id = $1",
+                uuid.UUID(cabin.request_id),
+            )
+        finally:
+            await conn.close()
+        async with api(runtime) as client:
+            r = await client.get(f"/confirmations/{cabin.answer_token}", headers=html)
+            assert r.status_code == 410
+            assert "expired" in r.text
+            r = await client.post(f"/v1/confirmations/{cabin.answer_token}", json={"accepted": True})
+            assert r.status_code == 410
+            assert r.json()["type"].endswith("/problems/question-closed")
+
+        conn = await env.admin_connect()
+        try:  # the traveller's answers are audited
+            rows = await conn.fetch(
+                "SELECT principal, role, detail FROM preferences.audit_log"
+                " WHERE subject_id = $1 AND action = 'preferences.confirmation'",
+                cid,
+            )
+        finally:
+            await conn.close()
+        assert sorted(json.loads(r["detail"])["accepted"] for r in rows) == [False, True]
+        assert {r["role"] for r in rows} == {"traveller"}
