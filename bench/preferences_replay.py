@@ -5,8 +5,8 @@ and policy changes, profile snapshots that move a customer to another company, m
 erasures, stated preferences, clearing them and answering confirmation requests go through the
 service-layer handlers in fixed batches, in a throwaway database. After every step the outbox
 rows are written down (and removed, as the relay would); at the end the customers and
-confirmation requests tables. Ids the code makes up (event and request ids) and wall-clock
-times are masked; everything else is kept byte for byte. Two versions of the code that write
+confirmation requests tables. Ids the code makes up (event and request ids), answer-link tokens
+and wall-clock times are masked; everything else is kept byte for byte. Two versions of the code that write
 the same file stored and published the same.
 
     .venv/bin/python -m bench.preferences_replay --out new.txt
@@ -28,6 +28,7 @@ from typing import Any
 NOW0 = datetime(2030, 1, 1, 9, tzinfo=UTC)  # handler time where the handlers take one
 ZONES = [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5)), timezone(timedelta(hours=9))]
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ANSWER_TOKEN_RE = re.compile(r'"answer_token": ?"[A-Za-z0-9_-]+"')
 
 
 class Masker:
@@ -36,11 +37,13 @@ class Masker:
     def __init__(self) -> None:
         self.labels: dict[str, str] = {}
         today = datetime.now(UTC)
-        days = {(today + timedelta(days=d)).strftime("%Y-%m-%d") for d in (-1, 0, 1)}
+        # today, and when answer links asked today expire
+        days = {(today + timedelta(days=d)).strftime("%Y-%m-%d") for d in (-1, 0, 1, 29, 30, 31)}
         self.clock = re.compile("(" + "|".join(days) + r")[T ][0-9:.]+(Z|[+-][0-9:]+)?")
 
     def __call__(self, text: str) -> str:
         text = UUID_RE.sub(lambda m: self.labels.setdefault(m.group(0), f"<id{len(self.labels)}>"), text)
+        text = ANSWER_TOKEN_RE.sub('"answer_token":"<token>"', text)  # random: kept is that there is one
         return self.clock.sub("<now>", text)
 
 
