@@ -531,9 +531,11 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             r = await client.post(f"/v1/confirmations/{other.answer_token}", json={"accepted": False})
             assert (r.status_code, r.json()["status"]) == (200, "declined")
             r = await client.get(f"/v1/customers/{cid}/preferences/confirmations", headers=AGENT)
-            statuses = {c["request_id"]: c["status"] for c in r.json()}
-            assert statuses[seat.request_id] == "accepted"
-            assert statuses[other.request_id] == "declined"
+            listed = {c["request_id"]: c for c in r.json()}
+            assert listed[seat.request_id]["status"] == "accepted"
+            assert listed[seat.request_id]["answered_by"] == handlers.TRAVELLER_LINK
+            assert listed[seat.request_id]["link_expires_at"] is not None
+            assert listed[other.request_id]["status"] == "declined"
 
             # Unknown, malformed and expired links.
             r = await client.get("/confirmations/" + "x" * 32, headers=html)

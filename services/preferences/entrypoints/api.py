@@ -305,6 +305,10 @@ class ConfirmationPublic(BaseModel):
     status: str
     asked_at: datetime
     answered_at: datetime | None
+    answered_by: str | None = None
+    link_expires_at: datetime | None = Field(
+        default=None, description="Until when the traveller's emailed answer link works (None: no link)"
+    )
 
 
 class ConfirmationAnswer(BaseModel):
@@ -322,7 +326,8 @@ async def list_confirmations(customer_id: str, request: Request, principal: Agen
     return [
         ConfirmationPublic(
             request_id=str(r["request_id"]), key=r["key"], value=r["value"], confidence=r["confidence"],
-            status=r["status"], asked_at=r["asked_at"], answered_at=r["answered_at"],
+            status=r["status"], asked_at=r["asked_at"], answered_at=r["answered_at"], answered_by=r["answered_by"],
+            link_expires_at=r["expires_at"],
         )
         for r in rows
     ]  # fmt: skip
