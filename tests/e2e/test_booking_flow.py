@@ -123,6 +123,7 @@ async def test_the_traveller_confirms_an_inferred_preference_from_the_email(
         assert page.status_code == 200
         assert 'value="yes"' in page.text
         asked = (await client.get(link.replace("/confirmations/", "/v1/confirmations/"))).json()
+        assert asked["key"] == "air.seat.long_haul"  # of the questions, the one worth asking first
         answered = await client.post(link, data={"answer": "yes"}, headers={"Accept": "text/html"})
         assert answered.status_code == 303
 

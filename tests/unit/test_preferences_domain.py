@@ -143,6 +143,20 @@ def test_stated_beats_inferred_and_declined_inference_is_dropped() -> None:
     assert c2.confirmations_to_ask(new_request_id=iter(["r2"]), at=T0) == []
 
 
+def test_the_question_worth_asking_comes_first() -> None:
+    # Two alike flights: seat, cabin, airline, stops and departure time are each worth a question;
+    # the traveller may get only one of them (notifications sends one a week), so seat and cabin lead.
+    c = CustomerPreferences(customer_id="c1")
+    for day in range(2):
+        c.record_booking(booking=f"b{day}", kind="created", segments=[flight("3C", day=day)], at=T0)
+    asked = c.confirmations_to_ask(new_request_id=(f"r{n}" for n in range(10)), at=T0)
+    assert [a.key for a in asked] == [
+        "air.seat.short_haul", "air.cabin.short_haul", "air.airlines.preferred", "air.stops.max",
+        "air.departure_window",
+    ]  # fmt: skip
+    assert [a.request_id for a in asked] == ["r0", "r1", "r2", "r3", "r4"]
+
+
 def test_accepted_confirmation_becomes_stated() -> None:
     c = customer_with_flights(["3C", "3C", "3C", "3A"])
     c.confirmations_to_ask(new_request_id=iter(["r1"]), at=T0)

@@ -253,6 +253,9 @@ def _specs() -> list[KeySpec]:
 
 SPECS: dict[str, KeySpec] = {s.key: s for s in _specs()}
 SENSITIVE_KEYS = frozenset(s.key for s in SPECS.values() if s.sensitive)
+# The catalogue's order ranks keys by how much they matter to a trip (seat and cabin first):
+# of several questions to a traveller, the first is the one worth asking.
+RANK: dict[str, int] = {key: n for n, key in enumerate(SPECS)}
 
 
 def spec(key: str) -> KeySpec:

@@ -241,10 +241,13 @@ class CustomerPreferences:
     def confirmations_to_ask(
         self, *, new_request_id: Iterable[str], at: datetime, inferences: Mapping[str, Inference] | None = None
     ) -> list[ConfirmationRequest]:
-        """Low-confidence inferences not asked about before; records them as asked."""
+        """Low-confidence inferences not asked about before, the most important first (`catalogue.RANK`);
+        records them as asked."""
         ids = iter(new_request_id)
         out = []
-        for key, inference in (self.inferences() if inferences is None else inferences).items():
+        current = self.inferences() if inferences is None else inferences
+        rank = catalogue.RANK
+        for key, inference in sorted(current.items(), key=lambda item: rank.get(item[0], len(rank))):
             if (
                 not (CONFIRM_MIN <= inference.confidence < CONFIRM_MAX)
                 or inference.evidence_count < CONFIRM_MIN_EVIDENCE
