@@ -1,10 +1,12 @@
 """Freshness: from a resolved booking to the updated snapshot visible in a customer-view reader.
 
 Resolved bookings are published at a fixed rate (default 2,000/s) for a fixed time onto
-`profile.bookings.v1`, each stamped with its send time. The preferences worker runs as
-its own process; a customer-view reader (the kit's `customer_view_consumer()`, the same
-code every service uses) runs in this process, and a poller reads the reader's table
-every 20 ms. For each snapshot version that became visible, freshness is
+`profile.bookings.v1`, each stamped with its send time, by a load generator in its own process
+(the bookings are built before it starts sending; only their times are filled in as they go).
+The preferences worker runs as its own process; a customer-view reader (the kit's
+`customer_view_consumer()`, the same code every service uses) runs in this process, and a
+poller reads the reader's table every 20 ms (by primary key, the customers whose newest
+published snapshot has not shown up yet). For each snapshot version that became visible, freshness is
 `time seen by the poller - send time of the newest booking it reflects` (the
 snapshot's `last_event_at`); the poller's interval makes these figures upper bounds.
 The first seconds (warm-up) are not counted.
@@ -29,6 +31,7 @@ import asyncio
 import contextlib
 import random
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,8 +42,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.preferences_common import (
+    ROOT,
     booking,
-    customers,
     encoded,
     machine,
     percentile,
@@ -53,28 +56,50 @@ from services.kit.settings import ServiceSettings
 from services.kit.view import customer_view_consumer
 from tests.harness import KAFKA, create_env, drop_env
 
+# When a booking is sent, this time (in every place the booking carries its time) becomes the
+# send time: the bookings are built before the run, so building them costs the run nothing.
+PLACEHOLDER = datetime(2000, 1, 1, 0, 0, 0, 123457, tzinfo=UTC)
+PLACEHOLDER_JSON = b"2000-01-01T00:00:00.123457Z"
 
-async def generate(topic: str, *, rate: int, seconds: float, ids: list[str], rng: random.Random) -> tuple[int, float]:
-    """Publish `rate` bookings a second for `seconds`; returns (sent, achieved rate)."""
+
+def _time_json(at: datetime) -> bytes:
+    """`at` (UTC) spelt as pydantic spells it, always with microseconds (the placeholder's length)."""
+    return at.replace(microsecond=at.microsecond or 1).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
+
+
+async def generate(topic: str, *, rate: int, seconds: float, customers_count: int, seed: int) -> None:
+    """Publish `rate` bookings a second for `seconds` (run in its own process: `generate`).
+
+    Prints `start <unix time>` when sending begins and `sent <count> <achieved rate>` at the end.
+    """
+    rng = random.Random(seed)
+    ids = [f"cus_{rng.getrandbits(128):032x}" for _ in range(customers_count)]
+    planned = []
+    for _ in range(int(rate * seconds) + rate):
+        key, value, headers = encoded(booking(rng.choice(ids), rng, occurred_at=PLACEHOLDER))
+        assert PLACEHOLDER_JSON in value
+        planned.append((key, value, headers))
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=2)
     await producer.start()
     sent = 0
     tick = 0.01
     start = time.perf_counter()
+    print(f"start {time.time()}", flush=True)
     try:
         while (now := time.perf_counter() - start) < seconds:
             due = int(now * rate) - sent
             futures = []
-            for _ in range(max(0, due)):
-                key, value, headers = encoded(booking(rng.choice(ids), rng, occurred_at=datetime.now(UTC)))
-                futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+            stamp = _time_json(datetime.now(UTC))
+            for key, value, headers in planned[sent : sent + max(0, due)]:
+                futures.append(await producer.send(topic, value=value.replace(PLACEHOLDER_JSON, stamp), key=key,
+                                                   headers=headers))  # fmt: skip
             sent += len(futures)
             if futures:
                 await asyncio.gather(*futures)
             await asyncio.sleep(tick)
     finally:
         await producer.stop()
-    return sent, sent / (time.perf_counter() - start)
+    print(f"sent {sent} {sent / (time.perf_counter() - start)}", flush=True)
 
 
 @dataclass(frozen=True)
@@ -88,36 +113,44 @@ class Seen:
     event_id: str
 
 
-async def poll(conn: asyncpg.Connection, stop: asyncio.Event, out: list[Seen]) -> None:
-    """Record every snapshot version that appears in the reader's view."""
-    watermark = datetime(2000, 1, 1, tzinfo=UTC)
+async def poll(conn: asyncpg.Connection, stop: asyncio.Event, published: dict[str, str], out: list[Seen]) -> None:
+    """Record every snapshot version that appears in the reader's view.
+
+    Only customers whose newest published snapshot (`published`: customer id -> event id, kept by
+    `record_publication`) has not shown up yet are read, by primary key: a scan of the whole view
+    every 20 ms would cost PostgreSQL more CPU than the reader it watches.
+    """
     seen: set[tuple[str, int]] = set()
     while not stop.is_set():
+        waiting = list(published)
         rows = await conn.fetch(
             "SELECT customer_id, version, snapshot->>'last_event_at' AS src, snapshot->>'updated_at' AS handled,"
-            " applied_at, event_id FROM customer_view WHERE kind = 'preferences' AND applied_at > $1",
-            watermark,
+            " applied_at, event_id FROM customer_view WHERE kind = 'preferences' AND customer_id = ANY($1::text[])",
+            waiting,
         )
         now = time.time()
         for r in rows:
-            watermark = max(watermark, r["applied_at"])
-            if (r["customer_id"], r["version"]) in seen or r["src"] is None:
+            cid, event_id = r["customer_id"], str(r["event_id"])
+            if published.get(cid) == event_id:
+                del published[cid]  # its newest snapshot is in: nothing more to wait for
+            if (cid, r["version"]) in seen or r["src"] is None:
                 continue
-            seen.add((r["customer_id"], r["version"]))
+            seen.add((cid, r["version"]))
             out.append(
                 Seen(
                     at=now,
                     sent=datetime.fromisoformat(r["src"]).timestamp(),
                     handled=datetime.fromisoformat(r["handled"]).timestamp(),
                     applied=r["applied_at"].timestamp(),
-                    event_id=str(r["event_id"]),
+                    event_id=event_id,
                 )
             )
         await asyncio.sleep(0.02)
 
 
-async def record_publication(topic: str, stop: asyncio.Event, out: dict[str, float]) -> None:
-    """Kafka record timestamp of every snapshot, by event id (from the headers: no parsing)."""
+async def record_publication(topic: str, stop: asyncio.Event, out: dict[str, float], newest: dict[str, str]) -> None:
+    """Kafka record timestamp of every snapshot, by event id, and each customer's newest snapshot
+    (`newest`: customer id -> event id), from keys and headers: no parsing."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -128,6 +161,8 @@ async def record_publication(topic: str, stop: asyncio.Event, out: dict[str, flo
                     event_id = dict(m.headers or ()).get("event_id")
                     if event_id is not None:
                         out[event_id.decode()] = m.timestamp / 1000
+                        if m.key is not None:
+                            newest[m.key.decode()] = event_id.decode()
     finally:
         await consumer.stop()
 
@@ -167,19 +202,28 @@ async def main() -> None:
         await reader.wait_assigned(timeout=60)
         procs = start_workers(env, count=args.workers, batch_size=args.batch_size, log_name="preferences-freshness")
         await asyncio.sleep(8)  # the worker migrates and joins its group
-        ids = customers(args.customers)
         samples: list[Seen] = []
         published: dict[str, float] = {}
+        newest: dict[str, str] = {}
         stop = asyncio.Event()
         async with reader.pool.acquire() as proxy:
-            poller = asyncio.create_task(poll(cast(asyncpg.Connection, proxy), stop, samples))
+            poller = asyncio.create_task(poll(cast(asyncpg.Connection, proxy), stop, newest, samples))
             side = asyncio.create_task(
-                record_publication(env.topic_prefix + "preferences.snapshots.v1", stop, published)
+                record_publication(env.topic_prefix + "preferences.snapshots.v1", stop, published, newest)
             )
-            begin = time.time()
-            sent, achieved = await generate(
-                env.topic_prefix + "profile.bookings.v1", rate=args.rate, seconds=args.seconds, ids=ids, rng=rng
-            )
+            # The load generator is not part of what is measured: its own process, bookings built
+            # before it starts sending (it still shares the two cores).
+            generator = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.preferences_freshness", "generate",
+                env.topic_prefix + "profile.bookings.v1", str(args.rate), str(args.seconds), str(args.customers),
+                str(rng.randrange(1 << 30)), stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+            )  # fmt: skip
+            assert generator.stdout is not None
+            begin = float((await generator.stdout.readline()).split()[1])
+            _, sent_text, achieved_text = (await generator.stdout.readline()).split()
+            sent, achieved = int(sent_text), float(achieved_text)
+            if await generator.wait() != 0:
+                raise SystemExit("the load generator failed")
             await asyncio.sleep(5)  # let the tail drain
             stop.set()
             await poller
@@ -217,4 +261,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) > 1 and sys.argv[1] == "generate":
+        topic, rate, seconds, customers_count, seed = sys.argv[2:7]
+        asyncio.run(generate(topic, rate=int(rate), seconds=float(seconds), customers_count=int(customers_count),
+                             seed=int(seed)))  # fmt: skip
+    else:
+        asyncio.run(main())
