@@ -10,8 +10,8 @@ Publishing right after commit: code that owns the transaction (the kit's consume
 collect what its handlers enqueue (`collecting()`) and, once committed, hand the rows to
 `OutboxRelay.publish_after_commit()`. They are published in the background, in commit order,
 from memory (no read-back, no re-decoding): under the schema's publishing lock, deleted by id and
-produced in one transaction. If rows older than them are still waiting, or producing fails, they
-are left to the relay, which is then only the sweeper for what such a path, an API request, a
+produced in one transaction. If older rows of the same keys are still waiting, or producing
+fails, they are left to the relay, which is then only the sweeper for what such a path, an API request, a
 job or a crash left behind. Either way nothing is published that was not committed, and every
 committed row is published (at least once).
 """
@@ -118,6 +118,16 @@ async def enqueue_tombstone(conn: asyncpg.Connection, *, topic: str, key: str) -
         collected.append(Enqueued(row_id, topic, key.encode(), None, []))
 
 
+BUSY_RETRIES, BUSY_RETRY_SECONDS = 50, 0.02  # a forced sweep retries a busy lock for about a second
+
+_OLDER_OF_THE_SAME_KEYS = """
+SELECT EXISTS (
+    SELECT 1 FROM outbox o
+     WHERE o.id < $1 AND (o.topic, o.key) IN (SELECT * FROM unnest($2::text[], $3::bytea[]))
+)
+"""
+
+
 class OutboxRelay:
     """Publishes outbox rows of one schema to Kafka, woken by NOTIFY and by a poll timer."""
 
@@ -146,6 +156,7 @@ class OutboxRelay:
         self._direct_idle = asyncio.Event()
         self._direct_idle.set()
         self._direct_task: asyncio.Task[None] | None = None
+        self._lock_busy = False  # the last sweep found another publisher holding the lock
 
     async def run(self) -> None:
         """Publish until stopped; survives broker and database hiccups with backoff."""
@@ -153,6 +164,7 @@ class OutboxRelay:
         channel = f"{self._schema}_outbox"
         await listener.add_listener(channel, self._on_notify)
         backoff = 0.5
+        busy = 0
         try:
             while not self._stopping:
                 try:
@@ -168,6 +180,13 @@ class OutboxRelay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
+                if self._lock_busy and self._forced and busy < BUSY_RETRIES:
+                    # Rows are known to wait (a direct publish gave up on them) and another publisher
+                    # holds the lock for the moment its batch takes: try again soon, not at the next poll.
+                    busy += 1
+                    await asyncio.sleep(BUSY_RETRY_SECONDS)
+                    continue
+                busy = 0
                 if published < self._batch_size:
                     self._wake.clear()
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -244,14 +263,22 @@ class OutboxRelay:
         """Publish committed outbox rows from memory; returns how many were published.
 
         Under the publishing lock, in one transaction: rows still in the outbox are deleted by id
-        and produced (any a relay run took meanwhile are skipped); if older rows are waiting, the
-        relay is asked to publish everything in order instead. A failure rolls back: the rows stay.
+        and produced (any a relay run took meanwhile are skipped); if older rows of the same keys
+        are waiting, the relay is asked to publish everything in order instead. A failure rolls
+        back: the rows stay.
+
+        Only the same keys count: order matters per key (a compacted topic keeps a key's last
+        record), and rows of one key are enqueued under that entity's lock, so they commit in id
+        order and an older one is visible here until it is published. Rows of other keys waiting
+        (another worker's, committed a moment earlier) do not hold these back.
         """
         if not rows:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
-            older = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM outbox WHERE id < $1)", rows[0].id)
+            older = await conn.fetchval(
+                _OLDER_OF_THE_SAME_KEYS, rows[0].id, [r.topic for r in rows], [r.key for r in rows]
+            )
             if older:  # the relay keeps the order: it publishes the older ones first
                 self._sweep_now()
                 return 0
@@ -272,6 +299,7 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             # Only one publisher per schema at a time, so rows leave in id order.
             got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
+            self._lock_busy = not got
             if not got:
                 return 0
             rows = await conn.fetch(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from services.kit.contracts.customers import CustomerCreatedV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
 from services.kit.dlq import redrive
 from services.kit.outbox import OutboxRelay, enqueue
-from services.kit.runtime import ServiceDefinition
+from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
 from tests import builders
 from tests.harness import KAFKA, TestEnv, create_env, drop_env, wait_until
@@ -265,3 +266,45 @@ async def test_a_batch_publishes_after_its_commit_and_leaves_failures_to_the_rel
     ids = [e.payload.customer_id for e in published]
     assert all(ids.count(c) == 1 for c in wanted)  # each committed event once
     assert f"c-{broken.payload.booking_id}" not in ids  # rolled back with its run: never published
+
+
+async def test_a_committed_batch_waits_only_for_older_rows_of_its_own_keys(kit_env: TestEnv) -> None:
+    """Order matters per key: a batch is published at once past other keys' waiting rows, and left
+    to the relay (which publishes in id order) when an older row of one of its keys still waits."""
+    from services.kit.outbox import collecting
+
+    definition = _without_consumers(_definition(kit_env, Switch()))
+    runtime = ServiceRuntime(definition)
+    await runtime.start(workers=False, create_topics=False)  # no relay sweeping behind the test's back
+    try:
+        relay = OutboxRelay(
+            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
+            topic_prefix=kit_env.topic_prefix,
+        )  # fmt: skip
+        first_k1, only_k2, second_k1 = (customer_event(k) for k in ("k1", "k2", "k1"))
+
+        async def commit(event: Envelope[Any]) -> list[Any]:
+            with collecting() as collected:
+                async with runtime.pool.acquire() as conn, conn.transaction():
+                    await enqueue(conn, topic="profile.customer-events.v1", envelope=event)
+            return list(collected)
+
+        await commit(first_k1)  # committed, not published yet
+        assert await relay.publish_committed(await commit(only_k2)) == 1  # another key: not held back
+        assert await relay.publish_committed(await commit(second_k1)) == 0  # k1's older row waits: relay's turn
+        assert await relay.publish_pending() == 2
+        events = await kit_env.events(
+            "profile.customer-events.v1",
+            until=lambda evs: {e.event_id for e in evs} >= {first_k1.event_id, only_k2.event_id, second_k1.event_id},
+        )
+        k1 = [e.event_id for e in events if e.event_id in (first_k1.event_id, second_k1.event_id)]
+        assert k1 == [first_k1.event_id, second_k1.event_id]
+        async with runtime.pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await runtime.stop()
+
+
+def customer_event(key: str) -> Envelope[CustomerCreatedV1]:
+    created = CustomerCreatedV1(customer_id=key, source_system="t", source_record_id=uuid.uuid4().hex)
+    return Envelope.new(created, producer="profile", subject_id=key)
