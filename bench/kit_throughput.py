@@ -5,7 +5,9 @@ prefix; then a worker process (this module with `worker`) runs the kit's real pa
 `ServiceRuntime`: stream workers, `BatchProcessor`, `processed_events`, outbox and relay — with a
 handler that does nothing (`--handler noop`) or one that enqueues one outgoing event per record
 (`--handler outbox`: a batch handler writing a run's events with `enqueue_many`, as the services'
-high-volume consumers do). It is timed until every record is in `processed_events` and the outbox
+high-volume consumers do), or the kit's customer-view reader applying preference snapshots of nine
+preferences each (`--handler view`, a backlog on `preferences.snapshots.v1`, one customer each). It is timed
+until every record is in `processed_events` (the view: in `customer_view`) and the outbox
 is empty.
 
 Reported: records/s, the worker's CPU time per record and the PostgreSQL backends' CPU time per
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from bench.shared import cpu_seconds, database_cpu_seconds, load_average, stop_p
 from services.kit.contracts.bookings import BookingCreatedV1
 from services.kit.contracts.customers import CustomerCreatedV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
+from services.kit.contracts.preferences import PreferenceSnapshotV1, PreferenceV1
 from tests.builders import booking_created
 from tests.harness import ADMIN_DSN, KAFKA, PG_HOST, PG_PORT, create_env, drop_env
 
@@ -52,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "profile"  # a schema and role that exist in every throwaway database
 CONSUMER = "kitbench"
 TOPIC = "booking.events.v1"
+VIEW_TOPIC = "preferences.snapshots.v1"
 
 
 # --- the worker process -----------------------------------------------------------------------
@@ -106,13 +110,19 @@ async def worker(database: str, prefix: str, handler: str, fetch: str, batch_siz
         values["batch_consumers"] = [CONSUMER]  # a setting of the kit's batch consumer (absent before it)
     settings = ServiceSettings(**values)
     configure_logging(service=SERVICE, level="WARNING", fmt="text")
+    migrations = "tests.integration.kit_migrations"
     if handler == "noop":
         spec = ConsumerSpec(name=CONSUMER, topics=(TOPIC,), handler=_noop, batch_handler=_noop_run)
+    elif handler == "view":  # the kit's customer-view reader, as every service runs it
+        from dataclasses import replace
+
+        from services.kit.view import customer_view_consumer
+
+        spec = replace(customer_view_consumer(), name=CONSUMER)
+        migrations = "services.kit"
     else:
         spec = ConsumerSpec(name=CONSUMER, topics=(TOPIC,), handler=_outbox_one, batch_handler=_outbox_run)
-    runtime = ServiceRuntime(
-        ServiceDefinition(settings=settings, migrations="tests.integration.kit_migrations", consumers=[spec])
-    )
+    runtime = ServiceRuntime(ServiceDefinition(settings=settings, migrations=migrations, consumers=[spec]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -131,13 +141,32 @@ def _booking(i: int) -> Envelope[BookingCreatedV1]:
     return booking_created(source_system="kit-bench", booking_id=f"BK-{i:08d}", traveller_id=f"T-{i % 5000}")
 
 
-async def produce_backlog(topic: str, n: int) -> None:
+def _snapshot(i: int) -> Envelope[PreferenceSnapshotV1]:
+    """A preferences snapshot as the preferences service publishes them: nine preferences."""
+    now = datetime.now(UTC)
+    values: list[tuple[str, Any]] = [
+        ("air.seat.short_haul", "aisle"), ("air.seat.long_haul", "window"), ("air.cabin.short_haul", "economy"),
+        ("air.airlines.preferred", ["LH", "BA"]), ("air.stops.max", 0), ("hotel.star_min", 4),
+        ("hotel.chains.preferred", ["MC"]), ("car.class", "compact"), ("rail.class", "first"),
+    ]  # fmt: skip
+    snapshot = PreferenceSnapshotV1(
+        customer_id=f"cus_{i:08d}", version=1, updated_at=now, company_id="com_1", last_event_at=now,
+        preferences=[
+            PreferenceV1(key=k, value=v, source="inferred", confidence=0.8123, evidence_count=7, first_seen=now,
+                         last_seen=now)
+            for k, v in values
+        ],
+    )  # fmt: skip
+    return Envelope.new(snapshot, producer="preferences", subject_id=snapshot.customer_id)
+
+
+async def produce_backlog(topic: str, n: int, *, event: Callable[[int], Envelope[Any]] = _booking) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
         pending = []
         for i in range(n):
-            env = _booking(i)
+            env = event(i)
             key, value = env.subject_id.encode(), encode_envelope(env)
             pending.append(await producer.send(topic, value=value, key=key, headers=env.headers()))
             if len(pending) >= 5000:
@@ -161,7 +190,10 @@ async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
     env = await create_env()
     proc: subprocess.Popen[bytes] | None = None
     try:
-        await produce_backlog(env.topic_prefix + TOPIC, args.records)
+        if handler == "view":
+            await produce_backlog(env.topic_prefix + VIEW_TOPIC, args.records, event=_snapshot)
+        else:
+            await produce_backlog(env.topic_prefix + TOPIC, args.records)
         conn = await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + f"/{env.database}")
         load_before = load_average()
         proc, log_path = start_worker(
@@ -179,7 +211,10 @@ async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
                 raise SystemExit(f"worker exited with {proc.returncode}: see {log_path}")
             try:
                 done = await conn.fetchval(
-                    "SELECT count(*) FROM profile.processed_events WHERE consumer = $1", f"{SERVICE}.{CONSUMER}"
+                    "SELECT count(*) FROM profile.customer_view"
+                    if handler == "view"  # one row per snapshot: a customer each
+                    else "SELECT count(*) FROM profile.processed_events WHERE consumer = $1",
+                    *(() if handler == "view" else (f"{SERVICE}.{CONSUMER}",)),
                 )
                 outbox = await conn.fetchval("SELECT count(*) FROM profile.outbox")
             except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
@@ -216,7 +251,7 @@ async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=60_000)
-    parser.add_argument("--handler", choices=["noop", "outbox", "both"], default="both")
+    parser.add_argument("--handler", choices=["noop", "outbox", "view", "both"], default="both")
     parser.add_argument("--fetch", choices=["faust", "batch"], default="batch", help="how the consumer is hosted")
     parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
     parser.add_argument("--timeout", type=float, default=600.0)
