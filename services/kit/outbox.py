@@ -120,12 +120,9 @@ async def enqueue_tombstone(conn: asyncpg.Connection, *, topic: str, key: str) -
 
 BUSY_RETRIES, BUSY_RETRY_SECONDS = 50, 0.02  # a forced sweep retries a busy lock for about a second
 
-_OLDER_OF_THE_SAME_KEYS = """
-SELECT EXISTS (
-    SELECT 1 FROM outbox o
-     WHERE o.id < $1 AND (o.topic, o.key) IN (SELECT * FROM unnest($2::text[], $3::bytea[]))
-)
-"""
+# Keys on any topic: a service's keys are its entities' ids, the same on each of its topics (an
+# older row of the key on another topic holding a batch back costs a sweep, never order).
+_OLDER_OF_THE_SAME_KEYS = "SELECT EXISTS (SELECT 1 FROM outbox WHERE id < $1 AND key = ANY($2::bytea[]))"
 
 
 class OutboxRelay:
@@ -276,9 +273,7 @@ class OutboxRelay:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
-            older = await conn.fetchval(
-                _OLDER_OF_THE_SAME_KEYS, rows[0].id, [r.topic for r in rows], [r.key for r in rows]
-            )
+            older = await conn.fetchval(_OLDER_OF_THE_SAME_KEYS, rows[0].id, list({r.key for r in rows}))
             if older:  # the relay keeps the order: it publishes the older ones first
                 self._sweep_now()
                 return 0

@@ -243,11 +243,8 @@ class CustomerPreferences:
     ) -> list[ConfirmationRequest]:
         """Low-confidence inferences not asked about before, the most important first (`catalogue.RANK`);
         records them as asked."""
-        ids = iter(new_request_id)
-        out = []
-        current = self.inferences() if inferences is None else inferences
-        rank = catalogue.RANK
-        for key, inference in sorted(current.items(), key=lambda item: rank.get(item[0], len(rank))):
+        wanted = []
+        for key, inference in (self.inferences() if inferences is None else inferences).items():
             if (
                 not (CONFIRM_MIN <= inference.confidence < CONFIRM_MAX)
                 or inference.evidence_count < CONFIRM_MIN_EVIDENCE
@@ -260,6 +257,13 @@ class CustomerPreferences:
                 continue
             if key in self.asked and self.asked[key].value == value:
                 continue
+            wanted.append((key, value, inference))
+        if len(wanted) > 1:
+            rank = catalogue.RANK
+            wanted.sort(key=lambda w: rank.get(w[0], len(rank)))
+        ids = iter(new_request_id)
+        out = []
+        for key, value, inference in wanted:
             request = ConfirmationRequest(next(ids), key, value, inference.confidence, inference.evidence_count, at)
             self.asked[key] = request
             out.append(request)
