@@ -16,6 +16,7 @@ from services.notifications.service_layer.planning import (
     handle_resolved_booking,
     handle_survey_invited,
     handle_view_event,
+    handle_view_events,
     preference_question_handler,
 )
 from services.notifications.settings import NotificationsSettings
@@ -75,7 +76,7 @@ def build_definition(
         migrations="services.notifications.migrations",
         consumers=[
             # The shared customer view, plus a nudge for messages waiting on a customer's contact data.
-            dataclasses.replace(customer_view_consumer(), handler=handle_view_event, batch_handler=None),
+            dataclasses.replace(customer_view_consumer(), handler=handle_view_event, batch_handler=handle_view_events),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),

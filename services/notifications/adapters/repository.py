@@ -53,18 +53,22 @@ async def insert_delivery(conn: asyncpg.Connection, plan: DeliveryPlan) -> bool:
     return bool(inserted)
 
 
-async def wake_waiting(conn: asyncpg.Connection, customer_id: str) -> int:
-    """Make deliveries that wait for this customer's contact data due now; returns how many."""
+async def wake_waiting(conn: asyncpg.Connection, customer_id: str | Sequence[str]) -> int:
+    """Make deliveries that wait for these customers' contact data due now; returns how many."""
+    ids = [customer_id] if isinstance(customer_id, str) else list(customer_id)
+    if not ids:
+        return 0
     woken: int = await conn.fetchval(
         """
         WITH woken AS (
             UPDATE deliveries SET next_attempt_at = now(), updated_at = now()
-             WHERE customer_id = $1 AND status = 'pending' AND hold_reason = $2 AND next_attempt_at > now()
+             WHERE customer_id = ANY($1::text[]) AND status = 'pending' AND hold_reason = $2
+               AND next_attempt_at > now()
             RETURNING 1
         )
         SELECT count(*) FROM woken
         """,
-        customer_id,
+        ids,
         WAITING_FOR_CONTACT,
     )
     if woken:

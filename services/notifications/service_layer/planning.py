@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +22,7 @@ from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapsho
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1
-from services.kit.view import apply_view_event
+from services.kit.view import apply_view_event, apply_view_events
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.metrics import DELIVERIES
 from services.notifications.domain.model import TEMPLATE_PURPOSE, DeliveryPlan, TemplateName, template_for_booking
@@ -171,6 +171,17 @@ def preference_question_handler(
         )
 
     return handle_preference_question
+
+
+async def handle_view_events(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    """A run of view events at once (`handle_view_event` on each, in two statements or so)."""
+    await apply_view_events(conn, events)
+    ids = sorted(
+        {e.payload.customer_id for e in events if isinstance(e.payload, CustomerSnapshotV1 | CustomerRedirectV1)}
+    )
+    woken = await repo.wake_waiting(conn, ids)
+    if woken:
+        log.info("contact data for %d customer(s) arrived: %d delivery(ies) due now", len(ids), woken)
 
 
 async def handle_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
