@@ -50,7 +50,8 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
-from bench.shared import load_average
+from bench.shared import ensure_partitions, load_average
+from services.kit.contracts.topics import topic_spec
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
 from services.kit.view import customer_view_consumer
@@ -181,6 +182,12 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=topic_spec("profile.bookings.v1").partitions,
+        help="partitions of the booking topic (grown to this many if it has fewer; default: the topic catalogue's)",
+    )
     args = parser.parse_args()
     rng = random.Random(11)
     env = await create_env()
@@ -197,6 +204,9 @@ async def main() -> None:
         )
         reader = ServiceRuntime(
             ServiceDefinition(settings=settings, migrations="services.kit", consumers=[customer_view_consumer()])
+        )
+        partitions = await ensure_partitions(
+            env.topic_prefix + "profile.bookings.v1", args.partitions, bootstrap_servers=KAFKA
         )
         await reader.start(workers=True, create_topics=False)
         await reader.wait_assigned(timeout=60)
@@ -235,7 +245,8 @@ async def main() -> None:
         print(f"machine:        {machine()}")
         offered = f"{args.rate}/s for {args.seconds:.0f}s to {args.customers} customers"
         print(f"offered:        {offered}; sent {sent} ({achieved:.0f}/s)")
-        print(f"settings:       {args.workers} worker process(es), consumer batch size {args.batch_size}")
+        print(f"settings:       {args.workers} worker process(es), consumer batch size {args.batch_size},"
+              f" {partitions} booking partitions")  # fmt: skip
         print(f"snapshots seen: {len(samples)} ({len(counted)} after {args.warmup:.0f}s warm-up)")
         print(f"freshness p50:  {percentile(counted, 0.50) * 1000:.0f} ms")
         print(f"freshness p90:  {percentile(counted, 0.90) * 1000:.0f} ms")

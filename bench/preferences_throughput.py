@@ -32,7 +32,8 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
-from bench.shared import cpu_seconds, database_cpu_seconds, load_average
+from bench.shared import cpu_seconds, database_cpu_seconds, ensure_partitions, load_average
+from services.kit.contracts.topics import topic_spec
 from tests.harness import KAFKA, create_env, drop_env
 
 
@@ -61,6 +62,12 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=480.0)
     parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=topic_spec("profile.bookings.v1").partitions,
+        help="partitions of the booking topic (grown to this many if it has fewer; default: the topic catalogue's)",
+    )
     parser.add_argument("--worker-root", type=Path, default=None, help="run the worker from this checkout")
     args = parser.parse_args()
     rng = random.Random(7)
@@ -69,6 +76,9 @@ async def main() -> None:
     load_before = load_average()
     try:
         ids = customers(args.customers)
+        partitions = await ensure_partitions(
+            env.topic_prefix + "profile.bookings.v1", args.partitions, bootstrap_servers=KAFKA
+        )
         started = time.perf_counter()
         await produce_backlog(env.topic_prefix + "profile.bookings.v1", args.bookings, ids, rng)
         took = time.perf_counter() - started
@@ -131,7 +141,8 @@ async def main() -> None:
         if db_cpu_at_first is not None and db_cpu_at_end is not None:
             db_cpu = db_cpu_at_end - db_cpu_at_first
             print(f"PostgreSQL CPU:     {db_cpu:.1f}s = {1000 * db_cpu / done:.2f}s per 1,000 bookings (its backends)")
-        print(f"settings:           {args.workers} worker process(es), consumer batch size {args.batch_size}")
+        print(f"settings:           {args.workers} worker process(es), consumer batch size {args.batch_size},"
+              f" {partitions} booking partitions")  # fmt: skip
         if args.worker_root is not None:
             print("worker:             run from another checkout (--worker-root)")
         print(f"load average:       {load_before} before, {load_after} after (1, 5, 15 min)")

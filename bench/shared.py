@@ -61,3 +61,24 @@ def run_from_checkout(checkout: Path, script: str, argv: list[str]) -> int:
         f"runpy.run_path({str(Path(script).resolve())!r}, run_name='__main__')"
     )
     return subprocess.call([sys.executable, "-c", runner], cwd=checkout)
+
+
+async def ensure_partitions(topic: str, count: int, *, bootstrap_servers: str) -> int:
+    """At least `count` partitions on `topic` (a topic's partitions can only grow); returns how many it has.
+
+    The test harness makes 3 partitions per topic; the topic catalogue gives production topics 6, so
+    that two or three workers share them evenly (with 3, two workers split the load 2:1).
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+        have = len(described["partitions"])
+        if have < count:
+            await admin.create_partitions({topic: NewPartitions(total_count=count)})
+            return count
+        return have
+    finally:
+        await admin.close()
