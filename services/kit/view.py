@@ -133,7 +133,7 @@ async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> No
 
 _UPSERT_SNAPSHOTS = """
 INSERT INTO customer_view AS v (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at, applied_at)
-SELECT u.kind, u.customer_id, u.version, u.snapshot::jsonb, NULL, u.event_id, u.occurred_at, clock_timestamp()
+SELECT u.kind, u.customer_id, u.version, u.snapshot::json, NULL, u.event_id, u.occurred_at, clock_timestamp()
   FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::timestamptz[])
        AS u(kind, customer_id, version, snapshot, event_id, occurred_at)
 ON CONFLICT (kind, customer_id) DO UPDATE
