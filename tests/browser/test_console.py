@@ -732,6 +732,8 @@ async def test_agent_records_the_travellers_answer_to_an_inferred_preference(
         prefs = page.get_by_role("region", name="Preferences")
         questions = prefs.get_by_role("list").filter(has=page.get_by_role("button", name="Traveller confirms"))
         await expect(questions.get_by_role("listitem")).to_have_count(len(pending), timeout=WAIT_MS)
+        first = questions.get_by_role("listitem").first
+        await expect(first).to_contain_text("Answer link for the traveller works until")
 
         await prefs.get_by_role("button", name="Traveller confirms Cabin on long-haul flights").click()
         await expect(prefs.get_by_role("status")).to_contain_text("confirmed, now stated", timeout=WAIT_MS)

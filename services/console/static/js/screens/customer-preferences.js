@@ -258,6 +258,8 @@ function confirmations(ctx, panel, items, specs) {
       no.addEventListener("click", () => answer(false));
       return h("li", { class: "item" },
         h("p", {}, h("strong", { text: label }), `: ${format.value(c.value)} `, h("span", { class: "muted", text: `(confidence ${format.percent(c.confidence)})` })),
+        // The traveller may also answer through the link sent to them, until it expires.
+        c.link_expires_at ? h("p", { class: "muted", text: `Answer link for the traveller works until ${format.date(c.link_expires_at)}` }) : null,
         h("div", { class: "actions" }, yes, no),
       );
     })),
