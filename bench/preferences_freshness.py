@@ -36,6 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import cast
 
 import asyncpg
@@ -182,6 +183,7 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
     parser.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
+    parser.add_argument("--worker-root", type=Path, default=None, help="run the worker from this checkout")
     parser.add_argument(
         "--partitions",
         type=int,
@@ -210,7 +212,10 @@ async def main() -> None:
         )
         await reader.start(workers=True, create_topics=False)
         await reader.wait_assigned(timeout=60)
-        procs = start_workers(env, count=args.workers, batch_size=args.batch_size, log_name="preferences-freshness")
+        procs = start_workers(
+            env, count=args.workers, batch_size=args.batch_size, log_name="preferences-freshness",
+            root=args.worker_root,
+        )  # fmt: skip
         await asyncio.sleep(8)  # the worker migrates and joins its group
         samples: list[Seen] = []
         published: dict[str, float] = {}
@@ -263,6 +268,8 @@ async def main() -> None:
         print(_stage("handler + commit + publish", [published[s.event_id] - s.handled for s in staged]))
         print(_stage("view reader applies", [s.applied - published[s.event_id] for s in staged]))
         print(_stage("reader commit + poll", [s.at - s.applied for s in staged]))
+        if args.worker_root is not None:
+            print("worker:         run from another checkout (--worker-root)")
         print(f"load average:   {load_before} before, {load_after} after (1, 5, 15 min)")
     finally:
         await stop_workers(procs)
