@@ -273,7 +273,7 @@ class OutboxRelay:
             return 0
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
-            older = await conn.fetchval(_OLDER_OF_THE_SAME_KEYS, rows[0].id, list({r.key for r in rows}))
+            older = await conn.fetchval(_OLDER_OF_THE_SAME_KEYS, min(r.id for r in rows), list({r.key for r in rows}))
             if older:  # the relay keeps the order: it publishes the older ones first
                 self._sweep_now()
                 return 0
