@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.feedback.domain.cases import Priority, SlaPolicy
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, public_base_url
 
 DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8003"
 
@@ -34,10 +33,7 @@ class FeedbackSettings(ServiceSettings):
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("public_base_url must be an absolute http(s) URL")
-        return value.rstrip("/")
+        return public_base_url(value, setting="public_base_url")
 
     @model_validator(mode="after")
     def _production(self) -> FeedbackSettings:

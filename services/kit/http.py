@@ -32,6 +32,17 @@ from services.kit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# Pages whose URL carries a credential (a survey or answer link's token): never leak it in a
+# Referer, never cache, never frame; inline styles and same-origin forms only.
+CAPABILITY_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 

@@ -9,6 +9,7 @@ deployment sets them once. The service-specific variable wins when both are set.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -107,3 +108,12 @@ class ServiceSettings(BaseSettings):
     def topic(self, logical_name: str) -> str:
         """Physical topic name for a logical one."""
         return f"{self.topic_prefix}{logical_name}"
+
+
+def public_base_url(value: str, *, setting: str) -> str:
+    """A setting that is where travellers reach a service (links in messages start with it):
+    an absolute http(s) URL, without its trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{setting} must be an absolute http(s) URL")
+    return value.rstrip("/")

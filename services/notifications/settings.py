@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import time
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, public_base_url
 
 DEV_PREFERENCES_BASE_URL = "http://127.0.0.1:8002"
 
@@ -57,10 +56,7 @@ class NotificationsSettings(ServiceSettings):
     @field_validator("preferences_public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("preferences_public_base_url must be an absolute http(s) URL")
-        return value.rstrip("/")
+        return public_base_url(value, setting="preferences_public_base_url")
 
     @model_validator(mode="after")
     def _mail(self) -> NotificationsSettings:

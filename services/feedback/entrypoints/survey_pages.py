@@ -26,17 +26,9 @@ from services.feedback.entrypoints.deps import domain_errors, runtime_of, settin
 from services.feedback.entrypoints.schemas import AnswerIn, AnswerReceipt
 from services.feedback.service_layer import handlers
 from services.kit.db import connection
-from services.kit.http import ProblemError
+from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
 
-# Survey pages carry a credential in their URL: never leak it in a Referer, never cache, never frame.
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
+PAGE_HEADERS = CAPABILITY_PAGE_HEADERS
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 

@@ -34,6 +34,30 @@ def new_delivery_id() -> str:
     return f"dlv_{uuid.uuid4().hex}"
 
 
+def plan_for(
+    event: Envelope[Any],
+    *,
+    customer_id: str,
+    template: TemplateName,
+    cause_id: str,
+    context: dict[str, Any],
+    expires_at: datetime | None = None,
+) -> DeliveryPlan:
+    """The delivery an event calls for, sent for its template's purpose."""
+    return DeliveryPlan(
+        delivery_id=new_delivery_id(),
+        customer_id=customer_id,
+        template=template,
+        purpose=TEMPLATE_PURPOSE[template],
+        cause_id=cause_id,
+        cause_event_id=str(event.event_id),
+        cause_event_type=event.event_type,
+        correlation_id=str(event.correlation_id),
+        context=context,
+        expires_at=expires_at,
+    )
+
+
 async def plan_delivery(conn: asyncpg.Connection, plan: DeliveryPlan) -> bool:
     """Plan one delivery in the caller's transaction; False when its cause planned it before."""
     planned = await repo.insert_delivery(conn, plan)
@@ -74,21 +98,9 @@ async def handle_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]
         "total_price": data["total_price"],
         "currency": p.currency,
     }
-    await plan_delivery(
-        conn,
-        DeliveryPlan(
-            delivery_id=new_delivery_id(),
-            customer_id=p.customer_id,
-            template=template,
-            purpose=TEMPLATE_PURPOSE[template],
-            # The booking system's event id: stable when profile re-publishes the booking.
-            cause_id=p.source_event_id,
-            cause_event_id=str(event.event_id),
-            cause_event_type=event.event_type,
-            correlation_id=str(event.correlation_id),
-            context=context,
-        ),
-    )
+    # The booking system's event id is the cause: stable when profile re-publishes the booking.
+    plan = plan_for(event, customer_id=p.customer_id, template=template, cause_id=p.source_event_id, context=context)
+    await plan_delivery(conn, plan)
 
 
 async def handle_survey_invited(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
@@ -98,27 +110,20 @@ async def handle_survey_invited(conn: asyncpg.Connection, event: Envelope[Any]) 
         raise PermanentError(f"expected SurveyInvitedV1, got {type(p).__name__}")
     if urlsplit(p.survey_url).scheme not in ("https", "http"):
         raise PermanentError(f"survey_url must be an http(s) URL, got {p.survey_url[:100]!r}")
+    context = {
+        "survey_id": p.survey_id,
+        "booking_id": p.booking_id,
+        "source_system": p.source_system,
+        "survey_url": p.survey_url,
+        "expires_at": p.expires_at.isoformat(),
+    }
     await plan_delivery(
         conn,
-        DeliveryPlan(
-            delivery_id=new_delivery_id(),
-            customer_id=p.customer_id,
-            template="survey_invitation",
-            purpose=TEMPLATE_PURPOSE["survey_invitation"],
-            cause_id=str(event.event_id),
-            cause_event_id=str(event.event_id),
-            cause_event_type=event.event_type,
-            correlation_id=str(event.correlation_id),
-            context={
-                "survey_id": p.survey_id,
-                "booking_id": p.booking_id,
-                "source_system": p.source_system,
-                "survey_url": p.survey_url,
-                "expires_at": p.expires_at.isoformat(),
-            },
-            expires_at=p.expires_at,
+        plan_for(
+            event, customer_id=p.customer_id, template="survey_invitation", cause_id=str(event.event_id),
+            context=context, expires_at=p.expires_at,
         ),
-    )
+    )  # fmt: skip
 
 
 def preference_question_handler(
@@ -148,27 +153,19 @@ def preference_question_handler(
             DELIVERIES.labels("email", template, "throttled").inc()
             log.info("%s asked recently: question %s left for agents", p.customer_id, p.request_id)
             return
-        await plan_delivery(
-            conn,
-            DeliveryPlan(
-                delivery_id=new_delivery_id(),
-                customer_id=p.customer_id,
-                template=template,
-                purpose=TEMPLATE_PURPOSE[template],
-                cause_id=p.request_id,  # one message per question, however often it is delivered
-                cause_event_id=str(event.event_id),
-                cause_event_type=event.event_type,
-                correlation_id=str(event.correlation_id),
-                context={
-                    "request_id": p.request_id,
-                    "key": p.key,
-                    "question": p.question,
-                    "answer_url": f"{answer_base_url}/confirmations/{p.answer_token}",
-                    "expires_at": p.expires_at.isoformat(),
-                },
-                expires_at=p.expires_at,
-            ),
-        )
+        context = {
+            "request_id": p.request_id,
+            "key": p.key,
+            "question": p.question,
+            "answer_url": f"{answer_base_url}/confirmations/{p.answer_token}",
+            "expires_at": p.expires_at.isoformat(),
+        }
+        # One message per question (its request id), however often it is delivered.
+        plan = plan_for(
+            event, customer_id=p.customer_id, template=template, cause_id=p.request_id, context=context,
+            expires_at=p.expires_at,
+        )  # fmt: skip
+        await plan_delivery(conn, plan)
 
     return handle_preference_question
 

@@ -23,19 +23,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from services.kit.db import connection, record_audit
-from services.kit.http import ProblemError
+from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
 from services.kit.runtime import ServiceRuntime
 from services.preferences.service_layer import handlers
 from services.preferences.service_layer.handlers import LinkedQuestion
 
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-}
+PAGE_HEADERS = CAPABILITY_PAGE_HEADERS
 FORM_TYPE = "application/x-www-form-urlencoded"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,200}")
 
