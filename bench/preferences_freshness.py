@@ -51,7 +51,7 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
-from bench.shared import ensure_partitions, load_average
+from bench.shared import cpu_seconds, ensure_partitions, load_average
 from services.kit.contracts.topics import topic_spec
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
@@ -235,8 +235,10 @@ async def main() -> None:
             )  # fmt: skip
             assert generator.stdout is not None
             begin = float((await generator.stdout.readline()).split()[1])
+            cpu_before = [cpu_seconds(p.pid) for p in procs]
             _, sent_text, achieved_text = (await generator.stdout.readline()).split()
             sent, achieved = int(sent_text), float(achieved_text)
+            cpu_after = [cpu_seconds(p.pid) for p in procs]
             if await generator.wait() != 0:
                 raise SystemExit("the load generator failed")
             await asyncio.sleep(5)  # let the tail drain
@@ -253,6 +255,9 @@ async def main() -> None:
         print(f"settings:       {args.workers} worker process(es), consumer batch size {args.batch_size},"
               f" {partitions} booking partitions")  # fmt: skip
         print(f"snapshots seen: {len(samples)} ({len(counted)} after {args.warmup:.0f}s warm-up)")
+        if None not in cpu_before and None not in cpu_after:
+            cpu = sum(a - b for a, b in zip(cpu_after, cpu_before, strict=True))  # type: ignore[operator]
+            print(f"worker CPU:     {1000 * cpu / sent:.2f} ms per booking while sending (all workers)")
         print(f"freshness p50:  {percentile(counted, 0.50) * 1000:.0f} ms")
         print(f"freshness p90:  {percentile(counted, 0.90) * 1000:.0f} ms")
         print(f"freshness p99:  {percentile(counted, 0.99) * 1000:.0f} ms")
