@@ -255,9 +255,9 @@ async def main() -> None:
         print(f"settings:       {args.workers} worker process(es), consumer batch size {args.batch_size},"
               f" {partitions} booking partitions")  # fmt: skip
         print(f"snapshots seen: {len(samples)} ({len(counted)} after {args.warmup:.0f}s warm-up)")
-        if None not in cpu_before and None not in cpu_after:
-            cpu = sum(a - b for a, b in zip(cpu_after, cpu_before, strict=True))  # type: ignore[operator]
-            print(f"worker CPU:     {1000 * cpu / sent:.2f} ms per booking while sending (all workers)")
+        spent = [a - b for a, b in zip(cpu_after, cpu_before, strict=True) if a is not None and b is not None]
+        if len(spent) == len(procs):
+            print(f"worker CPU:     {1000 * sum(spent) / sent:.2f} ms per booking while sending (all workers)")
         print(f"freshness p50:  {percentile(counted, 0.50) * 1000:.0f} ms")
         print(f"freshness p90:  {percentile(counted, 0.90) * 1000:.0f} ms")
         print(f"freshness p99:  {percentile(counted, 0.99) * 1000:.0f} ms")
