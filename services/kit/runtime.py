@@ -106,6 +106,7 @@ class ServiceRuntime:
                 topic_prefix=s.topic_prefix,
                 processors=processors,
                 batch_size=s.consumer_batch_size,
+                batch_within=s.consumer_batch_within,
                 batch_consumers=s.batch_consumers,
             )
             await self.streams.start()

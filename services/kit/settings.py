@@ -49,6 +49,12 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    consumer_batch_within: float = Field(
+        default=0.05,
+        ge=0,
+        le=5,
+        description="Seconds a consumer waits to fill a batch that is not full (latency against per-batch cost)",
+    )
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     batch_consumers: list[str] = Field(
         default_factory=list,
