@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 from services.kit.contracts.customers import (
     BookingKind,
@@ -39,7 +40,7 @@ from services.kit.contracts.customers import (
     LoyaltyMembershipV1,
     ResolvedBookingV1,
 )
-from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_new
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
@@ -51,7 +52,7 @@ CUSTOMERS_TOPIC = "profile.customers.v1"
 CUSTOMER_EVENTS_TOPIC = "profile.customer-events.v1"
 RESOLVED_BOOKINGS_TOPIC = "profile.bookings.v1"
 
-Outgoing = list[tuple[str, Envelope[Any]]]
+Outgoing = list[tuple[str, Envelope[Any] | EncodedEnvelope]]
 
 
 @dataclass(frozen=True)
@@ -378,12 +379,7 @@ async def write_batch(
                 detail["score"] = round(d.score, 3)
             if d.created:
                 history.append((d.customer_id, "created", None, detail))
-                created = CustomerCreatedV1(
-                    customer_id=d.customer_id,
-                    source_system=it.record.source_system,
-                    source_record_id=it.record.source_id,
-                )
-                outgoing.append((CUSTOMER_EVENTS_TOPIC, _envelope(created, d.customer_id, it.caused_by)))
+                outgoing.append(created_event(d.customer_id, it.record.key, it.caused_by))
             elif d.rule != "source-link":
                 history.append((d.customer_id, "source-record-linked", None, detail))
         await writes.send(repo.insert_quality_tasks(conn, new_tasks))
@@ -449,20 +445,7 @@ async def write_batch(
             "traveller_source_id": items[i].record.source_id,
             "at": now,
         }
-        resolved = ResolvedBookingV1(
-            customer_id=d.customer_id,
-            company_id=company_ids[i],
-            kind=b.kind,
-            source_event_id=str(b.source_event.event_id),
-            source_system=items[i].record.source_system,
-            booking_id=b.booking_id,
-            segments=b.segments,
-            total_price=b.total_price,
-            currency=b.currency,
-            trip_purpose=b.trip_purpose,
-            occurred_at=b.source_event.occurred_at,
-        )
-        outgoing.append((RESOLVED_BOOKINGS_TOPIC, _envelope(resolved, d.customer_id, b.source_event)))
+        outgoing.append(resolved_event(d.customer_id, company_ids[i], items[i].record.source_system, b))
     await repo.upsert_bookings(conn, list(bookings.values()))
 
     outcomes = [
@@ -638,8 +621,42 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
     return out
 
 
-def _envelope(payload: Any, subject: str, caused_by: Envelope[Any] | None) -> Envelope[Any]:
-    return Envelope.new(payload, producer=PRODUCER, subject_id=subject, caused_by=caused_by)
+def _encoded(
+    model: type[CustomerSnapshotV1 | CustomerCreatedV1 | CustomerUpdatedV1 | ResolvedBookingV1],
+    payload: Mapping[str, Any],
+    subject: str,
+    caused_by: Envelope[Any] | None,
+) -> EncodedEnvelope:
+    """`Envelope.new(model(**payload), producer=PRODUCER, ...)` in its wire form, from the payload's
+    fields (in the model's field order, every field present, values as the model holds them:
+    pydantic-core writes them as `model_dump_json` does)."""
+    return encode_new(model, to_json(payload), producer=PRODUCER, subject_id=subject, caused_by=caused_by)
+
+
+def created_event(customer_id: str, record: SourceKey, caused_by: Envelope[Any] | None) -> tuple[str, EncodedEnvelope]:
+    """customer.created for a customer made from `record` (source system, source id)."""
+    payload = {"customer_id": customer_id, "source_system": record[0], "source_record_id": record[1]}
+    return CUSTOMER_EVENTS_TOPIC, _encoded(CustomerCreatedV1, payload, customer_id, caused_by)
+
+
+def resolved_event(
+    customer_id: str, company_id: str | None, source_system: str, b: BookingInput
+) -> tuple[str, EncodedEnvelope]:
+    """booking.resolved: the booking re-published with its customer (its values validated already)."""
+    payload = {
+        "customer_id": customer_id,
+        "company_id": company_id,
+        "kind": b.kind,
+        "source_event_id": str(b.source_event.event_id),
+        "source_system": source_system,
+        "booking_id": b.booking_id,
+        "segments": b.segments,
+        "total_price": b.total_price,
+        "currency": b.currency,
+        "trip_purpose": b.trip_purpose,
+        "occurred_at": b.source_event.occurred_at,
+    }
+    return RESOLVED_BOOKINGS_TOPIC, _encoded(ResolvedBookingV1, payload, customer_id, b.source_event)
 
 
 async def refresh_customers(
@@ -839,9 +856,11 @@ class _PendingSnapshot:
 
 
 def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outgoing:
+    """Snapshots and update events in their wire form: the bytes their models would give (pinned by
+    the unit tests), without validating and dumping a model per event."""
     events: Outgoing = []
     for p in pending:
-        snapshot = snapshot_from(
+        snapshot = snapshot_json(
             p.customer_id,
             version=p.version,
             golden=p.golden,
@@ -852,10 +871,10 @@ def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outg
             email_deliverable=p.email_deliverable,
             now=now,
         )
-        events.append((CUSTOMERS_TOPIC, _envelope(snapshot, p.customer_id, p.caused_by)))
+        events.append((CUSTOMERS_TOPIC, _encoded(CustomerSnapshotV1, snapshot, p.customer_id, p.caused_by)))
         if p.changed is not None:
-            updated = CustomerUpdatedV1(customer_id=p.customer_id, version=p.version, changed_fields=p.changed)
-            events.append((CUSTOMER_EVENTS_TOPIC, _envelope(updated, p.customer_id, p.caused_by)))
+            updated = {"customer_id": p.customer_id, "version": p.version, "changed_fields": p.changed}
+            events.append((CUSTOMER_EVENTS_TOPIC, _encoded(CustomerUpdatedV1, updated, p.customer_id, p.caused_by)))
     return events
 
 
@@ -924,3 +943,45 @@ def snapshot_from(
         quality_score=quality_score,
         updated_at=now,
     )
+
+
+def snapshot_json(
+    customer_id: str,
+    *,
+    version: int,
+    golden: Mapping[str, Any],
+    company_id: str | None,
+    company_name: str | None,
+    record_count: int,
+    quality_score: float | None,
+    email_deliverable: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """`snapshot_from(...)` as the JSON-ready fields `model_dump_json` writes, in the model's order.
+
+    Golden values are the normalised strings of the source records and corrections (a date of
+    birth in ISO form), which the model would keep as they are.
+    """
+    return {
+        "customer_id": customer_id,
+        "version": version,
+        "given_name": golden.get("given_name"),
+        "family_name": golden.get("family_name"),
+        "display_name": golden.get("display_name") or "(unnamed)",
+        "email": golden.get("email"),
+        "email_deliverable": email_deliverable,
+        "phone": golden.get("phone"),
+        "date_of_birth": golden.get("date_of_birth"),
+        "nationality": golden.get("nationality"),
+        "language": golden.get("language"),
+        "time_zone": None,
+        "home_time_zone": None,
+        "company_id": company_id,
+        "company_name": company_name,
+        "loyalty": [
+            {"programme": p, "number": n} for p, _, n in (entry.partition(":") for entry in golden.get("loyalty") or [])
+        ],
+        "source_record_count": record_count,
+        "quality_score": quality_score,
+        "updated_at": now,
+    }
