@@ -784,17 +784,9 @@ async def _recompute(
             stale_after=timedelta(days=config.stale_after_days),
         )
         golden_json = repo.golden_to_json(golden)
-        old_values = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
         new_values = {k: v["value"] for k, v in golden_json.items()}
-        changed = sorted(k for k in set(old_values) | set(new_values) if old_values.get(k) != new_values.get(k))
         quality = {**report.to_json(), "source_records": len(recs_p)}
-        if (row["quality"] or {}).get("email_deliverable", True) != report.email_deliverable:
-            changed.append("email_deliverable")
-        if (row["quality"] or {}).get("source_records") != len(recs_p):
-            changed.append("source_record_count")
-        company_changed = company_for[cid] != row["company_id"]
-        if company_changed:
-            changed.append("company_id")
+        changed = _changed_fields(row, new_values, report.email_deliverable, len(recs_p), company_for[cid])
         if not changed and row["version"] >= 1 and cid not in force:
             if quality != (row["quality"] or {}):
                 saves.append(
@@ -837,6 +829,27 @@ async def _recompute(
             )
         )
     return saves, tasks, events
+
+
+def _changed_fields(
+    row: Mapping[str, Any] | asyncpg.Record,
+    values: Mapping[str, Any],
+    deliverable: bool,
+    records: int,
+    company_id: str | None,
+) -> list[str]:
+    """What changed against a customer's stored row (nothing to compare for a new customer, version 0)."""
+    if row["version"] < 1:
+        return []
+    old_values = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
+    changed = sorted(k for k in set(old_values) | set(values) if old_values.get(k) != values.get(k))
+    if (row["quality"] or {}).get("email_deliverable", True) != deliverable:
+        changed.append("email_deliverable")
+    if (row["quality"] or {}).get("source_records") != records:
+        changed.append("source_record_count")
+    if company_id != row["company_id"]:
+        changed.append("company_id")
+    return changed
 
 
 @dataclass(frozen=True)
