@@ -193,13 +193,13 @@ async def candidate_hits(
 
 
 async def lock_customers(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, asyncpg.Record]:
-    """Row-lock customers in id order (no deadlocks with merges); returns their status rows."""
+    """Row-lock customers in id order (no deadlocks with merges); returns their rows as `customer_rows` does."""
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
     rows = await conn.fetch(
-        "SELECT customer_id, status, merged_into, version FROM customers WHERE customer_id = ANY($1::text[])"
-        " ORDER BY customer_id FOR UPDATE",
+        "SELECT customer_id, status, merged_into, version, golden, company_id, quality FROM customers"
+        " WHERE customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE",
         ids,
     )
     return {r["customer_id"]: r for r in rows}

@@ -304,7 +304,7 @@ async def write_batch(
         before = await repo.stored_features(conn, list(linked))
     # Customers chosen from the database may have been merged since: lock them and follow redirects.
     new_ids = {d.customer_id for d in decisions if d.created}
-    redirect = await _lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
+    redirect, locked = await _lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
     for d in decisions:
         d.customer_id = redirect.get(d.customer_id, d.customer_id)
 
@@ -419,7 +419,8 @@ async def write_batch(
     for i, d in enumerate(decisions):
         if d.customer_id not in created_at:
             touched[d.customer_id] = items[i].caused_by
-    outgoing += await refresh_customers(conn, touched, config=config, now=now)
+    # Their rows as locked above: nothing in this batch has written them since.
+    outgoing += await refresh_customers(conn, touched, config=config, now=now, rows=locked)
 
     bookings: dict[tuple[str, str], dict[str, Any]] = {}
     for i, d in enumerate(decisions):
@@ -547,12 +548,18 @@ def _non_distinct(
     return (entry for entry in ranked if entry[1][0][0] != _DISTINCT)
 
 
-async def _lock_and_redirect(conn: asyncpg.Connection, ids: set[str]) -> dict[str, str]:
-    """Row-lock the existing customers a batch writes to; map merged ones to their survivor."""
+async def _lock_and_redirect(
+    conn: asyncpg.Connection, ids: set[str]
+) -> tuple[dict[str, str], dict[str, asyncpg.Record]]:
+    """Row-lock the existing customers a batch writes to; map merged ones to their survivor.
+
+    Returns the redirects and the rows of every customer locked (survivors included)."""
     redirect: dict[str, str] = {}
+    locked: dict[str, asyncpg.Record] = {}
     pending = set(ids)
     for _ in range(10):
         rows = await repo.lock_customers(conn, pending)
+        locked.update(rows)
         nxt: set[str] = set()
         for cid, row in rows.items():
             if row["status"] == "merged" and row["merged_into"]:
@@ -564,7 +571,7 @@ async def _lock_and_redirect(conn: asyncpg.Connection, ids: set[str]) -> dict[st
         if not nxt:
             break
         pending = nxt
-    return redirect
+    return redirect, locked
 
 
 async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]) -> list[str | None]:
@@ -667,23 +674,29 @@ async def refresh_customers(
     now: datetime,
     force: frozenset[str] = frozenset(),
     min_versions: Mapping[str, int] | None = None,
+    rows: Mapping[str, asyncpg.Record] | None = None,
 ) -> Outgoing:
     """Recompute golden records and quality of active customers; returns snapshot/update events for changes.
 
     `force` bumps the version and republishes even when no value changed (merges, unmerges);
-    `min_versions` makes a customer's next version exceed the given one.
+    `min_versions` makes a customer's next version exceed the given one. `rows`: the customers'
+    rows as the caller read them under their row locks, if nothing has written them since (the
+    others are read here).
     """
     ids = sorted(customers)
     if not ids:
         return []
-    rows = await repo.customer_rows(conn, ids)
+    known = rows or {}
+    current = {cid: known[cid] for cid in ids if cid in known}
+    if missing := [cid for cid in ids if cid not in known]:
+        current.update(await repo.customer_rows(conn, missing))
     records = await repo.records_of(conn, ids)
     corrections = await repo.corrections_of(conn, ids)
     saves, tasks, pending = await _recompute(
         conn,
         ids,
         customers,
-        rows=rows,
+        rows=current,
         records=records,
         corrections=corrections,
         config=config,
