@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.profile.domain import normalize
 from services.profile.domain.companies import company_key
@@ -182,8 +182,12 @@ DEFAULT_TRUST = 50
 AGENT_SOURCE = "agent"
 
 
-@dataclass(frozen=True)
-class FieldValue:
+class FieldValue(NamedTuple):
+    """One golden field: its value, the record it came from, when it was last seen, by which rule.
+
+    Immutable; a named tuple, several times cheaper to build than a frozen dataclass (a golden
+    record builds one per field, for every customer a batch creates or touches)."""
+
     value: Any
     source_system: str
     source_id: str

@@ -19,7 +19,6 @@ import contextlib
 import csv
 import dataclasses
 import functools
-import gc
 import io
 import itertools
 import json
@@ -40,7 +39,7 @@ from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.service_layer import resolver
-from services.profile.service_layer.handlers import incoming_from_traveller
+from services.profile.service_layer.handlers import incoming_from_traveller, no_cyclic_gc
 from services.profile.service_layer.resolver import Incoming, Outcome, ProfileConfig, SourceKey, resolve_batch
 
 Format = Literal["csv", "jsonl"]
@@ -275,17 +274,11 @@ async def _import_rows(
     async def flush() -> None:
         if not chunk:
             return
-        # The chunk's objects are short-lived and acyclic: no cyclic collection while resolving it.
-        collect = gc.isenabled()
-        gc.disable()
-        try:
+        with no_cyclic_gc():
             if overlapped is not None:
                 await overlapped.add(list(chunk))
             else:
                 await _resolve_with_retries(chunk)
-        finally:
-            if collect:
-                gc.enable()
         if overlapped is None:
             if progress:
                 progress(len(chunk))

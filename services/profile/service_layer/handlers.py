@@ -7,8 +7,10 @@ transaction.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,10 +141,24 @@ async def handle_booking_events(
     conn: asyncpg.Connection, events: Sequence[Envelope[Any]], *, config: ProfileConfig
 ) -> None:
     """Resolve the travellers of a batch of booking events and re-publish each booking with its customer id."""
-    items = [incoming_from_booking(e, config=config) for e in events if type(e.payload) in _KIND]
-    outcomes = await resolve_records(conn, items, config=config)
+    with no_cyclic_gc():
+        items = [incoming_from_booking(e, config=config) for e in events if type(e.payload) in _KIND]
+        outcomes = await resolve_records(conn, items, config=config)
     for o in outcomes:
         log.debug("traveller %s:%s resolved to %s (%s)", o.source_system, o.source_id, o.customer_id, o.rule)
+
+
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a batch resolves (its objects are short-lived and acyclic;
+    what the batch leaves is collected after it, in one pass, instead of in dozens during it)."""
+    collect = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collect:
+            gc.enable()
 
 
 async def handle_booking_event(conn: asyncpg.Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:

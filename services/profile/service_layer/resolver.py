@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 from services.kit.contracts.customers import (
     BookingKind,
@@ -39,7 +40,7 @@ from services.kit.contracts.customers import (
     LoyaltyMembershipV1,
     ResolvedBookingV1,
 )
-from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_new
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
@@ -51,7 +52,7 @@ CUSTOMERS_TOPIC = "profile.customers.v1"
 CUSTOMER_EVENTS_TOPIC = "profile.customer-events.v1"
 RESOLVED_BOOKINGS_TOPIC = "profile.bookings.v1"
 
-Outgoing = list[tuple[str, Envelope[Any]]]
+Outgoing = list[tuple[str, Envelope[Any] | EncodedEnvelope]]
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ async def write_batch(
         before = await repo.stored_features(conn, list(linked))
     # Customers chosen from the database may have been merged since: lock them and follow redirects.
     new_ids = {d.customer_id for d in decisions if d.created}
-    redirect = await _lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
+    redirect, locked = await _lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
     for d in decisions:
         d.customer_id = redirect.get(d.customer_id, d.customer_id)
 
@@ -378,12 +379,7 @@ async def write_batch(
                 detail["score"] = round(d.score, 3)
             if d.created:
                 history.append((d.customer_id, "created", None, detail))
-                created = CustomerCreatedV1(
-                    customer_id=d.customer_id,
-                    source_system=it.record.source_system,
-                    source_record_id=it.record.source_id,
-                )
-                outgoing.append((CUSTOMER_EVENTS_TOPIC, _envelope(created, d.customer_id, it.caused_by)))
+                outgoing.append(created_event(d.customer_id, it.record.key, it.caused_by))
             elif d.rule != "source-link":
                 history.append((d.customer_id, "source-record-linked", None, detail))
         await writes.send(repo.insert_quality_tasks(conn, new_tasks))
@@ -423,7 +419,8 @@ async def write_batch(
     for i, d in enumerate(decisions):
         if d.customer_id not in created_at:
             touched[d.customer_id] = items[i].caused_by
-    outgoing += await refresh_customers(conn, touched, config=config, now=now)
+    # Their rows as locked above: nothing in this batch has written them since.
+    outgoing += await refresh_customers(conn, touched, config=config, now=now, rows=locked)
 
     bookings: dict[tuple[str, str], dict[str, Any]] = {}
     for i, d in enumerate(decisions):
@@ -449,20 +446,7 @@ async def write_batch(
             "traveller_source_id": items[i].record.source_id,
             "at": now,
         }
-        resolved = ResolvedBookingV1(
-            customer_id=d.customer_id,
-            company_id=company_ids[i],
-            kind=b.kind,
-            source_event_id=str(b.source_event.event_id),
-            source_system=items[i].record.source_system,
-            booking_id=b.booking_id,
-            segments=b.segments,
-            total_price=b.total_price,
-            currency=b.currency,
-            trip_purpose=b.trip_purpose,
-            occurred_at=b.source_event.occurred_at,
-        )
-        outgoing.append((RESOLVED_BOOKINGS_TOPIC, _envelope(resolved, d.customer_id, b.source_event)))
+        outgoing.append(resolved_event(d.customer_id, company_ids[i], items[i].record.source_system, b))
     await repo.upsert_bookings(conn, list(bookings.values()))
 
     outcomes = [
@@ -564,12 +548,18 @@ def _non_distinct(
     return (entry for entry in ranked if entry[1][0][0] != _DISTINCT)
 
 
-async def _lock_and_redirect(conn: asyncpg.Connection, ids: set[str]) -> dict[str, str]:
-    """Row-lock the existing customers a batch writes to; map merged ones to their survivor."""
+async def _lock_and_redirect(
+    conn: asyncpg.Connection, ids: set[str]
+) -> tuple[dict[str, str], dict[str, asyncpg.Record]]:
+    """Row-lock the existing customers a batch writes to; map merged ones to their survivor.
+
+    Returns the redirects and the rows of every customer locked (survivors included)."""
     redirect: dict[str, str] = {}
+    locked: dict[str, asyncpg.Record] = {}
     pending = set(ids)
     for _ in range(10):
         rows = await repo.lock_customers(conn, pending)
+        locked.update(rows)
         nxt: set[str] = set()
         for cid, row in rows.items():
             if row["status"] == "merged" and row["merged_into"]:
@@ -581,7 +571,7 @@ async def _lock_and_redirect(conn: asyncpg.Connection, ids: set[str]) -> dict[st
         if not nxt:
             break
         pending = nxt
-    return redirect
+    return redirect, locked
 
 
 async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]) -> list[str | None]:
@@ -638,8 +628,42 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
     return out
 
 
-def _envelope(payload: Any, subject: str, caused_by: Envelope[Any] | None) -> Envelope[Any]:
-    return Envelope.new(payload, producer=PRODUCER, subject_id=subject, caused_by=caused_by)
+def _encoded(
+    model: type[CustomerSnapshotV1 | CustomerCreatedV1 | CustomerUpdatedV1 | ResolvedBookingV1],
+    payload: Mapping[str, Any],
+    subject: str,
+    caused_by: Envelope[Any] | None,
+) -> EncodedEnvelope:
+    """`Envelope.new(model(**payload), producer=PRODUCER, ...)` in its wire form, from the payload's
+    fields (in the model's field order, every field present, values as the model holds them:
+    pydantic-core writes them as `model_dump_json` does)."""
+    return encode_new(model, to_json(payload), producer=PRODUCER, subject_id=subject, caused_by=caused_by)
+
+
+def created_event(customer_id: str, record: SourceKey, caused_by: Envelope[Any] | None) -> tuple[str, EncodedEnvelope]:
+    """customer.created for a customer made from `record` (source system, source id)."""
+    payload = {"customer_id": customer_id, "source_system": record[0], "source_record_id": record[1]}
+    return CUSTOMER_EVENTS_TOPIC, _encoded(CustomerCreatedV1, payload, customer_id, caused_by)
+
+
+def resolved_event(
+    customer_id: str, company_id: str | None, source_system: str, b: BookingInput
+) -> tuple[str, EncodedEnvelope]:
+    """booking.resolved: the booking re-published with its customer (its values validated already)."""
+    payload = {
+        "customer_id": customer_id,
+        "company_id": company_id,
+        "kind": b.kind,
+        "source_event_id": str(b.source_event.event_id),
+        "source_system": source_system,
+        "booking_id": b.booking_id,
+        "segments": b.segments,
+        "total_price": b.total_price,
+        "currency": b.currency,
+        "trip_purpose": b.trip_purpose,
+        "occurred_at": b.source_event.occurred_at,
+    }
+    return RESOLVED_BOOKINGS_TOPIC, _encoded(ResolvedBookingV1, payload, customer_id, b.source_event)
 
 
 async def refresh_customers(
@@ -650,23 +674,29 @@ async def refresh_customers(
     now: datetime,
     force: frozenset[str] = frozenset(),
     min_versions: Mapping[str, int] | None = None,
+    rows: Mapping[str, asyncpg.Record] | None = None,
 ) -> Outgoing:
     """Recompute golden records and quality of active customers; returns snapshot/update events for changes.
 
     `force` bumps the version and republishes even when no value changed (merges, unmerges);
-    `min_versions` makes a customer's next version exceed the given one.
+    `min_versions` makes a customer's next version exceed the given one. `rows`: the customers'
+    rows as the caller read them under their row locks, if nothing has written them since (the
+    others are read here).
     """
     ids = sorted(customers)
     if not ids:
         return []
-    rows = await repo.customer_rows(conn, ids)
+    known = rows or {}
+    current = {cid: known[cid] for cid in ids if cid in known}
+    if missing := [cid for cid in ids if cid not in known]:
+        current.update(await repo.customer_rows(conn, missing))
     records = await repo.records_of(conn, ids)
     corrections = await repo.corrections_of(conn, ids)
     saves, tasks, pending = await _recompute(
         conn,
         ids,
         customers,
-        rows=rows,
+        rows=current,
         records=records,
         corrections=corrections,
         config=config,
@@ -767,17 +797,9 @@ async def _recompute(
             stale_after=timedelta(days=config.stale_after_days),
         )
         golden_json = repo.golden_to_json(golden)
-        old_values = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
         new_values = {k: v["value"] for k, v in golden_json.items()}
-        changed = sorted(k for k in set(old_values) | set(new_values) if old_values.get(k) != new_values.get(k))
         quality = {**report.to_json(), "source_records": len(recs_p)}
-        if (row["quality"] or {}).get("email_deliverable", True) != report.email_deliverable:
-            changed.append("email_deliverable")
-        if (row["quality"] or {}).get("source_records") != len(recs_p):
-            changed.append("source_record_count")
-        company_changed = company_for[cid] != row["company_id"]
-        if company_changed:
-            changed.append("company_id")
+        changed = _changed_fields(row, new_values, report.email_deliverable, len(recs_p), company_for[cid])
         if not changed and row["version"] >= 1 and cid not in force:
             if quality != (row["quality"] or {}):
                 saves.append(
@@ -822,6 +844,27 @@ async def _recompute(
     return saves, tasks, events
 
 
+def _changed_fields(
+    row: Mapping[str, Any] | asyncpg.Record,
+    values: Mapping[str, Any],
+    deliverable: bool,
+    records: int,
+    company_id: str | None,
+) -> list[str]:
+    """What changed against a customer's stored row (nothing to compare for a new customer, version 0)."""
+    if row["version"] < 1:
+        return []
+    old_values = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
+    changed = sorted(k for k in set(old_values) | set(values) if old_values.get(k) != values.get(k))
+    if (row["quality"] or {}).get("email_deliverable", True) != deliverable:
+        changed.append("email_deliverable")
+    if (row["quality"] or {}).get("source_records") != records:
+        changed.append("source_record_count")
+    if company_id != row["company_id"]:
+        changed.append("company_id")
+    return changed
+
+
 @dataclass(frozen=True)
 class _PendingSnapshot:
     """A customer snapshot (and update event) to build, possibly while the customer's row is being written."""
@@ -839,9 +882,11 @@ class _PendingSnapshot:
 
 
 def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outgoing:
+    """Snapshots and update events in their wire form: the bytes their models would give (pinned by
+    the unit tests), without validating and dumping a model per event."""
     events: Outgoing = []
     for p in pending:
-        snapshot = snapshot_from(
+        snapshot = snapshot_json(
             p.customer_id,
             version=p.version,
             golden=p.golden,
@@ -852,10 +897,10 @@ def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outg
             email_deliverable=p.email_deliverable,
             now=now,
         )
-        events.append((CUSTOMERS_TOPIC, _envelope(snapshot, p.customer_id, p.caused_by)))
+        events.append((CUSTOMERS_TOPIC, _encoded(CustomerSnapshotV1, snapshot, p.customer_id, p.caused_by)))
         if p.changed is not None:
-            updated = CustomerUpdatedV1(customer_id=p.customer_id, version=p.version, changed_fields=p.changed)
-            events.append((CUSTOMER_EVENTS_TOPIC, _envelope(updated, p.customer_id, p.caused_by)))
+            updated = {"customer_id": p.customer_id, "version": p.version, "changed_fields": p.changed}
+            events.append((CUSTOMER_EVENTS_TOPIC, _encoded(CustomerUpdatedV1, updated, p.customer_id, p.caused_by)))
     return events
 
 
@@ -924,3 +969,45 @@ def snapshot_from(
         quality_score=quality_score,
         updated_at=now,
     )
+
+
+def snapshot_json(
+    customer_id: str,
+    *,
+    version: int,
+    golden: Mapping[str, Any],
+    company_id: str | None,
+    company_name: str | None,
+    record_count: int,
+    quality_score: float | None,
+    email_deliverable: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """`snapshot_from(...)` as the JSON-ready fields `model_dump_json` writes, in the model's order.
+
+    Golden values are the normalised strings of the source records and corrections (a date of
+    birth in ISO form), which the model would keep as they are.
+    """
+    return {
+        "customer_id": customer_id,
+        "version": version,
+        "given_name": golden.get("given_name"),
+        "family_name": golden.get("family_name"),
+        "display_name": golden.get("display_name") or "(unnamed)",
+        "email": golden.get("email"),
+        "email_deliverable": email_deliverable,
+        "phone": golden.get("phone"),
+        "date_of_birth": golden.get("date_of_birth"),
+        "nationality": golden.get("nationality"),
+        "language": golden.get("language"),
+        "time_zone": None,
+        "home_time_zone": None,
+        "company_id": company_id,
+        "company_name": company_name,
+        "loyalty": [
+            {"programme": p, "number": n} for p, _, n in (entry.partition(":") for entry in golden.get("loyalty") or [])
+        ],
+        "source_record_count": record_count,
+        "quality_score": quality_score,
+        "updated_at": now,
+    }

@@ -1,0 +1,166 @@
+"""The profile's events are written from their fields (`encode_new`), without building models:
+byte for byte the envelopes the models, validated and dumped, give."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from services.kit.contracts.customers import CustomerCreatedV1, CustomerUpdatedV1, ResolvedBookingV1
+from services.kit.contracts.envelope import EncodedEnvelope, Envelope, Payload, decode_envelope, encode_envelope
+from services.profile.service_layer import resolver
+from tests import builders
+
+T0 = datetime(2026, 11, 22, 18, 0, 0, 123_456, tzinfo=UTC)
+ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
+_text = st.text(max_size=12)
+_optional = st.none() | st.text(min_size=1, max_size=12)
+
+
+def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[Any] | None) -> bytes:
+    """The same event as a model envelope, with the encoded event's id and time."""
+    decoded = decode_envelope(encoded.wire, encoded.headers())
+    envelope = Envelope.new(
+        payload,
+        producer=resolver.PRODUCER,
+        subject_id=encoded.subject_id,
+        caused_by=caused_by,
+        correlation_id=None if caused_by else decoded.correlation_id,
+        event_id=decoded.event_id,
+        occurred_at=decoded.occurred_at,
+    )
+    assert encoded.headers() == envelope.headers()
+    return encode_envelope(envelope)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    golden=st.fixed_dictionaries(
+        {},
+        optional={
+            "given_name": _text,
+            "family_name": _text,
+            "display_name": _text,
+            "email": _text,
+            "phone": _text,
+            "date_of_birth": st.dates(min_value=date(1900, 1, 1)).map(date.isoformat),
+            "nationality": _text,
+            "language": _text,
+            "company_name": _text,
+            "loyalty": st.lists(st.tuples(_text, _text).map(":".join) | _text, max_size=3),
+        },
+    ),
+    company_id=_optional,
+    company_name=_optional,
+    version=st.integers(1, 2**31 - 1),
+    record_count=st.integers(0, 10_000),
+    quality_score=st.none() | st.floats(0, 1),
+    deliverable=st.booleans(),
+    changed=st.none() | st.lists(_text, max_size=4).map(tuple),
+    caused=st.booleans(),
+    now=st.datetimes(timezones=ZONES, allow_imaginary=False),
+)
+@example(
+    golden={"display_name": "", "loyalty": ["LH:1:2", "no-colon"], "given_name": 'Zoë "Q" \\ 😀'},
+    company_id=None,
+    company_name=None,
+    version=1,
+    record_count=1,
+    quality_score=0.1 + 0.2,
+    deliverable=False,
+    changed=(),
+    caused=False,
+    now=T0,
+)
+def test_property_snapshots_and_updates_are_what_their_models_dump(
+    golden: dict[str, Any],
+    company_id: str | None,
+    company_name: str | None,
+    version: int,
+    record_count: int,
+    quality_score: float | None,
+    deliverable: bool,
+    changed: tuple[str, ...] | None,
+    caused: bool,
+    now: datetime,
+) -> None:
+    cause = builders.booking_created() if caused else None
+    pending = resolver._PendingSnapshot(
+        "cus_1", version, golden, company_id, company_name, record_count, quality_score, deliverable, changed, cause
+    )
+    events = resolver._snapshot_events([pending], now)
+    assert [topic for topic, _ in events] == [resolver.CUSTOMERS_TOPIC] + (
+        [resolver.CUSTOMER_EVENTS_TOPIC] if changed is not None else []
+    )
+    snapshot = resolver.snapshot_from(
+        "cus_1",
+        version=version,
+        golden=golden,
+        company_id=company_id,
+        company_name=company_name,
+        record_count=record_count,
+        quality_score=quality_score,
+        email_deliverable=deliverable,
+        now=now,
+    )
+    models: list[Payload] = [snapshot]
+    if changed is not None:
+        models.append(CustomerUpdatedV1(customer_id="cus_1", version=version, changed_fields=changed))
+    for (_, event), model in zip(events, models, strict=True):
+        assert isinstance(event, EncodedEnvelope)
+        assert event.wire == _expected(model, event, cause)
+
+
+@pytest.mark.parametrize("caused", [False, True])
+@pytest.mark.parametrize("source", [("crm", "T-1"), ("acme-gds", 'id "ü" \\ 😀')])
+def test_a_created_event_is_what_its_model_dumps(caused: bool, source: tuple[str, str]) -> None:
+    cause = builders.booking_created() if caused else None
+    topic, event = resolver.created_event("cus_2", source, cause)
+    model = CustomerCreatedV1(customer_id="cus_2", source_system=source[0], source_record_id=source[1])
+    assert topic == resolver.CUSTOMER_EVENTS_TOPIC
+    assert event.wire == _expected(model, event, cause)
+
+
+@pytest.mark.parametrize("company_id", [None, "com_1"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"total_price": Decimal("2450.5"), "currency": "EUR", "trip_purpose": "business"},
+        {"total_price": Decimal("0.10"), "currency": "USD", "trip_purpose": None},
+    ],
+)
+def test_a_resolved_booking_is_what_its_model_dumps(company_id: str | None, overrides: dict[str, Any]) -> None:
+    source = builders.booking_created(**overrides)
+    source = source.model_copy(update={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    p = source.payload
+    booking = resolver.BookingInput(
+        source_event=source,
+        kind="created",
+        booking_id=p.booking_id,
+        segments=tuple(p.segments),
+        total_price=p.total_price,
+        currency=p.currency,
+        trip_purpose=p.trip_purpose,
+    )
+    topic, event = resolver.resolved_event("cus_3", company_id, p.source_system, booking)
+    model = ResolvedBookingV1(
+        customer_id="cus_3",
+        company_id=company_id,
+        kind="created",
+        source_event_id=str(source.event_id),
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        segments=p.segments,
+        total_price=p.total_price,
+        currency=p.currency,
+        trip_purpose=p.trip_purpose,
+        occurred_at=source.occurred_at,
+    )
+    assert topic == resolver.RESOLVED_BOOKINGS_TOPIC
+    assert event.wire == _expected(model, event, source)
