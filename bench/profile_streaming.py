@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
 from bench.profile_common import BackendCpu, load_average, machine, process_cpu_seconds
 from bench.profile_datagen import _typo, generate
+from bench.shared import ensure_partitions
 from services.kit.contracts.bookings import CompanyV1, LoyaltyNumberV1, TravellerV1
 from services.kit.contracts.envelope import encode_envelope
 from services.kit.contracts.topics import topic_spec
@@ -273,21 +273,6 @@ async def throughput(
     }
 
 
-async def ensure_partitions(topic: str, count: int) -> int:
-    """At least `count` partitions on `topic` (a topic's partitions can only grow); returns how many it has."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-        have = len(described["partitions"])
-        if have < count:
-            await admin.create_partitions({topic: NewPartitions(total_count=count)})
-            return count
-        return have
-    finally:
-        await admin.close()
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = ProfileSettings(
         environment="test",
@@ -304,7 +289,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["match_step"] = await match_step(settings, rows)
     if args.events:
         result["booking_topic_partitions"] = await ensure_partitions(
-            f"{args.topic_prefix}booking.events.v1", args.partitions
+            f"{args.topic_prefix}booking.events.v1", args.partitions, bootstrap_servers=KAFKA
         )
         events = await sample_rows(settings, args.events, rng)
         result["throughput"] = await throughput(settings, events, args.workers, args.batch_size)
