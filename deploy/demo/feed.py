@@ -4,7 +4,9 @@
 
 Travellers appear in more than one source (flight desk, hotel desk, car desk) with
 the typical mess: upper-case emails, local phone formats, names as "LEE/ANN". Each
-gets a booking; with --complete, trips also complete (which triggers surveys).
+gets a booking, every fourth a second flight like the first (so preferences asks to confirm
+what it inferred, and notifications emails the question); with --complete, trips also
+complete (which triggers surveys).
 """
 
 from __future__ import annotations
@@ -142,6 +144,22 @@ def events(n: int, *, complete: bool, seed: int) -> list[Envelope[BookingCreated
             )
             created = Envelope.new(payload, producer=source, subject_id=booking_subject(source, booking_id))
             out.append(created)
+            if source == "flight-desk" and i % 4 == 0:
+                # A frequent traveller: the same flight again two weeks later, the same side of the
+                # cabin. Preferences infers her habits from the two and asks her to confirm one.
+                first = segments[0]
+                assert isinstance(first, FlightSegmentV1)
+                assert first.seat is not None
+                again = first.model_copy(
+                    update={
+                        "departure_at": first.departure_at + timedelta(days=14),
+                        "arrival_at": first.arrival_at + timedelta(days=14),
+                        "seat": f"{rnd.randint(1, 40)}{first.seat[-1]}",
+                    }
+                )
+                repeat_id = f"{source[:2].upper()}-{i:04d}-{rnd.randint(1000, 9999)}"
+                repeat = payload.model_copy(update={"booking_id": repeat_id, "segments": (again,)})
+                out.append(Envelope.new(repeat, producer=source, subject_id=booking_subject(source, repeat_id)))
             if complete:
                 done = TripCompletedV1(
                     source_system=source,
