@@ -3,6 +3,7 @@ byte for byte the envelopes the models, validated and dumped, give."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from services.kit.contracts.customers import CustomerCreatedV1, CustomerUpdatedV1, ResolvedBookingV1
+from services.kit.contracts.customers import (
+    CustomerCreatedV1,
+    CustomerSnapshotV1,
+    CustomerUpdatedV1,
+    LoyaltyMembershipV1,
+    ResolvedBookingV1,
+)
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, Payload, decode_envelope, encode_envelope
 from services.profile.service_layer import resolver
 from tests import builders
@@ -97,7 +104,7 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
     assert [topic for topic, _ in events] == [resolver.CUSTOMERS_TOPIC] + (
         [resolver.CUSTOMER_EVENTS_TOPIC] if changed is not None else []
     )
-    snapshot = resolver.snapshot_from(
+    snapshot = _snapshot_model(
         "cus_1",
         version=version,
         golden=golden,
@@ -164,3 +171,41 @@ def test_a_resolved_booking_is_what_its_model_dumps(company_id: str | None, over
     )
     assert topic == resolver.RESOLVED_BOOKINGS_TOPIC
     assert event.wire == _expected(model, event, source)
+
+
+def _snapshot_model(
+    customer_id: str,
+    *,
+    version: int,
+    golden: Mapping[str, Any],
+    company_id: str | None,
+    company_name: str | None,
+    record_count: int,
+    quality_score: float | None,
+    email_deliverable: bool,
+    now: datetime,
+) -> CustomerSnapshotV1:
+    """The snapshot as a model: what the resolver's JSON form must dump like."""
+    loyalty = tuple(
+        LoyaltyMembershipV1(programme=p, number=n)
+        for p, _, n in (entry.partition(":") for entry in golden.get("loyalty") or [])
+    )
+    return CustomerSnapshotV1(
+        customer_id=customer_id,
+        version=version,
+        given_name=golden.get("given_name"),
+        family_name=golden.get("family_name"),
+        display_name=golden.get("display_name") or "(unnamed)",
+        email=golden.get("email"),
+        email_deliverable=email_deliverable,
+        phone=golden.get("phone"),
+        date_of_birth=golden.get("date_of_birth"),
+        nationality=golden.get("nationality"),
+        language=golden.get("language"),
+        company_id=company_id,
+        company_name=company_name,
+        loyalty=loyalty,
+        source_record_count=record_count,
+        quality_score=quality_score,
+        updated_at=now,
+    )

@@ -37,7 +37,6 @@ from services.kit.contracts.customers import (
     CustomerCreatedV1,
     CustomerSnapshotV1,
     CustomerUpdatedV1,
-    LoyaltyMembershipV1,
     ResolvedBookingV1,
 )
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_new
@@ -933,44 +932,6 @@ class _Writes:
                 await pending
 
 
-def snapshot_from(
-    customer_id: str,
-    *,
-    version: int,
-    golden: Mapping[str, Any],
-    company_id: str | None,
-    company_name: str | None,
-    record_count: int,
-    quality_score: float | None,
-    email_deliverable: bool,
-    now: datetime,
-) -> CustomerSnapshotV1:
-    """The compacted-topic snapshot of a golden record (never carries passport data)."""
-    loyalty = tuple(
-        LoyaltyMembershipV1(programme=p, number=n)
-        for p, _, n in (entry.partition(":") for entry in golden.get("loyalty") or [])
-    )
-    return CustomerSnapshotV1(
-        customer_id=customer_id,
-        version=version,
-        given_name=golden.get("given_name"),
-        family_name=golden.get("family_name"),
-        display_name=golden.get("display_name") or "(unnamed)",
-        email=golden.get("email"),
-        email_deliverable=email_deliverable,
-        phone=golden.get("phone"),
-        date_of_birth=golden.get("date_of_birth"),
-        nationality=golden.get("nationality"),
-        language=golden.get("language"),
-        company_id=company_id,
-        company_name=company_name,
-        loyalty=loyalty,
-        source_record_count=record_count,
-        quality_score=quality_score,
-        updated_at=now,
-    )
-
-
 def snapshot_json(
     customer_id: str,
     *,
@@ -983,7 +944,9 @@ def snapshot_json(
     email_deliverable: bool,
     now: datetime,
 ) -> dict[str, Any]:
-    """`snapshot_from(...)` as the JSON-ready fields `model_dump_json` writes, in the model's order.
+    """A golden record's compacted-topic snapshot (never carries passport data), as the JSON-ready
+    fields `CustomerSnapshotV1(...).model_dump_json()` writes, in the model's order (a unit test
+    pins this against the model).
 
     Golden values are the normalised strings of the source records and corrections (a date of
     birth in ISO form), which the model would keep as they are.
