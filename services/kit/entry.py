@@ -10,13 +10,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from services.kit.db import apply_migrations, create_pool
 from services.kit.logging import configure_logging
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 
 AppFactory = Callable[[ServiceRuntime, bool], FastAPI]
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """The runtime a request's app was started with (`runtime_lifespan`)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
 
 
 def runtime_lifespan(

@@ -11,9 +11,9 @@ collect what its handlers enqueue (`collecting()`) and, once committed, hand the
 `OutboxRelay.publish_after_commit()`. They are published in the background, in commit order,
 from memory (no read-back, no re-decoding): under the schema's publishing lock, deleted by id and
 produced in one transaction. If older rows of the same keys are still waiting, or producing
-fails, they are left to the relay, which is then only the sweeper for what such a path, an API request, a
-job or a crash left behind. Either way nothing is published that was not committed, and every
-committed row is published (at least once).
+fails, they are left to the relay, which is then only the sweeper for what such a path, an API
+request, a job or a crash left behind. Either way nothing is published that was not committed,
+and every committed row is published (at least once).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, Histor
 from services.feedback.domain.scores import summarise
 from services.feedback.domain.surveys import Survey
 from services.feedback.entrypoints import survey_pages
-from services.feedback.entrypoints.deps import Agent, ScoreReader, domain_errors, runtime_of, settings_of, utc_now
+from services.feedback.entrypoints.deps import Agent, ScoreReader, domain_errors, settings_of, utc_now
 from services.feedback.entrypoints.schemas import (
     CaseCreate,
     CaseDetail,
@@ -35,7 +35,7 @@ from services.feedback.service_layer import handlers
 from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
 from services.kit.db import audit, connection
-from services.kit.entry import runtime_lifespan
+from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 

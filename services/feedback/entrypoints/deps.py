@@ -15,16 +15,11 @@ from services.feedback.domain.surveys import InvalidAnswerError, SurveyAlreadyAn
 from services.feedback.service_layer.handlers import UnknownCaseError, UnknownSurveyError
 from services.feedback.settings import FeedbackSettings
 from services.kit.auth import Principal, require_roles
+from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
-from services.kit.runtime import ServiceRuntime
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 ScoreReader = Annotated[Principal, Depends(require_roles("ops", "supervisor"))]
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def settings_of(request: Request) -> FeedbackSettings:

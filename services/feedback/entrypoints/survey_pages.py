@@ -22,10 +22,11 @@ from services.feedback.domain.surveys import (
     SurveyExpiredError,
     SurveyState,
 )
-from services.feedback.entrypoints.deps import domain_errors, runtime_of, settings_of, utc_now
+from services.feedback.entrypoints.deps import domain_errors, settings_of, utc_now
 from services.feedback.entrypoints.schemas import AnswerIn, AnswerReceipt
 from services.feedback.service_layer import handlers
 from services.kit.db import connection
+from services.kit.entry import runtime_of
 from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
 
 PAGE_HEADERS = CAPABILITY_PAGE_HEADERS

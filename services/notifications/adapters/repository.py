@@ -53,10 +53,9 @@ async def insert_delivery(conn: asyncpg.Connection, plan: DeliveryPlan) -> bool:
     return bool(inserted)
 
 
-async def wake_waiting(conn: asyncpg.Connection, customer_id: str | Sequence[str]) -> int:
+async def wake_waiting(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> int:
     """Make deliveries that wait for these customers' contact data due now; returns how many."""
-    ids = [customer_id] if isinstance(customer_id, str) else list(customer_id)
-    if not ids:
+    if not customer_ids:
         return 0
     woken: int = await conn.fetchval(
         """
@@ -68,7 +67,7 @@ async def wake_waiting(conn: asyncpg.Connection, customer_id: str | Sequence[str
         )
         SELECT count(*) FROM woken
         """,
-        ids,
+        list(customer_ids),
         WAITING_FOR_CONTACT,
     )
     if woken:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit
-from services.kit.entry import runtime_lifespan
+from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
@@ -135,11 +135,6 @@ class QuietHoursUpdate(BaseModel):
         return self
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 def _delivery(row: asyncpg.Record) -> DeliveryPublic:
     values = dict(row)
     for key in ("cause_event_id", "correlation_id"):
@@ -168,7 +163,7 @@ async def list_deliveries(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> DeliveryPage:
     """Deliveries, newest first, optionally for one customer (merged ids included) and in one status."""
-    async with repo.connect(_runtime(request).pool) as conn:
+    async with repo.connect(runtime_of(request).pool) as conn:
         rows = await repo.list_deliveries(conn, customer_id=customer_id, status=status, limit=limit, offset=offset)
         await _audit(conn, principal, "deliveries.list", customer_id, {"status": status, "results": len(rows)})
     return DeliveryPage(items=[_delivery(r) for r in rows], limit=limit, offset=offset)
@@ -179,7 +174,7 @@ async def get_delivery(
     delivery_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request, principal: Agent
 ) -> DeliveryPublic:
     """One delivery with its status, attempts and last error."""
-    async with repo.connect(_runtime(request).pool) as conn:
+    async with repo.connect(runtime_of(request).pool) as conn:
         row = await repo.get_delivery(conn, delivery_id)
         if row is None:
             raise ProblemError(404, f"no delivery {delivery_id!r}", type_="/problems/unknown-delivery")
@@ -214,7 +209,7 @@ async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPubli
 @router.get("/customers/{customer_id}/consents", response_model=ConsentsPublic, tags=["consents"])
 async def get_consents(customer_id: CustomerId, request: Request, principal: Agent) -> ConsentsPublic:
     """The customer's explicit consents and what is allowed per purpose and channel."""
-    async with repo.connect(_runtime(request).pool) as conn:
+    async with repo.connect(runtime_of(request).pool) as conn:
         result = await _consents(conn, customer_id)
         await _audit(conn, principal, "consents.read", customer_id, {})
     return result
@@ -225,7 +220,7 @@ async def put_consent(
     customer_id: CustomerId, body: ConsentUpdate, request: Request, principal: Agent
 ) -> ConsentsPublic:
     """Record one consent decision (grant or revoke a purpose on a channel); audited."""
-    async with repo.connect(_runtime(request).pool) as conn, conn.transaction():
+    async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
         await repo.upsert_consent(
             conn,
             customer_id=customer_id,
@@ -277,7 +272,7 @@ async def _quiet_hours(conn: asyncpg.Connection, customer_id: str, settings: Not
 
 
 def _settings(request: Request) -> NotificationsSettings:
-    settings = _runtime(request).settings
+    settings = runtime_of(request).settings
     assert isinstance(settings, NotificationsSettings)
     return settings
 
@@ -285,7 +280,7 @@ def _settings(request: Request) -> NotificationsSettings:
 @router.get("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
 async def get_quiet_hours(customer_id: CustomerId, request: Request, principal: Agent) -> QuietHoursPublic:
     """The customer's quiet hours (service and marketing messages wait; transactional ones do not)."""
-    async with repo.connect(_runtime(request).pool) as conn:
+    async with repo.connect(runtime_of(request).pool) as conn:
         return await _quiet_hours(conn, customer_id, _settings(request))
 
 
@@ -294,7 +289,7 @@ async def put_quiet_hours(
     customer_id: CustomerId, body: QuietHoursUpdate, request: Request, principal: Agent
 ) -> QuietHoursPublic:
     """Set the customer's quiet hours; audited."""
-    async with repo.connect(_runtime(request).pool) as conn, conn.transaction():
+    async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
         await repo.upsert_quiet_hours(
             conn,
             customer_id=customer_id,

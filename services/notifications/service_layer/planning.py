@@ -186,6 +186,6 @@ async def handle_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> N
     await apply_view_event(conn, event)
     p = event.payload
     if isinstance(p, CustomerSnapshotV1 | CustomerRedirectV1):
-        woken = await repo.wake_waiting(conn, p.customer_id)
+        woken = await repo.wake_waiting(conn, [p.customer_id])
         if woken:
             log.info("contact data for %s arrived: %d delivery(ies) due now", p.customer_id, woken)

@@ -4,21 +4,20 @@ Bulk by design: a batch of bookings loads every customer it touches in one query
 writes them back in one statement. A customer's state and published form are JSON kept in
 text columns (read and written whole, never queried inside), parsed with pydantic-core's JSON
 (several times faster than the stdlib's on these documents) and written with orjson where it
-spells them exactly as pydantic-core does (`json_bytes`).
+spells them exactly as pydantic-core does (`kit.jsontext.json_bytes`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-import orjson
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
+from services.kit.jsontext import json_bytes
 from services.preferences.domain.model import CustomerPreferences
 
 
@@ -36,31 +35,6 @@ class CustomerRow:
 
 
 _COLUMNS = "customer_id, company_id, status, merged_into, state, version, published, policy_version, last_event_at"
-
-
-def json_bytes(value: Any, *, inf_nan_mode: Literal["null", "constants"] = "constants") -> bytes:
-    """`pydantic_core.to_json(value, inf_nan_mode=...)` for plain JSON values with finite floats,
-    about four times faster.
-
-    orjson writes such values with the same bytes, except floats of 1e16 and over (written with
-    an exponent sign, `1e+16`); it refuses integers beyond 64 bits, keys that are not text and
-    (told to) times, dataclasses and subclasses of text, numbers and containers, which it would
-    spell otherwise: those documents take pydantic-core. Infinities and NaN, which orjson writes
-    as null, do not occur in what the service writes (its values are text, integers, lists and
-    objects of them, and confidences between 0 and 1).
-    """
-    try:
-        data = orjson.dumps(value, option=_ONLY_PLAIN_JSON)
-    except orjson.JSONEncodeError:
-        return to_json(value, inf_nan_mode=inf_nan_mode)
-    # `b"e+" in data` scans slowly (an "e" on every few bytes): look for a "+" first, then the pair.
-    if b"+" in data and _EXPONENT_SIGN.search(data) is not None:
-        return to_json(value, inf_nan_mode=inf_nan_mode)
-    return data
-
-
-_EXPONENT_SIGN = re.compile(rb"e\+")
-_ONLY_PLAIN_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
 def _json_text(value: Any) -> str:

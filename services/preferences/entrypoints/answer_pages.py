@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from services.kit.db import connection, record_audit
+from services.kit.entry import runtime_of
 from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
-from services.kit.runtime import ServiceRuntime
 from services.preferences.service_layer import handlers
 from services.preferences.service_layer.handlers import LinkedQuestion
 
@@ -53,11 +53,6 @@ def templates() -> jinja2.Environment:
     """The page templates, autoescaped (the question quotes values that came from bookings)."""
     loader = jinja2.PackageLoader("services.preferences.entrypoints", "templates")
     return jinja2.Environment(loader=loader, autoescape=True)
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
 
 
 def _wants_html(request: Request) -> bool:
@@ -95,14 +90,14 @@ def _check_token(token: str) -> None:
 async def _question(request: Request, token: str) -> LinkedQuestion:
     with _question_errors():
         _check_token(token)
-        async with connection(_runtime(request).pool) as conn:
+        async with connection(runtime_of(request).pool) as conn:
             return await handlers.question_by_token(conn, token)
 
 
 async def _answer(request: Request, token: str, *, accepted: bool) -> LinkedQuestion:
     with _question_errors():
         _check_token(token)
-        async with connection(_runtime(request).pool, transaction=True) as conn:
+        async with connection(runtime_of(request).pool, transaction=True) as conn:
             q = await handlers.answer_by_token(conn, token, accepted=accepted)
             await record_audit(
                 conn, principal=handlers.TRAVELLER_LINK, role="traveller", action="preferences.confirmation",
@@ -155,9 +150,8 @@ async def answer_page(token: str, request: Request) -> Response:
     try:
         await _answer(request, token, accepted=answer == "yes")
     except ProblemError as exc:
-        if exc.status == 409:  # answered already (e.g. the button pressed twice): show what was said
-            return RedirectResponse(request.url.path, status_code=status.HTTP_303_SEE_OTHER)
-        return _error_page(request, exc)
+        if exc.status != 409:  # answered already (the button pressed twice): the page shows what was said
+            return _error_page(request, exc)
     return RedirectResponse(request.url.path, status_code=status.HTTP_303_SEE_OTHER)
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit, connection
-from services.kit.entry import runtime_lifespan
+from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.preferences.adapters import repository as repo
@@ -63,14 +63,9 @@ class EffectivePublic(PreferencesPublic):
     conflicts: list[ConflictPublic]
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 def _transaction(request: Request) -> AbstractAsyncContextManager[asyncpg.Connection]:
     """A connection in a transaction: the route's reads, writes, outbox rows and audit rows commit together."""
-    return connection(_runtime(request).pool, transaction=True)
+    return connection(runtime_of(request).pool, transaction=True)
 
 
 async def _audit(

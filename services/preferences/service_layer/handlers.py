@@ -13,7 +13,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from services.kit.contracts.preferences import (
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
 )
+from services.kit.jsontext import json_bytes
 from services.kit.outbox import enqueue_many, enqueue_tombstone
 from services.preferences.adapters import repository as repo
 from services.preferences.adapters.repository import CustomerRow, PolicyRow
@@ -52,6 +53,7 @@ Ask = repo.ConfirmationRow  # a confirmation request's row: id, customer, key, v
 # A question's answer link: a random token (only its digest is stored) that works this long.
 QUESTION_TTL = timedelta(days=30)
 QUESTION_TOKEN_BYTES = 24
+TRAVELLER_LINK = "traveller (answer link)"  # who answered, for answers given through the link
 
 
 def token_digest(token: str) -> bytes:
@@ -141,24 +143,12 @@ def _json_time(at: datetime) -> str:
     return text
 
 
-def _published_entry(p: Preference) -> dict[str, Any]:
-    """A preference as `PreferenceV1.model_dump(mode="json")` gives it (a unit test pins this)."""
-    return {
-        "key": p.key,
-        "value": _json_value(p.value),
-        "source": p.source,
-        "confidence": float(p.confidence),
-        "evidence_count": p.evidence_count,
-        "first_seen": _json_time(p.first_seen),
-        "last_seen": _json_time(p.last_seen),
-    }
-
-
 def _published_entries(preferences: Mapping[str, Preference]) -> list[dict[str, Any]]:
-    """`_published_entry` of every preference but the sensitive ones, in their order.
+    """Every preference but the sensitive ones, in their order, each as
+    `PreferenceV1.model_dump(mode="json")` gives it (unit tests pin this).
 
-    The same entries, built inline: a customer's preferences share a few time objects (a
-    booking's segments), so each is spelt once by identity (all alive meanwhile).
+    A customer's preferences share a few time objects (a booking's segments), so each is spelt
+    once by identity (all alive meanwhile).
     """
     sensitive = catalogue.SENSITIVE_KEYS
     spelt: dict[int, str] = {}
@@ -290,7 +280,7 @@ def refresh(
 
 def _dumped(payload: dict[str, Any]) -> bytes:
     """A payload in JSON form (times spelt already) as its model's `model_dump_json()` spells it."""
-    return repo.json_bytes(payload, inf_nan_mode="null")
+    return json_bytes(payload, inf_nan_mode="null")
 
 
 def _snapshot_event(
@@ -298,7 +288,7 @@ def _snapshot_event(
 ) -> Envelope[Any] | EncodedEnvelope:
     """The snapshot event of a customer whose published form is `form` (already `row.published`).
 
-    Its preferences are already in pydantic's JSON form (`_published_entry`), so without conflicts
+    Its preferences are already in pydantic's JSON form (`_published_entries`), so without conflicts
     the payload is written straight from the form: the same bytes `PreferenceSnapshotV1`, validated
     and dumped, gives (a unit test pins this), at a fraction of the cost. With conflicts (their
     values are whatever the policy holds) the snapshot is validated and dumped as a model.
@@ -574,13 +564,7 @@ async def answer_by_token(
     if q.status != "pending":
         raise QuestionClosedError(f"this question is already {q.status}", q)
     await answer_confirmation(conn, q.customer_id, q.request_id, accepted=accepted, actor=TRAVELLER_LINK)
-    return LinkedQuestion(
-        request_id=q.request_id, customer_id=q.customer_id, key=q.key, value=q.value, question=q.question,
-        status="accepted" if accepted else "declined", expires_at=q.expires_at,
-    )  # fmt: skip
-
-
-TRAVELLER_LINK = "traveller (answer link)"
+    return replace(q, status="accepted" if accepted else "declined")
 
 
 class NothingInferredError(LookupError):

@@ -13,9 +13,9 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import asyncpg
-import orjson
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
+from services.kit.jsontext import json_bytes
 from services.profile.domain.matching import MatchFeatures, is_weak_key
 from services.profile.domain.model import Correction, FieldValue, StoredRecord
 
@@ -28,25 +28,7 @@ def _js(values: Iterable[Any]) -> list[str | None]:
     Serialising in Python and sending text arrays costs a fraction of the connection's
     per-value jsonb codec on the batch paths.
     """
-    return [None if v is None else json_text(v) for v in values]
-
-
-# Plain JSON data only: datetimes, dataclasses and subclasses of built-in types are refused
-# (orjson would spell them differently from pydantic-core) and go to pydantic-core instead.
-_PLAIN_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
-
-
-def json_text(value: Any) -> str:
-    """A value's JSON text as pydantic-core writes it, or the same JSON values: orjson (about twice
-    as fast on the dicts of strings, lists and numbers stored here) for plain data; pydantic-core
-    for anything else (datetimes, models, decimals, integers beyond 64 bits). The two differ only
-    in how a float of 1e16 or more spells its exponent (`1e+16` for `1e16`), the same jsonb number,
-    and in NaN and infinities, which jsonb refuses from pydantic-core and orjson writes as null.
-    """
-    try:
-        return orjson.dumps(value, option=_PLAIN_ONLY).decode()
-    except TypeError:  # orjson.JSONEncodeError: not plain JSON data
-        return to_json(value).decode()
+    return [None if v is None else json_bytes(v).decode() for v in values]
 
 
 # Identity locks are hashed into a fixed number of advisory-lock buckets (in their own

@@ -21,7 +21,7 @@ from services.kit.auth import Principal, require_roles
 from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
 from services.kit.db import audit, connection
-from services.kit.entry import runtime_lifespan
+from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.kafka import OutgoingRecord
 from services.kit.runtime import ServiceRuntime
@@ -229,18 +229,13 @@ class ImportPublic(BaseModel):
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
 def _config(request: Request) -> ProfileConfig:
     config: ProfileConfig = request.app.state.profile_config
     return config
 
 
 def _connection(request: Request, *, transaction: bool = False) -> AbstractAsyncContextManager[asyncpg.Connection]:
-    return connection(_runtime(request).pool, transaction=transaction)
+    return connection(runtime_of(request).pool, transaction=transaction)
 
 
 async def _audit(
@@ -362,7 +357,7 @@ async def post_booking_event(
         raise ProblemError(422, str(exc), type_="/problems/invalid-event") from exc
     if type(event.payload) not in BOOKING_PAYLOADS:
         raise ProblemError(422, f"{event.event_type} is not a booking event", type_="/problems/invalid-event")
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     topic = runtime.settings.topic("booking.events.v1")
     await runtime.producer.send(
         OutgoingRecord(
