@@ -76,14 +76,35 @@ def corrupted(raw: dict[str, Any], source_id: str, rng: random.Random) -> dict[s
     return row
 
 
-async def sample_rows(settings: ProfileSettings, n: int, rng: random.Random) -> list[dict[str, Any]]:
+def repeated(record: Any) -> dict[str, Any]:
+    """A stored source record sent again by its own source, unchanged: a traveller booking again."""
+    row = {k: v for k, v in record["raw"].items() if k != "loyalty_numbers"}
+    row["source_system"] = record["source_system"]
+    row["source_id"] = record["source_id"]
+    if record["raw"].get("loyalty_numbers"):
+        row["loyalty"] = ";".join(f"{x['programme']}:{x['number']}" for x in record["raw"]["loyalty_numbers"])
+    return row
+
+
+async def sample_rows(
+    settings: ProfileSettings, n: int, rng: random.Random, *, repeat_share: float = 0.0
+) -> list[dict[str, Any]]:
+    """`repeat_share` of the rows are stored records sent again unchanged by their own source; of
+    the rest, half are corrupted copies of stored travellers from a new source, half new travellers."""
+    repeats = round(n * repeat_share)
     pool = await create_pool(settings)
     try:
         async with pool.acquire() as conn:
-            stored = await conn.fetch("SELECT raw FROM source_records ORDER BY random() LIMIT $1", n // 2)
+            stored = await conn.fetch("SELECT raw FROM source_records ORDER BY random() LIMIT $1", (n - repeats) // 2)
+            again = await conn.fetch(
+                "SELECT source_system, source_id, raw FROM source_records"
+                " WHERE passport_hash IS NULL ORDER BY random() LIMIT $1",
+                repeats,
+            )
     finally:
         await pool.close()
     rows = [corrupted(r["raw"], f"S{i:07d}-{rng.randrange(10**9)}", rng) for i, r in enumerate(stored)]
+    rows += [repeated(r) for r in again]
     for row in generate(n - len(rows), seed=rng.randrange(10**6), duplicates=False):
         row.pop("entity_id")
         row["source_system"] = "bench-stream"
@@ -163,7 +184,7 @@ def booking_for(row: dict[str, Any]) -> Any:
         CompanyV1(name=row["company_name"], email_domain=row.get("company_domain")) if row.get("company_name") else None
     )
     return builders.booking_created(
-        source_system="bench-stream", traveller_id=row["source_id"], traveller=traveller, company=company
+        source_system=row["source_system"], traveller_id=row["source_id"], traveller=traveller, company=company
     )
 
 
@@ -291,7 +312,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["booking_topic_partitions"] = await ensure_partitions(
             f"{args.topic_prefix}booking.events.v1", args.partitions, bootstrap_servers=KAFKA
         )
-        events = await sample_rows(settings, args.events, rng)
+        events = await sample_rows(settings, args.events, rng, repeat_share=args.repeat_share)
         result["throughput"] = await throughput(settings, events, args.workers, args.batch_size)
     return result
 
@@ -305,6 +326,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=ProfileSettings.model_fields["consumer_batch_size"].default)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--repeat-share",
+        type=float,
+        default=0.0,
+        help="share of the booking events whose traveller is a stored source record sent again unchanged",
+    )
     parser.add_argument(
         "--partitions",
         type=int,

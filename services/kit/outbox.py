@@ -2,18 +2,22 @@
 
 `enqueue()` inserts rows inside the caller's transaction. `OutboxRelay` publishes them
 in id order with the idempotent producer and deletes them once the broker has
-acknowledged. One publisher per schema at a time (an advisory lock), which keeps
-per-key order; a crash between publishing and deleting re-publishes, and consumers are
+acknowledged. A relay sweep holds the schema's publishing lock (an advisory lock) alone, which
+keeps per-key order; a crash between publishing and deleting re-publishes, and consumers are
 idempotent on event_id.
 
 Publishing right after commit: code that owns the transaction (the kit's consumer) may
 collect what its handlers enqueue (`collecting()`) and, once committed, hand the rows to
 `OutboxRelay.publish_after_commit()`. They are published in the background, in commit order,
-from memory (no read-back, no re-decoding): under the schema's publishing lock, deleted by id and
-produced in one transaction. If older rows of the same keys are still waiting, or producing
-fails, they are left to the relay, which is then only the sweeper for what such a path, an API
-request, a job or a crash left behind. Either way nothing is published that was not committed,
-and every committed row is published (at least once).
+from memory (no read-back, no re-decoding): deleted by id and produced in one transaction that
+holds the publishing lock *shared*, so the committed batches of several processes publish at the
+same time, and only a sweep waits for them (and they for a sweep). If a row of one of the batch's
+keys older than the batch's own is still in the outbox (waiting, or being published by another
+process whose delete has not committed yet), or producing fails, the batch is left to the relay,
+which is then only the sweeper for what such a path, an API request, a job or a crash left
+behind. Collected rows wake no relay when they are inserted (rows of API requests and jobs do):
+a relay finds what a crashed process left at its next poll. Either way nothing is published that
+was not committed, and every committed row is published (at least once).
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ async def enqueue(conn: asyncpg.Connection, *, topic: str, envelope: Envelope[An
     await enqueue_many(conn, [(topic, envelope)])
 
 
-# One statement for any number of rows (one round trip, one NOTIFY from the statement trigger);
+# One statement for any number of rows (one round trip, at most one NOTIFY from the statement trigger);
 # rows get their ids in the order given, which is the order the relay publishes them in.
 _INSERT_MANY = """
 INSERT INTO outbox (topic, key, value, headers, event_id)
@@ -81,6 +85,11 @@ SELECT u.topic, u.key, u.value, u.headers::jsonb, u.event_id
        AS u(topic, key, value, headers, event_id, n)
  ORDER BY u.n
 """
+
+
+# Rows collected for publishing after the commit: their insert does not wake the relays (the
+# outbox trigger reads this; see kit migration 0004).
+_DIRECT = "SET LOCAL itinera.outbox_direct = 'on'"
 
 
 async def enqueue_many(conn: asyncpg.Connection, items: Sequence[tuple[str, Envelope[Any] | EncodedEnvelope]]) -> None:
@@ -101,6 +110,7 @@ async def enqueue_many(conn: asyncpg.Connection, items: Sequence[tuple[str, Enve
     if collected is None:
         await conn.execute(_INSERT_MANY, topics, keys, values, headers, event_ids)
         return
+    await conn.execute(_DIRECT)
     rows = await conn.fetch(_INSERT_MANY + " RETURNING id", topics, keys, values, headers, event_ids)
     ids = sorted(r["id"] for r in rows)  # given in order, so the ids ascend in the order given
     collected.extend(map(Enqueued, ids, topics, keys, values, header_lists))
@@ -108,23 +118,35 @@ async def enqueue_many(conn: asyncpg.Connection, items: Sequence[tuple[str, Enve
 
 async def enqueue_tombstone(conn: asyncpg.Connection, *, topic: str, key: str) -> None:
     """Add a tombstone (null value) for `key` on a compacted topic."""
+    collected = _collected.get()
+    if collected is not None:
+        await conn.execute(_DIRECT)
     row_id = await conn.fetchval(
         "INSERT INTO outbox (topic, key, value, headers) VALUES ($1, $2, NULL, '[]'::jsonb) RETURNING id",
         topic,
         key.encode(),
     )
-    collected = _collected.get()
     if collected is not None:
         collected.append(Enqueued(row_id, topic, key.encode(), None, []))
 
 
 BUSY_RETRIES, BUSY_RETRY_SECONDS = 50, 0.02  # a forced sweep retries a busy lock for about a second
+LOCK_WAIT_MS = 2000  # how long a forced sweep waits for the publishing lock each time
 
 # Keys on any topic: a service's keys are its entities' ids, the same on each of its topics (an
-# older row of the key on another topic holding a batch back costs a sweep, never order). The keys
-# are a hashed subquery: `key = ANY($2)` compares each older row with every key of the batch, which
-# took a second for a thousand keys behind a backlog of 100,000 rows (this takes 20 ms).
-_OLDER_OF_THE_SAME_KEYS = "SELECT EXISTS (SELECT 1 FROM outbox WHERE id < $1 AND key IN (SELECT unnest($2::bytea[])))"
+# older row of the key on another topic holding a batch back costs a sweep, never order).
+# Is a row of one of the keys ($1) older than the batch's first row of that key ($2) still in the
+# outbox? ($3 is the newest of those first rows.) The older rows are read once, along the primary
+# key, and hash-joined with the batch's keys (`key = ANY(...)` compares each row with every key:
+# a second for 1,000 keys behind a backlog of 100,000 rows). Left to itself, the planner sometimes
+# chose a scan of the primary key per key (a quarter of a second for a batch of 1,000 keys), or a
+# sequential scan of a heap bloated by the outbox's churn.
+_OLDER_OF_THE_SAME_KEYS = """
+WITH older AS MATERIALIZED (SELECT id, key FROM outbox WHERE id < $3 ORDER BY id)
+SELECT EXISTS (
+    SELECT 1 FROM older o JOIN unnest($1::bytea[], $2::bigint[]) AS b (key, first_id) ON o.key = b.key
+     WHERE o.id < b.first_id)
+"""
 
 
 class OutboxRelay:
@@ -167,7 +189,7 @@ class OutboxRelay:
         try:
             while not self._stopping:
                 try:
-                    published = await self.publish_pending()
+                    published = await self.publish_pending(wait=self._forced)
                     backoff = 0.5
                 except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                     log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, exc)
@@ -191,8 +213,9 @@ class OutboxRelay:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
                     if self._direct_pending and not self._forced:
-                        # Committed batches of this process are publishing their own rows (the
-                        # NOTIFY was most likely theirs): let them go first rather than race them.
+                        # Committed batches of this process are publishing their own rows: let them
+                        # go first rather than race them for the lock (their inserts notify nobody,
+                        # but rows of an API request or a job may have woken this relay meanwhile).
                         with contextlib.suppress(asyncio.TimeoutError):
                             await asyncio.wait_for(self._direct_idle.wait(), timeout=self._poll_interval)
                     self._forced = False
@@ -215,7 +238,8 @@ class OutboxRelay:
         self._wake.set()
 
     def expect_commit(self) -> None:
-        """A transaction with collected rows is about to commit: its NOTIFY is for `publish_after_commit`.
+        """A transaction with collected rows is about to commit: `publish_after_commit` publishes them
+        (their inserts wake no relay: see `_DIRECT`).
 
         Follow with `publish_after_commit()` once committed, or `commit_failed()`.
         """
@@ -261,21 +285,28 @@ class OutboxRelay:
     async def publish_committed(self, rows: list[Enqueued]) -> int:
         """Publish committed outbox rows from memory; returns how many were published.
 
-        Under the publishing lock, in one transaction: rows still in the outbox are deleted by id
-        and produced (any a relay run took meanwhile are skipped); if older rows of the same keys
-        are waiting, the relay is asked to publish everything in order instead. A failure rolls
-        back: the rows stay.
+        In one transaction holding the publishing lock shared (other processes' committed batches
+        publish meanwhile; a relay sweep waits, or is waited for): rows still in the outbox are
+        deleted by id and produced (any a relay run took meanwhile are skipped); if an older row of
+        one of their keys is still in the outbox, the relay is asked to publish everything in order
+        instead. A failure rolls back: the rows stay.
 
         Only the same keys count: order matters per key (a compacted topic keeps a key's last
         record), and rows of one key are enqueued under that entity's lock, so they commit in id
-        order and an older one is visible here until it is published. Rows of other keys waiting
-        (another worker's, committed a moment earlier) do not hold these back.
+        order, and an older one stays visible here until it is published: until the transaction
+        that deletes it commits, which it does only once the broker has acknowledged the row.
+        Rows of other keys waiting (another worker's, committed a moment earlier) do not hold these
+        back.
         """
         if not rows:
             return 0
+        first: dict[bytes, int] = {}
+        for r in rows:  # each key's first row
+            if r.id < first.get(r.key, r.id + 1):
+                first[r.key] = r.id
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
-            older = await conn.fetchval(_OLDER_OF_THE_SAME_KEYS, min(r.id for r in rows), list({r.key for r in rows}))
+            await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", lock_name(self._schema))
+            older = await conn.fetchval(_OLDER_OF_THE_SAME_KEYS, list(first), list(first.values()), max(first.values()))
             if older:  # the relay keeps the order: it publishes the older ones first
                 self._sweep_now()
                 return 0
@@ -291,11 +322,25 @@ class OutboxRelay:
             OUTBOX_PUBLISHED.labels(self._service, topic).inc(count)
         return len(rows)
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of pending rows; returns how many were published."""
+    async def publish_pending(self, *, wait: bool = False) -> int:
+        """Publish one batch of pending rows; returns how many were published.
+
+        `wait`: rows are known to wait (a direct publish left them): wait a moment for the
+        publishing lock, in turn with the direct publishes holding it shared, instead of trying once.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
             # Only one publisher per schema at a time, so rows leave in id order.
-            got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
+            if wait:
+                try:
+                    async with conn.transaction():  # a savepoint: a timed-out wait leaves the transaction usable
+                        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
+                        await conn.execute("SET LOCAL lock_timeout TO DEFAULT")
+                    got = True
+                except asyncpg.LockNotAvailableError:
+                    got = False
+            else:
+                got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", lock_name(self._schema))
             self._lock_busy = not got
             if not got:
                 return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -25,26 +27,76 @@ from services.preferences.settings import PreferencesSettings
 log = logging.getLogger(__name__)
 
 POLICY_CHUNK = 500
+# After a company's policy changes, its travellers are checked on every wake-up for this long: a
+# booking batch that read the old version may commit a moment after the first check. Every company
+# is checked once when the job starts and again every FULL_CHECK_SECONDS, should anything have
+# been missed.
+SETTLE_SECONDS = 30.0
+FULL_CHECK_SECONDS = 900.0
 
 
-async def _refresh_chunk(pool: asyncpg.Pool) -> int:
+class PolicyFollower:
+    """Which companies' travellers to check against their policy: only those whose policy changed
+    lately. Checking every customer against every policy on each wake-up would read the whole
+    customer table every second."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._seen: dict[str, tuple[int, float]] = {}  # company -> (version, checked until)
+        self._full_check_at = clock() + FULL_CHECK_SECONDS
+
+    def to_check(self, versions: Mapping[str, int]) -> list[tuple[str, int]]:
+        """The companies (and their current policy version) whose travellers may be behind."""
+        now = self._clock()
+        if now >= self._full_check_at:
+            self._seen.clear()
+            self._full_check_at = now + FULL_CHECK_SECONDS
+        first_pass = not self._seen  # at start (or a full check): every company once
+        out = []
+        for company, version in sorted(versions.items()):
+            seen = self._seen.get(company)
+            if seen is None and first_pass:
+                self._seen[company] = (version, now)
+            elif seen is None or seen[0] != version:  # a new or changed policy: checked for a while
+                self._seen[company] = (version, now + SETTLE_SECONDS)
+            elif now >= seen[1]:
+                continue
+            out.append((company, version))
+        return out
+
+
+async def _refresh_company(pool: asyncpg.Pool, company_id: str, version: int) -> int:
     async with connection(pool, transaction=True) as conn:
-        behind = await repo.customers_behind_policy(conn, limit=POLICY_CHUNK)
+        behind = await repo.company_customers_behind(conn, company_id, version, limit=POLICY_CHUNK)
         if behind:
             changed = await refresh_customers(conn, behind)
-            log.info("re-resolved %d travellers against a changed policy, %d snapshots changed", len(behind), changed)
+            log.info(
+                "re-resolved %d travellers of %s against policy version %d, %d snapshots changed",
+                len(behind), company_id, version, changed,
+            )  # fmt: skip
     return len(behind)
+
+
+async def refresh_behind_policies(pool: asyncpg.Pool, follower: PolicyFollower) -> None:
+    """Re-resolve the travellers of the companies `follower` names, a chunk per transaction."""
+    async with connection(pool) as conn:
+        versions = await repo.policy_versions(conn)
+    for company_id, version in follower.to_check(versions):
+        while await _refresh_company(pool, company_id, version) == POLICY_CHUNK:
+            pass
 
 
 def policy_job(interval: float) -> BackgroundJob:
     """Re-resolve travellers whose company policy changed, a chunk per transaction.
 
     Woken by the NOTIFY a policy write sends, and by a timer (so a missed notification,
-    or a policy written by another process, is picked up anyway).
+    or a policy written by another process, is picked up anyway). A wake-up reads the policies'
+    versions, then checks only the travellers of companies whose policy changed lately.
     """
 
     async def follow_policies(runtime: ServiceRuntime) -> None:
         wake = asyncio.Event()
+        follower = PolicyFollower()
         listener = await runtime.pool.acquire()
 
         def on_notify(*_: Any) -> None:
@@ -54,8 +106,7 @@ def policy_job(interval: float) -> BackgroundJob:
         try:
             while True:
                 try:
-                    while await _refresh_chunk(runtime.pool) == POLICY_CHUNK:
-                        pass
+                    await refresh_behind_policies(runtime.pool, follower)
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("policy refresh failed, retrying: %s", exc)
                 wake.clear()

@@ -305,6 +305,121 @@ async def test_a_committed_batch_waits_only_for_older_rows_of_its_own_keys(kit_e
         await runtime.stop()
 
 
+async def test_a_batch_is_held_back_by_an_older_row_of_a_key_even_if_its_first_row_is_older(
+    kit_env: TestEnv,
+) -> None:
+    """A batch's rows need not be older than another batch's rows of other keys: what counts is,
+    per key, a row older than the batch's own row of that key."""
+    from services.kit.outbox import collecting
+
+    definition = _without_consumers(_definition(kit_env, Switch()))
+    runtime = ServiceRuntime(definition)
+    await runtime.start(workers=False, create_topics=False)
+    try:
+        relay = OutboxRelay(
+            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
+            topic_prefix=kit_env.topic_prefix,
+        )  # fmt: skip
+        b_k2, a_k1, b_k1 = customer_event("k2"), customer_event("k1"), customer_event("k1")
+        with collecting() as batch_b:
+            async with runtime.pool.acquire() as conn_b, conn_b.transaction():
+                await enqueue(conn_b, topic="profile.customer-events.v1", envelope=b_k2)  # oldest id
+                with collecting():  # another process's batch
+                    async with runtime.pool.acquire() as conn_a, conn_a.transaction():
+                        await enqueue(conn_a, topic="profile.customer-events.v1", envelope=a_k1)  # committed, waiting
+                await enqueue(conn_b, topic="profile.customer-events.v1", envelope=b_k1)
+        assert [r.key for r in batch_b] == [b"k2", b"k1"]
+        assert await relay.publish_committed(list(batch_b)) == 0  # a's k1 is older than b's k1: relay's turn
+        assert await relay.publish_pending() == 3
+        events = await kit_env.events(
+            "profile.customer-events.v1",
+            until=lambda evs: {e.event_id for e in evs} >= {b_k2.event_id, a_k1.event_id, b_k1.event_id},
+        )
+        k1 = [e.event_id for e in events if e.event_id in (a_k1.event_id, b_k1.event_id)]
+        assert k1 == [a_k1.event_id, b_k1.event_id]
+    finally:
+        await runtime.stop()
+
+
+async def test_committed_batches_of_two_processes_publish_together_and_a_sweep_takes_its_turn(
+    kit_env: TestEnv,
+) -> None:
+    """Direct publishes hold the publishing lock shared: another process's publish in progress does
+    not hold a batch of other keys back; a relay sweep waits until no direct publish holds it."""
+    import asyncio
+
+    from services.kit.outbox import collecting, lock_name
+
+    definition = _without_consumers(_definition(kit_env, Switch()))
+    runtime = ServiceRuntime(definition)
+    await runtime.start(workers=False, create_topics=False)
+    try:
+        relay = OutboxRelay(
+            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
+            topic_prefix=kit_env.topic_prefix,
+        )  # fmt: skip
+        mine, left = customer_event("k3"), customer_event("k4")
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, topic="profile.customer-events.v1", envelope=left)  # for the sweep
+        with collecting() as batch:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, topic="profile.customer-events.v1", envelope=mine)
+        other = await runtime.pool.acquire()
+        other_tx = other.transaction()
+        await other_tx.start()  # another process, publishing its own batch right now
+        await other.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))", lock_name("profile"))
+        try:
+            assert await asyncio.wait_for(relay.publish_committed(list(batch)), timeout=10) == 1
+            assert await relay.publish_pending() == 0  # a sweep does not run beside a direct publish
+            sweep = asyncio.ensure_future(relay.publish_pending(wait=True))
+            await asyncio.sleep(0.3)
+            assert not sweep.done()  # a forced sweep waits for its turn
+        finally:
+            await other_tx.commit()
+            await runtime.pool.release(other)
+        assert await asyncio.wait_for(sweep, timeout=10) == 1
+        await kit_env.events(
+            "profile.customer-events.v1",
+            until=lambda evs: {e.event_id for e in evs} >= {mine.event_id, left.event_id},
+        )
+    finally:
+        await runtime.stop()
+
+
+async def test_rows_published_after_their_commit_wake_no_relay_and_others_do(kit_env: TestEnv) -> None:
+    """A relay woken by another process's collected rows would race that process for them."""
+    import asyncio
+
+    from services.kit.outbox import collecting
+
+    definition = _without_consumers(_definition(kit_env, Switch()))
+    runtime = ServiceRuntime(definition)
+    await runtime.start(workers=False, create_topics=False)
+    try:
+        woken = asyncio.Queue[str]()
+
+        def on_notify(*args: Any) -> None:
+            woken.put_nowait(args[2])  # (connection, pid, channel, payload)
+
+        listener = await runtime.pool.acquire()
+        await listener.add_listener("profile_outbox", on_notify)
+        try:
+            with collecting() as collected:
+                async with runtime.pool.acquire() as conn, conn.transaction():
+                    await enqueue(conn, topic="profile.customer-events.v1", envelope=customer_event("k5"))
+            assert len(collected) == 1
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(woken.get(), timeout=0.5)
+            async with runtime.pool.acquire() as conn, conn.transaction():  # an API request's row
+                await enqueue(conn, topic="profile.customer-events.v1", envelope=customer_event("k6"))
+            assert await asyncio.wait_for(woken.get(), timeout=5) == "profile_outbox"
+        finally:
+            await listener.remove_listener("profile_outbox", on_notify)
+            await runtime.pool.release(listener)
+    finally:
+        await runtime.stop()
+
+
 def customer_event(key: str) -> Envelope[CustomerCreatedV1]:
     created = CustomerCreatedV1(customer_id=key, source_system="t", source_record_id=uuid.uuid4().hex)
     return Envelope.new(created, producer="profile", subject_id=key)

@@ -167,6 +167,27 @@ async def customers_behind_policy(conn: asyncpg.Connection, *, limit: int) -> li
     return [r["customer_id"] for r in rows]
 
 
+async def policy_versions(conn: asyncpg.Connection) -> dict[str, int]:
+    """Each company's policy version (deleted policies too: their travellers are resolved without them)."""
+    return {r["company_id"]: r["version"] for r in await conn.fetch("SELECT company_id, version FROM policies")}
+
+
+async def company_customers_behind(conn: asyncpg.Connection, company_id: str, version: int, *, limit: int) -> list[str]:
+    """Active customers of one company resolved against another version of its policy (by the
+    company index: the company's customers, not every customer)."""
+    rows = await conn.fetch(
+        """
+        SELECT customer_id FROM customers
+         WHERE company_id = $1 AND status = 'active' AND policy_version IS DISTINCT FROM $2
+         ORDER BY customer_id LIMIT $3
+        """,
+        company_id,
+        version,
+        limit,
+    )
+    return [r["customer_id"] for r in rows]
+
+
 ConfirmationRow = tuple[str, str, str, Any, float, datetime, bytes, datetime]
 
 
