@@ -186,6 +186,10 @@ shared_buffers = $SHARED_BUFFERS
 # checkpoints, the server logged "checkpoints are occurring too frequently" (5 s apart)
 # and wrote the same hot index pages out again at every checkpoint.
 max_wal_size = 4GB
+# The outbox tables are rewritten every few seconds (rows inserted, published, deleted); with the
+# default 1 min between autovacuum's looks at a database they bloated to 100 MB of dead rows
+# under load. 10 s keeps them small (their own thresholds: kit migration 0005).
+autovacuum_naptime = 10s
 # Per-statement counts and times for operations and benchmarks (read them after
 # CREATE EXTENSION pg_stat_statements in a database), where the module is installed.
 $statements

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import time
 
 import httpx
 import pytest
@@ -44,6 +45,11 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, Serv
                 smtp_port=smtp.port,
                 dispatch_poll_seconds=0.2,
                 preferences_public_base_url="http://preferences",
+                # No quiet hours: these flows are not about them (the notifications tests are), and
+                # with the default window (22:00-07:00) the survey and question emails would wait
+                # for the morning whenever the suite runs at night.
+                default_quiet_hours_start=time(0, 0),
+                default_quiet_hours_end=time(0, 0),
             )
         ),
     }
