@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import subprocess
 import sys
@@ -52,12 +53,12 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
-from bench.shared import cpu_seconds, ensure_partitions, load_average
+from bench.shared import broker_cpu_seconds, cpu_seconds, database_cpu_seconds, ensure_partitions, load_average
 from services.kit.contracts.topics import topic_spec
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
 from services.kit.view import customer_view_consumer
-from tests.harness import KAFKA, create_env, drop_env
+from tests.harness import KAFKA, TestEnv, create_env, drop_env
 
 # When a booking is sent, this time (in every place the booking carries its time) becomes the
 # send time: the bookings are built before the run, so building them costs the run nothing.
@@ -185,6 +186,17 @@ async def record_publication(topic: str, stop: asyncio.Event, out: dict[str, flo
         await consumer.stop()
 
 
+async def _other_cpu(env: TestEnv) -> tuple[float | None, float | None, float | None]:
+    """CPU seconds so far of the database's backends, the local broker, and this process (the
+    view reader, the notification listener, the publication recorder)."""
+    conn = await env.admin_connect()
+    try:
+        backends = await database_cpu_seconds(conn, env.database)
+    finally:
+        await conn.close()
+    return backends, broker_cpu_seconds(), cpu_seconds(os.getpid())
+
+
 def _stage(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     p50, p90, p99 = (percentile(ms, q) for q in (0.5, 0.9, 0.99))
@@ -255,9 +267,11 @@ async def main() -> None:
             assert generator.stdout is not None
             begin = float((await generator.stdout.readline()).split()[1])
             cpu_before = [cpu_seconds(p.pid) for p in procs]
+            others_before = await _other_cpu(env)
             _, sent_text, achieved_text = (await generator.stdout.readline()).split()
             sent, achieved = int(sent_text), float(achieved_text)
             cpu_after = [cpu_seconds(p.pid) for p in procs]
+            others_after = await _other_cpu(env)
             if await generator.wait() != 0:
                 raise SystemExit("the load generator failed")
             await asyncio.sleep(5)  # let the tail drain
@@ -277,6 +291,13 @@ async def main() -> None:
         spent = [a - b for a, b in zip(cpu_after, cpu_before, strict=True) if a is not None and b is not None]
         if len(spent) == len(procs):
             print(f"worker CPU:     {1000 * sum(spent) / sent:.2f} ms per booking while sending (all workers)")
+        shares = [
+            f"{name} {1000 * (after - before) / sent:.2f}"
+            for name, before, after in zip(("PostgreSQL", "broker", "reader and instruments"), others_before,
+                                           others_after, strict=True)
+            if before is not None and after is not None
+        ]  # fmt: skip
+        print(f"other CPU:      {', '.join(shares)} ms per booking while sending")
         print(f"freshness p50:  {percentile(counted, 0.50) * 1000:.0f} ms")
         print(f"freshness p90:  {percentile(counted, 0.90) * 1000:.0f} ms")
         print(f"freshness p99:  {percentile(counted, 0.99) * 1000:.0f} ms")

@@ -5,8 +5,9 @@ preferences worker (`python -m services.preferences worker`, its own process) is
 started and timed until every booking is processed and every resulting snapshot has
 left the outbox for Kafka. Runs in a throwaway database and topic prefix.
 
-Besides bookings/s it reports the worker's CPU time per 1,000 bookings (from `/proc`), which
-depends much less than the rate on whatever else the machine is running, and the load average.
+Besides bookings/s it reports the CPU time per 1,000 bookings (from `/proc`) of the worker, of the
+PostgreSQL backends and of the local Kafka broker, which depends much less than the rate on
+whatever else the machine is running, and the load average.
 
     .venv/bin/python -m bench.preferences_throughput --bookings 100000 --customers 20000
     .venv/bin/python -m bench.preferences_throughput --bookings 20000 --customers 5000 --workers 2
@@ -32,7 +33,7 @@ from bench.preferences_common import (
     start_workers,
     stop_workers,
 )
-from bench.shared import cpu_seconds, database_cpu_seconds, ensure_partitions, load_average
+from bench.shared import broker_cpu_seconds, cpu_seconds, database_cpu_seconds, ensure_partitions, load_average
 from services.kit.contracts.topics import topic_spec
 from tests.harness import KAFKA, create_env, drop_env
 
@@ -93,6 +94,7 @@ async def main() -> None:
         first = None
         cpu_at_first: list[float | None] = []
         db_cpu_at_first: float | None = None
+        broker_at_first: float | None = None
         while True:
             await asyncio.sleep(0.5)
             for proc in procs:
@@ -110,6 +112,7 @@ async def main() -> None:
                 first = now
                 cpu_at_first = [cpu_seconds(p.pid) for p in procs]  # start-up (imports, migrations) excluded
                 db_cpu_at_first = await database_cpu_seconds(conn, env.database)
+                broker_at_first = broker_cpu_seconds()
             samples.append((now, processed))
             if processed >= args.bookings and outbox == 0:
                 break
@@ -119,6 +122,7 @@ async def main() -> None:
         elapsed = samples[-1][0]
         cpu_at_end = [cpu_seconds(p.pid) for p in procs]
         db_cpu_at_end = await database_cpu_seconds(conn, env.database)
+        broker_at_end = broker_cpu_seconds()
         load_after = load_average()
         snapshots = await conn.fetchval("SELECT coalesce(sum(version), 0) FROM preferences.customers")
         await conn.close()
@@ -141,6 +145,9 @@ async def main() -> None:
         if db_cpu_at_first is not None and db_cpu_at_end is not None:
             db_cpu = db_cpu_at_end - db_cpu_at_first
             print(f"PostgreSQL CPU:     {db_cpu:.1f}s = {1000 * db_cpu / done:.2f}s per 1,000 bookings (its backends)")
+        if broker_at_first is not None and broker_at_end is not None:
+            broker = broker_at_end - broker_at_first
+            print(f"Kafka broker CPU:   {broker:.1f}s = {1000 * broker / done:.2f}s per 1,000 bookings (all its work)")
         print(f"settings:           {args.workers} worker process(es), consumer batch size {args.batch_size},"
               f" {partitions} booking partitions")  # fmt: skip
         if args.worker_root is not None:

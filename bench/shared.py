@@ -37,6 +37,17 @@ async def database_cpu_seconds(conn: Any, database: str) -> float | None:
     return total
 
 
+def broker_cpu_seconds() -> float | None:
+    """CPU seconds the local Kafka broker (`make infra-up`, its pid file in the state directory)
+    has used so far; None if it is not running from there (e.g. another broker was given)."""
+    state = Path(os.environ.get("ITINERA_STATE_DIR", Path(__file__).resolve().parents[1] / ".state"))
+    try:
+        pid = int((state / "kafka" / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return cpu_seconds(pid)
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
