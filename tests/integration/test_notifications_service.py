@@ -675,6 +675,10 @@ def question(cid: str, *, token: str | None = None, expires_in: timedelta = time
         confidence=0.6667,
         evidence_count=2,
         question="Seat on short flights: is aisle right for you?",
+        questions={
+            "en": "Seat on short flights: is aisle right for you?",
+            "de": "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?",
+        },
         answer_token=token,
         expires_at=None if token is None else datetime.now(UTC) + expires_in,
     )
@@ -707,7 +711,7 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
 
         msg = await smtp.wait_for(lambda m: m["To"] == f"{asked}@example.com")
         assert msg["Subject"] == "Eine kurze Frage zu Ihren Reisevorlieben"
-        assert "Seat on short flights: is aisle right for you?" in text_of(msg)
+        assert "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?" in text_of(msg)
         assert f"https://prefs.example/confirmations/{token}" in text_of(msg)
         assert f'href="https://prefs.example/confirmations/{token}"' in html_of(msg)
         [row] = await wait_until(lambda: _sent_rows(runtime, asked))
@@ -729,5 +733,6 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
         msg = await smtp.wait_for(lambda m: m["To"] == f"{unlinked}@example.com")
         assert later.payload.answer_token is not None
         assert later.payload.answer_token in text_of(msg)
+        assert "Seat on short flights: is aisle right for you?" in text_of(msg)  # an English traveller
         assert len(await delivery_rows(runtime, asked)) == 1
         assert len(await delivery_rows(runtime, unlinked)) == 1

@@ -504,6 +504,15 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             assert 'name="answer" value="yes"' in r.text
             assert r.headers["referrer-policy"] == "no-referrer"
             assert r.headers["cache-control"] == "no-store"
+            assert seat.questions["de"] == "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?"
+            # A browser that prefers German gets the page in German.
+            r = await client.get(page_url, headers={**html, "Accept-Language": "de-DE,de;q=0.9,en;q=0.8"})
+            assert (r.status_code, r.headers["content-language"]) == (200, "de")
+            assert '<html lang="de">' in r.text
+            assert "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?" in r.text
+            assert "Ja, das stimmt" in r.text
+            r = await client.get(page_url, headers={**html, "Accept-Language": "fr, de;q=0.5, en;q=0.7"})
+            assert (r.headers["content-language"], "is aisle right for you?" in r.text) == ("en", True)
 
             # No agent key needed: the link is the credential. Yes makes it a stated preference.
             r = await client.post(page_url, data={"answer": "yes"}, headers=html)
@@ -512,6 +521,8 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             r = await client.get(page_url, headers=html)
             assert r.status_code == 200
             assert "We have your answer (yes)" in r.text
+            r = await client.get(page_url, headers={**html, "Accept-Language": "de"})
+            assert "Wir haben Ihre Antwort (ja)" in r.text
             r = await client.get(f"/v1/customers/{cid}/preferences", headers=AGENT)
             by_key = {p["key"]: p for p in r.json()["preferences"]}
             assert (by_key["air.seat.short_haul"]["value"], by_key["air.seat.short_haul"]["source"]) == (
@@ -525,6 +536,7 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             assert r.headers["content-type"].startswith("application/problem+json")
             r = await client.get(f"/v1/confirmations/{seat.answer_token}")
             assert (r.status_code, r.json()["status"], r.json()["value"]) == (200, "accepted", "aisle")
+            assert r.json()["questions"]["de"] == seat.questions["de"]
 
             # The other question, answered no as JSON by a tool: declined, no longer used.
             assert other.answer_token is not None
@@ -562,6 +574,8 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             r = await client.get(f"/confirmations/{cabin.answer_token}", headers=html)
             assert r.status_code == 410
             assert "expired" in r.text
+            r = await client.get(f"/confirmations/{cabin.answer_token}", headers={**html, "Accept-Language": "de"})
+            assert "Dieser Link ist abgelaufen." in r.text
             r = await client.post(f"/v1/confirmations/{cabin.answer_token}", json={"accepted": True})
             assert r.status_code == 410
             assert r.json()["type"].endswith("/problems/question-closed")

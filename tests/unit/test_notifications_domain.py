@@ -430,6 +430,32 @@ def test_preference_question_quotes_the_question_and_carries_the_answer_link(lan
     assert phrase in msg.text
 
 
+def test_a_german_preference_question_asks_in_german_where_the_producer_wrote_it_in_german() -> None:
+    context = {
+        "request_id": "5f0c1e55-0000-4000-8000-000000000001",
+        "key": "air.seat.short_haul",
+        "question": "Seat on short flights: is aisle right for you?",
+        "questions": {
+            "en": "Seat on short flights: is aisle right for you?",
+            "de": "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?",
+        },
+        "answer_url": "https://prefs.example/confirmations/tok_abc-DEF",
+        "expires_at": "2026-12-20T00:00:00+00:00",
+    }
+    german = RENDERER.render(template="preference_question", language="de", context=context, recipient=recipient())
+    assert "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?" in german.text
+    assert "Sitzplatz auf Kurzstreckenflügen" in german.html
+    assert "is aisle right for you" not in german.text
+    assert "Englisch" not in german.text  # no note that the question is in English
+    english = RENDERER.render(template="preference_question", language="en", context=context, recipient=recipient())
+    assert "Seat on short flights: is aisle right for you?" in english.text
+    # A producer that writes English only: the German email quotes it and says so.
+    del context["questions"]
+    older = RENDERER.render(template="preference_question", language="de", context=context, recipient=recipient())
+    assert "Seat on short flights: is aisle right for you?" in older.text
+    assert "nur auf Englisch" in older.text
+
+
 def test_unsupported_language_falls_back_to_english() -> None:
     msg = RENDERER.render(
         template="booking_confirmation", language="fr", context=booking_context(), recipient=recipient()

@@ -642,3 +642,39 @@ def test_property_published_entries_are_what_pydantic_dumps_of_each(
     ]
     assert handlers._published_entries(prefs) == expected
     assert [type(e["value"]) for e in handlers._published_entries(prefs)] == [type(e["value"]) for e in expected]
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("de", "de"),
+        ("de-AT", "de"),
+        ("de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("en-GB,en;q=0.9,de;q=0.8", "en"),
+        ("fr, de;q=0.5, en;q=0.7", "en"),
+        ("fr, de;q=0.5", "de"),
+        ("de;q=0, en", "en"),
+        ("*", "en"),
+        ("de;q=oops", "en"),
+    ],
+)
+def test_the_answer_page_speaks_the_first_of_its_languages_the_browser_prefers(header: str | None, lang: str) -> None:
+    from services.preferences.entrypoints.answer_pages import page_language
+
+    assert page_language(header) == lang
+
+
+def test_every_key_has_a_german_description_and_questions_in_both_languages() -> None:
+    assert set(catalogue.DESCRIPTIONS_DE) == set(catalogue.SPECS)
+    assert catalogue.questions("air.seat.long_haul", "window") == {
+        "en": "Seat position on long-haul flights: is window right for you?",
+        "de": "Sitzplatz auf Langstreckenflügen: Ist „Fenster“ richtig für Sie?",
+    }
+    assert catalogue.question("rail.class", "second", "de") == "Klasse bei Bahnreisen: Ist „2. Klasse“ richtig für Sie?"
+    window = {"earliest": "07:00", "latest": "11:59"}
+    assert catalogue.question("air.departure_window", window) == (
+        "Preferred departure time window (local time): is 07:00-11:59 right for you?"
+    )
+    assert catalogue.question("air.departure_window", window, "de").endswith("Ist „07:00–11:59 Uhr“ richtig für Sie?")

@@ -96,3 +96,8 @@ class PreferenceConfirmationRequestedV1(Payload):
         "the preferences service's /confirmations/{answer_token}. Only its digest is stored. Never log it.",
     )
     expires_at: AwareDatetime | None = Field(default=None, description="After this the answer link no longer works")
+    questions: dict[str, str] = Field(
+        default_factory=dict,
+        description="The question in each language it is written in, by ISO 639-1 code ({'en': ..., 'de': ...}); "
+        "`question` is the English one. Empty from producers that write English only.",
+    )

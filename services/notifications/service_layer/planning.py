@@ -157,6 +157,7 @@ def preference_question_handler(
             "request_id": p.request_id,
             "key": p.key,
             "question": p.question,
+            "questions": p.questions,  # by language: the German email asks in German where it can
             "answer_url": f"{answer_base_url}/confirmations/{p.answer_token}",
             "expires_at": p.expires_at.isoformat(),
         }

@@ -294,14 +294,81 @@ def check_consistency(values: dict[str, Any]) -> None:
             raise InvalidPreferenceError(f"{thing}.avoided", f"{', '.join(sorted(both))} both preferred and avoided")
 
 
-def question(key: str, value: Any) -> str:
-    """A yes/no question confirming an inferred preference, in plain English."""
-    description = SPECS[key].description if key in SPECS else key
-    shown = (
-        ", ".join(str(v) for v in value)
-        if isinstance(value, list)
-        else (
-            f"{value['earliest']}-{value['latest']}" if isinstance(value, dict) and "earliest" in value else str(value)
-        )
-    )
-    return f"{description}: is {shown.replace('_', ' ')} right for you?"
+# The languages questions to travellers are written in (ISO 639-1); English is the fallback.
+QUESTION_LANGUAGES = ("en", "de")
+
+_HAULS_DE = {"short_haul": "Kurzstrecken", "medium_haul": "Mittelstrecken", "long_haul": "Langstrecken"}
+DESCRIPTIONS_DE: dict[str, str] = {
+    **{f"air.seat.{h}": f"Sitzplatz auf {label}flügen" for h, label in _HAULS_DE.items()},
+    **{f"air.cabin.{h}": f"Kabine auf {label}flügen" for h, label in _HAULS_DE.items()},
+    "air.airlines.preferred": "Bevorzugte Fluggesellschaften (IATA-Codes)",
+    "air.airlines.avoided": "Fluggesellschaften, die Sie meiden (IATA-Codes)",
+    "air.alliances.preferred": "Bevorzugte Allianzen",
+    "air.stops.max": "Höchstzahl der Umstiege (0 = nur Direktflüge)",
+    "air.departure_window": "Bevorzugte Abflugzeit (Ortszeit)",
+    "air.fare_types": "Tarifarten",
+    "air.meal": "Sondermahlzeit (IATA-SSR-Code)",
+    "hotel.star_min": "Mindestzahl der Hotelsterne",
+    "hotel.chains.preferred": "Bevorzugte Hotelketten (GDS-Codes)",
+    "hotel.chains.avoided": "Hotelketten, die Sie meiden (GDS-Codes)",
+    "hotel.room_type": "Zimmerkategorie",
+    "hotel.smoking": "Raucher- oder Nichtraucherzimmer",
+    "hotel.bed_type": "Bettart",
+    "car.class": "Fahrzeugklasse (ACRISS-Kategorie)",
+    "car.transmission": "Getriebe",
+    "car.vendors.preferred": "Bevorzugte Autovermieter",
+    "car.vendors.avoided": "Autovermieter, die Sie meiden",
+    "rail.class": "Klasse bei Bahnreisen",
+    "rail.seat": "Sitzplatz in der Bahn",
+    "rail.operators.preferred": "Bevorzugte Bahngesellschaften",
+    "loyalty.memberships": "Mitgliedschaften in Bonusprogrammen",
+    "needs.dietary": "Ernährungsbedürfnisse",
+    "needs.accessibility": "Bedürfnisse an Barrierefreiheit",
+    "comms.language": "Sprache für Nachrichten",
+    "comms.channels": "Kanäle in der bevorzugten Reihenfolge",
+    "comms.consent.transactional": "Einwilligung in Nachrichten zu Buchungen (Buchungen, Änderungen)",
+    "comms.consent.service": "Einwilligung in Servicenachrichten (Umfragen, Hinweise)",
+    "comms.consent.marketing": "Einwilligung in Werbenachrichten",
+    "comms.quiet_hours": "Keine Nachrichten zwischen diesen Uhrzeiten (Heimatzeitzone; auch über Mitternacht)",
+    "comms.home_time_zone": "Heimatzeitzone (IANA)",
+}  # fmt: skip
+# Values as a German question spells them; codes (airlines, chains, vendors) and names stay as they are.
+_VALUES_DE = {
+    "window": "Fenster", "aisle": "Gang", "middle": "Mitte", "table": "Tisch", "quiet_coach": "Ruhebereich",
+    "economy": "Economy", "premium_economy": "Premium Economy", "business": "Business", "first": "First",
+    "restricted": "eingeschränkt", "flexible": "flexibel", "fully_refundable": "voll erstattbar",
+    "non_smoking": "Nichtraucher", "smoking": "Raucher",
+    "king": "Kingsize-Bett", "queen": "Queensize-Bett", "double": "Doppelbett", "twin": "zwei Einzelbetten",
+    "single": "Einzelbett", "automatic": "Automatik", "manual": "Schaltgetriebe",
+}  # fmt: skip
+_RAIL_CLASSES_DE = {"standard": "Standardklasse", "second": "2. Klasse", "business": "Business", "first": "1. Klasse"}
+
+
+def description(key: str, lang: str = "en") -> str:
+    """What a key means, in `lang` where the catalogue has it (English otherwise)."""
+    if lang == "de" and key in DESCRIPTIONS_DE:
+        return DESCRIPTIONS_DE[key]
+    return SPECS[key].description if key in SPECS else key
+
+
+def _shown(key: str, value: Any, lang: str) -> str:
+    if isinstance(value, dict) and "earliest" in value:
+        earliest, latest = value["earliest"], value["latest"]
+        return f"{earliest}–{latest} Uhr" if lang == "de" else f"{earliest}-{latest}"
+    items = value if isinstance(value, list) else [value]
+    if lang == "de":
+        words = _RAIL_CLASSES_DE if key == "rail.class" else _VALUES_DE
+        return ", ".join(words.get(str(v), str(v).replace("_", " ")) for v in items)
+    return ", ".join(str(v) for v in items).replace("_", " ")
+
+
+def question(key: str, value: Any, lang: str = "en") -> str:
+    """A yes/no question confirming an inferred preference, in `lang` (English or German)."""
+    if lang == "de":
+        return f"{description(key, 'de')}: Ist „{_shown(key, value, 'de')}“ richtig für Sie?"
+    return f"{description(key)}: is {_shown(key, value, 'en')} right for you?"
+
+
+def questions(key: str, value: Any) -> dict[str, str]:
+    """The question in every language of `QUESTION_LANGUAGES`."""
+    return {lang: question(key, value, lang) for lang in QUESTION_LANGUAGES}

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from services.kit.db import connection, record_audit
 from services.kit.entry import runtime_of
 from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
+from services.preferences.domain import catalogue
 from services.preferences.service_layer import handlers
 from services.preferences.service_layer.handlers import LinkedQuestion
 
@@ -41,8 +42,84 @@ class QuestionPublic(BaseModel):
     key: str
     value: Any
     question: str
+    questions: dict[str, str] = Field(description="The question by language (ISO 639-1); `question` is the English one")
     status: Literal["pending", "accepted", "declined", "superseded", "expired"]
     expires_at: datetime | None
+
+
+# The page's words in each language it is written in; the language is the browser's
+# (Accept-Language), English unless it prefers German.
+_MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+              "November", "Dezember")  # fmt: skip
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "A quick question",
+        "heading": "A quick question about your travel preferences",
+        "intro": "From your recent bookings we think we have noticed something. Is it right?",
+        "yes": "Yes, that's right",
+        "no": "No, it isn't",
+        "note": "Your answer is used for your future bookings. You can change your preferences at any time "
+        "through your travel agent.",
+        "until": "This link works until {date}.",
+        "thanks": "Thank you",
+        "answered": "We have your answer ({said}) and will use it for your next bookings.",
+        "said_yes": "yes",
+        "said_no": "no",
+        "closed": "Question closed",
+        "expired": "This link has expired.",
+        "superseded": "This question is no longer open: we asked a newer one.",
+        "no_longer": "This question can no longer be answered: its link has expired, or we asked a newer one.",
+        "not_found": "Link not found",
+        "unknown": "This link does not belong to any question.",
+    },
+    "de": {
+        "title": "Eine kurze Frage",
+        "heading": "Eine kurze Frage zu Ihren Reisevorlieben",
+        "intro": "Bei Ihren letzten Buchungen ist uns etwas aufgefallen. Stimmt es?",
+        "yes": "Ja, das stimmt",
+        "no": "Nein, das stimmt nicht",
+        "note": "Ihre Antwort gilt für Ihre nächsten Buchungen. Ihre Vorlieben können Sie jederzeit über Ihr "
+        "Reisebüro ändern.",
+        "until": "Dieser Link funktioniert bis zum {date}.",
+        "thanks": "Vielen Dank",
+        "answered": "Wir haben Ihre Antwort ({said}) und berücksichtigen sie bei Ihren nächsten Buchungen.",
+        "said_yes": "ja",
+        "said_no": "nein",
+        "closed": "Frage geschlossen",
+        "expired": "Dieser Link ist abgelaufen.",
+        "superseded": "Diese Frage ist nicht mehr offen: Wir haben inzwischen eine neuere gestellt.",
+        "no_longer": "Diese Frage kann nicht mehr beantwortet werden: Der Link ist abgelaufen, oder wir haben "
+        "inzwischen eine neuere gestellt.",
+        "not_found": "Link nicht gefunden",
+        "unknown": "Dieser Link gehört zu keiner Frage.",
+    },
+}
+
+
+def page_language(accept_language: str | None) -> str:
+    """The page's language from an Accept-Language header: the first of ours the browser prefers."""
+    ranked: list[tuple[float, int, str]] = []
+    for n, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, number = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(number)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, n, tag.strip().split("-")[0].lower()))
+    for negative_quality, _, lang in sorted(ranked):
+        if negative_quality < 0 and lang in TEXTS:
+            return lang
+    return "en"
+
+
+def _long_date(at: datetime, lang: str) -> str:
+    if lang == "de":
+        return f"{at.day}. {_MONTHS_DE[at.month - 1]} {at.year}"
+    return f"{at.day} {at.strftime('%B')} {at.year}"
 
 
 class AnswerIn(BaseModel):
@@ -61,12 +138,22 @@ def _wants_html(request: Request) -> bool:
 
 def _render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     env: jinja2.Environment = request.app.state.answer_templates
-    return HTMLResponse(env.get_template(template).render(**context), status_code=status_code, headers=PAGE_HEADERS)
+    lang = page_language(request.headers.get("accept-language"))
+    q: LinkedQuestion | None = context.get("question")
+    page = env.get_template(template).render(
+        lang=lang, t=TEXTS[lang], asked=None if q is None else catalogue.question(q.key, q.value, lang),
+        until=None if q is None or q.expires_at is None else _long_date(q.expires_at, lang), **context,
+    )  # fmt: skip
+    headers = {**PAGE_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}
+    return HTMLResponse(page, status_code=status_code, headers=headers)
 
 
 def _public(q: LinkedQuestion, now: datetime) -> QuestionPublic:
     shown = "expired" if q.expired(now) else q.status
-    return QuestionPublic(key=q.key, value=q.value, question=q.question, status=shown, expires_at=q.expires_at)
+    return QuestionPublic(
+        key=q.key, value=q.value, question=q.question, questions=catalogue.questions(q.key, q.value), status=shown,
+        expires_at=q.expires_at,
+    )  # fmt: skip
 
 
 @contextmanager
@@ -107,22 +194,23 @@ async def _answer(request: Request, token: str, *, accepted: bool) -> LinkedQues
 
 
 def _closed_page(request: Request, q: LinkedQuestion, now: datetime) -> HTMLResponse:
+    t = TEXTS[page_language(request.headers.get("accept-language"))]
     if q.status in ("accepted", "declined"):
-        said = "yes" if q.status == "accepted" else "no"
+        said = t["said_yes"] if q.status == "accepted" else t["said_no"]
         return _render(
-            request, "message.html", title="Thank you",
-            message=f"We have your answer ({said}) and will use it for your next bookings.", question=q,
+            request, "message.html", title=t["thanks"], message=t["answered"].format(said=said), question=q
         )  # fmt: skip
-    message = "This link has expired." if q.expired(now) else "This question is no longer open: we asked a newer one."
-    return _render(request, "message.html", status_code=410, title="Question closed", message=message, question=None)
+    message = t["expired"] if q.expired(now) else t["superseded"]
+    return _render(request, "message.html", status_code=410, title=t["closed"], message=message, question=None)
 
 
 def _error_page(request: Request, exc: ProblemError) -> Response:
     """A browser gets a readable page; any other client the problem details."""
     if not _wants_html(request):
         raise exc
-    title = "Link not found" if exc.status == 404 else "Question closed"
-    return _render(request, "message.html", status_code=exc.status, title=title, message=exc.detail, question=None)
+    t = TEXTS[page_language(request.headers.get("accept-language"))]
+    title, message = (t["not_found"], t["unknown"]) if exc.status == 404 else (t["closed"], t["no_longer"])
+    return _render(request, "message.html", status_code=exc.status, title=title, message=message, question=None)
 
 
 @router.get("/confirmations/{token}", response_class=HTMLResponse)

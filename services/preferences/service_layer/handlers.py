@@ -266,6 +266,7 @@ def refresh(
             "question": catalogue.question(request.key, request.value),
             "answer_token": token,
             "expires_at": _json_time(expires_at),
+            "questions": catalogue.questions(request.key, request.value),
         }
         event = encode_new(
             PreferenceConfirmationRequestedV1, _dumped(question), producer=PRODUCER, subject_id=cid, caused_by=caused_by
