@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import gc
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -15,7 +17,7 @@ from services.kit.consumer import BatchProcessor, ConsumerSpec, IncomingRecord
 from services.kit.contracts.customers import CustomerCreatedV1
 from services.kit.contracts.envelope import Envelope, encode_envelope
 from services.kit.dlq import redrive
-from services.kit.outbox import OutboxRelay, enqueue
+from services.kit.outbox import OutboxRelay, collecting, enqueue, lock_name
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.settings import ServiceSettings
 from tests import builders
@@ -78,6 +80,20 @@ def _definition(env: TestEnv, switch: Switch, fetch: str = "faust") -> ServiceDe
 def _without_consumers(definition: ServiceDefinition) -> ServiceDefinition:
     """For tests driving a `BatchProcessor` themselves: no consumer handles batches alongside theirs."""
     return dataclasses.replace(definition, consumers=[])
+
+
+@contextlib.asynccontextmanager
+async def _outbox_only(env: TestEnv) -> AsyncIterator[tuple[ServiceRuntime, OutboxRelay]]:
+    """A runtime without workers or a running relay, and a relay the test drives itself."""
+    runtime = ServiceRuntime(_without_consumers(_definition(env, Switch())))
+    await runtime.start(workers=False, create_topics=False)
+    try:
+        yield runtime, OutboxRelay(
+            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
+            topic_prefix=env.topic_prefix,
+        )  # fmt: skip
+    finally:
+        await runtime.stop()
 
 
 async def _effects(env: TestEnv, booking_id: str) -> int:
@@ -271,16 +287,7 @@ async def test_a_batch_publishes_after_its_commit_and_leaves_failures_to_the_rel
 async def test_a_committed_batch_waits_only_for_older_rows_of_its_own_keys(kit_env: TestEnv) -> None:
     """Order matters per key: a batch is published at once past other keys' waiting rows, and left
     to the relay (which publishes in id order) when an older row of one of its keys still waits."""
-    from services.kit.outbox import collecting
-
-    definition = _without_consumers(_definition(kit_env, Switch()))
-    runtime = ServiceRuntime(definition)
-    await runtime.start(workers=False, create_topics=False)  # no relay sweeping behind the test's back
-    try:
-        relay = OutboxRelay(
-            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
-            topic_prefix=kit_env.topic_prefix,
-        )  # fmt: skip
+    async with _outbox_only(kit_env) as (runtime, relay):  # no relay sweeping behind the test's back
         first_k1, only_k2, second_k1 = (customer_event(k) for k in ("k1", "k2", "k1"))
 
         async def commit(event: Envelope[Any]) -> list[Any]:
@@ -293,16 +300,10 @@ async def test_a_committed_batch_waits_only_for_older_rows_of_its_own_keys(kit_e
         assert await relay.publish_committed(await commit(only_k2)) == 1  # another key: not held back
         assert await relay.publish_committed(await commit(second_k1)) == 0  # k1's older row waits: relay's turn
         assert await relay.publish_pending() == 2
-        events = await kit_env.events(
-            "profile.customer-events.v1",
-            until=lambda evs: {e.event_id for e in evs} >= {first_k1.event_id, only_k2.event_id, second_k1.event_id},
-        )
-        k1 = [e.event_id for e in events if e.event_id in (first_k1.event_id, second_k1.event_id)]
-        assert k1 == [first_k1.event_id, second_k1.event_id]
+        k1 = [first_k1.event_id, second_k1.event_id]
+        assert await _published_order(kit_env, first_k1, second_k1, also=[only_k2]) == k1
         async with runtime.pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
-    finally:
-        await runtime.stop()
 
 
 async def test_a_batch_is_held_back_by_an_older_row_of_a_key_even_if_its_first_row_is_older(
@@ -310,16 +311,7 @@ async def test_a_batch_is_held_back_by_an_older_row_of_a_key_even_if_its_first_r
 ) -> None:
     """A batch's rows need not be older than another batch's rows of other keys: what counts is,
     per key, a row older than the batch's own row of that key."""
-    from services.kit.outbox import collecting
-
-    definition = _without_consumers(_definition(kit_env, Switch()))
-    runtime = ServiceRuntime(definition)
-    await runtime.start(workers=False, create_topics=False)
-    try:
-        relay = OutboxRelay(
-            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
-            topic_prefix=kit_env.topic_prefix,
-        )  # fmt: skip
+    async with _outbox_only(kit_env) as (runtime, relay):  # no relay sweeping behind the test's back
         b_k2, a_k1, b_k1 = customer_event("k2"), customer_event("k1"), customer_event("k1")
         with collecting() as batch_b:
             async with runtime.pool.acquire() as conn_b, conn_b.transaction():
@@ -331,14 +323,7 @@ async def test_a_batch_is_held_back_by_an_older_row_of_a_key_even_if_its_first_r
         assert [r.key for r in batch_b] == [b"k2", b"k1"]
         assert await relay.publish_committed(list(batch_b)) == 0  # a's k1 is older than b's k1: relay's turn
         assert await relay.publish_pending() == 3
-        events = await kit_env.events(
-            "profile.customer-events.v1",
-            until=lambda evs: {e.event_id for e in evs} >= {b_k2.event_id, a_k1.event_id, b_k1.event_id},
-        )
-        k1 = [e.event_id for e in events if e.event_id in (a_k1.event_id, b_k1.event_id)]
-        assert k1 == [a_k1.event_id, b_k1.event_id]
-    finally:
-        await runtime.stop()
+        assert await _published_order(kit_env, a_k1, b_k1, also=[b_k2]) == [a_k1.event_id, b_k1.event_id]
 
 
 async def test_committed_batches_of_two_processes_publish_together_and_a_sweep_takes_its_turn(
@@ -346,18 +331,7 @@ async def test_committed_batches_of_two_processes_publish_together_and_a_sweep_t
 ) -> None:
     """Direct publishes hold the publishing lock shared: another process's publish in progress does
     not hold a batch of other keys back; a relay sweep waits until no direct publish holds it."""
-    import asyncio
-
-    from services.kit.outbox import collecting, lock_name
-
-    definition = _without_consumers(_definition(kit_env, Switch()))
-    runtime = ServiceRuntime(definition)
-    await runtime.start(workers=False, create_topics=False)
-    try:
-        relay = OutboxRelay(
-            pool=runtime.pool, producer=runtime.producer, schema="profile", service="profile",
-            topic_prefix=kit_env.topic_prefix,
-        )  # fmt: skip
+    async with _outbox_only(kit_env) as (runtime, relay):  # no relay sweeping behind the test's back
         mine, left = customer_event("k3"), customer_event("k4")
         async with runtime.pool.acquire() as conn, conn.transaction():
             await enqueue(conn, topic="profile.customer-events.v1", envelope=left)  # for the sweep
@@ -382,20 +356,11 @@ async def test_committed_batches_of_two_processes_publish_together_and_a_sweep_t
             "profile.customer-events.v1",
             until=lambda evs: {e.event_id for e in evs} >= {mine.event_id, left.event_id},
         )
-    finally:
-        await runtime.stop()
 
 
 async def test_rows_published_after_their_commit_wake_no_relay_and_others_do(kit_env: TestEnv) -> None:
     """A relay woken by another process's collected rows would race that process for them."""
-    import asyncio
-
-    from services.kit.outbox import collecting
-
-    definition = _without_consumers(_definition(kit_env, Switch()))
-    runtime = ServiceRuntime(definition)
-    await runtime.start(workers=False, create_topics=False)
-    try:
+    async with _outbox_only(kit_env) as (runtime, _):
         woken = asyncio.Queue[str]()
 
         def on_notify(*args: Any) -> None:
@@ -416,8 +381,14 @@ async def test_rows_published_after_their_commit_wake_no_relay_and_others_do(kit
         finally:
             await listener.remove_listener("profile_outbox", on_notify)
             await runtime.pool.release(listener)
-    finally:
-        await runtime.stop()
+
+
+async def _published_order(env: TestEnv, *events: Envelope[Any], also: Sequence[Envelope[Any]] = ()) -> list[uuid.UUID]:
+    """The order in which `events` reached the topic, once they and `also` all have."""
+    ids = {e.event_id for e in events}
+    wanted = ids | {e.event_id for e in also}
+    published = await env.events("profile.customer-events.v1", until=lambda evs: {e.event_id for e in evs} >= wanted)
+    return [e.event_id for e in published if e.event_id in ids]
 
 
 def customer_event(key: str) -> Envelope[CustomerCreatedV1]:
