@@ -77,10 +77,13 @@ def corrupted(raw: dict[str, Any], source_id: str, rng: random.Random) -> dict[s
 
 
 def repeated(record: Any) -> dict[str, Any]:
-    """A stored source record sent again by its own source, unchanged: a traveller booking again."""
+    """A stored source record sent again by its own source, unchanged: a traveller booking again
+    (for the company the record named: the raw traveller does not hold it)."""
     row = {k: v for k, v in record["raw"].items() if k != "loyalty_numbers"}
     row["source_system"] = record["source_system"]
     row["source_id"] = record["source_id"]
+    if record["normalized"].get("company_name"):
+        row["company_name"] = record["normalized"]["company_name"]
     if record["raw"].get("loyalty_numbers"):
         row["loyalty"] = ";".join(f"{x['programme']}:{x['number']}" for x in record["raw"]["loyalty_numbers"])
     return row
@@ -97,7 +100,7 @@ async def sample_rows(
         async with pool.acquire() as conn:
             stored = await conn.fetch("SELECT raw FROM source_records ORDER BY random() LIMIT $1", (n - repeats) // 2)
             again = await conn.fetch(
-                "SELECT source_system, source_id, raw FROM source_records"
+                "SELECT source_system, source_id, raw, normalized FROM source_records"
                 " WHERE passport_hash IS NULL ORDER BY random() LIMIT $1",
                 repeats,
             )
