@@ -130,8 +130,11 @@ async def enqueue_tombstone(conn: asyncpg.Connection, *, topic: str, key: str) -
         collected.append(Enqueued(row_id, topic, key.encode(), None, []))
 
 
-BUSY_RETRIES, BUSY_RETRY_SECONDS = 50, 0.02  # a forced sweep retries a busy lock for about a second
-LOCK_WAIT_MS = 2000  # how long a forced sweep waits for the publishing lock each time
+# A forced sweep waits up to LOCK_WAIT_MS for the publishing lock (direct publishes hold it shared
+# for the moment their batch takes), then tries again up to BUSY_RETRIES times before it leaves
+# the rows to the next poll.
+BUSY_RETRIES, BUSY_RETRY_SECONDS = 50, 0.02
+LOCK_WAIT_MS = 2000
 
 # Keys on any topic: a service's keys are its entities' ids, the same on each of its topics (an
 # older row of the key on another topic holding a batch back costs a sweep, never order).

@@ -20,6 +20,7 @@ from services.kit.contracts.preferences import (
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
 )
+from services.kit.dates import long_date
 from services.kit.runtime import ServiceRuntime
 from services.preferences.bootstrap import build_definition
 from services.preferences.entrypoints.api import create_preferences_app
@@ -511,6 +512,7 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             assert '<html lang="de">' in r.text
             assert "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?" in r.text
             assert "Ja, das stimmt" in r.text
+            assert f"bis zum {long_date(seat.expires_at, 'de')}." in r.text  # the date as the email spells it
             r = await client.get(page_url, headers={**html, "Accept-Language": "fr, de;q=0.5, en;q=0.7"})
             assert (r.headers["content-language"], "is aisle right for you?" in r.text) == ("en", True)
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.kit.dates import long_date
 from services.notifications.domain import formatting
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
@@ -469,7 +470,7 @@ def test_missing_template_data_is_a_render_error() -> None:
 
 
 def test_formatting_helpers() -> None:
-    assert formatting.long_date(date(2026, 3, 5), "de") == "5. März 2026"
+    assert long_date(date(2026, 3, 5), "de") == "5. März 2026"
     assert formatting.local_datetime("2026-03-05T07:05:00Z", "en") == "Thu 5 Mar 2026, 07:05"
     assert formatting.money("1234567.5", "USD", "en") == "1,234,567.50 USD"
     assert formatting.money(None, "USD", "en") == ""

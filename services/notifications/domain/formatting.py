@@ -9,14 +9,12 @@ that offset, never converted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-_MONTHS = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "de": ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez."),
-}
+from services.kit.dates import as_date, long_date
+
 _WEEKDAYS = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
     "de": ("Mo.", "Di.", "Mi.", "Do.", "Fr.", "Sa.", "So."),
@@ -54,27 +52,11 @@ _WORDS = {
 
 
 def _lang(language: str) -> str:
-    return language if language in _MONTHS else "en"
+    return language if language in _WEEKDAYS else "en"
 
 
 def _as_datetime(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(value[:10])
-
-
-def long_date(value: date | datetime | str, language: str = "en") -> str:
-    """`1 Dec 2026` / `1. Dez. 2026`."""
-    lang = _lang(language)
-    d = _as_date(value)
-    month = _MONTHS[lang][d.month - 1]
-    return f"{d.day}. {month} {d.year}" if lang == "de" else f"{d.day} {month} {d.year}"
 
 
 def local_datetime(value: datetime | str, language: str = "en") -> str:
@@ -112,7 +94,7 @@ def segment_line(segment: Mapping[str, Any], language: str = "en") -> str:
             f"{w['departs']} {local_datetime(segment['departure_at'], lang)} ({w['local']})"
         )
     if kind == "hotel":
-        check_in, check_out = _as_date(segment["check_in"]), _as_date(segment["check_out"])
+        check_in, check_out = as_date(segment["check_in"]), as_date(segment["check_out"])
         nights = (check_out - check_in).days
         return (
             f"{w['hotel']}: {segment['hotel_name']}, {segment['city']}, "

@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from services.kit.dates import long_date
 from services.notifications.domain import formatting
 from services.notifications.domain.model import LANGUAGES, Recipient
 
@@ -40,7 +41,7 @@ def default_environment() -> jinja2.Environment:
     )
     env.filters["segment_line"] = formatting.segment_line
     env.filters["local_datetime"] = formatting.local_datetime
-    env.filters["long_date"] = formatting.long_date
+    env.filters["long_date"] = long_date
     env.filters["money"] = formatting.money
     return env
 

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from services.kit.dates import long_date
 from services.kit.db import connection, record_audit
 from services.kit.entry import runtime_of
 from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
@@ -49,8 +50,6 @@ class QuestionPublic(BaseModel):
 
 # The page's words in each language it is written in; the language is the browser's
 # (Accept-Language), English unless it prefers German.
-_MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-              "November", "Dezember")  # fmt: skip
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "A quick question",
@@ -116,10 +115,8 @@ def page_language(accept_language: str | None) -> str:
     return "en"
 
 
-def _long_date(at: datetime, lang: str) -> str:
-    if lang == "de":
-        return f"{at.day}. {_MONTHS_DE[at.month - 1]} {at.year}"
-    return f"{at.day} {at.strftime('%B')} {at.year}"
+def _language(request: Request) -> str:
+    return page_language(request.headers.get("accept-language"))
 
 
 class AnswerIn(BaseModel):
@@ -138,11 +135,11 @@ def _wants_html(request: Request) -> bool:
 
 def _render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     env: jinja2.Environment = request.app.state.answer_templates
-    lang = page_language(request.headers.get("accept-language"))
+    lang = _language(request)
     q: LinkedQuestion | None = context.get("question")
     page = env.get_template(template).render(
         lang=lang, t=TEXTS[lang], asked=None if q is None else catalogue.question(q.key, q.value, lang),
-        until=None if q is None or q.expires_at is None else _long_date(q.expires_at, lang), **context,
+        until=None if q is None or q.expires_at is None else long_date(q.expires_at, lang), **context,
     )  # fmt: skip
     headers = {**PAGE_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}
     return HTMLResponse(page, status_code=status_code, headers=headers)
@@ -194,7 +191,7 @@ async def _answer(request: Request, token: str, *, accepted: bool) -> LinkedQues
 
 
 def _closed_page(request: Request, q: LinkedQuestion, now: datetime) -> HTMLResponse:
-    t = TEXTS[page_language(request.headers.get("accept-language"))]
+    t = TEXTS[_language(request)]
     if q.status in ("accepted", "declined"):
         said = t["said_yes"] if q.status == "accepted" else t["said_no"]
         return _render(
@@ -208,7 +205,7 @@ def _error_page(request: Request, exc: ProblemError) -> Response:
     """A browser gets a readable page; any other client the problem details."""
     if not _wants_html(request):
         raise exc
-    t = TEXTS[page_language(request.headers.get("accept-language"))]
+    t = TEXTS[_language(request)]
     title, message = (t["not_found"], t["unknown"]) if exc.status == 404 else (t["closed"], t["no_longer"])
     return _render(request, "message.html", status_code=exc.status, title=title, message=message, question=None)
 
