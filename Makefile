@@ -88,9 +88,7 @@ lint: venv
 
 # Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 browser-deps:
-	@command -v chromium >/dev/null || { echo "installing chromium (apt)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || bash -c 'source deploy/local/env.sh && apt_install chromium'
 
 test: venv infra-up browser-deps
 	@$(MAKE) --no-print-directory lint

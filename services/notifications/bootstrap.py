@@ -69,7 +69,8 @@ def build_definition(
     outgoing = mailer or smtp_mailer(s)
 
     async def dispatcher(runtime: ServiceRuntime) -> None:
-        await Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config).run()
+        dispatch = Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config)
+        await dispatch.run(runtime.health.worker("dispatcher"))
 
     return ServiceDefinition(
         settings=s,

@@ -7,8 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import asyncpg
-
 from services.feedback.service_layer.handlers import escalate_due_cases
 from services.kit.runtime import ServiceRuntime
 
@@ -23,13 +21,15 @@ def sla_escalation_job(*, interval_seconds: float, batch_size: int) -> Callable[
     """
 
     async def escalate_overdue_cases(runtime: ServiceRuntime) -> None:
+        # A fault ends this run; the runtime's supervisor starts it again with backoff, and /readyz
+        # reports the job stalled while a pass keeps failing.
+        worker = runtime.health.worker("escalate_overdue_cases")
         while True:
-            try:
-                escalated = await escalate_due_cases(runtime.pool, now=datetime.now(UTC), batch_size=batch_size)
-                if escalated:
-                    log.info("escalated %d case(s) past their SLA", len(escalated))
-            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                log.warning("SLA escalation failed, retrying in %.0fs: %s", interval_seconds, exc)
+            worker.busy()
+            escalated = await escalate_due_cases(runtime.pool, now=datetime.now(UTC), batch_size=batch_size)
+            worker.progressed()
+            if escalated:
+                log.info("escalated %d case(s) past their SLA", len(escalated))
             await asyncio.sleep(interval_seconds)
 
     return escalate_overdue_cases

@@ -35,6 +35,8 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
+from services.kit.supervision import Worker
+from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
@@ -115,50 +117,30 @@ class Dispatcher:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        """Dispatch until cancelled; survives database hiccups with backoff."""
-        listener: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None = None
-        backoff = 0.5
-        try:
-            while True:
-                self._wake.clear()
-                try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen(listener)
-                    claimed = await self.dispatch_once()
-                    timeout = 0.0 if claimed >= self._config.batch_size else await self._idle_seconds()
-                    backoff = 0.5
-                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("dispatcher pass failed, retrying in %.1fs: %s", backoff, exc)
-                    timeout, backoff = backoff, min(backoff * 2, 10.0)
-                except Exception:
-                    log.exception("dispatcher error, retrying in %.1fs", backoff)
-                    timeout, backoff = backoff, min(backoff * 2, 10.0)
-                if timeout > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-        finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(self._channel, self._on_notify)
-                with contextlib.suppress(Exception):
-                    await self._pool.release(listener)
-
-    async def _listen(
-        self, previous: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None
-    ) -> asyncpg.pool.PoolConnectionProxy[asyncpg.Record]:
-        if previous is not None:
-            with contextlib.suppress(Exception):
-                await self._pool.release(previous)
+    async def run(self, worker: Worker | None = None) -> None:
+        """Dispatch until cancelled. A fault ends the run (the runtime's supervisor starts it again with
+        backoff): the listening connection is then a new one — after a database restart the old one is
+        gone, and asking it anything only raises."""
+        worker = worker or Worker("notifications", "dispatcher")
         listener = await self._pool.acquire()
         try:
             # The planning trigger notifies `<schema>_deliveries`; the pool's search_path names the schema.
             self._channel = f"{await listener.fetchval('SELECT current_schema()')}_deliveries"
             await listener.add_listener(self._channel, self._on_notify)
-        except BaseException:
-            await self._pool.release(listener)
-            raise
-        return listener
+            while True:
+                self._wake.clear()
+                worker.busy()
+                claimed = await self.dispatch_once()
+                timeout = 0.0 if claimed >= self._config.batch_size else await self._idle_seconds()
+                worker.progressed()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(self._channel, self._on_notify)
+            with contextlib.suppress(Exception):
+                await self._pool.release(listener)
 
     async def _idle_seconds(self) -> float:
         async with repo.connect(self._pool) as conn:
@@ -197,11 +179,11 @@ class Dispatcher:
         with log_context(correlation_id=str(claimed.correlation_id)):
             try:
                 outcome = await self._attempt(claimed)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                # The database is unreachable: the lease brings the delivery back later.
-                log.warning("could not handle delivery %s", claimed.delivery.delivery_id, exc_info=True)
-                return
             except Exception as exc:
+                if is_transient(exc):
+                    # The database is unreachable (or restarting): the lease brings the delivery back later.
+                    log.warning("could not handle delivery %s: %s", claimed.delivery.delivery_id, exc)
+                    return
                 # A bug must not loop forever: count it as a failed attempt, bounded by the retry policy.
                 log.exception("delivery %s crashed", claimed.delivery.delivery_id)
                 error = f"internal error: {type(exc).__name__}: {exc}"
@@ -230,7 +212,10 @@ class Dispatcher:
             try:
                 await self._record(claimed, outcome)
                 return
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("could not record the outcome of delivery %s", claimed.delivery.delivery_id)
+                    return
                 if time.monotonic() + backoff >= deadline:
                     log.error(
                         "could not record the outcome of delivery %s before its lease ends: %s",
@@ -243,9 +228,6 @@ class Dispatcher:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            except Exception:
-                log.exception("could not record the outcome of delivery %s", claimed.delivery.delivery_id)
-                return
 
     async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
         d = claimed.delivery
