@@ -9,11 +9,12 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.notifications.adapters.mailer import Mailer, SmtpConfig, SmtpMailer
+from services.notifications.adapters.places import AirportDirectory
 from services.notifications.domain.messages import MessageRenderer
 from services.notifications.domain.model import DispatchRules, QuietHours, RetryPolicy
 from services.notifications.service_layer.dispatch import DispatchConfig, Dispatcher
 from services.notifications.service_layer.planning import (
-    handle_resolved_booking,
+    booking_handler,
     handle_survey_invited,
     handle_view_event,
     handle_view_events,
@@ -80,7 +81,7 @@ def build_definition(
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=handle_resolved_booking,
+                handler=booking_handler(AirportDirectory()),
                 event_types=frozenset({"booking.resolved"}),
             ),
             ConsumerSpec(

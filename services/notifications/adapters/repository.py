@@ -109,7 +109,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
           FROM due
          WHERE d.delivery_id = due.delivery_id
         RETURNING d.delivery_id, d.customer_id, d.channel, d.template, d.purpose, d.created_at, d.attempts,
-                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id
+                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at
         """,
         limit,
         token,
@@ -127,6 +127,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                 attempts=r["attempts"],
                 lookups=r["lookups"],
                 expires_at=r["expires_at"],
+                send_now=r["send_now_at"] is not None,
             ),
             token=token,
             context=r["context"],
@@ -357,7 +358,7 @@ async def upsert_quiet_hours(
 _DELIVERY_COLUMNS = """
     delivery_id, customer_id, resolved_customer_id, channel, template, purpose, status, hold_reason, attempts,
     next_attempt_at, expires_at, recipient, language, subject, last_error, cause_id, cause_event_id,
-    cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at
+    cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at, send_now_by, send_now_at
 """
 
 
@@ -417,3 +418,68 @@ async def planned_since(conn: asyncpg.Connection, *, customer_id: str, template:
         since,
     )
     return found
+
+
+# Held messages and known customers
+
+
+async def wake_held(conn: asyncpg.Connection, customer_ids: Sequence[str], *, reasons: Sequence[str]) -> int:
+    """Make deliveries held for `reasons` for these customers due now, to be decided again; returns how many."""
+    if not customer_ids:
+        return 0
+    woken: int = await conn.fetchval(
+        """
+        WITH woken AS (
+            UPDATE deliveries SET next_attempt_at = now(), updated_at = now()
+             WHERE (customer_id = ANY($1::text[]) OR resolved_customer_id = ANY($1::text[]))
+               AND status = 'pending' AND hold_reason = ANY($2::text[]) AND next_attempt_at > now()
+            RETURNING 1
+        )
+        SELECT count(*) FROM woken
+        """,
+        list(customer_ids),
+        list(reasons),
+    )
+    if woken:
+        await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")
+    return woken
+
+
+async def release_held(
+    conn: asyncpg.Connection, delivery_id: str, *, reasons: Sequence[str], actor: str
+) -> asyncpg.Record | None:
+    """Let a pending delivery held for one of `reasons` go now, past quiet hours; None when it is not so held."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE deliveries
+           SET next_attempt_at = now(), send_now_by = $3, send_now_at = now(), updated_at = now()
+         WHERE delivery_id = $1 AND status = 'pending' AND hold_reason = ANY($2::text[])
+        RETURNING {_DELIVERY_COLUMNS}
+        """,  # only the constant column list is interpolated
+        delivery_id,
+        list(reasons),
+        actor,
+    )
+    if row is not None:
+        await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")
+    return row
+
+
+async def customer_known(conn: asyncpg.Connection, customer_id: str) -> bool:
+    """Whether this service has heard of the customer: in the shared view, or from its own records.
+
+    The view (profile's snapshots) is the usual way; a booking, a planned message or a
+    recorded consent count too, so a customer whose snapshot is still on its way is known
+    as soon as anything about them arrived here.
+    """
+    known: bool = await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM customer_view WHERE kind = 'customer' AND customer_id = $1)
+            OR EXISTS (SELECT 1 FROM bookings WHERE customer_id = $1)
+            OR EXISTS (SELECT 1 FROM deliveries WHERE customer_id = $1 OR resolved_customer_id = $1)
+            OR EXISTS (SELECT 1 FROM consents WHERE customer_id = $1)
+            OR EXISTS (SELECT 1 FROM quiet_hours WHERE customer_id = $1)
+        """,
+        customer_id,
+    )
+    return known

@@ -32,15 +32,18 @@ from typing import Any
 import asyncpg
 
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
+from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
 from services.kit.view import lookup_kinds
+from services.notifications.adapters import itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
 from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
+from services.notifications.domain.itinerary import marks_of
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
+    QUIET_HOURS,
     RETRY,
     CommunicationPreferences,
     Decision,
@@ -259,14 +262,17 @@ class Dispatcher:
             ids += [d.customer_id] if d.customer_id not in ids else []
             consents = await repo.consents_for(conn, ids)
             own_quiet_hours, own_quiet_hours_at = await repo.quiet_hours_for(conn, ids)
+            now = self._clock()
+            trips = await itineraries.itineraries_around(conn, ids, now) if d.purpose != "transactional" else []
         decision = decide(
             delivery=d,
             recipient=recipient,
             consents=consents,
             quiet_hours=effective_quiet_hours(own_quiet_hours, own_quiet_hours_at, preferences),
             rules=self._config.rules,
-            now=self._clock(),
+            now=now,
             preferences=preferences,
+            itinerary=[mark for segments in trips for mark in marks_of(segments)],
         )
         if not isinstance(decision, Send):
             return _Outcome(decision, recipient=recipient)
@@ -275,7 +281,8 @@ class Dispatcher:
                 template=d.template, language=decision.language, context=claimed.context, recipient=decision.recipient
             )
         except RenderError as exc:
-            return _Outcome(Drop("failed", f"could not render: {exc}", permanent=True), recipient=recipient)
+            dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
+            return _Outcome(dropped, recipient=recipient)
         message = build_email(
             rendered=rendered,
             to=decision.address,
@@ -294,6 +301,7 @@ class Dispatcher:
                 permanent=exc.permanent,
                 policy=self._config.send_retry,
                 now=self._clock(),
+                recipient_refused=exc.recipient_refused,
             )
             return _Outcome(failed, attempted=True, recipient=recipient, address=decision.address, error=str(exc))
         finally:
@@ -328,13 +336,14 @@ class Dispatcher:
                     sent_at=outcome.sent_at,
                 )
                 if held:
-                    payload: DeliverySentV1 | DeliveryFailedV1 = DeliverySentV1(
+                    payload: DeliverySentV1 | DeliveryHeldV1 | DeliveryFailedV1 = DeliverySentV1(
                         delivery_id=d.delivery_id,
                         customer_id=customer_id,
                         channel=d.channel,
                         template=d.template,
                         purpose=d.purpose,
                         sent_at=outcome.sent_at,
+                        cause_event_id=str(claimed.cause_event_id),
                     )
                     await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
             elif isinstance(decision, Defer):
@@ -348,6 +357,20 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
+                if held and decision.reason == QUIET_HOURS:
+                    # Others (the agent console, feedback's survey list) tell a held message from a sent one.
+                    payload = DeliveryHeldV1(
+                        delivery_id=d.delivery_id,
+                        customer_id=customer_id,
+                        channel=d.channel,
+                        template=d.template,
+                        purpose=d.purpose,
+                        reason="quiet_hours",
+                        held_until=decision.until,
+                        time_zone=decision.zone,
+                        cause_event_id=str(claimed.cause_event_id),
+                    )
+                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
             else:
                 failed_at = self._clock()
                 held = await repo.mark_dropped(
@@ -369,6 +392,10 @@ class Dispatcher:
                         reason=decision.reason,
                         permanent=decision.permanent,
                         failed_at=failed_at,
+                        status=decision.status,
+                        reason_code=decision.code,
+                        purpose=d.purpose,
+                        cause_event_id=str(claimed.cause_event_id),
                     )
                     await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
         if not held:
@@ -397,7 +424,7 @@ class Dispatcher:
 
     @staticmethod
     def _envelope(
-        payload: DeliverySentV1 | DeliveryFailedV1, customer_id: str, claimed: repo.ClaimedDelivery
+        payload: DeliverySentV1 | DeliveryHeldV1 | DeliveryFailedV1, customer_id: str, claimed: repo.ClaimedDelivery
     ) -> Envelope[Any]:
         envelope = Envelope.new(
             payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
