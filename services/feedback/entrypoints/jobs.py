@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.feedback.service_layer.handlers import escalate_due_cases
+from services.feedback.service_layer.handlers import SurveyConfig, escalate_due_cases
+from services.feedback.service_layer.trip_surveys import settle_open_trips
 from services.kit.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -33,3 +34,27 @@ def sla_escalation_job(*, interval_seconds: float, batch_size: int) -> Callable[
             await asyncio.sleep(interval_seconds)
 
     return escalate_overdue_cases
+
+
+def trip_settle_job(
+    *, config: SurveyConfig, settle: timedelta, interval_seconds: float, batch_size: int = 200
+) -> Callable[[ServiceRuntime], Awaitable[None]]:
+    """A job that surveys trips whose open bookings ended `settle` ago without reporting completion.
+
+    Several workers may run it: trip decisions hold a per-customer lock and a trip gets one survey.
+    """
+
+    async def settle_trips(runtime: ServiceRuntime) -> None:
+        while True:
+            try:
+                invited = await settle_open_trips(
+                    runtime.pool, public_base_url=config.public_base_url, ttl=config.ttl, settle=settle,
+                    now=datetime.now(UTC), limit=batch_size,
+                )  # fmt: skip
+                if invited:
+                    log.info("invited %d trip(s) to their survey after their last booking ended", invited)
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("settling trips failed, retrying in %.0fs: %s", interval_seconds, exc)
+            await asyncio.sleep(interval_seconds)
+
+    return settle_trips
