@@ -74,11 +74,21 @@ async def save_booking(
 async def itineraries_around(
     conn: asyncpg.Connection, customer_ids: Sequence[str], now: datetime
 ) -> list[list[dict[str, Any]]]:
-    """The (annotated) segments of the customers' active bookings that may place them from `now` on."""
+    """The (annotated) segments of the customers' active bookings that may place them from `now` on.
+
+    Bookings of customers merged into them count too (their ids redirect to these in the view).
+    """
     rows = await conn.fetch(
         """
+        WITH RECURSIVE ids(id, depth) AS (
+            SELECT unnest($1::text[]), 0
+            UNION
+            SELECT v.customer_id, i.depth + 1
+              FROM customer_view v JOIN ids i ON v.redirect_to = i.id
+             WHERE v.kind = 'customer' AND i.depth < 10
+        )
         SELECT segments FROM bookings
-         WHERE customer_id = ANY($1::text[]) AND status = 'active'
+         WHERE customer_id IN (SELECT id FROM ids) AND status = 'active'
            AND span_end > $2 AND span_start < $3
         """,
         list(customer_ids),

@@ -355,7 +355,7 @@ async def upsert_quiet_hours(
 
 # Reads for agents
 
-_DELIVERY_COLUMNS = """
+DELIVERY_COLUMNS = """
     delivery_id, customer_id, resolved_customer_id, channel, template, purpose, status, hold_reason, attempts,
     next_attempt_at, expires_at, recipient, language, subject, last_error, cause_id, cause_event_id,
     cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at, send_now_by, send_now_at
@@ -367,7 +367,7 @@ async def list_deliveries(
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""
-        SELECT {_DELIVERY_COLUMNS} FROM deliveries
+        SELECT {DELIVERY_COLUMNS} FROM deliveries
          WHERE ($1::text IS NULL OR customer_id = $1 OR resolved_customer_id = $1)
            AND ($2::text IS NULL OR status = $2)
          ORDER BY created_at DESC, delivery_id
@@ -382,7 +382,7 @@ async def list_deliveries(
 
 async def get_delivery(conn: asyncpg.Connection, delivery_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1",  # constant column list
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1",  # constant column list
         delivery_id,
     )
 
@@ -420,49 +420,7 @@ async def planned_since(conn: asyncpg.Connection, *, customer_id: str, template:
     return found
 
 
-# Held messages and known customers
-
-
-async def wake_held(conn: asyncpg.Connection, customer_ids: Sequence[str], *, reasons: Sequence[str]) -> int:
-    """Make deliveries held for `reasons` for these customers due now, to be decided again; returns how many."""
-    if not customer_ids:
-        return 0
-    woken: int = await conn.fetchval(
-        """
-        WITH woken AS (
-            UPDATE deliveries SET next_attempt_at = now(), updated_at = now()
-             WHERE (customer_id = ANY($1::text[]) OR resolved_customer_id = ANY($1::text[]))
-               AND status = 'pending' AND hold_reason = ANY($2::text[]) AND next_attempt_at > now()
-            RETURNING 1
-        )
-        SELECT count(*) FROM woken
-        """,
-        list(customer_ids),
-        list(reasons),
-    )
-    if woken:
-        await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")
-    return woken
-
-
-async def release_held(
-    conn: asyncpg.Connection, delivery_id: str, *, reasons: Sequence[str], actor: str
-) -> asyncpg.Record | None:
-    """Let a pending delivery held for one of `reasons` go now, past quiet hours; None when it is not so held."""
-    row = await conn.fetchrow(
-        f"""
-        UPDATE deliveries
-           SET next_attempt_at = now(), send_now_by = $3, send_now_at = now(), updated_at = now()
-         WHERE delivery_id = $1 AND status = 'pending' AND hold_reason = ANY($2::text[])
-        RETURNING {_DELIVERY_COLUMNS}
-        """,  # only the constant column list is interpolated
-        delivery_id,
-        list(reasons),
-        actor,
-    )
-    if row is not None:
-        await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")
-    return row
+# Known customers
 
 
 async def customer_known(conn: asyncpg.Connection, customer_id: str) -> bool:

@@ -15,6 +15,7 @@ from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
+from services.notifications.adapters import holds
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.model import (
     CHANNELS,
@@ -208,7 +209,7 @@ async def send_now(
 ) -> DeliveryPublic:
     """Send a message held for quiet hours (or waiting to retry) now; audited. Consent still applies."""
     async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
-        row = await repo.release_held(conn, delivery_id, reasons=RELEASABLE, actor=principal.name)
+        row = await holds.release_held(conn, delivery_id, reasons=RELEASABLE, actor=principal.name)
         if row is None:
             found = await repo.get_delivery(conn, delivery_id)
             if found is None:
@@ -276,7 +277,7 @@ async def put_consent(
         )
         await _audit(conn, principal, "consent.update", customer_id, body.model_dump())
         # Messages held for quiet hours are decided again: a revoked consent stops them now.
-        await repo.wake_held(conn, [customer_id], reasons=[QUIET_HOURS])
+        await holds.wake_held(conn, [customer_id], reasons=[QUIET_HOURS])
         result = await _consents(conn, customer_id)
     return result
 
@@ -347,7 +348,7 @@ async def put_quiet_hours(
             updated_by=principal.name,
         )
         await _audit(conn, principal, "quiet_hours.update", customer_id, body.model_dump(mode="json"))
-        await repo.wake_held(conn, [customer_id], reasons=[QUIET_HOURS])
+        await holds.wake_held(conn, [customer_id], reasons=[QUIET_HOURS])
         return await _quiet_hours(conn, customer_id, _settings(request))
 
 

@@ -17,6 +17,11 @@ CREATE TABLE bookings (
 -- Where is this traveller around now: active bookings whose places matter at a given time.
 CREATE INDEX bookings_whereabouts ON bookings (customer_id, span_end) WHERE status = 'active';
 
+-- Messages held for quiet hours, found again when something that decides them changes.
+CREATE INDEX deliveries_held ON deliveries (customer_id) WHERE status = 'pending' AND hold_reason = 'quiet_hours';
+CREATE INDEX deliveries_held_resolved ON deliveries (resolved_customer_id)
+    WHERE status = 'pending' AND hold_reason = 'quiet_hours';
+
 -- An agent sent a held message now: quiet hours no longer hold it (consent still applies).
 ALTER TABLE deliveries ADD COLUMN send_now_by text;
 ALTER TABLE deliveries ADD COLUMN send_now_at timestamptz;

@@ -32,7 +32,6 @@ from typing import Any
 import asyncpg
 
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
 from services.kit.view import lookup_kinds
@@ -43,7 +42,6 @@ from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY
 from services.notifications.domain.itinerary import marks_of
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
-    QUIET_HOURS,
     RETRY,
     CommunicationPreferences,
     Decision,
@@ -57,6 +55,7 @@ from services.notifications.domain.model import (
     decide,
     effective_quiet_hours,
 )
+from services.notifications.service_layer.reports import DeliveryReport, delivery_report
 
 log = logging.getLogger(__name__)
 
@@ -335,17 +334,7 @@ class Dispatcher:
                     subject=outcome.subject or "",
                     sent_at=outcome.sent_at,
                 )
-                if held:
-                    payload: DeliverySentV1 | DeliveryHeldV1 | DeliveryFailedV1 = DeliverySentV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        purpose=d.purpose,
-                        sent_at=outcome.sent_at,
-                        cause_event_id=str(claimed.cause_event_id),
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = outcome.sent_at
             elif isinstance(decision, Defer):
                 held = await repo.mark_deferred(
                     conn,
@@ -357,20 +346,7 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
-                if held and decision.reason == QUIET_HOURS:
-                    # Others (the agent console, feedback's survey list) tell a held message from a sent one.
-                    payload = DeliveryHeldV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        purpose=d.purpose,
-                        reason="quiet_hours",
-                        held_until=decision.until,
-                        time_zone=decision.zone,
-                        cause_event_id=str(claimed.cause_event_id),
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = self._clock()
             else:
                 failed_at = self._clock()
                 held = await repo.mark_dropped(
@@ -383,21 +359,12 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
-                if held:
-                    payload = DeliveryFailedV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        reason=decision.reason,
-                        permanent=decision.permanent,
-                        failed_at=failed_at,
-                        status=decision.status,
-                        reason_code=decision.code,
-                        purpose=d.purpose,
-                        cause_event_id=str(claimed.cause_event_id),
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = failed_at
+            payload = delivery_report(
+                d, decision, customer_id=customer_id, cause_event_id=str(claimed.cause_event_id), at=at
+            )
+            if held and payload is not None:
+                await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
         if not held:
             log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
             return
@@ -423,9 +390,7 @@ class Dispatcher:
             log.info("%s %s %s: %s", d.template, d.delivery_id, decision.status, decision.reason)
 
     @staticmethod
-    def _envelope(
-        payload: DeliverySentV1 | DeliveryHeldV1 | DeliveryFailedV1, customer_id: str, claimed: repo.ClaimedDelivery
-    ) -> Envelope[Any]:
+    def _envelope(payload: DeliveryReport, customer_id: str, claimed: repo.ClaimedDelivery) -> Envelope[Any]:
         envelope = Envelope.new(
             payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
         )

@@ -23,7 +23,7 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1, PreferenceSnapshotV1
 from services.kit.view import apply_view_event, apply_view_events
-from services.notifications.adapters import itineraries
+from services.notifications.adapters import holds, itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.itineraries import StoredBooking
 from services.notifications.adapters.metrics import DELIVERIES
@@ -90,7 +90,7 @@ def booking_handler(directory: PlaceDirectory) -> Callable[[asyncpg.Connection, 
         previous = await itineraries.booking_for_update(conn, p.source_system, p.booking_id)
         current = await _keep_itinerary(conn, p, segments, previous)
         # Where the traveller will be may have changed: held messages are decided again.
-        await repo.wake_held(conn, [p.customer_id], reasons=[QUIET_HOURS])
+        await holds.wake_held(conn, [p.customer_id], reasons=[QUIET_HOURS])
         template = template_for_booking(p.kind)
         if template is None:
             return
@@ -250,6 +250,6 @@ async def _wake_for(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -
     woken = await repo.wake_waiting(conn, contact)
     if woken:
         log.info("contact data for %d customer(s) arrived: %d delivery(ies) due now", len(contact), woken)
-    held = await repo.wake_held(conn, sorted({*contact, *stated}), reasons=[QUIET_HOURS])
+    held = await holds.wake_held(conn, sorted({*contact, *stated}), reasons=[QUIET_HOURS])
     if held:
         log.info("%d held delivery(ies) decided again after a change of the customer view", held)
