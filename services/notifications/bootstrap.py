@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -69,7 +70,11 @@ def build_definition(
     renderer = MessageRenderer(brand_name=s.brand_name)
     outgoing = mailer or smtp_mailer(s)
 
+    places = AirportDirectory()
+
     async def dispatcher(runtime: ServiceRuntime) -> None:
+        # The airport table takes about a second to load: off the event loop, before bookings need it.
+        await asyncio.to_thread(places.airport, "FRA")
         await Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config).run()
 
     return ServiceDefinition(
@@ -81,7 +86,7 @@ def build_definition(
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=booking_handler(AirportDirectory()),
+                handler=booking_handler(places),
                 event_types=frozenset({"booking.resolved"}),
             ),
             ConsumerSpec(
