@@ -63,16 +63,26 @@ async def cover(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]], surve
     )
 
 
-async def awaiting_survey(conn: asyncpg.Connection, *, since: datetime, limit: int) -> list[tuple[str, str, str]]:
-    """Completed bookings whose trip has no survey yet: (customer id, source system, booking id)."""
+AwaitingKey = tuple[datetime, str, str]
+
+
+async def awaiting_survey(
+    conn: asyncpg.Connection, *, since: datetime, after: AwaitingKey | None, limit: int
+) -> list[tuple[AwaitingKey, str]]:
+    """Completed bookings whose trip has no survey yet, a page at a time: ((updated_at, source system,
+    booking id), customer id), after the key `after`."""
     rows = await conn.fetch(
-        "SELECT customer_id, source_system, booking_id FROM trips"
+        "SELECT updated_at, source_system, booking_id, customer_id FROM trips"
         " WHERE status = 'completed' AND survey_id IS NULL AND updated_at >= $1"
-        " ORDER BY updated_at LIMIT $2",
+        "   AND ($2::timestamptz IS NULL OR (updated_at, source_system, booking_id) > ($2, $3, $4))"
+        " ORDER BY updated_at, source_system, booking_id LIMIT $5",
         since,
+        after[0] if after else None,
+        after[1] if after else "",
+        after[2] if after else "",
         limit,
     )
-    return [(r["customer_id"], r["source_system"], r["booking_id"]) for r in rows]
+    return [((r["updated_at"], r["source_system"], r["booking_id"]), r["customer_id"]) for r in rows]
 
 
 async def survey_trip_summaries(conn: asyncpg.Connection, survey_id: str) -> list[dict[str, Any]]:

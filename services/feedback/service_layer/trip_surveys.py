@@ -127,19 +127,26 @@ async def _company_of(conn: asyncpg.Connection, source_system: str, booking_id: 
 async def settle_open_trips(
     pool: asyncpg.Pool, *, public_base_url: str, ttl: timedelta, settle: timedelta, now: datetime, limit: int
 ) -> int:
-    """Survey trips whose open bookings ended `settle` ago without a completion report; returns how many."""
-    async with connection(pool) as conn:
-        waiting = await trips.awaiting_survey(conn, since=now - timedelta(days=90), limit=limit)
+    """Survey trips whose open bookings ended `settle` ago without a completion report; returns how many.
+
+    Goes through every completed booking of the last 90 days whose trip has no survey yet, `limit` at a time.
+    """
     invited = 0
-    for customer_id, source_system, booking_id in waiting:
-        async with connection(pool, transaction=True) as conn:
-            current, _ = await current_customer(conn, customer_id)
-            survey_id = await settle_trip(
-                conn, customer_id=current, source_system=source_system, booking_id=booking_id,
-                public_base_url=public_base_url, ttl=ttl, settle=settle, now=now,
-            )  # fmt: skip
-            invited += survey_id is not None
-    return invited
+    after: trips.AwaitingKey | None = None
+    while True:
+        async with connection(pool) as conn:
+            page = await trips.awaiting_survey(conn, since=now - timedelta(days=90), after=after, limit=limit)
+        for key, customer_id in page:
+            async with connection(pool, transaction=True) as conn:
+                current, _ = await current_customer(conn, customer_id)
+                survey_id = await settle_trip(
+                    conn, customer_id=current, source_system=key[1], booking_id=key[2],
+                    public_base_url=public_base_url, ttl=ttl, settle=settle, now=now,
+                )  # fmt: skip
+                invited += survey_id is not None
+        if len(page) < limit:
+            return invited
+        after = page[-1][0]
 
 
 # Invitation reports
