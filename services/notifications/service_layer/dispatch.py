@@ -32,15 +32,16 @@ from typing import Any
 import asyncpg
 
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
 from services.kit.supervision import Worker
 from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
+from services.notifications.adapters import itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
 from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
+from services.notifications.domain.itinerary import marks_of
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
     RETRY,
@@ -56,6 +57,7 @@ from services.notifications.domain.model import (
     decide,
     effective_quiet_hours,
 )
+from services.notifications.service_layer.reports import DeliveryReport, delivery_report
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +243,17 @@ class Dispatcher:
             ids += [d.customer_id] if d.customer_id not in ids else []
             consents = await repo.consents_for(conn, ids)
             own_quiet_hours, own_quiet_hours_at = await repo.quiet_hours_for(conn, ids)
+            now = self._clock()
+            trips = await itineraries.itineraries_around(conn, ids, now) if d.purpose != "transactional" else []
         decision = decide(
             delivery=d,
             recipient=recipient,
             consents=consents,
             quiet_hours=effective_quiet_hours(own_quiet_hours, own_quiet_hours_at, preferences),
             rules=self._config.rules,
-            now=self._clock(),
+            now=now,
             preferences=preferences,
+            itinerary=[mark for segments in trips for mark in marks_of(segments)],
         )
         if not isinstance(decision, Send):
             return _Outcome(decision, recipient=recipient)
@@ -257,7 +262,8 @@ class Dispatcher:
                 template=d.template, language=decision.language, context=claimed.context, recipient=decision.recipient
             )
         except RenderError as exc:
-            return _Outcome(Drop("failed", f"could not render: {exc}", permanent=True), recipient=recipient)
+            dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
+            return _Outcome(dropped, recipient=recipient)
         message = build_email(
             rendered=rendered,
             to=decision.address,
@@ -276,6 +282,7 @@ class Dispatcher:
                 permanent=exc.permanent,
                 policy=self._config.send_retry,
                 now=self._clock(),
+                recipient_refused=exc.recipient_refused,
             )
             return _Outcome(failed, attempted=True, recipient=recipient, address=decision.address, error=str(exc))
         finally:
@@ -309,16 +316,7 @@ class Dispatcher:
                     subject=outcome.subject or "",
                     sent_at=outcome.sent_at,
                 )
-                if held:
-                    payload: DeliverySentV1 | DeliveryFailedV1 = DeliverySentV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        purpose=d.purpose,
-                        sent_at=outcome.sent_at,
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = outcome.sent_at
             elif isinstance(decision, Defer):
                 held = await repo.mark_deferred(
                     conn,
@@ -330,6 +328,7 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
+                at = self._clock()
             else:
                 failed_at = self._clock()
                 held = await repo.mark_dropped(
@@ -342,17 +341,12 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
-                if held:
-                    payload = DeliveryFailedV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        reason=decision.reason,
-                        permanent=decision.permanent,
-                        failed_at=failed_at,
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = failed_at
+            payload = delivery_report(
+                d, decision, customer_id=customer_id, cause_event_id=str(claimed.cause_event_id), at=at
+            )
+            if held and payload is not None:
+                await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
         if not held:
             log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
             return
@@ -378,9 +372,7 @@ class Dispatcher:
             log.info("%s %s %s: %s", d.template, d.delivery_id, decision.status, decision.reason)
 
     @staticmethod
-    def _envelope(
-        payload: DeliverySentV1 | DeliveryFailedV1, customer_id: str, claimed: repo.ClaimedDelivery
-    ) -> Envelope[Any]:
+    def _envelope(payload: DeliveryReport, customer_id: str, claimed: repo.ClaimedDelivery) -> Envelope[Any]:
         envelope = Envelope.new(
             payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
         )
