@@ -166,10 +166,12 @@ async def test_every_poison_record_is_dead_lettered_with_its_reason_and_the_part
 @pytest.mark.parametrize("host", HOSTS)
 async def test_transient_faults_retry_the_batch_and_dead_letter_nothing(fault_env: TestEnv, host: str) -> None:
     faults = Faults()
-    # What a PostgreSQL restart and a deadlock look like to a handler: none of it is the records' fault.
+    # What a PostgreSQL restart and a deadlock look like to a handler: none of it is the records' fault,
+    # and more of it in a row than a record's handler attempts (3) must still lose nothing.
     faults.pending = [
-        asyncpg.InternalClientError("cannot switch to state 15; another operation is in progress"),
         asyncpg.InterfaceError("cannot call Connection.is_closed(): connection has been released back to the pool"),
+        asyncpg.InternalClientError("cannot switch to state 15; another operation is in progress"),
+        asyncpg.InternalClientError("cannot switch to state 15; another operation is in progress"),
         asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
         asyncpg.exceptions.SerializationError("could not serialize access due to concurrent update"),
     ]
