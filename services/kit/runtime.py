@@ -177,7 +177,7 @@ class ServiceRuntime:
                 checks["database"] = await conn.fetchval("SELECT true") is True
         except Exception:
             checks["database"] = False
-        checks["kafka_producer"] = self._producer is not None and self._producer.started
+        checks["kafka_producer"] = self._producer is not None and await self._producer.reachable()
         checks["workers"] = all(not t.done() for t in self._tasks)
         if self.streams is not None:
             checks["stream_agents"] = self.streams.healthy()
