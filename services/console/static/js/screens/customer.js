@@ -2,9 +2,14 @@
 // Changes go through the services' own APIs, which check the role; the page only explains refusals.
 
 import { request } from "../api.js";
-import { Panel, badge, control, empty, evidenceTable, facts, runAction, select, table, time } from "../components.js";
+import { codesLoaded, loadCodes } from "../codes.js";
+import {
+  Panel, badge, confirmChange, control, empty, errorBox, evidenceTable, facts, fieldError, runAction, select, table, time,
+} from "../components.js";
 import { announce, h, routeHref } from "../dom.js";
 import * as format from "../format.js";
+import { readable } from "../messages.js";
+import * as session from "../session.js";
 import { renderCases } from "./customer-cases.js";
 import { renderConsents, renderDeliveries } from "./customer-messages.js";
 import { renderPreferences } from "./customer-preferences.js";
@@ -156,7 +161,12 @@ function bookings(view) {
   }));
 }
 
-/** Split one source record off into a traveller of its own (profile `POST .../split`, supervisors). */
+/** The traveller's name as the page shows it in its heading (the id until the golden record is loaded). */
+function travellerName(ctx) {
+  return ctx.heading.textContent && ctx.heading.textContent !== "Traveller" ? ctx.heading.textContent : ctx.customerId;
+}
+
+/** Split one source record off into a traveller of its own (profile `POST .../split`, supervisors), once confirmed. */
 function splitButton(ctx, record, feedback) {
   const label = `${record.source_system}:${record.source_id}`;
   const button = h("button", { type: "button", class: "button button-quiet", text: "Split off", "aria-label": `Split off ${label}` });
@@ -164,6 +174,14 @@ function splitButton(ctx, record, feedback) {
     runAction({
       root: ctx.sources.element, buttons: [button], feedback, notice: ctx.sources.status,
       action: "split a record off (supervisors only)",
+      confirm: {
+        title: `Split ${label} off?`,
+        body: [
+          `The record becomes a traveller of its own, taking the bookings that came with it; ${travellerName(ctx)} keeps the other records.`,
+          "Do this when the record belongs to somebody else. Merging the two again needs a supervisor.",
+        ],
+        confirm: "Split off",
+      },
       run: () => request("profile", `/v1/customers/${ctx.id}/split`, {
         method: "POST", body: { source_system: record.source_system, source_id: record.source_id },
       }),
@@ -181,10 +199,12 @@ function sourceRecords(ctx, page) {
   const items = page.items ?? [];
   if (!items.length) return empty("No source records.");
   const feedback = h("div", { class: "form-feedback" });
+  const maySplit = session.may("split");
+  const columns = [{ label: "Source" }, { label: "Received" }, { label: "Match" }, { label: "Seen" }];
   return [
     table({
       caption: "Source records",
-      columns: [{ label: "Source" }, { label: "Received" }, { label: "Match" }, { label: "Seen" }, { label: "Action" }],
+      columns: maySplit ? [...columns, { label: "Action" }] : columns,
       rowHeaders: true,
       rows: items.map((r) => {
         const received = r.received ?? {};
@@ -194,12 +214,12 @@ function sourceRecords(ctx, page) {
           source(r),
           h("div", {},
             h("span", { text: format.value(Object.fromEntries(Object.entries(traveller).filter(([, v]) => typeof v !== "object" || v === null))) }),
-            problems.length ? h("p", { class: "warn-text", text: `Problems: ${problems.map(([k, v]) => `${format.fieldLabel(k)}: ${v}`).join("; ")}` }) : null,
+            problems.length ? h("p", { class: "warn-text", text: `Problems: ${problems.map(([k, v]) => `${format.fieldLabel(k)}: ${readable(v)}`).join(" ")}` }) : null,
           ),
           h("span", {}, r.match_rule, r.match_score !== null && r.match_score !== undefined ? ` · ${Number(r.match_score).toFixed(1)}` : ""),
           h("span", {}, time(r.first_seen), " – ", time(r.last_seen)),
-          items.length > 1 ? splitButton(ctx, r, feedback) : h("span", { class: "muted", text: "only record" }),
-        ];
+          maySplit ? (items.length > 1 ? splitButton(ctx, r, feedback) : h("span", { class: "muted", text: "only record" })) : null,
+        ].filter((cell) => cell !== null);
       }),
     }),
     feedback,
@@ -252,13 +272,21 @@ function historyDetail(entry) {
   }
 }
 
-/** Undo one merge (profile `POST /v1/merges/{id}/undo`, supervisors). */
+/** Undo one merge (profile `POST /v1/merges/{id}/undo`, supervisors), once confirmed. */
 function undoButton(ctx, mergeId, absorbedId, feedback) {
   const button = h("button", { type: "button", class: "button button-quiet", text: "Undo merge", "aria-label": `Undo merge of ${absorbedId}` });
   button.addEventListener("click", () => {
     runAction({
       root: ctx.history.element, buttons: [button], feedback, notice: ctx.history.status,
       action: "undo a merge (supervisors only)",
+      confirm: {
+        title: `Undo the merge of ${absorbedId}?`,
+        body: [
+          `${absorbedId} becomes a traveller of its own again, with the source records and bookings it brought to ${travellerName(ctx)}.`,
+          "Merging them again needs a supervisor.",
+        ],
+        confirm: "Undo merge",
+      },
       run: () => request("profile", `/v1/merges/${encodeURIComponent(mergeId)}/undo`, { method: "POST" }),
       success: `Merge undone: ${absorbedId} is a traveller of its own again.`,
       done: () => ctx.refresh("golden", "sources", "history", "bookings"),
@@ -272,44 +300,59 @@ function history(ctx, page) {
   if (!items.length) return empty("No changes recorded.");
   const undone = new Set(items.filter((e) => e.change === "unmerged").map((e) => e.detail?.merge_id));
   const feedback = h("div", { class: "form-feedback" });
+  const mayUndo = session.may("undo-merge");
+  const columns = [{ label: "When" }, { label: "Change" }, { label: "By" }, { label: "Detail" }];
+  const undoable = (e) => e.change === "merged" && e.detail?.merge_id && e.detail?.survivor_id === ctx.customerId && !undone.has(e.detail.merge_id);
   return [
     table({
       caption: "History",
-      columns: [{ label: "When" }, { label: "Change" }, { label: "By" }, { label: "Detail" }, { label: "Action" }],
+      columns: mayUndo ? [...columns, { label: "Action" }] : columns,
       rows: items.map((e) => [
         time(e.at, { withTime: true }),
         CHANGES[e.change] ?? format.humanize(e.change),
         e.actor ?? "automatic",
         historyDetail(e),
-        e.change === "merged" && e.detail?.merge_id && e.detail?.survivor_id === ctx.customerId && !undone.has(e.detail.merge_id)
-          ? undoButton(ctx, e.detail.merge_id, e.detail.absorbed_id, feedback)
-          : "",
+        ...(mayUndo ? [undoable(e) ? undoButton(ctx, e.detail.merge_id, e.detail.absorbed_id, feedback) : ""] : []),
       ]),
     }),
     feedback,
   ];
 }
 
-/** Merge another traveller into this one, after comparing the two (profile `GET /v1/explain`, `POST /v1/merges`). */
+/** The other traveller's name, for the question before a merge (its id when it has none); throws the API's error. */
+async function nameOf(customerId, signal) {
+  const other = await request("profile", `/v1/customers/${encodeURIComponent(customerId)}`, { signal });
+  const name = other?.fields?.display_name?.value;
+  return name ? `${name} (${customerId})` : customerId;
+}
+
+/**
+ * Compare another traveller with this one (profile `GET /v1/explain`, any agent) and, for a role that may,
+ * merge it into this one once confirmed (`POST /v1/merges`, supervisors).
+ */
 function mergeForm(ctx) {
+  const mayMerge = session.may("merge");
   const other = h("input", { name: "absorbed_id", type: "text", autocomplete: "off", spellcheck: "false", required: true });
-  const compare = h("button", { type: "button", class: "button", text: "Compare" });
-  const merge = h("button", { type: "submit", class: "button button-primary", text: "Merge into this traveller" });
+  const compare = h("button", { type: "button", class: mayMerge ? "button" : "button button-primary", text: "Compare" });
+  const merge = mayMerge ? h("button", { type: "submit", class: "button button-primary", text: "Merge into this traveller" }) : null;
   const feedback = h("div", { class: "form-feedback" });
   const comparison = h("div", { class: "comparison", "aria-live": "polite" });
-  const form = h("form", { class: "edit-form", novalidate: true, "aria-label": "Merge a duplicate" },
+  const form = h("form", { class: "edit-form", novalidate: true, "aria-label": mayMerge ? "Merge a duplicate" : "Compare with a suspected duplicate" },
     control({
-      id: "merge-other", label: "Duplicate traveller id", input: other, className: "field field-grow",
-      hint: "Its records, bookings and history move here; its id keeps pointing here. A supervisor can undo the merge from the history.",
+      id: "merge-other", label: mayMerge ? "Duplicate traveller id" : "Other traveller id", input: other, className: "field field-grow",
+      hint: mayMerge
+        ? "Its records, bookings and history move here; its id keeps pointing here. A supervisor can undo the merge from the history."
+        : "Compare field by field. Merging the two is for a supervisor; the review queue collects suspected duplicates for them.",
     }),
     feedback,
     h("div", { class: "actions" }, compare, merge),
     comparison,
   );
+  const buttons = [compare, merge].filter(Boolean);
   const otherId = () => other.value.trim();
   compare.addEventListener("click", () => {
     runAction({
-      root: form, buttons: [compare, merge], feedback,
+      root: form, buttons, feedback,
       fields: { customer_b: other },
       action: "compare travellers",
       run: () => request("profile", "/v1/explain", { params: { customer_a: ctx.customerId, customer_b: otherId() } }),
@@ -326,13 +369,35 @@ function mergeForm(ctx) {
       },
     });
   });
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (!merge) return; // Enter in the id field of a role that may only compare
     const absorbed = otherId();
+    feedback.replaceChildren();
+    if (!absorbed) {
+      fieldError(other, "Enter the id of the duplicate traveller.");
+      other.focus();
+      return;
+    }
+    let otherName;
+    try {
+      otherName = await nameOf(absorbed, ctx.signal);
+    } catch (error) {
+      if (error?.name !== "AbortError") feedback.replaceChildren(errorBox(error, { action: "look that traveller up" }));
+      return;
+    }
     runAction({
-      root: form, buttons: [compare, merge], feedback, notice: ctx.merge.status,
+      root: form, buttons, feedback, notice: ctx.merge.status,
       fields: { absorbed_id: other, survivor_id: other },
       action: "merge travellers (supervisors only)",
+      confirm: {
+        title: `Merge ${otherName} into ${travellerName(ctx)}?`,
+        body: [
+          `${otherName}'s source records, bookings and history move to ${travellerName(ctx)}, and the id ${absorbed} then leads here.`,
+          "A supervisor can undo the merge from the History panel.",
+        ],
+        confirm: "Merge",
+      },
       run: () => request("profile", "/v1/merges", { method: "POST", body: { survivor_id: ctx.customerId, absorbed_id: absorbed } }),
       success: `${absorbed} was merged into this traveller.`,
       done: () => {
@@ -356,12 +421,22 @@ export function renderCustomer(root, { match, signal }) {
     bookings: new Panel({ id: "bookings", title: "Recent bookings" }),
     consents: new Panel({ id: "consents", title: "Consents and quiet hours", note: "What the traveller agreed to receive, and when messages must wait." }),
     preferences: new Panel({ id: "preferences", title: "Preferences", wide: true, note: "Effective: the traveller's own, resolved against company policy." }),
-    cases: new Panel({ id: "cases", title: "Cases", wide: true, note: "Complaints and requests with their deadlines. Closing a case needs a supervisor." }),
+    cases: new Panel({
+      id: "cases", title: "Cases", wide: true,
+      note: session.may("close-case") ? "Complaints and requests with their deadlines." : "Complaints and requests with their deadlines. A supervisor closes them.",
+    }),
     surveys: new Panel({ id: "surveys", title: "Surveys", wide: true }),
     messages: new Panel({ id: "deliveries", title: "Messages", wide: true }),
-    sources: new Panel({ id: "source-records", title: "Source records", wide: true, note: "Supervisors can split a wrongly linked record off into a traveller of its own." }),
+    sources: new Panel({
+      id: "source-records", title: "Source records", wide: true,
+      note: session.may("split")
+        ? "The records the sources sent for this traveller. Split a wrongly linked one off into a traveller of its own."
+        : "The records the sources sent for this traveller. A supervisor can split a wrongly linked one off.",
+    }),
     history: new Panel({ id: "history", title: "History", wide: true, note: "Every change to this traveller, newest first." }),
-    merge: new Panel({ id: "merge", title: "Merge a duplicate", wide: true, note: "Supervisors merge two records of the same person." }),
+    merge: session.may("merge")
+      ? new Panel({ id: "merge", title: "Merge a duplicate", wide: true, note: "Two records of the same person become one traveller." })
+      : new Panel({ id: "merge", title: "Compare with a suspected duplicate", wide: true, note: "See how another traveller compares with this one." }),
   };
 
   const id = encodeURIComponent(customerId);
@@ -382,9 +457,11 @@ export function renderCustomer(root, { match, signal }) {
 
   // Golden record and bookings come from one call; reloading one reloads both.
   let viewing = null;
+  let lastView = null;
   function loadView() {
     viewing ??= (async () => {
       const view = request("profile", `/v1/customers/${id}/view`, { signal });
+      lastView = view;
       try {
         await Promise.all([
           panels.golden.load(() => view, (v) => goldenRecord(ctx, v)),
@@ -397,6 +474,14 @@ export function renderCustomer(root, { match, signal }) {
     return viewing;
   }
   loadView();
+  // Codes in bookings (airline, meal, hotel chain, car vendor) get their names from the preferences
+  // service: the bookings are shown at once, and shown again from the same answer once the names are
+  // here (a bookings render that starts later has them already).
+  if (!codesLoaded()) {
+    loadCodes().then((named) => {
+      if (named && !signal.aborted && !viewing && lastView) panels.bookings.load(() => lastView, bookings);
+    });
+  }
   panels.sources.show(() => request("profile", `/v1/customers/${id}/source-records`, { params: { limit: 50 }, signal }), (page) => sourceRecords(ctx, page));
   panels.history.show(() => request("profile", `/v1/customers/${id}/history`, { params: { limit: 50 }, signal }), (page) => history(ctx, page));
   panels.merge.show(async () => null, () => mergeForm(ctx));
