@@ -37,7 +37,6 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -380,9 +379,9 @@ class StreamWorkers:
         """
         self._health = health
         self._processors = list(processors)
-        # faust makes a data directory even for in-memory tables: not in the working directory.
-        datadir = Path(tempfile.gettempdir()) / "itinera-faust" / app_id
-        datadir.mkdir(parents=True, exist_ok=True)
+        # faust creates `datadir` at start (default `<app id>-data/` in the working directory); the apps
+        # keep nothing there (memory store, no tables): a private temporary one per process.
+        self._datadir = tempfile.TemporaryDirectory(prefix=f"{app_id}-faust-")
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._within = batch_within
@@ -402,7 +401,7 @@ class StreamWorkers:
             broker_session_timeout=session_timeout,
             broker_heartbeat_interval=session_timeout / 5,
             consumer_group_instance_id=f"{app_id}.{instance_id}" if instance_id else None,
-            datadir=str(datadir),
+            datadir=self._datadir.name,
             Monitor=_PerBatchMonitor,
             loop=asyncio.get_running_loop(),
         )
@@ -471,6 +470,7 @@ class StreamWorkers:
                 await consumer.stop()
         if self._agents:
             await self.app.stop()
+        self._datadir.cleanup()
 
     def healthy(self) -> bool:
         """False once faust asked to stop or a batch consumer's loop ended (stalls: see `Health`)."""

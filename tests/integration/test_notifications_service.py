@@ -543,7 +543,7 @@ async def test_api_roles_problems_consents_and_deliveries(env: TestEnv, smtp: Sm
                 f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30", "end": "06:00"}, headers=agent
             )
             assert r.status_code == 200
-            assert (r.json()["start"], r.json()["end"], r.json()["source"]) == ("23:30:00", "06:00:00", "customer")
+            assert (r.json()["start"], r.json()["end"], r.json()["source"]) == ("23:30:00", "06:00:00", "agent")
             r = await client.put(
                 f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30", "end": "23:30"}, headers=agent
             )
@@ -618,7 +618,7 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
                 conn, customer_id=cid, purpose="service", channel="email", granted=True, source="web", updated_by="t"
             )
         assert await _effective_consent(runtime, cid, "service") == {"allowed": True, "decided_in": "consents"}
-        assert (await _get(runtime, f"/v1/customers/{cid}/quiet-hours"))["source"] == "customer", "set after"
+        assert (await _get(runtime, f"/v1/customers/{cid}/quiet-hours"))["source"] == "agent", "set after"
         regranted = survey(cid)
         await env.publish(SURVEYS, regranted)
         sent = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")

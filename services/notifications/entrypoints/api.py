@@ -118,9 +118,10 @@ class QuietHoursPublic(BaseModel):
     enabled: bool
     start: time = Field(description="Local time of the traveller")
     end: time
-    source: Literal["default", "customer", "preferences"] = Field(
-        description="default: the service's setting; customer: set through this API; preferences: the"
-        " traveller's stated comms.quiet_hours in the shared customer view (when more recent)"
+    source: Literal["default", "agent", "preferences"] = Field(
+        description="default: the service's setting; agent: set through this API (by the agent named in"
+        " updated_by); preferences: the traveller's stated comms.quiet_hours in the shared customer view"
+        " (when more recent)"
     )
     updated_by: str | None = None
     updated_at: datetime | None = None
@@ -303,7 +304,7 @@ async def _quiet_hours(conn: asyncpg.Connection, customer_id: str, settings: Not
             enabled=row["enabled"],
             start=row["start_local"],
             end=row["end_local"],
-            source="customer",
+            source="agent",  # only agents (the role this API demands) write these rows
             updated_by=row["updated_by"],
             updated_at=row["updated_at"],
         )
