@@ -750,3 +750,30 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
         assert "Seat on short flights: is aisle right for you?" in text_of(msg)  # an English traveller
         assert len(await delivery_rows(runtime, asked)) == 1
         assert len(await delivery_rows(runtime, unlinked)) == 1
+
+
+async def test_the_dispatcher_rides_out_the_database_dropping_its_connections(env: TestEnv, smtp: SmtpServer) -> None:
+    """What a PostgreSQL restart does to the dispatcher (its listening connection and the pool's), without
+    stopping the shared server: the server terminates every connection; the next booking's email still goes."""
+    cid = customer_id()
+    async with service(env, settings(env, smtp.port)) as runtime:
+        await env.publish(CUSTOMERS, snapshot(cid))
+        await env.publish(BOOKINGS, booking(cid, booking_id="ACME-BEFORE"))
+        await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com" and "ACME-BEFORE" in str(m["Subject"]))
+        admin = await env.admin_connect()
+        try:
+            for _ in range(2):
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+        await env.publish(BOOKINGS, booking(cid, booking_id="ACME-AFTER"))
+        await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com" and "ACME-AFTER" in str(m["Subject"]), timeout=60)
+
+        async def ready() -> bool:
+            return all((await runtime.readiness()).values())
+
+        await wait_until(ready, timeout=60)
