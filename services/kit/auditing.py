@@ -47,8 +47,12 @@ class AuditTrail:
     detail: dict[str, Any] = field(default_factory=dict)
     written: bool = False
 
-    async def record(self, conn: asyncpg.Connection) -> None:
-        """Write the row now, on the route's connection (in its transaction, if it has one)."""
+    async def record(self, conn: asyncpg.Connection, subject: str | None = None, **detail: Any) -> None:
+        """Write the row now, on the route's connection (in its transaction, if it has one), naming
+        the subject the route resolved (when given) and adding `detail`."""
+        if subject is not None:
+            self.subject = subject
+        self.detail.update(detail)
         if self.written or self.principal is None:
             return
         await audit(conn, self.principal, self.action, self.subject, self.detail)
