@@ -123,8 +123,8 @@ async def _seed(env: TestEnv, system: System) -> None:
         v["company_id"] = r.json()["company_id"]
         family = f"Zed{uuid.uuid4().hex[:6]}"
         for source, nationality in (("crm", "AT"), ("web", "Austria")):
-            record = {"source_system": source, "source_id": f"{source}-{family}",
-                      "traveller": {"given_name": "Ingrid", "family_name": family, "nationality": nationality}}  # fmt: skip
+            person = {"given_name": "Ingrid", "family_name": family, "nationality": nationality}
+            record = {"source_system": source, "source_id": f"{source}-{family}", "traveller": person}
             r = await profile.post("/v1/source-records", json=record, headers=admin)
             assert r.status_code == 200, r.text
         review = r.json()
@@ -187,7 +187,7 @@ async def _audit_rows(env: TestEnv, schema: str, correlation_id: str) -> list[di
     conn = await env.admin_connect()
     try:
         rows = await conn.fetch(
-            f"SELECT principal, role, action, subject_id FROM {schema}.audit_log WHERE correlation_id = $1",  # noqa: S608  # schema from the fixed service list
+            f"SELECT principal, role, action, subject_id FROM {schema}.audit_log WHERE correlation_id = $1",
             correlation_id,
         )
     finally:

@@ -3,7 +3,7 @@ wrong keys, input hygiene, response headers and the API documentation in product
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -12,11 +12,12 @@ import pytest
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, SecretStr
 
+from services.feedback.settings import FeedbackSettings
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.http import create_app
 from services.kit.limits import RateLimit, TokenBuckets
-from services.kit.sealing import SealError, Sealer, new_key
+from services.kit.sealing import Sealer, SealError, new_key
 from services.kit.settings import ApiKey, ServiceSettings
 
 AGENT = {"X-API-Key": "dev-agent-key"}
@@ -56,9 +57,7 @@ def _app(rows: list[dict[str, Any]], **overrides: Any) -> FastAPI:
         return {"customer_id": customer_id}
 
     @app.get("/v1/customers/{customer_id}/secrets")
-    async def get_secrets(
-        customer_id: str, principal: Supervisor, trail: CustomerRead
-    ) -> dict[str, str]:
+    async def get_secrets(customer_id: str, principal: Supervisor, trail: CustomerRead) -> dict[str, str]:
         return {"secret": "x"}
 
     @app.get("/v1/catalogue", dependencies=[NOT_PERSONAL])
@@ -235,8 +234,8 @@ async def test_every_response_is_no_store_and_nosniff(rows: list[dict[str, Any]]
 
 
 @pytest.fixture
-def production_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    yield {
+def production_env() -> dict[str, Any]:
+    return {
         "environment": "production",
         "pg_password": SecretStr("strong"),
         "api_keys": [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
@@ -289,12 +288,12 @@ def test_keys_rotate_and_unknown_or_malformed_keys_are_refused() -> None:
         Sealer([new]).open(sealed_before, purpose="p", subject="s")
     with pytest.raises(ValueError, match="32 bytes"):
         Sealer([SecretStr("c2hvcnQ")])
+    production = {
+        "environment": "production",
+        "pg_password": SecretStr("strong"),
+        "api_keys": [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
+        "public_base_url": "https://feedback.example",
+    }
     with pytest.raises(ValueError, match="development link key"):
-        from services.feedback.settings import FeedbackSettings
-
-        FeedbackSettings(
-            environment="production",
-            pg_password=SecretStr("strong"),
-            api_keys=[ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
-            public_base_url="https://feedback.example",
-        )
+        FeedbackSettings(**production)
+    assert FeedbackSettings(**production, link_keys=[new]).link_keys == [new]
