@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
 VERSION = "v1"
+# What a sealed value is for (bound into it): a survey link, a confirmation question's answer token.
+SURVEY_LINK = "survey-link"
+ANSWER_TOKEN = "answer-token"  # noqa: S105  # a purpose name, not a secret
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
@@ -91,3 +94,21 @@ class Sealer:
 
 def _bound(purpose: str, subject: str) -> bytes:
     return f"itinera/{purpose}/{subject}".encode()
+
+
+_process_sealer: Sealer | None = None
+
+
+def configure(keys: Iterable[SecretStr]) -> Sealer:
+    """Set the sealer of this process from the `link_keys` setting (each service's bootstrap does,
+    like logging: producers seal deep inside handlers that take no configuration)."""
+    global _process_sealer  # noqa: PLW0603  # process-wide wiring, set once at start
+    _process_sealer = Sealer(keys)
+    return _process_sealer
+
+
+def link_sealer() -> Sealer:
+    """The sealer `configure` set."""
+    if _process_sealer is None:
+        raise RuntimeError("link keys are not configured (the service's bootstrap calls sealing.configure)")
+    return _process_sealer
