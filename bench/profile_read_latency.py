@@ -4,7 +4,8 @@ Runs, side by side on the same database and customer, the profile API of an earl
 ("before", extracted with `git archive`) and of this working tree, twice: once with the default
 guards, once with rate limiting switched off. Every process answers the same requests, one at a
 time over a keep-alive connection, in interleaved rounds (so that the load of a shared machine
-falls on all of them alike); the script reports p50/p99 per process.
+falls on all of them alike); the script reports p50/p99 per process and the CPU time each server
+process spent per request (from /proc: steadier than wall time on a loaded machine).
 
 The "after" process runs the full limiter path with limits set so high that it never refuses:
 the figure is what every request within its limits pays (the shell's audit marker, the limiter,
@@ -93,6 +94,12 @@ async def _round(client: httpx.AsyncClient, path: str, n: int) -> list[float]:
     return out
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
@@ -111,7 +118,7 @@ async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, fl
     with tempfile.TemporaryDirectory() as tmp:
         try:
             _extract(before, Path(tmp))
-            bases = {}
+            bases, pids = {}, {}
             for name, code, extra in (
                 (f"before ({before})", Path(tmp), {}),
                 ("after, limits on", ROOT, {"ITINERA_PROFILE_RATE_LIMITS": NEVER_REFUSED}),
@@ -121,6 +128,7 @@ async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, fl
                 processes.append(process)
                 await _ready(base)
                 bases[name] = base
+                pids[name] = process.pid
             clients = {name: httpx.AsyncClient(base_url=base) for name, base in bases.items()}
             first = next(iter(clients.values()))
             person = {"given_name": "Mara", "family_name": "Lindqvist", "email": "mara@example.com"}
@@ -129,12 +137,15 @@ async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, fl
             seeded.raise_for_status()
             path = f"/v1/customers/{seeded.json()['customer_id']}"
             timings: dict[str, list[float]] = {name: [] for name in clients}
+            cpu = dict.fromkeys(clients, 0.0)
             for client in clients.values():
                 await _round(client, path, 100)  # warm-up: connections, caches, code paths
             names = list(clients)
             for i in range(rounds):
                 for name in names[i % len(names) :] + names[: i % len(names)]:
+                    used = _cpu_seconds(pids[name])
                     timings[name] += await _round(clients[name], path, requests)
+                    cpu[name] += _cpu_seconds(pids[name]) - used
             for client in clients.values():
                 await client.aclose()
         finally:
@@ -144,7 +155,12 @@ async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, fl
                 process.wait(timeout=30)
             await drop_env(test_env)
     return {
-        name: {"n": len(t), "p50_ms": _quantile(t, 0.50) * 1000, "p99_ms": _quantile(t, 0.99) * 1000}
+        name: {
+            "n": len(t),
+            "p50_ms": _quantile(t, 0.50) * 1000,
+            "p99_ms": _quantile(t, 0.99) * 1000,
+            "cpu_ms": cpu[name] / len(t) * 1000,
+        }
         for name, t in timings.items()
     }
 
@@ -157,9 +173,10 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(run(args.before, args.rounds, args.requests))
     print(f"\n{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print("| profile API | requests | p50 | p99 |\n|---|---|---|---|")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    print("| profile API | requests | p50 | p99 | server CPU per request |\n|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['n']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms |")
+        print(f"| {name} | {r['n']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['cpu_ms']:.2f} ms |")
 
 
 if __name__ == "__main__":
