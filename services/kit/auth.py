@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from services.kit.limits import FailedKeyThrottle, KeyRateLimiter, retry_after
+from services.kit.limits import Clock, FailedKeyThrottle, KeyRateLimiter, retry_after
 from services.kit.settings import ApiKey, Role, ServiceSettings
 
 IMPLIED_ROLES: dict[Role, frozenset[Role]] = {
@@ -77,10 +78,12 @@ class AbuseLimits:
     failed_keys: FailedKeyThrottle | None = None
 
     @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> AbuseLimits:
+    def from_settings(cls, settings: ServiceSettings, *, clock: Clock = time.monotonic) -> AbuseLimits:
         if not settings.rate_limiting:
             return cls()
-        return cls(KeyRateLimiter(settings.rate_limits), FailedKeyThrottle(settings.failed_key_limit))
+        return cls(
+            KeyRateLimiter(settings.rate_limits, clock=clock), FailedKeyThrottle(settings.failed_key_limit, clock=clock)
+        )
 
 
 def _too_many(detail: str, wait: float) -> HTTPException:
