@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -17,6 +18,7 @@ class FeedbackSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ITINERA_FEEDBACK_", extra="ignore")
 
     service_name: str = "feedback"
+    seals_links: ClassVar[bool] = True  # its links' credentials travel sealed on topics
     http_port: int = 8003
     public_base_url: str = Field(
         default=DEV_PUBLIC_BASE_URL, description="Where travellers reach this service; survey links start with it"
