@@ -73,6 +73,8 @@ def _snapshot_row(p: object) -> tuple[ViewKind, str] | None:
     if isinstance(p, CompanyValueSnapshotV1):
         return "company-value", p.company_id
     return None
+
+
 MAX_REDIRECTS = 10
 
 VIEW_LAG = Gauge(
@@ -348,8 +350,7 @@ async def rebuild(
     simply continues (its upserts are idempotent) after a rebuild.
     """
     topics = [
-        f"{topic_prefix}{t}"
-        for t in view_topics(include_preferences=include_preferences, include_value=include_value)
+        f"{topic_prefix}{t}" for t in view_topics(include_preferences=include_preferences, include_value=include_value)
     ]
     # Subscribed without a group: every partition is assigned, from the beginning.
     consumer = AIOKafkaConsumer(

@@ -46,11 +46,18 @@ def value_of(events: list[BookingEvent]) -> str:
 
 @given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 60000), st.integers(0, 60000))
 def test_tiers_are_monotone_in_trips_and_spend(t1: int, t2: int, s1: int, s2: int) -> None:
-    low, high = TRAVELLER_TIERS.tier(min(t1, t2), Decimal(min(s1, s2))), TRAVELLER_TIERS.tier(max(t1, t2), Decimal(max(s1, s2)))
+    low, high = (
+        TRAVELLER_TIERS.tier(min(t1, t2), Decimal(min(s1, s2))),
+        TRAVELLER_TIERS.tier(max(t1, t2), Decimal(max(s1, s2))),
+    )
     assert RANK[low] <= RANK[high]
 
 
-@given(st.lists(st.tuples(st.integers(1, 360), st.integers(0, 9000)), max_size=20), st.integers(1, 360), st.integers(0, 9000))
+@given(
+    st.lists(st.tuples(st.integers(1, 360), st.integers(0, 9000)), max_size=20),
+    st.integers(1, 360),
+    st.integers(0, 9000),
+)
 def test_one_more_booking_never_lowers_a_tier_and_cancelling_it_never_raises_one(
     existing: list[tuple[int, int]], days_ago: int, price: int
 ) -> None:
@@ -72,14 +79,22 @@ def test_a_cancellation_lowers_a_tier() -> None:
 
 kinds = st.sampled_from(["created", "changed", "cancelled", "trip_completed"])
 raw_events = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c"]), kinds, st.integers(0, 400), st.integers(0, 5000), st.sampled_from(["EUR", "USD", "GBP"])),
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        kinds,
+        st.integers(0, 400),
+        st.integers(0, 5000),
+        st.sampled_from(["EUR", "USD", "GBP"]),
+    ),
     max_size=25,
 )
 
 
 @settings(max_examples=200)
 @given(raw_events, st.randoms(use_true_random=False))
-def test_the_ledger_and_its_value_do_not_depend_on_arrival_order(spec: list[tuple[str, str, int, int, str]], rnd: object) -> None:
+def test_the_ledger_and_its_value_do_not_depend_on_arrival_order(
+    spec: list[tuple[str, str, int, int, str]], rnd: object
+) -> None:
     events = [
         event(b, k, at=AS_OF - timedelta(days=d, minutes=i), amount=str(p), currency=c, event_id=f"e{i}")
         for i, (b, k, d, p, c) in enumerate(spec)
@@ -123,7 +138,9 @@ def test_spend_is_converted_at_the_rate_of_the_booking_day_and_never_guessed() -
 
 
 def test_trips_leaving_the_window_are_reviewed_and_lower_the_tier() -> None:
-    events = [event(f"b{i}", at=AS_OF - timedelta(days=300 + i), starts=AS_OF - timedelta(days=300 + i)) for i in range(12)]
+    events = [
+        event(f"b{i}", at=AS_OF - timedelta(days=300 + i), starts=AS_OF - timedelta(days=300 + i)) for i in range(12)
+    ]
     now = evaluate(ledger(events).values(), rates=RATES, tiers=TRAVELLER_TIERS, churn=ChurnPolicy(), as_of=AS_OF)
     assert now.tier == "gold"
     assert now.next_review_at is not None

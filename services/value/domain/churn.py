@@ -11,6 +11,7 @@ agent sees why ("no trip for 95 days; usually every 30 days"). Buy-till-you-die 
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def _distinct_days(trips: Sequence[datetime]) -> list[datetime]:
 def usual_interval(trips: Sequence[datetime]) -> float | None:
     """Median days between trips (trips less than a day apart are one), with at least two gaps."""
     days = _distinct_days(trips)
-    gaps = [_days(b - a) for a, b in zip(days, days[1:], strict=False)]
+    gaps = [_days(b - a) for a, b in itertools.pairwise(days)]
     return round(statistics.median(gaps), 1) if len(gaps) >= 2 else None
 
 

@@ -34,7 +34,9 @@ class TierPolicy:
     gold: TierRule
     silver: TierRule
     window_days: int = 365
-    labels: Mapping[Tier, str] = field(default_factory=lambda: {"gold": "Gold", "silver": "Silver", "regular": "Regular"})
+    labels: Mapping[Tier, str] = field(
+        default_factory=lambda: {"gold": "Gold", "silver": "Silver", "regular": "Regular"}
+    )
     # Score 1 + the number of cut-offs met (5 best). Recency: days since the last trip at most this many.
     recency_cutoffs: Sequence[int] = (365, 180, 90, 30)
     frequency_cutoffs: Sequence[int] = (2, 4, 8, 12)
