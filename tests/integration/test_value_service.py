@@ -64,7 +64,7 @@ def booking(
                 departure_at=departure,
                 arrival_at=departure + timedelta(hours=8),
             ),
-        )  # fmt: skip
+        )
         if kind != "cancelled"
         else ()
     )
@@ -110,7 +110,7 @@ async def test_bookings_raise_a_tier_a_cancellation_lowers_it_and_each_change_is
             and e.payload.customer_id == cid
             and e.payload.tier == "silver"
             for e in evs
-        ),  # fmt: skip
+        ),
     )
     assert all(e.subject_id == e.payload.customer_id for e in snapshots)
 
@@ -139,8 +139,8 @@ async def test_spend_without_a_rate_is_flagged_until_the_operator_loads_one(env:
     assert (snap["rfm"]["frequency"], snap["rfm"]["monetary"]) == (1, "0")
     assert snap["rfm"]["unconverted_currencies"] == ["CHF"]
     day = (datetime.now(UTC) - timedelta(days=400)).date().isoformat()
-    response = await value.http.put("/v1/rates", headers=SUPERVISOR,
-                                    json={"rates": [{"currency": "CHF", "valid_from": day, "rate": "1.05"}]})  # fmt: skip
+    rates = {"rates": [{"currency": "CHF", "valid_from": day, "rate": "1.05"}]}
+    response = await value.http.put("/v1/rates", headers=SUPERVISOR, json=rates)
     assert response.status_code == 200, response.text
     assert response.json()["customers_to_review"] >= 1
     converted = await wait_until(lambda: _where(value, cid, lambda s: s["rfm"]["unconverted_trips"] == 0))
