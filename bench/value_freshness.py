@@ -61,9 +61,12 @@ async def main(rate: int, seconds: int) -> None:
     env = await create_env()
     worker = None
     try:
-        environ = dict(os.environ, ITINERA_PG_DATABASE=env.database, ITINERA_TOPIC_PREFIX=env.topic_prefix,
-                       ITINERA_PG_PORT=str(PG_PORT), ITINERA_KAFKA_BOOTSTRAP_SERVERS=KAFKA, ITINERA_LOG_LEVEL="WARNING")  # fmt: skip
-        worker = subprocess.Popen([sys.executable, "-m", "services.value", "worker"], cwd=ROOT, env=environ)
+        environ = dict(
+            os.environ, ITINERA_PG_DATABASE=env.database, ITINERA_TOPIC_PREFIX=env.topic_prefix,
+            ITINERA_PG_PORT=str(PG_PORT), ITINERA_KAFKA_BOOTSTRAP_SERVERS=KAFKA, ITINERA_LOG_LEVEL="WARNING",
+        )  # fmt: skip
+        # A separate process, so its CPU can be read from /proc; started once, before any timing.
+        worker = subprocess.Popen([sys.executable, "-m", "services.value", "worker"], cwd=ROOT, env=environ)  # noqa: ASYNC220
         reader = ServiceDefinition(
             settings=env.settings(ReaderSettings), migrations="services.feedback.migrations",
             consumers=[customer_view_consumer(include_preferences=False, include_value=True)],
