@@ -33,12 +33,41 @@ from services.kit.contracts.envelope import Envelope, encode_envelope  # noqa: E
 from services.kit.runtime import ServiceDefinition  # noqa: E402
 from services.kit.settings import ServiceSettings  # noqa: E402
 from services.kit.view import customer_view_consumer  # noqa: E402
-from tests.harness import KAFKA, PG_PORT, create_env, drop_env, wait_until  # noqa: E402
+from tests.harness import KAFKA, PG_PORT, TestEnv, create_env, drop_env, wait_until  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_cpu(env: TestEnv) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each PostgreSQL backend connected to the bench's database, with its role."""
+    conn = await env.admin_connect()
+    try:
+        rows = await conn.fetch(
+            "SELECT pid, usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", env.database
+        )
+    finally:
+        await conn.close()
+    out: dict[int, tuple[str, float]] = {}
+    for r in rows:
+        try:
+            out[r["pid"]] = (r["usename"], cpu_seconds(r["pid"]))
+        except OSError:  # ended meanwhile
+            continue
+    return out
+
+
+def backend_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> tuple[float, float]:
+    """(value's backends, all backends): CPU used between two readings (a backend started since counts whole)."""
+    value = total = 0.0
+    for pid, (role, cpu) in after.items():
+        used = cpu - before.get(pid, (role, 0.0))[1]
+        total += used
+        if role == "itinera_value":
+            value += used
+    return value, total
 
 
 def booking(customer_id: str) -> Envelope[ResolvedBookingV1]:
@@ -78,6 +107,7 @@ async def main(rate: int, seconds: int) -> None:
             producer = await env.producer()
             sent: dict[str, float] = {}
             cpu0 = cpu_seconds(worker.pid)
+            pg0 = await backend_cpu(env)
             start = time.monotonic()
             total = rate * seconds
             for n in range(total):
@@ -96,6 +126,7 @@ async def main(rate: int, seconds: int) -> None:
                 timeout=300,
             )
             cpu = cpu_seconds(worker.pid) - cpu0
+            pg_value, pg_all = backend_delta(pg0, await backend_cpu(env))
             rows = await runtime.pool.fetch(
                 "SELECT customer_id, extract(epoch FROM applied_at)::float8 AS at FROM customer_view"
                 " WHERE kind = 'value' AND customer_id LIKE 'cus_bench_%'"
@@ -105,6 +136,11 @@ async def main(rate: int, seconds: int) -> None:
         print(f"bookings {len(lags)} at {rate}/s for {seconds}s")
         print(f"freshness ms: p50 {q[49]:.0f}  p90 {q[89]:.0f}  p99 {q[98]:.0f}  max {lags[-1]:.0f}")
         print(f"value worker CPU: {cpu:.1f} s, {cpu / total * 1000:.2f} ms per booking")
+        print(
+            f"PostgreSQL CPU, value's backends: {pg_value:.1f} s, {pg_value / total * 1000:.2f} ms per booking;"
+            f" all backends (with the reader's): {pg_all:.1f} s, {pg_all / total * 1000:.2f} ms per booking"
+        )
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         if worker is not None:
             worker.terminate()
