@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from services.value.entrypoints.jobs import review_job
 from services.value.service_layer.handlers import (
     handle_customer_event,
     handle_resolved_booking,
+    handle_resolved_bookings,
     handle_view_tombstone,
 )
 from services.value.settings import ValueSettings
@@ -28,6 +30,9 @@ def build_definition(settings: ValueSettings | None = None) -> ServiceDefinition
 
     async def on_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_resolved_booking(conn, event, config=config, now=datetime.now(UTC))
+
+    async def on_resolved_bookings(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        await handle_resolved_bookings(conn, events, config=config, now=datetime.now(UTC))
 
     async def on_customer_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_customer_event(conn, event, config=config, now=datetime.now(UTC))
@@ -45,6 +50,7 @@ def build_definition(settings: ValueSettings | None = None) -> ServiceDefinition
                 name="bookings",
                 topics=("profile.bookings.v1",),
                 handler=on_resolved_booking,
+                batch_handler=on_resolved_bookings,
                 event_types=frozenset({ResolvedBookingV1.event_type}),
                 batch_fetch=True,
             ),

@@ -49,6 +49,9 @@ class ValueSettings(ServiceSettings):
     churn_min_lapsed_days: float = Field(default=120, ge=0)
     new_days: float = Field(default=90, ge=0)
     won_back_days: float = Field(default=180, ge=0)
+    company_delay_bookings: int = Field(
+        default=1000, ge=1, description="A company whose ledger holds more bookings waits proportionally longer"
+    )
     company_delay_seconds: float = Field(
         default=0.5, ge=0, le=3600, description="A company is re-evaluated this long after a traveller's booking"
     )
@@ -94,4 +97,5 @@ class ValueSettings(ServiceSettings):
                 won_back_days=self.won_back_days,
             ),
             company_delay=timedelta(seconds=self.company_delay_seconds),
+            company_delay_bookings=self.company_delay_bookings,
         )

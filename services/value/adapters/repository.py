@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
 
 from services.kit.contracts.value import AccountManagerV1
 from services.value.domain.bookings import BookingFact
-from services.value.domain.money import Rate, RateTable
+from services.value.domain.money import Rate
 
 Subject = Literal["customer", "company"]
 
 
-async def lock(conn: asyncpg.Connection, subject: Subject, subject_id: str) -> None:
-    """Serialise evaluations of one customer or company (the consumer, the review job, the API)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"value:{subject}:{subject_id}")
-
-
-def _fact(r: asyncpg.Record) -> BookingFact:
+def fact_from_row(r: asyncpg.Record) -> BookingFact:
     order = r["data_order"]
     return BookingFact(
         source_system=r["source_system"], booking_id=r["booking_id"], customer_id=r["customer_id"],
@@ -32,48 +27,10 @@ def _fact(r: asyncpg.Record) -> BookingFact:
     )  # fmt: skip
 
 
-async def booking_for_update(conn: asyncpg.Connection, source_system: str, booking_id: str) -> BookingFact | None:
-    r = await conn.fetchrow(
-        "SELECT * FROM bookings WHERE source_system = $1 AND booking_id = $2 FOR UPDATE", source_system, booking_id
-    )
-    return None if r is None else _fact(r)
-
-
-async def save_booking(conn: asyncpg.Connection, fact: BookingFact, *, resolved_customer_id: str) -> None:
-    order = None if fact.data_order is None else [fact.data_order[0].isoformat(), *fact.data_order[1:]]
-    await conn.execute(
-        """
-        INSERT INTO bookings AS b (source_system, booking_id, customer_id, resolved_customer_id, company_id, status,
-                                   starts_at, amounts, first_event_at, last_event_at, last_kind, last_event_id,
-                                   data_order)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (source_system, booking_id) DO UPDATE
-           SET customer_id = EXCLUDED.customer_id, resolved_customer_id = EXCLUDED.resolved_customer_id,
-               company_id = EXCLUDED.company_id, status = EXCLUDED.status, starts_at = EXCLUDED.starts_at,
-               amounts = EXCLUDED.amounts, first_event_at = EXCLUDED.first_event_at,
-               last_event_at = EXCLUDED.last_event_at, last_kind = EXCLUDED.last_kind,
-               last_event_id = EXCLUDED.last_event_id, data_order = EXCLUDED.data_order
-        """,
-        fact.source_system, fact.booking_id, fact.customer_id, resolved_customer_id, fact.company_id, fact.status,
-        fact.starts_at, {c: str(a) for c, a in fact.amounts.items()}, fact.first_event_at, fact.last_event_at,
-        fact.last_kind, fact.last_event_id, order,
-    )  # fmt: skip
-
-
 async def facts_of(conn: asyncpg.Connection, subject: Subject, subject_id: str) -> list[BookingFact]:
     column = "customer_id" if subject == "customer" else "company_id"
     rows = await conn.fetch(f"SELECT * FROM bookings WHERE {column} = $1", subject_id)
-    return [_fact(r) for r in rows]
-
-
-async def rate_table(conn: asyncpg.Connection, reporting_currency: str, currencies: Iterable[str]) -> RateTable:
-    wanted = sorted(set(currencies) - {reporting_currency})
-    rows = (
-        await conn.fetch("SELECT currency, valid_from, rate FROM fx_rates WHERE currency = ANY($1::text[])", wanted)
-        if wanted
-        else []
-    )
-    return RateTable(reporting_currency, [Rate(r["currency"], r["valid_from"], r["rate"]) for r in rows])
+    return [fact_from_row(r) for r in rows]
 
 
 async def upsert_rates(conn: asyncpg.Connection, rates: Sequence[Rate], *, loaded_by: str) -> None:
@@ -105,43 +62,6 @@ async def current_value(conn: asyncpg.Connection, subject: Subject, subject_id: 
     return await conn.fetchrow(f"SELECT * FROM {table} WHERE {key} = $1", subject_id)
 
 
-async def save_value(
-    conn: asyncpg.Connection, subject: Subject, subject_id: str, *, snapshot: dict[str, Any], company_id: str | None
-) -> None:
-    values = (
-        subject_id, snapshot["version"], snapshot["tier"], snapshot["churn"]["stage"], snapshot["churn"]["risk"],
-        snapshot["rfm"]["frequency"], Decimal(str(snapshot["rfm"]["monetary"])), snapshot,
-        datetime.fromisoformat(snapshot["updated_at"]),
-    )  # fmt: skip
-    if subject == "customer":
-        await conn.execute(
-            """
-            INSERT INTO customer_value (customer_id, version, tier, stage, risk, frequency, monetary, snapshot,
-                                        updated_at, company_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            ON CONFLICT (customer_id) DO UPDATE
-               SET version = EXCLUDED.version, tier = EXCLUDED.tier, stage = EXCLUDED.stage, risk = EXCLUDED.risk,
-                   frequency = EXCLUDED.frequency, monetary = EXCLUDED.monetary, snapshot = EXCLUDED.snapshot,
-                   updated_at = EXCLUDED.updated_at, company_id = EXCLUDED.company_id
-            """,
-            *values,
-            company_id,
-        )
-    else:
-        await conn.execute(
-            """
-            INSERT INTO company_value (company_id, version, tier, stage, risk, frequency, monetary, snapshot,
-                                       updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (company_id) DO UPDATE
-               SET version = EXCLUDED.version, tier = EXCLUDED.tier, stage = EXCLUDED.stage, risk = EXCLUDED.risk,
-                   frequency = EXCLUDED.frequency, monetary = EXCLUDED.monetary, snapshot = EXCLUDED.snapshot,
-                   updated_at = EXCLUDED.updated_at
-            """,
-            *values,
-        )
-
-
 async def delete_customer(conn: asyncpg.Connection, customer_id: str) -> bool:
     """Forget a customer's value (erasure, or merged away); True if there was any."""
     await conn.execute("DELETE FROM reviews WHERE subject = 'customer' AND subject_id = $1", customer_id)
@@ -165,17 +85,6 @@ async def restore_bookings(conn: asyncpg.Connection, *, restored_id: str) -> Non
     await conn.execute("UPDATE bookings SET customer_id = $1 WHERE resolved_customer_id = $1", restored_id)
 
 
-async def add_history(
-    conn: asyncpg.Connection, *, subject: Subject, subject_id: str, from_tier: str | None, to_tier: str, reason: str,
-    frequency: int, monetary: Decimal, currency: str, at: datetime,
-) -> None:  # fmt: skip
-    await conn.execute(
-        "INSERT INTO tier_history (subject, subject_id, from_tier, to_tier, reason, frequency, monetary, currency,"
-        " changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        subject, subject_id, from_tier, to_tier, reason, frequency, monetary, currency, at,
-    )  # fmt: skip
-
-
 async def history(conn: asyncpg.Connection, subject: Subject, subject_id: str, *, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT from_tier, to_tier, reason, frequency, monetary, currency, changed_at FROM tier_history"
@@ -196,17 +105,6 @@ async def manager(conn: asyncpg.Connection, subject: Subject, subject_id: str) -
         "SELECT * FROM account_managers WHERE subject = $1 AND subject_id = $2", subject, subject_id
     )
     return None if r is None else _manager(r)
-
-
-async def effective_manager(
-    conn: asyncpg.Connection, customer_id: str, company_id: str | None
-) -> AccountManagerV1 | None:
-    """A traveller's own account manager, else their company's."""
-    own = await manager(conn, "customer", customer_id)
-    if own is not None or company_id is None:
-        return own
-    r = await conn.fetchrow("SELECT * FROM account_managers WHERE subject = 'company' AND subject_id = $1", company_id)
-    return None if r is None else _manager(r, inherited=True)
 
 
 async def set_manager(
@@ -249,20 +147,6 @@ async def schedule(conn: asyncpg.Connection, subject: Subject, ids: Sequence[str
     )  # fmt: skip
 
 
-async def set_next_review(conn: asyncpg.Connection, subject: Subject, subject_id: str, due_at: datetime | None) -> None:
-    """After an evaluation: the next review is when value would next change by itself, or none."""
-    if due_at is None:
-        await conn.execute("DELETE FROM reviews WHERE subject = $1 AND subject_id = $2", subject, subject_id)
-        return
-    await conn.execute(
-        """
-        INSERT INTO reviews (subject, subject_id, due_at) VALUES ($1, $2, $3)
-        ON CONFLICT (subject, subject_id) DO UPDATE SET due_at = EXCLUDED.due_at
-        """,
-        subject, subject_id, due_at,
-    )  # fmt: skip
-
-
 async def take_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[tuple[Subject, str]]:
     """Due reviews, locked against other workers (SKIP LOCKED) and removed; the caller re-evaluates them."""
     rows = await conn.fetch(
@@ -288,14 +172,3 @@ async def all_subjects(conn: asyncpg.Connection) -> tuple[list[str], list[str]]:
         " ORDER BY 1"
     )
     return [r[0] for r in customers], [r[0] for r in companies]
-
-
-async def company_name(conn: asyncpg.Connection, company_id: str) -> str | None:
-    """The company's name as profile publishes it on a traveller's golden record (one indexed read)."""
-    name = await conn.fetchval(
-        "SELECT v.snapshot->>'company_name' FROM customer_view v"
-        " WHERE v.kind = 'customer' AND v.customer_id = (SELECT customer_id FROM bookings WHERE company_id = $1"
-        " ORDER BY last_event_at DESC LIMIT 1)",
-        company_id,
-    )
-    return name if isinstance(name, str) else None

@@ -217,7 +217,7 @@ async def load_rates(body: RatesIn, request: Request, principal: Supervisor) -> 
                            type_="/problems/invalid-rate")  # fmt: skip
     rows = [Rate(r.currency, r.valid_from, r.rate) for r in body.rates]
     async with connection(runtime_of(request).pool, transaction=True) as conn:
-        customers = await handlers.load_rates(conn, rows, actor=principal.name, now=datetime.now(UTC))
+        customers = await handlers.load_rates(conn, rows, actor=principal.name, now=datetime.now(UTC), config=config)
         await audit(conn, principal, "rates.load", None, {"rates": len(rows)})
     return RatesLoaded(loaded=len(rows), customers_to_review=customers)
 

@@ -59,7 +59,7 @@ async def _run(args: argparse.Namespace) -> str:
             return f"value: re-evaluated {count} customer(s) and companies from the stored bookings"
         rates = read_rates(Path(args.file), reporting_currency=config.reporting_currency)
         async with connection(pool, transaction=True) as conn:
-            customers = await load_rates(conn, rates, actor="cli", now=now)
+            customers = await load_rates(conn, rates, actor="cli", now=now, config=config)
             await record_audit(conn, principal="cli", role="admin", action="rates.load", subject_id=None,
                                detail={"rates": len(rates), "file": Path(args.file).name})  # fmt: skip
         return f"value: loaded {len(rates)} rate(s); {customers} customer(s) will be re-evaluated"

@@ -21,21 +21,28 @@ from services.kit.contracts.value import AccountManagerAssignedV1, AccountManage
 from services.kit.db import connection
 from services.kit.outbox import enqueue, enqueue_tombstone
 from services.kit.view import apply_view_tombstone, lookup
+from services.value.adapters import batches
 from services.value.adapters import repository as repo
 from services.value.adapters.repository import Subject
 from services.value.domain.assessment import describe_cause
-from services.value.domain.bookings import BookingEvent, apply_event
+from services.value.domain.bookings import BookingEvent, BookingFact, apply_event
 from services.value.domain.money import Rate
 from services.value.service_layer.evaluation import (
     CHANGES_TOPIC,
     CUSTOMERS_TOPIC,
     PRODUCER,
+    LedgerStep,
     ValueConfig,
+    evaluate_companies,
     evaluate_company,
     evaluate_customer,
+    evaluate_customers,
 )
 
 log = logging.getLogger(__name__)
+
+
+_STATE_KINDS = ("created", "changed", "cancelled")  # trip_started/trip_completed change nothing here
 
 
 class UnknownSubjectError(LookupError):
@@ -78,29 +85,65 @@ async def _current_id(conn: asyncpg.Connection, customer_id: str) -> str:
     return customer_id if entry is None else entry.customer_id
 
 
-async def handle_resolved_booking(
-    conn: asyncpg.Connection, event: Envelope[Any], *, config: ValueConfig, now: datetime
-) -> None:
-    """Fold the booking into the ledger; re-evaluate its traveller now and its company a moment later."""
-    p = event.payload
-    if not isinstance(p, ResolvedBookingV1) or p.kind not in ("created", "changed", "cancelled"):
-        return
-    customer_id = await _current_id(conn, p.customer_id)
-    booking = BookingEvent(
+def _booking_event(event: Envelope[Any], customer_id: str) -> BookingEvent:
+    p: ResolvedBookingV1 = event.payload
+    return BookingEvent(
         event_id=str(event.event_id), kind=p.kind, source_system=p.source_system, booking_id=p.booking_id,
         customer_id=customer_id, company_id=p.company_id, occurred_at=p.occurred_at,
         starts_at=_starts_at(p.segments), amounts=_amounts(p),
     )  # fmt: skip
-    existing = await repo.booking_for_update(conn, p.source_system, p.booking_id)
-    fact = apply_event(existing, booking)
-    if fact is None:
+
+
+async def handle_resolved_bookings(
+    conn: asyncpg.Connection, events: Sequence[Envelope[Any]], *, config: ValueConfig, now: datetime
+) -> None:
+    """Fold a batch of bookings into the ledger; re-evaluate each traveller they touch once, now, and
+    their companies a moment later (the review job coalesces a company's bookings).
+
+    The same result as handling the events one by one in stream order: each booking's fact is folded
+    event by event; only the travellers' evaluations are done once, after the last of their events
+    (a tier change's reason names the traveller's last booking of the batch)."""
+    bookings = [e for e in events if isinstance(e.payload, ResolvedBookingV1) and e.payload.kind in _STATE_KINDS]
+    if not bookings:
         return
-    await repo.save_booking(conn, fact, resolved_customer_id=p.customer_id)
-    await evaluate_customer(conn, fact.customer_id, config=config, now=now, cause=describe_cause(fact))
-    companies = {c for c in (fact.company_id, existing.company_id if existing else None) if c}
-    await repo.schedule(conn, "company", sorted(companies), now + config.company_delay)
-    if existing is not None and existing.customer_id != fact.customer_id:
-        await evaluate_customer(conn, existing.customer_id, config=config, now=now)
+    views = await batches.view_customers(conn, {e.payload.customer_id for e in bookings})
+    keys = {(e.payload.source_system, e.payload.booking_id) for e in bookings}
+    stored: dict[tuple[str, str], BookingFact | None] = dict(await batches.bookings_for_update(conn, keys))
+    changed: dict[tuple[str, str], tuple[BookingFact, str]] = {}  # key -> (fact, customer id profile resolved)
+    customers: set[str] = set()
+    causes: dict[str, str] = {}
+    steps: list[LedgerStep] = []
+    companies: set[str] = set()
+    for event in bookings:
+        p: ResolvedBookingV1 = event.payload
+        key = (p.source_system, p.booking_id)
+        customer_id = views[p.customer_id][0] if p.customer_id in views else p.customer_id
+        before = stored.get(key)
+        fact = apply_event(before, _booking_event(event, customer_id))
+        if fact is None:
+            continue
+        stored[key] = fact
+        changed[key] = (fact, p.customer_id)
+        steps.append(LedgerStep(before, fact, describe_cause(fact)))
+        customers.add(fact.customer_id)
+        causes[fact.customer_id] = describe_cause(fact)
+        companies.update(c for c in (fact.company_id, before.company_id if before else None) if c)
+        if before is not None and before.customer_id != fact.customer_id:
+            customers.add(before.customer_id)  # the booking left them
+            causes.pop(before.customer_id, None)  # evaluated without a cause, as when handled alone
+    await batches.save_bookings(conn, [changed[k] for k in sorted(changed)])
+    await evaluate_customers(conn, customers, config=config, now=now, causes=causes, steps=steps)
+    await batches.schedule_companies(
+        conn, sorted(companies), now=now, delay_seconds=config.company_delay.total_seconds(),
+        per_bookings=config.company_delay_bookings,
+    )  # fmt: skip
+
+
+async def handle_resolved_booking(
+    conn: asyncpg.Connection, event: Envelope[Any], *, config: ValueConfig, now: datetime
+) -> None:
+    """One booking (the per-record path that isolates a bad record)."""
+    await handle_resolved_bookings(conn, [event], config=config, now=now)
 
 
 async def handle_customer_event(
@@ -139,11 +182,7 @@ async def review_due(pool: asyncpg.Pool, *, config: ValueConfig, now: datetime, 
     while True:
         async with connection(pool, transaction=True) as conn:
             due = await repo.take_due(conn, now=now, limit=batch_size)
-            for subject, subject_id in due:
-                if subject == "customer":
-                    await evaluate_customer(conn, subject_id, config=config, now=now)
-                else:
-                    await evaluate_company(conn, subject_id, config=config, now=now)
+            await _evaluate(conn, due, config=config, now=now)
         done += len(due)
         if len(due) < batch_size:
             return done
@@ -156,17 +195,24 @@ async def recompute_all(pool: asyncpg.Pool, *, config: ValueConfig, now: datetim
     subjects: list[tuple[Subject, str]] = [("customer", c) for c in customers] + [("company", c) for c in companies]
     for start in range(0, len(subjects), batch_size):
         async with connection(pool, transaction=True) as conn:
-            for subject, subject_id in subjects[start : start + batch_size]:
-                if subject == "customer":
-                    await evaluate_customer(conn, subject_id, config=config, now=now)
-                else:
-                    await evaluate_company(conn, subject_id, config=config, now=now)
+            await _evaluate(conn, subjects[start : start + batch_size], config=config, now=now)
     return len(subjects)
 
 
-async def load_rates(conn: asyncpg.Connection, rates: Sequence[Rate], *, actor: str, now: datetime) -> int:
+async def _evaluate(
+    conn: asyncpg.Connection, subjects: Sequence[tuple[Subject, str]], *, config: ValueConfig, now: datetime
+) -> None:
+    """Customers, then companies, each set at once (locks in the same order as the bookings consumer's)."""
+    await evaluate_customers(conn, (i for s, i in subjects if s == "customer"), config=config, now=now)
+    await evaluate_companies(conn, (i for s, i in subjects if s == "company"), config=config, now=now)
+
+
+async def load_rates(
+    conn: asyncpg.Connection, rates: Sequence[Rate], *, actor: str, now: datetime, config: ValueConfig
+) -> int:
     """Store dated rates; everyone with spend in those currencies is re-evaluated (by the review job, at once)."""
     await repo.upsert_rates(conn, rates, loaded_by=actor)
+    config.rates.invalidate()
     customers, companies = await repo.holders_of_currencies(conn, sorted({r.currency for r in rates}))
     await repo.schedule(conn, "customer", customers, now)
     await repo.schedule(conn, "company", companies, now)
