@@ -3,6 +3,7 @@ and recomputing from the stored ledger gives what the live stream (in batches) g
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +21,12 @@ from services.kit.db import connection
 from services.kit.runtime import ServiceRuntime
 from services.value.bootstrap import build_definition
 from services.value.service_layer.evaluation import ValueConfig
-from services.value.service_layer.handlers import handle_resolved_booking, handle_resolved_bookings, recompute_all
+from services.value.service_layer.handlers import (
+    handle_resolved_booking,
+    handle_resolved_bookings,
+    recompute_all,
+    review_due,
+)
 from services.value.settings import ValueSettings
 from tests.harness import TestEnv
 
@@ -31,7 +37,8 @@ NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 async def runtime(env: TestEnv) -> AsyncIterator[ServiceRuntime]:
-    settings = env.settings(ValueSettings, gold_trips=3, silver_trips=2)
+    # The review job is left to the tests (they evaluate as of a fixed moment, the job as of now).
+    settings = env.settings(ValueSettings, gold_trips=3, silver_trips=2, review_interval_seconds=3600)
     async with env.running(build_definition(settings)) as rt:
         yield rt
 
@@ -162,3 +169,38 @@ async def test_recomputing_from_the_ledger_gives_what_the_stream_in_batches_gave
         )
     assert len(live) == 6
     assert recomputed == live  # nothing differed, so nothing was published again
+
+
+async def _company_review(conn: asyncpg.Connection, company: str) -> datetime | None:
+    due: datetime | None = await conn.fetchval(
+        "SELECT due_at FROM reviews WHERE subject = 'company' AND subject_id = $1", company
+    )
+    return due
+
+
+async def test_a_company_is_evaluated_once_per_delay_and_a_large_one_waits_longer(runtime: ServiceRuntime) -> None:
+    config = dataclasses.replace(_config(runtime), company_delay_bookings=10)
+    delay = config.company_delay
+    company = "big_co"
+    async with connection(runtime.pool, transaction=True) as conn:
+        for n in range(3):  # three batches of bookings: no company evaluation on the booking path
+            batch = [
+                booking("created", customer=f"big_t{n}_{i}", booking=f"big_{n}_{i}", company=company, days_ago=10,
+                        at=n * 10 + i)
+                for i in range(10)
+            ]  # fmt: skip
+            await handle_resolved_bookings(conn, batch, config=config, now=NOW + timedelta(seconds=n * 0.1))
+        assert await conn.fetchval("SELECT count(*) FROM company_value WHERE company_id = $1", company) == 0
+        assert await _company_review(conn, company) == NOW + delay  # the first booking's, kept
+    assert (
+        await review_due(runtime.pool, config=config, now=NOW + delay - timedelta(microseconds=1), batch_size=100) == 0
+    )
+    assert await review_due(runtime.pool, config=config, now=NOW + delay, batch_size=100) >= 1
+    async with connection(runtime.pool, transaction=True) as conn:
+        row = await conn.fetchrow("SELECT version, bookings FROM company_value WHERE company_id = $1", company)
+        assert (row["version"], row["bookings"]) == (1, 30)
+        later = NOW + timedelta(seconds=5)
+        more = [booking("created", customer="big_t9", booking="big_9", company=company, days_ago=1, at=99)]
+        await handle_resolved_bookings(conn, more, config=config, now=later)
+        # 30 bookings in its ledger, 10 per delay: it waits three delays, not one
+        assert await _company_review(conn, company) == later + 3 * delay
