@@ -149,7 +149,11 @@ async def main(rate: int, seconds: int, drain_seconds: float) -> None:
     finally:
         if worker is not None:
             worker.terminate()
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker deep in a backlog: do not leave it running
+                worker.kill()
+                worker.wait()
         await drop_env(env)
 
 
