@@ -159,11 +159,10 @@ class LedgerStep:
 
 
 def _path(
-    customer_id: str, final: list[BookingFact], steps: Sequence[LedgerStep], *, policy: TierPolicy,
+    customer_id: str, final: list[BookingFact], mine: Sequence[LedgerStep], *, policy: TierPolicy,
     config: ValueConfig, now: datetime,
 ) -> list[tuple[Assessment, str | None]]:  # fmt: skip
-    """The traveller's assessments after each of their batch's steps but the last (the final ledger's)."""
-    mine = [s for s in steps if customer_id in (s.after.customer_id, s.before.customer_id if s.before else None)]
+    """The traveller's assessments after each of their batch's steps (`mine`) but the last (the final ledger's)."""
     if len(mine) < 2:
         return []  # the usual case: one booking of theirs in the batch
     first: dict[tuple[str, str], BookingFact | None] = {}
@@ -217,6 +216,10 @@ async def evaluate_customers(
             found = record.get("company_id")
             companies[cid] = found if isinstance(found, str) else None
     current = await batches.current_customers(conn, companies)
+    by_customer: dict[str, list[LedgerStep]] = {}
+    for step in steps:
+        for touched in {step.after.customer_id, step.before.customer_id if step.before else step.after.customer_id}:
+            by_customer.setdefault(touched, []).append(step)
     changes = _Changes("customer")
     for cid in ids:
         a = evaluate(ledgers.get(cid, []), rates=rates, tiers=policy, churn=config.churn, as_of=now)
@@ -234,7 +237,7 @@ async def evaluate_customers(
         _publish(
             changes, subject_id=cid, current=current[cid], build=build, a=a, policy=policy, config=config, now=now,
             cause=(causes or {}).get(cid), company_id=company_id,
-            path=_path(cid, ledgers.get(cid, []), steps, policy=policy, config=config, now=now),
+            path=_path(cid, ledgers.get(cid, []), by_customer.get(cid, ()), policy=policy, config=config, now=now),
         )  # fmt: skip
     await changes.write(conn)
     return changes.published
