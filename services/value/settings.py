@@ -50,7 +50,7 @@ class ValueSettings(ServiceSettings):
     new_days: float = Field(default=90, ge=0)
     won_back_days: float = Field(default=180, ge=0)
     company_delay_bookings: int = Field(
-        default=1000, ge=1, description="A company whose ledger holds more bookings waits proportionally longer"
+        default=100, ge=1, description="A company waits one delay per this many bookings in its ledger"
     )
     company_delay_seconds: float = Field(
         default=0.5, ge=0, le=3600, description="A company is re-evaluated this long after a traveller's booking"

@@ -50,7 +50,7 @@ class ValueConfig:
     churn: ChurnPolicy
     company_delay: timedelta  # a company is evaluated this long after a traveller's booking (coalescing)
     # ... and a larger company proportionally longer: the delay per this many bookings in its ledger
-    company_delay_bookings: int = 1000
+    company_delay_bookings: int = 100
     rates: RateCache = field(default_factory=RateCache, compare=False)
 
 
