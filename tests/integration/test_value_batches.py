@@ -20,7 +20,7 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.db import connection
 from services.kit.runtime import ServiceRuntime
 from services.value.bootstrap import build_definition
-from services.value.service_layer.evaluation import ValueConfig
+from services.value.service_layer.evaluation import ValueConfig, evaluate_customers
 from services.value.service_layer.handlers import (
     handle_resolved_booking,
     handle_resolved_bookings,
@@ -50,7 +50,15 @@ def _config(rt: ServiceRuntime) -> ValueConfig:
 
 
 def booking(
-    kind: BookingKind, *, customer: str, booking: str, company: str | None, days_ago: int, at: int, price: str = "900"
+    kind: BookingKind,
+    *,
+    customer: str,
+    booking: str,
+    company: str | None,
+    days_ago: int,
+    at: int,
+    price: str = "900",
+    currency: str = "EUR",
 ) -> Envelope[ResolvedBookingV1]:
     departure = NOW - timedelta(days=days_ago)
     live = kind != "cancelled"
@@ -61,7 +69,7 @@ def booking(
     payload = ResolvedBookingV1(
         customer_id=customer, company_id=company, kind=kind, source_event_id=str(uuid.uuid4()), source_system="gds",
         booking_id=booking, segments=segments, total_price=Decimal(price) if live else None,
-        currency="EUR" if live else None, occurred_at=NOW - timedelta(days=400) + timedelta(minutes=at),
+        currency=currency if live else None, occurred_at=NOW - timedelta(days=400) + timedelta(minutes=at),
     )  # fmt: skip
     return Envelope.new(payload, producer="profile", subject_id=customer)
 
@@ -198,9 +206,30 @@ async def test_a_company_is_evaluated_once_per_delay_and_a_large_one_waits_longe
     assert await review_due(runtime.pool, config=config, now=NOW + delay, batch_size=100) >= 1
     async with connection(runtime.pool, transaction=True) as conn:
         row = await conn.fetchrow("SELECT version, bookings FROM company_value WHERE company_id = $1", company)
+        assert row is not None
         assert (row["version"], row["bookings"]) == (1, 30)
         later = NOW + timedelta(seconds=5)
         more = [booking("created", customer="big_t9", booking="big_9", company=company, days_ago=1, at=99)]
         await handle_resolved_bookings(conn, more, config=config, now=later)
         # 30 bookings in its ledger, 10 per delay: it waits three delays, not one
         assert await _company_review(conn, company) == later + 3 * delay
+
+
+async def test_rates_loaded_by_another_process_reach_the_cached_table_at_the_next_evaluation(
+    runtime: ServiceRuntime,
+) -> None:
+    config = _config(runtime)
+    chf = booking("created", customer="fx_t", booking="fx_1", company=None, days_ago=5, at=1, price="1000",
+                  currency="CHF")  # fmt: skip
+    async with connection(runtime.pool, transaction=True) as conn:
+        await handle_resolved_bookings(conn, [chf], config=config, now=NOW)
+        snapshot = await conn.fetchval("SELECT snapshot FROM customer_value WHERE customer_id = 'fx_t'")
+    assert snapshot["rfm"]["unconverted_currencies"] == ["CHF"]
+    async with connection(runtime.pool, transaction=True) as conn:  # not through this process's handlers
+        await conn.execute(
+            "INSERT INTO fx_rates (currency, valid_from, rate, loaded_by) VALUES ('CHF', '2020-01-01', 1.05, 'sql')"
+        )
+    async with connection(runtime.pool, transaction=True) as conn:
+        await evaluate_customers(conn, ["fx_t"], config=config, now=NOW)
+        snapshot = await conn.fetchval("SELECT snapshot FROM customer_value WHERE customer_id = 'fx_t'")
+    assert (snapshot["rfm"]["monetary"], snapshot["rfm"]["unconverted_currencies"]) == ("1050.00", [])
