@@ -32,8 +32,9 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
         settings=s,
         migrations="services.feedback.migrations",
         consumers=[
-            # Current customer ids and names (merges) come from the shared view, not from calls to profile.
-            customer_view_consumer(include_preferences=False),
+            # Current customer ids and names (merges) come from the shared view, not from calls to profile;
+            # tiers and account managers (SLAs and routing of cases) from the value service's snapshots in it.
+            customer_view_consumer(include_preferences=False, include_value=True),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),

@@ -29,6 +29,9 @@ class FeedbackSettings(ServiceSettings):
     first_response_hours_high: float = Field(default=4, gt=0)
     first_response_hours_urgent: float = Field(default=1, gt=0)
     resolution_days: float = Field(default=5, gt=0)
+    gold_sla_factor: float = Field(
+        default=0.5, gt=0, le=1, description="Gold-tier travellers' cases get this fraction of every SLA deadline"
+    )
     escalation_interval_seconds: float = Field(default=60, gt=0)
     escalation_batch_size: int = Field(default=100, ge=1, le=10_000)
     # One survey per trip: a trip whose other bookings never report completion is surveyed this
@@ -59,6 +62,7 @@ class FeedbackSettings(ServiceSettings):
                 Priority.URGENT: timedelta(hours=self.first_response_hours_urgent),
             },
             resolution=timedelta(days=self.resolution_days),
+            gold_factor=self.gold_sla_factor,
         )
 
     @property
