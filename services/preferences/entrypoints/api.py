@@ -458,7 +458,9 @@ async def get_catalogue(principal: Agent) -> list[KeySpecPublic]:
     ]  # fmt: skip
 
 
-@router.get("/preferences/codes", response_model=dict[str, dict[str, str]], tags=["preferences"])
+@router.get(
+    "/preferences/codes", response_model=dict[str, dict[str, str]], tags=["preferences"], dependencies=[NOT_PERSONAL]
+)
 async def get_code_names(principal: Agent) -> dict[str, dict[str, str]]:
     """Names of the codes preferences and bookings carry, by table (airlines, alliances, hotel_chains,
     car_vendors, meals): `{"meals": {"AVML": "Asian vegetarian", ...}, ...}`. Hotel chain and car vendor

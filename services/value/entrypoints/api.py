@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 
+from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.contracts.value import AccountManagerV1, CompanyValueSnapshotV1, CustomerValueSnapshotV1
 from services.kit.db import audit, connection
@@ -72,7 +73,12 @@ async def _current_id(conn: asyncpg.Connection, customer_id: str) -> str:
 
 
 @router.get("/customers/{customer_id}/value", response_model=CustomerValuePublic, tags=["value"])
-async def customer_value(customer_id: str, request: Request, principal: Agent) -> CustomerValuePublic:
+async def customer_value(
+    customer_id: str,
+    request: Request,
+    principal: Agent,
+    trail: Annotated[AuditTrail, Depends(PersonalRead("value.read"))],
+) -> CustomerValuePublic:
     """A traveller's tier, RFM, churn risk, stage and account manager, with the history of tier changes."""
     async with connection(runtime_of(request).pool) as conn:
         current = await _current_id(conn, customer_id)
@@ -80,12 +86,17 @@ async def customer_value(customer_id: str, request: Request, principal: Agent) -
         if row is None:
             raise _unknown("customer", customer_id)
         history = await repo.history(conn, "customer", current, limit=50)
-        await audit(conn, principal, "value.read", current)
+        await trail.record(conn, current)
     return CustomerValuePublic(value=CustomerValueSnapshotV1.model_validate(row["snapshot"]), history=_history(history))
 
 
 @router.get("/companies/{company_id}/value", response_model=CompanyValuePublic, tags=["value"])
-async def company_value(company_id: str, request: Request, principal: Agent) -> CompanyValuePublic:
+async def company_value(
+    company_id: str,
+    request: Request,
+    principal: Agent,
+    trail: Annotated[AuditTrail, Depends(PersonalRead("company.value.read", subject="company_id"))],
+) -> CompanyValuePublic:
     """A company's tier, trend (tier history), churn risk and account manager, with its most valuable travellers."""
     async with connection(runtime_of(request).pool) as conn:
         row = await repo.current_value(conn, "company", company_id)
@@ -93,7 +104,7 @@ async def company_value(company_id: str, request: Request, principal: Agent) -> 
             raise _unknown("company", company_id)
         history = await repo.history(conn, "company", company_id, limit=50)
         travellers = await queries.list_values(conn, "customer", company_id=company_id, limit=100, offset=0)
-        await audit(conn, principal, "company.value.read", company_id, {"travellers": len(travellers)})
+        await trail.record(conn, company_id, travellers=len(travellers))
     return CompanyValuePublic(
         value=CompanyValueSnapshotV1.model_validate(row["snapshot"]),
         history=_history(history),
@@ -103,7 +114,9 @@ async def company_value(company_id: str, request: Request, principal: Agent) -> 
 
 @router.get("/customers", response_model=CustomerValuePage, tags=["queues"])
 async def list_customers(
-    request: Request, principal: Agent, tier: TierQ = None, stage: StageQ = None, risk: RiskQ = None,
+    request: Request, principal: Agent,
+    trail: Annotated[AuditTrail, Depends(PersonalRead("values.read", subject="company_id"))],
+    tier: TierQ = None, stage: StageQ = None, risk: RiskQ = None,
     at_risk: AtRiskQ = None, company_id: Annotated[str | None, Query(max_length=100)] = None,
     account_manager: ManagerQ = None, limit: Limit = 50, offset: Offset = 0,
 ) -> CustomerValuePage:  # fmt: skip
@@ -113,13 +126,13 @@ async def list_customers(
             conn, "customer", tier=tier, stage=stage, risk=risk, at_risk=at_risk, company_id=company_id,
             manager=account_manager, limit=limit, offset=offset,
         )  # fmt: skip
-        await audit(conn, principal, "values.read", company_id, {"tier": tier, "stage": stage, "results": len(items)})
+        await trail.record(conn, company_id, tier=tier, stage=stage, results=len(items))
     return CustomerValuePage(
         items=[CustomerValueSnapshotV1.model_validate(i) for i in items], limit=limit, offset=offset
     )
 
 
-@router.get("/companies", response_model=CompanyValuePage, tags=["queues"])
+@router.get("/companies", response_model=CompanyValuePage, tags=["queues"], dependencies=[NOT_PERSONAL])
 async def list_companies(
     request: Request, principal: Agent, tier: TierQ = None, stage: StageQ = None, risk: RiskQ = None,
     at_risk: AtRiskQ = None, account_manager: ManagerQ = None, limit: Limit = 50, offset: Offset = 0,
@@ -133,7 +146,7 @@ async def list_companies(
     return CompanyValuePage(items=[CompanyValueSnapshotV1.model_validate(i) for i in items], limit=limit, offset=offset)
 
 
-@router.get("/distribution", response_model=DistributionPublic, tags=["queues"])
+@router.get("/distribution", response_model=DistributionPublic, tags=["queues"], dependencies=[NOT_PERSONAL])
 async def distribution(request: Request, _: Agent) -> DistributionPublic:
     """How many travellers and companies are in each tier and stage."""
     async with connection(runtime_of(request).pool) as conn:
@@ -197,7 +210,7 @@ async def remove_company_manager(company_id: str, request: Request, principal: S
     return await _assign(request, principal, "company", company_id, None)
 
 
-@router.get("/rates", response_model=RatesPublic, tags=["rates"])
+@router.get("/rates", response_model=RatesPublic, tags=["rates"], dependencies=[NOT_PERSONAL])
 async def rates(request: Request, _: Agent) -> RatesPublic:
     """The dated currency rates loaded, into the reporting currency."""
     async with connection(runtime_of(request).pool) as conn:
