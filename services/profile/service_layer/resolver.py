@@ -436,7 +436,12 @@ async def write_batch(
             if b.segments
             else {}
         )
-        bookings[(items[i].record.source_system, b.booking_id)] = {
+        key = (items[i].record.source_system, b.booking_id)
+        if not summary and key in bookings:
+            # Trip started/completed and cancellations name no segments: the itinerary an earlier
+            # event of this batch stated stands (as the upsert keeps the stored one).
+            summary = bookings[key]["summary"]
+        bookings[key] = {
             "source_system": items[i].record.source_system,
             "booking_id": b.booking_id,
             "customer_id": d.customer_id,
