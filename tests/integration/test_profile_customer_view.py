@@ -5,24 +5,29 @@ from __future__ import annotations
 
 import random
 import string
+import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from services.kit.contracts.customers import CustomerSnapshotV1
 from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.runtime import ServiceRuntime
 from services.profile.bootstrap import build_definition, profile_config
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.service_layer.handlers import handle_booking_events
 from services.profile.settings import ProfileSettings
 from tests import builders
-from tests.harness import TestEnv
+from tests.harness import TestEnv, wait_until
 
 pytestmark = pytest.mark.integration
 
 AGENT = {"X-API-Key": "dev-agent-key"}
+BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
 
 
 def surname() -> str:
@@ -70,3 +75,99 @@ async def test_a_trip_created_and_completed_in_one_batch_keeps_its_itinerary(
     kinds = [s["kind"] for s in booking["summary"]["segments"]]
     assert kinds == ["flight", "hotel"]
     assert booking["summary"]["segments"][0]["destination"] == "JFK"
+
+
+def delivery_failed(customer_id: str, reason: str) -> Envelope[DeliveryFailedV1]:
+    """A permanent email failure as notifications publishes it."""
+    failed = DeliveryFailedV1(
+        delivery_id=f"dlv_{uuid.uuid4().hex}",
+        customer_id=customer_id,
+        channel="email",
+        template="survey-invitation",
+        reason=reason,
+        permanent=True,
+        failed_at=datetime.now(UTC),
+    )
+    return Envelope.new(failed, producer="notifications", subject_id=customer_id)
+
+
+async def deliverable(runtime: ServiceRuntime, customer_id: str) -> bool:
+    async with runtime.pool.acquire() as conn:
+        quality = await conn.fetchval("SELECT quality FROM customers WHERE customer_id = $1", customer_id)
+    return bool(quality["email_deliverable"])
+
+
+async def bounce(env: TestEnv, runtime: ServiceRuntime, customer_id: str) -> None:
+    """Mail to the customer's address bounces: wait until profile has marked it."""
+    refused = "rejected: recipient refused: someone@example.com: 550 5.1.1 mailbox unknown"
+    await env.publish("notifications.deliveries.v1", delivery_failed(customer_id, refused), partition=0)
+    await wait_until(lambda: _not(deliverable(runtime, customer_id)))
+
+
+async def _not(check: Any) -> bool:
+    return not await check
+
+
+async def test_an_opt_out_leaves_the_address_deliverable_and_only_a_bounce_marks_it(
+    env: TestEnv, service: tuple[ServiceRuntime, httpx.AsyncClient]
+) -> None:
+    runtime, client = service
+    opted_out = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    bounced = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    await one_batch(runtime, [opted_out, bounced])
+    cid = await customer_of(runtime, opted_out)
+    # The survey was suppressed for lack of consent; on the same partition before the other
+    # traveller's bounce, so once the bounce is marked the suppression has been handled too.
+    suppressed = delivery_failed(cid, "no consent for service messages by email")
+    await env.publish("notifications.deliveries.v1", suppressed, partition=0)
+    await bounce(env, runtime, await customer_of(runtime, bounced))
+    assert await deliverable(runtime, cid)
+    history = (await client.get(f"/v1/customers/{cid}/history", headers=AGENT)).json()["items"]
+    assert "email-undeliverable" not in {h["change"] for h in history}
+    tasks = (await client.get(f"/v1/customers/{cid}/quality", headers=AGENT)).json()
+    assert "email-undeliverable" not in {t["kind"] for t in tasks}
+
+
+async def test_saving_the_address_again_or_an_agent_clears_the_mark(
+    env: TestEnv, service: tuple[ServiceRuntime, httpx.AsyncClient]
+) -> None:
+    runtime, client = service
+    resaved = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    cleared = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    await one_batch(runtime, [resaved, cleared])
+    first, second = await customer_of(runtime, resaved), await customer_of(runtime, cleared)
+    for cid in (first, second):
+        await bounce(env, runtime, cid)
+
+    # The agent saves the same address again: the traveller confirmed it.
+    address = resaved.payload.traveller.email
+    r = await client.patch(f"/v1/customers/{first}/fields", json={"field": "email", "value": address}, headers=AGENT)
+    assert r.status_code == 200, r.text
+    assert r.json()["quality"]["email_deliverable"] is True
+
+    # Or clears the mark explicitly: agents may, booking systems may not; it is audited.
+    path = f"/v1/customers/{second}/email-undeliverable"
+    assert (await client.delete(path, headers=BOOKING_SYSTEM)).status_code == 403
+    r = await client.delete(path, headers=AGENT)
+    assert r.status_code == 200, r.text
+    assert r.json()["quality"]["email_deliverable"] is True
+    again = await client.delete(path, headers=AGENT)
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("application/problem+json")
+    async with runtime.pool.acquire() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'customer.email.deliverable' AND subject_id = $1", second
+        )
+    assert audited == 1
+    history = (await client.get(f"/v1/customers/{second}/history", headers=AGENT)).json()["items"]
+    assert history[0]["change"] == "email-deliverable"
+    assert history[0]["detail"]["how"] == "agent"
+
+    def deliverable_again(evs: list[Envelope[Any]]) -> bool:
+        latest = {}
+        for e in evs:
+            if isinstance(e.payload, CustomerSnapshotV1) and e.payload.customer_id in (first, second):
+                latest[e.payload.customer_id] = e.payload
+        return len(latest) == 2 and all(s.email_deliverable for s in latest.values())
+
+    await env.events("profile.customers.v1", until=deliverable_again)

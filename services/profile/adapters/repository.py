@@ -425,6 +425,25 @@ async def undeliverable(conn: asyncpg.Connection, emails: Sequence[str]) -> set[
     return {r["email"] for r in rows}
 
 
+async def mark_undeliverable(conn: asyncpg.Connection, *, email: str, reason: str, at: datetime) -> None:
+    """Mark an address undeliverable (a bounce): the latest reason wins."""
+    await conn.execute(
+        "INSERT INTO undeliverable_emails (email, reason, at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (email) DO UPDATE SET reason = EXCLUDED.reason, at = EXCLUDED.at",
+        email,
+        reason,
+        at,
+    )
+
+
+async def clear_undeliverable(conn: asyncpg.Connection, email: str) -> str | None:
+    """Remove an address's undeliverable mark; returns the reason it had (None: it had none)."""
+    reason: str | None = await conn.fetchval(
+        "DELETE FROM undeliverable_emails WHERE email = $1 RETURNING reason", email
+    )
+    return reason
+
+
 async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
     wanted = sorted({i for i in ids if i})
     if not wanted:

@@ -31,7 +31,7 @@ from services.profile.bootstrap import profile_config
 from services.profile.domain import matching, normalize
 from services.profile.domain.companies import company_key
 from services.profile.domain.names import match_form, match_tokens, split_full_name
-from services.profile.service_layer import bulk, curation
+from services.profile.service_layer import bulk, curation, deliverability
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
 from services.profile.service_layer.resolver import ProfileConfig, name_tokens
 from services.profile.settings import ProfileSettings
@@ -602,6 +602,25 @@ async def withdraw_correction(customer_id: str, field: str, request: Request, pr
             raise _curation_error(exc) from exc
         row = await _resolve_id(conn, customer_id)
         await _audit(conn, principal, "customer.correction.withdraw", row["customer_id"], {"field": field})
+    return _public(row, customer_id)
+
+
+@router.delete("/customers/{customer_id}/email-undeliverable", response_model=CustomerPublic, tags=["customers"])
+async def clear_undeliverable_email(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
+    """Clear the undeliverable mark of the customer's email (the traveller confirmed that it receives mail)."""
+    async with _connection(request, transaction=True) as conn:
+        current = (await _resolve_id(conn, customer_id))["customer_id"]
+        await repo.lock_customers(conn, [current])
+        try:
+            await deliverability.clear_undeliverable(
+                conn, customer_id=current, actor=principal.name, config=_config(request)
+            )
+        except deliverability.NotMarkedError as exc:
+            raise ProblemError(
+                409, "the customer's email address is not marked undeliverable", type_="/problems/conflict"
+            ) from exc
+        await _audit(conn, principal, "customer.email.deliverable", current)
+        row = await _resolve_id(conn, customer_id)
     return _public(row, customer_id)
 
 

@@ -21,6 +21,7 @@ from services.profile.adapters import repository as repo
 from services.profile.domain.corrections import InvalidCorrectionError, normalize_correction
 from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
 from services.profile.domain.model import GOLDEN_FIELDS
+from services.profile.service_layer.deliverability import clear_mark
 from services.profile.service_layer.resolver import (
     CUSTOMER_EVENTS_TOPIC,
     CUSTOMERS_TOPIC,
@@ -446,6 +447,9 @@ async def correct_field(
     await repo.add_history(
         conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
     )
+    if field == "email" and value:
+        # Saving an address is the agent's word that it works (the traveller confirmed it).
+        await clear_mark(conn, customer_id=current, email=value, actor=actor, how="correction")
     return await _republish(conn, current, config=config, now=now)
 
 
