@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.kit.contracts.bookings import BookingCreatedV1, TravellerV1, TripStartedV1
 from services.kit.contracts.customers import CustomerSnapshotV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
@@ -33,6 +34,18 @@ BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
 def surname() -> str:
     """A family name no other test uses (so tests sharing the database never match each other)."""
     return "".join(random.choices(string.ascii_lowercase, k=9)).capitalize()
+
+
+def person(**overrides: Any) -> TravellerV1:
+    """A traveller no other test's resembles: own names, mailbox, birth date and phone."""
+    given, family = surname(), surname()
+    values: dict[str, Any] = {
+        "given_name": given,
+        "family_name": family,
+        "email": f"{given}.{family}@{family}.example".lower(),
+        "date_of_birth": f"19{random.randint(50, 99)}-{random.randint(1, 12):02d}-{random.randint(1, 28):02d}",
+    }
+    return builders.traveller(**(values | overrides))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +80,7 @@ async def test_a_trip_created_and_completed_in_one_batch_keeps_its_itinerary(
     service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, client = service
-    created = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    created = builders.booking_created(traveller=person())
     await one_batch(runtime, [created, builders.trip_completed(created)])
     view = (await client.get(f"/v1/customers/{await customer_of(runtime, created)}/view", headers=AGENT)).json()
     [booking] = view["bookings"]
@@ -112,8 +125,8 @@ async def test_an_opt_out_leaves_the_address_deliverable_and_only_a_bounce_marks
     env: TestEnv, service: tuple[ServiceRuntime, httpx.AsyncClient]
 ) -> None:
     runtime, client = service
-    opted_out = builders.booking_created(traveller=builders.traveller(family_name=surname()))
-    bounced = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    opted_out = builders.booking_created(traveller=person())
+    bounced = builders.booking_created(traveller=person())
     await one_batch(runtime, [opted_out, bounced])
     cid = await customer_of(runtime, opted_out)
     # The survey was suppressed for lack of consent; on the same partition before the other
@@ -132,8 +145,8 @@ async def test_saving_the_address_again_or_an_agent_clears_the_mark(
     env: TestEnv, service: tuple[ServiceRuntime, httpx.AsyncClient]
 ) -> None:
     runtime, client = service
-    resaved = builders.booking_created(traveller=builders.traveller(family_name=surname()))
-    cleared = builders.booking_created(traveller=builders.traveller(family_name=surname()))
+    resaved = builders.booking_created(traveller=person())
+    cleared = builders.booking_created(traveller=person())
     await one_batch(runtime, [resaved, cleared])
     first, second = await customer_of(runtime, resaved), await customer_of(runtime, cleared)
     for cid in (first, second):
@@ -171,3 +184,69 @@ async def test_saving_the_address_again_or_an_agent_clears_the_mark(
         return len(latest) == 2 and all(s.email_deliverable for s in latest.values())
 
     await env.events("profile.customers.v1", until=deliverable_again)
+
+
+def trip_started(created: Envelope[BookingCreatedV1], **traveller: Any) -> Envelope[TripStartedV1]:
+    """The trip starts; the event's traveller holds only what is given (name and email by default)."""
+    p = created.payload
+    named = {"given_name": p.traveller.given_name, "family_name": p.traveller.family_name, "email": p.traveller.email}
+    payload = TripStartedV1(
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        source_traveller_id=p.source_traveller_id,
+        traveller=TravellerV1(**(named | traveller)),
+    )
+    return Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id, caused_by=created)
+
+
+async def golden(client: httpx.AsyncClient, customer_id: str) -> dict[str, Any]:
+    r = await client.get(f"/v1/customers/{customer_id}", headers=AGENT)
+    assert r.status_code == 200, r.text
+    fields: dict[str, Any] = r.json()["fields"]
+    return fields
+
+
+@pytest.mark.parametrize("batches", ["one batch", "two batches"])
+async def test_a_partial_record_keeps_what_earlier_statements_said(
+    service: tuple[ServiceRuntime, httpx.AsyncClient], batches: str
+) -> None:
+    runtime, client = service
+    created = builders.booking_created(traveller=person(language="de"))
+    started = trip_started(created)
+    if batches == "one batch":
+        await one_batch(runtime, [created, started])
+    else:
+        await one_batch(runtime, [created])
+        await one_batch(runtime, [started])
+    cid = await customer_of(runtime, created)
+    fields = await golden(client, cid)
+    someone = created.payload.traveller
+    assert fields["phone"]["value"] == (someone.phone or "").replace(" ", "")
+    assert fields["date_of_birth"]["value"] == someone.date_of_birth
+    assert fields["nationality"]["value"] == "DE"
+    assert fields["language"]["value"] == "de"
+    assert fields["company_name"]["value"] == "Globex GmbH"
+    # Each field says when it was last stated: the phone with the booking, the name with the trip start.
+    assert datetime.fromisoformat(fields["phone"]["last_seen"]) == created.occurred_at
+    assert datetime.fromisoformat(fields["given_name"]["last_seen"]) == started.occurred_at
+    [record] = (await client.get(f"/v1/customers/{cid}/source-records", headers=AGENT)).json()["items"]
+    assert record["received"]["phone"] == someone.phone
+    assert record["normalized"]["date_of_birth"] == someone.date_of_birth
+
+    # Matching keeps the evidence: another desk's record with only the name and the phone links by phone.
+    other = builders.booking_created(
+        source_system="hotel-desk",
+        traveller=TravellerV1(given_name=someone.given_name, family_name=someone.family_name, phone=someone.phone),
+    )
+    await one_batch(runtime, [other])
+    assert await customer_of(runtime, other) == cid
+
+
+async def test_only_a_field_stated_as_removed_is_emptied(service: tuple[ServiceRuntime, httpx.AsyncClient]) -> None:
+    runtime, client = service
+    created = builders.booking_created(traveller=person())
+    await one_batch(runtime, [created])
+    await one_batch(runtime, [trip_started(created, cleared=["phone"])])
+    fields = await golden(client, await customer_of(runtime, created))
+    assert "phone" not in fields
+    assert fields["date_of_birth"]["value"] == created.payload.traveller.date_of_birth

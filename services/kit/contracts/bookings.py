@@ -40,6 +40,11 @@ class LoyaltyNumberV1(_Part):
     number: str = Field(min_length=1, max_length=50)
 
 
+ClearableField = Literal[
+    "email", "phone", "date_of_birth", "nationality", "language", "loyalty_numbers", "passport_number"
+]
+
+
 class TravellerV1(_Part):
     """A traveller as one source system knows them (typos, formats and all)."""
 
@@ -57,6 +62,12 @@ class TravellerV1(_Part):
     passport_country: str | None = Field(default=None, max_length=60)
     loyalty_numbers: tuple[LoyaltyNumberV1, ...] = Field(default=(), max_length=30)
     language: str | None = Field(default=None, max_length=20)
+    cleared: tuple[ClearableField, ...] = Field(
+        default=(),
+        max_length=10,
+        description="Fields the source states the traveller no longer has (e.g. a phone number removed from the"
+        " profile). A field that is absent or null is only not stated: what other events said about it is kept.",
+    )
 
     @model_validator(mode="after")
     def _has_a_name(self) -> TravellerV1:

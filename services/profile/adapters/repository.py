@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -17,7 +18,8 @@ from pydantic_core import from_json
 
 from services.kit.jsontext import json_bytes
 from services.profile.domain.matching import MatchFeatures, is_weak_key
-from services.profile.domain.model import Correction, FieldValue, StoredRecord
+from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord
+from services.profile.domain.restating import stored_record
 
 SourceKey = tuple[str, str]
 
@@ -80,6 +82,49 @@ async def _source_record_column(
         [k[1] for k in keys],
     )
     return {(r["source_system"], r["source_id"]): r["value"] for r in rows}
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A stored source record: its customer, what its statements add up to, and its row version."""
+
+    customer_id: str
+    record: SourceRecord
+    version: str  # the row's xmin: changes whenever the row is written
+
+
+async def stored_sources(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, StoredSource]:
+    """The stored source records among `keys` (unknown keys are absent), one statement."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT s.source_system, s.source_id, s.customer_id, s.raw, s.normalized, s.problems, s.passport_hash,"
+        " s.stated_at, s.last_seen, s.xmin::text AS version FROM source_records s"
+        " JOIN unnest($1::text[], $2::text[]) AS k(sys, id) ON s.source_system = k.sys AND s.source_id = k.id",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {
+        (r["source_system"], r["source_id"]): StoredSource(
+            r["customer_id"],
+            stored_record(
+                source_system=r["source_system"],
+                source_id=r["source_id"],
+                raw=r["raw"],
+                normalized=r["normalized"],
+                problems=r["problems"] or {},
+                passport_hash=r["passport_hash"],
+                stated_at=_times(r["stated_at"]),
+                seen_at=r["last_seen"],
+            ),
+            r["version"],
+        )
+        for r in rows
+    }
+
+
+def _times(stated_at: Mapping[str, str] | None) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in (stated_at or {}).items()}
 
 
 @lru_cache(maxsize=1 << 17)
@@ -241,8 +286,9 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
         "match_evidence",
         "matched_to",
         "seen_at",
+        "stated_at",
     )
-    json_cols = {"raw", "normalized", "problems", "features", "match_evidence", "matched_to"}
+    json_cols = {"raw", "normalized", "problems", "features", "match_evidence", "matched_to", "stated_at"}
     columns = [_js(r[c] for r in rows) if c in json_cols else [r[c] for r in rows] for c in cols]
     await _stage(conn, "stage_source_records", zip(*columns, strict=True))
     await conn.execute(
@@ -250,13 +296,13 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
         WITH t AS (DELETE FROM stage_source_records RETURNING *)
         INSERT INTO source_records (source_system, source_id, customer_id, raw, normalized, problems,
                                     passport_hash, match_rule, match_score, features, match_evidence, matched_to,
-                                    first_seen, last_seen)
+                                    first_seen, last_seen, stated_at)
         SELECT sys, id, cus, raw::jsonb, norm::jsonb, prob::jsonb, pp, rule, score, feat::jsonb, ev::jsonb, mt::jsonb,
-               seen, seen
+               seen, seen, sa::jsonb
           FROM t
         ON CONFLICT (source_system, source_id) DO UPDATE
            SET raw = EXCLUDED.raw, normalized = EXCLUDED.normalized, problems = EXCLUDED.problems,
-               features = EXCLUDED.features,
+               features = EXCLUDED.features, stated_at = EXCLUDED.stated_at,
                passport_hash = COALESCE(EXCLUDED.passport_hash, source_records.passport_hash),
                last_seen = GREATEST(source_records.last_seen, EXCLUDED.last_seen)
         """
@@ -268,7 +314,7 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
 # unnesting a dozen parameter arrays, and the JSON columns travel as plain text.
 _STAGING_TABLES = {
     "stage_source_records": "(sys text, id text, cus text, raw text, norm text, prob text, pp text, rule text,"
-    " score real, feat text, ev text, mt text, seen timestamptz)",
+    " score real, feat text, ev text, mt text, seen timestamptz, sa text)",
     "stage_blocking_keys": "(h bigint, sys text, id text)",
 }
 
@@ -397,13 +443,13 @@ async def customer_rows(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[st
 async def records_of(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, list[tuple[StoredRecord, int]]]:
     """Each customer's source records (normalised fields, last seen) with their count of invalid values."""
     rows = await conn.fetch(
-        "SELECT customer_id, source_system, source_id, normalized, last_seen, problems FROM source_records"
+        "SELECT customer_id, source_system, source_id, normalized, last_seen, problems, stated_at FROM source_records"
         " WHERE customer_id = ANY($1::text[])",
         list(ids),
     )
     out: dict[str, list[tuple[StoredRecord, int]]] = {}
     for r in rows:
-        rec = StoredRecord(r["source_system"], r["source_id"], r["normalized"], r["last_seen"])
+        rec = StoredRecord(r["source_system"], r["source_id"], r["normalized"], r["last_seen"], _times(r["stated_at"]))
         out.setdefault(r["customer_id"], []).append((rec, len(r["problems"] or {})))
     return out
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import math
 import uuid
@@ -45,6 +46,7 @@ from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
 from services.profile.domain.model import Correction, SourceRecord, StoredRecord, golden_record
 from services.profile.domain.quality import assess
+from services.profile.domain.restating import restate_all
 
 PRODUCER = "profile"
 CUSTOMERS_TOPIC = "profile.customers.v1"
@@ -153,6 +155,12 @@ async def resolve_batch(
     now = now or datetime.now(UTC)
     if not items:
         return [], []
+    given = items
+    record_keys = [it.record.key for it in items]
+    # Records seen before are restated: what a record does not state, its earlier statements did.
+    sources = await repo.stored_sources(conn, record_keys)
+    links = {key: s.customer_id for key, s in sources.items()}
+    items = restated(given, sources)
     features = [it.features or it.record.features() for it in items]
     keys = [matching.blocking_keys(f) for f in features]
 
@@ -162,8 +170,6 @@ async def resolve_batch(
     # one of this batch's keys (or one of its records) in between, what changed is read again
     # under the locks and what it affects decided again: the decisions are those of a read under
     # the locks (name frequencies, an estimate, are those of the first read).
-    record_keys = [it.record.key for it in items]
-    links = await repo.existing_links(conn, record_keys)
     lookup_keys = candidate_keys(items, keys, links)
     read: dict[str, tuple[int, int]] = {}
     stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
@@ -174,11 +180,21 @@ async def resolve_batch(
     decisions = list(decide_all(items, features, keys, links, stored, config, freq))
 
     await repo.lock_identities(conn, identity_keys(items, keys))
-    company_ids = await _resolve_companies(conn, items)
     # What another batch committed between the read and the locks: records under this batch's
-    # keys (a digest of each key's candidates) and records of this batch itself (links).
-    links_now = await repo.existing_links(conn, record_keys)
+    # keys (a digest of each key's candidates) and records of this batch itself (links, and
+    # their statements: restated again over what that batch stored).
+    sources_now = await repo.stored_sources(conn, record_keys)
+    links_now = {key: s.customer_id for key, s in sources_now.items()}
+    rewritten = {key for key, s in sources_now.items() if key not in sources or sources[key].version != s.version}
     relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
+    if rewritten:
+        items = restated(given, sources_now)
+        for i, it in enumerate(items):
+            if it.record.key in rewritten:
+                features[i] = it.features or it.record.features()
+                keys[i] = matching.blocking_keys(features[i])
+                relinked.add(i)
+    company_ids = await _resolve_companies(conn, items)
     unread = set(candidate_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
     now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
     changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
@@ -208,6 +224,15 @@ async def resolve_batch(
     return await write_batch(
         conn, items, features, keys, decisions, config=config, now=now, company_ids=company_ids, before=before
     )
+
+
+def restated(items: Sequence[Incoming], sources: Mapping[SourceKey, repo.StoredSource]) -> list[Incoming]:
+    """The items with each record restated over its stored record and the batch's earlier statements of it."""
+    records = restate_all([it.record for it in items], {key: s.record for key, s in sources.items()})
+    return [
+        it if record is it.record else dataclasses.replace(it, record=record, features=None)
+        for it, record in zip(items, records, strict=True)
+    ]
 
 
 def candidate_keys(
@@ -324,12 +349,14 @@ async def write_batch(
     for key, i in last_of.items():
         it, d0 = items[i], decisions[first_of[key]]
         fields = it.record.normalized_fields()
-        fields["company_id"] = company_ids[i]
+        # A record that names no company now keeps the company an earlier statement named.
+        kept_company = it.company is None and it.record.company_id is not None
+        fields["company_id"] = it.record.company_id if kept_company else company_ids[i]
         problems = it.record.problems()
         seen_at = it.record.seen_at.astimezone(UTC)
         if d0.customer_id in created_at:
             new_records.setdefault(d0.customer_id, []).append(
-                (StoredRecord(key[0], key[1], fields, seen_at), len(problems))
+                (StoredRecord(key[0], key[1], fields, seen_at, it.record.stated_at), len(problems))
             )
         source_rows.append(
             {
@@ -348,6 +375,7 @@ async def write_batch(
                 if d0.matched_to
                 else None,
                 "seen_at": seen_at,
+                "stated_at": {k: t.isoformat() for k, t in it.record.stated_at.items()},
             }
         )
     new_rows, new_tasks, new_snapshots = await prepare_new_customers(
@@ -805,11 +833,13 @@ async def _recompute(
         quality = {**report.to_json(), "source_records": len(recs_p)}
         changed = _changed_fields(row, new_values, report.email_deliverable, len(recs_p), company_for[cid])
         if not changed and row["version"] >= 1 and cid not in force:
-            if quality != (row["quality"] or {}):
+            # The same values: no new version, no event. But where and when each was last stated
+            # (the view shows it) and the quality are kept current.
+            if quality != (row["quality"] or {}) or golden_json != (row["golden"] or {}):
                 saves.append(
                     {
                         "customer_id": cid,
-                        "golden": row["golden"],
+                        "golden": golden_json,
                         "company_id": row["company_id"],
                         "version": row["version"],
                         "quality": quality,
