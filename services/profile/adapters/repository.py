@@ -725,6 +725,9 @@ async def distinct_pairs(conn: asyncpg.Connection, pairs: Sequence[tuple[str, st
 
 
 async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Open review items; a pair with an open item already keeps one, with the better-scored evidence.
+
+    At most one row per pair of customers (either way round) in `rows`."""
     if not rows:
         return
     await conn.execute(
@@ -733,7 +736,15 @@ async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]
         SELECT rid, cus, cand, sys, id, score, ev::jsonb
           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::real[], $7::text[])
                AS t(rid, cus, cand, sys, id, score, ev)
-        ON CONFLICT (customer_id, candidate_id) WHERE status = 'open' DO NOTHING
+         ORDER BY LEAST(cus, cand), GREATEST(cus, cand)
+        ON CONFLICT ((LEAST(customer_id, candidate_id)), (GREATEST(customer_id, candidate_id))) WHERE status = 'open'
+        DO UPDATE SET customer_id = EXCLUDED.customer_id, candidate_id = EXCLUDED.candidate_id,
+                      source_system = EXCLUDED.source_system, source_id = EXCLUDED.source_id,
+                      score = EXCLUDED.score, evidence = EXCLUDED.evidence
+                WHERE EXCLUDED.score > review_queue.score
+                   OR (EXCLUDED.score = review_queue.score
+                       AND (EXCLUDED.source_system, EXCLUDED.source_id)
+                           < (review_queue.source_system, review_queue.source_id))
         """,
         [r["review_id"] for r in rows],
         [r["customer_id"] for r in rows],

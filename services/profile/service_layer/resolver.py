@@ -177,7 +177,7 @@ async def resolve_batch(
     all_tokens = [t for f in features for t in name_tokens(f)]
     fresh_tokens = new_name_tokens(items, features, links)
     freq = await repo.name_frequencies(conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens)
-    decisions = list(decide_all(items, features, keys, links, stored, config, freq))
+    decisions = decide_in_key_order(items, features, keys, links, stored, config, freq)
 
     await repo.lock_identities(conn, identity_keys(items, keys))
     # What another batch committed between the read and the locks: records under this batch's
@@ -202,19 +202,8 @@ async def resolve_batch(
         stored = {k: v for k, v in stored.items() if k not in changed}
         stored.update(await repo.candidates(conn, sorted(changed), per_key=config.candidates_per_key))
     if changed or relinked:  # and decide again what they affect
-        decisions = list(
-            decide_all(
-                items,
-                features,
-                keys,
-                links_now,
-                stored,
-                config,
-                freq,
-                earlier=decisions,
-                changed=changed,
-                again=relinked,
-            )
+        decisions = decide_in_key_order(
+            items, features, keys, links_now, stored, config, freq, earlier=decisions, changed=changed, again=relinked
         )
         links = links_now
         fresh_tokens = new_name_tokens(items, features, links)
@@ -259,6 +248,46 @@ def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> l
         + [k for ks in keys for k in ks]
         + company_lock_keys
     )
+
+
+def decide_in_key_order(
+    items: Sequence[Incoming],
+    features: Sequence[matching.MatchFeatures],
+    keys: Sequence[Sequence[str]],
+    links: Mapping[SourceKey, str],
+    stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
+    config: ProfileConfig,
+    freq: matching.Frequencies | None,
+    *,
+    earlier: Sequence[_Decision] | None = None,
+    changed: Collection[str] = (),
+    again: Collection[int] = (),
+) -> list[_Decision]:
+    """`decide_all` in the order of the records' keys, whatever order the batch arrived in (the
+    decisions come back in the items' order).
+
+    Records decided earlier in a batch are candidates for later ones, so the order decides which
+    record creates a customer and which pairs go to review. The order of a fetched batch varies
+    from run to run (partitions interleave), the order of the keys does not: the same records
+    decide alike. Several events of one record keep their order (the sort is stable).
+    """
+    order = sorted(range(len(items)), key=lambda i: items[i].record.key)
+    position = {i: p for p, i in enumerate(order)}
+    decided = list(
+        decide_all(
+            [items[i] for i in order],
+            [features[i] for i in order],
+            [keys[i] for i in order],
+            links,
+            stored,
+            config,
+            freq,
+            earlier=[earlier[i] for i in order] if earlier is not None else None,
+            changed=changed,
+            again={position[i] for i in again},
+        )
+    )
+    return [decided[position[i]] for i in range(len(items))]
 
 
 def decide_all(
@@ -419,12 +448,20 @@ async def write_batch(
                 stored_before={key: matching.blocking_keys(f) for key, f in before.items()},
             )
         )
-        reviews = []
+        reviews: dict[tuple[str, str], dict[str, Any]] = {}
         for i, d in enumerate(decisions):
             for candidate, result in d.reviews:
-                if tuple(sorted((d.customer_id, candidate))) in declared or candidate == d.customer_id:
+                pair = (min(d.customer_id, candidate), max(d.customer_id, candidate))
+                if pair in declared or candidate == d.customer_id:
                     continue
-                reviews.append(
+                # One item per pair, either way round: the best-scored evidence (then the first record).
+                kept = reviews.get(pair)
+                if kept is not None and (-kept["score"], kept["source_system"], kept["source_id"]) <= (
+                    -result.score,
+                    *items[i].record.key,
+                ):
+                    continue
+                reviews[pair] = (
                     {
                         "review_id": f"rev_{uuid.uuid4().hex}",
                         "customer_id": d.customer_id,
@@ -435,7 +472,7 @@ async def write_batch(
                         "evidence": result.to_json(),
                     }
                 )
-        await writes.send(repo.insert_reviews(conn, reviews))
+        await writes.send(repo.insert_reviews(conn, list(reviews.values())))
         await writes.send(repo.add_history_many(conn, history))
         await writes.flush()
     except BaseException:
