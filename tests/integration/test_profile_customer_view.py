@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 AGENT = {"X-API-Key": "dev-agent-key"}
 BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
+SUPERVISOR = {"X-API-Key": "dev-supervisor-key"}
 
 
 def surname() -> str:
@@ -250,3 +251,43 @@ async def test_only_a_field_stated_as_removed_is_emptied(service: tuple[ServiceR
     fields = await golden(client, await customer_of(runtime, created))
     assert "phone" not in fields
     assert fields["date_of_birth"]["value"] == created.payload.traveller.date_of_birth
+
+
+async def test_a_business_traveller_keeps_the_company_address_and_the_private_one_second(
+    env: TestEnv, service: tuple[ServiceRuntime, httpx.AsyncClient]
+) -> None:
+    runtime, client = service
+    work = person()
+    corporate = f"{work.given_name}.{work.family_name}@globex.example".lower()
+    private = f"{work.given_name}.{work.family_name}@gmail.com".lower()
+    business = builders.booking_created(
+        traveller=work.model_copy(update={"email": corporate}), trip_purpose="business"
+    )
+    await one_batch(runtime, [business])
+    # Later, a leisure booking from the hotel desk with her private address only.
+    leisure = builders.booking_created(
+        source_system="hotel-desk",
+        traveller=TravellerV1(given_name=work.given_name, family_name=work.family_name, email=private),
+        company=None,
+        trip_purpose="leisure",
+    )
+    await one_batch(runtime, [leisure])
+    survivor, absorbed = await customer_of(runtime, business), await customer_of(runtime, leisure)
+    if survivor != absorbed:  # an agent finds they are one traveller
+        r = await client.post(
+            "/v1/merges", json={"survivor_id": survivor, "absorbed_id": absorbed}, headers=SUPERVISOR
+        )
+        assert r.status_code == 201, r.text
+    fields = await golden(client, survivor)
+    assert (fields["email"]["value"], fields["email"]["rule"]) == (corporate, "company-domain")
+    assert fields["secondary_email"]["value"] == private
+
+    def published(evs: list[Envelope[Any]]) -> bool:
+        return any(
+            isinstance(e.payload, CustomerSnapshotV1)
+            and e.payload.customer_id == survivor
+            and (e.payload.email, e.payload.secondary_email) == (corporate, private)
+            for e in evs
+        )
+
+    await env.events("profile.customers.v1", until=published)

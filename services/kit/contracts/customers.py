@@ -37,6 +37,11 @@ class CustomerSnapshotV1(Payload):
     display_name: str
     email: str | None = Field(default=None, description="Best contact email (normalised)")
     email_deliverable: bool = Field(default=True, description="False once mail to it bounced")
+    secondary_email: str | None = Field(
+        default=None,
+        description="Another address the traveller uses (for a business traveller whose `email` is the"
+        " company's address: the newest private one)",
+    )
     phone: str | None = Field(default=None, description="Best contact phone, E.164")
     date_of_birth: date | None = None
     nationality: str | None = None

@@ -490,6 +490,23 @@ async def clear_undeliverable(conn: asyncpg.Connection, email: str) -> str | Non
     return reason
 
 
+async def company_domains(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, set[str]]:
+    """Each company's email domains (those its sources named)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT company_id, domain FROM company_domains WHERE company_id = ANY($1::text[])"
+        " UNION SELECT company_id, lower(email_domain) FROM companies"
+        " WHERE company_id = ANY($1::text[]) AND email_domain IS NOT NULL",
+        wanted,
+    )
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["company_id"], set()).add(r["domain"])
+    return out
+
+
 async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
     wanted = sorted({i for i in ids if i})
     if not wanted:

@@ -44,7 +44,8 @@ from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_ne
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
-from services.profile.domain.model import Correction, SourceRecord, StoredRecord, golden_record
+from services.profile.domain.contacts import distinct_emails, with_business_contacts
+from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord, golden_record
 from services.profile.domain.quality import assess
 from services.profile.domain.restating import restate_all
 
@@ -822,8 +823,6 @@ async def _recompute(
         goldens[cid] = golden_record(
             recs, trust=config.source_trust, corrections=corrections.get(cid, ()), verified_trust=config.verified_trust
         )
-    emails = [g["email"].value for g in goldens.values() if "email" in g]
-    bounced = await repo.undeliverable(conn, emails)
     company_for: dict[str, str | None] = {}
     for cid in ids:
         row = rows.get(cid)
@@ -842,6 +841,9 @@ async def _recompute(
                 (r.fields.get("company_id") for r, _ in records.get(cid, []) if r.fields.get("company_id")), None
             )
         company_for[cid] = chosen or row["company_id"]
+    await _business_contacts(conn, goldens, records, company_for, config)
+    emails = [g["email"].value for g in goldens.values() if "email" in g]
+    bounced = await repo.undeliverable(conn, emails)
     # Company names are needed only for snapshots whose records do not name the company.
     names = await repo.company_names(
         conn, [company_for[cid] for cid in company_for if "company_name" not in goldens[cid]]
@@ -913,6 +915,27 @@ async def _recompute(
             )
         )
     return saves, tasks, events
+
+
+async def _business_contacts(
+    conn: asyncpg.Connection,
+    goldens: dict[str, dict[str, FieldValue]],
+    records: Mapping[str, list[tuple[StoredRecord, int]]],
+    company_for: Mapping[str, str | None],
+    config: ProfileConfig,
+) -> None:
+    """Customers with several email addresses: the company's first, another kept second (domain/contacts.py)."""
+    several = [cid for cid in company_for if distinct_emails(r for r, _ in records.get(cid, [])) > 1]
+    if not several:
+        return
+    domains = await repo.company_domains(conn, [company_for[cid] for cid in several])
+    for cid in several:
+        goldens[cid] = with_business_contacts(
+            goldens[cid],
+            [r for r, _ in records[cid]],
+            company_domains=domains.get(company_for[cid] or "", ()),
+            trust=config.source_trust,
+        )
 
 
 def _changed_fields(
@@ -1031,6 +1054,7 @@ def snapshot_json(
         "display_name": golden.get("display_name") or "(unnamed)",
         "email": golden.get("email"),
         "email_deliverable": email_deliverable,
+        "secondary_email": golden.get("secondary_email"),
         "phone": golden.get("phone"),
         "date_of_birth": golden.get("date_of_birth"),
         "nationality": golden.get("nationality"),
