@@ -291,3 +291,46 @@ async def test_a_business_traveller_keeps_the_company_address_and_the_private_on
         )
 
     await env.events("profile.customers.v1", until=published)
+
+
+async def test_the_snapshot_says_each_traveller_s_home_time_zone_and_how_it_was_found(
+    env: TestEnv, service: tuple[ServiceRuntime, httpx.AsyncClient]
+) -> None:
+    runtime, client = service
+    by_phone = builders.booking_created(traveller=person(phone="+1 212 555 0147"))
+    stated = builders.booking_created(traveller=person(phone="+49 30 5550147", home_time_zone="asia/tokyo"))
+    by_address = builders.booking_created(traveller=person(phone="+49 30 5550148", address_country="Netherlands"))
+    by_company = builders.booking_created(
+        traveller=person(phone=None),
+        company={"name": f"{surname()} Inc", "email_domain": f"{surname()}.example".lower(), "country": "US"},
+    )
+    unknown = builders.booking_created(traveller=person(phone=None), company=None)
+    await one_batch(runtime, [by_phone, stated, by_address, by_company, unknown])
+    expected = {
+        await customer_of(runtime, by_phone): ("America/New_York", "phone"),
+        await customer_of(runtime, stated): ("Asia/Tokyo", "stated"),
+        await customer_of(runtime, by_address): ("Europe/Amsterdam", "address"),
+        await customer_of(runtime, by_company): ("America/New_York", "company"),
+        await customer_of(runtime, unknown): (None, None),
+    }
+    # An agent states another zone: it wins over the derived one.
+    corrected = await customer_of(runtime, by_phone)
+    r = await client.patch(
+        f"/v1/customers/{corrected}/fields", json={"field": "home_time_zone", "value": "America/Chicago"}, headers=AGENT
+    )
+    assert r.status_code == 200, r.text
+    expected[corrected] = ("America/Chicago", "stated")
+
+    def latest(evs: list[Envelope[Any]]) -> dict[str, tuple[str | None, str | None]]:
+        out = {}
+        for e in evs:
+            if isinstance(e.payload, CustomerSnapshotV1) and e.payload.customer_id in expected:
+                out[e.payload.customer_id] = (e.payload.home_time_zone, e.payload.home_time_zone_source)
+        return out
+
+    snapshots = await env.events("profile.customers.v1", until=lambda evs: latest(evs) == expected)
+    assert all(
+        e.payload.time_zone is None for e in snapshots if isinstance(e.payload, CustomerSnapshotV1)
+    )  # where the traveller is now is not the profile's to say
+    zone = (await golden(client, await customer_of(runtime, by_address)))["home_time_zone"]
+    assert (zone["rule"], zone["value"]) == ("derived:address", "Europe/Amsterdam")

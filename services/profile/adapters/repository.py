@@ -507,6 +507,17 @@ async def company_domains(conn: asyncpg.Connection, ids: Iterable[str | None]) -
     return out
 
 
+async def company_countries(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
+    """Where each company is based (those whose sources said)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT company_id, country FROM companies WHERE company_id = ANY($1::text[]) AND country IS NOT NULL", wanted
+    )
+    return {r["company_id"]: r["country"] for r in rows}
+
+
 async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
     wanted = sorted({i for i in ids if i})
     if not wanted:
@@ -666,6 +677,7 @@ async def save_companies(
     aliases: Sequence[tuple[str, str, str]],  # alias_key, company_id, alias
     domains: Sequence[tuple[str, str]],
     sources: Sequence[tuple[str, str, str]],
+    countries: Mapping[str, str] | None = None,  # company_id -> country, where a source says
 ) -> None:
     if new:
         await conn.execute(
@@ -690,6 +702,15 @@ async def save_companies(
             " ON CONFLICT DO NOTHING",
             [d[0] for d in domains],
             [d[1] for d in domains],
+        )
+    if countries:
+        # The first country a source states stays (several sources may disagree about an account).
+        ordered = sorted(countries)
+        await conn.execute(
+            "UPDATE companies c SET country = t.country FROM unnest($1::text[], $2::text[]) AS t(id, country)"
+            " WHERE c.company_id = t.id AND c.country IS NULL",
+            ordered,
+            [countries[c] for c in ordered],
         )
     if sources:
         await conn.execute(

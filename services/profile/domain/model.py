@@ -49,6 +49,8 @@ class SourceRecord:
     # When the source last stated each part it did not state at `seen_at` (kept from earlier statements).
     stated_at: Mapping[str, datetime] = field(default_factory=dict)
     company_id: str | None = None  # the company resolved for an earlier statement of the record
+    address_country: normalize.Normalized = normalize.MISSING
+    home_time_zone: normalize.Normalized = normalize.MISSING
 
     @property
     def key(self) -> tuple[str, str]:
@@ -74,6 +76,8 @@ class SourceRecord:
             ("phone", self.phone),
             ("date_of_birth", self.date_of_birth),
             ("nationality", self.nationality),
+            ("address_country", self.address_country),
+            ("home_time_zone", self.home_time_zone),
         ):
             if value.raw is not None and not value.valid:
                 out[name] = value.problem or "invalid"
@@ -95,6 +99,8 @@ class SourceRecord:
             "language": self.language,
             "company_name": self.company_name,
             "loyalty": sorted(n.value for n in self.loyalty if n.valid and n.value),
+            "address_country": self.address_country.value,
+            "home_time_zone": self.home_time_zone.value,
         }
 
     def features(self) -> MatchFeatures:
@@ -160,6 +166,8 @@ def source_record_from_traveller(
         seen_at=seen_at,
         raw=raw,
         cleared=frozenset(CLEARABLE.get(name, name) for name in traveller.get("cleared") or ()),
+        address_country=normalize.country(traveller.get("address_country")),
+        home_time_zone=normalize.time_zone(traveller.get("home_time_zone")),
     )
 
 
@@ -179,6 +187,8 @@ GOLDEN_FIELDS = (
     "nationality",
     "language",
     "company_name",
+    "address_country",
+    "home_time_zone",  # as stated; derived when none is (domain/timezones.py)
 )
 NAME_FIELDS = ("given_name", "family_name", "display_name")
 # Which survivorship rule decides each field. Names come from one record, the most trusted.
@@ -187,6 +197,8 @@ RULES: dict[str, str] = {
     "phone": "recency",
     "language": "recency",
     "company_name": "recency",
+    "address_country": "recency",
+    "home_time_zone": "recency",
     "date_of_birth": "frequency",
     "nationality": "frequency",
 }

@@ -36,6 +36,8 @@ PARTS: dict[str, _Part] = {
     "language": (("language",), ("language",), ("language",)),
     "loyalty": (("loyalty",), ("loyalty_numbers",), ("loyalty",)),
     "passport": (("passport_hash",), ("passport_number", "passport_country"), ("passport",)),
+    "address_country": (("address_country",), ("address_country",), ("address_country",)),
+    "home_time_zone": (("home_time_zone",), ("home_time_zone",), ("home_time_zone",)),
     # The booking's company (not part of the traveller as received).
     "company": (("company_name", "company_id"), (), ("company_name",)),
 }
@@ -153,4 +155,6 @@ def stored_record(
         raw=dict(raw),
         stated_at=dict(stated_at),
         company_id=normalized.get("company_id"),
+        address_country=value("address_country"),
+        home_time_zone=value("home_time_zone"),
     )

@@ -7,11 +7,12 @@ event, without a round trip through the broker.
 
 Columns (CSV header or JSON keys): source_system, source_id, given_name, family_name,
 full_name, title, email, phone, date_of_birth, nationality, passport_number,
-passport_country, language, loyalty ("PROGRAMME:NUMBER;PROGRAMME:NUMBER", or a JSON
-list `loyalty_numbers` of {programme, number}), company_name, company_id,
-company_domain, seen_at (ISO 8601, optional), cleared (fields the source states the traveller
-no longer has, "phone;email", or a JSON list). An empty column is "not stated": a row that
-updates a known source record keeps what earlier rows or events stated for it.
+passport_country, language, address_country, home_time_zone, loyalty
+("PROGRAMME:NUMBER;PROGRAMME:NUMBER", or a JSON list `loyalty_numbers` of {programme,
+number}), company_name, company_id, company_domain, company_country, seen_at (ISO 8601,
+optional), cleared (fields the source states the traveller no longer has, "phone;email",
+or a JSON list). An empty column is "not stated": a row that updates a known source record
+keeps what earlier rows or events stated for it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ TRAVELLER_FIELDS = (
     "passport_number",
     "passport_country",
     "language",
+    "address_country",
+    "home_time_zone",
 )
 
 
@@ -148,6 +151,7 @@ def row_to_incoming(
             "name": str(row["company_name"]).strip(),
             "source_company_id": (str(row["company_id"]).strip() or None) if row.get("company_id") else None,
             "email_domain": (str(row["company_domain"]).strip() or None) if row.get("company_domain") else None,
+            "country": (str(row["company_country"]).strip().upper() or None) if row.get("company_country") else None,
         }
     seen_at = now
     if row.get("seen_at"):

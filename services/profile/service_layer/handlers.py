@@ -95,6 +95,7 @@ def incoming_from_traveller(
             source_company_id=company.get("source_company_id"),
             email_domain=company.get("email_domain"),
             key=company_key(str(company["name"])),
+            country=company.get("country"),
         )
         if company and company.get("name")
         else None

@@ -48,6 +48,7 @@ from services.profile.domain.contacts import distinct_emails, with_business_cont
 from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord, golden_record
 from services.profile.domain.quality import assess
 from services.profile.domain.restating import restate_all
+from services.profile.domain.timezones import HOME_TIME_ZONE, home_time_zone, source_of
 
 PRODUCER = "profile"
 CUSTOMERS_TOPIC = "profile.customers.v1"
@@ -78,6 +79,7 @@ class CompanyInput:
     source_company_id: str | None = None
     email_domain: str | None = None
     key: str = ""  # company_key(name), computed once where the record is normalised
+    country: str | None = None  # ISO 3166-1 alpha-2, where the source says
 
     @property
     def alias(self) -> str:
@@ -660,6 +662,7 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
         conn, sources=[(s, str(i)) for s, i in sources], aliases=aliases, domains=sorted(domains)
     )
     new: list[tuple[str, str, str, str | None]] = []
+    countries: dict[str, str] = {}
     new_aliases: list[tuple[str, str, str]] = []
     new_domains: list[tuple[str, str]] = []
     new_sources: list[tuple[str, str, str]] = []
@@ -684,6 +687,8 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
                 continue
             cid = new_company_id()
             new.append((cid, c.name, alias, domain))
+        if c.country:
+            countries[cid] = c.country
         if alias and alias not in by_alias:
             by_alias[alias] = cid
             new_aliases.append((alias, cid, c.name))
@@ -694,7 +699,9 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
             by_source[src] = cid
             new_sources.append((src[0], str(src[1]), cid))
         out.append(cid)
-    await repo.save_companies(conn, new=new, aliases=new_aliases, domains=new_domains, sources=new_sources)
+    await repo.save_companies(
+        conn, new=new, aliases=new_aliases, domains=new_domains, sources=new_sources, countries=countries
+    )
     return out
 
 
@@ -842,6 +849,7 @@ async def _recompute(
             )
         company_for[cid] = chosen or row["company_id"]
     await _business_contacts(conn, goldens, records, company_for, config)
+    await _home_time_zones(conn, goldens, company_for)
     emails = [g["email"].value for g in goldens.values() if "email" in g]
     bounced = await repo.undeliverable(conn, emails)
     # Company names are needed only for snapshots whose records do not name the company.
@@ -912,6 +920,7 @@ async def _recompute(
                 report.email_deliverable,
                 tuple(changed) if row["version"] >= 1 else None,
                 customers[cid],
+                source_of(golden.get(HOME_TIME_ZONE)),
             )
         )
     return saves, tasks, events
@@ -936,6 +945,30 @@ async def _business_contacts(
             company_domains=domains.get(company_for[cid] or "", ()),
             trust=config.source_trust,
         )
+
+
+async def _home_time_zones(
+    conn: asyncpg.Connection, goldens: dict[str, dict[str, FieldValue]], company_for: Mapping[str, str | None]
+) -> None:
+    """Each customer's home time zone in its golden record: stated, else derived (domain/timezones.py).
+
+    Companies' countries are read only for customers nothing else places."""
+    placed_by_company = []
+    for cid, golden in goldens.items():
+        zone = home_time_zone(golden, company_country=None)
+        if zone is not None:
+            golden[HOME_TIME_ZONE] = zone
+        elif company_for.get(cid):
+            placed_by_company.append(cid)
+    if not placed_by_company:
+        return
+    countries = await repo.company_countries(conn, [company_for[cid] for cid in placed_by_company])
+    for cid in placed_by_company:
+        golden = goldens[cid]
+        basis = golden.get("company_name") or golden.get("email") or golden.get("display_name")
+        zone = home_time_zone(golden, company_country=countries.get(company_for[cid] or ""), company_source=basis)
+        if zone is not None:
+            golden[HOME_TIME_ZONE] = zone
 
 
 def _changed_fields(
@@ -973,6 +1006,7 @@ class _PendingSnapshot:
     email_deliverable: bool
     changed: tuple[str, ...] | None  # None for a new customer (no update event)
     caused_by: Envelope[Any] | None
+    home_time_zone_source: str | None = None
 
 
 def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outgoing:
@@ -990,6 +1024,7 @@ def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outg
             quality_score=p.quality_score,
             email_deliverable=p.email_deliverable,
             now=now,
+            home_time_zone_source=p.home_time_zone_source,
         )
         events.append((CUSTOMERS_TOPIC, _encoded(CustomerSnapshotV1, snapshot, p.customer_id, p.caused_by)))
         if p.changed is not None:
@@ -1038,6 +1073,7 @@ def snapshot_json(
     quality_score: float | None,
     email_deliverable: bool,
     now: datetime,
+    home_time_zone_source: str | None = None,
 ) -> dict[str, Any]:
     """A golden record's compacted-topic snapshot (never carries passport data), as the JSON-ready
     fields `CustomerSnapshotV1(...).model_dump_json()` writes, in the model's order (a unit test
@@ -1059,8 +1095,9 @@ def snapshot_json(
         "date_of_birth": golden.get("date_of_birth"),
         "nationality": golden.get("nationality"),
         "language": golden.get("language"),
-        "time_zone": None,
-        "home_time_zone": None,
+        "time_zone": None,  # where the traveller is now: services with the itinerary know
+        "home_time_zone": golden.get("home_time_zone"),
+        "home_time_zone_source": home_time_zone_source if golden.get("home_time_zone") else None,
         "company_id": company_id,
         "company_name": company_name,
         "loyalty": [
