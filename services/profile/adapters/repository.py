@@ -245,7 +245,7 @@ async def insert_customers(conn: asyncpg.Connection, rows: Sequence[tuple[str, s
 
 def _customer_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
     """Customer rows as the parameter arrays of the insert and the update: id, golden (JSON text),
-    company, version, quality (JSON text), time."""
+    company, version, quality (JSON text), time, search document (None: unchanged)."""
     return (
         [r["customer_id"] for r in rows],
         _js(r["golden"] for r in rows),
@@ -253,6 +253,7 @@ def _customer_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
         [r["version"] for r in rows],
         _js(r["quality"] for r in rows),
         [r["at"] for r in rows],
+        [r.get("search_doc") for r in rows],
     )
 
 
@@ -260,10 +261,11 @@ async def insert_customers_full(conn: asyncpg.Connection, rows: Sequence[dict[st
     """Insert new customers with their golden record, company, version and quality in one statement."""
     if rows:
         await conn.execute(
-            "INSERT INTO customers (customer_id, golden, company_id, version, quality, created_at, updated_at)"
-            " SELECT id, golden::jsonb, co, v, q::jsonb, at, at"
-            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])"
-            " AS t(id, golden, co, v, q, at)",
+            "INSERT INTO customers (customer_id, golden, company_id, version, quality, created_at, updated_at,"
+            " search_doc)"
+            " SELECT id, golden::jsonb, co, v, q::jsonb, at, at, doc"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])"
+            " AS t(id, golden, co, v, q, at, doc)",
             *_customer_columns(rows),
         )
 
@@ -552,9 +554,9 @@ async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]
         """
         UPDATE customers c
            SET golden = t.golden::jsonb, company_id = t.company_id, version = t.version, quality = t.quality::jsonb,
-               updated_at = t.at
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
-               AS t(id, golden, company_id, version, quality, at)
+               updated_at = t.at, search_doc = COALESCE(t.doc, c.search_doc)
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])
+               AS t(id, golden, company_id, version, quality, at, doc)
          WHERE c.customer_id = t.id
         """,
         *_customer_columns(rows),

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
 from pydantic import BaseModel, Field
-from rapidfuzz import fuzz
 
 from services.kit.auth import Principal, require_roles
 from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
@@ -28,10 +27,9 @@ from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
-from services.profile.domain import matching, normalize
+from services.profile.domain import matching
 from services.profile.domain.companies import company_key
-from services.profile.domain.names import match_form, match_tokens, split_full_name
-from services.profile.service_layer import bulk, curation, deliverability
+from services.profile.service_layer import bulk, curation, deliverability, search
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
 from services.profile.service_layer.resolver import ProfileConfig, name_tokens
 from services.profile.settings import ProfileSettings
@@ -370,58 +368,6 @@ async def post_booking_event(
 # --- customers ---------------------------------------------------------------------------------
 
 
-async def _search_ids(
-    conn: asyncpg.Connection,
-    *,
-    q: str | None,
-    email: str | None,
-    phone: str | None,
-    loyalty: str | None,
-    company: str | None,
-    region: str | None,
-) -> list[str] | None:
-    """Customer ids matching every given criterion (None: no criterion given)."""
-    sets: list[set[str]] = []
-    cap = 1000
-    if email:
-        n = normalize.email(email)
-        key = normalize.email_match_key(n.value) if n.value else email.strip().lower()
-        sets.append(set(await repo.customers_for_keys(conn, [f"e:{key}"], limit=cap)))
-    if phone:
-        n = normalize.phone(phone, region=region)
-        digits = n.value or "+" + "".join(ch for ch in phone if ch.isdigit())
-        sets.append(set(await repo.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=cap)))
-    if loyalty:
-        prog, _, num = loyalty.partition(":")
-        n = normalize.loyalty_number(prog, num) if num else normalize.MISSING
-        sets.append(set(await repo.customers_for_keys(conn, [f"l:{n.value}"], limit=cap)) if n.value else set())
-    if company:
-        key = company_key(company)
-        rows = await conn.fetch(
-            "SELECT c.customer_id FROM customers c JOIN company_aliases a USING (company_id)"
-            " WHERE a.alias_key = $1 AND c.status = 'active' LIMIT $2",
-            key,
-            cap,
-        )
-        sets.append({r["customer_id"] for r in rows})
-    if q:
-        given, family = split_full_name(q)
-        keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
-        found = set(await repo.customers_for_keys(conn, keys, limit=cap)) if keys else set()
-        if not found:  # a fragment, not a whole name: fall back to a substring match on the golden name
-            rows = await conn.fetch(
-                "SELECT customer_id FROM customers WHERE status = 'active'"
-                " AND golden->'display_name'->>'value' ILIKE '%' || $1 || '%' LIMIT $2",
-                q.replace("%", "").replace("_", ""),
-                cap,
-            )
-            found = {r["customer_id"] for r in rows}
-        sets.append(found)
-    if not sets:
-        return None
-    return sorted(set.intersection(*sets))
-
-
 @router.get("/customers", response_model=Page[CustomerSummary], tags=["customers"])
 async def search_customers(
     request: Request,
@@ -439,7 +385,9 @@ async def search_customers(
     """Search active customers by fuzzy name, email, phone, loyalty number or company (criteria combine)."""
     region = _config(request).phone_region
     async with _connection(request) as conn:
-        ids = await _search_ids(conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region)
+        ids = await search.search_ids(
+            conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region
+        )
         if ids is None:
             rows = await conn.fetch(
                 "SELECT customer_id FROM customers WHERE status = 'active' ORDER BY updated_at DESC, customer_id"
@@ -462,7 +410,7 @@ async def search_customers(
         items = [CustomerSummary(**dict(r)) for r in rows]
         if q:
             for it in items:
-                it.relevance = round(fuzz.token_sort_ratio(match_form(q), match_form(it.display_name or "")) / 100, 3)
+                it.relevance = search.relevance(q, it.display_name, it.company_name)
             items.sort(key=lambda it: (-(it.relevance or 0), it.customer_id))
         else:
             order = {cid: i for i, cid in enumerate(ids_page)}

@@ -44,11 +44,11 @@ from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_ne
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
-from services.profile.domain.contacts import distinct_emails, with_business_contacts
-from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord, golden_record
+from services.profile.domain.model import Correction, SourceRecord, StoredRecord, golden_record
 from services.profile.domain.quality import assess
 from services.profile.domain.restating import restate_all
-from services.profile.domain.timezones import HOME_TIME_ZONE, home_time_zone, source_of
+from services.profile.domain.timezones import HOME_TIME_ZONE, source_of
+from services.profile.service_layer.derived import business_contacts, home_time_zones, search_document
 
 PRODUCER = "profile"
 CUSTOMERS_TOPIC = "profile.customers.v1"
@@ -848,8 +848,8 @@ async def _recompute(
                 (r.fields.get("company_id") for r, _ in records.get(cid, []) if r.fields.get("company_id")), None
             )
         company_for[cid] = chosen or row["company_id"]
-    await _business_contacts(conn, goldens, records, company_for, config)
-    await _home_time_zones(conn, goldens, company_for)
+    await business_contacts(conn, goldens, records, company_for, trust=config.source_trust)
+    await home_time_zones(conn, goldens, company_for)
     emails = [g["email"].value for g in goldens.values() if "email" in g]
     bounced = await repo.undeliverable(conn, emails)
     # Company names are needed only for snapshots whose records do not name the company.
@@ -877,6 +877,8 @@ async def _recompute(
         )
         golden_json = repo.golden_to_json(golden)
         new_values = {k: v["value"] for k, v in golden_json.items()}
+        # The name as the traveller's sources write it; company_id links to the resolved account.
+        company_name = new_values.get("company_name") or names.get(company_for[cid] or "")
         quality = {**report.to_json(), "source_records": len(recs_p)}
         changed = _changed_fields(row, new_values, report.email_deliverable, len(recs_p), company_for[cid])
         if not changed and row["version"] >= 1 and cid not in force:
@@ -891,6 +893,7 @@ async def _recompute(
                         "version": row["version"],
                         "quality": quality,
                         "at": now,
+                        "search_doc": search_document(recs_p, new_values, company_name),
                     }
                 )
                 tasks[cid] = report.tasks()
@@ -904,6 +907,7 @@ async def _recompute(
                 "version": version,
                 "quality": quality,
                 "at": now,
+                "search_doc": search_document(recs_p, new_values, company_name),
             }
         )
         tasks[cid] = report.tasks()
@@ -913,8 +917,7 @@ async def _recompute(
                 version,
                 new_values,
                 company_for[cid],
-                # The name as the traveller's sources write it; company_id links to the resolved account.
-                new_values.get("company_name") or names.get(company_for[cid] or ""),
+                company_name,
                 len(recs_p),
                 report.score,
                 report.email_deliverable,
@@ -924,51 +927,6 @@ async def _recompute(
             )
         )
     return saves, tasks, events
-
-
-async def _business_contacts(
-    conn: asyncpg.Connection,
-    goldens: dict[str, dict[str, FieldValue]],
-    records: Mapping[str, list[tuple[StoredRecord, int]]],
-    company_for: Mapping[str, str | None],
-    config: ProfileConfig,
-) -> None:
-    """Customers with several email addresses: the company's first, another kept second (domain/contacts.py)."""
-    several = [cid for cid in company_for if distinct_emails(r for r, _ in records.get(cid, [])) > 1]
-    if not several:
-        return
-    domains = await repo.company_domains(conn, [company_for[cid] for cid in several])
-    for cid in several:
-        goldens[cid] = with_business_contacts(
-            goldens[cid],
-            [r for r, _ in records[cid]],
-            company_domains=domains.get(company_for[cid] or "", ()),
-            trust=config.source_trust,
-        )
-
-
-async def _home_time_zones(
-    conn: asyncpg.Connection, goldens: dict[str, dict[str, FieldValue]], company_for: Mapping[str, str | None]
-) -> None:
-    """Each customer's home time zone in its golden record: stated, else derived (domain/timezones.py).
-
-    Companies' countries are read only for customers nothing else places."""
-    placed_by_company = []
-    for cid, golden in goldens.items():
-        zone = home_time_zone(golden, company_country=None)
-        if zone is not None:
-            golden[HOME_TIME_ZONE] = zone
-        elif company_for.get(cid):
-            placed_by_company.append(cid)
-    if not placed_by_company:
-        return
-    countries = await repo.company_countries(conn, [company_for[cid] for cid in placed_by_company])
-    for cid in placed_by_company:
-        golden = goldens[cid]
-        basis = golden.get("company_name") or golden.get("email") or golden.get("display_name")
-        zone = home_time_zone(golden, company_country=countries.get(company_for[cid] or ""), company_source=basis)
-        if zone is not None:
-            golden[HOME_TIME_ZONE] = zone
 
 
 def _changed_fields(
