@@ -62,8 +62,11 @@ def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[An
             "language": _text,
             "company_name": _text,
             "loyalty": st.lists(st.tuples(_text, _text).map(":".join) | _text, max_size=3),
+            "secondary_email": _text,
+            "home_time_zone": _text,
         },
     ),
+    zone_source=st.none() | st.sampled_from(["stated", "address", "phone", "company"]),
     company_id=_optional,
     company_name=_optional,
     version=st.integers(1, 2**31 - 1),
@@ -85,6 +88,7 @@ def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[An
     changed=(),
     caused=False,
     now=T0,
+    zone_source=None,
 )
 def test_property_snapshots_and_updates_are_what_their_models_dump(
     golden: dict[str, Any],
@@ -97,10 +101,21 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
     changed: tuple[str, ...] | None,
     caused: bool,
     now: datetime,
+    zone_source: str | None,
 ) -> None:
     cause = builders.booking_created() if caused else None
     pending = resolver._PendingSnapshot(
-        "cus_1", version, golden, company_id, company_name, record_count, quality_score, deliverable, changed, cause
+        "cus_1",
+        version,
+        golden,
+        company_id,
+        company_name,
+        record_count,
+        quality_score,
+        deliverable,
+        changed,
+        cause,
+        zone_source,
     )
     events = resolver._snapshot_events([pending], now)
     assert [topic for topic, _ in events] == [resolver.CUSTOMERS_TOPIC] + (
@@ -116,6 +131,7 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
         quality_score=quality_score,
         email_deliverable=deliverable,
         now=now,
+        zone_source=zone_source,
     )
     models: list[Payload] = [snapshot]
     if changed is not None:
@@ -186,6 +202,7 @@ def _snapshot_model(
     quality_score: float | None,
     email_deliverable: bool,
     now: datetime,
+    zone_source: str | None = None,
 ) -> CustomerSnapshotV1:
     """The snapshot as a model: what the resolver's JSON form must dump like."""
     loyalty = tuple(
@@ -200,10 +217,13 @@ def _snapshot_model(
         display_name=golden.get("display_name") or "(unnamed)",
         email=golden.get("email"),
         email_deliverable=email_deliverable,
+        secondary_email=golden.get("secondary_email"),
         phone=golden.get("phone"),
         date_of_birth=golden.get("date_of_birth"),
         nationality=golden.get("nationality"),
         language=golden.get("language"),
+        home_time_zone=golden.get("home_time_zone"),
+        home_time_zone_source=zone_source if golden.get("home_time_zone") else None,
         company_id=company_id,
         company_name=company_name,
         loyalty=loyalty,

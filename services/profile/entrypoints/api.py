@@ -15,7 +15,6 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
 from pydantic import BaseModel, Field
-from rapidfuzz import fuzz
 
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
@@ -29,10 +28,9 @@ from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
-from services.profile.domain import matching, normalize
+from services.profile.domain import matching
 from services.profile.domain.companies import company_key
-from services.profile.domain.names import match_form, match_tokens, split_full_name
-from services.profile.service_layer import bulk, curation
+from services.profile.service_layer import bulk, curation, deliverability, search
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
 from services.profile.service_layer.resolver import ProfileConfig, name_tokens
 from services.profile.settings import ProfileSettings
@@ -388,58 +386,6 @@ async def post_booking_event(
 # --- customers ---------------------------------------------------------------------------------
 
 
-async def _search_ids(
-    conn: asyncpg.Connection,
-    *,
-    q: str | None,
-    email: str | None,
-    phone: str | None,
-    loyalty: str | None,
-    company: str | None,
-    region: str | None,
-) -> list[str] | None:
-    """Customer ids matching every given criterion (None: no criterion given)."""
-    sets: list[set[str]] = []
-    cap = 1000
-    if email:
-        n = normalize.email(email)
-        key = normalize.email_match_key(n.value) if n.value else email.strip().lower()
-        sets.append(set(await repo.customers_for_keys(conn, [f"e:{key}"], limit=cap)))
-    if phone:
-        n = normalize.phone(phone, region=region)
-        digits = n.value or "+" + "".join(ch for ch in phone if ch.isdigit())
-        sets.append(set(await repo.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=cap)))
-    if loyalty:
-        prog, _, num = loyalty.partition(":")
-        n = normalize.loyalty_number(prog, num) if num else normalize.MISSING
-        sets.append(set(await repo.customers_for_keys(conn, [f"l:{n.value}"], limit=cap)) if n.value else set())
-    if company:
-        key = company_key(company)
-        rows = await conn.fetch(
-            "SELECT c.customer_id FROM customers c JOIN company_aliases a USING (company_id)"
-            " WHERE a.alias_key = $1 AND c.status = 'active' LIMIT $2",
-            key,
-            cap,
-        )
-        sets.append({r["customer_id"] for r in rows})
-    if q:
-        given, family = split_full_name(q)
-        keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
-        found = set(await repo.customers_for_keys(conn, keys, limit=cap)) if keys else set()
-        if not found:  # a fragment, not a whole name: fall back to a substring match on the golden name
-            rows = await conn.fetch(
-                "SELECT customer_id FROM customers WHERE status = 'active'"
-                " AND golden->'display_name'->>'value' ILIKE '%' || $1 || '%' LIMIT $2",
-                q.replace("%", "").replace("_", ""),
-                cap,
-            )
-            found = {r["customer_id"] for r in rows}
-        sets.append(found)
-    if not sets:
-        return None
-    return sorted(set.intersection(*sets))
-
-
 @router.get("/customers", response_model=Page[CustomerSummary], tags=["customers"])
 async def search_customers(
     request: Request,
@@ -459,7 +405,9 @@ async def search_customers(
     region = _config(request).phone_region
     cap = _config_settings(request).unfiltered_list_cap
     async with _connection(request) as conn:
-        ids = await _search_ids(conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region)
+        ids = await search.search_ids(
+            conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region
+        )
         if ids is None:
             # No criterion: a bulk read of everyone, capped to the most recently updated customers.
             if offset >= cap:
@@ -491,7 +439,7 @@ async def search_customers(
         items = [CustomerSummary(**dict(r)) for r in rows]
         if q:
             for it in items:
-                it.relevance = round(fuzz.token_sort_ratio(match_form(q), match_form(it.display_name or "")) / 100, 3)
+                it.relevance = search.relevance(q, it.display_name, it.company_name)
             items.sort(key=lambda it: (-(it.relevance or 0), it.customer_id))
         else:
             order = {cid: i for i, cid in enumerate(ids_page)}
@@ -641,6 +589,25 @@ async def withdraw_correction(customer_id: str, field: str, request: Request, pr
             raise _curation_error(exc) from exc
         row = await _resolve_id(conn, customer_id)
         await _audit(conn, principal, "customer.correction.withdraw", row["customer_id"], {"field": field})
+    return _public(row, customer_id)
+
+
+@router.delete("/customers/{customer_id}/email-undeliverable", response_model=CustomerPublic, tags=["customers"])
+async def clear_undeliverable_email(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
+    """Clear the undeliverable mark of the customer's email (the traveller confirmed that it receives mail)."""
+    async with _connection(request, transaction=True) as conn:
+        current = (await _resolve_id(conn, customer_id))["customer_id"]
+        await repo.lock_customers(conn, [current])
+        try:
+            await deliverability.clear_undeliverable(
+                conn, customer_id=current, actor=principal.name, config=_config(request)
+            )
+        except deliverability.NotMarkedError as exc:
+            raise ProblemError(
+                409, "the customer's email address is not marked undeliverable", type_="/problems/conflict"
+            ) from exc
+        await _audit(conn, principal, "customer.email.deliverable", current)
+        row = await _resolve_id(conn, customer_id)
     return _public(row, customer_id)
 
 
