@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from services.kit.contracts.bookings import BookingCancelledV1, BookingChangedV1
 from services.kit.contracts.customers import (
     CustomerCreatedV1,
     CustomerSnapshotV1,
@@ -231,3 +232,25 @@ def _snapshot_model(
         quality_score=quality_score,
         updated_at=now,
     )
+
+
+@pytest.mark.parametrize(("kind", "field"), [("changed", "change_reason"), ("cancelled", "reason")])
+def test_a_resolved_booking_carries_the_booking_systems_reason(kind: str, field: str) -> None:
+    """The traveller's change or cancellation email says why (notifications reads `reason`)."""
+    created = builders.booking_created()
+    p = created.payload
+    if kind == "changed":
+        payload: Any = BookingChangedV1(**(p.model_dump() | {field: "schedule change by the airline"}))
+    else:
+        payload = BookingCancelledV1(
+            source_system=p.source_system, booking_id=p.booking_id, source_traveller_id=p.source_traveller_id,
+            traveller=p.traveller, **{field: "schedule change by the airline"},
+        )  # fmt: skip
+    source = Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id)
+    segments = tuple(p.segments) if kind == "changed" else ()
+    booking = resolver.BookingInput(
+        source_event=source, kind=kind, booking_id=p.booking_id, segments=segments,
+        total_price=None, currency=None, trip_purpose=None,
+    )  # fmt: skip
+    _, event = resolver.resolved_event("cus_3", None, p.source_system, booking)
+    assert decode_envelope(event.wire).payload.reason == "schedule change by the airline"

@@ -36,10 +36,14 @@ async def handle_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any],
     Every other failure (no consent, expired, not rendered, already marked…) leaves the address as it is.
     """
     p = event.payload
-    if not isinstance(p, DeliveryFailedV1) or not address_failed(
-        channel=p.channel, permanent=p.permanent, reason=p.reason
-    ):
+    if not isinstance(p, DeliveryFailedV1):
         return
+    if p.status == "suppressed" or p.reason_code is not None:
+        # The producer says what happened in so many words (status and reason code): trust that.
+        if not p.address_failed:
+            return
+    elif not address_failed(channel=p.channel, permanent=p.permanent, reason=p.reason):
+        return  # an older producer: only its free-text reason tells
     customer_id = await repo.follow_redirects(conn, p.customer_id)
     if customer_id is None:
         log.info("bounce for unknown customer %s ignored", p.customer_id)

@@ -740,6 +740,12 @@ def resolved_event(
         "trip_purpose": b.trip_purpose,
         "occurred_at": b.source_event.occurred_at,
     }
+    # Why a booking changed or was cancelled, as its system said (for the traveller's email); absent
+    # when unknown, as the model writes it.
+    source = b.source_event.payload
+    reason = getattr(source, "change_reason", None) or getattr(source, "reason", None)
+    if reason is not None:
+        payload["reason"] = reason
     return RESOLVED_BOOKINGS_TOPIC, _encoded(ResolvedBookingV1, payload, customer_id, b.source_event)
 
 
