@@ -219,15 +219,16 @@ async def test_rates_loaded_by_another_process_reach_the_cached_table_at_the_nex
     runtime: ServiceRuntime,
 ) -> None:
     config = _config(runtime)
+    # A currency no other test of the session loads rates for (they share the database).
     chf = booking("created", customer="fx_t", booking="fx_1", company=None, days_ago=5, at=1, price="1000",
-                  currency="CHF")  # fmt: skip
+                  currency="SEK")  # fmt: skip
     async with connection(runtime.pool, transaction=True) as conn:
         await handle_resolved_bookings(conn, [chf], config=config, now=NOW)
         snapshot = await conn.fetchval("SELECT snapshot FROM customer_value WHERE customer_id = 'fx_t'")
-    assert snapshot["rfm"]["unconverted_currencies"] == ["CHF"]
+    assert snapshot["rfm"]["unconverted_currencies"] == ["SEK"]
     async with connection(runtime.pool, transaction=True) as conn:  # not through this process's handlers
         await conn.execute(
-            "INSERT INTO fx_rates (currency, valid_from, rate, loaded_by) VALUES ('CHF', '2020-01-01', 1.05, 'sql')"
+            "INSERT INTO fx_rates (currency, valid_from, rate, loaded_by) VALUES ('SEK', '2020-01-01', 1.05, 'sql')"
         )
     async with connection(runtime.pool, transaction=True) as conn:
         await evaluate_customers(conn, ["fx_t"], config=config, now=NOW)
