@@ -76,10 +76,11 @@ async def _main(args: argparse.Namespace) -> int:
         extra_env=dict(item.split("=", 1) for item in args.env),
     )
     outcome = await run_harness(options)
-    print(markdown(outcome.judged))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(to_json(outcome.judged, outcome.meta) + "\n")
+    print(markdown(outcome.judged))
+    if args.out is not None:
         print(f"\nfigures written to {args.out}")
     failed = any(j["lost"] or j["manual_actions"] for j in outcome.judged)
     return 1 if failed else 0

@@ -98,5 +98,5 @@ async def run_harness(options: Options) -> Outcome:
             log.info("state kept in %s", infra.state_dir)
     meta["seconds"] = round(time.monotonic() - begun, 1)
     baseline = results[0]
-    judged = [judge(r, baseline if r is not baseline else None) for r in results]
+    judged = [judge(r, baseline if r is not baseline else None, events=len(stream)) for r in results]
     return Outcome(judged=judged, meta=meta, results=results)

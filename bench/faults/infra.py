@@ -40,10 +40,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _default_libs() -> Path | None:
-    """The broker jars of the repository's own state directory, when they were fetched before."""
+def shared_libs() -> Path:
+    """Where the broker's jars are kept for every harness run: the repository's own state directory
+    (`make infra-up` fetches them there; otherwise the first run does, once)."""
     libs = Path(os.environ.get("ITINERA_STATE_DIR", ROOT / ".state")) / "kafka" / "libs"
-    return libs if (libs / ".pom.sha256").is_file() else None
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    return libs
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Infra:
     kafka_port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     pg_port: int = field(default_factory=free_port)
-    kafka_libs: Path | None = field(default_factory=_default_libs)
+    kafka_libs: Path | None = field(default_factory=shared_libs)
     script_timeout: float = 240.0
     _started: bool = False
 

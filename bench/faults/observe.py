@@ -141,6 +141,7 @@ class Monitor:
             assert w.still_since is not None
             w.stuck_now = sample.at - w.still_since >= self.stall_seconds
             if w.stuck_now:  # counted from the threshold on: the services' own limit may be as long
+                step = min(step, sample.at - w.still_since - self.stall_seconds)
                 w.stuck_seconds += step
                 if any(ok for name, ok in sample.ready.items() if name.startswith(service + "-")):
                     w.lie_seconds += step

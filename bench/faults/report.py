@@ -60,8 +60,9 @@ def _poison_positions(result: ScenarioResult) -> set[tuple[str, str, str]]:
     return {(s.topic, str(s.partition), str(s.offset)) for _, s in result.poison}
 
 
-def judge(result: ScenarioResult, baseline: ScenarioResult | None) -> dict[str, Any]:
-    """The figures of one scenario (against the baseline, if it is not the baseline)."""
+def judge(result: ScenarioResult, baseline: ScenarioResult | None, *, events: int = 0) -> dict[str, Any]:
+    """The figures of one scenario (against the baseline, if it is not the baseline); `events`: how
+    many the stream had (for the CPU per event of an undisturbed run)."""
     diff = compare(baseline.stores, result.stores) if baseline is not None else {}
     poison_at = _poison_positions(result)
     stream_letters: dict[str, int] = {}
@@ -111,6 +112,7 @@ def judge(result: ScenarioResult, baseline: ScenarioResult | None) -> dict[str, 
         "max_recovery_seconds": max(recovered) if recovered else None,
         "stalls": [r.fault for r in result.recoveries if r.stalled]
         + (["settle"] if result.settled_after is None else []),
+        "not_run": [r.fault for r in result.recoveries if r.skipped],
         "settled_after": result.settled_after,
         "stuck_at_end": result.stuck_at_end,
         "died": result.died,
@@ -119,6 +121,8 @@ def judge(result: ScenarioResult, baseline: ScenarioResult | None) -> dict[str, 
         "ready_while_stuck_seconds": result.lie_seconds,
         "manual_actions": manual,
         "seconds": result.seconds,
+        "cpu_seconds": result.cpu_seconds,
+        "cpu_ms_per_event": {k: round(v * 1000 / events, 3) for k, v in result.cpu_seconds.items()} if events else {},
     }
 
 
@@ -144,6 +148,14 @@ def markdown(judged: list[dict[str, Any]]) -> str:
             f"| {_cell(j['max_recovery_seconds'])} | {stalls} "
             f"| {sum(j['ready_while_stuck_seconds'].values()):g} | {j['manual_actions']} |"
         )
+    for j in judged:
+        if j.get("cpu_ms_per_event"):
+            cpu = j["cpu_ms_per_event"]
+            lines += [
+                "",
+                f"{j['scenario']}: CPU per stream event, from ready to settled: {sum(cpu.values()):.2f} ms "
+                f"(services {cpu['services']:.2f}, PostgreSQL {cpu['postgres']:.2f}, broker {cpu['broker']:.2f})",
+            ]
     lines += [
         "",
         "| scenario | fault | over at (s) | took (s) | ready after (s) | caught up after (s) | recovered after (s) |",

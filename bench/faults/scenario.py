@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.faults.broker import Broker, TopicOffsets, consumed_topics
@@ -30,6 +31,7 @@ from bench.faults.observe import Monitor, quiet
 from bench.faults.processes import SERVICES, ServiceProcess, SmtpSink, service_env, wait_ready
 from bench.faults.state import Stores, snapshot
 from bench.faults.stream import StreamEvent
+from bench.shared import cpu_seconds, database_cpu_seconds
 from services.kit.dlq import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class ScenarioResult:
     stuck_seconds: dict[str, float] = field(default_factory=dict)
     lie_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # from ready to settled: services, postgres, broker
 
 
 async def _all_ready(run: Run, client: httpx.AsyncClient) -> bool:
@@ -207,6 +210,7 @@ async def run_scenario(
             if not await wait_ready(run.processes, client, scale.start_timeout):
                 raise RuntimeError(f"{name}: the services did not get ready within {scale.start_timeout:.0f}s")
         log.info("%s: %d processes ready after %.1fs", name, len(run.processes), time.monotonic() - begun)
+        cpu_at_start = await _cpu(run)
         monitor.start()
         faults_until = time.monotonic() + scale.fault_budget
         during = [f for f in faults if not f.after_feed]
@@ -229,6 +233,9 @@ async def run_scenario(
         result.settled_after = await _settle(run, monitor)
         result.stuck_at_end = monitor.stuck() if result.settled_after is None else []
         result.died = [p.name for p in run.expected_alive() if not p.alive]
+        if not faults:  # with processes killed and restarted, their CPU cannot be added up
+            cpu_at_end = await _cpu(run)
+            result.cpu_seconds = {k: round(cpu_at_end[k] - cpu_at_start[k], 2) for k in cpu_at_start}
         async with httpx.AsyncClient() as client:
             alive = [p for p in run.expected_alive() if p.alive]
             states = await asyncio.gather(*(p.readiness(client) for p in alive))
@@ -247,6 +254,23 @@ async def run_scenario(
         smtp.stop()
         result.seconds = round(time.monotonic() - begun, 1)
     return result
+
+
+async def _cpu(run: Run) -> dict[str, float]:
+    """CPU seconds used so far by the service processes (and their children), the scenario
+    database's backends and the broker (0 where unreadable)."""
+    services = 0.0
+    for proc in run.processes:
+        if proc.pid is not None:
+            services += cpu_seconds(proc.pid) or 0.0
+    conn = await asyncpg.connect(run.infra.dsn(run.database))
+    try:
+        postgres = await database_cpu_seconds(conn, run.database) or 0.0
+    finally:
+        await conn.close()
+    pid = run.infra.kafka_pid()
+    broker = (cpu_seconds(pid) or 0.0) if pid is not None else 0.0
+    return {"services": services, "postgres": postgres, "broker": broker}
 
 
 async def _one(run: Run, fault: Fault, budget_ends: float) -> Recovery:
