@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bench.faults.faults import FAULT_KINDS, SCALES
-from bench.faults.harness import Options, run_harness
+from bench.faults.harness import Options, Outcome, run_harness
 from bench.faults.report import markdown, to_json
 
 
@@ -44,13 +44,27 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--travellers", type=int, default=None, help="override the scale's number of travellers")
     run.add_argument("--seed", type=int, default=12)
     run.add_argument(
+        "--stall-after",
+        type=float,
+        default=None,
+        help="the services' ITINERA_STALL_AFTER (default: the scale's, 30 s; bounded 15 s); the harness calls a"
+        " service stuck 15 s later",
+    )
+    run.add_argument("--fault-timeout", type=float, default=None, help="a fault not recovered from by then is a stall")
+    run.add_argument(
         "--env",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="extra environment for every service process (e.g. ITINERA_CONSUMER_MAX_ATTEMPTS=5)",
     )
-    run.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    run.add_argument("--out", type=Path, default=None, help="write the figures as JSON here (after each scenario)")
+    run.add_argument(
+        "--code",
+        type=Path,
+        default=None,
+        help="run the services of another checkout (e.g. `git archive` of an older commit) with this harness",
+    )
     run.add_argument("--keep", action="store_true", help="keep the engines' data and the service logs")
     sub.add_parser("list", help="list the fault kinds and scales")
     return parser.parse_args(argv)
@@ -71,14 +85,20 @@ async def _main(args: argparse.Namespace) -> int:
         plan=args.plan or ("separate" if args.scale == "full" else "together"),
         control=args.control,
         travellers=args.travellers,
+        stall_after=args.stall_after,
+        fault_timeout=args.fault_timeout,
         seed=args.seed,
         keep=args.keep,
         extra_env=dict(item.split("=", 1) for item in args.env),
+        code=args.code,
     )
-    outcome = await run_harness(options)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(to_json(outcome.judged, outcome.meta) + "\n")
+
+    def save(so_far: Outcome) -> None:
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(to_json(so_far.judged, so_far.meta) + "\n")
+
+    outcome = await run_harness(options, on_scenario=save)
     print(markdown(outcome.judged))
     if args.out is not None:
         print(f"\nfigures written to {args.out}")

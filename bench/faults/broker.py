@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from bench.faults.infra import ROOT
 from bench.faults.stream import StreamEvent
 from services.kit.dlq import DeadLetter, read_dead_letters
 
@@ -32,23 +37,37 @@ log = logging.getLogger(__name__)
 TopicOffsets = dict[tuple[str, int], int]  # (logical topic, partition) -> offset
 
 
+_CONSUMED = """
+import json
+from services.feedback.bootstrap import build_definition as feedback
+from services.notifications.bootstrap import build_definition as notifications
+from services.preferences.bootstrap import build_definition as preferences
+from services.profile.bootstrap import build_definition as profile
+print(json.dumps({name: sorted({t for spec in build().consumers for t in spec.topics})
+                  for name, build in (("profile", profile), ("preferences", preferences),
+                                      ("feedback", feedback), ("notifications", notifications))}))
+"""
+_code = [ROOT]
+
+
+def use_code(code: Path) -> None:
+    """Run (and read the consumers of) the services of another checkout, e.g. an older version."""
+    _code[0] = code.resolve()
+    consumed_topics.cache_clear()
+
+
+def code_root() -> Path:
+    return _code[0]
+
+
 @cache
 def consumed_topics() -> dict[str, frozenset[str]]:
-    """The logical topics each service's consumers read, from the services' own bootstraps."""
-    from services.feedback.bootstrap import build_definition as feedback
-    from services.notifications.bootstrap import build_definition as notifications
-    from services.preferences.bootstrap import build_definition as preferences
-    from services.profile.bootstrap import build_definition as profile
-
-    out = {}
-    for name, build in (
-        ("profile", profile),
-        ("preferences", preferences),
-        ("feedback", feedback),
-        ("notifications", notifications),
-    ):
-        out[name] = frozenset(t for spec in build().consumers for t in spec.topics)
-    return out
+    """The logical topics each service's consumers read, from the services' own bootstraps (those of
+    the checkout that runs, which need not be this one)."""
+    found = subprocess.run(
+        [sys.executable, "-c", _CONSUMED], cwd=code_root(), capture_output=True, text=True, check=True, timeout=120
+    )
+    return {name: frozenset(topics) for name, topics in json.loads(found.stdout.splitlines()[-1]).items()}
 
 
 @dataclass(frozen=True)
@@ -189,6 +208,18 @@ class Broker:
                             key = (logical, tp.partition)
                             out[service][key] = max(out[service].get(key, 0), meta.offset)
             return out
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    async def delete_topics(self) -> None:
+        """Every topic of this scenario (so that a broker restart later loads only the running one's)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        try:
+            await admin.start()
+            mine = [t for t in await admin.list_topics() if t.startswith(self.prefix)]
+            if mine:
+                await admin.delete_topics(mine)
         finally:
             with contextlib.suppress(Exception):
                 await admin.close()

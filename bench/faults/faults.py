@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from bench.faults.processes import ServiceProcess, SmtpSink
 from bench.faults.stream import StreamEvent
 
 log = logging.getLogger(__name__)
+
+
+STALL_MARGIN = 15.0
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,16 @@ class Scale:
     settle_timeout: float  # after the last fault, for everything to be done
     fault_budget: float = 1200.0  # all faults of a scenario; the ones left after it are skipped
     start_timeout: float = 180.0
-    stall_seconds: float = 45.0  # no progress while there is work, for this long: stuck
+    # The services' own limit (ITINERA_STALL_AFTER): a loop holding work this long without finishing
+    # it makes /readyz answer 503. The harness calls a service stuck when none of its progress
+    # markers moved for this long plus STALL_MARGIN (its samples are a second or two apart).
+    stall_after: float = 30.0
     gap_seconds: float = 2.0
+
+    @property
+    def stuck_after(self) -> float:
+        """No progress while there is work for this long: the harness calls the service stuck."""
+        return self.stall_after + STALL_MARGIN
 
 
 SCALES = {
@@ -70,7 +82,7 @@ SCALES = {
         fault_budget=240,
         settle_timeout=90,
         start_timeout=120,
-        stall_seconds=30,
+        stall_after=15,
     ),
 }
 
@@ -149,6 +161,18 @@ class KillOneOfTwo(Fault):
             run.killed_for_good.add(proc.name)
 
 
+async def _start_again(start: Callable[[], None], attempts: int = 3) -> None:
+    """An engine's start script, again if it gave up waiting (a busy machine can be slow to start a JVM)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.to_thread(start)
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            log.warning("start failed (attempt %d), trying again", attempt)
+
+
 @dataclass
 class RestartBroker(Fault):
     down_seconds: float = 5.0
@@ -156,7 +180,7 @@ class RestartBroker(Fault):
     async def apply(self, run: Run) -> None:
         await asyncio.to_thread(run.infra.stop_kafka)
         await asyncio.sleep(self.down_seconds)
-        await asyncio.to_thread(run.infra.start_kafka)
+        await _start_again(run.infra.start_kafka)
 
 
 @dataclass
@@ -166,7 +190,7 @@ class RestartPostgres(Fault):
     async def apply(self, run: Run) -> None:
         await asyncio.to_thread(run.infra.stop_postgres)
         await asyncio.sleep(self.down_seconds)
-        await asyncio.to_thread(run.infra.start_postgres)
+        await _start_again(run.infra.start_postgres)
 
 
 @dataclass

@@ -9,11 +9,15 @@ run: any difference it shows is the harness's own noise, not a fault's doing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from bench.faults.broker import code_root, use_code
 from bench.faults.faults import FAULT_KINDS, SCALES, Fault, Scale, faults_of
 from bench.faults.infra import Infra
 from bench.faults.poison import poison_records
@@ -32,9 +36,12 @@ class Options:
     plan: str = "together"  # or "separate"
     control: bool = False
     travellers: int | None = None
+    stall_after: float | None = None  # overrides of the scale's
+    fault_timeout: float | None = None
     seed: int = 12
     keep: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    code: Path | None = None  # run the services of another checkout (e.g. an older version)
 
 
 @dataclass
@@ -55,9 +62,16 @@ def _plan(options: Options, scale: Scale, poison: list[Any]) -> list[tuple[str, 
     return [("together", faults, 2 if "two-processes" in options.faults else 1)]
 
 
-async def run_harness(options: Options) -> Outcome:
-    """Start the engines, run the baseline and every scenario, stop the engines; judge each scenario."""
+async def run_harness(options: Options, on_scenario: Callable[[Outcome], None] | None = None) -> Outcome:
+    """Start the engines, run the baseline and every scenario, stop the engines; judge each scenario
+    (and tell `on_scenario` the figures so far after each one)."""
+    if options.code is not None:
+        use_code(options.code)
     scale = SCALES[options.scale]
+    if options.stall_after is not None:
+        scale = dataclasses.replace(scale, stall_after=options.stall_after)
+    if options.fault_timeout is not None:
+        scale = dataclasses.replace(scale, fault_timeout=options.fault_timeout)
     stream = booking_stream(options.travellers or scale.travellers, seed=options.seed)
     poison = poison_records(stream)
     meta: dict[str, Any] = {
@@ -67,7 +81,9 @@ async def run_harness(options: Options) -> Outcome:
         "stream": describe(stream),
         "poison_records": len(poison),
         "seed": options.seed,
+        "scale_settings": dataclasses.asdict(scale),
         "extra_env": options.extra_env,
+        "code": str(code_root()),
     }
     infra = Infra.create()
     results: list[ScenarioResult] = []
@@ -90,13 +106,19 @@ async def run_harness(options: Options) -> Outcome:
                     faults=faults,
                     processes_per_service=per_service,
                     extra_env=options.extra_env,
+                    keep=options.keep,
                 )
             )
+            if on_scenario is not None:
+                on_scenario(_outcome(results, meta, len(stream), begun))
     finally:
         await asyncio.to_thread(infra.destroy, keep=options.keep)
         if options.keep:
             log.info("state kept in %s", infra.state_dir)
-    meta["seconds"] = round(time.monotonic() - begun, 1)
+    return _outcome(results, meta, len(stream), begun)
+
+
+def _outcome(results: list[ScenarioResult], meta: dict[str, Any], events: int, begun: float) -> Outcome:
     baseline = results[0]
-    judged = [judge(r, baseline if r is not baseline else None, events=len(stream)) for r in results]
-    return Outcome(judged=judged, meta=meta, results=results)
+    judged = [judge(r, baseline if r is not baseline else None, events=events) for r in results]
+    return Outcome(judged=judged, meta={**meta, "seconds": round(time.monotonic() - begun, 1)}, results=results)

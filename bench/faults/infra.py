@@ -92,6 +92,9 @@ class Infra:
             ITINERA_PG_HOST="127.0.0.1",
             # A small cluster: the harness's data is a few thousand bookings.
             ITINERA_PG_SHARED_BUFFERS="128MB",
+            # A restart on a busy two-core machine: the JVM alone can take a minute to answer.
+            ITINERA_KAFKA_START_TIMEOUT="240",
+            ITINERA_PG_START_TIMEOUT="120",
         )
         if self.kafka_libs is not None:
             env["ITINERA_KAFKA_LIBS"] = str(self.kafka_libs)
@@ -164,14 +167,22 @@ async def create_database(infra: Infra, name: str) -> None:
         await conn.close()
 
 
-def create_topics(infra: Infra, prefix: str) -> None:
-    """The catalogue's topics under `prefix`, as `make topics` creates them."""
+async def drop_database(infra: Infra, name: str) -> None:
+    admin = await asyncpg.connect(infra.dsn())
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def create_topics(infra: Infra, prefix: str, code: Path = ROOT) -> None:
+    """The catalogue's topics under `prefix`, as `make topics` creates them (with `code`'s catalogue)."""
     env = infra.env()
     env["ITINERA_TOPIC_PREFIX"] = prefix
     subprocess.run(
         [sys.executable, "-m", "services.kit", "topics", "create"],
         env=env,
-        cwd=ROOT,
+        cwd=code,
         check=True,
         capture_output=True,
         timeout=120,

@@ -4,7 +4,7 @@ Every `interval` seconds the monitor reads each live process's `/readyz`, each s
 committed offsets against the ends of the topics it consumes, its outbox backlog, and (for
 notifications) the deliveries due and the emails sent. A service is *stuck* when it has work
 (records behind, outbox rows, deliveries due) and none of its progress markers moved for
-`stall_seconds`; `/readyz` *lied* for every sample in which a stuck service had a process
+`stall_seconds` (the scale's `stuck_after`); `/readyz` *lied* for every sample in which a stuck service had a process
 answering 200. Samples taken while the broker or the database cannot be read judge nothing.
 """
 

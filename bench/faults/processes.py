@@ -97,6 +97,7 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     http_port: int = field(default_factory=free_port)
+    code: Path = ROOT  # the checkout whose services run
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -111,7 +112,7 @@ class ServiceProcess:
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.service}", "serve"],
-                cwd=ROOT,
+                cwd=self.code,  # `-m` imports from the working directory first
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -166,6 +166,8 @@ def markdown(judged: list[dict[str, Any]]) -> str:
             recovered = r["recovered_after"]
             if recovered is None:
                 recovered = "not run (time budget)" if r["skipped"] else "stalled"
+            if r.get("error"):
+                recovered = f"{recovered} (the fault failed: {r['error'][:80]})"
             lines.append(
                 f"| {j['scenario']} | {r['fault']} | {r['at']:.1f} | {r['took']} | {_cell(r['ready_after'])} "
                 f"| {_cell(r['caught_up_after'])} | {recovered} |"

@@ -24,9 +24,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.faults.broker import Broker, TopicOffsets, consumed_topics
+from bench.faults.broker import Broker, TopicOffsets, code_root, consumed_topics
 from bench.faults.faults import Fault, Run, Scale, chunks
-from bench.faults.infra import Infra, create_database, create_topics
+from bench.faults.infra import Infra, create_database, create_topics, drop_database
 from bench.faults.observe import Monitor, quiet
 from bench.faults.processes import SERVICES, ServiceProcess, SmtpSink, service_env, wait_ready
 from bench.faults.state import Stores, snapshot
@@ -48,6 +48,7 @@ class Recovery:
     not_ready: list[str] = field(default_factory=list)  # at the time limit, for a stall
     partitions_waiting: dict[str, int] = field(default_factory=dict)  # ditto, per service
     skipped: bool = False  # not run: the scenario's time budget was spent
+    error: str | None = None  # the fault itself went wrong (e.g. the broker did not come back in time)
 
     @property
     def stalled(self) -> bool:
@@ -176,11 +177,12 @@ async def run_scenario(
     faults: list[Fault],
     processes_per_service: int = 1,
     extra_env: dict[str, Any] | None = None,
+    keep: bool = False,
 ) -> ScenarioResult:
     """Run the stream through a fresh system with `faults`, and read its final state."""
     database, prefix = f"faults_{name.replace('-', '_')}", f"{name}."
     await create_database(infra, database)
-    await asyncio.to_thread(create_topics, infra, prefix)
+    await asyncio.to_thread(create_topics, infra, prefix, code_root())
     smtp = SmtpSink()
     smtp.start()
     run = Run(
@@ -194,13 +196,20 @@ async def run_scenario(
         smtp,
         Broker(infra.bootstrap, prefix),
     )
-    env = service_env(infra.env(), database=database, topic_prefix=prefix, smtp_port=smtp.port, extra=extra_env)
+    env = service_env(
+        infra.env(),
+        database=database,
+        topic_prefix=prefix,
+        smtp_port=smtp.port,
+        extra={"ITINERA_STALL_AFTER": scale.stall_after, **(extra_env or {})},
+    )
     for instance in range(1, processes_per_service + 1):
         for service in SERVICES:
-            run.processes.append(ServiceProcess(service, instance, env, run.logs / f"{service}-{instance}.log"))
+            log_path = run.logs / f"{service}-{instance}.log"
+            run.processes.append(ServiceProcess(service, instance, env, log_path, code=code_root()))
     result = ScenarioResult(name=name, faults=[f.label for f in faults])
     monitor = Monitor(
-        run.broker, infra.dsn(database), run.expected_alive, run.started, stall_seconds=scale.stall_seconds
+        run.broker, infra.dsn(database), run.expected_alive, run.started, stall_seconds=scale.stuck_after
     )
     begun = time.monotonic()
     try:
@@ -250,14 +259,19 @@ async def run_scenario(
         await monitor.stop()
         for proc in run.processes:
             await asyncio.to_thread(proc.stop)
-        await run.broker.close()
         smtp.stop()
+        if not keep:  # a broker restart in a later scenario should not have to load this one's topics
+            with contextlib.suppress(Exception):
+                await run.broker.delete_topics()
+            with contextlib.suppress(Exception):
+                await drop_database(infra, database)
+        await run.broker.close()
         result.seconds = round(time.monotonic() - begun, 1)
     return result
 
 
 async def _cpu(run: Run) -> dict[str, float]:
-    """CPU seconds used so far by the service processes (and their children), the scenario
+    """CPU seconds used so far by the service processes, the scenario
     database's backends and the broker (0 where unreadable)."""
     services = 0.0
     for proc in run.processes:
@@ -281,9 +295,15 @@ async def _one(run: Run, fault: Fault, budget_ends: float) -> Recovery:
         return Recovery(fault=fault.label, at=run.now(), took=0.0, skipped=True)
     log.info("%s: %s at %.1fs", run.name, fault.label, run.now())
     begun = time.monotonic()
-    await fault.apply(run)
+    error = None
+    try:
+        await fault.apply(run)
+    except Exception as exc:  # reported with the fault; the system is watched as it is
+        log.warning("%s: %s went wrong: %s", run.name, fault.label, exc)
+        error = f"{type(exc).__name__}: {exc}"
     timeout = min(run.scale.fault_timeout, max(10.0, left))
     recovery = await measure_recovery(run, fault, run.now(), time.monotonic() - begun, timeout)
+    recovery.error = error
     log.info("%s: %s recovered after %s", run.name, fault.label, recovery.recovered_after)
     await asyncio.sleep(run.scale.gap_seconds)
     return recovery

@@ -116,20 +116,35 @@ async def _preferences(conn: asyncpg.Connection, clusters: Clusters, out: Stores
     out["preferences.confirmation_requests"] = {k: sorted(v, key=json.dumps) for k, v in questions.items()}
 
 
+async def _rows(conn: asyncpg.Connection, table: str) -> list[dict[str, Any]]:
+    """Every row of `table` as a dict (its columns as they are in this version of the schema);
+    none when the table does not exist in this version."""
+    if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+        return []
+    return [json.loads(r[0]) for r in await conn.fetch(f"SELECT to_jsonb(t)::text FROM {table} t")]
+
+
 async def _feedback(conn: asyncpg.Connection, clusters: Clusters, out: Stores) -> None:
+    surveys: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for r in await _rows(conn, "feedback.surveys"):
+        key = f"{r['kind']}|{r['source_system']}/{r['booking_id']}"
+        names[r["survey_id"]] = key
+        surveys[key] = {
+            "customer": clusters.of(r["customer_id"]),
+            "answered": r["answered_at"] is not None,
+            "invitation": r.get("invitation_status"),  # what became of the invitation (where it is kept)
+        }
+    out["feedback.surveys"] = surveys
     out["feedback.trips"] = {
         f"{r['source_system']}/{r['booking_id']}": {
             "customer": clusters.of(r["customer_id"]),
             "status": r["status"],
-            "summary": _json(r["summary"]),
+            "summary": r["summary"],
+            "survey": names.get(r["survey_id"], "unknown") if r.get("survey_id") else None,  # its trip's survey
         }
-        for r in await conn.fetch("SELECT source_system, booking_id, customer_id, status, summary FROM feedback.trips")
+        for r in await _rows(conn, "feedback.trips")
     }
-    surveys: dict[str, Any] = {}
-    for r in await conn.fetch("SELECT kind, source_system, booking_id, customer_id, answered_at FROM feedback.surveys"):
-        key = f"{r['kind']}|{r['source_system']}/{r['booking_id']}"
-        surveys[key] = {"customer": clusters.of(r["customer_id"]), "answered": r["answered_at"] is not None}
-    out["feedback.surveys"] = surveys
 
 
 def delivery_key(template: str, cause_id: str, context: dict[str, Any], customer: str) -> str:
@@ -173,6 +188,15 @@ async def _notifications(conn: asyncpg.Connection, clusters: Clusters, out: Stor
         deliveries[key] = {"customer": customer, "status": status, "recipient": recipient, "copies": copies}
         found.by_delivery_id[r["delivery_id"]] = key
     out["notifications.deliveries"] = deliveries
+    out["notifications.bookings"] = {  # the itineraries notifications keeps (where they are kept)
+        f"{r['source_system']}/{r['booking_id']}": {
+            "customer": clusters.of(r["customer_id"]),
+            "status": r["status"],
+            "source_event_id": r["source_event_id"],
+            "segments": r["segments"],
+        }
+        for r in await _rows(conn, "notifications.bookings")
+    }
     return found
 
 

@@ -69,11 +69,14 @@ def test_poison_records_are_what_they_claim_to_be() -> None:
     deep = records["deeply-nested-json", "booking.events.v1"]
     assert deep.value == b"[" * 100_000
     big = records["oversized-1.5MB-gzip", "booking.events.v1"]
-    assert big.value is not None and len(big.value) > OVERSIZED_BYTES and big.compress
+    assert big.value is not None
+    assert len(big.value) > OVERSIZED_BYTES
+    assert big.compress
     conflict = records["same-id-other-body", "booking.events.v1"]
     original = next(e for e in stream if e.key == conflict.key)
     assert conflict.value is not None
-    assert json.loads(conflict.value)["event_id"] == original.event_id and conflict.value != original.value
+    assert json.loads(conflict.value)["event_id"] == original.event_id
+    assert conflict.value != original.value
     assert b"\\u0000" in (records["nul-in-name", "booking.events.v1"].value or b"")
     assert records["null-value", "booking.events.v1"].value is None
     assert PASSPORT.encode() in (records["schema-invalid", "booking.events.v1"].value or b"")
