@@ -29,8 +29,9 @@ up: venv infra-up topics services-up demo
 	@echo "  feedback       http://127.0.0.1:8003  (API docs /docs, metrics /metrics)"
 	@echo "  notifications  http://127.0.0.1:8004  (API docs /docs, metrics /metrics)"
 	@echo "  agent console  http://127.0.0.1:8000  (sign in with an API key below)"
-	@echo "  Kafka          127.0.0.1:9092    PostgreSQL 127.0.0.1:55432 (database itinera)"
+	@echo "  Kafka          127.0.0.1:$(ITINERA_KAFKA_PORT)    PostgreSQL 127.0.0.1:$(ITINERA_PG_PORT) (database itinera)"
 	@echo "  mail sink      SMTP 127.0.0.1:1025, messages in .state/mail/new/"
+	@echo "  first steps    README.md, 'Five minutes with the demo'"
 	@echo "  API keys (development): dev-agent-key, dev-supervisor-key, dev-ops-key, dev-booking-system-key, dev-admin-key"
 	@echo "  try: curl -H 'X-API-Key: dev-agent-key' 'http://127.0.0.1:8001/v1/customers?company=globex'"
 	@echo "Stop with 'make down'."
@@ -88,9 +89,7 @@ lint: venv
 
 # Debian's chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
 browser-deps:
-	@command -v chromium >/dev/null || { echo "installing chromium (apt)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || bash -c 'source deploy/local/env.sh && apt_install chromium'
 
 test: venv infra-up browser-deps
 	@$(MAKE) --no-print-directory lint

@@ -85,9 +85,10 @@ def events(n: int, *, complete: bool, seed: int) -> list[Envelope[BookingCreated
             "local_phone": local,
             "dob": fake.date_of_birth(minimum_age=25).isoformat(),
         }
+        # One trip per traveller: the flight, hotel and car (booked in different systems) travel together.
+        origin, dest, hours, carrier = rnd.choice(ROUTES)
+        dep = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=rnd.randint(3, 40))
         for variant, source in enumerate(SOURCES[: 1 + i % 3]):
-            origin, dest, hours, carrier = rnd.choice(ROUTES)
-            dep = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=rnd.randint(3, 40))
             segments: list[FlightSegmentV1 | HotelSegmentV1 | CarSegmentV1] = []
             if source == "flight-desk":
                 segments.append(

@@ -49,7 +49,8 @@ pid_alive() {
 }
 
 # apt_install PKG...: install Debian packages (root, or sudo when available).
-# The package lists are refreshed once per script run.
+# The package lists are refreshed once per script run; another install holding
+# the package lock is waited for (up to 10 minutes), not failed on.
 _ITINERA_APT_UPDATED=
 apt_install() {
   local -a sudo=()
@@ -60,11 +61,17 @@ apt_install() {
   command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
   log "installing $* with apt-get (one-time)"
   if [[ -z $_ITINERA_APT_UPDATED ]]; then
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    local try
+    for try in $(seq 1 60); do  # the lists' lock is not covered by DPkg::Lock::Timeout everywhere
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq && break
+      ((try < 60)) || die "apt-get update kept failing"
+      log "apt-get update failed (another install running?); trying again in 10 s"
+      sleep 10
+    done
     _ITINERA_APT_UPDATED=1
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends --no-upgrade "$@" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends --no-upgrade "$@" >/dev/null
 }
 
 # show_log_tail FILE [LINES]: dump the end of a log file to stderr.

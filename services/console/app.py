@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from services.console.permissions import roles_by_action
 from services.console.settings import ConsoleSettings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -70,8 +71,8 @@ def create_console_app(settings: ConsoleSettings) -> FastAPI:
 
     @app.get("/config.json", include_in_schema=False)
     async def config() -> JSONResponse:
-        """Where the browser finds the four APIs."""
-        return JSONResponse({"apis": settings.api_urls()})
+        """Where the browser finds the four APIs, and which roles may take the actions beyond an agent's."""
+        return JSONResponse({"apis": settings.api_urls(), "permissions": roles_by_action()})
 
     @app.get("/favicon.svg", include_in_schema=False)
     async def favicon() -> Response:

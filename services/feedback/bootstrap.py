@@ -7,12 +7,14 @@ from typing import Any
 
 import asyncpg
 
-from services.feedback.entrypoints.jobs import sla_escalation_job
+from services.feedback.entrypoints.jobs import sla_escalation_job, trip_settle_job
 from services.feedback.service_layer.handlers import SurveyConfig, handle_resolved_booking
+from services.feedback.service_layer.trip_surveys import handle_delivery_report
 from services.feedback.settings import FeedbackSettings
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
 from services.kit.runtime import ServiceDefinition
 from services.kit.view import customer_view_consumer
 
@@ -22,7 +24,7 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
     surveys = SurveyConfig(public_base_url=s.public_base_url, ttl=s.survey_ttl)
 
     async def on_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
-        await handle_resolved_booking(conn, event, config=surveys, now=datetime.now(UTC))
+        await handle_resolved_booking(conn, event, config=surveys, now=datetime.now(UTC), settle=s.trip_settle)
 
     return ServiceDefinition(
         settings=s,
@@ -36,8 +38,18 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
                 handler=on_resolved_booking,
                 event_types=frozenset({ResolvedBookingV1.event_type}),
             ),
+            # What became of survey invitations (held for quiet hours, sent, suppressed, failed).
+            ConsumerSpec(
+                name="deliveries",
+                topics=("notifications.deliveries.v1",),
+                handler=handle_delivery_report,
+                event_types=frozenset(
+                    {DeliverySentV1.event_type, DeliveryHeldV1.event_type, DeliveryFailedV1.event_type}
+                ),
+            ),
         ],
         background=[
             sla_escalation_job(interval_seconds=s.escalation_interval_seconds, batch_size=s.escalation_batch_size),
+            trip_settle_job(config=surveys, settle=s.trip_settle, interval_seconds=s.trip_settle_interval_seconds),
         ],
     )

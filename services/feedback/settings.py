@@ -29,6 +29,10 @@ class FeedbackSettings(ServiceSettings):
     resolution_days: float = Field(default=5, gt=0)
     escalation_interval_seconds: float = Field(default=60, gt=0)
     escalation_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # One survey per trip: a trip whose other bookings never report completion is surveyed this
+    # long after they ended; the job that looks for such trips runs this often.
+    trip_settle_hours: float = Field(default=48, ge=0)
+    trip_settle_interval_seconds: float = Field(default=600, gt=0)
 
     @field_validator("public_base_url")
     @classmethod
@@ -58,3 +62,7 @@ class FeedbackSettings(ServiceSettings):
     @property
     def survey_ttl(self) -> timedelta:
         return timedelta(days=self.survey_ttl_days)
+
+    @property
+    def trip_settle(self) -> timedelta:
+        return timedelta(hours=self.trip_settle_hours)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from services.kit.contracts import schemagen
-from services.kit.contracts.topics import SERVICES, TOPICS
+from services.kit.contracts.topics import SERVICES, TOPICS, dead_letter_topic
 from services.kit.dlq import read_dead_letters, redrive
 from services.kit.kafka import ensure_topics
 from services.kit.settings import ServiceSettings
@@ -19,6 +19,11 @@ CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
+
+
+def _say(text: str) -> None:
+    """A line for the person at the terminal; stdout stays machine-readable (one JSON object a line)."""
+    sys.stderr.write(text + "\n")
 
 
 async def _topics(args: argparse.Namespace, s: ServiceSettings) -> int:
@@ -43,6 +48,10 @@ async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
         bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix, service=args.service, limit=args.limit
     )
     await consumer.stop()
+    topic = f"{s.topic_prefix}{dead_letter_topic(args.service)}"
+    if not letters:
+        _say(f"no dead letters for {args.service}: {topic} is empty")
+        return 0
     for d in letters:
         _out(
             json.dumps(
@@ -53,6 +62,8 @@ async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
                 }
             )
         )
+    more = " (the first ones; --limit shows more)" if len(letters) >= args.limit else ""
+    _say(f"{len(letters)} dead letter(s) for {args.service} in {topic}{more}")
     return 0
 
 

@@ -73,6 +73,11 @@ async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
     return sorted(p["partition"] for d in described if d.get("topic") == topic for p in d.get("partitions", []))
 
 
+def redrivable(letter: DeadLetter) -> bool:
+    """Whether the dead letter holds its whole original value (a truncated one does not: see deadletters)."""
+    return letter.headers.get("dlq.truncated") != "true" and letter.headers.get("dlq.value_dropped") != "true"
+
+
 async def redrive(*, bootstrap_servers: str, topic_prefix: str, service: str, limit: int = 10_000) -> int:
     """Re-publish dead letters to the topics they came from; returns how many.
 
@@ -95,8 +100,12 @@ async def redrive(*, bootstrap_servers: str, topic_prefix: str, service: str, li
                 + [("dlq.redriven_from", f"{d.partition}:{d.offset}".encode())],
             )
             for d in letters
-            if "dlq.source_topic" in d.headers
+            if "dlq.source_topic" in d.headers and redrivable(d)
         ]
+        skipped = sum(1 for d in letters if not redrivable(d))
+        if skipped:
+            log.warning("%d dead letters of %s kept only part of their value and cannot be re-driven", skipped,
+                        service)  # fmt: skip
         await producer.send_many(records)
         if letters:
             topic = f"{topic_prefix}{dead_letter_topic(service)}"

@@ -78,6 +78,17 @@ class EventProducer:
             await self._producer.stop()
             self.started = False
 
+    async def reachable(self, timeout: float = 2.0) -> bool:
+        """Whether a broker answers a metadata request now (for /readyz: the producer object being
+        started says nothing about a broker that went away since)."""
+        if not self.started:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
+        except Exception:  # unreachable, refused, timed out: not ready, whatever the cause
+            return False
+        return True
+
     async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
         """Send records and wait until the broker acknowledged every one of them.
 

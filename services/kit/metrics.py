@@ -36,3 +36,22 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+WORKER_STALLED = Gauge(
+    "itinera_worker_stalled",
+    "1 while a loop of the process (consumer, relay, dispatcher, job) is not running or has had work in hand"
+    " for longer than the stall limit without finishing it.",
+    ["service", "worker"],
+)
+WORKER_RESTARTS = Counter(
+    "itinera_worker_restarts_total", "Loops started again after they crashed or ended.", ["service", "worker"]
+)
+DEAD_LETTERS_SHRUNK = Counter(
+    "itinera_dead_letters_truncated_total",
+    "Dead letters whose original value was too large to publish and was cut (size and hash kept in headers).",
+    ["service", "consumer"],
+)
+EVENT_ID_CONFLICTS = Counter(
+    "itinera_event_id_conflicts_total",
+    "Records whose event id was already processed with a different body (dead-lettered as conflicts).",
+    ["service", "consumer", "topic"],
+)

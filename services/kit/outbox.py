@@ -37,6 +37,7 @@ from pydantic_core import from_json, to_json
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_envelope
 from services.kit.kafka import EventProducer, OutgoingRecord
 from services.kit.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+from services.kit.supervision import Worker
 
 log = logging.getLogger(__name__)
 
@@ -179,28 +180,19 @@ class OutboxRelay:
         self._direct_task: asyncio.Task[None] | None = None
         self._lock_busy = False  # the last sweep found another publisher holding the lock
 
-    async def run(self) -> None:
-        """Publish until stopped; survives broker and database hiccups with backoff."""
+    async def run(self, worker: Worker | None = None) -> None:
+        """Publish until stopped; raises on a fault (the runtime's supervisor starts it again, with a
+        fresh listening connection: after a database restart the old one hears nothing)."""
+        worker = worker or Worker(self._service, "outbox-relay")
         listener = await self._pool.acquire()
         channel = f"{self._schema}_outbox"
         await listener.add_listener(channel, self._on_notify)
-        backoff = 0.5
         busy = 0
         try:
             while not self._stopping:
-                try:
-                    published = await self.publish_pending(wait=self._forced)
-                    backoff = 0.5
-                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                    log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                except Exception:
-                    log.exception("outbox relay error, retrying in %.1fs", backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
+                worker.busy()
+                published = await self.publish_pending(wait=self._forced)
+                worker.progressed()
                 if self._lock_busy and self._forced and busy < BUSY_RETRIES:
                     # Rows are known to wait (a direct publish gave up on them) and another publisher
                     # holds the lock for the moment its batch takes: try again soon, not at the next poll.
@@ -224,7 +216,8 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(channel, self._on_notify)
             finally:
-                await self._pool.release(listener)
+                with contextlib.suppress(Exception):  # a connection the restart broke is discarded by the pool
+                    await self._pool.release(listener)
 
     def stop(self) -> None:
         self._stopping = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from services.kit.kafka import EventProducer, ensure_topics
 from services.kit.outbox import OutboxRelay
 from services.kit.settings import ServiceSettings
 from services.kit.streams import StreamWorkers
+from services.kit.supervision import Health, supervise
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ class ServiceRuntime:
         self.streams: StreamWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._processors: list[BatchProcessor] = []
+        self._stopping = False
+        # Every loop of this process reports here; /readyz is 503 while one is down or stalled.
+        self.health = Health(definition.settings.service_name, stall_after=definition.settings.stall_after)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -85,7 +90,9 @@ class ServiceRuntime:
             service=s.service_name,
             topic_prefix=s.topic_prefix,
         )
-        self._spawn(self.relay.run(), "outbox-relay")
+        relay = self.relay
+        relay_worker = self.health.worker("outbox-relay")
+        self._spawn(lambda: relay.run(relay_worker), "outbox-relay")
         processors = [
             BatchProcessor(
                 spec=spec,
@@ -105,14 +112,17 @@ class ServiceRuntime:
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 topic_prefix=s.topic_prefix,
                 processors=processors,
+                health=self.health,
                 batch_size=s.consumer_batch_size,
                 batch_within=s.consumer_batch_within,
                 batch_consumers=s.batch_consumers,
+                session_timeout=s.consumer_session_timeout,
+                instance_id=s.instance_id,
             )
             await self.streams.start()
-            self._spawn(self._export_lag(), "consumer-lag")
+            self._spawn(self._export_lag, "consumer-lag")
         for job in self.definition.background:
-            self._spawn(job(self), getattr(job, "__name__", "job"))
+            self._spawn(functools.partial(job, self), getattr(job, "__name__", "job"))
         log.info(
             "%s started: %d consumers, %d background jobs",
             s.service_name,
@@ -123,6 +133,7 @@ class ServiceRuntime:
     async def _export_lag(self) -> None:
         while self.streams is not None:
             self.streams.update_lag(self.settings.service_name)
+            self.health.checks()  # keeps itinera_worker_stalled current between /readyz calls
             await asyncio.sleep(2.0)
 
     async def wait_assigned(self, timeout: float = 30.0) -> None:
@@ -130,20 +141,15 @@ class ServiceRuntime:
         if self.streams is not None:
             await self.streams.wait_assigned(timeout)
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("worker %s crashed", name)
-                raise
-
-        self._tasks.append(asyncio.create_task(guarded(), name=name))
+    def _spawn(self, body: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a loop of this process under supervision: whatever ends it, it starts again (see
+        `services.kit.supervision`). A job reports its progress through `runtime.health.worker(name)`."""
+        worker = self.health.worker(name)
+        self._tasks.append(asyncio.create_task(supervise(worker, body, stopping=lambda: self._stopping), name=name))
 
     async def stop(self) -> None:
         """Stop workers first (so nothing is half-handled), then the producer and the pool."""
+        self._stopping = True
         if self.relay:
             self.relay.stop()
         if self.streams is not None:
@@ -171,8 +177,13 @@ class ServiceRuntime:
                 checks["database"] = await conn.fetchval("SELECT true") is True
         except Exception:
             checks["database"] = False
-        checks["kafka_producer"] = self._producer is not None and self._producer.started
+        checks["kafka_producer"] = self._producer is not None and await self._producer.reachable()
         checks["workers"] = all(not t.done() for t in self._tasks)
         if self.streams is not None:
             checks["stream_agents"] = self.streams.healthy()
+        checks.update(self.health.checks())
         return checks
+
+    def problems(self) -> dict[str, str]:
+        """What keeps the process from being ready, per worker, in words (for /readyz's body)."""
+        return self.health.problems()

@@ -60,6 +60,24 @@ class ServiceSettings(BaseSettings):
         default_factory=list,
         description="Consumers (ConsumerSpec names) hosted on the kit's batch consumer instead of faust",
     )
+    consumer_session_timeout: float = Field(
+        default=10.0,
+        ge=6,
+        le=300,
+        description="Seconds the broker waits for a silent consumer before giving its partitions to others"
+        " (how long a crashed process's partitions wait)",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="Static group membership: a process restarted with the same id gets its partitions back at"
+        " once, without a rebalance; every process of a service needs its own. Unset: dynamic membership",
+    )
+    stall_after: float = Field(
+        default=60.0,
+        ge=1,
+        description="Seconds a loop may hold work without finishing it before /readyz reports it stalled",
+    )
 
     pg_host: str = "127.0.0.1"
     pg_port: int = 55432

@@ -35,10 +35,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-import asyncpg
 import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -47,10 +47,10 @@ from faust.sensors.monitor import Monitor
 
 from services.kit.consumer import BatchProcessor, IncomingRecord
 from services.kit.metrics import CONSUMER_LAG
+from services.kit.supervision import MAX_BACKOFF, Health, Worker, jittered, supervise
+from services.kit.transient import is_transient
 
 log = logging.getLogger(__name__)
-
-_INFRASTRUCTURE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError, asyncio.TimeoutError)
 
 
 def _headers(raw: Any) -> list[tuple[str, bytes]]:
@@ -101,20 +101,36 @@ class _PerBatchMonitor(Monitor):
 
 
 async def _process_until_done(
-    processor: BatchProcessor, records: list[IncomingRecord], stopping: Callable[[], bool]
+    processor: BatchProcessor, records: list[IncomingRecord], stopping: Callable[[], bool], worker: Worker
 ) -> None:
-    """Infrastructure failures (database or broker away) retry the same batch with backoff."""
+    """Handle a batch, retrying it with backoff and jitter until it goes through.
+
+    `process` raises only when the batch could not be handled as a whole: the database or the broker is
+    away, a deadlock, a restart (bad records are dead-lettered inside it). Nothing in the batch is lost
+    by retrying: it rolled back. An error that is not known to be transient is retried too (and logged
+    with its traceback): stopping the partition would lose more than retrying, and the worker shows as
+    stalled on /readyz while it lasts.
+    """
+    worker.busy()
     backoff = 0.2
     while True:
         try:
             await processor.process(records)
+            worker.progressed()
             return
-        except _INFRASTRUCTURE_ERRORS as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
             if stopping():
                 raise
-            log.warning("batch of %d failed, retrying in %.1fs: %s", len(records), backoff, exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            worker.failed(exc)
+            if is_transient(exc):
+                log.warning("batch of %d failed, retrying in %.1fs: %s: %s", len(records), backoff,
+                            type(exc).__name__, exc)  # fmt: skip
+            else:
+                log.exception("batch of %d failed unexpectedly, retrying in %.1fs", len(records), backoff)
+            await asyncio.sleep(jittered(backoff))
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -146,9 +162,13 @@ class BatchConsumer:
         topic_prefix: str,
         batch_size: int,
         batch_within: float,
+        worker: Worker,
         seed_group: str | None = None,
+        session_timeout: float = 10.0,
+        instance_id: str | None = None,
     ) -> None:
         self.processor = processor
+        self.worker = worker
         self._prefix = topic_prefix
         self._group_id = group_id
         self._bootstrap = bootstrap_servers
@@ -163,6 +183,9 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=int(session_timeout * 1000),
+            heartbeat_interval_ms=int(session_timeout * 1000 / 5),
+            group_instance_id=f"{group_id}.{instance_id}" if instance_id else None,
         )
         self._in_flight = asyncio.Lock()  # held while a batch is handled and its offsets committed
         self._committed: dict[TopicPartition, int] = {}
@@ -183,7 +206,10 @@ class BatchConsumer:
                 log.warning("%s: could not read %s's offsets", self._group_id, self._seed_group, exc_info=True)
         self._consumer.subscribe(self._topics, listener=_WaitForBatch(self))
         await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"batch-consumer-{self._group_id}")
+        self._task = asyncio.create_task(
+            supervise(self.worker, self._consume, stopping=lambda: self._stopping),
+            name=f"batch-consumer-{self._group_id}",
+        )
 
     async def stop(self) -> None:
         self._stopping = True
@@ -255,15 +281,6 @@ class BatchConsumer:
                 count += len(msgs)
         return batch
 
-    async def _run(self) -> None:
-        try:
-            await self._consume()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: the batch consumer stopped", self._group_id)  # readiness reports it
-            raise
-
     async def _consume(self) -> None:
         processor = self.processor
         while not self._stopping:
@@ -294,7 +311,7 @@ class BatchConsumer:
                     for msgs in batch.values()
                     for m in msgs
                 ]
-                await _process_until_done(processor, records, lambda: self._stopping)
+                await _process_until_done(processor, records, lambda: self._stopping, self.worker)
                 offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
                 self._next.update(offsets)
                 await self._commit(offsets)
@@ -343,13 +360,28 @@ class StreamWorkers:
         bootstrap_servers: str,
         topic_prefix: str,
         processors: Sequence[BatchProcessor],
+        health: Health,
         batch_size: int = 500,
         batch_within: float = 0.05,
         batch_consumers: Collection[str] = (),
+        session_timeout: float = 10.0,
+        instance_id: str | None = None,
     ) -> None:
         """`batch_consumers`: names of the consumers to host on the batch consumer (besides those whose
-        spec asks for it with `batch_fetch`); the others are faust agents."""
+        spec asks for it with `batch_fetch`); the others are faust agents.
+
+        `session_timeout`: how long the broker waits for a silent member before it rebalances its
+        partitions — after a crash, the restarted process waits about that long (faust's own default
+        is 60 s); heartbeats go five times as often. `instance_id`: static membership (KIP-345) — a
+        process restarted with the same id takes its partitions back at once, with no rebalance;
+        the price is that a process stopped for good keeps its partitions unserved for one session
+        timeout, and every process of a service must have its own id.
+        """
+        self._health = health
         self._processors = list(processors)
+        # faust creates `datadir` at start (default `<app id>-data/` in the working directory); the apps
+        # keep nothing there (memory store, no tables): a private temporary one per process.
+        self._datadir = tempfile.TemporaryDirectory(prefix=f"{app_id}-faust-")
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._within = batch_within
@@ -366,6 +398,10 @@ class StreamWorkers:
             broker_commit_interval=1.0,
             producer_acks=-1,
             stream_buffer_maxsize=max(4096, batch_size * 4),
+            broker_session_timeout=session_timeout,
+            broker_heartbeat_interval=session_timeout / 5,
+            consumer_group_instance_id=f"{app_id}.{instance_id}" if instance_id else None,
+            datadir=self._datadir.name,
             Monitor=_PerBatchMonitor,
             loop=asyncio.get_running_loop(),
         )
@@ -381,7 +417,10 @@ class StreamWorkers:
                         topic_prefix=topic_prefix,
                         batch_size=batch_size,
                         batch_within=batch_within,
+                        worker=health.worker(f"consumer:{processor.spec.name}"),
                         seed_group=app_id,
+                        session_timeout=session_timeout,
+                        instance_id=instance_id,
                     )
                 )
             else:
@@ -397,6 +436,9 @@ class StreamWorkers:
             value_serializer="raw",
         )
 
+        worker = self._health.worker(f"consumer:{processor.spec.name}")
+        worker.running = True  # faust runs the agent (and restarts it should it crash)
+
         async def agent(stream: faust.StreamT[bytes]) -> None:
             async for events in stream.take_events(self._batch_size, within=self._within):  # type: ignore[attr-defined]  # on faust.Stream, missing from StreamT
                 records = [
@@ -411,7 +453,7 @@ class StreamWorkers:
                     )
                     for e in events
                 ]
-                await _process_until_done(processor, records, lambda: self._stopping)
+                await _process_until_done(processor, records, lambda: self._stopping, worker)
 
         self.app.agent(topic, name=f"{processor.service}.{processor.spec.name}")(agent)
 
@@ -428,10 +470,11 @@ class StreamWorkers:
                 await consumer.stop()
         if self._agents:
             await self.app.stop()
+        self._datadir.cleanup()
 
     def healthy(self) -> bool:
-        """False once faust asked to stop or a batch consumer's loop ended."""
-        if self._agents and self.app.should_stop:
+        """False once faust asked to stop or a batch consumer's loop ended (stalls: see `Health`)."""
+        if self._agents and (self.app.should_stop or self.app.crashed):
             return False
         return self._stopping or all(c.running() for c in self.batch_consumers)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 
@@ -9,11 +10,12 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.notifications.adapters.mailer import Mailer, SmtpConfig, SmtpMailer
+from services.notifications.adapters.places import AirportDirectory
 from services.notifications.domain.messages import MessageRenderer
 from services.notifications.domain.model import DispatchRules, QuietHours, RetryPolicy
 from services.notifications.service_layer.dispatch import DispatchConfig, Dispatcher
 from services.notifications.service_layer.planning import (
-    handle_resolved_booking,
+    booking_handler,
     handle_survey_invited,
     handle_view_event,
     handle_view_events,
@@ -68,8 +70,13 @@ def build_definition(
     renderer = MessageRenderer(brand_name=s.brand_name)
     outgoing = mailer or smtp_mailer(s)
 
+    places = AirportDirectory()
+
     async def dispatcher(runtime: ServiceRuntime) -> None:
-        await Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config).run()
+        # The airport table takes about a second to load: off the event loop, before bookings need it.
+        await asyncio.to_thread(places.airport, "FRA")
+        dispatch = Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config)
+        await dispatch.run(runtime.health.worker("dispatcher"))
 
     return ServiceDefinition(
         settings=s,
@@ -80,7 +87,7 @@ def build_definition(
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=handle_resolved_booking,
+                handler=booking_handler(places),
                 event_types=frozenset({"booking.resolved"}),
             ),
             ConsumerSpec(

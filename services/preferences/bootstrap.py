@@ -17,6 +17,7 @@ from services.kit.runtime import BackgroundJob, ServiceDefinition, ServiceRuntim
 from services.preferences.adapters import repository as repo
 from services.preferences.service_layer.handlers import (
     handle_customer_event,
+    handle_customer_events,
     handle_customer_tombstone,
     handle_resolved_booking,
     handle_resolved_bookings,
@@ -94,28 +95,32 @@ def policy_job(interval: float) -> BackgroundJob:
     versions, then checks only the travellers of companies whose policy changed lately.
     """
 
+    follower = PolicyFollower()  # kept across restarts of the job: what it has seen stays seen
+
     async def follow_policies(runtime: ServiceRuntime) -> None:
+        # A fault ends this run; the runtime's supervisor starts it again with backoff, with a fresh
+        # listening connection (after a database restart the old one hears nothing).
+        worker = runtime.health.worker("follow_policies")
         wake = asyncio.Event()
-        follower = PolicyFollower()
         listener = await runtime.pool.acquire()
 
         def on_notify(*_: Any) -> None:
             wake.set()
 
-        await listener.add_listener("preferences_policy", on_notify)
         try:
+            await listener.add_listener("preferences_policy", on_notify)
             while True:
-                try:
-                    await refresh_behind_policies(runtime.pool, follower)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("policy refresh failed, retrying: %s", exc)
+                worker.busy()
+                await refresh_behind_policies(runtime.pool, follower)
+                worker.progressed()
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=interval)
         finally:
             with contextlib.suppress(Exception):
                 await listener.remove_listener("preferences_policy", on_notify)
-            await runtime.pool.release(listener)
+            with contextlib.suppress(Exception):
+                await runtime.pool.release(listener)
 
     return follow_policies
 
@@ -142,6 +147,7 @@ def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefi
                 name="customers",
                 topics=("profile.customers.v1",),
                 handler=handle_customer_event,
+                batch_handler=handle_customer_events,
                 tombstone_handler=handle_customer_tombstone,
             ),
         ],

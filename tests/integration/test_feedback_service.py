@@ -430,8 +430,24 @@ async def test_unknown_case_and_survey_are_404(feedback: Feedback) -> None:
     assert_problem(await feedback.http.get("/v1/surveys/srv_nope", headers=AGENT), 404)
 
 
-async def test_an_agent_works_a_case_and_a_supervisor_closes_it(feedback: Feedback) -> None:
+async def a_known_customer(env: TestEnv, feedback: Feedback) -> str:
+    """A customer whose snapshot reached feedback's copy of the customer view."""
     customer_id = new_id("cus")
+    snapshot = CustomerSnapshotV1(
+        customer_id=customer_id, version=1, display_name="Ann Lee", updated_at=datetime.now(UTC)
+    )
+    await env.publish("profile.customers.v1", Envelope.new(snapshot, producer="profile", subject_id=customer_id))
+
+    async def in_view() -> bool:
+        async with connection(feedback.runtime.pool) as conn:
+            return await lookup(conn, "customer", customer_id) is not None
+
+    await wait_until(in_view)
+    return customer_id
+
+
+async def test_an_agent_works_a_case_and_a_supervisor_closes_it(env: TestEnv, feedback: Feedback) -> None:
+    customer_id = await a_known_customer(env, feedback)
     created = await feedback.http.post(
         "/v1/cases",
         json={"customer_id": customer_id, "subject": "Refund for the missed connection", "kind": "request"},

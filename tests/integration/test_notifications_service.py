@@ -181,10 +181,16 @@ async def test_booking_confirmation_reaches_the_traveller(env: TestEnv, smtp: Sm
         assert msg["From"] == NotificationsSettings().mail_from
         text = text_of(msg)
         assert "Hello Ann," in text
-        assert "Flight LH 400: FRA → JFK, departs Tue 1 Dec 2026, 10:15 (local time)" in text
+        # Each time in the zone of the airport (station, desk) it happens at, named.
+        assert (
+            "Flight LH 400: FRA → JFK, departs Tue 1 Dec 2026, 10:15 local time in Frankfurt am Main (CET),"
+            " arrives 13:05 local time in New York (EST)"
+        ) in text
         assert "Hotel: Marriott Marquis, New York, 1 Dec 2026 – 4 Dec 2026 (3 nights)" in text
-        assert "Car ZE: pick-up JFK Airport Tue 1 Dec 2026, 14:30" in text
-        assert "Train Amtrak: New York Penn → Washington Union, departs Wed 2 Dec 2026, 08:00" in text
+        assert "Car ZE: pick-up JFK Airport Tue 1 Dec 2026, 14:30 local time in New York (EST)" in text
+        assert (
+            "Train Amtrak: New York Penn → Washington Union, departs Wed 2 Dec 2026, 08:00 local time in New York"
+        ) in text
         assert "Flight LH 400" in html_of(msg)
         assert any(rcpts == [f"{cid}@example.com"] for _, rcpts in smtp.collector.envelopes)
 
@@ -281,7 +287,10 @@ async def test_a_booking_before_the_snapshot_still_gets_its_email(env: TestEnv, 
 
         msg = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
         assert msg["Subject"] == "Ihre Buchung ACME-EARLY ist bestätigt"
-        assert "Flug LH 400: FRA → JFK, Abflug Di., 1. Dez. 2026, 10:15 Uhr (Ortszeit)" in text_of(msg)
+        assert (
+            "Flug LH 400: FRA → JFK, Abflug Di., 1. Dez. 2026, 10:15 Uhr Ortszeit Frankfurt am Main (CET)"
+            in text_of(msg)
+        )
         [row] = await wait_until(lambda: _sent_rows(runtime, cid))
         assert row["language"] == "de"
 
@@ -392,7 +401,10 @@ async def test_marketing_needs_consent(env: TestEnv, smtp: SmtpServer) -> None:
             assert await plan_delivery(conn, unconsented)
         [failed] = await delivery_events(env, unconsented.delivery_id)
         assert isinstance(failed.payload, DeliveryFailedV1)
-        assert failed.payload.permanent
+        # The traveller's choice: a suppression, not a fault of the address (a later opt-in lifts it).
+        assert (failed.payload.status, failed.payload.reason_code) == ("suppressed", "no_consent")
+        assert not failed.payload.permanent
+        assert not failed.payload.address_failed
         assert "consent" in failed.payload.reason
         [row] = await delivery_rows(runtime, cid)
         assert row["status"] == "suppressed"
@@ -475,6 +487,9 @@ async def test_api_roles_problems_consents_and_deliveries(env: TestEnv, smtp: Sm
             assert r.status_code == 403
             assert r.headers["content-type"] == "application/problem+json"
 
+            await env.publish(CUSTOMERS, snapshot(cid))
+            await wait_until(lambda: _in_view(runtime, cid))
+
             r = await client.get("/v1/deliveries/dlv_unknown", headers=agent)
             assert r.status_code == 404
             assert r.headers["content-type"] == "application/problem+json"
@@ -528,13 +543,12 @@ async def test_api_roles_problems_consents_and_deliveries(env: TestEnv, smtp: Sm
                 f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30", "end": "06:00"}, headers=agent
             )
             assert r.status_code == 200
-            assert (r.json()["start"], r.json()["end"], r.json()["source"]) == ("23:30:00", "06:00:00", "customer")
+            assert (r.json()["start"], r.json()["end"], r.json()["source"]) == ("23:30:00", "06:00:00", "agent")
             r = await client.put(
                 f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30", "end": "23:30"}, headers=agent
             )
             assert r.status_code == 422
 
-            await env.publish(CUSTOMERS, snapshot(cid))
             await env.publish(BOOKINGS, booking(cid, booking_id="ACME-API"))
             [row] = await wait_until(lambda: _sent_rows(runtime, cid))
 
@@ -604,7 +618,7 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
                 conn, customer_id=cid, purpose="service", channel="email", granted=True, source="web", updated_by="t"
             )
         assert await _effective_consent(runtime, cid, "service") == {"allowed": True, "decided_in": "consents"}
-        assert (await _get(runtime, f"/v1/customers/{cid}/quiet-hours"))["source"] == "customer", "set after"
+        assert (await _get(runtime, f"/v1/customers/{cid}/quiet-hours"))["source"] == "agent", "set after"
         regranted = survey(cid)
         await env.publish(SURVEYS, regranted)
         sent = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
@@ -736,3 +750,30 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
         assert "Seat on short flights: is aisle right for you?" in text_of(msg)  # an English traveller
         assert len(await delivery_rows(runtime, asked)) == 1
         assert len(await delivery_rows(runtime, unlinked)) == 1
+
+
+async def test_the_dispatcher_rides_out_the_database_dropping_its_connections(env: TestEnv, smtp: SmtpServer) -> None:
+    """What a PostgreSQL restart does to the dispatcher (its listening connection and the pool's), without
+    stopping the shared server: the server terminates every connection; the next booking's email still goes."""
+    cid = customer_id()
+    async with service(env, settings(env, smtp.port)) as runtime:
+        await env.publish(CUSTOMERS, snapshot(cid))
+        await env.publish(BOOKINGS, booking(cid, booking_id="ACME-BEFORE"))
+        await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com" and "ACME-BEFORE" in str(m["Subject"]))
+        admin = await env.admin_connect()
+        try:
+            for _ in range(2):
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+        await env.publish(BOOKINGS, booking(cid, booking_id="ACME-AFTER"))
+        await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com" and "ACME-AFTER" in str(m["Subject"]), timeout=60)
+
+        async def ready() -> bool:
+            return all((await runtime.readiness()).values())
+
+        await wait_until(ready, timeout=60)

@@ -334,7 +334,18 @@ async def test_agent_edits_policy_conflicts_confirmations_and_audit(env: TestEnv
             assert r.status_code == 204
             r = await client.delete(f"/v1/customers/{cid}/preferences/comms.language", headers=AGENT)
             assert r.status_code == 404
-            assert (await client.get("/v1/preferences/catalogue", headers=AGENT)).status_code == 200
+            specs = {s["key"]: s for s in (await client.get("/v1/preferences/catalogue", headers=AGENT)).json()}
+            assert (specs["air.meal"]["code_table"], specs["hotel.chains.preferred"]["code_table"]) == (
+                "meals",
+                "hotel_chains",
+            )
+            names = (await client.get("/v1/preferences/codes", headers=AGENT)).json()
+            assert (names["meals"]["AVML"], names["car_vendors"]["ZE"], names["hotel_chains"]["MC"]) == (
+                "Asian vegetarian",
+                "Hertz",
+                "Marriott Hotels",
+            )
+            assert names["airlines"]["LH"] == "Lufthansa"
 
     conn = await env.admin_connect()
     try:

@@ -56,3 +56,35 @@ def test_invalid_values_are_refused_with_the_same_reason_with_or_without_headers
     raw = json.dumps(data).encode()
     with pytest.raises(EnvelopeError, match="booking_id"):
         decode_envelope(raw, event.headers())
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"[" * 100_000, "recursion limit"),  # json.loads raised RecursionError: the consumer task died
+        (b'{"event_id": "\xff\xfe"}', "not JSON"),
+        (b'{"a": "\\ud800"}', "not JSON"),  # a lone surrogate PostgreSQL could not store
+        (b"", "not JSON"),
+    ],
+)
+def test_hostile_values_are_envelope_errors(raw: bytes, says: str) -> None:
+    with pytest.raises(EnvelopeError, match=says):
+        decode_envelope(raw)
+
+
+@pytest.mark.parametrize("where", ["given_name", "source_traveller_id"])
+def test_a_nul_character_is_refused_at_decoding_not_in_the_handler(where: str) -> None:
+    event = (
+        builders.booking_created(traveller=builders.traveller(given_name="An\x00n"))
+        if where == "given_name"
+        else builders.booking_created(traveller_id="T-\x00")
+    )
+    raw = encode_envelope(event)
+    for headers in (event.headers(), None):
+        with pytest.raises(EnvelopeError, match="NUL"):
+            decode_envelope(raw, headers)
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_nul() -> None:
+    event = builders.booking_created(traveller=builders.traveller(given_name="An\\u0000n"))
+    assert decode_envelope(encode_envelope(event)).payload.traveller.given_name == "An\\u0000n"

@@ -252,7 +252,7 @@ def test_service_messages_wait_for_the_customers_own_quiet_hours() -> None:
         rules=RULES,
         now=NOON,
     )
-    assert decision == Defer(utc(2026, 1, 15, 13, 0), QUIET_HOURS)
+    assert decision == Defer(utc(2026, 1, 15, 13, 0), QUIET_HOURS, zone="Europe/Berlin")
     transactional = decide(
         delivery=pending(), recipient=recipient(), consents=[], quiet_hours=own, rules=RULES, now=NOON
     )
@@ -347,7 +347,9 @@ def test_confirmation_in_english_lists_every_segment_in_local_time() -> None:
     assert msg.subject == "Your booking ACME-123 is confirmed"
     assert msg.language == "en"
     assert "Hello Ann," in msg.text
-    assert "Flight LH 400: FRA → JFK, departs Tue 1 Dec 2026, 10:15 (local time)" in msg.text
+    # Segments without places (planned before places were known): the time as sent, with its offset.
+    assert "Flight LH 400: FRA → JFK, departs Tue 1 Dec 2026, 10:15 (UTC+01:00)" in msg.text
+    assert "local time" not in msg.text
     assert "Hotel: Marriott <Marquis>, New York, 1 Dec 2026 – 4 Dec 2026 (3 nights)" in msg.text
     assert "Car ZE: pick-up JFK Tue 1 Dec 2026, 14:00" in msg.text
     assert "Train DB: Berlin Hbf → München Hbf, departs Sun 6 Dec 2026, 08:04" in msg.text
@@ -361,7 +363,7 @@ def test_confirmation_in_german() -> None:
     )
     assert msg.subject == "Ihre Buchung ACME-123 ist bestätigt"
     assert "Guten Tag Ann," in msg.text
-    assert "Flug LH 400: FRA → JFK, Abflug Di., 1. Dez. 2026, 10:15 Uhr (Ortszeit)" in msg.text
+    assert "Flug LH 400: FRA → JFK, Abflug Di., 1. Dez. 2026, 10:15 Uhr (UTC+01:00)" in msg.text
     assert "(3 Nächte)" in msg.text
     assert "3.617,00 EUR" in msg.text
     assert '<html lang="de">' in msg.html
@@ -554,7 +556,7 @@ def test_stated_language_and_home_time_zone_come_before_the_profiles() -> None:
         delivery=survey, recipient=no_current_zone, consents=[], quiet_hours=None, rules=RULES, now=at,
         preferences=preferences,
     )  # fmt: skip
-    assert decision == Defer(utc(2026, 1, 15, 12, 0), QUIET_HOURS), "07:00 in New York"
+    assert decision == Defer(utc(2026, 1, 15, 12, 0), QUIET_HOURS, zone="America/New_York"), "07:00 in New York"
     sent = decide(
         delivery=pending(), recipient=recipient(), consents=[], quiet_hours=None, rules=RULES, now=NOON,
         preferences=preferences,

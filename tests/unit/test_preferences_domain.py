@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
 from services.kit.contracts.preferences import PreferenceV1
-from services.preferences.domain import catalogue, inference, policy
+from services.preferences.domain import catalogue, codes, inference, policy
 from services.preferences.domain.catalogue import CABINS, CAR_CLASSES, HAULS, InvalidPreferenceError
 from services.preferences.domain.inference import Inference, Observation, haul, observe, seat_position, wilson_lower
 from services.preferences.domain.model import CustomerPreferences, Preference
@@ -247,6 +247,17 @@ def test_validation_canonicalises() -> None:
     }
     with pytest.raises(InvalidPreferenceError, match="both preferred and avoided"):
         catalogue.check_consistency({"air.airlines.preferred": ["LH"], "air.airlines.avoided": ["LH"]})
+
+
+def test_every_code_valued_key_names_a_table_that_names_its_allowed_codes() -> None:
+    tables = codes.name_tables()
+    coded = {s.key: s for s in catalogue.SPECS.values() if s.code_table is not None}
+    assert {"air.meal", "air.airlines.preferred", "hotel.chains.avoided", "car.vendors.preferred"} <= set(coded)
+    for spec in coded.values():
+        assert spec.code_table in tables, spec.key
+        assert set(spec.allowed) <= set(tables[spec.code_table]), spec.key
+    # Every airline a preference may name has a name to show.
+    assert set(tables["airlines"]) == set(codes.AIRLINES)
 
 
 # --- policy ------------------------------------------------------------------------------------

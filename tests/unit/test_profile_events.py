@@ -25,8 +25,10 @@ from tests import builders
 
 T0 = datetime(2026, 11, 22, 18, 0, 0, 123_456, tzinfo=UTC)
 ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))])
-_text = st.text(max_size=12)
-_optional = st.none() | st.text(min_size=1, max_size=12)
+# Any text but NUL, which decoding refuses (PostgreSQL cannot store it).
+_chars = st.characters(exclude_characters="\x00")
+_text = st.text(_chars, max_size=12)
+_optional = st.none() | st.text(_chars, min_size=1, max_size=12)
 
 
 def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[Any] | None) -> bytes:

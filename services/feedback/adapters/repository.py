@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, HistoryEntry, Priority, SlaTarget
-from services.feedback.domain.surveys import Answer, Survey
+from services.feedback.domain.surveys import Answer, Invitation, InvitationStatus, Survey
 from services.feedback.domain.trips import Trip, TripStatus
 
 POST_TRIP = "post_trip"
@@ -39,15 +40,25 @@ async def get_trip_for_update(conn: asyncpg.Connection, source_system: str, book
     )
 
 
-async def save_trip(conn: asyncpg.Connection, trip: Trip, *, summary: dict[str, Any]) -> None:
-    """Insert or update a trip; an empty summary keeps the one stored (cancellations carry no segments)."""
+async def save_trip(
+    conn: asyncpg.Connection,
+    trip: Trip,
+    *,
+    summary: dict[str, Any],
+    span: tuple[datetime, datetime] | None = None,
+) -> None:
+    """Insert or update a trip; an empty summary or no span keeps the one stored (completions and
+    cancellations carry no segments)."""
     await conn.execute(
         """
-        INSERT INTO trips (source_system, booking_id, customer_id, company_id, status, summary, last_event_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        INSERT INTO trips (source_system, booking_id, customer_id, company_id, status, summary, last_event_at,
+                           span_start, span_end)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (source_system, booking_id) DO UPDATE
            SET customer_id = EXCLUDED.customer_id, company_id = EXCLUDED.company_id, status = EXCLUDED.status,
                summary = CASE WHEN EXCLUDED.summary = '{}'::jsonb THEN trips.summary ELSE EXCLUDED.summary END,
+               span_start = COALESCE(EXCLUDED.span_start, trips.span_start),
+               span_end = COALESCE(EXCLUDED.span_end, trips.span_end),
                last_event_at = EXCLUDED.last_event_at, updated_at = now()
         """,
         trip.source_system,
@@ -57,6 +68,8 @@ async def save_trip(conn: asyncpg.Connection, trip: Trip, *, summary: dict[str, 
         trip.status.value,
         summary,
         trip.last_event_at,
+        span[0] if span else None,
+        span[1] if span else None,
     )
 
 
@@ -70,13 +83,15 @@ async def trip_summary(conn: asyncpg.Connection, source_system: str, booking_id:
 # --- surveys -----------------------------------------------------------------------------
 
 
-async def insert_survey(conn: asyncpg.Connection, survey: Survey, *, token_hash: bytes) -> bool:
-    """Store a new survey; False when the booking already has one (nothing written)."""
+async def insert_survey(
+    conn: asyncpg.Connection, survey: Survey, *, token_hash: bytes, invitation_event_id: uuid.UUID
+) -> bool:
+    """Store a new survey (its invitation planned); False when the booking already has one (nothing written)."""
     inserted = await conn.fetchval(
         """
         INSERT INTO surveys (survey_id, kind, token_hash, customer_id, company_id, source_system, booking_id,
-                             created_at, expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             created_at, expires_at, invitation_event_id, invitation_status, invitation_status_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'planned', $8)
         ON CONFLICT (kind, source_system, booking_id) DO NOTHING
         RETURNING true
         """,
@@ -89,6 +104,7 @@ async def insert_survey(conn: asyncpg.Connection, survey: Survey, *, token_hash:
         survey.booking_id,
         survey.created_at,
         survey.expires_at,
+        invitation_event_id,
     )
     return bool(inserted)
 
@@ -107,6 +123,12 @@ def _survey(row: asyncpg.Record) -> Survey:
         expires_at=row["expires_at"],
         answered_at=row["answered_at"],
         answer=answer,
+        invitation=Invitation(
+            InvitationStatus(row["invitation_status"]),
+            row["invitation_status_at"],
+            row["invitation_held_until"],
+            row["invitation_detail"],
+        ),
     )
 
 

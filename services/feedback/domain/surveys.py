@@ -1,4 +1,4 @@
-"""Post-trip surveys: one per completed booking, answered once before it expires.
+"""Post-trip surveys: one per trip, answered once before it expires.
 
 The survey link carries an unguessable token, which is the traveller's only
 credential; the service keeps only its digest. What counts as a complaint lives here
@@ -81,6 +81,44 @@ def expiry(created_at: datetime, ttl: timedelta) -> datetime:
     return created_at + ttl
 
 
+class InvitationStatus(StrEnum):
+    """What became of the survey's invitation message, as the notifications service reported it."""
+
+    UNKNOWN = "unknown"  # surveys from before delivery reports were followed
+    PLANNED = "planned"  # handed to notifications, no report yet
+    HELD = "held"  # waiting for the traveller's quiet hours to end
+    SENT = "sent"
+    SUPPRESSED = "suppressed"  # the traveller does not want such messages (no consent)
+    FAILED = "failed"
+
+
+_FINAL = frozenset({InvitationStatus.SENT, InvitationStatus.SUPPRESSED, InvitationStatus.FAILED})
+
+
+def invitation_changes(
+    current: InvitationStatus, current_at: datetime | None, reported: InvitationStatus, reported_at: datetime
+) -> bool:
+    """Whether a delivery report changes the invitation's status.
+
+    Reports may arrive out of order (a merge moves a customer's messages to another key): an
+    outcome (sent, suppressed, failed) is never replaced by a hold, and otherwise the later
+    report wins.
+    """
+    if current in _FINAL and reported not in _FINAL:
+        return False
+    if reported in _FINAL and current not in _FINAL:
+        return True
+    return current_at is None or reported_at >= current_at
+
+
+@dataclass(frozen=True)
+class Invitation:
+    status: InvitationStatus = InvitationStatus.PLANNED
+    at: datetime | None = None
+    held_until: datetime | None = None
+    detail: str | None = None
+
+
 @dataclass
 class Survey:
     """A survey invitation and, once given, its answer."""
@@ -94,6 +132,7 @@ class Survey:
     expires_at: datetime
     answered_at: datetime | None = None
     answer: Answer | None = None
+    invitation: Invitation = Invitation()
 
     def state(self, now: datetime) -> SurveyState:
         if self.answered_at is not None:

@@ -12,8 +12,9 @@ what happened, not on the order it was heard:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -52,7 +53,8 @@ class Trip:
 @dataclass(frozen=True)
 class TripUpdate:
     trip: Trip
-    survey_due: bool  # a post-trip survey should exist for this booking (creating it is idempotent)
+    survey_due: bool  # the booking completed: its trip may call for a survey (one per trip)
+    trip_may_be_over: bool = False  # completed or cancelled: see whether the booking's trip is over
 
 
 def next_status(current: TripStatus | None, kind: BookingKind, *, stale: bool) -> TripStatus:
@@ -93,4 +95,88 @@ def apply_booking_event(
             status=next_status(trip.status, kind, stale=stale),
             last_event_at=max(trip.last_event_at, occurred_at),
         )
-    return TripUpdate(new, survey_due=kind == "trip_completed" and new.status is TripStatus.COMPLETED)
+    completed = kind == "trip_completed" and new.status is TripStatus.COMPLETED
+    # A cancelled part may have been the last thing the rest of its trip waited for.
+    cancelled = kind == "cancelled" and new.status is TripStatus.CANCELLED
+    return TripUpdate(new, survey_due=completed, trip_may_be_over=completed or cancelled)
+
+
+# One survey per trip: bookings of one traveller whose travel overlaps (or follows within
+# TRIP_GAP) are one trip - the flight out, the hotel, the rental car and the flight home,
+# whichever systems booked them.
+
+TRIP_GAP = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A booking as one part of a trip: its status, when it travels, and the survey it is covered by."""
+
+    source_system: str
+    booking_id: str
+    status: TripStatus
+    start: datetime | None
+    end: datetime | None
+    survey_id: str | None = None
+    last_event_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source_system, self.booking_id)
+
+
+def trip_of(anchor: Booking, bookings: Iterable[Booking]) -> list[Booking]:
+    """The bookings travelling together with `anchor` (itself included), in order of travel.
+
+    Cancelled bookings join no trip; a booking without known dates is a trip of its own.
+    """
+    if anchor.start is None or anchor.end is None:
+        return [anchor]
+    others = [
+        b for b in bookings
+        if b.key != anchor.key and b.status is not TripStatus.CANCELLED and b.start is not None and b.end is not None
+    ]  # fmt: skip
+    members = [anchor]
+    start, end = anchor.start, anchor.end
+    # Chain through neighbours: flight out, then hotel, then flight home.
+    grew = True
+    while grew:
+        grew = False
+        for b in list(others):
+            b_start, b_end = b.start or start, b.end or end  # both known: filtered above
+            if b_start <= end + TRIP_GAP and b_end >= start - TRIP_GAP:
+                members.append(b)
+                others.remove(b)
+                start, end = min(start, b_start), max(end, b_end)
+                grew = True
+    return sorted(members, key=lambda b: (b.start or datetime.max.replace(tzinfo=UTC), b.key))
+
+
+@dataclass(frozen=True)
+class SurveyDecision:
+    """What a trip calls for now: a new survey, joining the trip's survey, or waiting."""
+
+    create: bool
+    existing_survey_id: str | None
+    members: tuple[Booking, ...]
+
+
+def survey_for_trip(trip: Sequence[Booking], *, now: datetime, settle: timedelta) -> SurveyDecision:
+    """One survey per trip, once the trip is over.
+
+    A trip that already has a survey gets no other (bookings completing later join it). A trip
+    is over when a booking of it completed and every other one completed too, was cancelled, or
+    ended more than `settle` ago without a word (not every booking system reports completion).
+    """
+    members = tuple(trip)
+    existing = next((b.survey_id for b in members if b.survey_id), None)
+    if existing is not None:
+        return SurveyDecision(False, existing, members)
+    if not any(b.status is TripStatus.COMPLETED for b in members):
+        return SurveyDecision(False, None, members)
+    for b in members:
+        if b.status in (TripStatus.COMPLETED, TripStatus.CANCELLED):
+            continue
+        if b.end is None or b.end + settle > now:
+            return SurveyDecision(False, None, members)
+    return SurveyDecision(True, None, members)

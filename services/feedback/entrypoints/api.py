@@ -13,12 +13,14 @@ from fastapi import APIRouter, FastAPI, Query, Request, status
 from pydantic import AwareDatetime
 
 from services.feedback.adapters import repository as repo
+from services.feedback.adapters import trips
 from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, HistoryEntry
 from services.feedback.domain.scores import summarise
 from services.feedback.domain.surveys import Survey
 from services.feedback.entrypoints import survey_pages
 from services.feedback.entrypoints.deps import Agent, ScoreReader, domain_errors, settings_of, utc_now
 from services.feedback.entrypoints.schemas import (
+    BookingRef,
     CaseCreate,
     CaseDetail,
     CasePage,
@@ -32,6 +34,7 @@ from services.feedback.entrypoints.schemas import (
     SurveyPublic,
 )
 from services.feedback.service_layer import handlers
+from services.feedback.service_layer.common import current_customer
 from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
 from services.kit.db import audit, connection
@@ -40,8 +43,11 @@ from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 
 
-def _survey_public(survey: Survey, *, now: datetime, case_id: str | None) -> SurveyPublic:
+def _survey_public(
+    survey: Survey, *, now: datetime, case_id: str | None, bookings: list[tuple[str, str]] | None = None
+) -> SurveyPublic:
     answer = survey.answer
+    invitation = survey.invitation
     return SurveyPublic(
         survey_id=survey.survey_id,
         customer_id=survey.customer_id,
@@ -56,6 +62,14 @@ def _survey_public(survey: Survey, *, now: datetime, case_id: str | None) -> Sur
         nps=answer.nps if answer else None,
         comment=answer.comment if answer else None,
         case_id=case_id,
+        invitation_status=invitation.status,
+        invitation_status_at=invitation.at,
+        invitation_held_until=invitation.held_until,
+        invitation_detail=invitation.detail,
+        bookings=[
+            BookingRef(source_system=s, booking_id=b)
+            for s, b in (bookings or [(survey.source_system, survey.booking_id)])
+        ],
     )
 
 
@@ -94,15 +108,27 @@ def _history_public(entries: list[HistoryEntry]) -> list[HistoryPublic]:
 
 
 async def _case_detail(conn: asyncpg.Connection, case: Case, *, now: datetime) -> CaseDetail:
-    _, name = await handlers.current_customer(conn, case.customer_id)
+    _, name = await current_customer(conn, case.customer_id)
     history = await repo.case_history(conn, case.case_id)
     return CaseDetail(**_case_public(case, now=now), customer_name=name, history=_history_public(history))
 
 
 async def _customer_ids(conn: asyncpg.Connection, customer_id: str) -> tuple[str, list[str]]:
     """The current id of a customer and every id that was merged into it."""
-    current, _ = await handlers.current_customer(conn, customer_id)
+    current, _ = await current_customer(conn, customer_id)
     return current, await repo.customer_aliases(conn, current)
+
+
+async def _known(conn: asyncpg.Connection, customer_id: str) -> None:
+    """404 for a customer this service never heard of (neither in the shared view nor in its records)."""
+    if not await trips.customer_known(conn, customer_id):
+        raise ProblemError(
+            404,
+            f"no customer {customer_id!r} is known here. A traveller profile created moments ago is known"
+            " as soon as its snapshot reaches this service's customer view (usually within a second):"
+            " try again shortly.",
+            type_="/problems/unknown-customer",
+        )
 
 
 async def _audit(
@@ -125,12 +151,17 @@ async def customer_surveys(
     """A customer's surveys with their answers, including those of customers merged into them."""
     now = utc_now()
     async with connection(runtime_of(request).pool) as conn:
+        await _known(conn, customer_id)
         current, ids = await _customer_ids(conn, customer_id)
         surveys = await repo.surveys_of_customers(conn, ids, limit=limit, offset=offset)
         cases = await repo.case_ids_for_surveys(conn, [s.survey_id for s in surveys])
+        bookings = await trips.survey_bookings(conn, [s.survey_id for s in surveys])
         await _audit(conn, principal, "surveys.read", current, results=len(surveys))
     return SurveyPage(
-        items=[_survey_public(s, now=now, case_id=cases.get(s.survey_id)) for s in surveys],
+        items=[
+            _survey_public(s, now=now, case_id=cases.get(s.survey_id), bookings=bookings.get(s.survey_id))
+            for s in surveys
+        ],
         customer_id=current,
         limit=limit,
         offset=offset,
@@ -145,8 +176,9 @@ async def get_survey(survey_id: str, request: Request, principal: Agent) -> Surv
         if survey is None:
             raise ProblemError(404, f"no survey {survey_id!r}", type_="/problems/unknown-survey")
         cases = await repo.case_ids_for_surveys(conn, [survey_id])
+        bookings = await trips.survey_bookings(conn, [survey_id])
         await _audit(conn, principal, "survey.read", survey.customer_id, survey_id=survey_id)
-    return _survey_public(survey, now=utc_now(), case_id=cases.get(survey_id))
+    return _survey_public(survey, now=utc_now(), case_id=cases.get(survey_id), bookings=bookings.get(survey_id))
 
 
 @router.get("/cases", response_model=CasePage, tags=["cases"])
@@ -185,6 +217,7 @@ async def create_case(body: CaseCreate, request: Request, principal: Agent) -> C
         booking_id=body.booking_id,
     )
     async with connection(runtime_of(request).pool, transaction=True) as conn:
+        await _known(conn, body.customer_id)
         policy = settings_of(request).sla_policy()
         case = await handlers.open_case(conn, command, actor=principal.name, now=now, policy=policy)
         await _audit(conn, principal, "case.open", case.customer_id, case_id=case.case_id, priority=case.priority)

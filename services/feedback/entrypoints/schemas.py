@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.feedback.domain.cases import CaseKind, CaseSource, CaseStatus, Priority, SlaTarget
-from services.feedback.domain.surveys import COMMENT_MAX, SurveyState
+from services.feedback.domain.surveys import COMMENT_MAX, InvitationStatus, SurveyState
 
 
 class AnswerIn(BaseModel):
@@ -32,6 +32,11 @@ class AnswerReceipt(BaseModel):
     answered_at: datetime
 
 
+class BookingRef(BaseModel):
+    source_system: str
+    booking_id: str
+
+
 class SurveyPublic(BaseModel):
     survey_id: str
     customer_id: str
@@ -46,6 +51,15 @@ class SurveyPublic(BaseModel):
     nps: int | None
     comment: str | None
     case_id: str | None
+    invitation_status: InvitationStatus = Field(
+        description="What became of the invitation email: planned (not reported yet), held (quiet hours,"
+        " until invitation_held_until), sent, suppressed (no consent), failed; unknown for surveys from"
+        " before delivery reports were followed"
+    )
+    invitation_status_at: datetime | None
+    invitation_held_until: datetime | None
+    invitation_detail: str | None = Field(description="Why it was held, suppressed or failed")
+    bookings: list[BookingRef] = Field(description="The bookings of the trip the survey asks about")
 
 
 class SurveyPage(BaseModel):

@@ -7,10 +7,7 @@ Handlers take `now` from the caller, so the rules are the same in tests and in l
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,9 +15,12 @@ from typing import Any
 import asyncpg
 
 from services.feedback.adapters import repository as repo
+from services.feedback.adapters import trips
 from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
-from services.feedback.domain.surveys import Answer, Survey, complaint_priority, expiry, is_complaint
+from services.feedback.domain.surveys import Answer, Survey, complaint_priority, is_complaint
 from services.feedback.domain.trips import apply_booking_event
+from services.feedback.service_layer.common import current_customer, new_id, token_digest
+from services.feedback.service_layer.trip_surveys import booking_span, settle_trip
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1, Segment
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
@@ -29,18 +29,15 @@ from services.kit.contracts.feedback import (
     CaseEscalatedV1,
     CaseOpenedV1,
     SurveyAnsweredV1,
-    SurveyInvitedV1,
 )
 from services.kit.db import connection
 from services.kit.outbox import enqueue
-from services.kit.view import lookup
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "feedback"
 SURVEYS_TOPIC = "feedback.surveys.v1"
 CASES_TOPIC = "feedback.cases.v1"
-TOKEN_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -58,24 +55,6 @@ class UnknownSurveyError(LookupError):
 
 class UnknownCaseError(LookupError):
     """No case has this id."""
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def token_digest(token: str) -> bytes:
-    """What is stored of a survey token: enough to find the survey, useless to forge a link."""
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def current_customer(conn: asyncpg.Connection, customer_id: str) -> tuple[str, str | None]:
-    """The customer's current id (after merges) and display name, from the shared view when it knows them."""
-    entry = await lookup(conn, "customer", customer_id)
-    if entry is None:
-        return customer_id, None
-    name = entry.snapshot.get("display_name")
-    return entry.customer_id, name if isinstance(name, str) else None
 
 
 def trip_summary(segments: tuple[Segment, ...]) -> dict[str, Any]:
@@ -102,13 +81,35 @@ def trip_summary(segments: tuple[Segment, ...]) -> dict[str, Any]:
     return summary
 
 
+def combined_summary(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One route and one period for a trip of several bookings (in order of travel)."""
+    route: list[str] = []
+    for summary in summaries:
+        for place in summary.get("route") or ():
+            if not route or route[-1] != place:
+                route.append(place)
+    starts = [s["start"] for s in summaries if s.get("start")]
+    ends = [s["end"] for s in summaries if s.get("end")]
+    out: dict[str, Any] = {}
+    if route:
+        out["route"] = route
+    if starts and ends:
+        out["start"], out["end"] = min(starts), max(ends)
+    return out
+
+
 # --- trips and survey invitations -----------------------------------------------------------
 
 
 async def handle_resolved_booking(
-    conn: asyncpg.Connection, event: Envelope[Any], *, config: SurveyConfig, now: datetime
+    conn: asyncpg.Connection,
+    event: Envelope[Any],
+    *,
+    config: SurveyConfig,
+    now: datetime,
+    settle: timedelta = timedelta(days=2),
 ) -> None:
-    """Track the trip; when it completed, invite the traveller to one post-trip survey."""
+    """Track the booking; when its trip is over, invite the traveller to the trip's one survey."""
     p = event.payload
     if not isinstance(p, ResolvedBookingV1):
         return
@@ -123,33 +124,12 @@ async def handle_resolved_booking(
         kind=p.kind,
         occurred_at=p.occurred_at,
     )
-    await repo.save_trip(conn, update.trip, summary=trip_summary(p.segments))
-    if not update.survey_due:
-        return
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    survey = Survey(
-        survey_id=new_id("srv"),
-        customer_id=customer_id,
-        source_system=p.source_system,
-        booking_id=p.booking_id,
-        company_id=update.trip.company_id,
-        created_at=now,
-        expires_at=expiry(now, config.ttl),
-    )
-    if not await repo.insert_survey(conn, survey, token_hash=token_digest(token)):
-        log.info("booking %s:%s already has a survey", p.source_system, p.booking_id)
-        return
-    invited = SurveyInvitedV1(
-        survey_id=survey.survey_id,
-        customer_id=customer_id,
-        booking_id=p.booking_id,
-        source_system=p.source_system,
-        survey_url=config.survey_url(token),
-        expires_at=survey.expires_at,
-    )
-    envelope = Envelope.new(invited, producer=PRODUCER, subject_id=customer_id, caused_by=event)
-    await enqueue(conn, topic=SURVEYS_TOPIC, envelope=envelope)
-    log.info("survey %s invited for booking %s:%s", survey.survey_id, p.source_system, p.booking_id)
+    await repo.save_trip(conn, update.trip, summary=trip_summary(p.segments), span=booking_span(p.segments))
+    if update.trip_may_be_over:
+        await settle_trip(
+            conn, customer_id=customer_id, source_system=p.source_system, booking_id=p.booking_id,
+            public_base_url=config.public_base_url, ttl=config.ttl, settle=settle, now=now, caused_by=event,
+        )  # fmt: skip
 
 
 # --- answers ----------------------------------------------------------------------------------
@@ -167,7 +147,10 @@ async def survey_page(conn: asyncpg.Connection, token: str) -> SurveyPage:
     survey = await repo.survey_by_token(conn, token_digest(token))
     if survey is None:
         raise UnknownSurveyError("no survey behind this link")
-    return SurveyPage(survey, await repo.trip_summary(conn, survey.source_system, survey.booking_id))
+    summaries = await trips.survey_trip_summaries(conn, survey.survey_id)
+    if not summaries:  # a survey from before trips were grouped asks about its own booking
+        summaries = [await repo.trip_summary(conn, survey.source_system, survey.booking_id)]
+    return SurveyPage(survey, combined_summary(summaries))
 
 
 @dataclass(frozen=True)

@@ -133,3 +133,11 @@ class ResolvedBookingV1(Payload):
     currency: str | None = None
     trip_purpose: str | None = None
     occurred_at: AwareDatetime
+    # Left out of the wire form when unknown, so a producer that does not know the field yet
+    # writes the very bytes a consumer's model would (additive within v1).
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        exclude_if=lambda value: value is None,
+        description="Why the booking changed or was cancelled, as the booking system said",
+    )

@@ -14,8 +14,8 @@ how it is announced in the envelope and in the Kafka headers.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -251,6 +251,9 @@ def decode_envelope(raw: bytes | str, headers: Sequence[tuple[str, bytes]] | Non
     """
     from services.kit.contracts.registry import payload_type
 
+    if _holds_nul(raw):
+        # PostgreSQL stores no NUL in text or jsonb: such a record could only fail in its handler.
+        raise EnvelopeError("a string holds a NUL character (\\u0000)")
     if headers:
         announced = _decode_as_announced(raw, headers)
         if announced is not None:
@@ -310,12 +313,23 @@ def _decode_as_announced(raw: bytes | str, headers: Sequence[tuple[str, bytes]])
     return env
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _holds_nul(raw: bytes | str) -> bool:
+    """Whether a JSON string in `raw` holds U+0000 (spelt `\\u0000`; a raw NUL byte is not JSON at all)."""
+    data = raw.encode(errors="surrogatepass") if isinstance(raw, str) else raw
+    return b"\\u0000" in data and _NUL_ESCAPE.search(data) is not None
+
+
 def _decode_step_by_step(raw: bytes | str) -> Envelope[Any]:
     from services.kit.contracts.registry import payload_type
 
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # pydantic-core's parser, as on the fast path: it refuses invalid UTF-8 and lone surrogates, and
+        # nesting deeper than 200 levels with a ValueError (`json.loads` would raise RecursionError).
+        data = from_json(raw)
+    except ValueError as exc:
         raise EnvelopeError(f"not JSON: {exc}") from exc
     try:
         env = _RawEnvelope.model_validate(data)

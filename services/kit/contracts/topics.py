@@ -26,7 +26,7 @@ from services.kit.contracts.feedback import (
     SurveyAnsweredV1,
     SurveyInvitedV1,
 )
-from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
+from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
 from services.kit.contracts.preferences import (
     PreferenceChangedV1,
     PreferenceConfirmationRequestedV1,
@@ -132,8 +132,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         name="notifications.deliveries.v1",
         owner="notifications",
         key="customer_id",
-        description="What happened to each message: sent, failed, bounced.",
-        payloads=(DeliverySentV1, DeliveryFailedV1),
+        description="What happened to each message: sent, held for quiet hours, failed or suppressed.",
+        payloads=(DeliverySentV1, DeliveryHeldV1, DeliveryFailedV1),
     ),
     *(
         TopicSpec(

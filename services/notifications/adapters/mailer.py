@@ -13,11 +13,16 @@ from services.notifications.domain.messages import RenderedMessage
 
 
 class SendError(Exception):
-    """The server did not take the message. `permanent`: retrying the same message cannot help (5xx)."""
+    """The server did not take the message. `permanent`: retrying the same message cannot help (5xx).
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    `recipient_refused`: what the server refused was the recipient (RCPT TO), not the message
+    or the session - the one failure that says the address itself is bad.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, recipient_refused: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.recipient_refused = recipient_refused
 
 
 class Mailer(Protocol):
@@ -61,7 +66,8 @@ class SmtpMailer:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-            raise SendError(f"recipient refused: {detail}", permanent=all(_permanent(code) for code in codes)) from exc
+            permanent = all(_permanent(code) for code in codes)
+            raise SendError(f"recipient refused: {detail}", permanent=permanent, recipient_refused=True) from exc
         except aiosmtplib.SMTPNotSupported as exc:
             raise SendError(f"server cannot take this message: {exc}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
@@ -71,7 +77,8 @@ class SmtpMailer:
         if refused:
             # One recipient per message, so a partial refusal is a refusal.
             detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items())
-            raise SendError(f"recipient refused: {detail}", permanent=all(_permanent(r.code) for r in refused.values()))
+            permanent = all(_permanent(r.code) for r in refused.values())
+            raise SendError(f"recipient refused: {detail}", permanent=permanent, recipient_refused=True)
 
 
 def _permanent(code: int) -> bool:

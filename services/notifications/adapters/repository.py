@@ -109,7 +109,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
           FROM due
          WHERE d.delivery_id = due.delivery_id
         RETURNING d.delivery_id, d.customer_id, d.channel, d.template, d.purpose, d.created_at, d.attempts,
-                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id
+                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at
         """,
         limit,
         token,
@@ -127,6 +127,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                 attempts=r["attempts"],
                 lookups=r["lookups"],
                 expires_at=r["expires_at"],
+                send_now=r["send_now_at"] is not None,
             ),
             token=token,
             context=r["context"],
@@ -354,10 +355,10 @@ async def upsert_quiet_hours(
 
 # Reads for agents
 
-_DELIVERY_COLUMNS = """
+DELIVERY_COLUMNS = """
     delivery_id, customer_id, resolved_customer_id, channel, template, purpose, status, hold_reason, attempts,
     next_attempt_at, expires_at, recipient, language, subject, last_error, cause_id, cause_event_id,
-    cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at
+    cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at, send_now_by, send_now_at
 """
 
 
@@ -366,7 +367,7 @@ async def list_deliveries(
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""
-        SELECT {_DELIVERY_COLUMNS} FROM deliveries
+        SELECT {DELIVERY_COLUMNS} FROM deliveries
          WHERE ($1::text IS NULL OR customer_id = $1 OR resolved_customer_id = $1)
            AND ($2::text IS NULL OR status = $2)
          ORDER BY created_at DESC, delivery_id
@@ -381,7 +382,7 @@ async def list_deliveries(
 
 async def get_delivery(conn: asyncpg.Connection, delivery_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1",  # constant column list
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1",  # constant column list
         delivery_id,
     )
 
@@ -417,3 +418,26 @@ async def planned_since(conn: asyncpg.Connection, *, customer_id: str, template:
         since,
     )
     return found
+
+
+# Known customers
+
+
+async def customer_known(conn: asyncpg.Connection, customer_id: str) -> bool:
+    """Whether this service has heard of the customer: in the shared view, or from its own records.
+
+    The view (profile's snapshots) is the usual way; a booking, a planned message or a
+    recorded consent count too, so a customer whose snapshot is still on its way is known
+    as soon as anything about them arrived here.
+    """
+    known: bool = await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM customer_view WHERE kind = 'customer' AND customer_id = $1)
+            OR EXISTS (SELECT 1 FROM bookings WHERE customer_id = $1)
+            OR EXISTS (SELECT 1 FROM deliveries WHERE customer_id = $1 OR resolved_customer_id = $1)
+            OR EXISTS (SELECT 1 FROM consents WHERE customer_id = $1)
+            OR EXISTS (SELECT 1 FROM quiet_hours WHERE customer_id = $1)
+        """,
+        customer_id,
+    )
+    return known

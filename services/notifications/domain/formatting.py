@@ -1,9 +1,11 @@
 """Language-aware formatting of dates, money and trip segments for messages.
 
 Deliberately independent of the process locale: a worker renders English and German
-mail side by side. Datetimes arrive as ISO 8601 strings with the offset the booking
-system gave, which is the local time at the place of departure; they are shown in
-that offset, never converted.
+mail side by side. Datetimes arrive as ISO 8601 strings with whatever offset the booking
+system gave. A departure or arrival is shown in the time zone of the airport (station,
+rental desk) it happens at, named with the place and the zone's abbreviation ("10:15 local
+time in Frankfurt am Main (CET)"); where the place is not known, the time is shown as sent,
+labelled with its UTC offset - never as an unqualified "local time".
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.kit.dates import as_date, long_date
+from services.notifications.domain.itinerary import Place, place_of
+from services.notifications.domain.zones import zone_named
 
 _WEEKDAYS = {
     "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
@@ -26,8 +30,9 @@ _WORDS = {
         "car": "Car",
         "rail": "Train",
         "departs": "departs",
+        "arrives": "arrives",
         "rail_departs": "departs",
-        "local": "local time",
+        "local_in": "local time in {place}",
         "pickup": "pick-up",
         "return": "return",
         "night": "night",
@@ -40,8 +45,9 @@ _WORDS = {
         "car": "Mietwagen",
         "rail": "Zug",
         "departs": "Abflug",
+        "arrives": "Ankunft",
         "rail_departs": "Abfahrt",
-        "local": "Ortszeit",
+        "local_in": "Ortszeit {place}",
         "pickup": "Abholung",
         "return": "Rückgabe",
         "night": "Nacht",
@@ -68,6 +74,52 @@ def local_datetime(value: datetime | str, language: str = "en") -> str:
     return f"{weekday}{sep}{long_date(dt, lang)}, {dt:%H:%M}{_WORDS[lang]['time_suffix']}"
 
 
+def _clock(dt: datetime, lang: str) -> str:
+    return f"{dt:%H:%M}{_WORDS[lang]['time_suffix']}"
+
+
+def _abbreviation(dt: datetime) -> str:
+    """CET, EST; `UTC+04` where the zone has no letters for itself."""
+    name = dt.tzname() or ""
+    if not name or name[0] in "+-":
+        offset = dt.strftime("%z")
+        return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    return name
+
+
+def place_time(value: datetime | str, place: Place | None, language: str = "en", *, with_date: bool = True) -> str:
+    """A time at a place: in the place's zone and labelled with it, else as sent with its offset."""
+    lang = _lang(language)
+    dt = _as_datetime(value)
+    zone = zone_named(place.zone) if place is not None else None
+    if place is not None and zone is not None:
+        dt = dt.astimezone(zone)
+        label = f"{_WORDS[lang]['local_in'].format(place=place.name)} ({_abbreviation(dt)})"
+    else:
+        label = f"({_abbreviation(dt)})"
+    shown = local_datetime(dt, lang) if with_date else _clock(dt, lang)
+    return f"{shown} {label}"
+
+
+def _journey(segment: Mapping[str, Any], lang: str, departs: str, start: str, end: str) -> str:
+    """`departs <time at origin>, arrives <time at destination>` (the date again only when it differs)."""
+    w = _WORDS[lang]
+    origin, destination = place_of(segment, "origin_place"), place_of(segment, "destination_place")
+    left, arrived = segment[start], segment.get(end)
+    text = f"{departs} {place_time(left, origin, lang)}"
+    if arrived:
+        local_left = _in_zone(_as_datetime(left), origin)
+        local_arrived = _in_zone(_as_datetime(arrived), destination)
+        same_day = local_left.date() == local_arrived.date()
+        text += f", {w['arrives']} {place_time(arrived, destination, lang, with_date=not same_day)}"
+    return text
+
+
+def _in_zone(dt: datetime, place: Place | None) -> datetime:
+    zone = zone_named(place.zone) if place is not None else None
+    return dt.astimezone(zone) if zone is not None else dt
+
+
 def money(amount: Decimal | float | str | None, currency: str | None, language: str = "en") -> str:
     """`1,234.50 EUR` / `1.234,50 EUR`; empty when there is no amount."""
     if amount is None or amount == "":
@@ -91,7 +143,7 @@ def segment_line(segment: Mapping[str, Any], language: str = "en") -> str:
         return (
             f"{w['flight']} {segment['carrier']} {segment['flight_number']}: "
             f"{segment['origin']} → {segment['destination']}, "
-            f"{w['departs']} {local_datetime(segment['departure_at'], lang)} ({w['local']})"
+            f"{_journey(segment, lang, w['departs'], 'departure_at', 'arrival_at')}"
         )
     if kind == "hotel":
         check_in, check_out = as_date(segment["check_in"]), as_date(segment["check_out"])
@@ -104,12 +156,13 @@ def segment_line(segment: Mapping[str, Any], language: str = "en") -> str:
     if kind == "car":
         return (
             f"{w['car']} {segment['vendor']}: {w['pickup']} {segment['pickup_location']} "
-            f"{local_datetime(segment['pickup_at'], lang)}, "
-            f"{w['return']} {segment['dropoff_location']} {local_datetime(segment['dropoff_at'], lang)}"
+            f"{place_time(segment['pickup_at'], place_of(segment, 'pickup_place'), lang)}, "
+            f"{w['return']} {segment['dropoff_location']} "
+            f"{place_time(segment['dropoff_at'], place_of(segment, 'dropoff_place'), lang)}"
         )
     if kind == "rail":
         return (
             f"{w['rail']} {segment['operator']}: {segment['origin']} → {segment['destination']}, "
-            f"{w['rail_departs']} {local_datetime(segment['departure_at'], lang)} ({w['local']})"
+            f"{_journey(segment, lang, w['rail_departs'], 'departure_at', 'arrival_at')}"
         )
     return str(kind or "segment")

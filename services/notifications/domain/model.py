@@ -9,9 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, get_args
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from services.kit.contracts.notifications import FailureCode
+from services.notifications.domain.quiet_hours import (
+    DEFAULT_QUIET_HOURS,
+    QuietHours,
+    quiet_hours_end,
+    send_not_before,
+)
+from services.notifications.domain.zones import Mark, Whereabouts, resolve_zone, zone_label
+
+__all__ = [
+    "DEFAULT_QUIET_HOURS",
+    "QuietHours",
+    "quiet_hours_end",
+    "resolve_zone",
+    "send_not_before",
+]
 
 Purpose = Literal["transactional", "service", "marketing"]
 Channel = Literal["email", "sms"]
@@ -86,6 +102,7 @@ class PendingDelivery:
     attempts: int = 0  # send attempts made so far
     lookups: int = 0  # times the customer was not in the view yet
     expires_at: datetime | None = None
+    send_now: bool = False  # an agent released it: quiet hours no longer hold it (consent still applies)
 
 
 @dataclass(frozen=True)
@@ -98,7 +115,7 @@ class Recipient:
     email: str | None = None
     email_deliverable: bool = True
     language: str | None = None
-    time_zone: str | None = None
+    time_zone: str | None = None  # profile's zone for the traveller: their home (it knows no itineraries)
     home_time_zone: str | None = None
 
     @classmethod
@@ -224,61 +241,6 @@ def effective_quiet_hours(
 
 
 @dataclass(frozen=True)
-class QuietHours:
-    """A daily window, in the traveller's local time, in which non-urgent messages wait.
-
-    `start > end` means the window crosses midnight (22:00-07:00); `start == end` is empty.
-    """
-
-    start: time
-    end: time
-    enabled: bool = True
-
-    def contains(self, local: time) -> bool:
-        local = local.replace(tzinfo=None)
-        if not self.enabled or self.start == self.end:
-            return False
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-
-DEFAULT_QUIET_HOURS = QuietHours(start=time(22, 0), end=time(7, 0))
-
-
-def resolve_zone(*names: str | None) -> tzinfo:
-    """The first valid IANA zone among `names`, else UTC."""
-    for name in names:
-        if not name:
-            continue
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return UTC
-
-
-def quiet_hours_end(now: datetime, window: QuietHours, zone: tzinfo) -> datetime | None:
-    """When the quiet window around `now` ends (UTC), or None when `now` is not in it."""
-    local = now.astimezone(zone)
-    if not window.contains(local.time()):
-        return None
-    end_date = local.date()
-    if window.start > window.end and local.time() >= window.start:
-        end_date += timedelta(days=1)  # evening part of a window that crosses midnight
-    # A wall time that does not exist (DST gap) resolves to just after the gap.
-    end = datetime.combine(end_date, window.end, tzinfo=zone).astimezone(UTC)
-    return end if end > now else None
-
-
-def send_not_before(*, purpose: Purpose, now: datetime, window: QuietHours, zone: tzinfo) -> datetime | None:
-    """When a message may go out: None for now; transactional messages ignore quiet hours."""
-    if purpose == "transactional":
-        return None
-    return quiet_hours_end(now, window, zone)
-
-
-@dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff: base, 2*base, 4*base, ... capped; at most `max_attempts` tries."""
 
@@ -318,6 +280,7 @@ class Send:
 class Defer:
     until: datetime
     reason: str  # WAITING_FOR_CONTACT | QUIET_HOURS | RETRY
+    zone: str | None = None  # for QUIET_HOURS: the zone the traveller's window was read in
 
 
 @dataclass(frozen=True)
@@ -325,12 +288,14 @@ class Drop:
     """The delivery ends without a message: `failed`, or `suppressed` by the customer's choice.
 
     `permanent` tells consumers of DeliveryFailedV1 whether retrying the same message
-    later could succeed (an outage) or not (a rejected address, a missing consent).
+    later could succeed (an outage, a consent given again) or not (a rejected address);
+    `code` says why for machines: only `recipient_rejected` is a fault of the address.
     """
 
     status: Literal["failed", "suppressed"]
     reason: str
     permanent: bool
+    code: FailureCode
 
 
 Decision = Send | Defer | Drop
@@ -353,43 +318,71 @@ def decide(
     rules: DispatchRules,
     now: datetime,
     preferences: CommunicationPreferences | None = None,
+    itinerary: Iterable[Mark] = (),
 ) -> Decision:
     """What to do with a due delivery, given what the service knows about its customer now.
 
     `consents` and `quiet_hours` are this service's own records; `preferences` is what the
     traveller's preferences snapshot says (its consents join the others, latest decision
-    first; its language and home time zone come before the profile's).
+    first; its language comes before the profile's). Quiet hours are read in the zone the
+    traveller is in (`where_is`).
     """
     if preferences is not None:
         consents = [*consents, *preferences.consents]
     if delivery.expires_at is not None and now >= delivery.expires_at:
-        return Drop("failed", "expired: the message is no longer relevant", permanent=True)
+        return Drop("failed", "expired: the message is no longer relevant", permanent=True, code="expired")
     if recipient is None:
         if now >= delivery.created_at + rules.contact_wait:
-            return Drop("failed", "no contact data: the customer never appeared in the customer view", permanent=False)
+            reason = "no contact data: the customer never appeared in the customer view"
+            return Drop("failed", reason, permanent=False, code="no_contact_data")
         return Defer(now + rules.contact_retry.delay(delivery.lookups + 1), WAITING_FOR_CONTACT)
     if not consent_allows(delivery.purpose, delivery.channel, consents):
-        return Drop("suppressed", f"no consent for {delivery.purpose} messages by {delivery.channel}", permanent=True)
+        # The traveller's choice, not a fault of the address; a later consent lifts it.
+        reason = f"no consent for {delivery.purpose} messages by {delivery.channel}"
+        return Drop("suppressed", reason, permanent=False, code="no_consent")
     if delivery.channel != "email":
-        return Drop("failed", f"channel {delivery.channel} is not available yet", permanent=True)
+        reason = f"channel {delivery.channel} is not available yet"
+        return Drop("failed", reason, permanent=True, code="channel_unavailable")
     if not recipient.email:
-        return Drop("failed", "no email address on file", permanent=True)
+        return Drop("failed", "no email address on file", permanent=True, code="no_address")
     if not recipient.email_deliverable:
-        return Drop("failed", "email address is marked undeliverable", permanent=True)
-    stated_zone = preferences.home_time_zone if preferences is not None else None
-    zone = resolve_zone(recipient.time_zone, stated_zone, recipient.home_time_zone)
-    later = send_not_before(purpose=delivery.purpose, now=now, window=quiet_hours or rules.quiet_hours, zone=zone)
-    if later is not None:
-        return Defer(later, QUIET_HOURS)
+        reason = "email address is marked undeliverable"
+        return Drop("failed", reason, permanent=True, code="address_undeliverable")
+    if not delivery.send_now:
+        where = where_is(recipient, preferences, itinerary)
+        window = quiet_hours or rules.quiet_hours
+        later = send_not_before(purpose=delivery.purpose, now=now, window=window, zone=where)
+        if later is not None:
+            return Defer(later, QUIET_HOURS, zone=zone_label(where.zone_at(now)))
     stated_language = preferences.language if preferences is not None else None
     language = pick_language(stated_language or recipient.language, default=rules.default_language)
     return Send(recipient, recipient.email, language)
 
 
-def after_failed_send(*, attempts: int, error: str, permanent: bool, policy: RetryPolicy, now: datetime) -> Decision:
-    """What follows a send attempt that failed: retry later, or give up."""
+def where_is(
+    recipient: Recipient, preferences: CommunicationPreferences | None, itinerary: Iterable[Mark] = ()
+) -> Whereabouts:
+    """The traveller's zone over time: where the itinerary puts them, else at home.
+
+    Home is the zone the traveller stated (comms.home_time_zone) before the one profile
+    publishes, which may be derived (phone or company country): their own word wins.
+    """
+    stated = preferences.home_time_zone if preferences is not None else None
+    home = resolve_zone(stated, recipient.home_time_zone, recipient.time_zone)
+    return Whereabouts.of(home, itinerary)
+
+
+def after_failed_send(
+    *, attempts: int, error: str, permanent: bool, policy: RetryPolicy, now: datetime, recipient_refused: bool = False
+) -> Decision:
+    """What follows a send attempt that failed: retry later, or give up.
+
+    `recipient_refused`: the server refused the recipient itself (not the message, not the
+    connection), the one failure that says the address is bad.
+    """
     if permanent:
-        return Drop("failed", f"rejected: {error}", permanent=True)
+        code: FailureCode = "recipient_rejected" if recipient_refused else "message_rejected"
+        return Drop("failed", f"rejected: {error}", permanent=True, code=code)
     if policy.exhausted(attempts):
-        return Drop("failed", f"gave up after {attempts} attempts: {error}", permanent=False)
+        return Drop("failed", f"gave up after {attempts} attempts: {error}", permanent=False, code="gave_up")
     return Defer(now + policy.delay(attempts), RETRY)

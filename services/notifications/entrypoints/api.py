@@ -15,10 +15,13 @@ from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
+from services.notifications.adapters import holds
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.model import (
     CHANNELS,
     PURPOSES,
+    QUIET_HOURS,
+    RETRY,
     Channel,
     CommunicationPreferences,
     ConsentRecord,
@@ -33,6 +36,8 @@ from services.notifications.settings import NotificationsSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+# Holds an agent may lift: quiet hours and a retry's wait (waiting for contact data cannot be skipped).
+RELEASABLE = (QUIET_HOURS, RETRY)
 
 
 class DeliveryPublic(BaseModel):
@@ -59,6 +64,8 @@ class DeliveryPublic(BaseModel):
     updated_at: datetime
     sent_at: datetime | None
     failed_at: datetime | None
+    send_now_by: str | None = Field(default=None, description="The agent who released a held message")
+    send_now_at: datetime | None = None
 
 
 class DeliveryPage(BaseModel):
@@ -111,9 +118,10 @@ class QuietHoursPublic(BaseModel):
     enabled: bool
     start: time = Field(description="Local time of the traveller")
     end: time
-    source: Literal["default", "customer", "preferences"] = Field(
-        description="default: the service's setting; customer: set through this API; preferences: the"
-        " traveller's stated comms.quiet_hours in the shared customer view (when more recent)"
+    source: Literal["default", "agent", "preferences"] = Field(
+        description="default: the service's setting; agent: set through this API (by the agent named in"
+        " updated_by); preferences: the traveller's stated comms.quiet_hours in the shared customer view"
+        " (when more recent)"
     )
     updated_by: str | None = None
     updated_at: datetime | None = None
@@ -133,6 +141,20 @@ class QuietHoursUpdate(BaseModel):
         if self.enabled and self.start.replace(tzinfo=None) == self.end.replace(tzinfo=None):
             raise ValueError("start and end must differ; set enabled=false for no quiet hours")
         return self
+
+
+async def _known_customer(conn: asyncpg.Connection, customer_id: str) -> str:
+    """The customer's current id (after merges); 404 for a customer this service never heard of."""
+    if not await repo.customer_known(conn, customer_id):
+        raise ProblemError(
+            404,
+            f"no customer {customer_id!r} is known here. A traveller profile created moments ago is known"
+            " as soon as its snapshot reaches this service's customer view (usually within a second):"
+            " try again shortly.",
+            type_="/problems/unknown-customer",
+        )
+    entry = await lookup(conn, "customer", customer_id)
+    return entry.customer_id if entry is not None else customer_id
 
 
 def _delivery(row: asyncpg.Record) -> DeliveryPublic:
@@ -182,6 +204,28 @@ async def get_delivery(
     return _delivery(row)
 
 
+@router.post("/deliveries/{delivery_id}/send-now", response_model=DeliveryPublic, tags=["deliveries"])
+async def send_now(
+    delivery_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request, principal: Agent
+) -> DeliveryPublic:
+    """Send a message held for quiet hours (or waiting to retry) now; audited. Consent still applies."""
+    async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
+        row = await holds.release_held(conn, delivery_id, reasons=RELEASABLE, actor=principal.name)
+        if row is None:
+            found = await repo.get_delivery(conn, delivery_id)
+            if found is None:
+                raise ProblemError(404, f"no delivery {delivery_id!r}", type_="/problems/unknown-delivery")
+            state = found["hold_reason"] if found["status"] == "pending" else found["status"]
+            raise ProblemError(
+                409,
+                f"delivery {delivery_id!r} is not held ({state}): only a message held for quiet hours or"
+                " waiting to retry can be sent now",
+                type_="/problems/delivery-not-held",
+            )
+        await _audit(conn, principal, "delivery.send_now", row["customer_id"], {"delivery_id": delivery_id})
+    return _delivery(row)
+
+
 async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPublic:
     rows = await repo.list_consents(conn, customer_id)
     own = [ConsentRecord(r["purpose"], r["channel"], r["granted"], r["updated_at"]) for r in rows]
@@ -210,8 +254,9 @@ async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPubli
 async def get_consents(customer_id: CustomerId, request: Request, principal: Agent) -> ConsentsPublic:
     """The customer's explicit consents and what is allowed per purpose and channel."""
     async with repo.connect(runtime_of(request).pool) as conn:
-        result = await _consents(conn, customer_id)
-        await _audit(conn, principal, "consents.read", customer_id, {})
+        current = await _known_customer(conn, customer_id)
+        result = await _consents(conn, current)
+        await _audit(conn, principal, "consents.read", current, {})
     return result
 
 
@@ -221,6 +266,7 @@ async def put_consent(
 ) -> ConsentsPublic:
     """Record one consent decision (grant or revoke a purpose on a channel); audited."""
     async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
+        customer_id = await _known_customer(conn, customer_id)
         await repo.upsert_consent(
             conn,
             customer_id=customer_id,
@@ -231,6 +277,8 @@ async def put_consent(
             updated_by=principal.name,
         )
         await _audit(conn, principal, "consent.update", customer_id, body.model_dump())
+        # Messages held for quiet hours are decided again: a revoked consent stops them now.
+        await holds.wake_held(conn, [customer_id], reasons=[QUIET_HOURS])
         result = await _consents(conn, customer_id)
     return result
 
@@ -256,7 +304,7 @@ async def _quiet_hours(conn: asyncpg.Connection, customer_id: str, settings: Not
             enabled=row["enabled"],
             start=row["start_local"],
             end=row["end_local"],
-            source="customer",
+            source="agent",  # only agents (the role this API demands) write these rows
             updated_by=row["updated_by"],
             updated_at=row["updated_at"],
         )
@@ -281,15 +329,17 @@ def _settings(request: Request) -> NotificationsSettings:
 async def get_quiet_hours(customer_id: CustomerId, request: Request, principal: Agent) -> QuietHoursPublic:
     """The customer's quiet hours (service and marketing messages wait; transactional ones do not)."""
     async with repo.connect(runtime_of(request).pool) as conn:
-        return await _quiet_hours(conn, customer_id, _settings(request))
+        current = await _known_customer(conn, customer_id)
+        return await _quiet_hours(conn, current, _settings(request))
 
 
 @router.put("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
 async def put_quiet_hours(
     customer_id: CustomerId, body: QuietHoursUpdate, request: Request, principal: Agent
 ) -> QuietHoursPublic:
-    """Set the customer's quiet hours; audited."""
+    """Set the customer's quiet hours; audited. Messages they hold are decided again at once."""
     async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
+        customer_id = await _known_customer(conn, customer_id)
         await repo.upsert_quiet_hours(
             conn,
             customer_id=customer_id,
@@ -299,6 +349,7 @@ async def put_quiet_hours(
             updated_by=principal.name,
         )
         await _audit(conn, principal, "quiet_hours.update", customer_id, body.model_dump(mode="json"))
+        await holds.wake_held(conn, [customer_id], reasons=[QUIET_HOURS])
         return await _quiet_hours(conn, customer_id, _settings(request))
 
 

@@ -32,13 +32,16 @@ from typing import Any
 import asyncpg
 
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
+from services.kit.supervision import Worker
+from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
+from services.notifications.adapters import itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
 from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
+from services.notifications.domain.itinerary import marks_of
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
     RETRY,
@@ -54,6 +57,7 @@ from services.notifications.domain.model import (
     decide,
     effective_quiet_hours,
 )
+from services.notifications.service_layer.reports import DeliveryReport, delivery_report
 
 log = logging.getLogger(__name__)
 
@@ -115,50 +119,30 @@ class Dispatcher:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
-        """Dispatch until cancelled; survives database hiccups with backoff."""
-        listener: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None = None
-        backoff = 0.5
-        try:
-            while True:
-                self._wake.clear()
-                try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._listen(listener)
-                    claimed = await self.dispatch_once()
-                    timeout = 0.0 if claimed >= self._config.batch_size else await self._idle_seconds()
-                    backoff = 0.5
-                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("dispatcher pass failed, retrying in %.1fs: %s", backoff, exc)
-                    timeout, backoff = backoff, min(backoff * 2, 10.0)
-                except Exception:
-                    log.exception("dispatcher error, retrying in %.1fs", backoff)
-                    timeout, backoff = backoff, min(backoff * 2, 10.0)
-                if timeout > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-        finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(self._channel, self._on_notify)
-                with contextlib.suppress(Exception):
-                    await self._pool.release(listener)
-
-    async def _listen(
-        self, previous: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None
-    ) -> asyncpg.pool.PoolConnectionProxy[asyncpg.Record]:
-        if previous is not None:
-            with contextlib.suppress(Exception):
-                await self._pool.release(previous)
+    async def run(self, worker: Worker | None = None) -> None:
+        """Dispatch until cancelled. A fault ends the run (the runtime's supervisor starts it again with
+        backoff): the listening connection is then a new one — after a database restart the old one is
+        gone, and asking it anything only raises."""
+        worker = worker or Worker("notifications", "dispatcher")
         listener = await self._pool.acquire()
         try:
             # The planning trigger notifies `<schema>_deliveries`; the pool's search_path names the schema.
             self._channel = f"{await listener.fetchval('SELECT current_schema()')}_deliveries"
             await listener.add_listener(self._channel, self._on_notify)
-        except BaseException:
-            await self._pool.release(listener)
-            raise
-        return listener
+            while True:
+                self._wake.clear()
+                worker.busy()
+                claimed = await self.dispatch_once()
+                timeout = 0.0 if claimed >= self._config.batch_size else await self._idle_seconds()
+                worker.progressed()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(self._channel, self._on_notify)
+            with contextlib.suppress(Exception):
+                await self._pool.release(listener)
 
     async def _idle_seconds(self) -> float:
         async with repo.connect(self._pool) as conn:
@@ -197,11 +181,11 @@ class Dispatcher:
         with log_context(correlation_id=str(claimed.correlation_id)):
             try:
                 outcome = await self._attempt(claimed)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                # The database is unreachable: the lease brings the delivery back later.
-                log.warning("could not handle delivery %s", claimed.delivery.delivery_id, exc_info=True)
-                return
             except Exception as exc:
+                if is_transient(exc):
+                    # The database is unreachable (or restarting): the lease brings the delivery back later.
+                    log.warning("could not handle delivery %s: %s", claimed.delivery.delivery_id, exc)
+                    return
                 # A bug must not loop forever: count it as a failed attempt, bounded by the retry policy.
                 log.exception("delivery %s crashed", claimed.delivery.delivery_id)
                 error = f"internal error: {type(exc).__name__}: {exc}"
@@ -230,7 +214,10 @@ class Dispatcher:
             try:
                 await self._record(claimed, outcome)
                 return
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("could not record the outcome of delivery %s", claimed.delivery.delivery_id)
+                    return
                 if time.monotonic() + backoff >= deadline:
                     log.error(
                         "could not record the outcome of delivery %s before its lease ends: %s",
@@ -243,9 +230,6 @@ class Dispatcher:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-            except Exception:
-                log.exception("could not record the outcome of delivery %s", claimed.delivery.delivery_id)
-                return
 
     async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
         d = claimed.delivery
@@ -259,14 +243,17 @@ class Dispatcher:
             ids += [d.customer_id] if d.customer_id not in ids else []
             consents = await repo.consents_for(conn, ids)
             own_quiet_hours, own_quiet_hours_at = await repo.quiet_hours_for(conn, ids)
+            now = self._clock()
+            trips = await itineraries.itineraries_around(conn, ids, now) if d.purpose != "transactional" else []
         decision = decide(
             delivery=d,
             recipient=recipient,
             consents=consents,
             quiet_hours=effective_quiet_hours(own_quiet_hours, own_quiet_hours_at, preferences),
             rules=self._config.rules,
-            now=self._clock(),
+            now=now,
             preferences=preferences,
+            itinerary=[mark for segments in trips for mark in marks_of(segments)],
         )
         if not isinstance(decision, Send):
             return _Outcome(decision, recipient=recipient)
@@ -275,7 +262,8 @@ class Dispatcher:
                 template=d.template, language=decision.language, context=claimed.context, recipient=decision.recipient
             )
         except RenderError as exc:
-            return _Outcome(Drop("failed", f"could not render: {exc}", permanent=True), recipient=recipient)
+            dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
+            return _Outcome(dropped, recipient=recipient)
         message = build_email(
             rendered=rendered,
             to=decision.address,
@@ -294,6 +282,7 @@ class Dispatcher:
                 permanent=exc.permanent,
                 policy=self._config.send_retry,
                 now=self._clock(),
+                recipient_refused=exc.recipient_refused,
             )
             return _Outcome(failed, attempted=True, recipient=recipient, address=decision.address, error=str(exc))
         finally:
@@ -327,16 +316,7 @@ class Dispatcher:
                     subject=outcome.subject or "",
                     sent_at=outcome.sent_at,
                 )
-                if held:
-                    payload: DeliverySentV1 | DeliveryFailedV1 = DeliverySentV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        purpose=d.purpose,
-                        sent_at=outcome.sent_at,
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = outcome.sent_at
             elif isinstance(decision, Defer):
                 held = await repo.mark_deferred(
                     conn,
@@ -348,6 +328,7 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
+                at = self._clock()
             else:
                 failed_at = self._clock()
                 held = await repo.mark_dropped(
@@ -360,17 +341,12 @@ class Dispatcher:
                     resolved_customer_id=resolved_id,
                     recipient=outcome.address,
                 )
-                if held:
-                    payload = DeliveryFailedV1(
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        channel=d.channel,
-                        template=d.template,
-                        reason=decision.reason,
-                        permanent=decision.permanent,
-                        failed_at=failed_at,
-                    )
-                    await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                at = failed_at
+            payload = delivery_report(
+                d, decision, customer_id=customer_id, cause_event_id=str(claimed.cause_event_id), at=at
+            )
+            if held and payload is not None:
+                await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
         if not held:
             log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
             return
@@ -396,9 +372,7 @@ class Dispatcher:
             log.info("%s %s %s: %s", d.template, d.delivery_id, decision.status, decision.reason)
 
     @staticmethod
-    def _envelope(
-        payload: DeliverySentV1 | DeliveryFailedV1, customer_id: str, claimed: repo.ClaimedDelivery
-    ) -> Envelope[Any]:
+    def _envelope(payload: DeliveryReport, customer_id: str, claimed: repo.ClaimedDelivery) -> Envelope[Any]:
         envelope = Envelope.new(
             payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
         )

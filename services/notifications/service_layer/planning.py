@@ -21,11 +21,20 @@ from services.kit.consumer import PermanentError
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import SurveyInvitedV1
-from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1
+from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1, PreferenceSnapshotV1
 from services.kit.view import apply_view_event, apply_view_events
+from services.notifications.adapters import holds, itineraries
 from services.notifications.adapters import repository as repo
+from services.notifications.adapters.itineraries import StoredBooking
 from services.notifications.adapters.metrics import DELIVERIES
-from services.notifications.domain.model import TEMPLATE_PURPOSE, DeliveryPlan, TemplateName, template_for_booking
+from services.notifications.domain.itinerary import PlaceDirectory, annotate_segments, compare_segments, span_of
+from services.notifications.domain.model import (
+    QUIET_HOURS,
+    TEMPLATE_PURPOSE,
+    DeliveryPlan,
+    TemplateName,
+    template_for_booking,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,38 +78,86 @@ async def plan_delivery(conn: asyncpg.Connection, plan: DeliveryPlan) -> bool:
     return planned
 
 
-async def handle_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
-    """A booking was created, changed or cancelled: plan the confirmation or notice."""
-    p = event.payload
-    if not isinstance(p, ResolvedBookingV1):
-        raise PermanentError(f"expected ResolvedBookingV1, got {type(p).__name__}")
-    template = template_for_booking(p.kind)
-    if template is None:
-        return
-    if p.kind == "cancelled":
-        # A confirmation or change notice still waiting (e.g. for contact data) is now wrong.
-        stopped = await repo.suppress_pending_for_booking(
-            conn,
-            source_system=p.source_system,
-            booking_id=p.booking_id,
-            templates=("booking_confirmation", "booking_changed"),
-            reason="booking cancelled before the message was sent",
+def booking_handler(directory: PlaceDirectory) -> Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]:
+    """The handler of resolved bookings, placing segments with `directory` (airports, cities and their zones)."""
+
+    async def handle_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        """A booking was created, changed or cancelled: keep its itinerary, plan the confirmation or notice."""
+        p = event.payload
+        if not isinstance(p, ResolvedBookingV1):
+            raise PermanentError(f"expected ResolvedBookingV1, got {type(p).__name__}")
+        segments = annotate_segments(p.model_dump(mode="json")["segments"], directory)
+        previous = await itineraries.booking_for_update(conn, p.source_system, p.booking_id)
+        current = await _keep_itinerary(conn, p, segments, previous)
+        # Where the traveller will be may have changed: held messages are decided again.
+        await holds.wake_held(conn, [p.customer_id], reasons=[QUIET_HOURS])
+        template = template_for_booking(p.kind)
+        if template is None:
+            return
+        if p.kind == "cancelled":
+            await _stop_outdated_messages(conn, p)
+        context: dict[str, Any] = {
+            "booking_id": p.booking_id,
+            "source_system": p.source_system,
+            "kind": p.kind,
+            # A cancellation carries no segments: the email lists the ones it cancels.
+            "segments": segments or (current.segments if current is not None else []),
+            "total_price": None if p.total_price is None else str(p.total_price),
+            "currency": p.currency,
+            "reason": p.reason,
+        }
+        if p.kind == "changed" and previous is not None and previous.occurred_at <= p.occurred_at:
+            context["changes"] = compare_segments(previous.segments, segments)
+        # The booking system's event id is the cause: stable when profile re-publishes the booking.
+        plan = plan_for(
+            event, customer_id=p.customer_id, template=template, cause_id=p.source_event_id, context=context
         )
-        for delivery_id in stopped:
-            DELIVERIES.labels("email", "booking_confirmation", "suppressed").inc()
-            log.info("suppressed %s: booking %s:%s was cancelled", delivery_id, p.source_system, p.booking_id)
-    data = p.model_dump(mode="json")
-    context = {
-        "booking_id": p.booking_id,
-        "source_system": p.source_system,
-        "kind": p.kind,
-        "segments": data["segments"],
-        "total_price": data["total_price"],
-        "currency": p.currency,
-    }
-    # The booking system's event id is the cause: stable when profile re-publishes the booking.
-    plan = plan_for(event, customer_id=p.customer_id, template=template, cause_id=p.source_event_id, context=context)
-    await plan_delivery(conn, plan)
+        await plan_delivery(conn, plan)
+
+    return handle_resolved_booking
+
+
+async def _keep_itinerary(
+    conn: asyncpg.Connection, p: ResolvedBookingV1, segments: list[dict[str, Any]], previous: StoredBooking | None
+) -> StoredBooking | None:
+    """Record the booking's state from this event unless a later one was recorded; returns the state kept."""
+    if previous is not None and previous.occurred_at > p.occurred_at:
+        return previous  # an older event arriving late changes nothing
+    if p.kind in ("created", "changed"):
+        status, kept = "active", segments
+    elif p.kind == "cancelled":
+        status, kept = "cancelled", segments or (previous.segments if previous is not None else [])
+    elif previous is not None:  # trip started or completed: the itinerary stays as booked
+        status, kept = previous.status, segments or previous.segments
+    else:
+        status, kept = "active", segments
+    state = StoredBooking(p.customer_id, status, kept, p.source_event_id, p.occurred_at)
+    await itineraries.save_booking(
+        conn,
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        customer_id=p.customer_id,
+        status=status,
+        segments=kept,
+        source_event_id=p.source_event_id,
+        occurred_at=p.occurred_at,
+        span=span_of(kept),
+    )
+    return state
+
+
+async def _stop_outdated_messages(conn: asyncpg.Connection, p: ResolvedBookingV1) -> None:
+    """A confirmation or change notice still waiting (e.g. for contact data) is now wrong."""
+    stopped = await repo.suppress_pending_for_booking(
+        conn,
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        templates=("booking_confirmation", "booking_changed"),
+        reason="booking cancelled before the message was sent",
+    )
+    for delivery_id in stopped:
+        DELIVERIES.labels("email", "booking_confirmation", "suppressed").inc()
+        log.info("suppressed %s: booking %s:%s was cancelled", delivery_id, p.source_system, p.booking_id)
 
 
 async def handle_survey_invited(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
@@ -172,21 +229,27 @@ def preference_question_handler(
 
 
 async def handle_view_events(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
-    """A run of view events at once (`handle_view_event` on each, in two statements or so)."""
+    """A run of view events at once (`handle_view_event` on each, in a few statements)."""
     await apply_view_events(conn, events)
-    ids = sorted(
-        {e.payload.customer_id for e in events if isinstance(e.payload, CustomerSnapshotV1 | CustomerRedirectV1)}
-    )
-    woken = await repo.wake_waiting(conn, ids)
-    if woken:
-        log.info("contact data for %d customer(s) arrived: %d delivery(ies) due now", len(ids), woken)
+    await _wake_for(conn, events)
 
 
 async def handle_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Keep the local customer view, and wake messages that were waiting for this customer."""
     await apply_view_event(conn, event)
-    p = event.payload
-    if isinstance(p, CustomerSnapshotV1 | CustomerRedirectV1):
-        woken = await repo.wake_waiting(conn, [p.customer_id])
-        if woken:
-            log.info("contact data for %s arrived: %d delivery(ies) due now", p.customer_id, woken)
+    await _wake_for(conn, [event])
+
+
+async def _wake_for(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    """Contact data arrived: messages waiting for it go now. Quiet hours, home zone or consent
+    may have changed (a snapshot says so): messages held for quiet hours are decided again."""
+    contact = sorted(
+        {e.payload.customer_id for e in events if isinstance(e.payload, CustomerSnapshotV1 | CustomerRedirectV1)}
+    )
+    stated = sorted({e.payload.customer_id for e in events if isinstance(e.payload, PreferenceSnapshotV1)})
+    woken = await repo.wake_waiting(conn, contact)
+    if woken:
+        log.info("contact data for %d customer(s) arrived: %d delivery(ies) due now", len(contact), woken)
+    held = await holds.wake_held(conn, sorted({*contact, *stated}), reasons=[QUIET_HOURS])
+    if held:
+        log.info("%d held delivery(ies) decided again after a change of the customer view", held)

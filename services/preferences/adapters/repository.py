@@ -74,9 +74,11 @@ async def load(conn: asyncpg.Connection, customer_id: str) -> CustomerRow | None
 
 
 async def save_many(conn: asyncpg.Connection, rows: Sequence[CustomerRow]) -> None:
-    """Insert or update customers in one statement."""
+    """Insert or update customers in one statement, in key order (as `load_for_update` locks them): two
+    transactions writing overlapping new customers in different orders would deadlock on the key."""
     if not rows:
         return
+    rows = sorted(rows, key=lambda r: r.prefs.customer_id)
     await conn.execute(
         """
         INSERT INTO customers AS c (customer_id, company_id, status, merged_into, state, version, published,

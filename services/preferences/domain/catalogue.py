@@ -52,6 +52,7 @@ class KeySpec:
     list_valued: bool = False
     minimum: int | None = None
     maximum: int | None = None
+    code_table: str | None = None  # the table of `codes.name_tables()` naming the key's codes
 
 
 def _enum(allowed: Sequence[str]) -> Validator:
@@ -201,23 +202,26 @@ def _specs() -> list[KeySpec]:
         specs.append(KeySpec(f"air.seat.{h}", f"Seat position on {label} flights", _enum(SEATS), "enum", SEATS))
         specs.append(KeySpec(f"air.cabin.{h}", f"Cabin on {label} flights", _enum(CABINS), "enum", CABINS))
     specs += [
-        KeySpec("air.airlines.preferred", "Preferred airlines (IATA codes)", _airlines, "code_list", list_valued=True),
-        KeySpec("air.airlines.avoided", "Airlines to avoid (IATA codes)", _airlines, "code_list", list_valued=True),
+        KeySpec("air.airlines.preferred", "Preferred airlines (IATA codes)", _airlines, "code_list", list_valued=True,
+                code_table="airlines"),
+        KeySpec("air.airlines.avoided", "Airlines to avoid (IATA codes)", _airlines, "code_list", list_valued=True,
+                code_table="airlines"),
         KeySpec("air.alliances.preferred", "Preferred alliances", _enum_list(codes.ALLIANCES), "enum_list",
-                codes.ALLIANCES, list_valued=True),
+                codes.ALLIANCES, list_valued=True, code_table="alliances"),
         KeySpec("air.stops.max", "Maximum stops (0 = direct only)", _int_range(0, 3, "number of stops"), "int",
                 minimum=0, maximum=3),
         KeySpec("air.departure_window", "Preferred departure time window (local time)",
                 _window("earliest", "latest", may_wrap=False), "window"),
         KeySpec("air.fare_types", "Fare types", _enum_list(("restricted", "flexible", "fully_refundable")),
                 "enum_list", ("restricted", "flexible", "fully_refundable"), list_valued=True),
-        KeySpec("air.meal", "Special meal (IATA SSR code)", _meal, "enum", tuple(codes.MEAL_CODES), sensitive=True),
+        KeySpec("air.meal", "Special meal (IATA SSR code)", _meal, "enum", tuple(codes.MEAL_CODES), sensitive=True,
+                code_table="meals"),
         KeySpec("hotel.star_min", "Minimum hotel star class", _int_range(1, 5, "star class"), "int",
                 minimum=1, maximum=5),
         KeySpec("hotel.chains.preferred", "Preferred hotel chains (GDS chain codes)", _gds_codes("hotel chain", "MC"),
-                "code_list", list_valued=True),
+                "code_list", list_valued=True, code_table="hotel_chains"),
         KeySpec("hotel.chains.avoided", "Hotel chains to avoid (GDS chain codes)", _gds_codes("hotel chain", "MC"),
-                "code_list", list_valued=True),
+                "code_list", list_valued=True, code_table="hotel_chains"),
         KeySpec("hotel.room_type", "Room type", _enum(ROOM_TYPES), "enum", ROOM_TYPES),
         KeySpec("hotel.smoking", "Smoking or non-smoking room", _enum(("non_smoking", "smoking")), "enum",
                 ("non_smoking", "smoking")),
@@ -226,9 +230,9 @@ def _specs() -> list[KeySpec]:
         KeySpec("car.class", "Car class (ACRISS category)", _enum(CAR_CLASSES), "enum", CAR_CLASSES),
         KeySpec("car.transmission", "Transmission", _enum(("automatic", "manual")), "enum", ("automatic", "manual")),
         KeySpec("car.vendors.preferred", "Preferred car rental vendors", _gds_codes("car vendor", "ZE"), "code_list",
-                list_valued=True),
+                list_valued=True, code_table="car_vendors"),
         KeySpec("car.vendors.avoided", "Car rental vendors to avoid", _gds_codes("car vendor", "ZE"), "code_list",
-                list_valued=True),
+                list_valued=True, code_table="car_vendors"),
         KeySpec("rail.class", "Rail travel class", _enum(RAIL_CLASSES), "enum", RAIL_CLASSES),
         KeySpec("rail.seat", "Rail seat", _enum(("window", "aisle", "table", "quiet_coach")), "enum",
                 ("window", "aisle", "table", "quiet_coach")),

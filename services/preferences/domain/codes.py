@@ -107,3 +107,16 @@ nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa
 sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
 """
 LANGUAGES = frozenset(_LANGUAGE_TEXT.split())
+
+ALLIANCE_NAMES: dict[str, str] = {STAR: "Star Alliance", ONEWORLD: "oneworld", SKYTEAM: "SkyTeam"}
+
+
+def name_tables() -> dict[str, dict[str, str]]:
+    """The name of every listed code, by table: what a person reads beside `AVML`, `ZE` or `MC`."""
+    return {
+        "airlines": {code: name for code, (name, _) in AIRLINES.items()},
+        "alliances": dict(ALLIANCE_NAMES),
+        "hotel_chains": dict(HOTEL_CHAINS),
+        "car_vendors": dict(CAR_VENDORS),
+        "meals": dict(MEAL_CODES),
+    }

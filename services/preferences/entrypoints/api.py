@@ -17,7 +17,7 @@ from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.preferences.adapters import repository as repo
-from services.preferences.domain import catalogue, inference, policy
+from services.preferences.domain import catalogue, codes, inference, policy
 from services.preferences.domain.catalogue import InvalidPreferenceError
 from services.preferences.domain.model import Preference
 from services.preferences.entrypoints import answer_pages
@@ -420,6 +420,9 @@ class KeySpecPublic(BaseModel):
     sensitive: bool
     minimum: int | None
     maximum: int | None
+    code_table: str | None = Field(
+        default=None, description="The table of GET /v1/preferences/codes that names this key's codes"
+    )
 
 
 @router.get("/preferences/catalogue", response_model=list[KeySpecPublic], tags=["preferences"])
@@ -427,9 +430,17 @@ async def get_catalogue(principal: Agent) -> list[KeySpecPublic]:
     """Every preference key, its value type and allowed values."""
     return [
         KeySpecPublic(key=s.key, description=s.description, kind=s.kind, allowed=list(s.allowed),
-                      sensitive=s.sensitive, minimum=s.minimum, maximum=s.maximum)
+                      sensitive=s.sensitive, minimum=s.minimum, maximum=s.maximum, code_table=s.code_table)
         for s in catalogue.SPECS.values()
     ]  # fmt: skip
+
+
+@router.get("/preferences/codes", response_model=dict[str, dict[str, str]], tags=["preferences"])
+async def get_code_names(principal: Agent) -> dict[str, dict[str, str]]:
+    """Names of the codes preferences and bookings carry, by table (airlines, alliances, hotel_chains,
+    car_vendors, meals): `{"meals": {"AVML": "Asian vegetarian", ...}, ...}`. Hotel chain and car vendor
+    codes not listed are still accepted; they simply have no name here."""
+    return codes.name_tables()
 
 
 # --- company travel policy ----------------------------------------------------------------------

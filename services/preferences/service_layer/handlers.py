@@ -397,6 +397,22 @@ async def handle_customer_event(conn: asyncpg.Connection, event: Envelope[Any]) 
         await merge_customers(conn, absorbed_id=p.customer_id, survivor_id=p.merged_into, caused_by=event, now=now)
 
 
+async def handle_customer_events(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    """A run of golden-record events: every customer they touch is locked first, in key order, then each
+    event is handled in stream order. Locking one by one in stream order, while a bookings batch of
+    another process locks its sorted set, is how two workers deadlocked."""
+    ids: set[str] = set()
+    for event in events:
+        p = event.payload
+        if isinstance(p, CustomerSnapshotV1):
+            ids.add(p.customer_id)
+        elif isinstance(p, CustomerRedirectV1):
+            ids.update((p.customer_id, p.merged_into))
+    await repo.load_for_update(conn, ids)
+    for event in events:
+        await handle_customer_event(conn, event)
+
+
 async def merge_customers(
     conn: asyncpg.Connection, *, absorbed_id: str, survivor_id: str, caused_by: Envelope[Any] | None, now: datetime
 ) -> None:

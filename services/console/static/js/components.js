@@ -3,6 +3,7 @@
 import { describeError } from "./api.js";
 import { announce, h } from "./dom.js";
 import * as format from "./format.js";
+import { readable } from "./messages.js";
 
 /**
  * A problem shown to the agent (role=alert, so screen readers announce it when it appears).
@@ -10,15 +11,22 @@ import * as format from "./format.js";
  */
 export function errorBox(error, { action = false } = {}) {
   const { headline, detail, signIn } = describeError(error);
+  const fieldErrors = Array.isArray(error?.problem?.errors) ? error.problem.errors : [];
   let shownHeadline = headline;
+  let shownDetail = detail;
   if (action && error?.forbidden) shownHeadline = typeof action === "string" ? `Your role cannot ${action}.` : "Your role may not do this.";
+  if (error?.status === 422 && fieldErrors.length) {
+    // The list below says what is wrong; the problem's own detail only names the fields.
+    shownHeadline = "Not saved: please check this.";
+    shownDetail = null;
+  }
   return h(
     "div",
     { class: "error", role: "alert" },
     h("p", { class: "error-headline", text: shownHeadline }),
-    detail ? h("p", { class: "error-detail", text: detail }) : null,
-    Array.isArray(error?.problem?.errors) && error.problem.errors.length
-      ? h("ul", { class: "error-list" }, error.problem.errors.map((e) => h("li", { text: e.field ? `${e.field}: ${e.message}` : e.message })))
+    shownDetail ? h("p", { class: "error-detail", text: shownDetail }) : null,
+    fieldErrors.length
+      ? h("ul", { class: "error-list" }, fieldErrors.map((e) => h("li", { text: e.field ? `${format.fieldLabel(e.field)}: ${readable(e.message)}` : readable(e.message) })))
       : null,
     error?.correlationId ? h("p", { class: "error-ref" }, "Reference: ", h("code", { text: error.correlationId })) : null,
     signIn ? h("p", {}, h("a", { href: "#/signin", text: "Sign in again" })) : null,
@@ -179,14 +187,58 @@ export function clearFieldErrors(root) {
   }
 }
 
+let dialogs = 0;
+
+/**
+ * Ask before a change that is hard to take back (merge, split, undo a merge): a modal dialog
+ * saying what will happen, with a button that does it and one that does not. Resolves to true
+ * only when the agent confirms; Cancel and Escape resolve to false. Focus starts on Cancel, so a
+ * stray Enter changes nothing, and returns to where it was when the dialog closes.
+ * `body`: paragraphs (strings or nodes).
+ */
+export function confirmChange({ title, body = [], confirm }) {
+  return new Promise((resolve) => {
+    dialogs += 1;
+    const titleId = `confirm-${dialogs}-title`;
+    const bodyId = `confirm-${dialogs}-body`;
+    const yes = h("button", { type: "button", class: "button button-primary", text: confirm });
+    const no = h("button", { type: "button", class: "button", text: "Cancel" });
+    const dialog = h("dialog", { class: "confirm", "aria-labelledby": titleId, "aria-describedby": bodyId },
+      h("h2", { id: titleId, text: title }),
+      h("div", { id: bodyId }, [body].flat().filter(Boolean).map((p) => (typeof p === "string" ? h("p", { text: p }) : p))),
+      h("div", { class: "actions" }, yes, no),
+    );
+    const opener = document.activeElement;
+    let answered = false;
+    const answer = (confirmed) => {
+      if (answered) return;
+      answered = true;
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+      if (!confirmed) announce("Cancelled: nothing was changed.");
+      resolve(confirmed);
+    };
+    yes.addEventListener("click", () => answer(true));
+    no.addEventListener("click", () => answer(false));
+    dialog.addEventListener("cancel", (event) => { event.preventDefault(); answer(false); }); // Escape
+    dialog.addEventListener("close", () => answer(false));
+    document.body.append(dialog);
+    dialog.showModal();
+    no.focus();
+  });
+}
+
 /**
  * Run one change against an API from a form or button, the same way everywhere:
- * buttons are disabled while it runs; a 422 problem's field errors go next to their controls
- * (`fields`: API field name -> control); any other problem, or a field without a control, goes
- * into `feedback`; success is shown in `notice` (a live region) or else in `feedback` and announced,
- * then `done(result)` renders it.
+ * with `confirm` ({title, body, confirm}, see `confirmChange`) the agent is asked first and a
+ * "Cancel" changes nothing; buttons are disabled while it runs; a 422 problem's field errors go
+ * next to their controls (`fields`: API field name -> control), in words (`messages.readable`);
+ * any other problem, or a field without a control, goes into `feedback`; success is shown in
+ * `notice` (a live region) or else in `feedback` and announced, then `done(result)` renders it.
  */
-export async function runAction({ root, buttons = [], feedback, notice = null, fields = {}, action, run, success, done }) {
+export async function runAction({ root, buttons = [], feedback, notice = null, fields = {}, action, confirm = null, run, success, done }) {
+  if (confirm && !(await confirmChange(confirm))) return undefined;
   for (const b of buttons) b.disabled = true;
   root.setAttribute("aria-busy", "true");
   clearFieldErrors(root);
@@ -215,14 +267,14 @@ export async function runAction({ root, buttons = [], feedback, notice = null, f
     for (const p of problems) {
       const input = fields[p.field] ?? fields[String(p.field ?? "").split(".").pop()];
       if (input) {
-        fieldError(input, p.message);
+        fieldError(input, readable(p.message));
         first ??= input;
       } else {
         unplaced.push(p);
       }
     }
     if (first && !unplaced.length) {
-      announce(`Not saved: ${problems.map((p) => p.message).join("; ")}`);
+      announce(`Not saved: ${problems.map((p) => readable(p.message)).join(" ")}`);
       first.focus();
     } else {
       feedback.replaceChildren(errorBox(error, { action }));

@@ -1,5 +1,7 @@
 // Turning API values into text for people.
 
+import { codeName, codeText } from "./codes.js";
+
 const dateFormat = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
   year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
@@ -84,21 +86,24 @@ export function fieldLabel(name) {
   return FIELD_LABELS[name] ?? humanize(name);
 }
 
-/** One booking segment as a line: "Flight LH 400 FRA → JFK · business · seat 2A". */
+/** One booking segment as a line: "Flight LH 400 FRA → JFK · Lufthansa · business · seat 2A" (codes named where known). */
 export function segment(s) {
   const parts = [];
   switch (s?.kind) {
     case "flight":
-      parts.push(`Flight ${s.carrier} ${s.flight_number} ${s.origin} → ${s.destination}`, dateTime(s.departure_at));
+      parts.push(`Flight ${s.carrier} ${s.flight_number} ${s.origin} → ${s.destination}`);
+      if (codeName("airlines", s.carrier)) parts.push(codeName("airlines", s.carrier));
+      parts.push(dateTime(s.departure_at));
       if (s.cabin) parts.push(s.cabin.replaceAll("_", " "));
       if (s.seat) parts.push(`seat ${s.seat}`);
       break;
     case "hotel":
       parts.push(`Hotel ${s.hotel_name}, ${s.city}`, `${date(s.check_in)} – ${date(s.check_out)}`);
+      if (s.chain_code) parts.push(`chain ${codeText("hotel_chains", s.chain_code)}`);
       if (s.room_type) parts.push(s.room_type);
       break;
     case "car":
-      parts.push(`Car ${s.vendor} ${s.pickup_location} → ${s.dropoff_location}`, dateTime(s.pickup_at));
+      parts.push(`Car ${codeText("car_vendors", s.vendor)} ${s.pickup_location} → ${s.dropoff_location}`, dateTime(s.pickup_at));
       if (s.car_class) parts.push(s.car_class);
       break;
     case "rail":

@@ -7,7 +7,7 @@ import * as session from "./session.js";
 import { renderCustomer } from "./screens/customer.js";
 import { renderReviews } from "./screens/reviews.js";
 import { renderSearch } from "./screens/search.js";
-import { renderSignIn } from "./screens/signin.js";
+import { checkKey, renderSignIn } from "./screens/signin.js";
 
 const ROUTES = [
   { pattern: /^\/signin$/, render: renderSignIn, nav: null, open: true },
@@ -82,10 +82,20 @@ async function start() {
   session.onChange(updateSessionBar);
   window.addEventListener("hashchange", render);
   try {
-    await loadConfig();
+    const config = await loadConfig();
+    session.setPermissions(config.permissions);
   } catch (error) {
     main.replaceChildren(h("div", { class: "screen" }, h("h1", { text: "The console could not start" }), errorBox(error)));
     return;
+  }
+  if (session.signedIn()) {
+    // A reload: ask again what the key may do, so the page offers what its role allows today.
+    try {
+      const me = await checkKey(session.key());
+      session.remember(me.role, me.name, me.actsAs);
+    } catch {
+      // The screens show the API's answer (a withdrawn key, a service that is down) in their panels.
+    }
   }
   render();
 }

@@ -3,6 +3,7 @@
 const KEY = "itinera.console.apiKey";
 const ROLE = "itinera.console.role";
 const NAME = "itinera.console.name";
+const ACTS = "itinera.console.actsAs";
 const listeners = new Set();
 const memory = {}; // fallback when sessionStorage is unavailable
 
@@ -38,19 +39,50 @@ export function name() {
   return read(NAME) ?? memory[NAME] ?? null;
 }
 
-/** Whether the known role can act as a supervisor (the services still check every call). */
-export function isSupervisor() {
-  return role() === "supervisor" || role() === "admin";
+/** The roles the principal may act in (whoami's `acts_as`: an admin acts as every role), or null. */
+export function actsAs() {
+  try {
+    const roles = JSON.parse(read(ACTS) ?? memory[ACTS] ?? "null");
+    return Array.isArray(roles) ? roles : null;
+  } catch {
+    return null;
+  }
+}
+
+let permissions = {}; // action name -> roles that may take it (the console's /config.json)
+
+/** The table of actions beyond an agent's, from the console's configuration. */
+export function setPermissions(table) {
+  permissions = table && typeof table === "object" ? table : {};
+}
+
+/**
+ * Whether the signed-in principal may take `action` (a name of the permission table, e.g. "merge"),
+ * so the page offers only what the services would allow. Actions not in the table need only the
+ * agent role, which every screen that offers them has already shown it has. The services still
+ * check every call.
+ */
+export function may(action) {
+  const roles = permissions[action];
+  if (!roles) return true;
+  const mine = actsAs() ?? (role() ? [role()] : []);
+  return roles.some((r) => mine.includes(r));
 }
 
 export function signedIn() {
   return Boolean(key());
 }
 
-export function signIn(apiKey, knownRole, knownName = null) {
+export function signIn(apiKey, knownRole, knownName = null, knownActsAs = null) {
   write(KEY, apiKey);
+  remember(knownRole, knownName, knownActsAs);
+}
+
+/** What whoami told about the signed-in key (its role may have changed since sign-in). */
+export function remember(knownRole, knownName = null, knownActsAs = null) {
   write(ROLE, knownRole ?? null);
   write(NAME, knownName ?? null);
+  write(ACTS, Array.isArray(knownActsAs) ? JSON.stringify(knownActsAs) : null);
   notify();
 }
 
@@ -58,9 +90,11 @@ export function signOut() {
   write(KEY, null);
   write(ROLE, null);
   write(NAME, null);
+  write(ACTS, null);
   delete memory[KEY];
   delete memory[ROLE];
   delete memory[NAME];
+  delete memory[ACTS];
   notify();
 }
 
@@ -68,6 +102,7 @@ export function signOut() {
 export function learnRole(name) {
   if (!signedIn() || role() === name) return;
   write(ROLE, name);
+  write(ACTS, null); // what it acts as is no longer known: `may` goes by the role alone
   notify();
 }
 

@@ -14,7 +14,7 @@ const STATUS_TEXT = {
   in_progress: "In progress",
   waiting_customer: "Waiting for the traveller",
   resolved: "Resolved",
-  closed: "Closed (supervisors)",
+  closed: "Closed",
 };
 
 function deadlines(c) {
@@ -92,8 +92,13 @@ function caseCard(ctx, panel, c, { detail = null } = {}) {
   return card;
 }
 
+/** The statuses this case may move to that the signed-in role may choose (closing is for supervisors). */
+function reachable(c) {
+  return (c.next_statuses ?? []).filter((s) => s !== "closed" || session.may("close-case"));
+}
+
 function caseForm(ctx, panel, c, card, n) {
-  const status = select("status", [c.status, ...(c.next_statuses ?? [])].map((s) => [s, STATUS_TEXT[s] ?? format.humanize(s)]), c.status);
+  const status = select("status", [c.status, ...reachable(c)].map((s) => [s, STATUS_TEXT[s] ?? format.humanize(s)]), c.status);
   const priority = select("priority", PRIORITIES.map((p) => [p, format.humanize(p)]), c.priority);
   const assignee = h("input", { name: "assignee", type: "text", value: c.assignee ?? "", autocomplete: "off", spellcheck: "false" });
   const note = h("textarea", { name: "note", rows: "2" });

@@ -73,6 +73,17 @@ function consentTable(ctx, panel, consents, feedback) {
 
 const hhmm = (value) => (value ? String(value).slice(0, 5) : "");
 
+/** Where the quiet hours in force come from, in words. */
+function quietHoursOrigin(quiet) {
+  const when = quiet.updated_at ? ` on ${format.dateTime(quiet.updated_at)}` : "";
+  switch (quiet.source) {
+    case "default": return "The default applies (nobody set quiet hours for this traveller).";
+    case "preferences": return `Stated in the traveller's preferences${when}; saving here overrides it.`;
+    case "agent": return `Set by ${quiet.updated_by ?? "an agent"} (agent)${when}.`;
+    default: return `Set by ${quiet.updated_by ?? "—"}${when}.`;
+  }
+}
+
 /** The quiet-hours form (`PUT .../quiet-hours`): service and marketing messages wait; transactional ones do not. */
 function quietHoursForm(ctx, panel, quiet) {
   const enabled = h("input", { type: "checkbox", name: "enabled", checked: quiet.enabled });
@@ -82,7 +93,7 @@ function quietHoursForm(ctx, panel, quiet) {
   const feedback = h("div", { class: "form-feedback" });
   const form = h("form", { class: "edit-form", novalidate: true, "aria-labelledby": "quiet-title" },
     h("h3", { id: "quiet-title", text: "Quiet hours" }),
-    h("p", { class: "hint", text: quiet.source === "default" ? "The default applies (the traveller set none)." : quiet.source === "preferences" ? "Stated by the traveller in their preferences; saving here overrides it." : `Set by ${quiet.updated_by ?? "—"}.` }),
+    h("p", { class: "hint", text: quietHoursOrigin(quiet) }),
     h("div", { class: "field field-inline" }, enabled, h("label", { for: "quiet-enabled", text: "Hold service and marketing messages at night" })),
     h("div", { class: "form-row" },
       control({ id: "quiet-start", label: "From (traveller's local time)", input: start }),

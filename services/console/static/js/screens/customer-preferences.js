@@ -3,6 +3,7 @@
 // right?" (preferences API).
 
 import { request } from "../api.js";
+import { codeText, loadCodes } from "../codes.js";
 import { badge, control, empty, runAction, select, table, time } from "../components.js";
 import { h } from "../dom.js";
 import * as format from "../format.js";
@@ -29,6 +30,26 @@ const SOURCES = {
   policy: ["warn", "company travel policy"],
 };
 
+/** A preference's value as a person reads it: codes with their names ("AVML (Asian vegetarian)"). */
+function valueText(spec, value) {
+  if (!spec?.code_table || value === null || value === undefined) return format.value(value);
+  const items = Array.isArray(value) ? value : [value];
+  return items.length ? items.map((code) => codeText(spec.code_table, code)).join(", ") : "—";
+}
+
+/**
+ * What a value rests on. Only an inference has a confidence and a count of bookings behind it;
+ * a value somebody set, or the travel policy imposes, says when it was set instead (a "100 %
+ * from 0 observations" would describe nothing).
+ */
+function basis(p) {
+  if (p.source === "inferred") {
+    return `${format.percent(p.confidence)} confidence · ${format.count(p.evidence_count ?? 0, "observation")}`;
+  }
+  if (p.source === "policy") return "applies to every traveller of the company";
+  return h("span", {}, "since ", time(p.last_seen));
+}
+
 // Window-valued keys name their two ends differently.
 const WINDOW_ENDS = { "air.departure_window": ["earliest", "latest"] };
 
@@ -43,7 +64,8 @@ function windowEnds(key) {
 function valueControl(key, spec) {
   const kind = spec?.kind ?? "text";
   if (kind === "enum") {
-    const input = select("value", [["", "— choose —"], ...spec.allowed.map((v) => [v, format.humanize(v)])], "");
+    const named = (v) => (spec.code_table ? codeText(spec.code_table, v) : format.humanize(v));
+    const input = select("value", [["", "— choose —"], ...spec.allowed.map((v) => [v, named(v)])], "");
     return {
       element: control({ id: "pref-value", label: "Value", input }),
       focusable: input,
@@ -115,7 +137,7 @@ function valueControl(key, spec) {
 
 /** The form that sets one stated or agent preference (preferences `PUT .../preferences`). */
 function editForm(ctx, panel, specs) {
-  const mayEditSensitive = session.isSupervisor();
+  const mayEditSensitive = session.may("sensitive-preferences");
   const keys = Object.values(specs).filter((s) => mayEditSensitive || !s.sensitive);
   if (!keys.length) {
     return { form: h("p", { class: "warn-text", text: "Preferences cannot be edited now: the catalogue of preferences did not load." }), edit: () => {} };
@@ -203,7 +225,7 @@ function inferenceButtons(ctx, panel, p, label, feedback) {
 }
 
 /** Why a preference is what it is (preferences `GET …/preferences/explain?key=`): explicit setting, inference, bookings. */
-function whyButton(ctx, p, label, slot) {
+function whyButton(ctx, p, spec, label, slot) {
   const button = h("button", { type: "button", class: "button button-quiet", text: "Why?", "aria-label": `Why ${label}?`, "aria-expanded": "false" });
   button.addEventListener("click", async () => {
     if (button.getAttribute("aria-expanded") === "true") {
@@ -220,7 +242,7 @@ function whyButton(ctx, p, label, slot) {
         e?.explicit ? h("p", { class: "muted", text: `${e.explicit.source} by ${e.explicit.set_by}, ${format.dateTime(e.explicit.set_at)}` }) : null,
         e?.evidence?.length
           ? h("ul", { class: "segments" }, e.evidence.map((o) => h("li", {},
-            `${o.supports ? "✓" : "✗"} booking ${o.booking}: ${format.value(o.observed)} `,
+            `${o.supports ? "✓" : "✗"} booking ${o.booking}: ${valueText(spec, o.observed)} `,
             h("span", { class: "muted" }, o.detail ? `(${o.detail}) ` : "", time(o.at)))))
           : null,
       ));
@@ -257,7 +279,7 @@ function confirmations(ctx, panel, items, specs) {
       yes.addEventListener("click", () => answer(true));
       no.addEventListener("click", () => answer(false));
       return h("li", { class: "item" },
-        h("p", {}, h("strong", { text: label }), `: ${format.value(c.value)} `, h("span", { class: "muted", text: `(confidence ${format.percent(c.confidence)})` })),
+        h("p", {}, h("strong", { text: label }), `: ${valueText(specs[c.key], c.value)} `, h("span", { class: "muted", text: `(confidence ${format.percent(c.confidence)})` })),
         // The traveller may also answer through the link sent to them, until it expires.
         c.link_expires_at ? h("p", { class: "muted", text: `Answer link for the traveller works until ${format.date(c.link_expires_at)}` }) : null,
         h("div", { class: "actions" }, yes, no),
@@ -279,18 +301,19 @@ function render(ctx, panel, [effective, specs, asked]) {
     items.length
       ? table({
         caption: "Effective preferences",
-        columns: [{ label: "Preference" }, { label: "Value" }, { label: "Source" }, { label: "Confidence" }, { label: "Action" }],
+        columns: [{ label: "Preference" }, { label: "Value" }, { label: "Source" }, { label: "Action" }],
         rowHeaders: true,
         rows: items.map((p) => {
           const [tone, explained] = SOURCES[p.source] ?? ["neutral", p.source];
           return [
             h("span", {}, h("span", { text: label(p.key) }), h("code", { class: "key", text: p.key }),
               p.sensitive ? badge("sensitive", "bad") : null),
-            format.value(p.value),
-            h("span", { class: "source" }, badge(p.source, tone), h("span", { class: "rule", text: explained })),
-            h("span", {}, format.percent(p.confidence), h("span", { class: "muted", text: ` · ${format.count(p.evidence_count ?? 0, "observation")}` })),
+            valueText(specs[p.key], p.value),
+            h("span", { class: "source" },
+              h("span", {}, badge(p.source, tone), " ", h("span", { class: "rule", text: explained })),
+              h("span", { class: "basis" }, basis(p))),
             h("span", { class: "actions" },
-              whyButton(ctx, p, label(p.key), why),
+              whyButton(ctx, p, specs[p.key], label(p.key), why),
               p.source === "policy" ? null : h("button", {
                 type: "button", class: "button button-quiet", text: "Change", "aria-label": `Change ${label(p.key)}`,
                 on: { click: () => editor.edit(p.key, p.value) },
@@ -309,14 +332,14 @@ function render(ctx, panel, [effective, specs, asked]) {
         h("h3", { text: "Travel policy conflicts" }),
         h("ul", {}, conflicts.map((c) => h("li", {},
           h("strong", { text: label(c.key) }), ": ", c.message,
-          h("span", { class: "muted", text: ` (prefers ${format.value(c.preferred)}; policy allows ${format.value(c.allowed)})` }),
+          h("span", { class: "muted", text: ` (prefers ${valueText(specs[c.key], c.preferred)}; policy allows ${valueText(specs[c.key], c.allowed)})` }),
         ))),
       )
       : h("p", { class: "muted", text: effective.policy_version ? "No conflicts with the company's travel policy." : "No company travel policy applies." }),
     redacted.length
       ? h("p", { class: "muted" },
         `${format.count(redacted.length, "sensitive preference")} hidden (dietary, accessibility, meals: supervisors only). `,
-        session.isSupervisor()
+        session.may("sensitive-preferences")
           ? h("button", {
             type: "button", class: "button button-quiet", text: "Show sensitive needs",
             on: { click: () => { ctx.showSensitive = true; panel.refresh(); } },
@@ -334,8 +357,8 @@ export function renderPreferences(ctx, panel) {
   ctx.showSensitive = false;
   panel.show(
     async () => {
-      const sensitive = ctx.showSensitive && session.isSupervisor();
-      const specs = await loadCatalogue();
+      const sensitive = ctx.showSensitive && session.may("sensitive-preferences");
+      const [specs] = await Promise.all([loadCatalogue(), loadCodes()]);
       const empty = { preferences: [], conflicts: [], redacted_keys: [] };
       const effective = await request("preferences", `/v1/customers/${ctx.id}/preferences/effective`, {
         params: sensitive ? { include_sensitive: "true" } : {}, signal: ctx.signal,

@@ -1,21 +1,17 @@
 // The 360° traveller page: every panel asks its own service and shows its own error.
-// Changes go through the services' own APIs, which check the role; the page only explains refusals.
+// Changes go through the services' own APIs, which check the role; the page offers each role only what it
+// may do, and explains a refusal that comes all the same.
 
 import { request } from "../api.js";
-import { Panel, badge, control, empty, evidenceTable, facts, runAction, select, table, time } from "../components.js";
-import { announce, h, routeHref } from "../dom.js";
+import { codesLoaded, loadCodes } from "../codes.js";
+import { Panel, badge, control, empty, facts, runAction, select, table, time } from "../components.js";
+import { announce, h } from "../dom.js";
 import * as format from "../format.js";
+import * as session from "../session.js";
 import { renderCases } from "./customer-cases.js";
 import { renderConsents, renderDeliveries } from "./customer-messages.js";
 import { renderPreferences } from "./customer-preferences.js";
-
-function source(field) {
-  return h("span", { class: "source" },
-    h("span", { class: "source-system", text: field.source_system }),
-    field.source_id ? h("span", { class: "source-id", text: field.source_id }) : null,
-    field.rule ? h("span", { class: "rule", text: `chosen by ${field.rule}` }) : null,
-  );
-}
+import { history, mergeForm, source, sourceRecords } from "./customer-records.js";
 
 /** The form under the golden record: an agent's correction of one field (profile `PATCH .../fields`). */
 function correctionForm(ctx, fields) {
@@ -156,56 +152,6 @@ function bookings(view) {
   }));
 }
 
-/** Split one source record off into a traveller of its own (profile `POST .../split`, supervisors). */
-function splitButton(ctx, record, feedback) {
-  const label = `${record.source_system}:${record.source_id}`;
-  const button = h("button", { type: "button", class: "button button-quiet", text: "Split off", "aria-label": `Split off ${label}` });
-  button.addEventListener("click", () => {
-    runAction({
-      root: ctx.sources.element, buttons: [button], feedback, notice: ctx.sources.status,
-      action: "split a record off (supervisors only)",
-      run: () => request("profile", `/v1/customers/${ctx.id}/split`, {
-        method: "POST", body: { source_system: record.source_system, source_id: record.source_id },
-      }),
-      success: (result) => `${label} is now traveller ${result.new_customer_id}.`,
-      done: (result) => {
-        ctx.sources.status.append(h("p", {}, h("a", { href: routeHref("customers", result.new_customer_id), text: "Open the new traveller" })));
-        return ctx.refresh("golden", "sources", "history");
-      },
-    });
-  });
-  return button;
-}
-
-function sourceRecords(ctx, page) {
-  const items = page.items ?? [];
-  if (!items.length) return empty("No source records.");
-  const feedback = h("div", { class: "form-feedback" });
-  return [
-    table({
-      caption: "Source records",
-      columns: [{ label: "Source" }, { label: "Received" }, { label: "Match" }, { label: "Seen" }, { label: "Action" }],
-      rowHeaders: true,
-      rows: items.map((r) => {
-        const received = r.received ?? {};
-        const traveller = received.traveller ?? received;
-        const problems = Object.entries(r.problems ?? {});
-        return [
-          source(r),
-          h("div", {},
-            h("span", { text: format.value(Object.fromEntries(Object.entries(traveller).filter(([, v]) => typeof v !== "object" || v === null))) }),
-            problems.length ? h("p", { class: "warn-text", text: `Problems: ${problems.map(([k, v]) => `${format.fieldLabel(k)}: ${v}`).join("; ")}` }) : null,
-          ),
-          h("span", {}, r.match_rule, r.match_score !== null && r.match_score !== undefined ? ` · ${Number(r.match_score).toFixed(1)}` : ""),
-          h("span", {}, time(r.first_seen), " – ", time(r.last_seen)),
-          items.length > 1 ? splitButton(ctx, r, feedback) : h("span", { class: "muted", text: "only record" }),
-        ];
-      }),
-    }),
-    feedback,
-  ];
-}
-
 function surveys(page) {
   const items = page.items ?? [];
   if (!items.length) return empty("No surveys.");
@@ -224,127 +170,6 @@ function surveys(page) {
   });
 }
 
-const CHANGES = {
-  created: "Created",
-  "source-record-linked": "Source record linked",
-  corrected: "Field corrected",
-  "correction-withdrawn": "Correction withdrawn",
-  merged: "Merged",
-  "merged-into": "Merged into another traveller",
-  unmerged: "Merge undone",
-  restored: "Restored from a merge",
-  "record-split-off": "Record split off",
-  "review-rejected": "Kept apart (review rejected)",
-  "email-undeliverable": "Email undeliverable",
-};
-
-function historyDetail(entry) {
-  const d = entry.detail ?? {};
-  switch (entry.change) {
-    case "corrected": return `${format.fieldLabel(d.field ?? "")}: ${format.value(d.value)}`;
-    case "correction-withdrawn": return `${format.fieldLabel(d.field ?? "")} (was ${format.value(d.value)})`;
-    case "merged": return `${d.absorbed_id} merged into ${d.survivor_id} (${d.reason ?? "—"})`;
-    case "merged-into": return `merged into ${d.survivor_id}`;
-    case "unmerged":
-    case "restored": return `${d.restored_id} separated from ${d.survivor_id}`;
-    case "record-split-off": return format.value(d);
-    default: return format.value(d);
-  }
-}
-
-/** Undo one merge (profile `POST /v1/merges/{id}/undo`, supervisors). */
-function undoButton(ctx, mergeId, absorbedId, feedback) {
-  const button = h("button", { type: "button", class: "button button-quiet", text: "Undo merge", "aria-label": `Undo merge of ${absorbedId}` });
-  button.addEventListener("click", () => {
-    runAction({
-      root: ctx.history.element, buttons: [button], feedback, notice: ctx.history.status,
-      action: "undo a merge (supervisors only)",
-      run: () => request("profile", `/v1/merges/${encodeURIComponent(mergeId)}/undo`, { method: "POST" }),
-      success: `Merge undone: ${absorbedId} is a traveller of its own again.`,
-      done: () => ctx.refresh("golden", "sources", "history", "bookings"),
-    });
-  });
-  return button;
-}
-
-function history(ctx, page) {
-  const items = page.items ?? [];
-  if (!items.length) return empty("No changes recorded.");
-  const undone = new Set(items.filter((e) => e.change === "unmerged").map((e) => e.detail?.merge_id));
-  const feedback = h("div", { class: "form-feedback" });
-  return [
-    table({
-      caption: "History",
-      columns: [{ label: "When" }, { label: "Change" }, { label: "By" }, { label: "Detail" }, { label: "Action" }],
-      rows: items.map((e) => [
-        time(e.at, { withTime: true }),
-        CHANGES[e.change] ?? format.humanize(e.change),
-        e.actor ?? "automatic",
-        historyDetail(e),
-        e.change === "merged" && e.detail?.merge_id && e.detail?.survivor_id === ctx.customerId && !undone.has(e.detail.merge_id)
-          ? undoButton(ctx, e.detail.merge_id, e.detail.absorbed_id, feedback)
-          : "",
-      ]),
-    }),
-    feedback,
-  ];
-}
-
-/** Merge another traveller into this one, after comparing the two (profile `GET /v1/explain`, `POST /v1/merges`). */
-function mergeForm(ctx) {
-  const other = h("input", { name: "absorbed_id", type: "text", autocomplete: "off", spellcheck: "false", required: true });
-  const compare = h("button", { type: "button", class: "button", text: "Compare" });
-  const merge = h("button", { type: "submit", class: "button button-primary", text: "Merge into this traveller" });
-  const feedback = h("div", { class: "form-feedback" });
-  const comparison = h("div", { class: "comparison", "aria-live": "polite" });
-  const form = h("form", { class: "edit-form", novalidate: true, "aria-label": "Merge a duplicate" },
-    control({
-      id: "merge-other", label: "Duplicate traveller id", input: other, className: "field field-grow",
-      hint: "Its records, bookings and history move here; its id keeps pointing here. A supervisor can undo the merge from the history.",
-    }),
-    feedback,
-    h("div", { class: "actions" }, compare, merge),
-    comparison,
-  );
-  const otherId = () => other.value.trim();
-  compare.addEventListener("click", () => {
-    runAction({
-      root: form, buttons: [compare, merge], feedback,
-      fields: { customer_b: other },
-      action: "compare travellers",
-      run: () => request("profile", "/v1/explain", { params: { customer_a: ctx.customerId, customer_b: otherId() } }),
-      done: (result) => {
-        const r = result.result;
-        comparison.replaceChildren(
-          r
-            ? h("div", {},
-              h("p", {}, h("strong", { text: `Score ${Number(r.score).toFixed(1)}` }), ` · ${format.humanize(r.decision ?? "")} · ${r.rule ?? ""}`),
-              evidenceTable({ caption: `Comparison with ${otherId()}`, rows: r.evidence, sides: ["This traveller", "Other"], whenEmpty: empty("No fields to compare.") }))
-            : empty("These travellers have no records to compare."),
-        );
-        announce(r ? `Compared: score ${Number(r.score).toFixed(1)}.` : "Nothing to compare.");
-      },
-    });
-  });
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const absorbed = otherId();
-    runAction({
-      root: form, buttons: [compare, merge], feedback, notice: ctx.merge.status,
-      fields: { absorbed_id: other, survivor_id: other },
-      action: "merge travellers (supervisors only)",
-      run: () => request("profile", "/v1/merges", { method: "POST", body: { survivor_id: ctx.customerId, absorbed_id: absorbed } }),
-      success: `${absorbed} was merged into this traveller.`,
-      done: () => {
-        other.value = "";
-        comparison.replaceChildren();
-        return ctx.refresh("golden", "sources", "history", "bookings");
-      },
-    });
-  });
-  return form;
-}
-
 export function renderCustomer(root, { match, signal }) {
   const customerId = decodeURIComponent(match[1]);
   const heading = h("h1", { text: "Traveller" });
@@ -356,12 +181,22 @@ export function renderCustomer(root, { match, signal }) {
     bookings: new Panel({ id: "bookings", title: "Recent bookings" }),
     consents: new Panel({ id: "consents", title: "Consents and quiet hours", note: "What the traveller agreed to receive, and when messages must wait." }),
     preferences: new Panel({ id: "preferences", title: "Preferences", wide: true, note: "Effective: the traveller's own, resolved against company policy." }),
-    cases: new Panel({ id: "cases", title: "Cases", wide: true, note: "Complaints and requests with their deadlines. Closing a case needs a supervisor." }),
+    cases: new Panel({
+      id: "cases", title: "Cases", wide: true,
+      note: session.may("close-case") ? "Complaints and requests with their deadlines." : "Complaints and requests with their deadlines. A supervisor closes them.",
+    }),
     surveys: new Panel({ id: "surveys", title: "Surveys", wide: true }),
     messages: new Panel({ id: "deliveries", title: "Messages", wide: true }),
-    sources: new Panel({ id: "source-records", title: "Source records", wide: true, note: "Supervisors can split a wrongly linked record off into a traveller of its own." }),
+    sources: new Panel({
+      id: "source-records", title: "Source records", wide: true,
+      note: session.may("split")
+        ? "The records the sources sent for this traveller. Split a wrongly linked one off into a traveller of its own."
+        : "The records the sources sent for this traveller. A supervisor can split a wrongly linked one off.",
+    }),
     history: new Panel({ id: "history", title: "History", wide: true, note: "Every change to this traveller, newest first." }),
-    merge: new Panel({ id: "merge", title: "Merge a duplicate", wide: true, note: "Supervisors merge two records of the same person." }),
+    merge: session.may("merge")
+      ? new Panel({ id: "merge", title: "Merge a duplicate", wide: true, note: "Two records of the same person become one traveller." })
+      : new Panel({ id: "merge", title: "Compare with a suspected duplicate", wide: true, note: "See how another traveller compares with this one." }),
   };
 
   const id = encodeURIComponent(customerId);
@@ -382,9 +217,11 @@ export function renderCustomer(root, { match, signal }) {
 
   // Golden record and bookings come from one call; reloading one reloads both.
   let viewing = null;
+  let lastView = null;
   function loadView() {
     viewing ??= (async () => {
       const view = request("profile", `/v1/customers/${id}/view`, { signal });
+      lastView = view;
       try {
         await Promise.all([
           panels.golden.load(() => view, (v) => goldenRecord(ctx, v)),
@@ -397,6 +234,14 @@ export function renderCustomer(root, { match, signal }) {
     return viewing;
   }
   loadView();
+  // Codes in bookings (airline, meal, hotel chain, car vendor) get their names from the preferences
+  // service: the bookings are shown at once, and shown again from the same answer once the names are
+  // here (a bookings render that starts later has them already).
+  if (!codesLoaded()) {
+    loadCodes().then((named) => {
+      if (named && !signal.aborted && !viewing && lastView) panels.bookings.load(() => lastView, bookings);
+    });
+  }
   panels.sources.show(() => request("profile", `/v1/customers/${id}/source-records`, { params: { limit: 50 }, signal }), (page) => sourceRecords(ctx, page));
   panels.history.show(() => request("profile", `/v1/customers/${id}/history`, { params: { limit: 50 }, signal }), (page) => history(ctx, page));
   panels.merge.show(async () => null, () => mergeForm(ctx));

@@ -1,9 +1,10 @@
 // The review queue: suspected duplicates; supervisors accept (merge) or reject (keep apart).
 
 import { request } from "../api.js";
-import { Panel, badge, empty, errorBox, evidenceTable, pagination, time } from "../components.js";
+import { Panel, badge, confirmChange, empty, errorBox, evidenceTable, pagination, time } from "../components.js";
 import { announce, h, routeHref } from "../dom.js";
 import * as format from "../format.js";
+import * as session from "../session.js";
 
 const PAGE = 10;
 const STATUSES = ["open", "accepted", "rejected", "superseded"];
@@ -35,10 +36,18 @@ function customerLink(customerId, signal) {
   request("profile", `/v1/customers/${encodeURIComponent(customerId)}`, { signal })
     .then((customer) => {
       const name = customer?.fields?.display_name?.value;
-      if (name) link.replaceChildren(h("span", { text: String(name) }), " ", h("code", { class: "muted", text: customerId }));
+      if (name) {
+        link.replaceChildren(h("span", { text: String(name) }), " ", h("code", { class: "muted", text: customerId }));
+        link.dataset.name = String(name);
+      }
     })
     .catch(() => {}); // the id alone still identifies the traveller
   return link;
+}
+
+/** "Ana Lee (C-123)" once the link knows the name; the id alone before. */
+function linkText(link, customerId) {
+  return link.dataset.name ? `${link.dataset.name} (${customerId})` : customerId;
 }
 
 /** The pair as it compares now (profile `GET /v1/explain`): records may have changed since it was queued. */
@@ -70,16 +79,14 @@ function reviewCard(review, signal) {
   const feedback = h("div", { class: "review-feedback" });
   const footer = h("div", { class: "actions" });
   const comparison = h("div", { class: "comparison" });
+  const record = customerLink(review.customer_id, signal);
+  const candidate = customerLink(review.candidate_id, signal);
   const card = h("article", { class: "item review", "aria-labelledby": headingId },
     h("h3", { id: headingId },
       `Score ${Number(review.score).toFixed(1)}`,
       h("span", { class: "muted", text: ` · ${review.evidence?.rule ?? "probabilistic"}` }),
     ),
-    h("p", {},
-      customerLink(review.customer_id, signal),
-      " may be the same traveller as ",
-      customerLink(review.candidate_id, signal),
-    ),
+    h("p", {}, record, " may be the same traveller as ", candidate),
     h("p", { class: "muted" }, `Record ${review.source_system}:${review.source_id} · queued `, time(review.created_at, { withTime: true })),
     reviewEvidence(review),
     review.status === "open" ? h("div", { class: "actions" }, compareNow(review, comparison, signal)) : null,
@@ -92,9 +99,24 @@ function reviewCard(review, signal) {
     footer.replaceChildren(decisionOutcome(review));
     return card;
   }
+  if (!session.may("decide-review")) {
+    footer.replaceChildren(h("p", { class: "muted", text: "Waiting for a supervisor to decide." }));
+    return card;
+  }
   const accept = h("button", { type: "button", class: "button button-primary", text: "Accept: merge" });
   const reject = h("button", { type: "button", class: "button", text: "Reject: keep apart" });
   const decide = async (decision) => {
+    if (decision === "accept") {
+      const confirmed = await confirmChange({
+        title: "Merge these two travellers?",
+        body: [
+          `${linkText(record, review.customer_id)} and ${linkText(candidate, review.candidate_id)} become one traveller, with the records, bookings and history of both.`,
+          "A supervisor can undo the merge from the traveller's History panel.",
+        ],
+        confirm: "Accept and merge",
+      });
+      if (!confirmed) return;
+    }
     accept.disabled = true;
     reject.disabled = true;
     feedback.replaceChildren();
@@ -134,7 +156,9 @@ export function renderReviews(root, { params, signal, navigate }) {
   root.replaceChildren(
     h("div", { class: "screen" },
       h("h1", { text: "Review queue" }),
-      h("p", { class: "lead", text: "Suspected duplicates, highest score first. A supervisor accepts (the two travellers are merged) or rejects (they are remembered as different people)." }),
+      h("p", { class: "lead", text: session.may("decide-review")
+        ? "Suspected duplicates, highest score first. Accept merges the two travellers; reject remembers them as different people."
+        : "Suspected duplicates, highest score first. A supervisor decides each: accept merges the two travellers, reject keeps them apart." }),
       h("div", { class: "field field-inline" }, h("label", { for: "review-status", text: "Show" }), select),
       list.element,
     ),

@@ -5,13 +5,14 @@ import { errorBox } from "../components.js";
 import { announce, h } from "../dom.js";
 import * as session from "../session.js";
 
-/** Check a key with the API's whoami; resolves to the role the key acts in. */
-async function checkKey(apiKey) {
+/** Check a key with the API's whoami; resolves to its holder's name, role and the roles it acts in. */
+export async function checkKey(apiKey) {
   const me = await request("profile", "/v1/whoami", { key: apiKey });
   return {
     accepted: true,
     role: me && typeof me.role === "string" ? me.role : null,
     name: me && typeof me.name === "string" ? me.name : null,
+    actsAs: Array.isArray(me?.acts_as) ? me.acts_as.filter((r) => typeof r === "string") : null,
   };
 }
 
@@ -58,9 +59,9 @@ export function renderSignIn(root, { params, navigate }) {
     button.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const { role, name } = await checkKey(apiKey);
+      const { role, name, actsAs } = await checkKey(apiKey);
       input.value = "";
-      session.signIn(apiKey, role, name);
+      session.signIn(apiKey, role, name, actsAs);
       announce(role ? `Signed in with role ${role}.` : "Signed in.");
       const next = params.get("next");
       navigate(next && next.startsWith("/") && !next.startsWith("/signin") ? next : "/search");
