@@ -212,6 +212,19 @@ class Broker:
             with contextlib.suppress(Exception):
                 await admin.close()
 
+    async def answers(self) -> bool:
+        """Whether the broker serves metadata (lists topics) within a few seconds."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        try:
+            await asyncio.wait_for(admin.start(), timeout=4)
+            await asyncio.wait_for(admin.list_topics(), timeout=4)
+            return True
+        except Exception:
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
     async def delete_topics(self) -> None:
         """Every topic of this scenario (so that a broker restart later loads only the running one's)."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)

@@ -114,6 +114,7 @@ def judge(result: ScenarioResult, baseline: ScenarioResult | None, *, events: in
         + (["settle"] if result.settled_after is None else []),
         "not_run": [r.fault for r in result.recoveries if r.skipped],
         "settled_after": result.settled_after,
+        "unsettled": result.unsettled,
         "stuck_at_end": result.stuck_at_end,
         "died": result.died,
         "not_ready_at_end": result.not_ready_at_end,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class ScenarioResult:
     lie_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # from ready to settled: services, postgres, broker
+    unsettled: dict[str, Any] = field(default_factory=dict)  # what was left to do when settling timed out
 
 
 async def _all_ready(run: Run, client: httpx.AsyncClient) -> bool:
@@ -240,6 +242,8 @@ async def run_scenario(
             if fault.after_feed:
                 result.recoveries.append(await _one(run, fault, faults_until))
         result.settled_after = await _settle(run, monitor)
+        if result.settled_after is None:
+            result.unsettled = await _left_to_do(run, monitor)
         result.stuck_at_end = monitor.stuck() if result.settled_after is None else []
         result.died = [p.name for p in run.expected_alive() if not p.alive]
         if not faults:  # with processes killed and restarted, their CPU cannot be added up
@@ -257,6 +261,9 @@ async def run_scenario(
         result.lie_seconds = {s: round(w.lie_seconds, 1) for s, w in monitor.watch.items()}
     finally:
         await monitor.stop()
+        for task in run.background:  # e.g. a broker start script still probing
+            with contextlib.suppress(Exception):
+                await task
         for proc in run.processes:
             await asyncio.to_thread(proc.stop)
         smtp.stop()
@@ -268,6 +275,23 @@ async def run_scenario(
         await run.broker.close()
         result.seconds = round(time.monotonic() - begun, 1)
     return result
+
+
+async def _left_to_do(run: Run, monitor: Monitor) -> dict[str, Any]:
+    """What kept the system from being quiet: the last sample, and the messages still waiting."""
+    last = monitor.last()
+    out: dict[str, Any] = {"last_sample": dataclasses.asdict(last) if last is not None else None}
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(run.infra.dsn(run.database))
+        try:
+            rows = await conn.fetch(
+                "SELECT template, status, hold_reason, count(*) AS n FROM notifications.deliveries"
+                " WHERE status IN ('pending', 'sending') GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10"
+            )
+            out["deliveries_waiting"] = [dict(r) for r in rows]
+        finally:
+            await conn.close()
+    return out
 
 
 async def _cpu(run: Run) -> dict[str, float]:

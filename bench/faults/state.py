@@ -66,12 +66,11 @@ async def _profile(conn: asyncpg.Connection, clusters: Clusters, out: Stores) ->
     customers: dict[str, Any] = {}
     for r in await conn.fetch("SELECT customer_id, status, golden FROM profile.customers WHERE status = 'active'"):
         name = clusters.of(r["customer_id"])
-        # The winning values and how they won; not when or from which record they were last seen
-        # (records of one source system arrive on several partitions, in either order).
-        golden = {
-            f: {"value": v.get("value"), "rule": v.get("rule"), "sources": v.get("sources")}
-            for f, v in _json(r["golden"]).items()
-        }
+        # The winning values and how they won; not when, from which record or from how many they were
+        # last seen: a traveller's bookings arrive on several partitions, in either order, and a trip
+        # event (which names no company) leaves the company out of its source record until the
+        # traveller's next booking.
+        golden = {f: {"value": v.get("value"), "rule": v.get("rule")} for f, v in _json(r["golden"]).items()}
         customers[name] = {"golden": golden, "copies": customers.get(name, {}).get("copies", 0) + 1}
     out["profile.customers"] = customers
     records = {}
@@ -80,6 +79,7 @@ async def _profile(conn: asyncpg.Connection, clusters: Clusters, out: Stores) ->
     ):
         normalized = _json(r["normalized"])
         normalized.pop("company_id", None)  # a generated id
+        normalized.pop("company_name", None)  # the last event's: a trip event names no company (see above)
         records[f"{r['source_system']}/{r['source_id']}"] = {
             "customer": clusters.of(r["customer_id"]),
             "raw": _json(r["raw"]),
