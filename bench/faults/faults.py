@@ -49,6 +49,10 @@ class Scale:
     # it makes /readyz answer 503. The harness calls a service stuck when none of its progress
     # markers moved for this long plus STALL_MARGIN (its samples are a second or two apart).
     stall_after: float = 30.0
+    # The notifications dispatcher's lease (ITINERA_NOTIFICATIONS_DISPATCH_LEASE_SECONDS, 300 s by
+    # default): messages a killed process had claimed are taken over by another once it runs out.
+    # Shorter here, so that they go out within the run rather than five minutes later.
+    dispatch_lease: float = 30.0
     gap_seconds: float = 2.0
 
     @property
@@ -84,6 +88,7 @@ SCALES = {
         settle_timeout=90,
         start_timeout=120,
         stall_after=15,
+        dispatch_lease=20,
     ),
 }
 

@@ -140,18 +140,26 @@ async def measure_recovery(run: Run, fault: Fault, over_at: float, took: float, 
     return result
 
 
-async def _feed(run: Run, seconds: float, release: asyncio.Event, hold_back: float = 0.1) -> None:
-    """The stream at a steady rate over `seconds`; its last `hold_back` waits for `release`
-    (so the faults happen while events still flow, however long they take)."""
-    parts = chunks(run.stream, size=10)
-    pause = seconds / max(1, len(parts))
-    held = int(len(parts) * (1 - hold_back))
-    for n, chunk in enumerate(parts):
-        if n == held:
-            await release.wait()
+async def _feed(run: Run, seconds: float, release: asyncio.Event, reserve: float = 0.25) -> None:
+    """The stream at a steady rate over `seconds`. Its last `reserve` is kept for while faults remain
+    (until `release`): it trickles in, an event a second, so that every fault happens while events
+    flow however long the faults take; the rest follows at the steady rate once they are over."""
+    events = run.stream
+    per_event = seconds / max(1, len(events))
+    kept = int(len(events) * (1 - reserve))
+    n = 0
+    while n < len(events):
         begun = time.monotonic()
+        if n >= kept and not release.is_set():
+            await run.broker.send_events(events[n : n + 1])
+            n += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(release.wait(), timeout=1.0)
+            continue
+        chunk = chunks(events[n : n + 10], size=10)[0]  # up to ten, no booking twice
         await run.broker.send_events(chunk)
-        await asyncio.sleep(max(0.0, pause - (time.monotonic() - begun)))
+        n += len(chunk)
+        await asyncio.sleep(max(0.0, per_event * len(chunk) - (time.monotonic() - begun)))
 
 
 async def _settle(run: Run, monitor: Monitor) -> float | None:
@@ -203,7 +211,11 @@ async def run_scenario(
         database=database,
         topic_prefix=prefix,
         smtp_port=smtp.port,
-        extra={"ITINERA_STALL_AFTER": scale.stall_after, **(extra_env or {})},
+        extra={
+            "ITINERA_STALL_AFTER": scale.stall_after,
+            "ITINERA_NOTIFICATIONS_DISPATCH_LEASE_SECONDS": scale.dispatch_lease,
+            **(extra_env or {}),
+        },
     )
     for instance in range(1, processes_per_service + 1):
         for service in SERVICES:

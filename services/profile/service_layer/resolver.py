@@ -436,7 +436,13 @@ async def write_batch(
             if b.segments
             else {}
         )
-        bookings[(items[i].record.source_system, b.booking_id)] = {
+        key = (items[i].record.source_system, b.booking_id)
+        if not summary and key in bookings:
+            # A trip or cancellation event carries no segments: the itinerary of the booking's earlier
+            # event in this batch stays, as the upsert keeps a stored one (a booking's whole history can
+            # arrive in one batch, e.g. after a crash).
+            summary = bookings[key]["summary"]
+        bookings[key] = {
             "source_system": items[i].record.source_system,
             "booking_id": b.booking_id,
             "customer_id": d.customer_id,
