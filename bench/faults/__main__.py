@@ -58,6 +58,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="extra environment for every service process (e.g. ITINERA_CONSUMER_MAX_ATTEMPTS=5)",
     )
+    run.add_argument(
+        "--static-membership",
+        action="store_true",
+        help="give every process its own ITINERA_INSTANCE_ID (a restarted process takes its partitions back at once)",
+    )
     run.add_argument("--out", type=Path, default=None, help="write the figures as JSON here (after each scenario)")
     run.add_argument(
         "--code",
@@ -91,6 +96,7 @@ async def _main(args: argparse.Namespace) -> int:
         keep=args.keep,
         extra_env=dict(item.split("=", 1) for item in args.env),
         code=args.code,
+        static_membership=args.static_membership,
     )
 
     def save(so_far: Outcome) -> None:

@@ -42,6 +42,7 @@ class Options:
     keep: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     code: Path | None = None  # run the services of another checkout (e.g. an older version)
+    static_membership: bool = False
 
 
 @dataclass
@@ -84,6 +85,7 @@ async def run_harness(options: Options, on_scenario: Callable[[Outcome], None] |
         "scale_settings": dataclasses.asdict(scale),
         "extra_env": options.extra_env,
         "code": str(code_root()),
+        "static_membership": options.static_membership,
     }
     infra = Infra.create()
     results: list[ScenarioResult] = []
@@ -107,6 +109,7 @@ async def run_harness(options: Options, on_scenario: Callable[[Outcome], None] |
                     processes_per_service=per_service,
                     extra_env=options.extra_env,
                     keep=options.keep,
+                    static_membership=options.static_membership,
                 )
             )
             if on_scenario is not None:

@@ -98,6 +98,7 @@ class ServiceProcess:
     log_path: Path
     http_port: int = field(default_factory=free_port)
     code: Path = ROOT  # the checkout whose services run
+    static_membership: bool = False  # ITINERA_INSTANCE_ID per process: a restart takes its partitions back at once
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -108,6 +109,8 @@ class ServiceProcess:
     def start(self) -> None:
         env = dict(self.env)
         env[f"ITINERA_{self.service.upper()}_HTTP_PORT"] = str(self.http_port)
+        if self.static_membership:
+            env["ITINERA_INSTANCE_ID"] = self.name
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(

@@ -41,12 +41,13 @@ def _poison_rows(result: ScenarioResult) -> list[dict[str, Any]]:
                     and h.get("dlq.source_offset") == str(sent.offset)
                 ):
                     found.setdefault(service, []).append(f"{h.get('dlq.reason', '?')}: {h.get('dlq.error', '')[:80]}")
-        expected = poison.consumers()
+        expected = poison.consumers() if poison.must_dead_letter else []
         rows.append(
             {
                 "record": poison.kind,
                 "topic": poison.topic,
                 "must_dead_letter": expected,
+                "consumers": poison.consumers(),
                 "dead_lettered_by": sorted(found),
                 "missing": [s for s in expected if s not in found],
                 "reasons": sorted({r for rs in found.values() for r in rs}),
@@ -106,7 +107,8 @@ def judge(result: ScenarioResult, baseline: ScenarioResult | None, *, events: in
         "emails": result.emails,
         "stream_records_dead_lettered": stream_letters,
         "poison": poison,
-        "poison_dead_lettered": sum(1 for p in poison if not p["missing"] and p["with_reason"]),
+        # dead-lettered with a reason by every consumer of its topic (a null value: skipped, or that)
+        "poison_handled": sum(1 for p in poison if not p["missing"] and p["with_reason"]),
         "dead_letters_with_personal_data": personal,
         "recoveries": [asdict(r) for r in result.recoveries],
         "max_recovery_seconds": max(recovered) if recovered else None,
@@ -135,7 +137,7 @@ def markdown(judged: list[dict[str, Any]]) -> str:
     """The tables: one row per scenario, one per fault, one per poison record."""
     lines = [
         "| scenario | lost | extra / changed | same email twice / one cause twice | stream records dead-lettered "
-        "| poison dead-lettered | slowest recovery (s) | stalls | /readyz 200 while stuck (s) | manual actions |",
+        "| poison handled | slowest recovery (s) | stalls | /readyz 200 while stuck (s) | manual actions |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for j in judged:
@@ -145,7 +147,7 @@ def markdown(judged: list[dict[str, Any]]) -> str:
             f"| {j['scenario']} | {j['lost']} | {j['extra']} / {j['changed']} "
             f"| {e.get('same_message_id_twice', 0)} / {e.get('cause_sent_twice', 0)} "
             f"| {sum(j['stream_records_dead_lettered'].values())} "
-            f"| {j['poison_dead_lettered']} of {len(j['poison'])} "
+            f"| {j['poison_handled']} of {len(j['poison'])} "
             f"| {_cell(j['max_recovery_seconds'])} | {stalls} "
             f"| {sum(j['ready_while_stuck_seconds'].values()):g} | {j['manual_actions']} |"
         )
@@ -182,9 +184,10 @@ def markdown(judged: list[dict[str, Any]]) -> str:
         ]
         for scenario, p in poison_rows:
             reason = "; ".join(p["reasons"])[:120].replace("|", "/")
+            must = ", ".join(p["must_dead_letter"]) or f"none (skipped by {', '.join(p['consumers'])})"
             lines.append(
-                f"| {scenario} | {p['record']} | {p['topic']} | {', '.join(p['must_dead_letter'])} "
-                f"| {', '.join(p['missing']) or '—'} | {reason or '—'} |"
+                f"| {scenario} | {p['record']} | {p['topic']} | {must} | {', '.join(p['missing']) or '—'} "
+                f"| {reason or '—'} |"
             )
     for j in judged:
         if j["by_store"]:

@@ -188,6 +188,7 @@ async def run_scenario(
     processes_per_service: int = 1,
     extra_env: dict[str, Any] | None = None,
     keep: bool = False,
+    static_membership: bool = False,
 ) -> ScenarioResult:
     """Run the stream through a fresh system with `faults`, and read its final state."""
     database, prefix = f"faults_{name.replace('-', '_')}", f"{name}."
@@ -220,7 +221,11 @@ async def run_scenario(
     for instance in range(1, processes_per_service + 1):
         for service in SERVICES:
             log_path = run.logs / f"{service}-{instance}.log"
-            run.processes.append(ServiceProcess(service, instance, env, log_path, code=code_root()))
+            run.processes.append(
+                ServiceProcess(
+                    service, instance, env, log_path, code=code_root(), static_membership=static_membership
+                )
+            )
     result = ScenarioResult(name=name, faults=[f.label for f in faults])
     monitor = Monitor(
         run.broker, infra.dsn(database), run.expected_alive, run.started, stall_seconds=scale.stuck_after
