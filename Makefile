@@ -1,7 +1,7 @@
 # Itinera — local development without Docker.
 #
 #   make up     set up and run everything: Python env, Java, Kafka, PostgreSQL,
-#               topics, the four services, a mail sink and a demo booking feed
+#               topics, the five services, a mail sink and a demo booking feed
 #   make down   stop it all (data stays in .state/; `make reset` wipes it)
 #   make test   lint, type-check, import contracts, contract drift, all tests
 #               (starts Kafka and PostgreSQL itself)
@@ -28,6 +28,7 @@ up: venv infra-up topics services-up demo
 	@echo "  preferences    http://127.0.0.1:8002  (API docs /docs, metrics /metrics)"
 	@echo "  feedback       http://127.0.0.1:8003  (API docs /docs, metrics /metrics)"
 	@echo "  notifications  http://127.0.0.1:8004  (API docs /docs, metrics /metrics)"
+	@echo "  value          http://127.0.0.1:8005  (API docs /docs, metrics /metrics)"
 	@echo "  agent console  http://127.0.0.1:8000  (sign in with an API key below)"
 	@echo "  Kafka          127.0.0.1:$(ITINERA_KAFKA_PORT)    PostgreSQL 127.0.0.1:$(ITINERA_PG_PORT) (database itinera)"
 	@echo "  mail sink      SMTP 127.0.0.1:1025, messages in .state/mail/new/"

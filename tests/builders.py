@@ -16,6 +16,9 @@ from services.kit.contracts.bookings import (
     booking_subject,
 )
 from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.feedback import SurveyInvitedV1
+from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1
+from services.kit.sealing import ANSWER_TOKEN, SURVEY_LINK, link_sealer
 
 
 def traveller(**overrides: Any) -> TravellerV1:
@@ -87,3 +90,17 @@ def trip_completed(created: Envelope[BookingCreatedV1]) -> Envelope[TripComplete
         traveller=p.traveller,
     )
     return Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id, caused_by=created)
+
+
+def survey_link(invitation: SurveyInvitedV1) -> str:
+    """The survey link a sealed invitation carries, opened with the process's link keys."""
+    assert invitation.survey_url is None, "the link travels sealed, never in clear"
+    assert invitation.sealed_survey_url is not None
+    return link_sealer().open(invitation.sealed_survey_url, purpose=SURVEY_LINK, subject=invitation.survey_id)
+
+
+def answer_token(question: PreferenceConfirmationRequestedV1) -> str:
+    """The answer token a sealed confirmation question carries, opened with the process's link keys."""
+    assert question.answer_token is None, "the token travels sealed, never in clear"
+    assert question.sealed_answer_token is not None
+    return link_sealer().open(question.sealed_answer_token, purpose=ANSWER_TOKEN, subject=question.request_id)

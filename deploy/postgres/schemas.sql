@@ -13,7 +13,7 @@ DO $$
 DECLARE
   svc   text;
   other text;
-  services text[] := ARRAY['profile', 'preferences', 'feedback', 'notifications'];
+  services text[] := ARRAY['profile', 'preferences', 'feedback', 'notifications', 'value'];
 BEGIN
   FOREACH svc IN ARRAY services LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = svc) THEN
@@ -26,6 +26,27 @@ BEGIN
         EXECUTE format('REVOKE ALL ON SCHEMA %I FROM %I', svc, 'itinera_' || other);
       END IF;
     END LOOP;
+  END LOOP;
+END
+$$;
+
+-- Extensions the services use live in a schema of their own, which every service role may
+-- use but none may change: creating an extension takes a superuser, so it happens here.
+-- pg_trgm (PostgreSQL's contrib, in Debian's postgresql package and the postgres image):
+-- the profile service's traveller search (trigram word similarity: typos, fragments).
+CREATE SCHEMA IF NOT EXISTS extensions;
+REVOKE ALL ON SCHEMA extensions FROM PUBLIC;
+DO $$
+DECLARE
+  svc text;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+    ALTER EXTENSION pg_trgm SET SCHEMA extensions;  -- a no-op where it is already
+  ELSE
+    CREATE EXTENSION pg_trgm WITH SCHEMA extensions;
+  END IF;
+  FOREACH svc IN ARRAY ARRAY['profile', 'preferences', 'feedback', 'notifications'] LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA extensions TO %I', 'itinera_' || svc);
   END LOOP;
 END
 $$;

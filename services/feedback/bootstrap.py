@@ -11,6 +11,7 @@ from services.feedback.entrypoints.jobs import sla_escalation_job, trip_settle_j
 from services.feedback.service_layer.handlers import SurveyConfig, handle_resolved_booking
 from services.feedback.service_layer.trip_surveys import handle_delivery_report
 from services.feedback.settings import FeedbackSettings
+from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
@@ -21,6 +22,7 @@ from services.kit.view import customer_view_consumer
 
 def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinition:
     s = settings or FeedbackSettings()
+    sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
     surveys = SurveyConfig(public_base_url=s.public_base_url, ttl=s.survey_ttl)
 
     async def on_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
@@ -30,8 +32,9 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
         settings=s,
         migrations="services.feedback.migrations",
         consumers=[
-            # Current customer ids and names (merges) come from the shared view, not from calls to profile.
-            customer_view_consumer(include_preferences=False),
+            # Current customer ids and names (merges) come from the shared view, not from calls to profile;
+            # tiers and account managers (SLAs and routing of cases) from the value service's snapshots in it.
+            customer_view_consumer(include_preferences=False, include_value=True),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -17,6 +18,7 @@ class FeedbackSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ITINERA_FEEDBACK_", extra="ignore")
 
     service_name: str = "feedback"
+    seals_links: ClassVar[bool] = True  # its links' credentials travel sealed on topics
     http_port: int = 8003
     public_base_url: str = Field(
         default=DEV_PUBLIC_BASE_URL, description="Where travellers reach this service; survey links start with it"
@@ -27,6 +29,9 @@ class FeedbackSettings(ServiceSettings):
     first_response_hours_high: float = Field(default=4, gt=0)
     first_response_hours_urgent: float = Field(default=1, gt=0)
     resolution_days: float = Field(default=5, gt=0)
+    gold_sla_factor: float = Field(
+        default=0.5, gt=0, le=1, description="Gold-tier travellers' cases get this fraction of every SLA deadline"
+    )
     escalation_interval_seconds: float = Field(default=60, gt=0)
     escalation_batch_size: int = Field(default=100, ge=1, le=10_000)
     # One survey per trip: a trip whose other bookings never report completion is surveyed this
@@ -57,6 +62,7 @@ class FeedbackSettings(ServiceSettings):
                 Priority.URGENT: timedelta(hours=self.first_response_hours_urgent),
             },
             resolution=timedelta(days=self.resolution_days),
+            gold_factor=self.gold_sla_factor,
         )
 
     @property

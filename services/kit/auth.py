@@ -1,21 +1,25 @@
-"""API-key authentication and role checks.
+"""API-key authentication, role checks and abuse limits.
 
 Callers send `X-API-Key: <key>` (or `Authorization: Bearer <key>`). Each key maps to a
 named principal acting in one role. Roles imply others: admin can do everything;
-supervisor can do what an agent can.
+supervisor can do what an agent can. Every key has a request rate (429 with `Retry-After`
+beyond it), and a client address that sent too many wrong keys is refused for a while
+whatever it sends (`services.kit.limits`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from services.kit.settings import ApiKey, Role
+from services.kit.limits import Clock, FailedKeyThrottle, KeyRateLimiter, retry_after
+from services.kit.settings import ApiKey, Role, ServiceSettings
 
 IMPLIED_ROLES: dict[Role, frozenset[Role]] = {
     "admin": frozenset({"agent", "supervisor", "ops", "booking-system", "admin"}),
@@ -66,17 +70,45 @@ def _presented_key(request: Request) -> str | None:
     return None
 
 
+@dataclass
+class AbuseLimits:
+    """The request rate of each key and the brake on wrong keys (None: not limited)."""
+
+    keys: KeyRateLimiter | None = None
+    failed_keys: FailedKeyThrottle | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, *, clock: Clock = time.monotonic) -> AbuseLimits:
+        if not settings.rate_limiting:
+            return cls()
+        return cls(
+            KeyRateLimiter(settings.rate_limits, clock=clock), FailedKeyThrottle(settings.failed_key_limit, clock=clock)
+        )
+
+
+def _too_many(detail: str, wait: float) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, {"Retry-After": retry_after(wait)})
+
+
 def authenticate(request: Request) -> Principal:
-    """The calling principal; 401 when no or an unknown key is presented."""
+    """The calling principal; 401 when no or an unknown key is presented, 429 over the limits."""
     key = _presented_key(request)
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "an API key is required (X-API-Key header)", {"WWW-Authenticate": "ApiKey"}
         )
+    limits: AbuseLimits = request.app.state.limits
+    address = request.client.host if request.client else "unknown"
+    if limits.failed_keys is not None and (wait := limits.failed_keys.blocked_for(address)):
+        raise _too_many("too many wrong API keys from this address; try again later", wait)
     keyring: KeyRing = request.app.state.keyring
     principal = keyring.lookup(key)
     if principal is None:
+        if limits.failed_keys is not None:
+            limits.failed_keys.failed(address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", {"WWW-Authenticate": "ApiKey"})
+    if limits.keys is not None and (wait := limits.keys.admit(principal.name, principal.role)):
+        raise _too_many(f"request rate of {principal.name!r} exceeded; slow down", wait)
     request.state.principal = principal
     return principal
 

@@ -1,8 +1,10 @@
 """The HTTP shell every service's API is built in.
 
-Problem-details JSON (RFC 9457) for every 4xx/5xx, a request-body size limit,
-correlation ids, Prometheus metrics, `/healthz` (liveness, open) and `/readyz`
-(dependencies, open), `/metrics` (ops role).
+Problem-details JSON (RFC 9457) for every 4xx/5xx, abuse limits (`services.kit.limits`), input
+hygiene and response headers (`services.kit.hygiene`), the audit of personal-data reads and
+refusals (`services.kit.auditing`), correlation ids, Prometheus metrics, `/healthz` (liveness,
+open) and `/readyz` (dependencies, open), `/metrics` (ops role), and the API documentation
+(open in development, behind a key or off in production: the `api_docs` setting).
 """
 
 from __future__ import annotations
@@ -12,26 +14,27 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from http import HTTPStatus
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.kit.auth import IMPLIED_ROLES, KeyRing, Principal, authenticate, require_roles
+from services.kit.auditing import NOT_PERSONAL, AuditWriter, pending_row, write_to_service_pool
+from services.kit.auth import IMPLIED_ROLES, AbuseLimits, KeyRing, Principal, authenticate, require_roles
+from services.kit.hygiene import BodySizeLimit, RejectNul, SecurityHeaders
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.kit.problems import PROBLEM_JSON, problem
 from services.kit.settings import ServiceSettings
 
-log = logging.getLogger(__name__)
+__all__ = ["CAPABILITY_PAGE_HEADERS", "PROBLEM_JSON", "BodySizeLimit", "ProblemError", "create_app", "problem"]
 
-PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 # Pages whose URL carries a credential (a survey or answer link's token): never leak it in a
 # Referer, never cache, never frame; inline styles and same-origin forms only.
@@ -44,22 +47,9 @@ CAPABILITY_PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
-
-
-def problem(
-    status: int, detail: str | None = None, *, title: str | None = None, type_: str = "about:blank", **extra: Any
-) -> JSONResponse:
-    """A problem-details response."""
-    body: dict[str, Any] = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
-    cid = body.get("correlation_id") or correlation_id_var.get()
-    if cid:
-        body["correlation_id"] = cid
-    else:
-        body.pop("correlation_id", None)
-    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON)
+# PostgreSQL refuses these characters in text (NUL, or bytes the encoding cannot hold): the
+# request asked for something no row can contain.
+UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
 class ProblemError(Exception):
@@ -73,44 +63,18 @@ class ProblemError(Exception):
         self.extra = extra
 
 
-class BodySizeLimit:
-    """Refuses request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLargeError
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLargeError:
-            await self._too_large(scope, receive, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"request body larger than {self.max_bytes} bytes")
-        await response(scope, receive, send)
-
-
-class _BodyTooLargeError(Exception):
-    pass
+async def _audit_pending(request: Request, response: Response, writer: AuditWriter) -> Response:
+    """Write the audit row the request still owes; a read whose row cannot be written is not sent."""
+    row = pending_row(request, response.status_code)
+    if row is None:
+        return response
+    try:
+        await writer(request, row)
+    except Exception:
+        log.exception("audit row %s could not be written", row["action"])
+        if response.status_code < 400:
+            return problem(503, "the read could not be audited, so it is not answered; try again shortly")
+    return response
 
 
 def create_app(
@@ -122,9 +86,20 @@ def create_app(
     description: str = "",
 ) -> FastAPI:
     """A FastAPI app with the kit's error format, auth, metrics and health endpoints."""
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    public_docs = settings.api_docs == "public"
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
+    )
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.api_keys)
+    app.state.limits = AbuseLimits.from_settings(settings)
+    app.state.audit_writer = write_to_service_pool
     service = settings.service_name
 
     @app.exception_handler(StarletteHTTPException)
@@ -147,6 +122,13 @@ def create_app(
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem(exc.status, exc.detail, type_=exc.type_, **exc.extra)
 
+    @app.exception_handler(UNSTORABLE_TEXT[0])
+    @app.exception_handler(UNSTORABLE_TEXT[1])
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # A NUL in a path or query never gets this far (RejectNul); one inside a body does.
+        errors = [{"field": "(body)", "message": "contains a character that cannot be stored (e.g. NUL)"}]
+        return problem(422, "invalid request: (body)", title="Unprocessable Content", errors=errors)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         # Runs outside the request middleware, so the id comes from the request state.
@@ -162,6 +144,7 @@ def create_app(
         started = time.perf_counter()
         try:
             response = await call_next(request)
+            response = await _audit_pending(request, response, request.app.state.audit_writer)
         finally:
             correlation_id_var.reset(token)
         route = request.scope.get("route")
@@ -172,6 +155,7 @@ def create_app(
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RejectNul)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -181,6 +165,7 @@ def create_app(
             expose_headers=["X-Correlation-ID"],
             max_age=600,
         )
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", tags=["operations"], include_in_schema=True)
     async def healthz() -> dict[str, str]:
@@ -196,14 +181,21 @@ def create_app(
             {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
         )
 
-    @app.get("/v1/whoami", tags=["operations"])
+    @app.get("/v1/whoami", tags=["operations"], dependencies=[NOT_PERSONAL])
     async def whoami(principal: Annotated[Principal, Depends(authenticate)]) -> dict[str, Any]:
         """Who the API key belongs to, its role and the roles it may act in."""
         return {"name": principal.name, "role": principal.role, "acts_as": sorted(IMPLIED_ROLES[principal.role])}
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], dependencies=[NOT_PERSONAL])
     async def metrics(_: Annotated[Principal, Depends(require_roles("ops"))]) -> Response:
         """Prometheus metrics (role: ops)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.api_docs == "key":
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[NOT_PERSONAL])
+        async def openapi(_: Annotated[Principal, Depends(authenticate)]) -> JSONResponse:
+            """The OpenAPI document, for holders of an API key."""
+            return JSONResponse(app.openapi())
 
     return app

@@ -8,7 +8,7 @@ deployment sets them once. The service-specific variable wins when both are set.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -18,6 +18,9 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from services.kit.limits import RateLimit
+from services.kit.sealing import Sealer
 
 Role = Literal["agent", "supervisor", "ops", "booking-system", "admin"]
 
@@ -35,11 +38,27 @@ DEV_API_KEYS: tuple[ApiKey, ...] = tuple(
     for role in ("agent", "supervisor", "ops", "booking-system", "admin")
 )
 
+# Per key, per API process. A person at the console stays far below an agent's rate (a 360° page
+# is about fifteen requests, within the burst); a script walking through the customers does not.
+DEFAULT_RATE_LIMITS: dict[Role, RateLimit] = {
+    "agent": RateLimit(per_second=10, burst=100),
+    "supervisor": RateLimit(per_second=10, burst=100),
+    "admin": RateLimit(per_second=10, burst=100),
+    "ops": RateLimit(per_second=5, burst=50),
+    "booking-system": RateLimit(per_second=200, burst=400),
+}
+# Wrong API keys from one client address: ten at once, then one every five seconds.
+DEFAULT_FAILED_KEY_LIMIT = RateLimit(per_second=0.2, burst=10)
+# Development only: production refuses it (see `link_keys`).
+DEV_LINK_KEY = SecretStr("ZGV2LWxpbmsta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE")
+
 
 class ServiceSettings(BaseSettings):
     """Settings common to every service; refuses development defaults in production."""
 
     model_config = SettingsConfigDict(extra="ignore", env_prefix="ITINERA_")
+    # Services that seal or open link credentials (`link_keys`) need a real key in production.
+    seals_links: ClassVar[bool] = False
 
     service_name: str = "itinera"
     environment: Literal["development", "test", "production"] = "development"
@@ -95,6 +114,25 @@ class ServiceSettings(BaseSettings):
         description="Browser origins allowed to call the API (the agent console)",
     )
     api_keys: list[ApiKey] = Field(default_factory=lambda: list(DEV_API_KEYS))
+    api_docs: Literal["public", "key", "off"] | None = Field(
+        default=None,
+        description="public: /docs, /redoc and /openapi.json for anyone; key: /openapi.json for any API key,"
+        " no docs pages; off: none. Default: public, except key in production (which refuses public)",
+    )
+    rate_limiting: bool = Field(default=True, description="Per-key rate limits and the brake on wrong keys")
+    rate_limits: dict[Role, RateLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description="Requests per API key and process, by the key's role (429 with Retry-After beyond)",
+    )
+    failed_key_limit: RateLimit = Field(
+        default=DEFAULT_FAILED_KEY_LIMIT,
+        description="Wrong API keys one client address may send (429 for every request of it beyond)",
+    )
+    link_keys: list[SecretStr] = Field(
+        default_factory=lambda: [DEV_LINK_KEY],
+        description="Keys (base64url, 32 bytes) sealing the credentials of links that travel on topics (survey"
+        " and answer links): the first seals, every one opens. Producer and consumer services share them",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -122,6 +160,14 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("development API keys are refused in production; set api_keys")
             if self.pg_password.get_secret_value() == self.pg_user:
                 raise ValueError("the development database password is refused in production")
+            if self.api_docs == "public":
+                raise ValueError("api_docs=public is refused in production (use key or off)")
+            dev_link_key = any(k.get_secret_value() == DEV_LINK_KEY.get_secret_value() for k in self.link_keys)
+            if self.seals_links and dev_link_key:
+                raise ValueError("the development link key is refused in production; set link_keys")
+        if self.api_docs is None:
+            self.api_docs = "key" if self.environment == "production" else "public"
+        Sealer(self.link_keys)  # refuses keys that are not 32 bytes of base64url
         return self
 
     @property

@@ -1,8 +1,9 @@
 """The customer-view reader: a service's own copy of the compacted snapshot topics.
 
 Any service can hold the whole customer view locally by consuming
-`profile.customers.v1` and `preferences.snapshots.v1` into its `customer_view` table
-(`customer_view_consumer()`), and read it with `lookup()`.
+`profile.customers.v1` and `preferences.snapshots.v1` (and, if it asks, the value service's
+`value.customers.v1` and `value.companies.v1`) into its `customer_view` table
+(`customer_view_consumer()`), and read it with `lookup()` (`lookup_company()` for companies).
 
 The view is a pure function of the *latest record per key per topic*, which is exactly
 what log compaction keeps. That is what makes a view rebuilt from the start of the
@@ -40,12 +41,40 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import CustomerRedirectV1, CustomerSnapshotV1
 from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope
 from services.kit.contracts.preferences import PreferenceSnapshotV1
+from services.kit.contracts.value import CompanyValueSnapshotV1, CustomerValueSnapshotV1
 from services.kit.db import connection
 
-ViewKind = Literal["customer", "preferences"]
+# `value` rows are keyed by customer id; `company-value` rows by company id (in the customer_id
+# column: the table is a key-value store per kind, and company ids never redirect).
+ViewKind = Literal["customer", "preferences", "value", "company-value"]
 CUSTOMERS_TOPIC = "profile.customers.v1"
 PREFERENCES_TOPIC = "preferences.snapshots.v1"
-_KIND_BY_TOPIC: dict[str, ViewKind] = {CUSTOMERS_TOPIC: "customer", PREFERENCES_TOPIC: "preferences"}
+VALUE_TOPIC = "value.customers.v1"
+COMPANY_VALUE_TOPIC = "value.companies.v1"
+_KIND_BY_TOPIC: dict[str, ViewKind] = {
+    CUSTOMERS_TOPIC: "customer",
+    PREFERENCES_TOPIC: "preferences",
+    VALUE_TOPIC: "value",
+    COMPANY_VALUE_TOPIC: "company-value",
+}
+
+
+def _snapshot_row(p: object) -> tuple[ViewKind, str] | None:
+    """The view row a snapshot payload goes to, or None for anything else (a redirect, say).
+
+    The two original kinds are tested first, so the profile and preferences path pays nothing more.
+    """
+    if isinstance(p, PreferenceSnapshotV1):
+        return "preferences", p.customer_id
+    if isinstance(p, CustomerSnapshotV1):
+        return "customer", p.customer_id
+    if isinstance(p, CustomerValueSnapshotV1):
+        return "value", p.customer_id
+    if isinstance(p, CompanyValueSnapshotV1):
+        return "company-value", p.company_id
+    return None
+
+
 MAX_REDIRECTS = 10
 
 VIEW_LAG = Gauge(
@@ -93,8 +122,9 @@ def _observe(kind: ViewKind, event: Envelope[Any]) -> None:
 async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Upsert a snapshot (keeping the newest version) or a redirect; other events are ignored."""
     p = event.payload
-    if isinstance(p, CustomerSnapshotV1 | PreferenceSnapshotV1):
-        kind: ViewKind = "customer" if isinstance(p, CustomerSnapshotV1) else "preferences"
+    row = _snapshot_row(p)
+    if row is not None:
+        kind, key = row
         await conn.execute(
             """
             INSERT INTO customer_view AS v (kind, customer_id, version, snapshot, redirect_to, event_id, occurred_at,
@@ -106,7 +136,7 @@ async def apply_view_event(conn: asyncpg.Connection, event: Envelope[Any]) -> No
              WHERE v.version <= EXCLUDED.version
             """,
             kind,
-            p.customer_id,
+            key,
             p.version,
             p.model_dump(mode="json"),
             event.event_id,
@@ -152,17 +182,15 @@ async def apply_view_events(conn: asyncpg.Connection, events: Sequence[Envelope[
     go in one statement. A run with a redirect (or anything else) is applied event by event.
     """
     latest: dict[tuple[ViewKind, str], Envelope[Any]] = {}
+    kinds: list[ViewKind] = []
     for event in events:
         p = event.payload
-        if isinstance(p, PreferenceSnapshotV1):
-            kind: ViewKind = "preferences"
-        elif isinstance(p, CustomerSnapshotV1):
-            kind = "customer"
-        else:
+        key = _snapshot_row(p)
+        if key is None:
             for e in events:
                 await apply_view_event(conn, e)
             return
-        key = (kind, p.customer_id)
+        kinds.append(key[0])
         seen = latest.get(key)
         if seen is None or seen.payload.version <= p.version:
             latest[key] = event
@@ -178,8 +206,8 @@ async def apply_view_events(conn: asyncpg.Connection, events: Sequence[Envelope[
         [e.event_id for _, e in winners],
         [e.occurred_at for _, e in winners],
     )
-    for event in events:
-        _observe("preferences" if isinstance(event.payload, PreferenceSnapshotV1) else "customer", event)
+    for kind, event in zip(kinds, events, strict=True):
+        _observe(kind, event)
 
 
 async def apply_view_tombstone(conn: asyncpg.Connection, topic: str, key: str) -> None:
@@ -189,7 +217,17 @@ async def apply_view_tombstone(conn: asyncpg.Connection, topic: str, key: str) -
         await conn.execute("DELETE FROM customer_view WHERE kind = $1 AND customer_id = $2", kind, key)
 
 
-def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
+def view_topics(*, include_preferences: bool = True, include_value: bool = False) -> tuple[str, ...]:
+    """The compacted topics a view reads."""
+    topics = [CUSTOMERS_TOPIC]
+    if include_preferences:
+        topics.append(PREFERENCES_TOPIC)
+    if include_value:
+        topics += [VALUE_TOPIC, COMPANY_VALUE_TOPIC]
+    return tuple(topics)
+
+
+def customer_view_consumer(*, include_preferences: bool = True, include_value: bool = False) -> ConsumerSpec:
     """The consumer that keeps a service's customer view current.
 
     Runs of events between tombstones are applied together (`apply_view_events`; the kit
@@ -198,12 +236,13 @@ def customer_view_consumer(*, include_preferences: bool = True) -> ConsumerSpec:
     batch version of its handler), or its handler is only used for records retried one by one.
 
     Every service's view reads every snapshot, so it is a high-volume consumer: it runs on the
-    kit's batch consumer (whole fetched batches), not as a faust agent.
+    kit's batch consumer (whole fetched batches), not as a faust agent. With `include_value` it
+    also reads the value service's snapshots (kinds `value`, by customer, and `company-value`,
+    by company).
     """
-    topics = (CUSTOMERS_TOPIC, PREFERENCES_TOPIC) if include_preferences else (CUSTOMERS_TOPIC,)
     return ConsumerSpec(
         name="customer-view",
-        topics=topics,
+        topics=view_topics(include_preferences=include_preferences, include_value=include_value),
         handler=apply_view_event,
         tombstone_handler=apply_view_tombstone,
         batch_handler=apply_view_events,
@@ -251,6 +290,18 @@ async def lookup_kinds(
     return dict.fromkeys(kinds)
 
 
+async def lookup_company(conn: asyncpg.Connection, company_id: str) -> ViewEntry | None:
+    """A company's value snapshot (company ids are never merged: no redirects to follow)."""
+    r = await conn.fetchrow(
+        "SELECT customer_id, version, snapshot, occurred_at, applied_at FROM customer_view"
+        " WHERE kind = 'company-value' AND customer_id = $1",
+        company_id,
+    )
+    if r is None or r["snapshot"] is None:
+        return None
+    return ViewEntry(r["customer_id"], r["version"], r["snapshot"], r["occurred_at"], r["applied_at"])
+
+
 async def freshness(conn: asyncpg.Connection) -> dict[str, Any]:
     """How current the view is, per kind: entries, newest event time, last application and lags in seconds."""
     rows = await conn.fetch(
@@ -289,6 +340,7 @@ async def rebuild(
     bootstrap_servers: str,
     topic_prefix: str = "",
     include_preferences: bool = True,
+    include_value: bool = False,
     batch_size: int = 2000,
 ) -> int:
     """Replace a view with one read from the start of the compacted topics up to their current end.
@@ -298,8 +350,7 @@ async def rebuild(
     simply continues (its upserts are idempotent) after a rebuild.
     """
     topics = [
-        f"{topic_prefix}{t}"
-        for t in ((CUSTOMERS_TOPIC, PREFERENCES_TOPIC) if include_preferences else (CUSTOMERS_TOPIC,))
+        f"{topic_prefix}{t}" for t in view_topics(include_preferences=include_preferences, include_value=include_value)
     ]
     # Subscribed without a group: every partition is assigned, from the beginning.
     consumer = AIOKafkaConsumer(
@@ -348,6 +399,8 @@ __all__: Sequence[str] = (
     "customer_view_consumer",
     "freshness",
     "lookup",
+    "lookup_company",
     "rebuild",
     "view_rows",
+    "view_topics",
 )

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from datetime import timedelta
 
+from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
@@ -66,6 +67,7 @@ def build_definition(
     settings: NotificationsSettings | None = None, *, mailer: Mailer | None = None
 ) -> ServiceDefinition:
     s = settings or NotificationsSettings()
+    sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
     config = dispatch_config(s)
     renderer = MessageRenderer(brand_name=s.brand_name)
     outgoing = mailer or smtp_mailer(s)

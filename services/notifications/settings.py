@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -16,6 +17,7 @@ class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ITINERA_NOTIFICATIONS_", extra="ignore")
 
     service_name: str = "notifications"
+    seals_links: ClassVar[bool] = True  # its links' credentials travel sealed on topics
     http_port: int = 8004
 
     # Outgoing mail.

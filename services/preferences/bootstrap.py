@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
 from services.kit.db import connection
 from services.kit.runtime import BackgroundJob, ServiceDefinition, ServiceRuntime
@@ -127,6 +128,7 @@ def policy_job(interval: float) -> BackgroundJob:
 
 def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefinition:
     s = settings or PreferencesSettings()
+    sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
     return ServiceDefinition(
         settings=s,
         migrations="services.preferences.migrations",

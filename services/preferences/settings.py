@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -12,6 +14,7 @@ class PreferencesSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ITINERA_PREFERENCES_", extra="ignore")
 
     service_name: str = "preferences"
+    seals_links: ClassVar[bool] = True  # its links' credentials travel sealed on topics
     http_port: int = 8002
     # The high-volume consumer (resolved bookings): larger batches coalesce more bookings per
     # customer and amortise the per-batch statements (see bench/results/preferences.md).

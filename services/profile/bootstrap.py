@@ -9,10 +9,11 @@ import asyncpg
 
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.envelope import Envelope
-from services.kit.runtime import ServiceDefinition
+from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
 from services.profile.service_layer.resolver import ProfileConfig
+from services.profile.service_layer.search import keep_search_documents
 from services.profile.settings import ProfileSettings
 
 
@@ -71,5 +72,11 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 batch_handler=view.batch_handler,
             ),
         ],
+        background=[search_documents_job],
         extras={"config": config},
     )
+
+
+async def search_documents_job(runtime: ServiceRuntime) -> None:
+    """Search documents for customers written without one (service_layer/search.py)."""
+    await keep_search_documents(runtime.pool)

@@ -28,6 +28,9 @@ class ProfileSettings(ServiceSettings):
     candidates_per_key: int = Field(default=40, ge=1, le=1000)
     stale_after_days: int = Field(default=730, ge=1)
     import_batch_size: int = Field(default=2000, ge=1, le=50_000)
+    # `GET /v1/customers` without a criterion lists only this many (most recently updated)
+    # customers: a bulk read of everyone is not a search.
+    unfiltered_list_cap: int = Field(default=100, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _pepper(self) -> ProfileSettings:

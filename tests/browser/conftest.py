@@ -1,6 +1,8 @@
 """Fixtures of the console's browser tests: the whole stack, Debian's chromium and a known traveller.
 
-Session-scoped: every browser test module shares one stack (starting four services takes a while).
+Package-scoped: every browser test module shares one stack (starting four services takes a while), on a
+database and topics of its own, and the stack stops when the last browser test is done. On the session's
+topics, its consumers would go on taking the events the later tests publish (with their own settings).
 """
 
 from __future__ import annotations
@@ -41,10 +43,20 @@ from tests.browser.console import (
     surname,
     url_of,
 )
-from tests.harness import SmtpServer, TestEnv, wait_until
+from tests.harness import SmtpServer, TestEnv, create_env, drop_env, wait_until
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
+async def env() -> AsyncIterator[TestEnv]:
+    """The browser tests' own database and topic prefix (this package's `env` shadows the session's)."""
+    test_env = await create_env()
+    try:
+        yield test_env
+    finally:
+        await drop_env(test_env)
+
+
+@pytest.fixture(scope="package")
 async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
     """The four services (workers and HTTP APIs) and the console, each on its own loopback port."""
     names = ("console", "degraded-console", "dead", "profile", "preferences", "feedback", "notifications")
@@ -87,7 +99,7 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
         yield Stack(console_url=origin, api=api, degraded_console_url=url_of(sockets["degraded-console"]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Browser]:
     """Debian's chromium, driven by Playwright (no browser download: the system executable)."""
     executable = shutil.which("chromium")
@@ -101,7 +113,7 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def traveller(env: TestEnv, smtp: SmtpServer, stack: Stack) -> Traveller:
     """A booking published to Kafka, followed until every service the 360° page asks knows its traveller."""
     family = surname()

@@ -24,6 +24,7 @@ from services.kit.contracts.feedback import CaseEscalatedV1, CaseOpenedV1, Surve
 from services.kit.db import connection
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
+from tests import builders
 from tests.harness import TestEnv, wait_until
 
 pytestmark = pytest.mark.integration
@@ -135,8 +136,13 @@ async def a_completed_trip(
         resolved_booking("trip_completed", customer_id=customer_id, booking_id=booking_id, company_id=company_id),
     )
     invitation = next(i for i in await invitations(env, until_booking=booking_id) if i.booking_id == booking_id)
-    token = invitation.survey_url.rsplit("/surveys/", 1)[1]
+    token = builders.survey_link(invitation).rsplit("/surveys/", 1)[1]
     return InvitedSurvey(invitation.survey_id, token, invitation.customer_id, booking_id, invitation)
+
+
+def token_of(record: tuple[bytes | None, bytes | None, dict[str, bytes]], invite: SurveyInvitedV1) -> bool:
+    """Whether a raw record is the invitation's event."""
+    return record[1] is not None and invite.survey_id.encode() in record[1]
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -168,8 +174,9 @@ async def test_one_survey_per_completed_booking_even_when_completion_repeats(env
     invite = invites[0]
     assert invite.customer_id == customer_id
     assert invite.source_system == "acme-gds"
-    assert invite.survey_url.startswith(f"{BASE_URL}/surveys/")
-    token = invite.survey_url.rsplit("/", 1)[1]
+    url = builders.survey_link(invite)
+    assert url.startswith(f"{BASE_URL}/surveys/")
+    token = url.rsplit("/", 1)[1]
     assert len(token) >= 40
     async with connection(feedback.runtime.pool) as conn:
         rows = await conn.fetch(
@@ -182,6 +189,9 @@ async def test_one_survey_per_completed_booking_even_when_completion_repeats(env
     assert row["customer_id"] == customer_id
     assert row["company_id"] == "com-1"
     assert bytes(row["token_hash"]) == hashlib.sha256(token.encode()).digest()  # the token itself is not stored
+    # The link is the traveller's credential: nothing on the topic shows it in clear.
+    raw = await env.read_topic("feedback.surveys.v1", until=lambda rs: any(token_of(r, invite) for r in rs))
+    assert not any(value is not None and token.encode() in value for _, value, _ in raw)
     assert row["expires_at"] - row["created_at"] == timedelta(days=14)
     assert row["expires_at"] == invite.expires_at
     assert trip is not None
@@ -354,7 +364,7 @@ async def test_the_html_form_round_trip(env: TestEnv, feedback: Feedback) -> Non
         "profile.bookings.v1", resolved_booking("trip_completed", customer_id=customer_id, booking_id=booking_id)
     )
     invite = next(i for i in await invitations(env, until_booking=booking_id) if i.booking_id == booking_id)
-    token = invite.survey_url.rsplit("/", 1)[1]
+    token = builders.survey_link(invite).rsplit("/", 1)[1]
     html = {"Accept": "text/html"}
 
     form = await feedback.http.get(f"/surveys/{token}", headers=html)

@@ -33,6 +33,7 @@ from tests.integration.test_notifications_service import (
     SURVEYS,
     customer_id,
     delivery_rows,
+    link_of,
     snapshot,
     survey,
     text_of,
@@ -158,7 +159,7 @@ async def test_quiet_hours_apply_where_the_trip_puts_the_traveller(env: TestEnv,
                                                                       "end": "07:00"}, headers=AGENT)  # fmt: skip
         assert r.status_code == 200, r.text
         msg = await smtp.wait_for(lambda m: m["X-Itinera-Delivery-Id"] == row["delivery_id"])
-        assert invitation.payload.survey_url in text_of(msg)
+        assert link_of(invitation) in text_of(msg)
 
 
 async def test_an_agent_sends_a_held_message_now(env: TestEnv, smtp: SmtpServer) -> None:

@@ -23,6 +23,8 @@ from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliverySentV1
 from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1, PreferenceSnapshotV1, PreferenceV1
 from services.kit.runtime import ServiceRuntime
+from services.kit.sealing import ANSWER_TOKEN, SURVEY_LINK, Sealer
+from services.kit.settings import DEV_LINK_KEY
 from services.notifications.adapters import repository as repo
 from services.notifications.bootstrap import build_definition
 from services.notifications.domain.model import DeliveryPlan
@@ -112,17 +114,32 @@ def booking(
     return Envelope.new(payload, producer="profile", subject_id=cid)
 
 
-def survey(cid: str) -> Envelope[SurveyInvitedV1]:
+# The link keys the test settings use (the development key), as feedback and preferences seal with them.
+SEALER = Sealer([DEV_LINK_KEY])
+
+
+def survey(cid: str, *, sealed: bool = True) -> Envelope[SurveyInvitedV1]:
+    """A survey invitation as feedback sends it: its link sealed (or, from an older producer, in clear)."""
     survey_id = f"srv_{uuid.uuid4().hex[:8]}"
+    url = f"https://feedback.example/s/{survey_id}?lang=en&src=mail&t={uuid.uuid4().hex}"
     payload = SurveyInvitedV1(
         survey_id=survey_id,
         customer_id=cid,
         booking_id="ACME-SURVEY",
         source_system="acme-gds",
-        survey_url=f"https://feedback.example/s/{survey_id}?lang=en&src=mail",
+        survey_url=None if sealed else url,
+        sealed_survey_url=SEALER.seal(url, purpose=SURVEY_LINK, subject=survey_id) if sealed else None,
         expires_at=datetime.now(UTC) + timedelta(days=14),
     )
     return Envelope.new(payload, producer="feedback", subject_id=cid)
+
+
+def link_of(invitation: Envelope[SurveyInvitedV1]) -> str:
+    p = invitation.payload
+    if p.sealed_survey_url is None:
+        assert p.survey_url is not None
+        return p.survey_url
+    return SEALER.open(p.sealed_survey_url, purpose=SURVEY_LINK, subject=p.survey_id)
 
 
 def text_of(msg: email.message.EmailMessage) -> str:
@@ -351,8 +368,11 @@ async def test_survey_invitation_respects_quiet_hours(env: TestEnv, smtp: SmtpSe
 
         msg = await smtp.wait_for(lambda m: m["To"] == f"{awake}@example.com")
         assert msg["Subject"] == "How was your trip? Tell us in two minutes"
-        assert invitation.payload.survey_url in text_of(msg)
+        assert link_of(invitation) in text_of(msg)
         assert 'href="https://feedback.example/s/' in html_of(msg)
+        # The link's token is a credential: this service keeps it sealed, opened only in the message.
+        for row in await delivery_rows(runtime, awake):
+            assert link_of(invitation).rsplit("t=", 1)[1] not in str(row["context"])
 
         async def deferred() -> list[asyncpg.Record]:
             return [r for r in await delivery_rows(runtime, asleep) if r["hold_reason"] == "quiet_hours"]
@@ -623,7 +643,7 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
         await env.publish(SURVEYS, regranted)
         sent = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
         assert sent["Content-Language"] == "de", "the stated language, not the profile's English"
-        assert regranted.payload.survey_url in text_of(sent)
+        assert link_of(regranted) in text_of(sent)
 
 
 async def _in_view_as(runtime: ServiceRuntime, cid: str, kind: str) -> bool:
@@ -681,9 +701,11 @@ async def _rows_with(runtime: ServiceRuntime, cid: str, predicate: Any) -> list[
 
 
 def question(cid: str, *, token: str | None = None, expires_in: timedelta = timedelta(days=30)) -> Envelope[Any]:
+    """A confirmation question as preferences sends it: its answer token sealed."""
+    request_id = str(uuid.uuid4())
     payload = PreferenceConfirmationRequestedV1(
         customer_id=cid,
-        request_id=str(uuid.uuid4()),
+        request_id=request_id,
         key="air.seat.short_haul",
         value="aisle",
         confidence=0.6667,
@@ -693,7 +715,7 @@ def question(cid: str, *, token: str | None = None, expires_in: timedelta = time
             "en": "Seat on short flights: is aisle right for you?",
             "de": "Sitzplatz auf Kurzstreckenflügen: Ist „Gang“ richtig für Sie?",
         },
-        answer_token=token,
+        sealed_answer_token=None if token is None else SEALER.seal(token, purpose=ANSWER_TOKEN, subject=request_id),
         expires_at=None if token is None else datetime.now(UTC) + expires_in,
     )
     return Envelope.new(payload, producer="preferences", subject_id=cid)
@@ -730,6 +752,7 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
         assert f'href="https://prefs.example/confirmations/{token}"' in html_of(msg)
         [row] = await wait_until(lambda: _sent_rows(runtime, asked))
         assert (row["template"], row["purpose"]) == ("preference_question", "service")
+        assert token not in str(row["context"]), "kept sealed here, opened only in the message"
         assert row["expires_at"] == first.payload.expires_at
 
         # The same question delivered again is not sent twice, nor a second question the same
@@ -742,11 +765,10 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
         await env.publish(
             "preferences.changes.v1", question(unlinked, token="tok_" + uuid.uuid4().hex, expires_in=-timedelta(1))
         )
-        later = question(unlinked, token="tok_" + uuid.uuid4().hex)
-        await env.publish("preferences.changes.v1", later)
+        later_token = "tok_" + uuid.uuid4().hex
+        await env.publish("preferences.changes.v1", question(unlinked, token=later_token))
         msg = await smtp.wait_for(lambda m: m["To"] == f"{unlinked}@example.com")
-        assert later.payload.answer_token is not None
-        assert later.payload.answer_token in text_of(msg)
+        assert later_token in text_of(msg)
         assert "Seat on short flights: is aisle right for you?" in text_of(msg)  # an English traveller
         assert len(await delivery_rows(runtime, asked)) == 1
         assert len(await delivery_rows(runtime, unlinked)) == 1
@@ -777,3 +799,36 @@ async def test_the_dispatcher_rides_out_the_database_dropping_its_connections(en
             return all((await runtime.readiness()).values())
 
         await wait_until(ready, timeout=60)
+
+
+async def test_survey_links_travel_sealed_and_one_that_cannot_be_opened_is_a_dead_letter(
+    env: TestEnv, smtp: SmtpServer
+) -> None:
+    legacy, forged = customer_id(), customer_id()
+    async with service(env, settings(env, smtp.port)) as runtime:
+        async with repo.connect(runtime.pool) as conn:
+            for cid in (legacy, forged):
+                await repo.upsert_quiet_hours(
+                    conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
+                )
+        await env.publish(CUSTOMERS, snapshot(legacy))
+        await env.publish(CUSTOMERS, snapshot(forged))
+        # Sealed for another survey: moved into this event, it does not open.
+        good = survey(forged)
+        stolen = good.payload.model_copy(update={"survey_id": "srv_other"})
+        moved = Envelope.new(stolen, producer="feedback", subject_id=forged)
+        await env.publish(SURVEYS, moved)
+        # An older producer's link in clear is still mailed.
+        clear = survey(legacy, sealed=False)
+        await env.publish(SURVEYS, clear)
+        msg = await smtp.wait_for(lambda m: m["To"] == f"{legacy}@example.com")
+        assert link_of(clear) in text_of(msg)
+
+        def dead(records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]]) -> bool:
+            return any(str(moved.event_id).encode() in (value or b"") for _, value, _ in records)
+
+        records = await env.read_topic("notifications.deadletters.v1", until=dead)
+        [(_, _, headers)] = [r for r in records if str(moved.event_id).encode() in (r[1] or b"")]
+        assert headers["dlq.reason"] in (b"rejected", b"handler_failed")
+        assert b"cannot be opened" in headers["dlq.error"]
+        assert await delivery_rows(runtime, forged) == []

@@ -26,6 +26,7 @@ from services.preferences.bootstrap import build_definition
 from services.preferences.entrypoints.api import create_preferences_app
 from services.preferences.service_layer import handlers
 from services.preferences.settings import PreferencesSettings
+from tests import builders
 from tests.harness import TestEnv
 
 pytestmark = pytest.mark.integration
@@ -494,7 +495,7 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             by_key["air.airlines.preferred"],
             by_key["air.cabin.short_haul"],
         )
-        assert seat.answer_token is not None
+        seat_token, other_token, cabin_token = (builders.answer_token(q) for q in (seat, other, cabin))
         assert seat.expires_at is not None
         assert timedelta(days=29) < seat.expires_at - datetime.now(UTC) <= timedelta(days=30)
         conn = await env.admin_connect()
@@ -504,11 +505,11 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             )
         finally:
             await conn.close()
-        assert stored["token_hash"] == handlers.token_digest(seat.answer_token)
-        assert seat.answer_token.encode() not in json.dumps(dict(stored), default=str).encode()
+        assert stored["token_hash"] == handlers.token_digest(seat_token)
+        assert seat_token.encode() not in json.dumps(dict(stored), default=str).encode()
 
         html = {"Accept": "text/html"}
-        page_url = f"/confirmations/{seat.answer_token}"
+        page_url = f"/confirmations/{seat_token}"
         async with api(runtime) as client:
             r = await client.get(page_url, headers=html)
             assert r.status_code == 200
@@ -544,16 +545,15 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             )
             # The same button pressed again changes nothing; the JSON twin says it was answered.
             assert (await client.post(page_url, data={"answer": "no"}, headers=html)).status_code == 303
-            r = await client.post(f"/v1/confirmations/{seat.answer_token}", json={"accepted": False})
+            r = await client.post(f"/v1/confirmations/{seat_token}", json={"accepted": False})
             assert r.status_code == 409
             assert r.headers["content-type"].startswith("application/problem+json")
-            r = await client.get(f"/v1/confirmations/{seat.answer_token}")
+            r = await client.get(f"/v1/confirmations/{seat_token}")
             assert (r.status_code, r.json()["status"], r.json()["value"]) == (200, "accepted", "aisle")
             assert r.json()["questions"]["de"] == seat.questions["de"]
 
             # The other question, answered no as JSON by a tool: declined, no longer used.
-            assert other.answer_token is not None
-            r = await client.post(f"/v1/confirmations/{other.answer_token}", json={"accepted": False})
+            r = await client.post(f"/v1/confirmations/{other_token}", json={"accepted": False})
             assert (r.status_code, r.json()["status"]) == (200, "declined")
             r = await client.get(f"/v1/customers/{cid}/preferences/confirmations", headers=AGENT)
             listed = {c["request_id"]: c for c in r.json()}
@@ -573,7 +573,6 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             assert r.status_code == 422
 
         # A question whose link has expired cannot be answered any more.
-        assert cabin.answer_token is not None
         conn = await env.admin_connect()
         try:
             await conn.execute(
@@ -584,12 +583,12 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
         finally:
             await conn.close()
         async with api(runtime) as client:
-            r = await client.get(f"/confirmations/{cabin.answer_token}", headers=html)
+            r = await client.get(f"/confirmations/{cabin_token}", headers=html)
             assert r.status_code == 410
             assert "expired" in r.text
-            r = await client.get(f"/confirmations/{cabin.answer_token}", headers={**html, "Accept-Language": "de"})
+            r = await client.get(f"/confirmations/{cabin_token}", headers={**html, "Accept-Language": "de"})
             assert "Dieser Link ist abgelaufen." in r.text
-            r = await client.post(f"/v1/confirmations/{cabin.answer_token}", json={"accepted": True})
+            r = await client.post(f"/v1/confirmations/{cabin_token}", json={"accepted": True})
             assert r.status_code == 410
             assert r.json()["type"].endswith("/problems/question-closed")
 

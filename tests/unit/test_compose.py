@@ -24,6 +24,7 @@ from services.kit.settings import ServiceSettings
 from services.notifications.settings import NotificationsSettings
 from services.preferences.settings import PreferencesSettings
 from services.profile.settings import ProfileSettings
+from services.value.settings import ValueSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -34,6 +35,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "preferences": PreferencesSettings,
     "feedback": FeedbackSettings,
     "notifications": NotificationsSettings,
+    "value": ValueSettings,
     "console": ConsoleSettings,
     "topics": ServiceSettings,
 }

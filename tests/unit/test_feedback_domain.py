@@ -423,3 +423,14 @@ def test_completion_reported_twice_is_due_twice_but_stays_one_trip() -> None:
     status, due = fold(("trip_completed", h(20)), ("trip_completed", h(21)))
     assert status is TripStatus.COMPLETED
     assert due == [True, True]  # the survey table's unique key keeps it to one survey
+
+
+def test_a_gold_travellers_sla_is_tighter_and_others_keep_theirs() -> None:
+    from services.feedback.domain.cases import DEFAULT_SLA, Priority, SlaPolicy
+
+    policy = SlaPolicy(first_response=DEFAULT_SLA.first_response, resolution=DEFAULT_SLA.resolution, gold_factor=0.5)
+    gold = policy.for_tier("gold")
+    assert gold.first_response[Priority.NORMAL] == DEFAULT_SLA.first_response[Priority.NORMAL] / 2
+    assert gold.resolution == DEFAULT_SLA.resolution / 2
+    assert policy.for_tier("silver") is policy
+    assert policy.for_tier(None) is policy

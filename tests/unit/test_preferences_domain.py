@@ -10,8 +10,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from services.kit import sealing
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1
 from services.kit.contracts.preferences import PreferenceV1
+from services.kit.settings import DEV_LINK_KEY
 from services.preferences.domain import catalogue, codes, inference, policy
 from services.preferences.domain.catalogue import CABINS, CAR_CLASSES, HAULS, InvalidPreferenceError
 from services.preferences.domain.inference import Inference, Observation, haul, observe, seat_position, wilson_lower
@@ -40,6 +42,12 @@ def customer_with_flights(seats: list[str], *, hours: float = 1.5) -> CustomerPr
 
 
 # --- what a booking reveals --------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _link_keys() -> None:
+    """Questions seal their answer tokens with the process's link keys (the service's bootstrap sets them)."""
+    sealing.configure([DEV_LINK_KEY])
 
 
 def test_haul_by_block_time() -> None:
@@ -617,10 +625,10 @@ def test_property_published_events_are_what_their_models_dump(
             # The link's token travels in the event; only its digest is recorded, with the link's expiry.
             # (JSON spells offsets to the minute: an odd zone's seconds are lost on the wire.)
             expires_at = now + handlers.QUESTION_TTL
-            assert payload.answer_token is not None
+            token = builders.answer_token(payload)  # sealed: the topic never shows it in clear
             assert payload.expires_at is not None
             assert abs((payload.expires_at - expires_at).total_seconds()) < 60
-            token_hash = handlers.token_digest(payload.answer_token)
+            token_hash = handlers.token_digest(token)
             questions.append(
                 (payload.request_id, "cus_p", payload.key, payload.value, payload.confidence, now, token_hash,
                  expires_at)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from services.kit.contracts.bookings import BookingCancelledV1, BookingChangedV1
 from services.kit.contracts.customers import (
     CustomerCreatedV1,
     CustomerSnapshotV1,
@@ -62,8 +63,11 @@ def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[An
             "language": _text,
             "company_name": _text,
             "loyalty": st.lists(st.tuples(_text, _text).map(":".join) | _text, max_size=3),
+            "secondary_email": _text,
+            "home_time_zone": _text,
         },
     ),
+    zone_source=st.none() | st.sampled_from(["stated", "address", "phone", "company"]),
     company_id=_optional,
     company_name=_optional,
     version=st.integers(1, 2**31 - 1),
@@ -85,6 +89,7 @@ def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[An
     changed=(),
     caused=False,
     now=T0,
+    zone_source=None,
 )
 def test_property_snapshots_and_updates_are_what_their_models_dump(
     golden: dict[str, Any],
@@ -97,10 +102,21 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
     changed: tuple[str, ...] | None,
     caused: bool,
     now: datetime,
+    zone_source: str | None,
 ) -> None:
     cause = builders.booking_created() if caused else None
     pending = resolver._PendingSnapshot(
-        "cus_1", version, golden, company_id, company_name, record_count, quality_score, deliverable, changed, cause
+        "cus_1",
+        version,
+        golden,
+        company_id,
+        company_name,
+        record_count,
+        quality_score,
+        deliverable,
+        changed,
+        cause,
+        zone_source,
     )
     events = resolver._snapshot_events([pending], now)
     assert [topic for topic, _ in events] == [resolver.CUSTOMERS_TOPIC] + (
@@ -116,6 +132,7 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
         quality_score=quality_score,
         email_deliverable=deliverable,
         now=now,
+        zone_source=zone_source,
     )
     models: list[Payload] = [snapshot]
     if changed is not None:
@@ -186,6 +203,7 @@ def _snapshot_model(
     quality_score: float | None,
     email_deliverable: bool,
     now: datetime,
+    zone_source: str | None = None,
 ) -> CustomerSnapshotV1:
     """The snapshot as a model: what the resolver's JSON form must dump like."""
     loyalty = tuple(
@@ -200,10 +218,13 @@ def _snapshot_model(
         display_name=golden.get("display_name") or "(unnamed)",
         email=golden.get("email"),
         email_deliverable=email_deliverable,
+        secondary_email=golden.get("secondary_email"),
         phone=golden.get("phone"),
         date_of_birth=golden.get("date_of_birth"),
         nationality=golden.get("nationality"),
         language=golden.get("language"),
+        home_time_zone=golden.get("home_time_zone"),
+        home_time_zone_source=zone_source if golden.get("home_time_zone") else None,
         company_id=company_id,
         company_name=company_name,
         loyalty=loyalty,
@@ -211,3 +232,25 @@ def _snapshot_model(
         quality_score=quality_score,
         updated_at=now,
     )
+
+
+@pytest.mark.parametrize(("kind", "field"), [("changed", "change_reason"), ("cancelled", "reason")])
+def test_a_resolved_booking_carries_the_booking_systems_reason(kind: str, field: str) -> None:
+    """The traveller's change or cancellation email says why (notifications reads `reason`)."""
+    created = builders.booking_created()
+    p = created.payload
+    if kind == "changed":
+        payload: Any = BookingChangedV1(**(p.model_dump() | {field: "schedule change by the airline"}))
+    else:
+        payload = BookingCancelledV1(
+            source_system=p.source_system, booking_id=p.booking_id, source_traveller_id=p.source_traveller_id,
+            traveller=p.traveller, **{field: "schedule change by the airline"},
+        )  # fmt: skip
+    source = Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id)
+    segments = tuple(p.segments) if kind == "changed" else ()
+    booking = resolver.BookingInput(
+        source_event=source, kind=kind, booking_id=p.booking_id, segments=segments,
+        total_price=None, currency=None, trip_purpose=None,
+    )  # fmt: skip
+    _, event = resolver.resolved_event("cus_3", None, p.source_system, booking)
+    assert decode_envelope(event.wire).payload.reason == "schedule change by the airline"

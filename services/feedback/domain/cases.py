@@ -96,6 +96,18 @@ class SlaPolicy:
 
     first_response: Mapping[Priority, timedelta]
     resolution: timedelta
+    # Gold-tier travellers' cases get this fraction of every deadline (1: the same as everyone's).
+    gold_factor: float = 1.0
+
+    def for_tier(self, tier: str | None) -> SlaPolicy:
+        """The policy for a customer of `tier` (from the value service's snapshot): tighter for gold."""
+        if tier != "gold" or self.gold_factor == 1.0:
+            return self
+        return SlaPolicy(
+            first_response={p: d * self.gold_factor for p, d in self.first_response.items()},
+            resolution=self.resolution * self.gold_factor,
+            gold_factor=self.gold_factor,
+        )
 
     def first_response_due(self, priority: Priority, opened_at: datetime) -> datetime:
         return opened_at + self.first_response[priority]

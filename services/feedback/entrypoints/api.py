@@ -18,7 +18,18 @@ from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, Histor
 from services.feedback.domain.scores import summarise
 from services.feedback.domain.surveys import Survey
 from services.feedback.entrypoints import survey_pages
-from services.feedback.entrypoints.deps import Agent, ScoreReader, domain_errors, settings_of, utc_now
+from services.feedback.entrypoints.deps import (
+    Agent,
+    CaseRead,
+    CasesRead,
+    ScoreReader,
+    ScoresRead,
+    SurveyRead,
+    SurveysRead,
+    domain_errors,
+    settings_of,
+    utc_now,
+)
 from services.feedback.entrypoints.schemas import (
     BookingRef,
     CaseCreate,
@@ -145,6 +156,7 @@ async def customer_surveys(
     customer_id: str,
     request: Request,
     principal: Agent,
+    trail: SurveysRead,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> SurveyPage:
@@ -156,7 +168,7 @@ async def customer_surveys(
         surveys = await repo.surveys_of_customers(conn, ids, limit=limit, offset=offset)
         cases = await repo.case_ids_for_surveys(conn, [s.survey_id for s in surveys])
         bookings = await trips.survey_bookings(conn, [s.survey_id for s in surveys])
-        await _audit(conn, principal, "surveys.read", current, results=len(surveys))
+        await trail.record(conn, current, results=len(surveys))
     return SurveyPage(
         items=[
             _survey_public(s, now=now, case_id=cases.get(s.survey_id), bookings=bookings.get(s.survey_id))
@@ -169,7 +181,7 @@ async def customer_surveys(
 
 
 @router.get("/surveys/{survey_id}", response_model=SurveyPublic, tags=["surveys"])
-async def get_survey(survey_id: str, request: Request, principal: Agent) -> SurveyPublic:
+async def get_survey(survey_id: str, request: Request, principal: Agent, trail: SurveyRead) -> SurveyPublic:
     """One survey and its answer."""
     async with connection(runtime_of(request).pool) as conn:
         survey = await repo.survey_by_id(conn, survey_id)
@@ -177,7 +189,7 @@ async def get_survey(survey_id: str, request: Request, principal: Agent) -> Surv
             raise ProblemError(404, f"no survey {survey_id!r}", type_="/problems/unknown-survey")
         cases = await repo.case_ids_for_surveys(conn, [survey_id])
         bookings = await trips.survey_bookings(conn, [survey_id])
-        await _audit(conn, principal, "survey.read", survey.customer_id, survey_id=survey_id)
+        await trail.record(conn, survey.customer_id, survey_id=survey_id)
     return _survey_public(survey, now=utc_now(), case_id=cases.get(survey_id), bookings=bookings.get(survey_id))
 
 
@@ -185,6 +197,7 @@ async def get_survey(survey_id: str, request: Request, principal: Agent) -> Surv
 async def list_cases(
     request: Request,
     principal: Agent,
+    trail: CasesRead,
     status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
     breached: Annotated[bool | None, Query(description="Cases that missed (true) or kept (false) their SLA")] = None,
@@ -198,7 +211,7 @@ async def list_cases(
         cases = await repo.find_cases(
             conn, now=now, status=status_, customer_ids=ids, breached=breached, limit=limit, offset=offset
         )
-        await _audit(conn, principal, "cases.read", customer_id, status=status_, results=len(cases))
+        await trail.record(conn, customer_id, status=status_, results=len(cases))
     return CasePage(items=[CasePublic(**_case_public(c, now=now)) for c in cases], limit=limit, offset=offset)
 
 
@@ -225,13 +238,13 @@ async def create_case(body: CaseCreate, request: Request, principal: Agent) -> C
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, tags=["cases"])
-async def get_case(case_id: str, request: Request, principal: Agent) -> CaseDetail:
+async def get_case(case_id: str, request: Request, principal: Agent, trail: CaseRead) -> CaseDetail:
     """A case with its SLA state and full history."""
     async with connection(runtime_of(request).pool) as conn:
         case = await repo.get_case(conn, case_id)
         if case is None:
             raise ProblemError(404, f"no case {case_id!r}", type_="/problems/unknown-case")
-        await _audit(conn, principal, "case.read", case.customer_id, case_id=case_id)
+        await trail.record(conn, case.customer_id, case_id=case_id)
         return await _case_detail(conn, case, now=utc_now())
 
 
@@ -269,6 +282,7 @@ async def update_case(case_id: str, body: CaseUpdate, request: Request, principa
 async def scores(
     request: Request,
     principal: ScoreReader,
+    trail: ScoresRead,
     company_id: Annotated[str | None, Query(max_length=100)] = None,
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
     since: Annotated[AwareDatetime | None, Query(alias="from", description="Period start; default 30 days ago")] = None,
@@ -280,8 +294,9 @@ async def scores(
     if start >= end:
         raise ProblemError(422, "`from` must be before `to`", title="Unprocessable Content")
     async with connection(runtime_of(request).pool) as conn:
-        ids = (await _customer_ids(conn, customer_id))[1] if customer_id else None
+        current, ids = await _customer_ids(conn, customer_id) if customer_id else (None, None)
         counts = await repo.score_counts(conn, since=start, until=end, company_id=company_id, customer_ids=ids)
+        await trail.record(conn, current, company_id=company_id, since=start.isoformat(), until=end.isoformat())
     summary = summarise(csat_counts=counts.csat, nps_counts=counts.nps)
     return ScoresPublic(
         company_id=company_id,

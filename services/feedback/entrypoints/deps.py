@@ -14,12 +14,19 @@ from services.feedback.domain.cases import CaseError, IllegalTransitionError, No
 from services.feedback.domain.surveys import InvalidAnswerError, SurveyAlreadyAnsweredError, SurveyExpiredError
 from services.feedback.service_layer.handlers import UnknownCaseError, UnknownSurveyError
 from services.feedback.settings import FeedbackSettings
+from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 ScoreReader = Annotated[Principal, Depends(require_roles("ops", "supervisor"))]
+# Reads of a traveller's surveys, cases and scores: the HTTP shell audits each one, and each refusal.
+SurveysRead = Annotated[AuditTrail, Depends(PersonalRead("surveys.read"))]
+SurveyRead = Annotated[AuditTrail, Depends(PersonalRead("survey.read", subject=None))]
+CasesRead = Annotated[AuditTrail, Depends(PersonalRead("cases.read"))]
+CaseRead = Annotated[AuditTrail, Depends(PersonalRead("case.read", subject=None))]
+ScoresRead = Annotated[AuditTrail, Depends(PersonalRead("scores.read"))]
 
 
 def settings_of(request: Request) -> FeedbackSettings:

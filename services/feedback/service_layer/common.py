@@ -26,3 +26,17 @@ async def current_customer(conn: asyncpg.Connection, customer_id: str) -> tuple[
         return customer_id, None
     name = entry.snapshot.get("display_name")
     return entry.customer_id, name if isinstance(name, str) else None
+
+
+async def customer_value(conn: asyncpg.Connection, customer_id: str) -> tuple[str | None, str | None]:
+    """The customer's tier and account manager (an agent's name, or `team:<name>`), from the value
+    service's snapshot in the shared view; (None, None) while it has none."""
+    entry = await lookup(conn, "value", customer_id)
+    if entry is None:
+        return None, None
+    tier = entry.snapshot.get("tier")
+    manager = entry.snapshot.get("account_manager")
+    assignee = None
+    if isinstance(manager, dict) and isinstance(manager.get("id"), str):
+        assignee = manager["id"] if manager.get("kind") == "agent" else f"team:{manager['id']}"
+    return (tier if isinstance(tier, str) else None), assignee

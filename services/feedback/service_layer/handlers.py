@@ -16,10 +16,10 @@ import asyncpg
 
 from services.feedback.adapters import repository as repo
 from services.feedback.adapters import trips
-from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
+from services.feedback.domain.cases import SYSTEM_ACTOR, Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
 from services.feedback.domain.surveys import Answer, Survey, complaint_priority, is_complaint
 from services.feedback.domain.trips import apply_booking_event
-from services.feedback.service_layer.common import current_customer, new_id, token_digest
+from services.feedback.service_layer.common import current_customer, customer_value, new_id, token_digest
 from services.feedback.service_layer.trip_surveys import booking_span, settle_trip
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1, Segment
 from services.kit.contracts.customers import ResolvedBookingV1
@@ -181,6 +181,8 @@ async def answer_survey(
     await enqueue(conn, topic=SURVEYS_TOPIC, envelope=Envelope.new(answered, producer=PRODUCER, subject_id=customer_id))
     case_id = None
     if is_complaint(answer):
+        # Gold travellers get tighter deadlines; a customer with an account manager has the case routed to them.
+        tier, manager = await customer_value(conn, customer_id)
         case = Case.open(
             case_id=new_id("case"),
             customer_id=customer_id,
@@ -191,7 +193,8 @@ async def answer_survey(
             priority=complaint_priority(answer),
             opened_by=PRODUCER,
             now=now,
-            policy=policy,
+            policy=policy.for_tier(tier),
+            assignee=manager,
             survey_id=survey.survey_id,
             source_system=survey.source_system,
             booking_id=survey.booking_id,
@@ -262,6 +265,7 @@ async def open_case(
 ) -> Case:
     """Open a case on an agent's behalf, for the customer's current id."""
     customer_id, _ = await current_customer(conn, command.customer_id)
+    tier, manager = await customer_value(conn, customer_id)
     case = Case.open(
         case_id=new_id("case"),
         customer_id=customer_id,
@@ -272,8 +276,8 @@ async def open_case(
         priority=command.priority,
         opened_by=actor,
         now=now,
-        policy=policy,
-        assignee=command.assignee,
+        policy=policy.for_tier(tier),
+        assignee=command.assignee or manager,
         source_system=command.source_system,
         booking_id=command.booking_id,
     )
@@ -327,6 +331,10 @@ async def escalate_due_cases(pool: asyncpg.Pool, *, now: datetime, batch_size: i
             cases = await repo.cases_to_escalate(conn, now=now, limit=batch_size)
             for case in cases:
                 targets = case.escalate(now)
+                if targets and case.assignee is None:  # an escalation goes to the account manager, if any
+                    _, manager = await customer_value(conn, case.customer_id)
+                    if manager is not None:
+                        case.assign(manager, actor=SYSTEM_ACTOR, now=now)
                 if targets:
                     await repo.update_case(conn, case)
                     escalation = CaseEscalatedV1(

@@ -32,6 +32,7 @@ from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
 from services.kit.db import connection
 from services.kit.outbox import enqueue
+from services.kit.sealing import SURVEY_LINK, link_sealer
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,10 @@ async def settle_trip(
         customer_id=customer_id,
         booking_id=first.booking_id,
         source_system=first.source_system,
-        survey_url=f"{public_base_url}/surveys/{token}",
+        # The link's token is the traveller's credential: it travels sealed, never in clear.
+        sealed_survey_url=link_sealer().seal(
+            f"{public_base_url}/surveys/{token}", purpose=SURVEY_LINK, subject=survey.survey_id
+        ),
         expires_at=survey.expires_at,
     )
     envelope = Envelope.new(invited, producer=PRODUCER, subject_id=customer_id, caused_by=caused_by)

@@ -40,6 +40,19 @@ class LoyaltyNumberV1(_Part):
     number: str = Field(min_length=1, max_length=50)
 
 
+ClearableField = Literal[
+    "email",
+    "phone",
+    "date_of_birth",
+    "nationality",
+    "language",
+    "loyalty_numbers",
+    "passport_number",
+    "address_country",
+    "home_time_zone",
+]
+
+
 class TravellerV1(_Part):
     """A traveller as one source system knows them (typos, formats and all)."""
 
@@ -57,6 +70,18 @@ class TravellerV1(_Part):
     passport_country: str | None = Field(default=None, max_length=60)
     loyalty_numbers: tuple[LoyaltyNumberV1, ...] = Field(default=(), max_length=30)
     language: str | None = Field(default=None, max_length=20)
+    address_country: str | None = Field(
+        default=None, max_length=60, description="Country of the traveller's home address (ISO 3166-1 code or name)"
+    )
+    home_time_zone: str | None = Field(
+        default=None, max_length=64, description="The traveller's home time zone (IANA name, e.g. Europe/Berlin)"
+    )
+    cleared: tuple[ClearableField, ...] = Field(
+        default=(),
+        max_length=10,
+        description="Fields the source states the traveller no longer has (e.g. a phone number removed from the"
+        " profile). A field that is absent or null is only not stated: what other events said about it is kept.",
+    )
 
     @model_validator(mode="after")
     def _has_a_name(self) -> TravellerV1:
@@ -71,7 +96,7 @@ class CompanyV1(_Part):
     name: str = Field(min_length=1, max_length=200)
     source_company_id: str | None = Field(default=None, max_length=100)
     email_domain: str | None = Field(default=None, max_length=255)
-    country: COUNTRY | None = None
+    country: COUNTRY | None = Field(default=None, description="Where the account is based (a home time zone basis)")
 
 
 class FlightSegmentV1(_Part):

@@ -37,12 +37,28 @@ class CustomerSnapshotV1(Payload):
     display_name: str
     email: str | None = Field(default=None, description="Best contact email (normalised)")
     email_deliverable: bool = Field(default=True, description="False once mail to it bounced")
+    secondary_email: str | None = Field(
+        default=None,
+        description="Another address the traveller uses (for a business traveller whose `email` is the"
+        " company's address: the newest private one)",
+    )
     phone: str | None = Field(default=None, description="Best contact phone, E.164")
     date_of_birth: date | None = None
     nationality: str | None = None
     language: str | None = None
-    time_zone: str | None = Field(default=None, description="IANA zone where the traveller is now, if known")
-    home_time_zone: str | None = None
+    time_zone: str | None = Field(
+        default=None,
+        description="IANA zone where the traveller is now, if known. The profile service does not track where"
+        " travellers are (it sends null): services with the itinerary derive it",
+    )
+    home_time_zone: str | None = Field(
+        default=None,
+        description="IANA zone the traveller lives in: stated (by a source or an agent), or derived from the"
+        " address country, the phone number or the company's country (see home_time_zone_source)",
+    )
+    home_time_zone_source: Literal["stated", "address", "phone", "company"] | None = Field(
+        default=None, description="Whether home_time_zone was stated, or what it was derived from"
+    )
     company_id: str | None = None
     company_name: str | None = None
     loyalty: tuple[LoyaltyMembershipV1, ...] = ()

@@ -19,7 +19,16 @@ class SurveyInvitedV1(Payload):
     customer_id: str
     booking_id: str
     source_system: str
-    survey_url: str
+    survey_url: str | None = Field(
+        default=None,
+        description="Deprecated: the survey link in clear. Its token is a credential, so producers now send"
+        " `sealed_survey_url` instead; consumers still accept this from older producers.",
+    )
+    sealed_survey_url: str | None = Field(
+        default=None,
+        description="The survey link (whose token is the traveller's credential), sealed with the shared link"
+        " keys (AES-256-GCM, bound to purpose `survey-link` and the survey id): `v1.<key id>.<base64url>`.",
+    )
     expires_at: AwareDatetime
 
 

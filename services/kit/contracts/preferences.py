@@ -92,8 +92,16 @@ class PreferenceConfirmationRequestedV1(Payload):
         default=None,
         min_length=16,
         max_length=200,
-        description="A capability: whoever holds it may answer this one question, once, until expires_at, at "
-        "the preferences service's /confirmations/{answer_token}. Only its digest is stored. Never log it.",
+        description="Deprecated: the answer link's token in clear. It is a capability (whoever holds it may answer"
+        " this one question, once, until expires_at), so producers now send `sealed_answer_token` instead;"
+        " consumers still accept this from older producers. Never log it.",
+    )
+    sealed_answer_token: str | None = Field(
+        default=None,
+        max_length=400,
+        description="The answer link's token for the preferences service's /confirmations/{token}, sealed with the"
+        " shared link keys (AES-256-GCM, bound to purpose `answer-token` and the request id):"
+        " `v1.<key id>.<base64url>`. The preferences service stores only the token's digest.",
     )
     expires_at: AwareDatetime | None = Field(default=None, description="After this the answer link no longer works")
     questions: dict[str, str] = Field(

@@ -32,8 +32,14 @@ from services.kit.contracts.preferences import (
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
 )
+from services.kit.contracts.value import (
+    AccountManagerAssignedV1,
+    CompanyValueSnapshotV1,
+    CustomerValueSnapshotV1,
+    TierChangedV1,
+)
 
-SERVICES = ("profile", "preferences", "feedback", "notifications")
+SERVICES = ("profile", "preferences", "feedback", "notifications", "value")
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,33 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="customer_id",
         description="What happened to each message: sent, held for quiet hours, failed or suppressed.",
         payloads=(DeliverySentV1, DeliveryHeldV1, DeliveryFailedV1),
+    ),
+    TopicSpec(
+        name="value.customers.v1",
+        owner="value",
+        key="customer_id",
+        description=(
+            "Customer value per traveller (log-compacted): RFM, tier, churn risk, stage, account manager. "
+            "A traveller merged away or erased gets a tombstone."
+        ),
+        payloads=(CustomerValueSnapshotV1,),
+        compacted=True,
+    ),
+    TopicSpec(
+        name="value.companies.v1",
+        owner="value",
+        key="company_id",
+        description="Customer value per company, from its travellers' trips and spend (log-compacted).",
+        payloads=(CompanyValueSnapshotV1,),
+        compacted=True,
+    ),
+    TopicSpec(
+        name="value.changes.v1",
+        owner="value",
+        key="customer_id or company_id",
+        description="Tier changes with their reason, and account-manager assignments.",
+        payloads=(TierChangedV1, AccountManagerAssignedV1),
+        retention_ms=52 * _WEEK_MS,
     ),
     *(
         TopicSpec(

@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit
 from services.kit.entry import runtime_lifespan, runtime_of
@@ -35,6 +36,11 @@ from services.notifications.domain.model import (
 from services.notifications.settings import NotificationsSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
+# Reads of a traveller's messages and settings: the HTTP shell audits each one, and each refusal.
+DeliveriesRead = Annotated[AuditTrail, Depends(PersonalRead("deliveries.list"))]
+DeliveryRead = Annotated[AuditTrail, Depends(PersonalRead("delivery.read", subject=None))]
+ConsentsRead = Annotated[AuditTrail, Depends(PersonalRead("consents.read"))]
+QuietHoursRead = Annotated[AuditTrail, Depends(PersonalRead("quiet_hours.read"))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 # Holds an agent may lift: quiet hours and a retry's wait (waiting for contact data cannot be skipped).
 RELEASABLE = (QUIET_HOURS, RETRY)
@@ -179,6 +185,7 @@ router = APIRouter(prefix="/v1")
 async def list_deliveries(
     request: Request,
     principal: Agent,
+    trail: DeliveriesRead,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -187,20 +194,23 @@ async def list_deliveries(
     """Deliveries, newest first, optionally for one customer (merged ids included) and in one status."""
     async with repo.connect(runtime_of(request).pool) as conn:
         rows = await repo.list_deliveries(conn, customer_id=customer_id, status=status, limit=limit, offset=offset)
-        await _audit(conn, principal, "deliveries.list", customer_id, {"status": status, "results": len(rows)})
+        await trail.record(conn, customer_id, status=status, results=len(rows))
     return DeliveryPage(items=[_delivery(r) for r in rows], limit=limit, offset=offset)
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryPublic, tags=["deliveries"])
 async def get_delivery(
-    delivery_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request, principal: Agent
+    delivery_id: Annotated[str, Path(min_length=1, max_length=100)],
+    request: Request,
+    principal: Agent,
+    trail: DeliveryRead,
 ) -> DeliveryPublic:
     """One delivery with its status, attempts and last error."""
     async with repo.connect(runtime_of(request).pool) as conn:
         row = await repo.get_delivery(conn, delivery_id)
         if row is None:
             raise ProblemError(404, f"no delivery {delivery_id!r}", type_="/problems/unknown-delivery")
-        await _audit(conn, principal, "delivery.read", row["customer_id"], {"delivery_id": delivery_id})
+        await trail.record(conn, row["customer_id"], delivery_id=delivery_id)
     return _delivery(row)
 
 
@@ -251,12 +261,14 @@ async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPubli
 
 
 @router.get("/customers/{customer_id}/consents", response_model=ConsentsPublic, tags=["consents"])
-async def get_consents(customer_id: CustomerId, request: Request, principal: Agent) -> ConsentsPublic:
+async def get_consents(
+    customer_id: CustomerId, request: Request, principal: Agent, trail: ConsentsRead
+) -> ConsentsPublic:
     """The customer's explicit consents and what is allowed per purpose and channel."""
     async with repo.connect(runtime_of(request).pool) as conn:
         current = await _known_customer(conn, customer_id)
         result = await _consents(conn, current)
-        await _audit(conn, principal, "consents.read", current, {})
+        await trail.record(conn, current)
     return result
 
 
@@ -326,11 +338,15 @@ def _settings(request: Request) -> NotificationsSettings:
 
 
 @router.get("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
-async def get_quiet_hours(customer_id: CustomerId, request: Request, principal: Agent) -> QuietHoursPublic:
+async def get_quiet_hours(
+    customer_id: CustomerId, request: Request, principal: Agent, trail: QuietHoursRead
+) -> QuietHoursPublic:
     """The customer's quiet hours (service and marketing messages wait; transactional ones do not)."""
     async with repo.connect(runtime_of(request).pool) as conn:
         current = await _known_customer(conn, customer_id)
-        return await _quiet_hours(conn, current, _settings(request))
+        result = await _quiet_hours(conn, current, _settings(request))
+        await trail.record(conn, current)
+        return result
 
 
 @router.put("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])

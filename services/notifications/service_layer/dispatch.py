@@ -34,6 +34,7 @@ import asyncpg
 from services.kit.contracts.envelope import Envelope
 from services.kit.logging import log_context
 from services.kit.outbox import enqueue
+from services.kit.sealing import SealError
 from services.kit.supervision import Worker
 from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
@@ -57,6 +58,7 @@ from services.notifications.domain.model import (
     decide,
     effective_quiet_hours,
 )
+from services.notifications.service_layer import links
 from services.notifications.service_layer.reports import DeliveryReport, delivery_report
 
 log = logging.getLogger(__name__)
@@ -258,10 +260,11 @@ class Dispatcher:
         if not isinstance(decision, Send):
             return _Outcome(decision, recipient=recipient)
         try:
+            context = links.opened(claimed.context)  # the links' credentials, in clear only for the message
             rendered = self._renderer.render(
-                template=d.template, language=decision.language, context=claimed.context, recipient=decision.recipient
+                template=d.template, language=decision.language, context=context, recipient=decision.recipient
             )
-        except RenderError as exc:
+        except (RenderError, SealError) as exc:
             dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
             return _Outcome(dropped, recipient=recipient)
         message = build_email(

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -35,6 +34,7 @@ from services.notifications.domain.model import (
     TemplateName,
     template_for_booking,
 )
+from services.notifications.service_layer import links
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +165,11 @@ async def handle_survey_invited(conn: asyncpg.Connection, event: Envelope[Any]) 
     p = event.payload
     if not isinstance(p, SurveyInvitedV1):
         raise PermanentError(f"expected SurveyInvitedV1, got {type(p).__name__}")
-    if urlsplit(p.survey_url).scheme not in ("https", "http"):
-        raise PermanentError(f"survey_url must be an http(s) URL, got {p.survey_url[:100]!r}")
     context = {
         "survey_id": p.survey_id,
         "booking_id": p.booking_id,
         "source_system": p.source_system,
-        "survey_url": p.survey_url,
+        **links.survey_link(p),  # sealed until the message is rendered
         "expires_at": p.expires_at.isoformat(),
     }
     await plan_delivery(
@@ -199,7 +197,8 @@ def preference_question_handler(
         if not isinstance(p, PreferenceConfirmationRequestedV1):
             raise PermanentError(f"expected PreferenceConfirmationRequestedV1, got {type(p).__name__}")
         template: TemplateName = "preference_question"
-        if p.answer_token is None or p.expires_at is None:
+        link = links.answer_link(p, base_url=answer_base_url)  # sealed until the message is rendered
+        if link is None or p.expires_at is None:
             log.info("question %s has no answer link: not sent", p.request_id)
             return
         if p.expires_at <= datetime.now(UTC):
@@ -215,7 +214,7 @@ def preference_question_handler(
             "key": p.key,
             "question": p.question,
             "questions": p.questions,  # by language: the German email asks in German where it can
-            "answer_url": f"{answer_base_url}/confirmations/{p.answer_token}",
+            **link,
             "expires_at": p.expires_at.isoformat(),
         }
         # One message per question (its request id), however often it is delivered.

@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
+from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
@@ -26,6 +27,11 @@ from services.preferences.service_layer import handlers
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
+# Reads of a traveller's preferences: the HTTP shell audits each one, and each refusal.
+PreferencesRead = Annotated[AuditTrail, Depends(PersonalRead("preferences.read"))]
+EffectiveRead = Annotated[AuditTrail, Depends(PersonalRead("preferences.effective.read"))]
+ExplainRead = Annotated[AuditTrail, Depends(PersonalRead("preferences.explain"))]
+ConfirmationsRead = Annotated[AuditTrail, Depends(PersonalRead("preferences.confirmations.read"))]
 
 
 class PreferencePublic(BaseModel):
@@ -120,7 +126,11 @@ IncludeSensitive = Annotated[
 
 @router.get("/customers/{customer_id}/preferences", response_model=PreferencesPublic, tags=["preferences"])
 async def get_preferences(
-    customer_id: str, request: Request, principal: Agent, include_sensitive: IncludeSensitive = False
+    customer_id: str,
+    request: Request,
+    principal: Agent,
+    trail: PreferencesRead,
+    include_sensitive: IncludeSensitive = False,
 ) -> PreferencesPublic:
     """The traveller's own preferences (stated, agent-set, inferred) with provenance, before company policy."""
     show = _sensitive_access(principal, include_sensitive)
@@ -128,7 +138,8 @@ async def get_preferences(
         row = await _row(conn, customer_id)
         shown, redacted = _public(row.prefs.preferences(), show_sensitive=show)
         if show:
-            await _audit(conn, principal, "preferences.sensitive.read", row.prefs.customer_id)
+            trail.action = "preferences.sensitive.read"
+        await trail.record(conn, row.prefs.customer_id)
     return PreferencesPublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
         version=row.version, preferences=shown, redacted_keys=redacted,
@@ -188,7 +199,11 @@ async def clear_preference(customer_id: str, key: str, request: Request, princip
 
 @router.get("/customers/{customer_id}/preferences/effective", response_model=EffectivePublic, tags=["preferences"])
 async def get_effective(
-    customer_id: str, request: Request, principal: Agent, include_sensitive: IncludeSensitive = False
+    customer_id: str,
+    request: Request,
+    principal: Agent,
+    trail: EffectiveRead,
+    include_sensitive: IncludeSensitive = False,
 ) -> EffectivePublic:
     """Effective preferences: the traveller's resolved against their company's travel policy, with conflicts."""
     show = _sensitive_access(principal, include_sensitive)
@@ -197,7 +212,8 @@ async def get_effective(
         policies = await repo.load_policies(conn, [row.prefs.company_id])
         effective = handlers.effective_of(row.prefs, policies.get(row.prefs.company_id or ""))
         if show:
-            await _audit(conn, principal, "preferences.sensitive.read", row.prefs.customer_id, view="effective")
+            trail.action = "preferences.sensitive.read"
+        await trail.record(conn, row.prefs.customer_id, view="effective")
     shown, redacted = _public(effective.preferences, show_sensitive=show)
     return EffectivePublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
@@ -241,6 +257,7 @@ async def explain(
     customer_id: str,
     request: Request,
     principal: Agent,
+    trail: ExplainRead,
     key: Annotated[str | None, Query(max_length=100, description="One key; all keys when omitted")] = None,
     include_sensitive: IncludeSensitive = False,
 ) -> ExplainPublic:
@@ -249,7 +266,8 @@ async def explain(
     async with _transaction(request) as conn:
         row = await _row(conn, customer_id)
         if show:
-            await _audit(conn, principal, "preferences.sensitive.explain", row.prefs.customer_id, key=key)
+            trail.action = "preferences.sensitive.explain"
+        await trail.record(conn, row.prefs.customer_id, key=key)
     prefs = row.prefs
     inferences = prefs.inferences()
     current = prefs.preferences()
@@ -313,11 +331,14 @@ class ConfirmationAnswer(BaseModel):
 @router.get(
     "/customers/{customer_id}/preferences/confirmations", response_model=list[ConfirmationPublic], tags=["preferences"]
 )
-async def list_confirmations(customer_id: str, request: Request, principal: Agent) -> list[ConfirmationPublic]:
+async def list_confirmations(
+    customer_id: str, request: Request, principal: Agent, trail: ConfirmationsRead
+) -> list[ConfirmationPublic]:
     """Inferences the traveller was asked to confirm, newest first."""
     async with _transaction(request) as conn:
         row = await _row(conn, customer_id)
         rows = await repo.list_confirmations(conn, row.prefs.customer_id)
+        await trail.record(conn, row.prefs.customer_id, results=len(rows))
     return [
         ConfirmationPublic(
             request_id=str(r["request_id"]), key=r["key"], value=r["value"], confidence=r["confidence"],
@@ -425,7 +446,9 @@ class KeySpecPublic(BaseModel):
     )
 
 
-@router.get("/preferences/catalogue", response_model=list[KeySpecPublic], tags=["preferences"])
+@router.get(
+    "/preferences/catalogue", response_model=list[KeySpecPublic], tags=["preferences"], dependencies=[NOT_PERSONAL]
+)
 async def get_catalogue(principal: Agent) -> list[KeySpecPublic]:
     """Every preference key, its value type and allowed values."""
     return [
@@ -435,7 +458,9 @@ async def get_catalogue(principal: Agent) -> list[KeySpecPublic]:
     ]  # fmt: skip
 
 
-@router.get("/preferences/codes", response_model=dict[str, dict[str, str]], tags=["preferences"])
+@router.get(
+    "/preferences/codes", response_model=dict[str, dict[str, str]], tags=["preferences"], dependencies=[NOT_PERSONAL]
+)
 async def get_code_names(principal: Agent) -> dict[str, dict[str, str]]:
     """Names of the codes preferences and bookings carry, by table (airlines, alliances, hotel_chains,
     car_vendors, meals): `{"meals": {"AVML": "Asian vegetarian", ...}, ...}`. Hotel chain and car vendor
@@ -461,14 +486,14 @@ def _policy_public(row: repo.PolicyRow) -> PolicyPublic:
     )  # fmt: skip
 
 
-@router.get("/policies", response_model=list[PolicyPublic], tags=["policy"])
+@router.get("/policies", response_model=list[PolicyPublic], tags=["policy"], dependencies=[NOT_PERSONAL])
 async def list_policies(request: Request, principal: Admin) -> list[PolicyPublic]:
     """Every company's travel policy (role: admin)."""
     async with _transaction(request) as conn:
         return [_policy_public(r) for r in await repo.list_policies(conn)]
 
 
-@router.get("/companies/{company_id}/policy", response_model=PolicyPublic, tags=["policy"])
+@router.get("/companies/{company_id}/policy", response_model=PolicyPublic, tags=["policy"], dependencies=[NOT_PERSONAL])
 async def get_policy(company_id: str, request: Request, principal: Agent) -> PolicyPublic:
     """A company's travel policy."""
     async with _transaction(request) as conn:

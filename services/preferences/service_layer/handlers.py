@@ -29,6 +29,7 @@ from services.kit.contracts.preferences import (
 )
 from services.kit.jsontext import json_bytes
 from services.kit.outbox import enqueue_many, enqueue_tombstone
+from services.kit.sealing import ANSWER_TOKEN, link_sealer
 from services.preferences.adapters import repository as repo
 from services.preferences.adapters.repository import CustomerRow, PolicyRow
 from services.preferences.domain import catalogue, policy
@@ -264,7 +265,9 @@ def refresh(
             "confidence": request.confidence,
             "evidence_count": request.evidence_count,
             "question": catalogue.question(request.key, request.value),
-            "answer_token": token,
+            # The token is the traveller's credential: it travels sealed (only its digest is kept here).
+            "answer_token": None,
+            "sealed_answer_token": link_sealer().seal(token, purpose=ANSWER_TOKEN, subject=request.request_id),
             "expires_at": _json_time(expires_at),
             "questions": catalogue.questions(request.key, request.value),
         }

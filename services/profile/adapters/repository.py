@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -17,7 +18,8 @@ from pydantic_core import from_json
 
 from services.kit.jsontext import json_bytes
 from services.profile.domain.matching import MatchFeatures, is_weak_key
-from services.profile.domain.model import Correction, FieldValue, StoredRecord
+from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord
+from services.profile.domain.restating import stored_record
 
 SourceKey = tuple[str, str]
 
@@ -80,6 +82,49 @@ async def _source_record_column(
         [k[1] for k in keys],
     )
     return {(r["source_system"], r["source_id"]): r["value"] for r in rows}
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A stored source record: its customer, what its statements add up to, and its row version."""
+
+    customer_id: str
+    record: SourceRecord
+    version: str  # the row's xmin: changes whenever the row is written
+
+
+async def stored_sources(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, StoredSource]:
+    """The stored source records among `keys` (unknown keys are absent), one statement."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT s.source_system, s.source_id, s.customer_id, s.raw, s.normalized, s.problems, s.passport_hash,"
+        " s.stated_at, s.last_seen, s.xmin::text AS version FROM source_records s"
+        " JOIN unnest($1::text[], $2::text[]) AS k(sys, id) ON s.source_system = k.sys AND s.source_id = k.id",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {
+        (r["source_system"], r["source_id"]): StoredSource(
+            r["customer_id"],
+            stored_record(
+                source_system=r["source_system"],
+                source_id=r["source_id"],
+                raw=r["raw"],
+                normalized=r["normalized"],
+                problems=r["problems"] or {},
+                passport_hash=r["passport_hash"],
+                stated_at=_times(r["stated_at"]),
+                seen_at=r["last_seen"],
+            ),
+            r["version"],
+        )
+        for r in rows
+    }
+
+
+def _times(stated_at: Mapping[str, str] | None) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in (stated_at or {}).items()}
 
 
 @lru_cache(maxsize=1 << 17)
@@ -200,7 +245,7 @@ async def insert_customers(conn: asyncpg.Connection, rows: Sequence[tuple[str, s
 
 def _customer_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
     """Customer rows as the parameter arrays of the insert and the update: id, golden (JSON text),
-    company, version, quality (JSON text), time."""
+    company, version, quality (JSON text), time, search document (None: unchanged)."""
     return (
         [r["customer_id"] for r in rows],
         _js(r["golden"] for r in rows),
@@ -208,6 +253,7 @@ def _customer_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[Any], ...]:
         [r["version"] for r in rows],
         _js(r["quality"] for r in rows),
         [r["at"] for r in rows],
+        [r.get("search_doc") for r in rows],
     )
 
 
@@ -215,10 +261,11 @@ async def insert_customers_full(conn: asyncpg.Connection, rows: Sequence[dict[st
     """Insert new customers with their golden record, company, version and quality in one statement."""
     if rows:
         await conn.execute(
-            "INSERT INTO customers (customer_id, golden, company_id, version, quality, created_at, updated_at)"
-            " SELECT id, golden::jsonb, co, v, q::jsonb, at, at"
-            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])"
-            " AS t(id, golden, co, v, q, at)",
+            "INSERT INTO customers (customer_id, golden, company_id, version, quality, created_at, updated_at,"
+            " search_doc)"
+            " SELECT id, golden::jsonb, co, v, q::jsonb, at, at, doc"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])"
+            " AS t(id, golden, co, v, q, at, doc)",
             *_customer_columns(rows),
         )
 
@@ -241,8 +288,9 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
         "match_evidence",
         "matched_to",
         "seen_at",
+        "stated_at",
     )
-    json_cols = {"raw", "normalized", "problems", "features", "match_evidence", "matched_to"}
+    json_cols = {"raw", "normalized", "problems", "features", "match_evidence", "matched_to", "stated_at"}
     columns = [_js(r[c] for r in rows) if c in json_cols else [r[c] for r in rows] for c in cols]
     await _stage(conn, "stage_source_records", zip(*columns, strict=True))
     await conn.execute(
@@ -250,13 +298,13 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
         WITH t AS (DELETE FROM stage_source_records RETURNING *)
         INSERT INTO source_records (source_system, source_id, customer_id, raw, normalized, problems,
                                     passport_hash, match_rule, match_score, features, match_evidence, matched_to,
-                                    first_seen, last_seen)
+                                    first_seen, last_seen, stated_at)
         SELECT sys, id, cus, raw::jsonb, norm::jsonb, prob::jsonb, pp, rule, score, feat::jsonb, ev::jsonb, mt::jsonb,
-               seen, seen
+               seen, seen, sa::jsonb
           FROM t
         ON CONFLICT (source_system, source_id) DO UPDATE
            SET raw = EXCLUDED.raw, normalized = EXCLUDED.normalized, problems = EXCLUDED.problems,
-               features = EXCLUDED.features,
+               features = EXCLUDED.features, stated_at = EXCLUDED.stated_at,
                passport_hash = COALESCE(EXCLUDED.passport_hash, source_records.passport_hash),
                last_seen = GREATEST(source_records.last_seen, EXCLUDED.last_seen)
         """
@@ -268,7 +316,7 @@ async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[st
 # unnesting a dozen parameter arrays, and the JSON columns travel as plain text.
 _STAGING_TABLES = {
     "stage_source_records": "(sys text, id text, cus text, raw text, norm text, prob text, pp text, rule text,"
-    " score real, feat text, ev text, mt text, seen timestamptz)",
+    " score real, feat text, ev text, mt text, seen timestamptz, sa text)",
     "stage_blocking_keys": "(h bigint, sys text, id text)",
 }
 
@@ -397,13 +445,13 @@ async def customer_rows(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[st
 async def records_of(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, list[tuple[StoredRecord, int]]]:
     """Each customer's source records (normalised fields, last seen) with their count of invalid values."""
     rows = await conn.fetch(
-        "SELECT customer_id, source_system, source_id, normalized, last_seen, problems FROM source_records"
+        "SELECT customer_id, source_system, source_id, normalized, last_seen, problems, stated_at FROM source_records"
         " WHERE customer_id = ANY($1::text[])",
         list(ids),
     )
     out: dict[str, list[tuple[StoredRecord, int]]] = {}
     for r in rows:
-        rec = StoredRecord(r["source_system"], r["source_id"], r["normalized"], r["last_seen"])
+        rec = StoredRecord(r["source_system"], r["source_id"], r["normalized"], r["last_seen"], _times(r["stated_at"]))
         out.setdefault(r["customer_id"], []).append((rec, len(r["problems"] or {})))
     return out
 
@@ -423,6 +471,53 @@ async def undeliverable(conn: asyncpg.Connection, emails: Sequence[str]) -> set[
         return set()
     rows = await conn.fetch("SELECT email FROM undeliverable_emails WHERE email = ANY($1::text[])", list(emails))
     return {r["email"] for r in rows}
+
+
+async def mark_undeliverable(conn: asyncpg.Connection, *, email: str, reason: str, at: datetime) -> None:
+    """Mark an address undeliverable (a bounce): the latest reason wins."""
+    await conn.execute(
+        "INSERT INTO undeliverable_emails (email, reason, at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (email) DO UPDATE SET reason = EXCLUDED.reason, at = EXCLUDED.at",
+        email,
+        reason,
+        at,
+    )
+
+
+async def clear_undeliverable(conn: asyncpg.Connection, email: str) -> str | None:
+    """Remove an address's undeliverable mark; returns the reason it had (None: it had none)."""
+    reason: str | None = await conn.fetchval(
+        "DELETE FROM undeliverable_emails WHERE email = $1 RETURNING reason", email
+    )
+    return reason
+
+
+async def company_domains(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, set[str]]:
+    """Each company's email domains (those its sources named)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT company_id, domain FROM company_domains WHERE company_id = ANY($1::text[])"
+        " UNION SELECT company_id, lower(email_domain) FROM companies"
+        " WHERE company_id = ANY($1::text[]) AND email_domain IS NOT NULL",
+        wanted,
+    )
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(r["company_id"], set()).add(r["domain"])
+    return out
+
+
+async def company_countries(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
+    """Where each company is based (those whose sources said)."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT company_id, country FROM companies WHERE company_id = ANY($1::text[]) AND country IS NOT NULL", wanted
+    )
+    return {r["company_id"]: r["country"] for r in rows}
 
 
 async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
@@ -459,9 +554,9 @@ async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]
         """
         UPDATE customers c
            SET golden = t.golden::jsonb, company_id = t.company_id, version = t.version, quality = t.quality::jsonb,
-               updated_at = t.at
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
-               AS t(id, golden, company_id, version, quality, at)
+               updated_at = t.at, search_doc = COALESCE(t.doc, c.search_doc)
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[])
+               AS t(id, golden, company_id, version, quality, at, doc)
          WHERE c.customer_id = t.id
         """,
         *_customer_columns(rows),
@@ -584,6 +679,7 @@ async def save_companies(
     aliases: Sequence[tuple[str, str, str]],  # alias_key, company_id, alias
     domains: Sequence[tuple[str, str]],
     sources: Sequence[tuple[str, str, str]],
+    countries: Mapping[str, str] | None = None,  # company_id -> country, where a source says
 ) -> None:
     if new:
         await conn.execute(
@@ -608,6 +704,15 @@ async def save_companies(
             " ON CONFLICT DO NOTHING",
             [d[0] for d in domains],
             [d[1] for d in domains],
+        )
+    if countries:
+        # The first country a source states stays (several sources may disagree about an account).
+        ordered = sorted(countries)
+        await conn.execute(
+            "UPDATE companies c SET country = t.country FROM unnest($1::text[], $2::text[]) AS t(id, country)"
+            " WHERE c.company_id = t.id AND c.country IS NULL",
+            ordered,
+            [countries[c] for c in ordered],
         )
     if sources:
         await conn.execute(
@@ -660,6 +765,9 @@ async def distinct_pairs(conn: asyncpg.Connection, pairs: Sequence[tuple[str, st
 
 
 async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Open review items; a pair with an open item already keeps one, with the better-scored evidence.
+
+    At most one row per pair of customers (either way round) in `rows`."""
     if not rows:
         return
     await conn.execute(
@@ -668,7 +776,15 @@ async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]
         SELECT rid, cus, cand, sys, id, score, ev::jsonb
           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::real[], $7::text[])
                AS t(rid, cus, cand, sys, id, score, ev)
-        ON CONFLICT (customer_id, candidate_id) WHERE status = 'open' DO NOTHING
+         ORDER BY LEAST(cus, cand), GREATEST(cus, cand)
+        ON CONFLICT ((LEAST(customer_id, candidate_id)), (GREATEST(customer_id, candidate_id))) WHERE status = 'open'
+        DO UPDATE SET customer_id = EXCLUDED.customer_id, candidate_id = EXCLUDED.candidate_id,
+                      source_system = EXCLUDED.source_system, source_id = EXCLUDED.source_id,
+                      score = EXCLUDED.score, evidence = EXCLUDED.evidence
+                WHERE EXCLUDED.score > review_queue.score
+                   OR (EXCLUDED.score = review_queue.score
+                       AND (EXCLUDED.source_system, EXCLUDED.source_id)
+                           < (review_queue.source_system, review_queue.source_id))
         """,
         [r["review_id"] for r in rows],
         [r["customer_id"] for r in rows],

@@ -36,6 +36,10 @@ def normalize_correction(field: str, value: str | None, *, phone_region: str | N
         return _valid(normalize.country(text), "not a known country")
     if field == "language":
         return _language(text)
+    if field == "address_country":
+        return _valid(normalize.country(text), "not a known country")
+    if field == "home_time_zone":
+        return _valid(normalize.time_zone(text), "not an IANA time zone (e.g. Europe/Berlin)")
     if len(text) > _MAX_NAME:
         raise InvalidCorrectionError(f"at most {_MAX_NAME} characters")
     if any(not ch.isprintable() for ch in text):

@@ -44,6 +44,13 @@ class SourceRecord:
     company_name: str | None
     seen_at: datetime
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Parts of the record (`restating.PARTS`) the source states the traveller no longer has.
+    cleared: frozenset[str] = frozenset()
+    # When the source last stated each part it did not state at `seen_at` (kept from earlier statements).
+    stated_at: Mapping[str, datetime] = field(default_factory=dict)
+    company_id: str | None = None  # the company resolved for an earlier statement of the record
+    address_country: normalize.Normalized = normalize.MISSING
+    home_time_zone: normalize.Normalized = normalize.MISSING
 
     @property
     def key(self) -> tuple[str, str]:
@@ -69,6 +76,8 @@ class SourceRecord:
             ("phone", self.phone),
             ("date_of_birth", self.date_of_birth),
             ("nationality", self.nationality),
+            ("address_country", self.address_country),
+            ("home_time_zone", self.home_time_zone),
         ):
             if value.raw is not None and not value.valid:
                 out[name] = value.problem or "invalid"
@@ -90,6 +99,8 @@ class SourceRecord:
             "language": self.language,
             "company_name": self.company_name,
             "loyalty": sorted(n.value for n in self.loyalty if n.valid and n.value),
+            "address_country": self.address_country.value,
+            "home_time_zone": self.home_time_zone.value,
         }
 
     def features(self) -> MatchFeatures:
@@ -128,7 +139,9 @@ def source_record_from_traveller(
     )
     nationality = normalize.country(traveller.get("nationality"))
     region = nationality.value or phone_region
-    raw = {k: v for k, v in traveller.items() if k not in ("passport_number",) and v not in (None, (), [])}
+    raw = {
+        k: v for k, v in traveller.items() if k not in ("passport_number", "cleared") and v not in (None, (), [])
+    }
     if traveller.get("passport_number"):
         raw["passport_number"] = "(hashed)"
     return SourceRecord(
@@ -152,7 +165,14 @@ def source_record_from_traveller(
         company_name=company_name,
         seen_at=seen_at,
         raw=raw,
+        cleared=frozenset(CLEARABLE.get(name, name) for name in traveller.get("cleared") or ()),
+        address_country=normalize.country(traveller.get("address_country")),
+        home_time_zone=normalize.time_zone(traveller.get("home_time_zone")),
     )
+
+
+# The contract's names of the parts a source may state as removed, as `restating.PARTS` names them.
+CLEARABLE = {"loyalty_numbers": "loyalty", "passport_number": "passport"}
 
 
 # --- golden record and survivorship ---------------------------------------------------------
@@ -167,6 +187,8 @@ GOLDEN_FIELDS = (
     "nationality",
     "language",
     "company_name",
+    "address_country",
+    "home_time_zone",  # as stated; derived when none is (domain/timezones.py)
 )
 NAME_FIELDS = ("given_name", "family_name", "display_name")
 # Which survivorship rule decides each field. Names come from one record, the most trusted.
@@ -175,6 +197,8 @@ RULES: dict[str, str] = {
     "phone": "recency",
     "language": "recency",
     "company_name": "recency",
+    "address_country": "recency",
+    "home_time_zone": "recency",
     "date_of_birth": "frequency",
     "nationality": "frequency",
 }
@@ -198,12 +222,20 @@ class FieldValue(NamedTuple):
 
 @dataclass(frozen=True)
 class StoredRecord:
-    """A source record as the repository returns it: normalised fields and when it was last seen."""
+    """A source record as the repository returns it: normalised fields and when it was last seen.
+
+    `stated_at`: when the source last stated the fields it did not state when last seen (a
+    record restated without them keeps them, with the time they were stated)."""
 
     source_system: str
     source_id: str
     fields: Mapping[str, Any]
     last_seen: datetime
+    stated_at: Mapping[str, datetime] = field(default_factory=dict)
+
+    def seen(self, name: str) -> datetime:
+        """When the source last stated golden field `name`."""
+        return self.stated_at.get(name, self.last_seen) if self.stated_at else self.last_seen
 
 
 @dataclass(frozen=True)
@@ -263,12 +295,12 @@ def _golden_of_many(
 
         def name_rank(r: StoredRecord) -> tuple[int, int, datetime, str, str]:
             pair = (match_form(r.fields.get("given_name") or ""), match_form(r.fields.get("family_name") or ""))
-            return (t(r), pair_count[pair], r.last_seen, r.source_system, r.source_id)
+            return (t(r), pair_count[pair], r.seen("display_name"), r.source_system, r.source_id)
 
         best = max(named, key=name_rank)
         pair = (match_form(best.fields.get("given_name") or ""), match_form(best.fields.get("family_name") or ""))
         seen = max(
-            r.last_seen
+            r.seen("display_name")
             for r in named
             if (match_form(r.fields.get("given_name") or ""), match_form(r.fields.get("family_name") or "")) == pair
         )
@@ -287,26 +319,26 @@ def _golden_of_many(
         rule = RULES.get(name, "recency")
         if rule == "frequency":
             chosen = max(
-                having, key=lambda r: (counts[r.fields[name]], t(r), r.last_seen, r.source_system, r.source_id)
+                having, key=lambda r: (counts[r.fields[name]], t(r), r.seen(name), r.source_system, r.source_id)
             )
         else:
-            chosen = max(having, key=lambda r: (r.last_seen, t(r), r.source_system, r.source_id))
+            chosen = max(having, key=lambda r: (r.seen(name), t(r), r.source_system, r.source_id))
         value = chosen.fields[name]
-        seen = max(r.last_seen for r in having if r.fields[name] == value)
+        seen = max(r.seen(name) for r in having if r.fields[name] == value)
         golden[name] = FieldValue(value, chosen.source_system, chosen.source_id, seen, rule, counts[value])
     loyalty: set[str] = set()
     for r in recs:
         loyalty.update(r.fields.get("loyalty") or ())
     if loyalty:
-        newest = max(recs, key=lambda r: (r.last_seen, r.source_system, r.source_id))
+        newest = max(recs, key=lambda r: (r.seen("loyalty"), r.source_system, r.source_id))
         golden["loyalty"] = FieldValue(
-            sorted(loyalty), newest.source_system, newest.source_id, newest.last_seen, "union", len(recs)
+            sorted(loyalty), newest.source_system, newest.source_id, newest.seen("loyalty"), "union", len(recs)
         )
     for c in sorted(corrections, key=lambda c: c.at):
         newer_verified = [
             r
             for r in recs
-            if r.last_seen > c.at
+            if r.seen(c.field) > c.at
             and t(r) >= verified_trust
             and _present(r.fields.get(c.field))
             and r.fields.get(c.field) != c.value
@@ -325,12 +357,15 @@ def _golden_of_one(r: StoredRecord) -> dict[str, FieldValue]:
     if _present(display) and display != "(unnamed)":
         for name in NAME_FIELDS:
             if _present(f.get(name)):
-                golden[name] = FieldValue(f[name], r.source_system, r.source_id, r.last_seen, "trust", 1)
+                golden[name] = FieldValue(f[name], r.source_system, r.source_id, r.seen("display_name"), "trust", 1)
     for name in GOLDEN_FIELDS:
         if name not in NAME_FIELDS and _present(f.get(name)):
-            golden[name] = FieldValue(f[name], r.source_system, r.source_id, r.last_seen, RULES.get(name, "recency"), 1)
+            rule = RULES.get(name, "recency")
+            golden[name] = FieldValue(f[name], r.source_system, r.source_id, r.seen(name), rule, 1)
     if f.get("loyalty"):
-        golden["loyalty"] = FieldValue(sorted(set(f["loyalty"])), r.source_system, r.source_id, r.last_seen, "union", 1)
+        golden["loyalty"] = FieldValue(
+            sorted(set(f["loyalty"])), r.source_system, r.source_id, r.seen("loyalty"), "union", 1
+        )
     return golden
 
 

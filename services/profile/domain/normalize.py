@@ -33,6 +33,7 @@ __all__ = [
     "passport_hash",
     "person_name",
     "phone",
+    "time_zone",
 ]
 
 
@@ -268,6 +269,23 @@ def passport_hash(number: str | None, issuing_country: str | None, *, pepper: st
     # number from two sources must hash alike. Collisions across countries are negligible.
     del issuing_country
     return hmac.new(pepper.encode(), clean.encode(), hashlib.sha256).hexdigest()
+
+
+def time_zone(raw: str | None) -> Normalized:
+    """An IANA time zone name ("europe/berlin" is Europe/Berlin); UTC offsets are not zones."""
+    if not raw or not raw.strip():
+        return MISSING
+    zone = _zone_names().get(raw.strip().casefold())
+    if zone is None:
+        return Normalized(raw=raw, value=None, valid=False, problem="not an IANA time zone (e.g. Europe/Berlin)")
+    return Normalized(raw=raw, value=zone, valid=True)
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    from zoneinfo import available_timezones
+
+    return {name.casefold(): name for name in available_timezones()}
 
 
 def fold(text: str) -> str:

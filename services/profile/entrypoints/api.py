@@ -15,8 +15,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
 from pydantic import BaseModel, Field
-from rapidfuzz import fuzz
 
+from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
@@ -28,10 +28,9 @@ from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
-from services.profile.domain import matching, normalize
+from services.profile.domain import matching
 from services.profile.domain.companies import company_key
-from services.profile.domain.names import match_form, match_tokens, split_full_name
-from services.profile.service_layer import bulk, curation
+from services.profile.service_layer import bulk, curation, deliverability, search
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
 from services.profile.service_layer.resolver import ProfileConfig, name_tokens
 from services.profile.settings import ProfileSettings
@@ -40,6 +39,18 @@ Agent = Annotated[Principal, Depends(require_roles("agent"))]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
 BookingSystem = Annotated[Principal, Depends(require_roles("booking-system"))]
 Ingest = Annotated[Principal, Depends(require_roles("booking-system", "agent"))]
+# Reads of personal data: the HTTP shell audits each one, and each refusal.
+Search = Annotated[AuditTrail, Depends(PersonalRead("customer.search", subject=None))]
+CustomerRead = Annotated[AuditTrail, Depends(PersonalRead("customer.read"))]
+SourceRecordsRead = Annotated[AuditTrail, Depends(PersonalRead("customer.source_records.read"))]
+HistoryRead = Annotated[AuditTrail, Depends(PersonalRead("customer.history.read"))]
+ViewRead = Annotated[AuditTrail, Depends(PersonalRead("customer.view.read"))]
+QualityRead = Annotated[AuditTrail, Depends(PersonalRead("customer.quality.read"))]
+QualityTasksRead = Annotated[AuditTrail, Depends(PersonalRead("quality_tasks.read", subject=None))]
+RecordExplain = Annotated[AuditTrail, Depends(PersonalRead("source_record.explain", subject=None))]
+PairExplain = Annotated[AuditTrail, Depends(PersonalRead("customer.explain", subject="customer_a"))]
+ReviewsRead = Annotated[AuditTrail, Depends(PersonalRead("reviews.read", subject=None))]
+ReviewRead = Annotated[AuditTrail, Depends(PersonalRead("review.read", subject=None))]
 Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
 T = TypeVar("T")
@@ -234,6 +245,11 @@ def _config(request: Request) -> ProfileConfig:
     return config
 
 
+def _config_settings(request: Request) -> ProfileSettings:
+    settings = runtime_of(request).settings
+    return settings if isinstance(settings, ProfileSettings) else ProfileSettings()
+
+
 def _connection(request: Request, *, transaction: bool = False) -> AbstractAsyncContextManager[asyncpg.Connection]:
     return connection(runtime_of(request).pool, transaction=transaction)
 
@@ -370,62 +386,11 @@ async def post_booking_event(
 # --- customers ---------------------------------------------------------------------------------
 
 
-async def _search_ids(
-    conn: asyncpg.Connection,
-    *,
-    q: str | None,
-    email: str | None,
-    phone: str | None,
-    loyalty: str | None,
-    company: str | None,
-    region: str | None,
-) -> list[str] | None:
-    """Customer ids matching every given criterion (None: no criterion given)."""
-    sets: list[set[str]] = []
-    cap = 1000
-    if email:
-        n = normalize.email(email)
-        key = normalize.email_match_key(n.value) if n.value else email.strip().lower()
-        sets.append(set(await repo.customers_for_keys(conn, [f"e:{key}"], limit=cap)))
-    if phone:
-        n = normalize.phone(phone, region=region)
-        digits = n.value or "+" + "".join(ch for ch in phone if ch.isdigit())
-        sets.append(set(await repo.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=cap)))
-    if loyalty:
-        prog, _, num = loyalty.partition(":")
-        n = normalize.loyalty_number(prog, num) if num else normalize.MISSING
-        sets.append(set(await repo.customers_for_keys(conn, [f"l:{n.value}"], limit=cap)) if n.value else set())
-    if company:
-        key = company_key(company)
-        rows = await conn.fetch(
-            "SELECT c.customer_id FROM customers c JOIN company_aliases a USING (company_id)"
-            " WHERE a.alias_key = $1 AND c.status = 'active' LIMIT $2",
-            key,
-            cap,
-        )
-        sets.append({r["customer_id"] for r in rows})
-    if q:
-        given, family = split_full_name(q)
-        keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
-        found = set(await repo.customers_for_keys(conn, keys, limit=cap)) if keys else set()
-        if not found:  # a fragment, not a whole name: fall back to a substring match on the golden name
-            rows = await conn.fetch(
-                "SELECT customer_id FROM customers WHERE status = 'active'"
-                " AND golden->'display_name'->>'value' ILIKE '%' || $1 || '%' LIMIT $2",
-                q.replace("%", "").replace("_", ""),
-                cap,
-            )
-            found = {r["customer_id"] for r in rows}
-        sets.append(found)
-    if not sets:
-        return None
-    return sorted(set.intersection(*sets))
-
-
 @router.get("/customers", response_model=Page[CustomerSummary], tags=["customers"])
 async def search_customers(
     request: Request,
     principal: Agent,
+    trail: Search,
     q: Annotated[str | None, Query(max_length=200, description="A name (fuzzy: order, accents, typos)")] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
     phone: Annotated[str | None, Query(max_length=50)] = None,
@@ -438,9 +403,21 @@ async def search_customers(
 ) -> Page[CustomerSummary]:
     """Search active customers by fuzzy name, email, phone, loyalty number or company (criteria combine)."""
     region = _config(request).phone_region
+    cap = _config_settings(request).unfiltered_list_cap
     async with _connection(request) as conn:
-        ids = await _search_ids(conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region)
+        ids = await search.search_ids(
+            conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, region=region
+        )
         if ids is None:
+            # No criterion: a bulk read of everyone, capped to the most recently updated customers.
+            if offset >= cap:
+                raise ProblemError(
+                    422,
+                    f"without a search criterion only the {cap} most recently updated customers are listed:"
+                    " search by name, email, phone, loyalty number or company",
+                    type_="/problems/unfiltered-listing-capped",
+                )
+            limit = min(limit, cap - offset)
             rows = await conn.fetch(
                 "SELECT customer_id FROM customers WHERE status = 'active' ORDER BY updated_at DESC, customer_id"
                 " LIMIT $1 OFFSET $2",
@@ -462,35 +439,45 @@ async def search_customers(
         items = [CustomerSummary(**dict(r)) for r in rows]
         if q:
             for it in items:
-                it.relevance = round(fuzz.token_sort_ratio(match_form(q), match_form(it.display_name or "")) / 100, 3)
+                it.relevance = search.relevance(q, it.display_name, it.company_name)
             items.sort(key=lambda it: (-(it.relevance or 0), it.customer_id))
         else:
             order = {cid: i for i, cid in enumerate(ids_page)}
             items.sort(key=lambda it: order.get(it.customer_id, 0))
         if ids is not None:
             items = items[offset : offset + limit]
-        await _audit(
-            conn,
-            principal,
-            "customer.search",
-            None,
-            {"q": q, "email": email, "phone": phone, "loyalty": loyalty, "company": company, "results": len(items)},
-        )
-    return Page[CustomerSummary](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
+        if ids is None:
+            trail.action = "customer.bulk_read"
+            await trail.record(
+                conn, offset=offset, limit=limit, results=len(items), customer_ids=[it.customer_id for it in items]
+            )
+        else:
+            await trail.record(
+                conn, q=q, email=email, phone=phone, loyalty=loyalty, company=company, results=len(items)
+            )
+    more = _next(offset, limit, len(items))
+    if ids is None and more is not None and more >= cap:
+        more = None
+    return Page[CustomerSummary](items=items, limit=limit, offset=offset, next_offset=more)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerPublic, tags=["customers"])
-async def get_customer(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
+async def get_customer(customer_id: str, request: Request, principal: Agent, trail: CustomerRead) -> CustomerPublic:
     """The golden record: each field's value, source, rule and when it was last seen; merged ids redirect."""
     async with _connection(request) as conn:
         row = await _resolve_id(conn, customer_id)
-        await _audit(conn, principal, "customer.read", row["customer_id"])
+        await trail.record(conn, row["customer_id"])
     return _public(row, customer_id)
 
 
 @router.get("/customers/{customer_id}/source-records", response_model=Page[SourceRecordPublic], tags=["customers"])
 async def list_source_records(
-    customer_id: str, request: Request, principal: Agent, limit: Limit = 50, offset: Offset = 0
+    customer_id: str,
+    request: Request,
+    principal: Agent,
+    trail: SourceRecordsRead,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Page[SourceRecordPublic]:
     """Every source record resolved to this customer, as received and as normalised."""
     async with _connection(request) as conn:
@@ -502,7 +489,7 @@ async def list_source_records(
             limit,
             offset,
         )
-        await _audit(conn, principal, "customer.source_records.read", row["customer_id"])
+        await trail.record(conn, row["customer_id"])
     items = [
         SourceRecordPublic(
             source_system=r["source_system"],
@@ -524,7 +511,7 @@ async def list_source_records(
 
 @router.get("/customers/{customer_id}/history", response_model=Page[HistoryEntry], tags=["customers"])
 async def customer_history(
-    customer_id: str, request: Request, principal: Agent, limit: Limit = 50, offset: Offset = 0
+    customer_id: str, request: Request, principal: Agent, trail: HistoryRead, limit: Limit = 50, offset: Offset = 0
 ) -> Page[HistoryEntry]:
     """Every change of this customer (and of the ids merged into it), newest first."""
     async with _connection(request) as conn:
@@ -537,13 +524,13 @@ async def customer_history(
             limit,
             offset,
         )
-        await _audit(conn, principal, "customer.history.read", row["customer_id"])
+        await trail.record(conn, row["customer_id"])
     items = [HistoryEntry(**dict(r)) for r in rows]
     return Page[HistoryEntry](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
 
 
 @router.get("/customers/{customer_id}/view", response_model=CustomerView, tags=["customers"])
-async def customer_view(customer_id: str, request: Request, principal: Agent) -> CustomerView:
+async def customer_view(customer_id: str, request: Request, principal: Agent, trail: ViewRead) -> CustomerView:
     """The 360° view: golden record, effective preferences (from the shared view) and recent bookings."""
     async with _connection(request) as conn:
         row = await _resolve_id(conn, customer_id)
@@ -553,7 +540,7 @@ async def customer_view(customer_id: str, request: Request, principal: Agent) ->
             " WHERE customer_id = $1 ORDER BY updated_at DESC LIMIT 20",
             row["customer_id"],
         )
-        await _audit(conn, principal, "customer.view.read", row["customer_id"])
+        await trail.record(conn, row["customer_id"])
     return CustomerView(
         customer=_public(row, customer_id),
         preferences=prefs.snapshot if prefs else None,
@@ -605,8 +592,29 @@ async def withdraw_correction(customer_id: str, field: str, request: Request, pr
     return _public(row, customer_id)
 
 
+@router.delete("/customers/{customer_id}/email-undeliverable", response_model=CustomerPublic, tags=["customers"])
+async def clear_undeliverable_email(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
+    """Clear the undeliverable mark of the customer's email (the traveller confirmed that it receives mail)."""
+    async with _connection(request, transaction=True) as conn:
+        current = (await _resolve_id(conn, customer_id))["customer_id"]
+        await repo.lock_customers(conn, [current])
+        try:
+            await deliverability.clear_undeliverable(
+                conn, customer_id=current, actor=principal.name, config=_config(request)
+            )
+        except deliverability.NotMarkedError as exc:
+            raise ProblemError(
+                409, "the customer's email address is not marked undeliverable", type_="/problems/conflict"
+            ) from exc
+        await _audit(conn, principal, "customer.email.deliverable", current)
+        row = await _resolve_id(conn, customer_id)
+    return _public(row, customer_id)
+
+
 @router.get("/customers/{customer_id}/quality", response_model=list[QualityTaskPublic], tags=["data quality"])
-async def customer_quality_tasks(customer_id: str, request: Request, principal: Agent) -> list[QualityTaskPublic]:
+async def customer_quality_tasks(
+    customer_id: str, request: Request, principal: Agent, trail: QualityRead
+) -> list[QualityTaskPublic]:
     """Open data-quality tasks of one customer (the scores are in the customer's `quality`)."""
     async with _connection(request) as conn:
         row = await _resolve_id(conn, customer_id)
@@ -614,7 +622,7 @@ async def customer_quality_tasks(customer_id: str, request: Request, principal: 
             "SELECT * FROM quality_tasks WHERE customer_id = $1 AND status = 'open' ORDER BY created_at",
             row["customer_id"],
         )
-        await _audit(conn, principal, "customer.quality.read", row["customer_id"])
+        await trail.record(conn, row["customer_id"])
     return [QualityTaskPublic(**{k: r[k] for k in QualityTaskPublic.model_fields}) for r in rows]
 
 
@@ -622,6 +630,7 @@ async def customer_quality_tasks(customer_id: str, request: Request, principal: 
 async def list_quality_tasks(
     request: Request,
     principal: Agent,
+    trail: QualityTasksRead,
     kind: Annotated[
         str | None, Query(max_length=60, description="e.g. conflict:date_of_birth, email-undeliverable")
     ] = None,
@@ -639,7 +648,7 @@ async def list_quality_tasks(
             limit,
             offset,
         )
-        await _audit(conn, principal, "quality_tasks.read", None, {"kind": kind, "status": task_status})
+        await trail.record(conn, kind=kind, status=task_status, results=len(rows))
     items = [QualityTaskPublic(**{k: r[k] for k in QualityTaskPublic.model_fields}) for r in rows]
     return Page[QualityTaskPublic](
         items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items))
@@ -650,7 +659,9 @@ async def list_quality_tasks(
 
 
 @router.get("/source-records/{source_system}/{source_id}/explain", response_model=ExplainPublic, tags=["matching"])
-async def explain_link(source_system: str, source_id: str, request: Request, principal: Agent) -> ExplainPublic:
+async def explain_link(
+    source_system: str, source_id: str, request: Request, principal: Agent, trail: RecordExplain
+) -> ExplainPublic:
     """Why a source record belongs to its customer: rule, score and per-field evidence of its link."""
     async with _connection(request) as conn:
         r = await conn.fetchrow(
@@ -661,9 +672,7 @@ async def explain_link(source_system: str, source_id: str, request: Request, pri
         )
         if r is None:
             raise ProblemError(404, f"no source record {source_system}:{source_id}", type_="/problems/not-found")
-        await _audit(
-            conn, principal, "source_record.explain", r["customer_id"], {"source": f"{source_system}:{source_id}"}
-        )
+        await trail.record(conn, r["customer_id"], source=f"{source_system}:{source_id}")
     return ExplainPublic(
         source_system=source_system,
         source_id=source_id,
@@ -679,6 +688,7 @@ async def explain_link(source_system: str, source_id: str, request: Request, pri
 async def explain_pair(
     request: Request,
     principal: Agent,
+    trail: PairExplain,
     customer_a: Annotated[str, Query(max_length=100)],
     customer_b: Annotated[str, Query(max_length=100)],
 ) -> PairExplainPublic:
@@ -692,7 +702,7 @@ async def explain_pair(
             " WHERE customer_id = ANY($1::text[])",
             [a["customer_id"], b["customer_id"]],
         )
-        await _audit(conn, principal, "customer.explain", a["customer_id"], {"other": b["customer_id"]})
+        await trail.record(conn, a["customer_id"], other=b["customer_id"])
         feats = {(r["source_system"], r["source_id"]): matching.MatchFeatures.from_json(r["features"]) for r in rows}
         freq = await repo.name_frequencies(
             conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
@@ -731,6 +741,7 @@ def _review(r: asyncpg.Record) -> ReviewPublic:
 async def list_reviews(
     request: Request,
     principal: Agent,
+    trail: ReviewsRead,
     review_status: Annotated[Literal["open", "accepted", "rejected", "superseded"], Query(alias="status")] = "open",
     limit: Limit = 20,
     offset: Offset = 0,
@@ -744,19 +755,19 @@ async def list_reviews(
             limit,
             offset,
         )
-        await _audit(conn, principal, "reviews.read", None, {"status": review_status, "results": len(rows)})
+        await trail.record(conn, status=review_status, results=len(rows))
     items = [_review(r) for r in rows]
     return Page[ReviewPublic](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
 
 
 @router.get("/reviews/{review_id}", response_model=ReviewPublic, tags=["review queue"])
-async def get_review(review_id: str, request: Request, principal: Agent) -> ReviewPublic:
+async def get_review(review_id: str, request: Request, principal: Agent, trail: ReviewRead) -> ReviewPublic:
     """One review item with the pair's score and per-field evidence."""
     async with _connection(request) as conn:
         r = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1", review_id)
         if r is None:
             raise ProblemError(404, f"no review {review_id!r}", type_="/problems/not-found")
-        await _audit(conn, principal, "review.read", r["customer_id"], {"review_id": review_id})
+        await trail.record(conn, r["customer_id"], review_id=review_id)
     return _review(r)
 
 
@@ -876,7 +887,7 @@ async def _company(conn: asyncpg.Connection, company_id: str) -> CompanyPublic |
     )
 
 
-@router.get("/companies", response_model=Page[CompanyPublic], tags=["companies"])
+@router.get("/companies", response_model=Page[CompanyPublic], tags=["companies"], dependencies=[NOT_PERSONAL])
 async def search_companies(
     request: Request,
     principal: Agent,
@@ -904,7 +915,7 @@ async def search_companies(
     return Page[CompanyPublic](items=items, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items)))
 
 
-@router.get("/companies/{company_id}", response_model=CompanyPublic, tags=["companies"])
+@router.get("/companies/{company_id}", response_model=CompanyPublic, tags=["companies"], dependencies=[NOT_PERSONAL])
 async def get_company(company_id: str, request: Request, principal: Agent) -> CompanyPublic:
     """One corporate account with its aliases, domains and number of travellers."""
     async with _connection(request) as conn:

@@ -7,9 +7,12 @@ event, without a round trip through the broker.
 
 Columns (CSV header or JSON keys): source_system, source_id, given_name, family_name,
 full_name, title, email, phone, date_of_birth, nationality, passport_number,
-passport_country, language, loyalty ("PROGRAMME:NUMBER;PROGRAMME:NUMBER", or a JSON
-list `loyalty_numbers` of {programme, number}), company_name, company_id,
-company_domain, seen_at (ISO 8601, optional).
+passport_country, language, address_country, home_time_zone, loyalty
+("PROGRAMME:NUMBER;PROGRAMME:NUMBER", or a JSON list `loyalty_numbers` of {programme,
+number}), company_name, company_id, company_domain, company_country, seen_at (ISO 8601,
+optional), cleared (fields the source states the traveller no longer has, "phone;email",
+or a JSON list). An empty column is "not stated": a row that updates a known source record
+keeps what earlier rows or events stated for it.
 """
 
 from __future__ import annotations
@@ -29,15 +32,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import asyncpg
 from asyncpg.transaction import Transaction
 
+from services.kit.contracts.bookings import ClearableField
 from services.kit.db import connection
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
+from services.profile.domain.model import SourceRecord
+from services.profile.domain.restating import restate_all
 from services.profile.service_layer import resolver
 from services.profile.service_layer.handlers import incoming_from_traveller, no_cyclic_gc
 from services.profile.service_layer.resolver import Incoming, Outcome, ProfileConfig, SourceKey, resolve_batch
@@ -55,6 +61,8 @@ TRAVELLER_FIELDS = (
     "passport_number",
     "passport_country",
     "language",
+    "address_country",
+    "home_time_zone",
 )
 
 
@@ -109,6 +117,19 @@ def _loyalty(row: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+_CLEARABLE = frozenset(get_args(ClearableField))
+
+
+def _cleared(row: Mapping[str, Any]) -> list[str]:
+    """The fields a row states as removed ("phone;email", or a JSON list)."""
+    listed = row.get("cleared")
+    names = listed if isinstance(listed, list) else str(listed or "").split(";")
+    out = [str(n).strip() for n in names if str(n).strip()]
+    if unknown := sorted(set(out) - _CLEARABLE):
+        raise RowError(f"cannot clear {', '.join(unknown)}: one of {', '.join(sorted(_CLEARABLE))}")
+    return out
+
+
 def row_to_incoming(
     row: Mapping[str, Any], *, config: ProfileConfig, default_source: str | None, now: datetime
 ) -> Incoming:
@@ -123,12 +144,14 @@ def row_to_incoming(
     if not (traveller["given_name"] or traveller["family_name"] or traveller["full_name"]):
         raise RowError("a name is required (full_name or given_name/family_name)")
     traveller["loyalty_numbers"] = _loyalty(row)
+    traveller["cleared"] = _cleared(row)
     company = None
     if row.get("company_name"):
         company = {
             "name": str(row["company_name"]).strip(),
             "source_company_id": (str(row["company_id"]).strip() or None) if row.get("company_id") else None,
             "email_domain": (str(row["company_domain"]).strip() or None) if row.get("company_domain") else None,
+            "country": (str(row["company_country"]).strip().upper() or None) if row.get("company_country") else None,
         }
     seen_at = now
     if row.get("seen_at"):
@@ -402,6 +425,7 @@ class _Carry:
     links: dict[SourceKey, str]
     records: dict[SourceKey, tuple[str, matching.MatchFeatures]]
     by_key: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]
+    statements: dict[SourceKey, SourceRecord]  # each record as restated by the chunk (its last occurrence)
 
 
 @dataclass
@@ -415,6 +439,7 @@ class _Planned:
     """A chunk decided in memory; its transaction is open and holds its identity locks (shared)."""
 
     chunk: _Chunk
+    items: list[Incoming]  # the chunk's items with their records restated
     features: list[matching.MatchFeatures]
     keys: list[list[str]]
     decisions: list[resolver._Decision]
@@ -425,7 +450,7 @@ class _Planned:
     def carry(self) -> _Carry:
         first: dict[SourceKey, int] = {}
         last: dict[SourceKey, int] = {}
-        for i, it in enumerate(self.chunk.items):
+        for i, it in enumerate(self.items):
             first.setdefault(it.record.key, i)
             last[it.record.key] = i
         # Stored as the write phase stores them: the customer of the first, features of the last.
@@ -436,7 +461,7 @@ class _Planned:
             records[key] = (links[key], self.features[i])
             for k in self.keys[i]:
                 by_key.setdefault(k, []).append((key, links[key], self.features[i]))
-        return _Carry(links, records, by_key)
+        return _Carry(links, records, by_key, {key: self.items[i].record for key, i in last.items()})
 
 
 async def _rollback(tx: Transaction) -> None:
@@ -462,7 +487,19 @@ async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, 
     await tx.start()
     try:
         await repo.lock_identities(conn, resolver.identity_keys(items, keys), shared=True)
-        links = {**await repo.existing_links(conn, record_keys), **carried}
+        sources = await repo.stored_sources(conn, record_keys)
+        links = {**{key: s.customer_id for key, s in sources.items()}, **carried}
+        # Records seen before are restated over their earlier statements (the carried chunk's
+        # from memory: it may not have committed yet).
+        statements = {key: s.record for key, s in sources.items()} | (carry.statements if carry else {})
+        restated = restate_all([it.record for it in items], statements)
+        if any(r is not it.record for r, it in zip(restated, items, strict=True)):
+            items = [
+                it if r is it.record else dataclasses.replace(it, record=r, features=None)
+                for r, it in zip(restated, items, strict=True)
+            ]
+            features = [it.features or it.record.features() for it in items]
+            keys = [matching.blocking_keys(f) for f in features]
         freq = await repo.name_frequencies(
             conn,
             [t for f in features for t in resolver.name_tokens(f)],
@@ -482,7 +519,7 @@ async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, 
         await _rollback(tx)
         raise
     linked = [key for key in dict.fromkeys(record_keys) if key in links]
-    return _Planned(chunk, features, keys, decisions, linked, conn, tx)
+    return _Planned(chunk, items, features, keys, decisions, linked, conn, tx)
 
 
 async def _candidates(
@@ -608,7 +645,7 @@ class _Overlap:
         try:
             outcomes, outgoing = await resolver.write_batch(
                 planned.conn,
-                planned.chunk.items,
+                planned.items,
                 planned.features,
                 planned.keys,
                 planned.decisions,

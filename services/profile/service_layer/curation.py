@@ -18,9 +18,11 @@ from services.kit.contracts.customers import CustomerMergedV1, CustomerRedirectV
 from services.kit.contracts.envelope import Envelope
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
+from services.profile.adapters import reviews
 from services.profile.domain.corrections import InvalidCorrectionError, normalize_correction
 from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
 from services.profile.domain.model import GOLDEN_FIELDS
+from services.profile.service_layer.deliverability import clear_mark
 from services.profile.service_layer.resolver import (
     CUSTOMER_EVENTS_TOPIC,
     CUSTOMERS_TOPIC,
@@ -181,22 +183,8 @@ async def merge_customers(
         survivor_id,
         now,
     )
-    await conn.execute(
-        "UPDATE review_queue SET status = 'superseded', decided_at = $2"
-        " WHERE status = 'open'"
-        " AND ((customer_id = $1 AND candidate_id = $3) OR (customer_id = $3 AND candidate_id = $1))",
-        absorbed_id,
-        now,
-        survivor_id,
-    )
-    await conn.execute(
-        "UPDATE review_queue SET customer_id = $2 WHERE status = 'open' AND customer_id = $1", absorbed_id, survivor_id
-    )
-    await conn.execute(
-        "UPDATE review_queue SET candidate_id = $2 WHERE status = 'open' AND candidate_id = $1",
-        absorbed_id,
-        survivor_id,
-    )
+    closed = await reviews.close_for_merge(conn, survivor_id=survivor_id, absorbed_id=absorbed_id, at=now)
+    await conn.execute("UPDATE merges SET reviews = $2 WHERE merge_id = $1", merge_id, closed)
     await conn.execute(
         "UPDATE quality_tasks SET status = 'resolved', resolved_at = $2 WHERE customer_id = $1 AND status = 'open'",
         absorbed_id,
@@ -267,17 +255,17 @@ async def unmerge_customers(
     await conn.execute(
         "UPDATE merges SET status = 'undone', undone_at = $2, undone_by = $3 WHERE merge_id = $1", merge_id, now, actor
     )
-    a, b = sorted((survivor_id, absorbed_id))
-    await conn.execute(
-        "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        a,
-        b,
-        actor,
+    # An undo is not a verdict that the two are different people: the question goes back to the
+    # queue (the items the merge accepted or closed reopen), for an agent to decide again.
+    reopened = await reviews.reopen_after_undo(
+        conn, merge_id=merge_id, survivor_id=survivor_id, absorbed_id=absorbed_id, changes=row["reviews"]
     )
     detail = {"merge_id": merge_id, "survivor_id": survivor_id, "restored_id": absorbed_id}
-    await repo.add_history_many(
-        conn, [(survivor_id, "unmerged", actor, detail), (absorbed_id, "restored", actor, detail)]
-    )
+    history = [(survivor_id, "unmerged", actor, detail), (absorbed_id, "restored", actor, detail)]
+    for r in reopened:
+        item = {"review_id": r["review_id"], "merge_id": merge_id}
+        history += [(cid, "review-reopened", actor, item) for cid in (r["customer_id"], r["candidate_id"])]
+    await repo.add_history_many(conn, history)
     events = await refresh_customers(
         conn,
         {survivor_id: None, absorbed_id: None},
@@ -446,6 +434,9 @@ async def correct_field(
     await repo.add_history(
         conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
     )
+    if field == "email" and value:
+        # Saving an address is the agent's word that it works (the traveller confirmed it).
+        await clear_mark(conn, customer_id=current, email=value, actor=actor, how="correction")
     return await _republish(conn, current, config=config, now=now)
 
 

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,11 +25,10 @@ from services.kit.contracts.bookings import (
 )
 from services.kit.contracts.customers import BookingKind
 from services.kit.contracts.envelope import Envelope
-from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.outbox import enqueue_many
-from services.profile.adapters import repository as repo
 from services.profile.domain.companies import company_key
 from services.profile.domain.model import source_record_from_traveller
+from services.profile.service_layer.deliverability import handle_delivery_failed
 from services.profile.service_layer.resolver import (
     CUSTOMER_EVENTS_TOPIC,
     CUSTOMERS_TOPIC,
@@ -40,7 +39,6 @@ from services.profile.service_layer.resolver import (
     Incoming,
     Outcome,
     ProfileConfig,
-    refresh_customers,
     resolve_batch,
 )
 
@@ -97,6 +95,7 @@ def incoming_from_traveller(
             source_company_id=company.get("source_company_id"),
             email_domain=company.get("email_domain"),
             key=company_key(str(company["name"])),
+            country=company.get("country"),
         )
         if company and company.get("name")
         else None
@@ -164,30 +163,3 @@ def no_cyclic_gc() -> Iterator[None]:
 async def handle_booking_event(conn: asyncpg.Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:
     """Resolve the traveller of one booking event (the per-record path of the consumer)."""
     await handle_booking_events(conn, [event], config=config)
-
-
-async def handle_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:
-    """A permanent email bounce marks the customer's current email undeliverable (snapshot: email_deliverable=false)."""
-    p = event.payload
-    if not isinstance(p, DeliveryFailedV1) or not p.permanent or p.channel != "email":
-        return
-    customer_id = await repo.follow_redirects(conn, p.customer_id)
-    if customer_id is None:
-        log.info("bounce for unknown customer %s ignored", p.customer_id)
-        return
-    row = await repo.get_customer(conn, customer_id)
-    email = ((row["golden"] or {}).get("email") or {}).get("value") if row else None
-    if not email:
-        return
-    await conn.execute(
-        "INSERT INTO undeliverable_emails (email, reason, at) VALUES ($1, $2, $3)"
-        " ON CONFLICT (email) DO UPDATE SET reason = EXCLUDED.reason, at = EXCLUDED.at",
-        email,
-        p.reason[:500],
-        p.failed_at,
-    )
-    await repo.add_history(
-        conn, customer_id=customer_id, change="email-undeliverable", actor=None, detail={"reason": p.reason[:500]}
-    )
-    events = await refresh_customers(conn, {customer_id: event}, config=config, now=datetime.now(UTC))
-    await enqueue_many(conn, events)

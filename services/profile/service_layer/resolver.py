@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import math
 import uuid
@@ -45,6 +46,9 @@ from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
 from services.profile.domain.model import Correction, SourceRecord, StoredRecord, golden_record
 from services.profile.domain.quality import assess
+from services.profile.domain.restating import restate_all
+from services.profile.domain.timezones import HOME_TIME_ZONE, source_of
+from services.profile.service_layer.derived import business_contacts, home_time_zones, search_document
 
 PRODUCER = "profile"
 CUSTOMERS_TOPIC = "profile.customers.v1"
@@ -75,6 +79,7 @@ class CompanyInput:
     source_company_id: str | None = None
     email_domain: str | None = None
     key: str = ""  # company_key(name), computed once where the record is normalised
+    country: str | None = None  # ISO 3166-1 alpha-2, where the source says
 
     @property
     def alias(self) -> str:
@@ -153,6 +158,12 @@ async def resolve_batch(
     now = now or datetime.now(UTC)
     if not items:
         return [], []
+    given = items
+    record_keys = [it.record.key for it in items]
+    # Records seen before are restated: what a record does not state, its earlier statements did.
+    sources = await repo.stored_sources(conn, record_keys)
+    links = {key: s.customer_id for key, s in sources.items()}
+    items = restated(given, sources)
     features = [it.features or it.record.features() for it in items]
     keys = [matching.blocking_keys(f) for f in features]
 
@@ -162,8 +173,6 @@ async def resolve_batch(
     # one of this batch's keys (or one of its records) in between, what changed is read again
     # under the locks and what it affects decided again: the decisions are those of a read under
     # the locks (name frequencies, an estimate, are those of the first read).
-    record_keys = [it.record.key for it in items]
-    links = await repo.existing_links(conn, record_keys)
     lookup_keys = candidate_keys(items, keys, links)
     read: dict[str, tuple[int, int]] = {}
     stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
@@ -171,14 +180,24 @@ async def resolve_batch(
     all_tokens = [t for f in features for t in name_tokens(f)]
     fresh_tokens = new_name_tokens(items, features, links)
     freq = await repo.name_frequencies(conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens)
-    decisions = list(decide_all(items, features, keys, links, stored, config, freq))
+    decisions = decide_in_key_order(items, features, keys, links, stored, config, freq)
 
     await repo.lock_identities(conn, identity_keys(items, keys))
-    company_ids = await _resolve_companies(conn, items)
     # What another batch committed between the read and the locks: records under this batch's
-    # keys (a digest of each key's candidates) and records of this batch itself (links).
-    links_now = await repo.existing_links(conn, record_keys)
+    # keys (a digest of each key's candidates) and records of this batch itself (links, and
+    # their statements: restated again over what that batch stored).
+    sources_now = await repo.stored_sources(conn, record_keys)
+    links_now = {key: s.customer_id for key, s in sources_now.items()}
+    rewritten = {key for key, s in sources_now.items() if key not in sources or sources[key].version != s.version}
     relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
+    if rewritten:
+        items = restated(given, sources_now)
+        for i, it in enumerate(items):
+            if it.record.key in rewritten:
+                features[i] = it.features or it.record.features()
+                keys[i] = matching.blocking_keys(features[i])
+                relinked.add(i)
+    company_ids = await _resolve_companies(conn, items)
     unread = set(candidate_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
     now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
     changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
@@ -186,19 +205,8 @@ async def resolve_batch(
         stored = {k: v for k, v in stored.items() if k not in changed}
         stored.update(await repo.candidates(conn, sorted(changed), per_key=config.candidates_per_key))
     if changed or relinked:  # and decide again what they affect
-        decisions = list(
-            decide_all(
-                items,
-                features,
-                keys,
-                links_now,
-                stored,
-                config,
-                freq,
-                earlier=decisions,
-                changed=changed,
-                again=relinked,
-            )
+        decisions = decide_in_key_order(
+            items, features, keys, links_now, stored, config, freq, earlier=decisions, changed=changed, again=relinked
         )
         links = links_now
         fresh_tokens = new_name_tokens(items, features, links)
@@ -208,6 +216,15 @@ async def resolve_batch(
     return await write_batch(
         conn, items, features, keys, decisions, config=config, now=now, company_ids=company_ids, before=before
     )
+
+
+def restated(items: Sequence[Incoming], sources: Mapping[SourceKey, repo.StoredSource]) -> list[Incoming]:
+    """The items with each record restated over its stored record and the batch's earlier statements of it."""
+    records = restate_all([it.record for it in items], {key: s.record for key, s in sources.items()})
+    return [
+        it if record is it.record else dataclasses.replace(it, record=record, features=None)
+        for it, record in zip(items, records, strict=True)
+    ]
 
 
 def candidate_keys(
@@ -234,6 +251,46 @@ def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> l
         + [k for ks in keys for k in ks]
         + company_lock_keys
     )
+
+
+def decide_in_key_order(
+    items: Sequence[Incoming],
+    features: Sequence[matching.MatchFeatures],
+    keys: Sequence[Sequence[str]],
+    links: Mapping[SourceKey, str],
+    stored: Mapping[str, list[tuple[SourceKey, str, matching.MatchFeatures]]],
+    config: ProfileConfig,
+    freq: matching.Frequencies | None,
+    *,
+    earlier: Sequence[_Decision] | None = None,
+    changed: Collection[str] = (),
+    again: Collection[int] = (),
+) -> list[_Decision]:
+    """`decide_all` in the order of the records' keys, whatever order the batch arrived in (the
+    decisions come back in the items' order).
+
+    Records decided earlier in a batch are candidates for later ones, so the order decides which
+    record creates a customer and which pairs go to review. The order of a fetched batch varies
+    from run to run (partitions interleave), the order of the keys does not: the same records
+    decide alike. Several events of one record keep their order (the sort is stable).
+    """
+    order = sorted(range(len(items)), key=lambda i: items[i].record.key)
+    position = {i: p for p, i in enumerate(order)}
+    decided = list(
+        decide_all(
+            [items[i] for i in order],
+            [features[i] for i in order],
+            [keys[i] for i in order],
+            links,
+            stored,
+            config,
+            freq,
+            earlier=[earlier[i] for i in order] if earlier is not None else None,
+            changed=changed,
+            again={position[i] for i in again},
+        )
+    )
+    return [decided[position[i]] for i in range(len(items))]
 
 
 def decide_all(
@@ -324,12 +381,14 @@ async def write_batch(
     for key, i in last_of.items():
         it, d0 = items[i], decisions[first_of[key]]
         fields = it.record.normalized_fields()
-        fields["company_id"] = company_ids[i]
+        # A record that names no company now keeps the company an earlier statement named.
+        kept_company = it.company is None and it.record.company_id is not None
+        fields["company_id"] = it.record.company_id if kept_company else company_ids[i]
         problems = it.record.problems()
         seen_at = it.record.seen_at.astimezone(UTC)
         if d0.customer_id in created_at:
             new_records.setdefault(d0.customer_id, []).append(
-                (StoredRecord(key[0], key[1], fields, seen_at), len(problems))
+                (StoredRecord(key[0], key[1], fields, seen_at, it.record.stated_at), len(problems))
             )
         source_rows.append(
             {
@@ -348,6 +407,7 @@ async def write_batch(
                 if d0.matched_to
                 else None,
                 "seen_at": seen_at,
+                "stated_at": {k: t.isoformat() for k, t in it.record.stated_at.items()},
             }
         )
     new_rows, new_tasks, new_snapshots = await prepare_new_customers(
@@ -391,12 +451,20 @@ async def write_batch(
                 stored_before={key: matching.blocking_keys(f) for key, f in before.items()},
             )
         )
-        reviews = []
+        reviews: dict[tuple[str, str], dict[str, Any]] = {}
         for i, d in enumerate(decisions):
             for candidate, result in d.reviews:
-                if tuple(sorted((d.customer_id, candidate))) in declared or candidate == d.customer_id:
+                pair = (min(d.customer_id, candidate), max(d.customer_id, candidate))
+                if pair in declared or candidate == d.customer_id:
                     continue
-                reviews.append(
+                # One item per pair, either way round: the best-scored evidence (then the first record).
+                kept = reviews.get(pair)
+                if kept is not None and (-kept["score"], kept["source_system"], kept["source_id"]) <= (
+                    -result.score,
+                    *items[i].record.key,
+                ):
+                    continue
+                reviews[pair] = (
                     {
                         "review_id": f"rev_{uuid.uuid4().hex}",
                         "customer_id": d.customer_id,
@@ -407,7 +475,7 @@ async def write_batch(
                         "evidence": result.to_json(),
                     }
                 )
-        await writes.send(repo.insert_reviews(conn, reviews))
+        await writes.send(repo.insert_reviews(conn, list(reviews.values())))
         await writes.send(repo.add_history_many(conn, history))
         await writes.flush()
     except BaseException:
@@ -438,9 +506,8 @@ async def write_batch(
         )
         key = (items[i].record.source_system, b.booking_id)
         if not summary and key in bookings:
-            # A trip or cancellation event carries no segments: the itinerary of the booking's earlier
-            # event in this batch stays, as the upsert keeps a stored one (a booking's whole history can
-            # arrive in one batch, e.g. after a crash).
+            # Trip started/completed and cancellations name no segments: the itinerary an earlier
+            # event of this batch stated stands (as the upsert keeps the stored one).
             summary = bookings[key]["summary"]
         bookings[key] = {
             "source_system": items[i].record.source_system,
@@ -595,6 +662,7 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
         conn, sources=[(s, str(i)) for s, i in sources], aliases=aliases, domains=sorted(domains)
     )
     new: list[tuple[str, str, str, str | None]] = []
+    countries: dict[str, str] = {}
     new_aliases: list[tuple[str, str, str]] = []
     new_domains: list[tuple[str, str]] = []
     new_sources: list[tuple[str, str, str]] = []
@@ -619,6 +687,8 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
                 continue
             cid = new_company_id()
             new.append((cid, c.name, alias, domain))
+        if c.country:
+            countries[cid] = c.country
         if alias and alias not in by_alias:
             by_alias[alias] = cid
             new_aliases.append((alias, cid, c.name))
@@ -629,7 +699,9 @@ async def _resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]
             by_source[src] = cid
             new_sources.append((src[0], str(src[1]), cid))
         out.append(cid)
-    await repo.save_companies(conn, new=new, aliases=new_aliases, domains=new_domains, sources=new_sources)
+    await repo.save_companies(
+        conn, new=new, aliases=new_aliases, domains=new_domains, sources=new_sources, countries=countries
+    )
     return out
 
 
@@ -668,6 +740,12 @@ def resolved_event(
         "trip_purpose": b.trip_purpose,
         "occurred_at": b.source_event.occurred_at,
     }
+    # Why a booking changed or was cancelled, as its system said (for the traveller's email); absent
+    # when unknown, as the model writes it.
+    source = b.source_event.payload
+    reason = getattr(source, "change_reason", None) or getattr(source, "reason", None)
+    if reason is not None:
+        payload["reason"] = reason
     return RESOLVED_BOOKINGS_TOPIC, _encoded(ResolvedBookingV1, payload, customer_id, b.source_event)
 
 
@@ -758,8 +836,6 @@ async def _recompute(
         goldens[cid] = golden_record(
             recs, trust=config.source_trust, corrections=corrections.get(cid, ()), verified_trust=config.verified_trust
         )
-    emails = [g["email"].value for g in goldens.values() if "email" in g]
-    bounced = await repo.undeliverable(conn, emails)
     company_for: dict[str, str | None] = {}
     for cid in ids:
         row = rows.get(cid)
@@ -778,6 +854,10 @@ async def _recompute(
                 (r.fields.get("company_id") for r, _ in records.get(cid, []) if r.fields.get("company_id")), None
             )
         company_for[cid] = chosen or row["company_id"]
+    await business_contacts(conn, goldens, records, company_for, trust=config.source_trust)
+    await home_time_zones(conn, goldens, company_for)
+    emails = [g["email"].value for g in goldens.values() if "email" in g]
+    bounced = await repo.undeliverable(conn, emails)
     # Company names are needed only for snapshots whose records do not name the company.
     names = await repo.company_names(
         conn, [company_for[cid] for cid in company_for if "company_name" not in goldens[cid]]
@@ -803,18 +883,23 @@ async def _recompute(
         )
         golden_json = repo.golden_to_json(golden)
         new_values = {k: v["value"] for k, v in golden_json.items()}
+        # The name as the traveller's sources write it; company_id links to the resolved account.
+        company_name = new_values.get("company_name") or names.get(company_for[cid] or "")
         quality = {**report.to_json(), "source_records": len(recs_p)}
         changed = _changed_fields(row, new_values, report.email_deliverable, len(recs_p), company_for[cid])
         if not changed and row["version"] >= 1 and cid not in force:
-            if quality != (row["quality"] or {}):
+            # The same values: no new version, no event. But where and when each was last stated
+            # (the view shows it) and the quality are kept current.
+            if quality != (row["quality"] or {}) or golden_json != (row["golden"] or {}):
                 saves.append(
                     {
                         "customer_id": cid,
-                        "golden": row["golden"],
+                        "golden": golden_json,
                         "company_id": row["company_id"],
                         "version": row["version"],
                         "quality": quality,
                         "at": now,
+                        "search_doc": search_document(recs_p, new_values, company_name),
                     }
                 )
                 tasks[cid] = report.tasks()
@@ -828,6 +913,7 @@ async def _recompute(
                 "version": version,
                 "quality": quality,
                 "at": now,
+                "search_doc": search_document(recs_p, new_values, company_name),
             }
         )
         tasks[cid] = report.tasks()
@@ -837,13 +923,13 @@ async def _recompute(
                 version,
                 new_values,
                 company_for[cid],
-                # The name as the traveller's sources write it; company_id links to the resolved account.
-                new_values.get("company_name") or names.get(company_for[cid] or ""),
+                company_name,
                 len(recs_p),
                 report.score,
                 report.email_deliverable,
                 tuple(changed) if row["version"] >= 1 else None,
                 customers[cid],
+                source_of(golden.get(HOME_TIME_ZONE)),
             )
         )
     return saves, tasks, events
@@ -884,6 +970,7 @@ class _PendingSnapshot:
     email_deliverable: bool
     changed: tuple[str, ...] | None  # None for a new customer (no update event)
     caused_by: Envelope[Any] | None
+    home_time_zone_source: str | None = None
 
 
 def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outgoing:
@@ -901,6 +988,7 @@ def _snapshot_events(pending: Sequence[_PendingSnapshot], now: datetime) -> Outg
             quality_score=p.quality_score,
             email_deliverable=p.email_deliverable,
             now=now,
+            home_time_zone_source=p.home_time_zone_source,
         )
         events.append((CUSTOMERS_TOPIC, _encoded(CustomerSnapshotV1, snapshot, p.customer_id, p.caused_by)))
         if p.changed is not None:
@@ -949,6 +1037,7 @@ def snapshot_json(
     quality_score: float | None,
     email_deliverable: bool,
     now: datetime,
+    home_time_zone_source: str | None = None,
 ) -> dict[str, Any]:
     """A golden record's compacted-topic snapshot (never carries passport data), as the JSON-ready
     fields `CustomerSnapshotV1(...).model_dump_json()` writes, in the model's order (a unit test
@@ -965,12 +1054,14 @@ def snapshot_json(
         "display_name": golden.get("display_name") or "(unnamed)",
         "email": golden.get("email"),
         "email_deliverable": email_deliverable,
+        "secondary_email": golden.get("secondary_email"),
         "phone": golden.get("phone"),
         "date_of_birth": golden.get("date_of_birth"),
         "nationality": golden.get("nationality"),
         "language": golden.get("language"),
-        "time_zone": None,
-        "home_time_zone": None,
+        "time_zone": None,  # where the traveller is now: services with the itinerary know
+        "home_time_zone": golden.get("home_time_zone"),
+        "home_time_zone_source": home_time_zone_source if golden.get("home_time_zone") else None,
         "company_id": company_id,
         "company_name": company_name,
         "loyalty": [

@@ -1,0 +1,61 @@
+"""What the traveller search compares: the names and companies of a customer, in one folded form.
+
+Folded as matching folds names (any script to ASCII, lower case: "Lübs" and "LÜBS" are
+"lubs", 王伟 is "wang wei"), plus the German spelling of umlauts on an English keyboard
+("Luebs" is "lubs" too: ae, oe, ue stand for ä, ö, ü), on the stored side and on the query
+alike. Typos are forgiven by PostgreSQL's pg_trgm (word similarity of trigrams: "lindnr"
+finds "lindner"), fragments by word prefixes ("lind").
+
+A customer's search document holds every spelling its source records and golden record
+give its names (a record typed "Soeren", another "Søren"), and its company's name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from anyascii import anyascii
+
+from services.profile.domain.names import match_tokens
+
+NAME_PARTS = ("given_name", "family_name", "display_name")
+
+
+def search_tokens(text: str) -> list[str]:
+    """The folded words of a name or company as the search compares them: ASCII letters and digits only
+    (so they need no escaping in a LIKE pattern)."""
+    words = (_german(_ASCII.sub("", anyascii(t).lower())) for t in match_tokens(text))
+    return [w for w in words if w]
+
+
+_ASCII = re.compile(r"[^a-z0-9]+")
+
+
+def _german(token: str) -> str:
+    return token.replace("ae", "a").replace("oe", "o").replace("ue", "u")
+
+
+def document(names: Iterable[Mapping[str, Any]], companies: Iterable[str | None]) -> str:
+    """A customer's search document: the distinct folded words of its names, then of its companies.
+
+    `names`: the name fields of its records and golden record (given_name, family_name, display_name).
+    " anna lindner | globex gmbh": a space before every word, so a word prefix is `LIKE '% prefix%'`
+    (which the trigram index serves); the names before `COMPANY_MARK`, so a search can rank a
+    traveller named like the query before one whose company is.
+    """
+    words: set[str] = set()
+    for fields in names:
+        for part in NAME_PARTS:
+            value = fields.get(part)
+            if value and value != "(unnamed)":
+                words.update(search_tokens(str(value)))
+    firms: set[str] = set()
+    for company in companies:
+        if company:
+            firms.update(search_tokens(company))
+    return " " + " ".join([*sorted(words), COMPANY_MARK, *sorted(firms)])
+
+
+COMPANY_MARK = "|"  # never a search word (words are letters and digits)

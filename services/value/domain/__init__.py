@@ -1,0 +1,1 @@
+"""Pure rules of customer value: no I/O library here (an import contract checks it)."""
