@@ -38,14 +38,11 @@ TopicOffsets = dict[tuple[str, int], int]  # (logical topic, partition) -> offse
 
 
 _CONSUMED = """
-import json
-from services.feedback.bootstrap import build_definition as feedback
-from services.notifications.bootstrap import build_definition as notifications
-from services.preferences.bootstrap import build_definition as preferences
-from services.profile.bootstrap import build_definition as profile
-print(json.dumps({name: sorted({t for spec in build().consumers for t in spec.topics})
-                  for name, build in (("profile", profile), ("preferences", preferences),
-                                      ("feedback", feedback), ("notifications", notifications))}))
+import importlib, json
+from services.kit.contracts.topics import SERVICES
+print(json.dumps({name: sorted({t for spec in importlib.import_module(f"services.{name}.bootstrap")
+                                .build_definition().consumers for t in spec.topics})
+                  for name in SERVICES}))
 """
 _code = [ROOT]
 
@@ -60,10 +57,15 @@ def code_root() -> Path:
     return _code[0]
 
 
+def service_names() -> tuple[str, ...]:
+    """The services of the checkout that runs (the topic catalogue's list), in its order."""
+    return tuple(consumed_topics())
+
+
 @cache
 def consumed_topics() -> dict[str, frozenset[str]]:
-    """The logical topics each service's consumers read, from the services' own bootstraps (those of
-    the checkout that runs, which need not be this one)."""
+    """Per service of the checkout that runs (which need not be this one), the logical topics its
+    consumers read, from the services' own bootstraps."""
     found = subprocess.run(
         [sys.executable, "-c", _CONSUMED], cwd=code_root(), capture_output=True, text=True, check=True, timeout=120
     )

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.faults.broker import code_root, use_code
+from bench.faults.broker import code_root, service_names, use_code
 from bench.faults.faults import FAULT_KINDS, SCALES, Fault, Scale, faults_of
 from bench.faults.infra import Infra
 from bench.faults.poison import poison_records
-from bench.faults.processes import SERVICES
 from bench.faults.report import judge
 from bench.faults.scenario import ScenarioResult, run_scenario
 from bench.faults.stream import booking_stream, describe
@@ -56,10 +55,10 @@ def _plan(options: Options, scale: Scale, poison: list[Any]) -> list[tuple[str, 
     """(scenario name, faults, processes per service) for every disturbed scenario."""
     if options.plan == "separate":
         return [
-            (kind, faults_of(kind, scale, SERVICES, poison), 2 if kind == "two-processes" else 1)
+            (kind, faults_of(kind, scale, service_names(), poison), 2 if kind == "two-processes" else 1)
             for kind in options.faults
         ]
-    faults = [f for kind in options.faults for f in faults_of(kind, scale, SERVICES, poison)]
+    faults = [f for kind in options.faults for f in faults_of(kind, scale, service_names(), poison)]
     return [("together", faults, 2 if "two-processes" in options.faults else 1)]
 
 
@@ -85,6 +84,7 @@ async def run_harness(options: Options, on_scenario: Callable[[Outcome], None] |
         "scale_settings": dataclasses.asdict(scale),
         "extra_env": options.extra_env,
         "code": str(code_root()),
+        "services": list(service_names()),
         "static_membership": options.static_membership,
     }
     infra = Infra.create()

@@ -20,19 +20,29 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 
-from bench.faults.broker import Broker, consumed_topics
-from bench.faults.processes import SERVICES, ServiceProcess
+from bench.faults.broker import Broker, consumed_topics, service_names
+from bench.faults.processes import ServiceProcess
 
 log = logging.getLogger(__name__)
 
-_OUTBOX_SQL = " UNION ALL ".join(f"SELECT '{s}', count(*) FROM {s}.outbox" for s in SERVICES)
-_DELIVERIES_SQL = """
-SELECT count(*) FILTER (WHERE (status = 'pending' AND next_attempt_at <= now())
-                           OR (status = 'sending' AND lease_expires_at <= now())) AS due,
-       count(*) FILTER (WHERE status IN ('pending', 'sending')) AS waiting,
-       count(*) FILTER (WHERE status = 'sent') AS sent
-FROM notifications.deliveries
-"""
+# Work some services do besides consuming, as (due now, still waiting, done so far): a service with
+# work due and none of its markers moving is stuck; a run is quiet once nothing is waiting.
+_JOBS_SQL = {
+    # Messages to send: due (a lease ran out, or the next attempt is due), waiting, sent.
+    "notifications": """
+        SELECT count(*) FILTER (WHERE (status = 'pending' AND next_attempt_at <= now())
+                                   OR (status = 'sending' AND lease_expires_at <= now())),
+               count(*) FILTER (WHERE status IN ('pending', 'sending')),
+               count(*) FILTER (WHERE status = 'sent')
+        FROM notifications.deliveries""",
+    # Value reviews: due now, due within two minutes (a company waits a moment after its travellers'
+    # bookings), and evaluations published so far (versions only grow).
+    "value": """
+        SELECT (SELECT count(*) FROM value.reviews WHERE due_at <= now()),
+               (SELECT count(*) FROM value.reviews WHERE due_at <= now() + interval '2 minutes'),
+               (SELECT coalesce(sum(version), 0) FROM value.customer_value)
+               + (SELECT coalesce(sum(version), 0) FROM value.company_value)""",
+}
 
 
 @dataclass
@@ -42,16 +52,14 @@ class Sample:
     behind: dict[str, int] | None = None  # service -> records behind the topics' ends
     committed: dict[str, int] | None = None  # service -> sum of committed offsets
     outbox: dict[str, int] | None = None
-    deliveries_due: int | None = None
-    deliveries_waiting: int | None = None
-    sent: int | None = None
+    jobs: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # service -> (due, waiting, done)
 
 
 @dataclass
 class ServiceWatch:
     """One service's progress markers and how long they have stood still while it had work."""
 
-    marker: tuple[int, ...] | None = None
+    marker: tuple[int, int, int, int] | None = None
     still_since: float | None = None
     stuck_seconds: float = 0.0
     lie_seconds: float = 0.0
@@ -68,8 +76,12 @@ class Monitor:
     interval: float = 1.0
     stall_seconds: float = 30.0
     samples: list[Sample] = field(default_factory=list)
-    watch: dict[str, ServiceWatch] = field(default_factory=lambda: {s: ServiceWatch() for s in SERVICES})
+    services: tuple[str, ...] = field(default_factory=service_names)
+    watch: dict[str, ServiceWatch] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.watch = self.watch or {s: ServiceWatch() for s in self.services}
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -114,10 +126,13 @@ class Monitor:
         with contextlib.suppress(Exception):
             conn = await asyncio.wait_for(asyncpg.connect(self.dsn, timeout=3), timeout=4)
             try:
-                sample.outbox = {r[0]: r[1] for r in await conn.fetch(_OUTBOX_SQL, timeout=3)}
-                row = await conn.fetchrow(_DELIVERIES_SQL, timeout=3)
-                assert row is not None
-                sample.deliveries_due, sample.deliveries_waiting, sample.sent = row["due"], row["waiting"], row["sent"]
+                outboxes = " UNION ALL ".join(f"SELECT '{s}', count(*) FROM {s}.outbox" for s in self.services)
+                sample.outbox = {r[0]: r[1] for r in await conn.fetch(outboxes, timeout=3)}
+                for service, sql in _JOBS_SQL.items():
+                    if service in self.services:
+                        row = await conn.fetchrow(sql, timeout=3)
+                        assert row is not None
+                        sample.jobs[service] = (row[0], row[1], row[2])
             finally:
                 await conn.close()
         return sample
@@ -127,11 +142,9 @@ class Monitor:
         if sample.behind is None or sample.committed is None or sample.outbox is None:
             return  # the broker or the database is away: nothing to judge by
         for service, w in self.watch.items():
-            work = sample.behind[service] + sample.outbox.get(service, 0)
-            marker: tuple[int, ...] = (sample.committed[service], sample.outbox.get(service, 0))
-            if service == "notifications":
-                work += sample.deliveries_due or 0
-                marker += (sample.sent or 0, sample.deliveries_waiting or 0)
+            due, waiting, done = sample.jobs.get(service, (0, 0, 0))
+            work = sample.behind[service] + sample.outbox.get(service, 0) + due
+            marker = (sample.committed[service], sample.outbox.get(service, 0), done, waiting)
             step = sample.at - (w.judged_at if w.judged_at is not None else sample.at)
             w.judged_at = sample.at
             if work == 0 or marker != w.marker:
@@ -161,5 +174,5 @@ def quiet(sample: Sample | None) -> bool:
         and sample.outbox is not None
         and not any(sample.behind.values())
         and not any(sample.outbox.values())
-        and sample.deliveries_waiting == 0
+        and not any(waiting for _, waiting, _ in sample.jobs.values())
     )

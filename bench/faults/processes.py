@@ -29,8 +29,6 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench.faults.infra import ROOT, free_port
 
-SERVICES = ("profile", "preferences", "feedback", "notifications")
-
 _LIVE: set[subprocess.Popen[bytes]] = set()
 
 

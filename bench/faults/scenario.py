@@ -25,11 +25,11 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.faults.broker import Broker, TopicOffsets, code_root, consumed_topics
+from bench.faults.broker import Broker, TopicOffsets, code_root, consumed_topics, service_names
 from bench.faults.faults import Fault, Run, Scale, chunks
 from bench.faults.infra import Infra, create_database, create_topics, drop_database
 from bench.faults.observe import Monitor, quiet
-from bench.faults.processes import SERVICES, ServiceProcess, SmtpSink, service_env, wait_ready
+from bench.faults.processes import ServiceProcess, SmtpSink, service_env, wait_ready
 from bench.faults.state import Stores, snapshot
 from bench.faults.stream import StreamEvent
 from bench.shared import cpu_seconds, database_cpu_seconds
@@ -219,7 +219,7 @@ async def run_scenario(
         },
     )
     for instance in range(1, processes_per_service + 1):
-        for service in SERVICES:
+        for service in service_names():
             log_path = run.logs / f"{service}-{instance}.log"
             run.processes.append(
                 ServiceProcess(
@@ -272,7 +272,7 @@ async def run_scenario(
             result.not_ready_at_end = [p.name for p, ok in zip(alive, states, strict=True) if ok is not True]
         await monitor.stop()
         result.stores, result.emails = await snapshot(infra.dsn(database), smtp.emails)
-        result.dead_letters = {s: await run.broker.dead_letters(s) for s in SERVICES}
+        result.dead_letters = {s: await run.broker.dead_letters(s) for s in service_names()}
         result.poison = list(run.poison_sent)
         result.stuck_seconds = {s: round(w.stuck_seconds, 1) for s, w in monitor.watch.items()}
         result.lie_seconds = {s: round(w.lie_seconds, 1) for s, w in monitor.watch.items()}
@@ -306,6 +306,10 @@ async def _left_to_do(run: Run, monitor: Monitor) -> dict[str, Any]:
                 " WHERE status IN ('pending', 'sending') GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10"
             )
             out["deliveries_waiting"] = [dict(r) for r in rows]
+            if await conn.fetchval("SELECT to_regclass('value.reviews')") is not None:
+                out["value_reviews_due"] = await conn.fetchval(
+                    "SELECT count(*) FROM value.reviews WHERE due_at <= now() + interval '2 minutes'"
+                )
         finally:
             await conn.close()
     return out

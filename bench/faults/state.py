@@ -210,6 +210,28 @@ def email_counts(emails: Iterable[Email], deliveries: Deliveries) -> tuple[dict[
     return dict(per_key), dict(by_message_id)
 
 
+async def _value(conn: asyncpg.Connection, clusters: Clusters, out: Stores) -> None:
+    """Value's ledger and each traveller's and company's value (where this version has the service)."""
+    companies = {r["company_id"]: r["name"] for r in await _rows(conn, "profile.companies")}
+    out["value.bookings"] = {
+        f"{r['source_system']}/{r['booking_id']}": {
+            "customer": clusters.of(r["customer_id"]),
+            "status": r["status"],
+            "amounts": r["amounts"],
+            "starts_at": r["starts_at"],
+        }
+        for r in await _rows(conn, "value.bookings")
+    }
+    figures = ("tier", "stage", "risk", "frequency", "monetary")
+    out["value.customers"] = {
+        clusters.of(r["customer_id"]): {k: r[k] for k in figures} for r in await _rows(conn, "value.customer_value")
+    }
+    out["value.companies"] = {
+        companies.get(r["company_id"], "unknown"): {k: r[k] for k in figures}
+        for r in await _rows(conn, "value.company_value")
+    }
+
+
 async def snapshot(dsn: str, emails: list[Email]) -> tuple[Stores, dict[str, Any]]:
     """The canonical state of every store, and the email figures (copies sent) of the run."""
     conn = await asyncpg.connect(dsn)
@@ -220,6 +242,7 @@ async def snapshot(dsn: str, emails: list[Email]) -> tuple[Stores, dict[str, Any
         await _preferences(conn, clusters, out)
         await _feedback(conn, clusters, out)
         deliveries = await _notifications(conn, clusters, out)
+        await _value(conn, clusters, out)
     finally:
         await conn.close()
     per_key, by_message_id = email_counts(emails, deliveries)

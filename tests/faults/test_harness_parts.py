@@ -7,11 +7,13 @@ import json
 from bench.faults.faults import SCALES, chunks, faults_of
 from bench.faults.observe import Monitor, Sample, quiet
 from bench.faults.poison import OVERSIZED_BYTES, PASSPORT, poison_records
-from bench.faults.processes import SERVICES, Email
+from bench.faults.processes import Email
 from bench.faults.report import judge, markdown
 from bench.faults.scenario import Recovery, ScenarioResult
 from bench.faults.state import Clusters, Deliveries, compare, email_counts
 from bench.faults.stream import booking_stream
+
+SERVICES = ("profile", "preferences", "feedback", "notifications")
 
 
 def test_the_stream_is_the_same_every_time_and_keeps_each_bookings_order() -> None:
@@ -92,7 +94,7 @@ def test_bounded_scale_kills_every_service_at_once_and_full_scale_one_at_a_time(
 
 
 def _monitor() -> Monitor:
-    return Monitor(broker=None, dsn="", processes=list, started=0.0, stall_seconds=10)  # type: ignore[arg-type]
+    return Monitor(broker=None, dsn="", processes=list, started=0.0, stall_seconds=10, services=SERVICES)  # type: ignore[arg-type]
 
 
 def _sample(at: float, committed: int, behind: int, ready: bool) -> Sample:
@@ -102,9 +104,7 @@ def _sample(at: float, committed: int, behind: int, ready: bool) -> Sample:
         behind={s: behind if s == "profile" else 0 for s in SERVICES},
         committed={s: committed if s == "profile" else 0 for s in SERVICES},
         outbox=dict.fromkeys(SERVICES, 0),
-        deliveries_due=0,
-        deliveries_waiting=0,
-        sent=0,
+        jobs={"notifications": (0, 0, 0)},
     )
 
 
@@ -130,6 +130,9 @@ def test_an_idle_service_is_never_stuck_and_an_honest_503_is_no_lie() -> None:
     assert honest.watch["profile"].lie_seconds == 0
     assert not quiet(_sample(0, committed=100, behind=5, ready=True))
     assert quiet(_sample(0, committed=100, behind=0, ready=True))
+    waiting = _sample(0, committed=100, behind=0, ready=True)
+    waiting.jobs["notifications"] = (0, 1, 0)  # a message not sent yet (a lease, a retry)
+    assert not quiet(waiting)
 
 
 def test_the_report_counts_manual_actions_and_shows_stalls() -> None:
