@@ -190,6 +190,13 @@ def markdown(judged: list[dict[str, Any]]) -> str:
                 f"| {reason or '—'} |"
             )
     for j in judged:
+        if j["dead_letters_with_personal_data"]:
+            lines += [
+                "",
+                f"{j['scenario']}: {j['dead_letters_with_personal_data']} dead letter(s) hold a passport number"
+                " in clear",
+            ]
+    for j in judged:
         if j["by_store"]:
             lines += [
                 "",

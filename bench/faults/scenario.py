@@ -222,14 +222,10 @@ async def run_scenario(
         for service in service_names():
             log_path = run.logs / f"{service}-{instance}.log"
             run.processes.append(
-                ServiceProcess(
-                    service, instance, env, log_path, code=code_root(), static_membership=static_membership
-                )
+                ServiceProcess(service, instance, env, log_path, code=code_root(), static_membership=static_membership)
             )
     result = ScenarioResult(name=name, faults=[f.label for f in faults])
-    monitor = Monitor(
-        run.broker, infra.dsn(database), run.expected_alive, run.started, stall_seconds=scale.stuck_after
-    )
+    monitor = Monitor(run.broker, infra.dsn(database), run.expected_alive, run.started, stall_seconds=scale.stuck_after)
     begun = time.monotonic()
     try:
         for proc in run.processes:
