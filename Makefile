@@ -19,7 +19,7 @@ ITINERA_PG_PORT ?= 55432
 ITINERA_KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(ITINERA_KAFKA_PORT)
 export ITINERA_KAFKA_PORT ITINERA_PG_PORT ITINERA_KAFKA_BOOTSTRAP_SERVERS
 
-.PHONY: up down reset test venv infra-up infra-down topics services-up services-down demo lint typecheck unit integration status bench-e2e browser-deps
+.PHONY: up down reset test venv infra-up infra-down topics services-up services-down demo lint typecheck unit integration status bench-e2e browser-deps faults
 
 up: venv infra-up topics services-up demo
 	@echo
@@ -101,3 +101,9 @@ unit: venv
 
 bench-e2e: venv infra-up
 	$(PY) bench/e2e_latency.py
+
+# The fault-injection harness: its own Kafka and PostgreSQL on free ports (the broker's jars are
+# shared with .state/kafka/libs). FAULTS_ARGS, e.g. "--faults poison,sigkill --out F".
+FAULTS_ARGS ?= --out bench/results/faults.json
+faults: venv
+	$(PY) -m bench.faults run --scale full $(FAULTS_ARGS)

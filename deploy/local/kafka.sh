@@ -12,8 +12,10 @@
 #                                        e.g. `topics --list`
 #
 # The broker jars come from Maven (deploy/kafka/pom.xml) into
-# <state>/kafka/libs once; storage is formatted once with a persisted cluster
-# id; the broker listens on 127.0.0.1:$KAFKA_PORT. See deploy/README.md.
+# <state>/kafka/libs once (or into $ITINERA_KAFKA_LIBS, a directory several
+# state directories may share, e.g. the fault harness's throwaway brokers);
+# storage is formatted once with a persisted cluster id; the broker listens on
+# 127.0.0.1:$KAFKA_PORT. See deploy/README.md.
 
 set -euo pipefail
 
@@ -23,7 +25,8 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/env.sh"
 
 KAFKA_CONF_SRC=$ITINERA_ROOT/deploy/kafka
 KAFKA_STATE=$STATE_DIR/kafka
-KAFKA_LIBS=$KAFKA_STATE/libs
+# Jars are read-only once fetched: brokers of other state directories may use the same ones.
+KAFKA_LIBS=${ITINERA_KAFKA_LIBS:-$KAFKA_STATE/libs}
 KAFKA_DATA_DIR=$KAFKA_STATE/data
 KAFKA_LOGS=$KAFKA_STATE/logs
 KAFKA_PIDFILE=$KAFKA_STATE/kafka.pid
