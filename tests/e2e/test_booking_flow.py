@@ -9,24 +9,15 @@ notifications emails it. An agent reads the 360° view (profile + preferences) o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from datetime import time
 
 import httpx
 import pytest
 
-from services.feedback.bootstrap import build_definition as feedback_definition
-from services.feedback.settings import FeedbackSettings
 from services.kit.runtime import ServiceRuntime
-from services.notifications.bootstrap import build_definition as notifications_definition
-from services.notifications.settings import NotificationsSettings
-from services.preferences.bootstrap import build_definition as preferences_definition
 from services.preferences.entrypoints.api import create_preferences_app
-from services.preferences.settings import PreferencesSettings
-from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
-from services.profile.settings import ProfileSettings
 from tests import builders
+from tests.e2e.system import four_services
 from tests.harness import SmtpServer, TestEnv, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -35,26 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.fixture(scope="module")
 async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, ServiceRuntime]]:
     """All four services running on this session's database and topics."""
-    definitions = {
-        "profile": profile_definition(env.settings(ProfileSettings)),
-        "preferences": preferences_definition(env.settings(PreferencesSettings)),
-        "feedback": feedback_definition(env.settings(FeedbackSettings)),
-        "notifications": notifications_definition(
-            env.settings(
-                NotificationsSettings,
-                smtp_port=smtp.port,
-                dispatch_poll_seconds=0.2,
-                preferences_public_base_url="http://preferences",
-                # No quiet hours: these flows are not about them (the notifications tests are), and
-                # with the default window (22:00-07:00) the survey and question emails would wait
-                # for the morning whenever the suite runs at night.
-                default_quiet_hours_start=time(0, 0),
-                default_quiet_hours_end=time(0, 0),
-            )
-        ),
-    }
-    async with AsyncExitStack() as stack:
-        runtimes = {name: await stack.enter_async_context(env.running(d)) for name, d in definitions.items()}
+    async with four_services(env, smtp) as runtimes:
         yield runtimes
 
 

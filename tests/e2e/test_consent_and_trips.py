@@ -10,29 +10,21 @@ from __future__ import annotations
 
 import email.message
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from services.feedback.bootstrap import build_definition as feedback_definition
 from services.feedback.entrypoints.api import create_feedback_app
-from services.feedback.settings import FeedbackSettings
 from services.kit.contracts.bookings import BookingChangedV1, CarSegmentV1, FlightSegmentV1, HotelSegmentV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.runtime import ServiceRuntime
-from services.notifications.bootstrap import build_definition as notifications_definition
 from services.notifications.entrypoints.api import create_notifications_app
-from services.notifications.settings import NotificationsSettings
-from services.preferences.bootstrap import build_definition as preferences_definition
-from services.preferences.settings import PreferencesSettings
-from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
-from services.profile.settings import ProfileSettings
 from tests import builders
+from tests.e2e.system import four_services
 from tests.harness import SmtpServer, TestEnv, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -42,24 +34,9 @@ AGENT = {"X-API-Key": "dev-agent-key"}
 
 @pytest.fixture(scope="module")
 async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, ServiceRuntime]]:
-    definitions = {
-        "profile": profile_definition(env.settings(ProfileSettings)),
-        "preferences": preferences_definition(env.settings(PreferencesSettings)),
-        "feedback": feedback_definition(env.settings(FeedbackSettings)),
-        "notifications": notifications_definition(
-            env.settings(
-                NotificationsSettings,
-                smtp_port=smtp.port,
-                dispatch_poll_seconds=0.2,
-                preferences_public_base_url="http://preferences",
-                # No quiet hours here (their own tests cover them): surveys would wait at night.
-                default_quiet_hours_start=time(0, 0),
-                default_quiet_hours_end=time(0, 0),
-            )
-        ),
-    }
-    async with AsyncExitStack() as stack:
-        yield {name: await stack.enter_async_context(env.running(d)) for name, d in definitions.items()}
+    """All four services running on this session's database and topics."""
+    async with four_services(env, smtp) as runtimes:
+        yield runtimes
 
 
 def client(runtime: ServiceRuntime, create_app: Any, base_url: str) -> httpx.AsyncClient:

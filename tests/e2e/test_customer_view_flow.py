@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from datetime import time
 from typing import Any
 
 import httpx
 import pytest
 
-from services.feedback.bootstrap import build_definition as feedback_definition
-from services.feedback.settings import FeedbackSettings
 from services.kit.contracts.bookings import BookingChangedV1, TravellerV1, booking_subject
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.runtime import ServiceRuntime
-from services.notifications.bootstrap import build_definition as notifications_definition
 from services.notifications.entrypoints.api import create_notifications_app
-from services.notifications.settings import NotificationsSettings
-from services.preferences.bootstrap import build_definition as preferences_definition
-from services.preferences.settings import PreferencesSettings
-from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
-from services.profile.settings import ProfileSettings
 from tests import builders
+from tests.e2e.system import four_services
 from tests.harness import SmtpServer, TestEnv, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -42,24 +33,8 @@ AGENT = {"X-API-Key": "dev-agent-key"}
 @pytest.fixture(scope="module")
 async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, ServiceRuntime]]:
     """All four services running on this session's database and topics."""
-    definitions = {
-        "profile": profile_definition(env.settings(ProfileSettings)),
-        "preferences": preferences_definition(env.settings(PreferencesSettings)),
-        "feedback": feedback_definition(env.settings(FeedbackSettings)),
-        "notifications": notifications_definition(
-            env.settings(
-                NotificationsSettings,
-                smtp_port=smtp.port,
-                dispatch_poll_seconds=0.2,
-                preferences_public_base_url="http://preferences",
-                # No quiet hours: this flow is not about them.
-                default_quiet_hours_start=time(0, 0),
-                default_quiet_hours_end=time(0, 0),
-            )
-        ),
-    }
-    async with AsyncExitStack() as stack:
-        yield {name: await stack.enter_async_context(env.running(d)) for name, d in definitions.items()}
+    async with four_services(env, smtp) as runtimes:
+        yield runtimes
 
 
 def client_of(runtime: ServiceRuntime, app: Any, name: str) -> httpx.AsyncClient:
