@@ -165,6 +165,17 @@ class ServiceProcess:
             return None
         return response.status_code == 200
 
+    async def failing_checks(self, client: httpx.AsyncClient) -> list[str]:
+        """The checks /readyz names as failing (or why it could not be asked)."""
+        if not self.alive:
+            return ["process not running"]
+        try:
+            response = await client.get(f"http://127.0.0.1:{self.http_port}/readyz", timeout=2.0)
+            checks = response.json().get("checks", {})
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            return [f"no answer: {type(exc).__name__}"]
+        return sorted(name for name, ok in checks.items() if ok is not True)
+
     async def metrics(self, client: httpx.AsyncClient, ops_key: str = "dev-ops-key") -> str | None:
         try:
             response = await client.get(

@@ -169,6 +169,9 @@ def markdown(judged: list[dict[str, Any]]) -> str:
             recovered = r["recovered_after"]
             if recovered is None:
                 recovered = "not run (time budget)" if r["skipped"] else "stalled"
+            if r.get("failing_checks"):
+                named = "; ".join(f"{n}: {', '.join(c)}" for n, c in r["failing_checks"].items())
+                recovered = f"{recovered} (unready: {named[:100]})"
             if r.get("error"):
                 recovered = f"{recovered} (the fault failed: {r['error'][:80]})"
             lines.append(

@@ -47,6 +47,7 @@ class Recovery:
     caught_up_after: float | None = None
     recovered_after: float | None = None  # None: stalled
     not_ready: list[str] = field(default_factory=list)  # at the time limit, for a stall
+    failing_checks: dict[str, list[str]] = field(default_factory=dict)  # ditto: what their /readyz names
     partitions_waiting: dict[str, int] = field(default_factory=dict)  # ditto, per service
     skipped: bool = False  # not run: the scenario's time budget was spent
     error: str | None = None  # the fault itself went wrong (e.g. the broker did not come back in time)
@@ -135,8 +136,12 @@ async def measure_recovery(run: Run, fault: Fault, over_at: float, took: float, 
                 return result
             await asyncio.sleep(0.5)
     result.partitions_waiting = waiting
+    async with httpx.AsyncClient() as client:  # which of their checks the unready processes fail
+        for proc in run.expected_alive():
+            if proc.name in result.not_ready:
+                result.failing_checks[proc.name] = await proc.failing_checks(client)
     log.warning("%s: not recovered within %.0fs (not ready: %s; partitions waiting: %s)",
-                fault.label, timeout, result.not_ready, waiting)  # fmt: skip
+                fault.label, timeout, result.failing_checks or result.not_ready, waiting)  # fmt: skip
     return result
 
 
