@@ -51,8 +51,10 @@ class Scale:
     stall_after: float = 30.0
     # The notifications dispatcher's lease (ITINERA_NOTIFICATIONS_DISPATCH_LEASE_SECONDS, 300 s by
     # default): messages a killed process had claimed are taken over by another once it runs out.
-    # Shorter here, so that they go out within the run rather than five minutes later.
-    dispatch_lease: float = 30.0
+    # Shorter here, so that they go out within the run rather than five minutes later, but longer
+    # than the longest database outage: a send whose outcome cannot be recorded is retried within
+    # the lease, and a lease that ran out during the outage would send the message again.
+    dispatch_lease: float = 90.0
     gap_seconds: float = 2.0
 
     @property
@@ -88,7 +90,7 @@ SCALES = {
         settle_timeout=90,
         start_timeout=120,
         stall_after=15,
-        dispatch_lease=20,
+        dispatch_lease=30,
     ),
 }
 

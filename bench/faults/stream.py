@@ -125,9 +125,24 @@ def _segment(source: str, rnd: random.Random, departure: datetime) -> FlightSegm
     )
 
 
-def _traveller_events(i: int, fake: Faker, rnd: random.Random, anchor: datetime) -> list[Any]:
+def _names(fake: Faker, count: int) -> list[tuple[str, str]]:
+    """`count` different (given, family) names. Two colleagues of the same name make identity
+    resolution depend on which of their records arrives first (a record that names only the person
+    may be linked to the namesake, and its booking's email go to them): a finding of its own, not a
+    fault's doing, so the stream has none."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    while len(out) < count:
+        given, family = fake.first_name(), fake.last_name()
+        if _mailbox(given, family) not in seen:
+            seen.add(_mailbox(given, family))
+            out.append((given, family))
+    return out
+
+
+def _traveller_events(i: int, name: tuple[str, str], fake: Faker, rnd: random.Random, anchor: datetime) -> list[Any]:
     """The payloads one traveller's booking systems send, in the order they send them."""
-    given, family = fake.first_name(), fake.last_name()
+    given, family = name
     local = f"030 {rnd.randint(1000000, 9999999)}"
     person = {
         "given": given,
@@ -209,7 +224,8 @@ def booking_stream(travellers: int, *, seed: int = 12, anchor: datetime | None =
     fake.seed_instance(seed)
     rnd = random.Random(seed)
     start = anchor or anchor_for()
-    queues = [_traveller_events(i, fake, rnd, start) for i in range(travellers)]
+    names = _names(fake, travellers)
+    queues = [_traveller_events(i, names[i], fake, rnd, start) for i in range(travellers)]
     # Interleave: a random traveller's next event each time, so one person's bookings are spread out.
     order: list[Any] = []
     active = [q for q in queues if q]
