@@ -46,7 +46,10 @@ def test_a_country_stands_for_the_zone_most_of_it_keeps(country: str, zone: str 
         ("+12125551234", "America/New_York"),  # the area code tells
         ("+13105551234", "America/Los_Angeles"),
         ("+74951234567", "Europe/Moscow"),
-        ("+79161234567", None),  # a Russian mobile: any of Russia's zones
+        ("+73832123456", "Asia/Novosibirsk"),
+        ("+390612345678", "Europe/Rome"),  # the area code's leading zero counts
+        ("+4915112345678", "Europe/Berlin"),  # a mobile: its country
+        ("+99912345678", None),  # no such country code
         ("not a number", None),
     ],
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from anyascii import anyascii
@@ -26,8 +27,19 @@ NAME_PARTS = ("given_name", "family_name", "display_name")
 def search_tokens(text: str) -> list[str]:
     """The folded words of a name or company as the search compares them: ASCII letters and digits only
     (so they need no escaping in a LIKE pattern)."""
-    words = (_german(_ASCII.sub("", anyascii(t).lower())) for t in match_tokens(text))
-    return [w for w in words if w]
+    return list(_folded(text))
+
+
+@lru_cache(maxsize=1 << 16)  # names repeat (given names, families, companies): fold each once
+def _folded(text: str) -> tuple[str, ...]:
+    words = (_german(_plain(t)) for t in match_tokens(text))
+    return tuple(w for w in words if w)
+
+
+def _plain(token: str) -> str:
+    if token.isascii() and token.isalnum():
+        return token  # match_tokens' usual output: nothing to fold
+    return _ASCII.sub("", anyascii(token).lower())
 
 
 _ASCII = re.compile(r"[^a-z0-9]+")
@@ -50,11 +62,11 @@ def document(names: Iterable[Mapping[str, Any]], companies: Iterable[str | None]
         for part in NAME_PARTS:
             value = fields.get(part)
             if value and value != "(unnamed)":
-                words.update(search_tokens(str(value)))
+                words.update(_folded(str(value)))
     firms: set[str] = set()
     for company in companies:
         if company:
-            firms.update(search_tokens(company))
+            firms.update(_folded(company))
     return " " + " ".join([*sorted(words), COMPANY_MARK, *sorted(firms)])
 
 

@@ -70,18 +70,39 @@ def _zone_of(basis: HomeZoneSource, value: str) -> str | None:
     return phone_zone(value) if basis == "phone" else country_zone(value)
 
 
-@lru_cache(maxsize=1 << 16)
 def phone_zone(e164: str) -> str | None:
-    """The zone of a phone number's area where its numbering plan tells one, else its country's."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
+    """The zone of a phone number's area where its numbering plan tells one, else its country's.
+
+    `e164` is a normalised number (+ and digits): its zone follows from its first digits, the
+    country code and the area code, as libphonenumber's table of prefixes has it (it places some
+    countries' mobile ranges too: Russia's in Moscow time); else the number's country's zone."""
+    digits = e164.removeprefix("+")
+    if not digits.isdigit():
         return None
-    zones = [z for z in phone_timezones.time_zones_for_number(number) if z in _known()]
+    return _prefix_zone(digits[:_PREFIX_DIGITS])
+
+
+_PREFIX_DIGITS = 10  # libphonenumber's longest time zone prefix is 9 digits
+
+
+@lru_cache(maxsize=1 << 16)
+def _prefix_zone(prefix: str) -> str | None:
+    code = next((prefix[:n] for n in (1, 2, 3) if int(prefix[:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), None)
+    if code is None or len(prefix) == len(code):
+        return None
+    national = prefix[len(code) :]
+    zeros = len(national) - len(national.lstrip("0"))  # Italy's area codes begin with 0
+    number = phonenumbers.PhoneNumber(
+        country_code=int(code),
+        national_number=int(national),
+        italian_leading_zero=zeros > 0 or None,
+        number_of_leading_zeros=zeros or None,
+    )
+    zones = [z for z in phone_timezones.time_zones_for_geographical_number(number) if z in _known()]
     if zones and len({_clocks(z) for z in zones}) == 1:
         return zones[0]
-    region = phonenumbers.region_code_for_number(number)
-    return country_zone(region) if region else None
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[int(code)]
+    return country_zone(regions[0]) if len(regions) == 1 else None
 
 
 @cache
