@@ -22,6 +22,7 @@ from services.notifications.service_layer.planning import (
     handle_view_events,
     preference_question_handler,
 )
+from services.notifications.service_layer.staff import StaffAlertSender, StaffConfig, case_escalated_handler
 from services.notifications.settings import NotificationsSettings
 
 
@@ -74,6 +75,18 @@ def build_definition(
 
     places = AirportDirectory()
 
+    staff = StaffConfig(
+        directory=s.staff_directory,
+        fallback_email=s.staff_fallback_email,
+        console_url=s.console_public_base_url,
+        mail_from=s.mail_from,
+        retry=config.send_retry,
+    )
+
+    async def staff_alerts(runtime: ServiceRuntime) -> None:
+        sender = StaffAlertSender(pool=runtime.pool, mailer=outgoing, config=staff)
+        await sender.run(runtime.health.worker("staff-alerts"))
+
     async def dispatcher(runtime: ServiceRuntime) -> None:
         # The airport table takes about a second to load: off the event loop, before bookings need it.
         await asyncio.to_thread(places.airport, "FRA")
@@ -107,6 +120,12 @@ def build_definition(
                 handler=handle_survey_invited,
                 event_types=frozenset({"survey.invited"}),
             ),
+            ConsumerSpec(
+                name="escalations",
+                topics=("feedback.cases.v1",),
+                handler=case_escalated_handler(staff),
+                event_types=frozenset({"case.escalated"}),
+            ),
         ],
-        background=[dispatcher],
+        background=[dispatcher, staff_alerts],
     )

@@ -55,6 +55,15 @@ class NotificationsSettings(ServiceSettings):
     )
     preference_question_interval_days: float = Field(default=7.0, ge=0)
 
+    # Alerts to staff: an escalated case is emailed to its assignee (the traveller's account
+    # manager when it had none) at the address the staff directory gives (JSON: agent name or
+    # `team:<name>` -> address), else to the supervisors' address.
+    staff_directory: dict[str, str] = Field(default_factory=dict)
+    staff_fallback_email: str | None = None
+    console_public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where agents reach the console; alerts link to it"
+    )
+
     @field_validator("preferences_public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
