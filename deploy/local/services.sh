@@ -57,7 +57,10 @@ cmd_start() {
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$MAIL_DIR"/{tmp,new,cur}
   start_one mailsink "$PY" -m aiosmtpd -n -u -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR"
   for svc in "${SERVICES[@]}"; do
-    start_one "$svc" env ITINERA_SMTP_HOST=127.0.0.1 ITINERA_SMTP_PORT="$SMTP_PORT" "$PY" -m "services.$svc" serve
+    # Escalations whose assignee has no work address in the staff directory reach the demo's supervisors.
+    start_one "$svc" env ITINERA_SMTP_HOST=127.0.0.1 ITINERA_SMTP_PORT="$SMTP_PORT" \
+      ITINERA_NOTIFICATIONS_STAFF_FALLBACK_EMAIL="${ITINERA_NOTIFICATIONS_STAFF_FALLBACK_EMAIL:-supervisors@itinera.example}" \
+      "$PY" -m "services.$svc" serve
   done
   start_one console "$PY" -m services.console serve
   for svc in "${SERVICES[@]}"; do
