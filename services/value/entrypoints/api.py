@@ -20,6 +20,7 @@ from services.value.adapters import queries
 from services.value.adapters import repository as repo
 from services.value.adapters.repository import Subject
 from services.value.domain.money import Rate
+from services.value.entrypoints import queues
 from services.value.entrypoints.schemas import (
     AccountManagerSet,
     CompanyValuePage,
@@ -244,4 +245,5 @@ def create_value_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.include_router(queues.router)
     return app
