@@ -36,6 +36,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("split", ("supervisor",), "profile", "POST", "/v1/customers/{customer_id}/split"),
     Action("ingest-bookings", ("booking-system",), "profile", "POST", "/v1/booking-events"),
     Action("read-scores", ("ops", "supervisor"), "feedback", "GET", "/v1/scores"),
+    Action("view-dashboard", ("ops", "supervisor"), "value", "GET", "/v1/tier-movements"),
     Action("list-policies", ("admin",), "preferences", "GET", "/v1/policies"),
     Action("set-policy", ("admin",), "preferences", "PUT", "/v1/companies/{company_id}/policy"),
     Action("delete-policy", ("admin",), "preferences", "DELETE", "/v1/companies/{company_id}/policy"),

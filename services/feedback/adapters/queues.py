@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-CaseQueue = Literal["mine", "unassigned", "overdue", "escalated", "active"]
+CaseQueue = Literal["mine", "unassigned", "late", "overdue", "escalated", "active"]
 Breakdown = Literal["tier", "company", "month"]
 LOW_CSAT_MAX = 2  # as a complaint: CSAT 1-2 is dissatisfied
 LOW_NPS_MAX = 6  # NPS 0-6: a detractor
@@ -81,6 +81,8 @@ def _case_where(
         w.add("c.assignee = ?", assignee)
     elif queue == "unassigned":
         w.parts.append("c.assignee IS NULL")
+    elif queue == "late":  # the console's one queue of cases past a deadline or escalated
+        w.parts.append(f"({_OVERDUE} OR c.escalated)")
     elif queue == "overdue":
         w.parts.append(_OVERDUE)
     elif queue == "escalated":

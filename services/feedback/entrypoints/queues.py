@@ -85,7 +85,8 @@ async def case_queue(
     trail: QueueRead,
     queue: Annotated[
         q.CaseQueue,
-        Query(description="mine (assigned to you, or to `assignee`), unassigned, overdue, escalated, or all active"),
+        Query(description="mine (assigned to you, or to `assignee`), unassigned, late (overdue or escalated),"
+              " overdue, escalated, or all active"),
     ] = "mine",
     assignee: Annotated[str | None, Query(max_length=100, description="For `mine`: whose cases (default: yours)")] = None,
     tier: Tier = None,
