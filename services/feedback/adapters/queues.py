@@ -35,7 +35,9 @@ _WHO_COLUMNS = """
   COALESCE(vv.snapshot->>'tier', 'regular') AS tier
 """
 _ACTIVE = "c.status NOT IN ('resolved', 'closed')"
-_OVERDUE = "((c.first_response_at IS NULL AND c.first_response_due < $1) OR (c.resolved_at IS NULL AND c.resolution_due < $1))"
+_OVERDUE = (
+    "((c.first_response_at IS NULL AND c.first_response_due < $1) OR (c.resolved_at IS NULL AND c.resolution_due < $1))"
+)
 _LOW = f"(s.csat <= {LOW_CSAT_MAX} OR s.nps <= {LOW_NPS_MAX})"
 # A low score counts as followed up once an agent said so, or once the case it opened was answered.
 _NOT_FOLLOWED_UP = (
@@ -92,9 +94,16 @@ def _case_where(
 
 
 async def case_queue(
-    conn: asyncpg.Connection, queue: CaseQueue, *, now: datetime, assignee: str | None, tier: str | None,
-    company_id: str | None, limit: int, offset: int,
-) -> tuple[list[asyncpg.Record], int]:  # fmt: skip
+    conn: asyncpg.Connection,
+    queue: CaseQueue,
+    *,
+    now: datetime,
+    assignee: str | None,
+    tier: str | None,
+    company_id: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
     """Active cases of a queue, the nearest deadline first, with who they are about; and how many there are."""
     w = _case_where(queue, now=now, assignee=assignee, tier=tier, company_id=company_id)
     joins = _WHO.format(t="c")
@@ -117,9 +126,14 @@ async def case_queue(
 
 
 async def low_scores(
-    conn: asyncpg.Connection, *, tier: str | None, company_id: str | None, customer_ids: list[str] | None,
-    limit: int, offset: int,
-) -> tuple[list[asyncpg.Record], int]:  # fmt: skip
+    conn: asyncpg.Connection,
+    *,
+    tier: str | None,
+    company_id: str | None,
+    customer_ids: list[str] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
     """Answered surveys with a low score nobody followed up yet, oldest answer first; and how many."""
     w = _Where()
     w.parts += [_LOW, _NOT_FOLLOWED_UP]
@@ -178,9 +192,14 @@ _GROUP_KEY: dict[Breakdown, tuple[str, str]] = {
 
 
 async def score_groups(
-    conn: asyncpg.Connection, by: Breakdown, *, since: datetime, until: datetime, tier: str | None,
+    conn: asyncpg.Connection,
+    by: Breakdown,
+    *,
+    since: datetime,
+    until: datetime,
+    tier: str | None,
     company_id: str | None,
-) -> list[ScoreGroup]:  # fmt: skip
+) -> list[ScoreGroup]:
     """CSAT and NPS answer counts in [since, until), grouped by today's tier, the company or the month."""
     key, label = _GROUP_KEY[by]
     w = _Where(since, until)
@@ -212,7 +231,11 @@ async def breach_groups(
 ) -> list[asyncpg.Record]:
     """Cases opened in [since, until) per tier or company: how many, how many missed each SLA target
     (met late, or overdue and not met: as `Case.breaches`), and how many are overdue now."""
-    key = "COALESCE(vv.snapshot->>'tier', 'regular')" if by == "tier" else "COALESCE(cv.snapshot->>'company_id', vv.snapshot->>'company_id', '')"
+    key = (
+        "COALESCE(vv.snapshot->>'tier', 'regular')"
+        if by == "tier"
+        else "COALESCE(cv.snapshot->>'company_id', vv.snapshot->>'company_id', '')"
+    )
     return await conn.fetch(
         f"""
         SELECT {key} AS key, max(cv.snapshot->>'company_name') AS label, count(*) AS cases,
@@ -231,7 +254,9 @@ async def breach_groups(
     )
 
 
-async def customer_cases_due(conn: asyncpg.Connection, customer_ids: list[str], *, now: datetime) -> list[asyncpg.Record]:
+async def customer_cases_due(
+    conn: asyncpg.Connection, customer_ids: list[str], *, now: datetime
+) -> list[asyncpg.Record]:
     """A customer's active cases that are overdue or escalated, the nearest deadline first."""
     return await conn.fetch(
         f"""

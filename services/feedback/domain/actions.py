@@ -66,11 +66,17 @@ def follow_up_low_score(s: LowScore) -> Action:
         title=f"Follow up {who}'s low score",
         reason=why[0].upper() + why[1:] if s.customer_name is None else f"{s.customer_name} {why}",
         priority="high" if very_low else "normal",
-        facts={"survey_id": s.survey_id, "answered_at": s.answered_at.isoformat(), "csat": s.csat, "nps": s.nps,
-               "comment": s.comment, "case_id": s.case_id},
+        facts={
+            "survey_id": s.survey_id,
+            "answered_at": s.answered_at.isoformat(),
+            "csat": s.csat,
+            "nps": s.nps,
+            "comment": s.comment,
+            "case_id": s.case_id,
+        },
         customer_id=s.customer_id,
         target=("survey", s.survey_id),
-    )  # fmt: skip
+    )
 
 
 def answer_late_case(c: LateCase) -> Action:

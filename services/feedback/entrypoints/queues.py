@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.feedback.adapters import queues as q
+from services.feedback.adapters.repository import _case
 from services.feedback.domain import actions
 from services.feedback.domain.cases import Case
 from services.feedback.domain.scores import summarise
@@ -31,7 +32,6 @@ from services.feedback.entrypoints.queue_schemas import (
     ScoreGroupPublic,
 )
 from services.feedback.entrypoints.schemas import CsatPublic, NpsPublic
-from services.feedback.adapters.repository import _case
 from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
 from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.db import audit, connection
@@ -70,7 +70,9 @@ def _who(r: asyncpg.Record) -> dict[str, Any]:
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     for name, value in (("from", since), ("to", until)):
         if value is not None and value.tzinfo is None:
-            raise ProblemError(422, f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00Z)", title="Unprocessable Content")
+            raise ProblemError(
+                422, f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00Z)", title="Unprocessable Content"
+            )
     end = until or utc_now()
     start = since or end - timedelta(days=90)
     if start >= end:
@@ -85,10 +87,14 @@ async def case_queue(
     trail: QueueRead,
     queue: Annotated[
         q.CaseQueue,
-        Query(description="mine (assigned to you, or to `assignee`), unassigned, late (overdue or escalated),"
-              " overdue, escalated, or all active"),
+        Query(
+            description="mine (assigned to you, or to `assignee`), unassigned, late (overdue or escalated),"
+            " overdue, escalated, or all active"
+        ),
     ] = "mine",
-    assignee: Annotated[str | None, Query(max_length=100, description="For `mine`: whose cases (default: yours)")] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=100, description="For `mine`: whose cases (default: yours)")
+    ] = None,
     tier: Tier = None,
     company_id: Company = None,
     limit: Limit = 50,
@@ -106,25 +112,38 @@ async def case_queue(
         )
     items = [CaseQueueItem(**_case_public(_case(r), now=now), **_who(r)) for r in rows]
     return CaseQueuePage(
-        queue=queue, items=items, total=total, limit=limit, offset=offset,
+        queue=queue,
+        items=items,
+        total=total,
+        limit=limit,
+        offset=offset,
         next_offset=_next(offset, limit, len(items), total),
-    )  # fmt: skip
+    )
 
 
 @router.get("/queues/low-scores", response_model=LowScorePage, tags=["queues"])
 async def low_score_queue(
-    request: Request, principal: Agent, trail: QueueRead, tier: Tier = None, company_id: Company = None,
-    limit: Limit = 50, offset: Offset = 0,
-) -> LowScorePage:  # fmt: skip
+    request: Request,
+    principal: Agent,
+    trail: QueueRead,
+    tier: Tier = None,
+    company_id: Company = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> LowScorePage:
     """Low scores (CSAT 1-2 or NPS 0-6) nobody followed up yet, oldest first."""
     async with connection(runtime_of(request).pool) as conn:
         rows, total = await q.low_scores(
             conn, tier=tier, company_id=company_id, customer_ids=None, limit=limit, offset=offset
         )
         await trail.record(
-            conn, queue="low-scores", tier=tier, company_id=company_id, results=len(rows),
+            conn,
+            queue="low-scores",
+            tier=tier,
+            company_id=company_id,
+            results=len(rows),
             ids=[r["survey_id"] for r in rows],
-        )  # fmt: skip
+        )
     items = [LowScoreItem(**{k: r[k] for k in LowScoreItem.model_fields if k in r}, **_who(r)) for r in rows]
     return LowScorePage(
         items=items, total=total, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items), total)
@@ -132,7 +151,9 @@ async def low_score_queue(
 
 
 @router.post("/surveys/{survey_id}/follow-up", response_model=FollowUpPublic, tags=["queues"])
-async def follow_up(survey_id: str, request: Request, principal: Agent, body: FollowUpIn | None = None) -> FollowUpPublic:
+async def follow_up(
+    survey_id: str, request: Request, principal: Agent, body: FollowUpIn | None = None
+) -> FollowUpPublic:
     """Record that a low score was followed up: it leaves the queue."""
     note = body.note.strip() or None if body and body.note else None
     async with connection(runtime_of(request).pool, transaction=True) as conn:
@@ -142,9 +163,10 @@ async def follow_up(survey_id: str, request: Request, principal: Agent, body: Fo
             if not exists:
                 raise ProblemError(404, f"no survey {survey_id!r}", type_="/problems/unknown-survey")
             raise ProblemError(
-                409, "this survey has no low score waiting for a follow-up (not answered, not low, or followed up"
-                " already)", type_="/problems/nothing-to-follow-up",
-            )  # fmt: skip
+                409,
+                "this survey has no low score waiting for a follow-up (not answered, not low, or followed up already)",
+                type_="/problems/nothing-to-follow-up",
+            )
         await audit(conn, principal, "survey.follow_up", row["customer_id"], {"survey_id": survey_id})
     return FollowUpPublic(**dict(row))
 
@@ -171,13 +193,18 @@ async def score_breakdown(
                 key=g.key,
                 label=g.label,
                 csat=CsatPublic(
-                    responses=s.csat.responses, average=s.csat.average, satisfied_share=s.csat.satisfied_share,
+                    responses=s.csat.responses,
+                    average=s.csat.average,
+                    satisfied_share=s.csat.satisfied_share,
                     distribution=dict(s.csat.distribution),
-                ),  # fmt: skip
+                ),
                 nps=NpsPublic(
-                    responses=s.nps.responses, score=s.nps.score, promoters=s.nps.promoters,
-                    passives=s.nps.passives, detractors=s.nps.detractors,
-                ),  # fmt: skip
+                    responses=s.nps.responses,
+                    score=s.nps.score,
+                    promoters=s.nps.promoters,
+                    passives=s.nps.passives,
+                    detractors=s.nps.detractors,
+                ),
             )
         )
     return ScoreBreakdownPublic(by=by, since=start, until=end, groups=out)
@@ -203,9 +230,15 @@ async def sla_breaches(
 
 def _low(r: asyncpg.Record) -> actions.LowScore:
     return actions.LowScore(
-        survey_id=r["survey_id"], customer_id=r["current_id"], answered_at=r["answered_at"], csat=r["csat"],
-        nps=r["nps"], comment=r["comment"], case_id=r["case_id"], customer_name=r["customer_name"],
-    )  # fmt: skip
+        survey_id=r["survey_id"],
+        customer_id=r["current_id"],
+        answered_at=r["answered_at"],
+        csat=r["csat"],
+        nps=r["nps"],
+        comment=r["comment"],
+        case_id=r["case_id"],
+        customer_name=r["customer_name"],
+    )
 
 
 def _late(c: Case, now: datetime) -> actions.LateCase:
@@ -214,9 +247,15 @@ def _late(c: Case, now: datetime) -> actions.LateCase:
 
 def _public(a: actions.Action) -> NextActionPublic:
     return NextActionPublic(
-        kind=a.kind, title=a.title, reason=a.reason, facts=a.facts, priority=a.priority, service="feedback",
-        customer_id=a.customer_id, target=None if a.target is None else {"kind": a.target[0], "id": a.target[1]},
-    )  # fmt: skip
+        kind=a.kind,
+        title=a.title,
+        reason=a.reason,
+        facts=a.facts,
+        priority=a.priority,
+        service="feedback",
+        customer_id=a.customer_id,
+        target=None if a.target is None else {"kind": a.target[0], "id": a.target[1]},
+    )
 
 
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])

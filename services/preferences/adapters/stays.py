@@ -29,9 +29,14 @@ async def claim_booking(conn: asyncpg.Connection, source_system: str, booking_id
 
 
 async def replace_stays(
-    conn: asyncpg.Connection, *, source_system: str, booking_id: str, customer_id: str, company_id: str | None,
+    conn: asyncpg.Connection,
+    *,
+    source_system: str,
+    booking_id: str,
+    customer_id: str,
+    company_id: str | None,
     hotels: Sequence[HotelSegmentV1],
-) -> None:  # fmt: skip
+) -> None:
     """A booking's stays as its latest event states them (none: cancelled, or no hotel any more)."""
     await conn.execute(
         "DELETE FROM hotel_stays WHERE source_system = $1 AND booking_id = $2", source_system, booking_id
@@ -43,11 +48,24 @@ async def replace_stays(
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         """,
         [
-            (source_system, booking_id, i, customer_id, company_id, h.city, h.country, h.hotel_name, h.chain_code,
-             h.check_in, (h.check_out - h.check_in).days, h.nightly_rate, h.currency)
+            (
+                source_system,
+                booking_id,
+                i,
+                customer_id,
+                company_id,
+                h.city,
+                h.country,
+                h.hotel_name,
+                h.chain_code,
+                h.check_in,
+                (h.check_out - h.check_in).days,
+                h.nightly_rate,
+                h.currency,
+            )
             for i, h in enumerate(hotels)
         ],
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,15 @@ async def city_visits(conn: asyncpg.Connection, customer_id: str, *, since: date
         for c in r["chains"] or []:
             chains[c] = chains.get(c, 0) + 1
         out.append(
-            CityVisits(r["city"], r["country"], r["stays"], r["nights"], r["last_check_in"], chains, r["max_rate"],
-                       r["currency"])  # fmt: skip
+            CityVisits(
+                r["city"],
+                r["country"],
+                r["stays"],
+                r["nights"],
+                r["last_check_in"],
+                chains,
+                r["max_rate"],
+                r["currency"],
+            )
         )
     return out

@@ -53,7 +53,9 @@ class Visits:
 def confirm_inferred(inferred: Sequence[Inferred], *, confident: float) -> list[Action]:
     """Inferred preferences below `confident`, the most important first: confirm them with the traveller."""
     rank = catalogue.RANK
-    wanted = sorted((i for i in inferred if i.confidence < confident), key=lambda i: (rank.get(i.key, len(rank)), i.key))
+    wanted = sorted(
+        (i for i in inferred if i.confidence < confident), key=lambda i: (rank.get(i.key, len(rank)), i.key)
+    )
     out = []
     for i in wanted[:MAX_CONFIRMATIONS]:
         asked = " The traveller was asked and has not answered." if i.asked else ""
@@ -64,9 +66,14 @@ def confirm_inferred(inferred: Sequence[Inferred], *, confident: float) -> list[
                 reason=f"Inferred from {i.evidence_count} bookings with confidence {i.confidence:.0%}: not yet"
                 f" confirmed.{asked}",
                 priority="normal",
-                facts={"key": i.key, "value": i.value, "confidence": round(i.confidence, 3),
-                       "evidence_count": i.evidence_count, "asked": i.asked},
-            )  # fmt: skip
+                facts={
+                    "key": i.key,
+                    "value": i.value,
+                    "confidence": round(i.confidence, 3),
+                    "evidence_count": i.evidence_count,
+                    "asked": i.asked,
+                },
+            )
         )
     return out
 
@@ -79,13 +86,16 @@ def _cap(caps: Mapping[str, Mapping[str, Any]], city: str) -> tuple[str, Mapping
 
 
 def suggest_hotels(
-    visits: Sequence[Visits], preferred_chains: Sequence[str], rate_caps: Mapping[str, Mapping[str, Any]],
-    *, chain_names: Mapping[str, str],
-) -> list[Action]:  # fmt: skip
+    visits: Sequence[Visits],
+    preferred_chains: Sequence[str],
+    rate_caps: Mapping[str, Mapping[str, Any]],
+    *,
+    chain_names: Mapping[str, str],
+) -> list[Action]:
     """Hotels of preferred chains in the cities the traveller often visits, within the policy's rate cap."""
     if not preferred_chains:
         return []
-    out = []
+    out: list[Action] = []
     for v in visits:
         if v.stays < OFTEN or len(out) >= MAX_HOTEL_SUGGESTIONS:
             continue
@@ -98,8 +108,9 @@ def suggest_hotels(
         within = (
             f"; policy allows up to {Decimal(str(cap[1]['amount']))} {cap[1]['currency']} a night"
             + ("" if cap[0] != "default" else " (the policy's default)")
-            if cap else "; the company policy sets no rate cap"
-        )  # fmt: skip
+            if cap
+            else "; the company policy sets no rate cap"
+        )
         out.append(
             Action(
                 kind="suggest_hotel",
@@ -107,9 +118,15 @@ def suggest_hotels(
                 reason=f"Stayed in {v.city} {v.stays} times ({v.nights} nights, last on {v.last_check_in:%d %b %Y})"
                 f" and prefers {name}{within}",
                 priority="low",
-                facts={"city": v.city, "country": v.country, "stays": v.stays, "nights": v.nights,
-                       "chain": chain, "chains_used": dict(v.chains),
-                       "rate_cap": None if cap is None else {"applies_to": cap[0], **dict(cap[1])}},
-            )  # fmt: skip
+                facts={
+                    "city": v.city,
+                    "country": v.country,
+                    "stays": v.stays,
+                    "nights": v.nights,
+                    "chain": chain,
+                    "chains_used": dict(v.chains),
+                    "rate_cap": None if cap is None else {"applies_to": cap[0], **dict(cap[1])},
+                },
+            )
         )
     return out

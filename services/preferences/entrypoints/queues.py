@@ -29,9 +29,14 @@ router = APIRouter(prefix="/v1")
 
 def _public(a: actions.Action, customer_id: str) -> NextActionPublic:
     return NextActionPublic(
-        kind=a.kind, title=a.title, reason=a.reason, facts=a.facts, priority=a.priority, service="preferences",
+        kind=a.kind,
+        title=a.title,
+        reason=a.reason,
+        facts=a.facts,
+        priority=a.priority,
+        service="preferences",
         customer_id=customer_id,
-    )  # fmt: skip
+    )
 
 
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
@@ -70,4 +75,6 @@ async def customer_next_actions(
         caps,
         chain_names=codes.name_tables().get("hotel_chains", {}),
     )
-    return NextActionsPublic(subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found]))
+    return NextActionsPublic(
+        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+    )

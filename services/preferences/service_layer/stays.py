@@ -24,6 +24,10 @@ async def handle_stays(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         return
     hotels = [] if p.kind == "cancelled" else [s for s in p.segments if isinstance(s, HotelSegmentV1)]
     await stays.replace_stays(
-        conn, source_system=p.source_system, booking_id=p.booking_id, customer_id=p.customer_id,
-        company_id=p.company_id, hotels=hotels,
-    )  # fmt: skip
+        conn,
+        source_system=p.source_system,
+        booking_id=p.booking_id,
+        customer_id=p.customer_id,
+        company_id=p.company_id,
+        hotels=hotels,
+    )

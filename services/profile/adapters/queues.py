@@ -51,7 +51,8 @@ async def quality_tasks(
     total = await conn.fetchval(f"SELECT count(*) FROM quality_tasks t {joins} WHERE {w.sql()}", *w.args)
     rows = await conn.fetch(
         f"""
-        SELECT t.task_id, t.customer_id, t.kind, t.detail, t.status, t.created_at, {_NAME.format(c="c")} AS customer_name,
+        SELECT t.task_id, t.customer_id, t.kind, t.detail, t.status, t.created_at,
+               {_NAME.format(c="c")} AS customer_name,
                c.company_id, co.name AS company_name, {_TIER.format(v="v")} AS tier
           FROM quality_tasks t {joins}
          WHERE {w.sql()}
@@ -119,7 +120,8 @@ async def company_work(conn: asyncpg.Connection, company_id: str) -> asyncpg.Rec
     return await conn.fetchrow(
         """
         SELECT co.company_id, co.name,
-               (SELECT count(*) FROM customers c WHERE c.company_id = co.company_id AND c.status = 'active') AS travellers,
+               (SELECT count(*) FROM customers c
+                 WHERE c.company_id = co.company_id AND c.status = 'active') AS travellers,
                (SELECT count(DISTINCT t.customer_id) FROM quality_tasks t JOIN customers c USING (customer_id)
                  WHERE c.company_id = co.company_id AND c.status = 'active' AND t.status = 'open') AS with_tasks,
                (SELECT count(*) FROM review_queue r JOIN customers c ON c.customer_id IN (r.customer_id, r.candidate_id)

@@ -85,19 +85,28 @@ def _next(offset: int, limit: int, returned: int, total: int) -> int | None:
 
 @router.get("/queues/quality-tasks", response_model=QualityQueuePage, tags=["queues"])
 async def quality_queue(
-    request: Request, principal: Agent, trail: QueueRead,
+    request: Request,
+    principal: Agent,
+    trail: QueueRead,
     kind: Annotated[str | None, Query(max_length=60, description="e.g. conflict:date_of_birth")] = None,
-    tier: Tier = None, company_id: Company = None, limit: Limit = 50, offset: Offset = 0,
-) -> QualityQueuePage:  # fmt: skip
+    tier: Tier = None,
+    company_id: Company = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> QualityQueuePage:
     """Open data-quality tasks, oldest first, by kind, tier and company."""
     async with connection(runtime_of(request).pool) as conn:
         rows, total = await q.quality_tasks(
             conn, kind=kind, tier=tier, company_id=company_id, limit=limit, offset=offset
         )
         await trail.record(
-            conn, queue="quality-tasks", tier=tier, company_id=company_id, results=len(rows),
+            conn,
+            queue="quality-tasks",
+            tier=tier,
+            company_id=company_id,
+            results=len(rows),
             ids=[r["customer_id"] for r in rows],
-        )  # fmt: skip
+        )
     items = [QualityQueueItem(**dict(r)) for r in rows]
     return QualityQueuePage(
         items=items, total=total, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items), total)
@@ -106,16 +115,25 @@ async def quality_queue(
 
 @router.get("/queues/reviews", response_model=ReviewQueuePage, tags=["queues"])
 async def review_queue(
-    request: Request, principal: Agent, trail: QueueRead, tier: Tier = None, company_id: Company = None,
-    limit: Limit = 50, offset: Offset = 0,
-) -> ReviewQueuePage:  # fmt: skip
+    request: Request,
+    principal: Agent,
+    trail: QueueRead,
+    tier: Tier = None,
+    company_id: Company = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ReviewQueuePage:
     """Open suspected duplicates, highest score first; a pair matches a filter when either traveller does."""
     async with connection(runtime_of(request).pool) as conn:
         rows, total = await q.reviews(conn, tier=tier, company_id=company_id, limit=limit, offset=offset)
         await trail.record(
-            conn, queue="reviews", tier=tier, company_id=company_id, results=len(rows),
+            conn,
+            queue="reviews",
+            tier=tier,
+            company_id=company_id,
+            results=len(rows),
             ids=sorted({i for r in rows for i in (r["customer_id"], r["candidate_id"])}),
-        )  # fmt: skip
+        )
     items = [ReviewQueueItem(**{k: r[k] for k in ReviewQueueItem.model_fields}) for r in rows]
     return ReviewQueuePage(
         items=items, total=total, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items), total)
@@ -124,9 +142,15 @@ async def review_queue(
 
 def _public(a: actions.Action, customer_id: str | None) -> NextActionPublic:
     return NextActionPublic(
-        kind=a.kind, title=a.title, reason=a.reason, facts=a.facts, priority=a.priority, service="profile",
-        customer_id=customer_id, target=None if a.target is None else {"kind": a.target[0], "id": a.target[1]},
-    )  # fmt: skip
+        kind=a.kind,
+        title=a.title,
+        reason=a.reason,
+        facts=a.facts,
+        priority=a.priority,
+        service="profile",
+        customer_id=customer_id,
+        target=None if a.target is None else {"kind": a.target[0], "id": a.target[1]},
+    )
 
 
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
@@ -150,11 +174,15 @@ async def customer_next_actions(
         golden,
         completeness if isinstance(completeness, (int, float)) else None,
         [(t["kind"], t["detail"] or {}) for t in tasks],
-        [(r["review_id"], r["candidate_id"] if r["customer_id"] == current else r["customer_id"], r["score"])
-         for r in reviews],
+        [
+            (r["review_id"], r["candidate_id"] if r["customer_id"] == current else r["customer_id"], r["score"])
+            for r in reviews
+        ],
         current,
-    )  # fmt: skip
-    return NextActionsPublic(subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found]))
+    )
+    return NextActionsPublic(
+        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+    )
 
 
 @router.get("/companies/{company_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])

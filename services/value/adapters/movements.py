@@ -17,8 +17,10 @@ async def tier_moves(
     return await conn.fetch(
         "SELECT from_tier, to_tier, count(*) AS count FROM tier_history"
         " WHERE subject = $1 AND changed_at >= $2 AND changed_at < $3 GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
-        subject, since, until,
-    )  # fmt: skip
+        subject,
+        since,
+        until,
+    )
 
 
 async def moves_by_month(
@@ -34,5 +36,7 @@ async def moves_by_month(
           FROM tier_history WHERE subject = $1 AND changed_at >= $2 AND changed_at < $3
          GROUP BY 1 ORDER BY 1
         """,
-        subject, since, until,
-    )  # fmt: skip
+        subject,
+        since,
+        until,
+    )

@@ -49,9 +49,12 @@ def re_engage(snapshot: Mapping[str, Any], *, subject: Literal["customer", "comp
             reason=reason,
             priority="high" if valuable or stage == "lapsed" else "normal",
             facts={
-                "tier": snapshot.get("tier"), "stage": stage, "risk": churn.get("risk"),
+                "tier": snapshot.get("tier"),
+                "stage": stage,
+                "risk": churn.get("risk"),
                 "usual_interval_days": churn.get("usual_interval_days"),
-                "days_since_last_trip": churn.get("days_since_last_trip"), "account_manager": manager,
+                "days_since_last_trip": churn.get("days_since_last_trip"),
+                "account_manager": manager,
             },
-        )  # fmt: skip
+        )
     ]

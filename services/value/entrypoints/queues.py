@@ -65,16 +65,24 @@ async def tier_movements(
         moves = await movements.tier_moves(conn, subject, since=start, until=end)
         months = await movements.moves_by_month(conn, subject, since=start, until=end)
     return MovementsPublic(
-        subject=subject, since=start, until=end,
-        movements=[MovementPublic(**dict(r)) for r in moves], by_month=[MonthMovementPublic(**dict(r)) for r in months],
-    )  # fmt: skip
+        subject=subject,
+        since=start,
+        until=end,
+        movements=[MovementPublic(**dict(r)) for r in moves],
+        by_month=[MonthMovementPublic(**dict(r)) for r in months],
+    )
 
 
 def _public(a: actions.Action, customer_id: str | None) -> NextActionPublic:
     return NextActionPublic(
-        kind=a.kind, title=a.title, reason=a.reason, facts=a.facts, priority=a.priority, service="value",
+        kind=a.kind,
+        title=a.title,
+        reason=a.reason,
+        facts=a.facts,
+        priority=a.priority,
+        service="value",
         customer_id=customer_id,
-    )  # fmt: skip
+    )
 
 
 async def _snapshot(conn: asyncpg.Connection, subject: Literal["customer", "company"], key: str) -> dict[str, Any]:
@@ -84,9 +92,11 @@ async def _snapshot(conn: asyncpg.Connection, subject: Literal["customer", "comp
 
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
 async def customer_next_actions(
-    customer_id: str, request: Request, principal: Agent,
+    customer_id: str,
+    request: Request,
+    principal: Agent,
     trail: Annotated[AuditTrail, Depends(PersonalRead("next_actions.read"))],
-) -> NextActionsPublic:  # fmt: skip
+) -> NextActionsPublic:
     """What an agent should do next for a traveller, from value: re-engage them if they drift away.
 
     A traveller without bookings here has no value yet, and so no action (not a 404: the console
@@ -97,14 +107,18 @@ async def customer_next_actions(
         snapshot = await _snapshot(conn, "customer", current)
         await trail.record(conn, current)
     found = actions.re_engage(snapshot, subject="customer") if snapshot else []
-    return NextActionsPublic(subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found]))
+    return NextActionsPublic(
+        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+    )
 
 
 @router.get("/companies/{company_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
 async def company_next_actions(
-    company_id: str, request: Request, principal: Agent,
+    company_id: str,
+    request: Request,
+    principal: Agent,
     trail: Annotated[AuditTrail, Depends(PersonalRead("company.next_actions.read", subject="company_id"))],
-) -> NextActionsPublic:  # fmt: skip
+) -> NextActionsPublic:
     """What an agent should do next for a company, from value: re-engage the account if it drifts away."""
     async with connection(runtime_of(request).pool) as conn:
         snapshot = await _snapshot(conn, "company", company_id)
