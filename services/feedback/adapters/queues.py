@@ -34,6 +34,11 @@ _WHO_COLUMNS = """
   cv.snapshot->>'company_name' AS company_name,
   COALESCE(vv.snapshot->>'tier', 'regular') AS tier
 """
+# A case has no company of its own: the traveller's (view), else that of their latest trip here.
+_CASE_COMPANY = (
+    "(SELECT t.company_id FROM trips t WHERE t.customer_id = c.customer_id AND t.company_id IS NOT NULL"
+    " ORDER BY t.last_event_at DESC LIMIT 1)"
+)
 _ACTIVE = "c.status NOT IN ('resolved', 'closed')"
 _OVERDUE = (
     "((c.first_response_at IS NULL AND c.first_response_due < $1) OR (c.resolved_at IS NULL AND c.resolution_due < $1))"
@@ -77,19 +82,20 @@ def _who_filters(w: _Where, *, tier: str | None, company_id: str | None, company
 def _case_where(
     queue: CaseQueue, *, now: datetime, assignee: str | None, tier: str | None, company_id: str | None
 ) -> _Where:
-    w = _Where(now)
+    w = _Where()
     w.parts.append(_ACTIVE)
+    overdue = _OVERDUE.replace("$1", "?")  # `now` twice, as parameters of their own
     if queue == "mine":
         w.add("c.assignee = ?", assignee)
     elif queue == "unassigned":
         w.parts.append("c.assignee IS NULL")
     elif queue == "late":  # the console's one queue of cases past a deadline or escalated
-        w.parts.append(f"({_OVERDUE} OR c.escalated)")
+        w.add(f"({overdue} OR c.escalated)", now, now)
     elif queue == "overdue":
-        w.parts.append(_OVERDUE)
+        w.add(overdue, now, now)
     elif queue == "escalated":
         w.parts.append("c.escalated")
-    _who_filters(w, tier=tier, company_id=company_id, company_col="NULL")
+    _who_filters(w, tier=tier, company_id=company_id, company_col=_CASE_COMPANY)
     return w
 
 
@@ -112,7 +118,7 @@ async def case_queue(
     w.args[-2:] = [limit, offset]
     rows = await conn.fetch(
         f"""
-        SELECT c.*, {_WHO_COLUMNS.format(t="c", company="NULL")}
+        SELECT c.*, {_WHO_COLUMNS.format(t="c", company=_CASE_COMPANY)}
           FROM cases c {joins}
          WHERE {w.sql()}
          ORDER BY LEAST(CASE WHEN c.first_response_at IS NULL THEN c.first_response_due END,

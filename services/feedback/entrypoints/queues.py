@@ -144,7 +144,7 @@ async def low_score_queue(
             results=len(rows),
             ids=[r["survey_id"] for r in rows],
         )
-    items = [LowScoreItem(**{k: r[k] for k in LowScoreItem.model_fields if k in r}, **_who(r)) for r in rows]
+    items = [LowScoreItem(**{**{k: r[k] for k in LowScoreItem.model_fields if k in r}, **_who(r)}) for r in rows]
     return LowScorePage(
         items=items, total=total, limit=limit, offset=offset, next_offset=_next(offset, limit, len(items), total)
     )
