@@ -55,7 +55,8 @@ async def test_queues_list_filter_and_link_to_the_traveller_and_company(
         # A tier the traveller is not in empties the queue; the filter is in the address.
         await page.get_by_label("Tier").select_option("gold")
         await expect(queue.get_by_text("Nothing in this queue.")).to_be_visible(timeout=WAIT_MS)
-        assert "tier=gold" in page.url and f"company_id={company}" in page.url
+        assert "tier=gold" in page.url
+        assert f"company_id={company}" in page.url
         await page.get_by_label("Tier").select_option("")
         await expect(row).to_have_count(1, timeout=WAIT_MS)
 

@@ -58,13 +58,13 @@ async def test_low_scores_queue_by_tier_and_company_and_follow_up(env: TestEnv, 
     page = by_company.json()
     assert [i["survey_id"] for i in page["items"]] == [gold.survey_id]
     assert page["total"] == 1
-    assert page["items"][0]["tier"] == "gold" and page["items"][0]["current_customer_id"] == gold.customer_id
+    assert page["items"][0]["tier"] == "gold"
+    assert page["items"][0]["current_customer_id"] == gold.customer_id
 
-    gold_only = await feedback.http.get(
-        "/v1/queues/low-scores", params={"tier": "gold", "limit": 200}, headers=AGENT
-    )
+    gold_only = await feedback.http.get("/v1/queues/low-scores", params={"tier": "gold", "limit": 200}, headers=AGENT)
     ids = {i["survey_id"] for i in gold_only.json()["items"]}
-    assert gold.survey_id in ids and plain.survey_id not in ids
+    assert gold.survey_id in ids
+    assert plain.survey_id not in ids
     regular = await feedback.http.get(
         "/v1/queues/low-scores", params={"tier": "regular", "company_id": other_company}, headers=AGENT
     )
@@ -82,7 +82,8 @@ async def test_low_scores_queue_by_tier_and_company_and_follow_up(env: TestEnv, 
     unknown = await feedback.http.post("/v1/surveys/nope/follow-up", headers=AGENT)
     assert unknown.status_code == 404
     after = await feedback.http.get("/v1/queues/low-scores", params={"company_id": gold_company}, headers=AGENT)
-    assert after.json()["items"] == [] and after.json()["total"] == 0
+    assert after.json()["items"] == []
+    assert after.json()["total"] == 0
 
 
 async def test_case_queues_mine_unassigned_late_with_filters(env: TestEnv, feedback: Feedback) -> None:  # noqa: F811
@@ -94,7 +95,8 @@ async def test_case_queues_mine_unassigned_late_with_filters(env: TestEnv, feedb
         "/v1/cases", json={"customer_id": a.customer_id, "subject": "Refund", "assignee": "dev-agent"}, headers=AGENT
     )
     loose = await feedback.http.post("/v1/cases", json={"customer_id": b.customer_id, "subject": "Seat"}, headers=AGENT)
-    assert mine.status_code == 201 and loose.status_code == 201, (mine.text, loose.text)
+    assert mine.status_code == 201, mine.text
+    assert loose.status_code == 201, loose.text
 
     async def queue(name: str, **params: str) -> list[str]:
         r = await feedback.http.get("/v1/queues/cases", params={"queue": name, "company_id": company, **params},
@@ -114,7 +116,8 @@ async def test_case_queues_mine_unassigned_late_with_filters(env: TestEnv, feedb
     assert await queue("late") == [loose.json()["case_id"]]
     r = await feedback.http.get("/v1/queues/cases", params={"queue": "escalated", "company_id": company}, headers=AGENT)
     item = r.json()["items"][0]
-    assert item["current_customer_id"] == b.customer_id and item["tier"] == "regular"
+    assert item["current_customer_id"] == b.customer_id
+    assert item["tier"] == "regular"
 
     bad = await feedback.http.get("/v1/queues/cases", params={"queue": "everything"}, headers=AGENT)
     assert bad.status_code == 422
@@ -135,10 +138,9 @@ async def test_score_breakdown_breaches_and_next_actions(env: TestEnv, feedback:
     assert breakdown.status_code == 200, breakdown.text
     groups = breakdown.json()["groups"]
     assert [g["key"] for g in groups] == [company]
-    assert groups[0]["csat"]["responses"] == 1 and groups[0]["csat"]["average"] == 1.0
-    month = await feedback.http.get(
-        "/v1/scores/breakdown", params={"by": "month", "company_id": company}, headers=OPS
-    )
+    assert groups[0]["csat"]["responses"] == 1
+    assert groups[0]["csat"]["average"] == 1.0
+    month = await feedback.http.get("/v1/scores/breakdown", params={"by": "month", "company_id": company}, headers=OPS)
     assert [g["key"] for g in month.json()["groups"]] == [datetime.now(UTC).strftime("%Y-%m")]
     assert (await feedback.http.get("/v1/scores/breakdown", headers=AGENT)).status_code == 403
     naive = await feedback.http.get("/v1/scores/breakdown", params={"from": "2026-01-01T00:00:00"}, headers=OPS)
@@ -148,13 +150,15 @@ async def test_score_breakdown_breaches_and_next_actions(env: TestEnv, feedback:
     breaches = await feedback.http.get("/v1/sla/breaches", headers=OPS)
     assert breaches.status_code == 200, breaches.text
     by_company = {g["key"]: g for g in breaches.json()["by_company"]}
-    assert by_company[company]["cases"] == 1 and by_company[company]["breached"] == 0
+    assert by_company[company]["cases"] == 1
+    assert by_company[company]["breached"] == 0
 
     actions = await feedback.http.get(f"/v1/customers/{unhappy.customer_id}/next-actions", headers=AGENT)
     assert actions.status_code == 200, actions.text
     items = actions.json()["items"]
     assert [a["kind"] for a in items] == ["follow_up_low_score"]
-    assert items[0]["priority"] == "high" and "satisfaction 1/5" in items[0]["reason"]
+    assert items[0]["priority"] == "high"
+    assert "satisfaction 1/5" in items[0]["reason"]
     assert items[0]["facts"]["survey_id"] == unhappy.survey_id
 
     company_actions = await feedback.http.get(f"/v1/companies/{company}/next-actions", headers=AGENT)
