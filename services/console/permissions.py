@@ -1,4 +1,4 @@
-"""Who may do what, as the four services decide it: the console offers an action only to a role that may take it.
+"""Who may do what, as the services decide it: the console offers an action only to a role that may take it.
 
 The services check every call; this table only lets the page leave out what would be refused
 (an agent is not shown "Accept: merge"). Every action that needs more than the agent role is
@@ -36,6 +36,16 @@ ACTIONS: tuple[Action, ...] = (
     Action("split", ("supervisor",), "profile", "POST", "/v1/customers/{customer_id}/split"),
     Action("ingest-bookings", ("booking-system",), "profile", "POST", "/v1/booking-events"),
     Action("read-scores", ("ops", "supervisor"), "feedback", "GET", "/v1/scores"),
+    Action("view-dashboard", ("ops", "supervisor"), "value", "GET", "/v1/tier-movements"),
+    Action("read-score-breakdown", ("ops", "supervisor"), "feedback", "GET", "/v1/scores/breakdown"),
+    Action("read-sla-breaches", ("ops", "supervisor"), "feedback", "GET", "/v1/sla/breaches"),
+    Action("assign-customer-manager", ("supervisor",), "value", "PUT", "/v1/customers/{customer_id}/account-manager"),
+    Action(
+        "remove-customer-manager", ("supervisor",), "value", "DELETE", "/v1/customers/{customer_id}/account-manager"
+    ),
+    Action("assign-company-manager", ("supervisor",), "value", "PUT", "/v1/companies/{company_id}/account-manager"),
+    Action("remove-company-manager", ("supervisor",), "value", "DELETE", "/v1/companies/{company_id}/account-manager"),
+    Action("load-rates", ("supervisor",), "value", "PUT", "/v1/rates"),
     Action("list-policies", ("admin",), "preferences", "GET", "/v1/policies"),
     Action("set-policy", ("admin",), "preferences", "PUT", "/v1/companies/{company_id}/policy"),
     Action("delete-policy", ("admin",), "preferences", "DELETE", "/v1/companies/{company_id}/policy"),

@@ -1,4 +1,4 @@
-"""Console settings (env prefix `ITINERA_CONSOLE_`): where it listens and where the four APIs are."""
+"""Console settings (env prefix `ITINERA_CONSOLE_`): where it listens and where the APIs are."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ApiName = Literal["profile", "preferences", "feedback", "notifications"]
+ApiName = Literal["profile", "preferences", "feedback", "notifications", "value"]
 
 
 class ConsoleSettings(BaseSettings):
@@ -25,8 +25,9 @@ class ConsoleSettings(BaseSettings):
     preferences_url: str = "http://127.0.0.1:8002"
     feedback_url: str = "http://127.0.0.1:8003"
     notifications_url: str = "http://127.0.0.1:8004"
+    value_url: str = "http://127.0.0.1:8005"
 
-    @field_validator("profile_url", "preferences_url", "feedback_url", "notifications_url")
+    @field_validator("profile_url", "preferences_url", "feedback_url", "notifications_url", "value_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
@@ -43,10 +44,11 @@ class ConsoleSettings(BaseSettings):
             "preferences": self.preferences_url,
             "feedback": self.feedback_url,
             "notifications": self.notifications_url,
+            "value": self.value_url,
         }
 
     def api_origins(self) -> list[str]:
-        """The distinct origins of the four APIs (what the browser may connect to)."""
+        """The distinct origins of the five APIs (what the browser may connect to)."""
         origins: list[str] = []
         for url in self.api_urls().values():
             parts = urlsplit(url)

@@ -24,6 +24,7 @@ from services.preferences.service_layer.handlers import (
     handle_resolved_bookings,
     refresh_customers,
 )
+from services.preferences.service_layer.stays import handle_stays
 from services.preferences.settings import PreferencesSettings
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,13 @@ def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefi
                 # The service's high-volume consumer: whole fetched batches from aiokafka, without
                 # faust's per-record fetch path (about 0.1 ms of CPU per booking).
                 batch_fetch=True,
+            ),
+            # Hotel stays for next best actions: its own group, so it can be added and replayed apart.
+            ConsumerSpec(
+                name="stays",
+                topics=("profile.bookings.v1",),
+                handler=handle_stays,
+                event_types=frozenset({"booking.resolved"}),
             ),
             ConsumerSpec(
                 name="customers",

@@ -44,7 +44,8 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
     async def on_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_delivery_failed(conn, event, config=config)
 
-    view = customer_view_consumer()
+    # The value snapshots too: the work queues filter by tier.
+    view = customer_view_consumer(include_value=True)
     return ServiceDefinition(
         settings=s,
         migrations="services.profile.migrations",

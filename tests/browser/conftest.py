@@ -31,6 +31,9 @@ from services.preferences.settings import PreferencesSettings
 from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.settings import ProfileSettings
+from services.value.bootstrap import build_definition as value_definition
+from services.value.entrypoints.api import create_value_app
+from services.value.settings import ValueSettings
 from tests import builders
 from tests.browser.console import (
     AGENT,
@@ -58,8 +61,8 @@ async def env() -> AsyncIterator[TestEnv]:
 
 @pytest.fixture(scope="package")
 async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
-    """The four services (workers and HTTP APIs) and the console, each on its own loopback port."""
-    names = ("console", "degraded-console", "dead", "profile", "preferences", "feedback", "notifications")
+    """The five services (workers and HTTP APIs) and the console, each on its own loopback port."""
+    names = ("console", "degraded-console", "dead", "profile", "preferences", "feedback", "notifications", "value")
     sockets = {name: bound_socket() for name in names}  # "dead" is bound but never listens: refused
     origin = url_of(sockets["console"])
     cors = {"cors_origins": [origin, url_of(sockets["degraded-console"])]}
@@ -70,12 +73,14 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
         "notifications": notifications_definition(
             env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2, **cors)
         ),
+        "value": value_definition(env.settings(ValueSettings, **cors)),
     }
     factories = {
         "profile": create_profile_app,
         "preferences": create_preferences_app,
         "feedback": create_feedback_app,
         "notifications": create_notifications_app,
+        "value": create_value_app,
     }
     async with AsyncExitStack() as exits:
         for sock in sockets.values():
@@ -94,6 +99,7 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
                 preferences_url=api["preferences"],
                 feedback_url=api["feedback"],
                 notifications_url=notifications,
+                value_url=api["value"],
             )
             await exits.enter_async_context(serve(create_console_app(settings), sockets[console]))
         yield Stack(console_url=origin, api=api, degraded_console_url=url_of(sockets["degraded-console"]))

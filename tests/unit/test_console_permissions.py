@@ -11,16 +11,27 @@ from fastapi.routing import APIRoute
 from services.console.permissions import ACTIONS, roles_by_action
 from services.feedback.domain.cases import SUPERVISOR_ONLY, CaseStatus
 from services.feedback.entrypoints import api as feedback_api
+from services.feedback.entrypoints import queues as feedback_queues
 from services.notifications.entrypoints import api as notifications_api
 from services.preferences.entrypoints import api as preferences_api
+from services.preferences.entrypoints import queues as preferences_queues
 from services.profile.entrypoints import api as profile_api
+from services.profile.entrypoints import queues as profile_queues
+from services.value.entrypoints import api as value_api
+from services.value.entrypoints import queues as value_queues
 
-APIS: dict[str, ModuleType] = {
-    "profile": profile_api,
-    "preferences": preferences_api,
-    "feedback": feedback_api,
-    "notifications": notifications_api,
-}
+# Each service's route modules (the work-queue routes live in modules of their own).
+APIS: list[tuple[str, ModuleType]] = [
+    ("profile", profile_api),
+    ("profile", profile_queues),
+    ("preferences", preferences_api),
+    ("preferences", preferences_queues),
+    ("feedback", feedback_api),
+    ("feedback", feedback_queues),
+    ("notifications", notifications_api),
+    ("value", value_api),
+    ("value", value_queues),
+]
 
 
 def _roles(dependant: Dependant) -> set[tuple[str, ...]]:
@@ -36,7 +47,7 @@ def _roles(dependant: Dependant) -> set[tuple[str, ...]]:
 
 def _routes() -> dict[tuple[str, str, str], set[tuple[str, ...]]]:
     out: dict[tuple[str, str, str], set[tuple[str, ...]]] = {}
-    for service, module in APIS.items():
+    for service, module in APIS:
         for route in module.router.routes:
             if isinstance(route, APIRoute):
                 for method in route.methods:

@@ -330,4 +330,8 @@ def create_feedback_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app.state.templates = survey_pages.templates()
     app.include_router(survey_pages.router)
     app.include_router(router)
+    # Imported here: the queue routes reuse this module's case and customer helpers.
+    from services.feedback.entrypoints import queues
+
+    app.include_router(queues.router)
     return app

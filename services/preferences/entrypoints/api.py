@@ -21,7 +21,7 @@ from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue, codes, inference, policy
 from services.preferences.domain.catalogue import InvalidPreferenceError
 from services.preferences.domain.model import Preference
-from services.preferences.entrypoints import answer_pages
+from services.preferences.entrypoints import answer_pages, queues
 from services.preferences.service_layer import handlers
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
@@ -555,6 +555,7 @@ def create_preferences_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.include_router(queues.router)
     app.state.answer_templates = answer_pages.templates()
     app.include_router(answer_pages.router)
     return app

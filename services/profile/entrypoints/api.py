@@ -30,6 +30,7 @@ from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key
+from services.profile.entrypoints import queues
 from services.profile.service_layer import bulk, curation, deliverability, search
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
 from services.profile.service_layer.resolver import ProfileConfig, name_tokens
@@ -939,4 +940,5 @@ def create_profile_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         config = profile_config(settings if isinstance(settings, ProfileSettings) else ProfileSettings())
     app.state.profile_config = config
     app.include_router(router)
+    app.include_router(queues.router)
     return app

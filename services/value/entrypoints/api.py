@@ -20,6 +20,7 @@ from services.value.adapters import queries
 from services.value.adapters import repository as repo
 from services.value.adapters.repository import Subject
 from services.value.domain.money import Rate
+from services.value.entrypoints import queues
 from services.value.entrypoints.schemas import (
     AccountManagerSet,
     CompanyValuePage,
@@ -38,6 +39,8 @@ from services.value.service_layer.evaluation import ValueConfig
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
+# Figures without personal data are on the ops dashboard too.
+AgentOrOps = Annotated[Principal, Depends(require_roles("agent", "ops"))]
 TierQ = Annotated[Literal["gold", "silver", "regular"] | None, Query()]
 StageQ = Annotated[Literal["new", "active", "at_risk", "lapsed", "won_back"] | None, Query()]
 RiskQ = Annotated[Literal["low", "medium", "high"] | None, Query()]
@@ -134,7 +137,7 @@ async def list_customers(
 
 @router.get("/companies", response_model=CompanyValuePage, tags=["queues"], dependencies=[NOT_PERSONAL])
 async def list_companies(
-    request: Request, principal: Agent, tier: TierQ = None, stage: StageQ = None, risk: RiskQ = None,
+    request: Request, principal: AgentOrOps, tier: TierQ = None, stage: StageQ = None, risk: RiskQ = None,
     at_risk: AtRiskQ = None, account_manager: ManagerQ = None, limit: Limit = 50, offset: Offset = 0,
 ) -> CompanyValuePage:  # fmt: skip
     """Companies by tier, stage, churn risk or account manager, most valuable first."""
@@ -147,7 +150,7 @@ async def list_companies(
 
 
 @router.get("/distribution", response_model=DistributionPublic, tags=["queues"], dependencies=[NOT_PERSONAL])
-async def distribution(request: Request, _: Agent) -> DistributionPublic:
+async def distribution(request: Request, _: AgentOrOps) -> DistributionPublic:
     """How many travellers and companies are in each tier and stage."""
     async with connection(runtime_of(request).pool) as conn:
         return DistributionPublic(
@@ -244,4 +247,5 @@ def create_value_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.include_router(queues.router)
     return app

@@ -4,7 +4,10 @@ import { loadConfig } from "./api.js";
 import { errorBox } from "./components.js";
 import { focusHeading, h } from "./dom.js";
 import * as session from "./session.js";
+import { renderCompany } from "./screens/company.js";
 import { renderCustomer } from "./screens/customer.js";
+import { renderDashboard } from "./screens/dashboard.js";
+import { renderQueues } from "./screens/queues.js";
 import { renderReviews } from "./screens/reviews.js";
 import { renderSearch } from "./screens/search.js";
 import { checkKey, renderSignIn } from "./screens/signin.js";
@@ -14,6 +17,9 @@ const ROUTES = [
   { pattern: /^\/search$/, render: renderSearch, nav: "search" },
   { pattern: /^\/customers\/([^/]+)$/, render: renderCustomer, nav: "search" },
   { pattern: /^\/reviews$/, render: renderReviews, nav: "reviews" },
+  { pattern: /^\/queues$/, render: renderQueues, nav: "queues" },
+  { pattern: /^\/companies\/([^/]+)$/, render: renderCompany, nav: "queues" },
+  { pattern: /^\/dashboard$/, render: renderDashboard, nav: "dashboard" },
 ];
 
 const main = document.getElementById("main");
@@ -36,6 +42,8 @@ function updateSessionBar() {
   document.getElementById("topnav").hidden = !signedIn;
   document.getElementById("session").hidden = !signedIn;
   const role = session.role();
+  // The dashboard is for ops and supervisors (the services refuse its figures to agents).
+  document.querySelector('[data-nav="dashboard"]').hidden = !session.may("view-dashboard");
   document.getElementById("session-role").textContent = role ? `Signed in · role: ${role}` : "Signed in · agent access";
 }
 

@@ -12,6 +12,7 @@ import { renderCases } from "./customer-cases.js";
 import { renderConsents, renderDeliveries } from "./customer-messages.js";
 import { renderPreferences } from "./customer-preferences.js";
 import { history, mergeForm, source, sourceRecords } from "./customer-records.js";
+import { renderNextActions } from "./next-actions.js";
 
 /** The form under the golden record: an agent's correction of one field (profile `PATCH .../fields`). */
 function correctionForm(ctx, fields) {
@@ -177,6 +178,7 @@ export function renderCustomer(root, { match, signal }) {
   document.title = "Traveller · Itinera console";
 
   const panels = {
+    actions: new Panel({ id: "next-actions", title: "Next best actions", wide: true, note: "Suggested from each service's data, with the reason." }),
     golden: new Panel({ id: "golden", title: "Golden record", wide: true, note: "Each field's value with the source system it came from. Agents correct fields here." }),
     bookings: new Panel({ id: "bookings", title: "Recent bookings" }),
     consents: new Panel({ id: "consents", title: "Consents and quiet hours", note: "What the traveller agreed to receive, and when messages must wait." }),
@@ -256,4 +258,5 @@ export function renderCustomer(root, { match, signal }) {
   );
   renderConsents(ctx, panels.consents);
   renderDeliveries(ctx, panels.messages);
+  renderNextActions(panels.actions, { subject: "customer", id: customerId, services: ["feedback", "profile", "preferences", "value"], signal });
 }

@@ -1,0 +1,80 @@
+"""Next best actions from preferences: confirm inferred preferences, suggest hotels within policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
+from services.kit.auditing import AuditTrail, PersonalRead
+from services.kit.auth import Principal, require_roles
+from services.kit.db import connection
+from services.kit.entry import runtime_of
+from services.kit.http import ProblemError
+from services.preferences.adapters import repository as repo
+from services.preferences.adapters import stays
+from services.preferences.domain import actions, catalogue, codes
+from services.preferences.domain.model import CONFIRM_MAX
+from services.preferences.service_layer import handlers
+
+Agent = Annotated[Principal, Depends(require_roles("agent"))]
+ActionsRead = Annotated[AuditTrail, Depends(PersonalRead("next_actions.read"))]
+# The stays that tell which cities a traveller often visits.
+STAY_WINDOW = timedelta(days=365)
+
+router = APIRouter(prefix="/v1")
+
+
+def _public(a: actions.Action, customer_id: str) -> NextActionPublic:
+    return NextActionPublic(
+        kind=a.kind,
+        title=a.title,
+        reason=a.reason,
+        facts=a.facts,
+        priority=a.priority,
+        service="preferences",
+        customer_id=customer_id,
+    )
+
+
+@router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
+async def customer_next_actions(
+    customer_id: str, request: Request, principal: Agent, trail: ActionsRead
+) -> NextActionsPublic:
+    """What an agent should do next for a traveller, from preferences: confirm inferences, suggest hotels."""
+    async with connection(runtime_of(request).pool) as conn:
+        try:
+            current = await handlers.resolve_id(conn, customer_id)
+        except handlers.UnknownCustomerError:
+            raise ProblemError(
+                404, f"no preferences known for customer {customer_id!r}", type_="/problems/unknown-customer"
+            ) from None
+        row = await repo.load(conn, current)
+        assert row is not None
+        policies = await repo.load_policies(conn, [row.prefs.company_id])
+        policy_row = policies.get(row.prefs.company_id or "")
+        effective = handlers.effective_of(row.prefs, policy_row)
+        visits = await stays.city_visits(conn, current, since=(datetime.now(UTC) - STAY_WINDOW).date())
+        await trail.record(conn, current)
+    prefs = row.prefs
+    inferred = [
+        actions.Inferred(p.key, p.value, p.confidence, p.evidence_count, asked=p.key in prefs.asked)
+        for p in effective.preferences.values()
+        if p.source == "inferred" and not catalogue.is_sensitive(p.key)
+    ]
+    chains_pref = effective.preferences.get("hotel.chains.preferred")
+    chains = [str(c) for c in chains_pref.value] if chains_pref and isinstance(chains_pref.value, list) else []
+    caps: dict[str, Any] = {}
+    if policy_row is not None and not policy_row.deleted:
+        caps = dict(policy_row.policy.get("hotel_rate_caps") or {})
+    found = actions.confirm_inferred(inferred, confident=CONFIRM_MAX) + actions.suggest_hotels(
+        [actions.Visits(v.city, v.country, v.stays, v.nights, v.last_check_in, v.chains) for v in visits],
+        chains,
+        caps,
+        chain_names=codes.name_tables().get("hotel_chains", {}),
+    )
+    return NextActionsPublic(
+        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+    )
