@@ -175,11 +175,13 @@ def _check_profile(export: dict[str, Any], t: Travellers) -> None:
 
 
 def _check_preferences(export: dict[str, Any], t: Travellers) -> None:
-    assert {(s["key"], s["value"], s["source"]) for s in _records(export, "stated")} >= {("hotel.star_min", 4, "stated")}
+    stated = {(s["key"], s["value"], s["source"]) for s in _records(export, "stated")}
+    assert ("hotel.star_min", 4, "stated") in stated
     cabin = next(i for i in _records(export, "inferred") if i["key"].startswith("air.cabin."))
     assert cabin["value"] == "business"
     evidence = [e for e in _records(export, "evidence") if e["key"].startswith("air.cabin.")]
-    assert evidence and evidence[0]["booking"].startswith("acme-gds:")
+    assert evidence
+    assert evidence[0]["booking"].startswith("acme-gds:")
 
 
 def _check_feedback(export: dict[str, Any], t: Travellers) -> None:
@@ -243,7 +245,8 @@ async def test_a_service_exports_what_it_holds_about_the_traveller_and_nothing_o
     for name, provenance in export["provenance"].items():
         assert provenance["records"] == len(export["sections"][name])
     rows = await _audit_rows(served.runtime, "customer.export", travellers.customer_id)
-    assert rows and rows[-1]["principal"] == "dev-admin"
+    assert rows
+    assert rows[-1]["principal"] == "dev-admin"
     assert rows[-1]["detail"]["customer_ids"] == [travellers.customer_id]
 
 
@@ -310,7 +313,8 @@ async def test_one_call_returns_every_services_part_with_provenance(
     assert response.headers["content-disposition"].startswith("attachment;")
     assert response.headers["cache-control"] == "no-store"
     document = response.json()
-    assert document["complete"] is True and document["missing"] == []
+    assert document["complete"] is True
+    assert document["missing"] == []
     assert document["customer_ids"] == [travellers.customer_id]
     assert set(document["services"]) == set(SERVICES)
     for service, part in document["services"].items():
@@ -334,7 +338,9 @@ async def test_with_a_service_stopped_the_document_is_marked_partial(
     assert document["complete"] is False
     assert document["missing"] == ["value"]
     value = document["services"]["value"]
-    assert value["status"] == "unreachable" and value["export"] is None and value["error"]
+    assert value["status"] == "unreachable"
+    assert value["export"] is None
+    assert value["error"]
     for service in ("profile", "preferences", "feedback", "notifications"):
         assert document["services"][service]["status"] == "complete"
     rows = await _audit_rows(system["profile"].runtime, "customer.export", travellers.customer_id)
