@@ -12,8 +12,8 @@ import asyncpg
 from fastapi import APIRouter, FastAPI, Query, Request, status
 from pydantic import AwareDatetime
 
+from services.feedback.adapters import exporting, trips
 from services.feedback.adapters import repository as repo
-from services.feedback.adapters import trips
 from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, HistoryEntry
 from services.feedback.domain.scores import summarise
 from services.feedback.domain.surveys import Survey
@@ -50,6 +50,7 @@ from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
+from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 
@@ -334,4 +335,5 @@ def create_feedback_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     from services.feedback.entrypoints import queues
 
     app.include_router(queues.router)
+    app.include_router(export_router("feedback", exporting.collect))
     return app

@@ -13,10 +13,11 @@ from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit
 from services.kit.entry import runtime_lifespan, runtime_of
+from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
-from services.notifications.adapters import holds
+from services.notifications.adapters import exporting, holds
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.model import (
     CHANNELS,
@@ -378,4 +379,5 @@ def create_notifications_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.include_router(export_router("notifications", exporting.collect))
     return app

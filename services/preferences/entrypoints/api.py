@@ -15,8 +15,10 @@ from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
+from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
+from services.preferences.adapters import exporting
 from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue, codes, inference, policy
 from services.preferences.domain.catalogue import InvalidPreferenceError
@@ -558,4 +560,5 @@ def create_preferences_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app.include_router(queues.router)
     app.state.answer_templates = answer_pages.templates()
     app.include_router(answer_pages.router)
+    app.include_router(export_router("preferences", exporting.collect))
     return app

@@ -22,10 +22,12 @@ from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, Travell
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
+from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.kafka import OutgoingRecord
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
+from services.profile.adapters import exporting
 from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
@@ -941,4 +943,5 @@ def create_profile_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app.state.profile_config = config
     app.include_router(router)
     app.include_router(queues.router)
+    app.include_router(export_router("profile", exporting.collect, resolve=exporting.traveller_ids))
     return app

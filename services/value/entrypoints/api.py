@@ -13,10 +13,11 @@ from services.kit.auth import Principal, require_roles
 from services.kit.contracts.value import AccountManagerV1, CompanyValueSnapshotV1, CustomerValueSnapshotV1
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
+from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
-from services.value.adapters import queries
+from services.value.adapters import exporting, queries
 from services.value.adapters import repository as repo
 from services.value.adapters.repository import Subject
 from services.value.domain.money import Rate
@@ -248,4 +249,5 @@ def create_value_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(queues.router)
+    app.include_router(export_router("value", exporting.collect))
     return app
