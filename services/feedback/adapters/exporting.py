@@ -18,7 +18,8 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
     surveys = await conn.fetch(
         "SELECT survey_id, kind, customer_id, company_id, source_system, booking_id, created_at, expires_at,"
         " answered_at, csat, nps, comment, invitation_status, invitation_status_at, invitation_held_until,"
-        " invitation_detail, token_hash FROM surveys WHERE customer_id = ANY($1::text[]) ORDER BY created_at",
+        " invitation_detail, token_hash, followed_up_at, followed_up_by, follow_up_note"
+        " FROM surveys WHERE customer_id = ANY($1::text[]) ORDER BY created_at",
         ids,
     )
     cases = await conn.fetch(

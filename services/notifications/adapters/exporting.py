@@ -32,6 +32,11 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
         " updated_at FROM bookings WHERE customer_id = ANY($1::text[]) ORDER BY occurred_at, source_system, booking_id",
         ids,
     )
+    alerts = await conn.fetch(
+        "SELECT alert_id, case_id, customer_id, recipient, email, subject, body, status, attempts, created_at,"
+        " sent_at FROM staff_alerts WHERE customer_id = ANY($1::text[]) ORDER BY created_at, alert_id",
+        ids,
+    )
     return [
         section("deliveries", deliveries, table="deliveries", times=("created_at", "updated_at"),
                 topic="notifications.deliveries.v1", source_field=None,
@@ -45,4 +50,8 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
                 note="start_local and end_local are the traveller's local time"),
         section("itineraries", itineraries, table="bookings", times=("occurred_at", "updated_at"),
                 topic="profile.bookings.v1", note="segments as sent, with the places and time zones they imply"),
+        section("staff_alerts", alerts, table="staff_alerts", times=("created_at", "sent_at"),
+                topic="feedback.cases.v1", source_field=None,
+                note="emails to staff about the traveller's escalated cases (recipient: an agent, a team or "
+                     "the supervisors, at their work address)"),
     ]  # fmt: skip

@@ -84,6 +84,12 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
         " ORDER BY asked_at, request_id",
         ids,
     )
+    stays = await conn.fetch(
+        "SELECT source_system, booking_id, position, customer_id, company_id, city, country, hotel_name,"
+        " chain_code, check_in, nights, nightly_rate, currency FROM hotel_stays"
+        " WHERE customer_id = ANY($1::text[]) ORDER BY check_in, source_system, booking_id, position",
+        ids,
+    )
     return [
         section("preferences", customers, table="customers", times=("last_event_at", "updated_at"),
                 topic="preferences.snapshots.v1", source_field=None,
@@ -103,4 +109,6 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
         section("confirmations", questions, table="confirmation_requests", times=("asked_at", "answered_at"),
                 source_field=None,
                 note="token_hash is the SHA-256 digest (hex) of the answer link's token; the token is not kept"),
+        section("hotel_stays", stays, table="hotel_stays", topic="profile.bookings.v1",
+                note="the hotel stays of resolved bookings: the cities behind hotel suggestions"),
     ]  # fmt: skip
