@@ -64,10 +64,12 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 handler=on_delivery_failed,
                 event_types=frozenset({"delivery.failed"}),
             ),
-            # The 360° view shows effective preferences from the shared view, not by calling preferences.
+            # The 360° view shows effective preferences from the shared view, not by calling preferences;
+            # the work queues filter by the value snapshots' tier and account manager. (Profile owns the
+            # customers: its view holds the others' snapshots only.)
             ConsumerSpec(
                 name="preference-view",
-                topics=("preferences.snapshots.v1",),
+                topics=tuple(t for t in view.topics if t != "profile.customers.v1"),
                 handler=view.handler,
                 tombstone_handler=view.tombstone_handler,
                 batch_handler=view.batch_handler,

@@ -12,6 +12,11 @@ import asyncpg
 
 _NAME = "NULLIF(concat_ws(' ', {c}.golden->'given_name'->>'value', {c}.golden->'family_name'->>'value'), '')"
 _TIER = "COALESCE({v}.snapshot->>'tier', 'regular')"
+# The account manager as feedback names assignees: an agent's name, or `team:<name>`.
+_MANAGER = (
+    "CASE WHEN {v}.snapshot->'account_manager'->>'kind' = 'team'"
+    " THEN 'team:' || ({v}.snapshot->'account_manager'->>'id') ELSE {v}.snapshot->'account_manager'->>'id' END"
+)
 
 
 class _Where:
@@ -32,13 +37,25 @@ class _Where:
 
 
 async def quality_tasks(
-    conn: asyncpg.Connection, *, kind: str | None, tier: str | None, company_id: str | None, limit: int, offset: int
+    conn: asyncpg.Connection,
+    *,
+    kind: str | None,
+    tier: str | None,
+    company_id: str | None,
+    account_manager: str | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[asyncpg.Record], int]:
-    """Open data-quality tasks with who they are about, oldest first; and how many there are."""
+    """Open data-quality tasks with who they are about, oldest first; and how many there are.
+
+    `account_manager` keeps the tasks of the travellers that agent (or `team:<name>`) manages:
+    data-quality tasks route to the account manager as cases do."""
     w = _Where()
     w.parts.append("t.status = 'open'")
     if kind:
         w.add("t.kind = ?", kind)
+    if account_manager:
+        w.add(_MANAGER.format(v="v") + " = ?", account_manager)
     if tier:
         w.add(_TIER.format(v="v") + " = ?", tier)
     if company_id:
@@ -53,7 +70,8 @@ async def quality_tasks(
         f"""
         SELECT t.task_id, t.customer_id, t.kind, t.detail, t.status, t.created_at,
                {_NAME.format(c="c")} AS customer_name,
-               c.company_id, co.name AS company_name, {_TIER.format(v="v")} AS tier
+               c.company_id, co.name AS company_name, {_TIER.format(v="v")} AS tier,
+               {_MANAGER.format(v="v")} AS account_manager
           FROM quality_tasks t {joins}
          WHERE {w.sql()}
          ORDER BY t.created_at, t.task_id {w.page(limit, offset)}

@@ -41,6 +41,9 @@ class QualityQueueItem(BaseModel):
     company_id: str | None
     company_name: str | None
     tier: str = Field(description="Today's tier; `regular` while the value service has none")
+    account_manager: str | None = Field(
+        default=None, description="The traveller's account manager: an agent's name or `team:<name>`"
+    )
     kind: str
     detail: dict[str, Any]
     status: str
@@ -91,19 +94,29 @@ async def quality_queue(
     kind: Annotated[str | None, Query(max_length=60, description="e.g. conflict:date_of_birth")] = None,
     tier: Tier = None,
     company_id: Company = None,
+    account_manager: Annotated[
+        str | None, Query(max_length=120, description="Tasks of the travellers this agent (or `team:<name>`) manages")
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> QualityQueuePage:
-    """Open data-quality tasks, oldest first, by kind, tier and company."""
+    """Open data-quality tasks, oldest first, by kind, tier, company and account manager."""
     async with connection(runtime_of(request).pool) as conn:
         rows, total = await q.quality_tasks(
-            conn, kind=kind, tier=tier, company_id=company_id, limit=limit, offset=offset
+            conn,
+            kind=kind,
+            tier=tier,
+            company_id=company_id,
+            account_manager=account_manager,
+            limit=limit,
+            offset=offset,
         )
         await trail.record(
             conn,
             queue="quality-tasks",
             tier=tier,
             company_id=company_id,
+            account_manager=account_manager,
             results=len(rows),
             ids=[r["customer_id"] for r in rows],
         )

@@ -92,13 +92,15 @@ const QUEUES = {
     path: "/v1/queues/quality-tasks",
     render: (page) => table({
       caption: "Data-quality tasks",
-      columns: [{ label: "Traveller" }, { label: "Task" }, { label: "Detail" }, { label: "Tier" }, { label: "Company" }, { label: "Since" }],
+      columns: [{ label: "Traveller" }, { label: "Task" }, { label: "Detail" }, { label: "Tier" }, { label: "Company" },
+        { label: "Account manager" }, { label: "Since" }],
       rows: page.items.map((t) => [
         travellerLink(t.customer_id, t.customer_name),
         format.humanize(t.kind),
         t.detail?.field ? format.fieldLabel(t.detail.field) : (t.detail?.values ?? []).join(", ") || "—",
         tierBadge(t.tier),
         companyLink(t.company_id, t.company_name),
+        t.account_manager ?? "—",
         time(t.created_at),
       ]),
     }),
