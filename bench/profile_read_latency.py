@@ -148,7 +148,8 @@ async def run(before: str, rounds: int, requests: int, *, view: bool = False) ->
             _extract(before, Path(tmp))
             bases, pids = {}, {}
             for name, code, extra in (
-                (f"before ({before})", Path(tmp), {}),
+                # A revision that limits request rates gets the same never-reached limits.
+                (f"before ({before})", Path(tmp), {"ITINERA_PROFILE_RATE_LIMITS": NEVER_REFUSED}),
                 ("after, limits on", ROOT, {"ITINERA_PROFILE_RATE_LIMITS": NEVER_REFUSED}),
                 ("after, limits off", ROOT, {"ITINERA_PROFILE_RATE_LIMITING": "false"}),
             ):

@@ -152,7 +152,7 @@ def visible_to(role: Role | None, implied: Iterable[Role], *, withheld: Iterable
 
 def redact(value: Any, visible: frozenset[Category]) -> tuple[Any, bool]:
     """`value` (decoded JSON) with what `visible` does not cover replaced by markers; and whether
-    anything was. The input is not modified."""
+    anything was. The input is not modified (changed parts are copies)."""
     if len(visible) == len(CATEGORIES):
         return value, False
     changed = [False]
@@ -175,25 +175,41 @@ def redact_body(body: bytes, visible: frozenset[Category]) -> bytes:
 
 
 def _walk(value: Any, visible: frozenset[Category], changed: list[bool]) -> Any:
-    if isinstance(value, list):
-        return [_walk(v, visible, changed) for v in value]
-    if not isinstance(value, dict):
+    """`value` redacted; the very same object where nothing below it changes (no copy: cheap)."""
+    if type(value) is list:
+        items = None
+        for i, item in enumerate(value):
+            if type(item) is dict or type(item) is list:
+                walked = _walk(item, visible, changed)
+                if walked is not item:
+                    items = items if items is not None else list(value)
+                    items[i] = walked
+        return value if items is None else items
+    if type(value) is not dict:
         return value
     pref = value.get("key")
-    pref_category = preference_category(pref) if isinstance(pref, str) else None
-    out: dict[str, Any] = {}
+    pref_category = preference_category(pref) if type(pref) is str else None
+    out = None
+    new: Any
     for name, member in value.items():
-        category = FIELD_CATEGORIES.get(name) or preference_category(name)
+        category = FIELD_CATEGORIES.get(name)
+        if category is None and "." in name:
+            category = preference_category(name)
         if category is None and pref_category is not None and name not in PREFERENCE_METADATA:
             category = pref_category
         if category is not None and category not in visible and member is not None and not is_redacted(member):
-            out[name] = marker(category)
+            new = marker(category)
             changed[0] = True
         elif name in SSR_MEMBERS and SPECIAL not in visible:
-            out[name] = _ssr(member, changed)
+            new = _ssr(member, changed)
+        elif type(member) is dict or type(member) is list:
+            new = _walk(member, visible, changed)
         else:
-            out[name] = _walk(member, visible, changed)
-    return out
+            continue
+        if new is not member:
+            out = out if out is not None else dict(value)
+            out[name] = new
+    return value if out is None else out
 
 
 def _ssr(member: Any, changed: list[bool]) -> Any:
