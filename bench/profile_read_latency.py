@@ -12,6 +12,10 @@ the figure is what every request within its limits pays (the shell's audit marke
 the NUL check and the response headers). Needs PostgreSQL and Kafka (`make infra-up`):
 
     .venv/bin/python bench/profile_read_latency.py --before 342f64c --rounds 10 --requests 200
+
+`--view` reads the 360° view (`GET /v1/customers/{id}/view`) instead, of a traveller with 20
+bookings whose flights carry special meals: what the sensitive-field filter costs where it has
+the most to redact (an agent may not see meal codes).
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import PG_HOST, PG_PORT, create_env, drop_env  # noqa: E402  # after the path is set
+from tests.harness import PG_HOST, PG_PORT, TestEnv, create_env, drop_env  # noqa: E402  # after the path is set
 
 AGENT = {"X-API-Key": "dev-agent-key"}
+ADMIN = {"X-API-Key": "dev-admin-key"}
 NEVER_REFUSED = json.dumps({"agent": {"per_second": 1_000_000, "burst": 1_000_000}})
 
 
@@ -104,7 +109,30 @@ def _quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, float]]:
+def _booking(n: int) -> dict[str, object]:
+    """A booking summary as profile stores it: two flights with a special meal each."""
+    flight = {
+        "kind": "flight", "carrier": "LH", "flight_number": str(400 + n), "origin": "FRA", "destination": "JFK",
+        "departure_at": "2026-03-02T10:15:00+01:00", "arrival_at": "2026-03-02T13:05:00-05:00",
+        "cabin": "business", "seat": "2A", "meal": "KSML", "stops": 0, "price": "1412.00", "currency": "EUR",
+    }  # fmt: skip
+    back = {**flight, "origin": "JFK", "destination": "FRA", "meal": "VGML"}
+    return {"segments": [flight, back], "total_price": "2824.00", "currency": "EUR", "trip_purpose": "business"}
+
+
+async def _seed_bookings(test_env: TestEnv, customer_id: str, n: int = 20) -> None:
+    conn = await test_env.admin_connect()
+    try:
+        await conn.executemany(
+            "INSERT INTO profile.bookings (source_system, booking_id, customer_id, status, summary)"
+            " VALUES ('bench', $1, $2, 'confirmed', $3::jsonb)",
+            [(f"B{i}", customer_id, json.dumps(_booking(i))) for i in range(n)],
+        )
+    finally:
+        await conn.close()
+
+
+async def run(before: str, rounds: int, requests: int, *, view: bool = False) -> dict[str, dict[str, float]]:
     test_env = await create_env()
     shared = {
         "ITINERA_ENVIRONMENT": "test",
@@ -120,7 +148,8 @@ async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, fl
             _extract(before, Path(tmp))
             bases, pids = {}, {}
             for name, code, extra in (
-                (f"before ({before})", Path(tmp), {}),
+                # A revision that limits request rates gets the same never-reached limits.
+                (f"before ({before})", Path(tmp), {"ITINERA_PROFILE_RATE_LIMITS": NEVER_REFUSED}),
                 ("after, limits on", ROOT, {"ITINERA_PROFILE_RATE_LIMITS": NEVER_REFUSED}),
                 ("after, limits off", ROOT, {"ITINERA_PROFILE_RATE_LIMITING": "false"}),
             ):
@@ -133,9 +162,13 @@ async def run(before: str, rounds: int, requests: int) -> dict[str, dict[str, fl
             first = next(iter(clients.values()))
             person = {"given_name": "Mara", "family_name": "Lindqvist", "email": "mara@example.com"}
             record = {"source_system": "bench", "source_id": "reader-1", "traveller": person}
-            seeded = await first.post("/v1/source-records", json=record, headers=AGENT)
+            # Written in a source system's name: an admin may act as any (agents correct, never write as one).
+            seeded = await first.post("/v1/source-records", json=record, headers=ADMIN)
             seeded.raise_for_status()
             path = f"/v1/customers/{seeded.json()['customer_id']}"
+            if view:
+                await _seed_bookings(test_env, seeded.json()["customer_id"])
+                path += "/view"
             timings: dict[str, list[float]] = {name: [] for name in clients}
             cpu = dict.fromkeys(clients, 0.0)
             for client in clients.values():
@@ -170,10 +203,12 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="git revision of the code before the change")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--requests", type=int, default=200, help="requests per process and round")
+    parser.add_argument("--view", action="store_true", help="read the 360° view (20 bookings with meal codes)")
     args = parser.parse_args()
-    results = asyncio.run(run(args.before, args.rounds, args.requests))
+    results = asyncio.run(run(args.before, args.rounds, args.requests, view=args.view))
     print(f"\n{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'GET /v1/customers/{id}/view' if args.view else 'GET /v1/customers/{id}'}, agent key")
     print("| profile API | requests | p50 | p99 | server CPU per request |\n|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['n']:.0f} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | {r['cpu_ms']:.2f} ms |")

@@ -29,7 +29,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
 from services.kit.kafka import ensure_topics
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
-from services.kit.settings import ServiceSettings
+from services.kit.settings import DEV_API_KEYS, DEV_SOURCE_SYSTEMS, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = os.environ.get("ITINERA_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -40,6 +40,13 @@ ADMIN_DSN = os.environ.get(
 )
 
 S = TypeVar("S", bound=ServiceSettings)
+# The development keys, the booking system's registered also for the source systems tests write as
+# (a test of source authority itself passes `api_keys=list(DEV_API_KEYS)`).
+TEST_SOURCE_SYSTEMS = (*DEV_SOURCE_SYSTEMS, "gds", "gds-a", "gds-b", "hr", "legacy", "legacy-desk", "import", "rail")
+TEST_API_KEYS = tuple(
+    k.model_copy(update={"source_systems": list(TEST_SOURCE_SYSTEMS)}) if k.role == "booking-system" else k
+    for k in DEV_API_KEYS
+)
 
 
 @dataclass
@@ -61,6 +68,7 @@ class TestEnv:
             "pg_port": PG_PORT,
             "pg_database": self.database,
             "log_format": "text",
+            "api_keys": list(TEST_API_KEYS),
         }
         values.update(overrides)
         return cls(**values)

@@ -35,6 +35,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("undo-merge", ("supervisor",), "profile", "POST", "/v1/merges/{merge_id}/undo"),
     Action("split", ("supervisor",), "profile", "POST", "/v1/customers/{customer_id}/split"),
     Action("ingest-bookings", ("booking-system",), "profile", "POST", "/v1/booking-events"),
+    # Records in a source system's name (only as the systems the key is registered for).
+    Action("write-source-records", ("booking-system",), "profile", "POST", "/v1/source-records"),
+    Action("import-source-records", ("booking-system",), "profile", "POST", "/v1/source-records/import"),
     Action("read-scores", ("ops", "supervisor"), "feedback", "GET", "/v1/scores"),
     Action("view-dashboard", ("ops", "supervisor"), "value", "GET", "/v1/tier-movements"),
     Action("read-score-breakdown", ("ops", "supervisor"), "feedback", "GET", "/v1/scores/breakdown"),

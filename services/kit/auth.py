@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from services.kit.limits import Clock, FailedKeyThrottle, KeyRateLimiter, retry_after
-from services.kit.settings import ApiKey, Role, ServiceSettings
+from services.kit.settings import RESERVED_SOURCE_SYSTEMS, ApiKey, Role, ServiceSettings
 
 IMPLIED_ROLES: dict[Role, frozenset[Role]] = {
     "admin": frozenset({"agent", "supervisor", "ops", "booking-system", "admin"}),
@@ -32,20 +32,50 @@ IMPLIED_ROLES: dict[Role, frozenset[Role]] = {
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, and in which role."""
+    """Who is calling, in which role, and (booking systems) as which source systems it may write."""
 
     name: str
     role: Role
+    source_systems: frozenset[str] = frozenset()
 
     def can_act_as(self, role: Role) -> bool:
         return role in IMPLIED_ROLES[self.role]
+
+    def may_write_as(self, source_system: str) -> bool:
+        """Whether this caller may state what `source_system` says (an admin may act as any)."""
+        if source_system in RESERVED_SOURCE_SYSTEMS:
+            return False
+        if self.role == "admin":
+            return True
+        return self.role == "booking-system" and source_system in self.source_systems
+
+
+def require_source(principal: Principal, *source_systems: str) -> None:
+    """403 unless the caller is registered for every one of `source_systems` (source authority).
+
+    A key of one booking system must never restate another system's records: the golden record
+    trusts a source's word by its name, so a write under a borrowed name is a forged statement."""
+    refused = sorted({s for s in source_systems if not principal.may_write_as(s)})
+    if not refused:
+        return
+    if principal.role == "booking-system":
+        registered = ", ".join(sorted(principal.source_systems)) or "none"
+        detail = f"{principal.name!r} may write only as the source systems it is registered for ({registered})"
+    else:
+        detail = (
+            f"role {principal.role!r} may not write as a source system; agents change data through corrections"
+            " (PATCH /v1/customers/{id}/fields)"
+        )
+    raise HTTPException(status.HTTP_403_FORBIDDEN, f"{detail}; refused: {', '.join(refused)}")
 
 
 class KeyRing:
     """Looks keys up by their SHA-256 digest, compared in constant time."""
 
     def __init__(self, keys: Iterable[ApiKey]) -> None:
-        self._by_digest = {self._digest(k.key.get_secret_value()): Principal(k.name, k.role) for k in keys}
+        self._by_digest = {
+            self._digest(k.key.get_secret_value()): Principal(k.name, k.role, frozenset(k.source_systems)) for k in keys
+        }
 
     @staticmethod
     def _digest(key: str) -> bytes:

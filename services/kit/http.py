@@ -23,6 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.kit.auditing import NOT_PERSONAL, AuditWriter, pending_row, write_to_service_pool
 from services.kit.auth import IMPLIED_ROLES, AbuseLimits, KeyRing, Principal, authenticate, require_roles
@@ -30,9 +31,21 @@ from services.kit.hygiene import BodySizeLimit, RejectNul, SecurityHeaders
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.kit.problems import PROBLEM_JSON, problem
+from services.kit.sensitive import Category, redact_body, visible_to
 from services.kit.settings import ServiceSettings
 
-__all__ = ["CAPABILITY_PAGE_HEADERS", "PROBLEM_JSON", "BodySizeLimit", "ProblemError", "create_app", "problem"]
+__all__ = [
+    "CAPABILITY_PAGE_HEADERS",
+    "PROBLEM_JSON",
+    "REDACTION_NOTE",
+    "BodySizeLimit",
+    "ProblemError",
+    "RedactSensitive",
+    "create_app",
+    "problem",
+    "reveals",
+    "withhold",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +90,72 @@ async def _audit_pending(request: Request, response: Response, writer: AuditWrit
     return response
 
 
+REDACTION_NOTE = (
+    "**Sensitive data.** Every JSON response passes one filter (`services/kit/sensitive.py`): a value the"
+    ' caller\'s role may not see is replaced by `{"redacted": "<category>"}` where it stands.'
+    " `special-category` (meal, dietary and accessibility codes, health: the `air.meal` and `needs.*`"
+    " preferences, meal and wheelchair/medical SSR codes) needs the supervisor role, `date-of-birth` an agent,"
+    " `secret-identifier` (passport, national id, known traveller and redress numbers) an admin."
+)
+
+
+def _visible(scope: Scope) -> frozenset[Category]:
+    """What the request's caller may see (nothing before a key was accepted)."""
+    state = scope.get("state") or {}
+    principal: Principal | None = state.get("principal")
+    if principal is None:
+        return frozenset()
+    return visible_to(principal.role, IMPLIED_ROLES[principal.role], withheld=state.get("withheld", ()))
+
+
+def withhold(request: Request, *categories: Category) -> None:
+    """Keep `categories` out of this response even where the caller's role may see them (need to know)."""
+    request.state.withheld = frozenset(getattr(request.state, "withheld", frozenset())) | set(categories)
+
+
+def reveals(request: Request, category: Category) -> bool:
+    """Whether this response will show values of `category` to its caller."""
+    return category in _visible(request.scope)
+
+
+class RedactSensitive:
+    """The one response filter: every JSON body leaves redacted for its caller (`services.kit.sensitive`).
+
+    ASGI, not a route class, so no route can be added without it; it holds a JSON body back until
+    it is complete (responses here are small documents, never streams)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def filtered(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                content_type = next((v for k, v in message.get("headers", ()) if k.lower() == b"content-type"), b"")
+                if b"json" in content_type:
+                    start = message
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                body = redact_body(b"".join(chunks), _visible(scope))
+                headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, filtered)
+
+
 def create_app(
     *,
     title: str,
@@ -89,7 +168,7 @@ def create_app(
     public_docs = settings.api_docs == "public"
     app = FastAPI(
         title=title,
-        description=description,
+        description=f"{description}\n\n{REDACTION_NOTE}" if description else REDACTION_NOTE,
         version="1.0.0",
         lifespan=lifespan,
         docs_url="/docs" if public_docs else None,
@@ -135,6 +214,9 @@ def create_app(
         cid = getattr(request.state, "correlation_id", None)
         log.exception("unhandled error on %s %s", request.method, request.url.path, extra={"correlation_id": cid})
         return problem(500, "internal error; the correlation id identifies it in the logs", correlation_id=cid)
+
+    # Innermost of the middleware (added first): it sees the principal the route authenticated.
+    app.add_middleware(RedactSensitive)
 
     @app.middleware("http")
     async def _context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -8,7 +8,7 @@ deployment sets them once. The service-specific variable wins when both are set.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -25,16 +25,45 @@ from services.kit.sealing import Sealer
 Role = Literal["agent", "supervisor", "ops", "booking-system", "admin"]
 
 
+SOURCE_SYSTEM_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+# Golden fields an agent corrected show "agent" as their source: no system may write as it.
+RESERVED_SOURCE_SYSTEMS = frozenset({"agent"})
+SourceSystem = Annotated[str, Field(min_length=1, max_length=50, pattern=SOURCE_SYSTEM_PATTERN)]
+
+
 class ApiKey(BaseModel):
-    """An API key and the role its holder acts in; `name` identifies the caller in audit logs."""
+    """An API key and the role its holder acts in; `name` identifies the caller in audit logs.
+
+    A booking-system key names the source systems it is registered for (`source_systems`): it may
+    write traveller records and booking events only as those systems. Other roles name none (an
+    admin may act as any system, audited; agents change data through corrections)."""
 
     name: str = Field(min_length=1)
     role: Role
     key: SecretStr
+    source_systems: list[SourceSystem] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _registered(self) -> ApiKey:
+        if self.role == "booking-system" and not self.source_systems:
+            raise ValueError(f"booking-system key {self.name!r} must name the source_systems it is registered for")
+        if reserved := RESERVED_SOURCE_SYSTEMS.intersection(self.source_systems):
+            raise ValueError(f"{sorted(reserved)} is reserved (agents' corrections), not a source system")
+        if self.role != "booking-system" and self.source_systems:
+            raise ValueError(f"only booking-system keys name source_systems ({self.name!r} is {self.role})")
+        return self
 
 
+# The development booking-system key writes as the demo's desks (deploy/demo/feed.py), the
+# README's CRM and web examples and the examples' GDS; any other system needs its own key.
+DEV_SOURCE_SYSTEMS = ("flight-desk", "hotel-desk", "car-desk", "crm", "web", "acme-gds")
 DEV_API_KEYS: tuple[ApiKey, ...] = tuple(
-    ApiKey(name=f"dev-{role}", role=role, key=SecretStr(f"dev-{role}-key"))
+    ApiKey(
+        name=f"dev-{role}",
+        role=role,
+        key=SecretStr(f"dev-{role}-key"),
+        source_systems=list(DEV_SOURCE_SYSTEMS) if role == "booking-system" else [],
+    )
     for role in ("agent", "supervisor", "ops", "booking-system", "admin")
 )
 

@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
 ]
 AGENT = {"X-API-Key": "dev-agent-key"}
 SUPERVISOR = {"X-API-Key": "dev-supervisor-key"}
+BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}  # registered for crm and web
 WAIT_MS = 20_000  # how long the browser waits for an element (a wait, not a timing assertion)
 
 
@@ -132,7 +133,7 @@ async def source_record(client: httpx.AsyncClient, given: str, family: str) -> s
         "source_id": f"crm-{given}-{family}".lower(),
         "traveller": {"given_name": given, "family_name": family, "email": f"{given}.{family}@initech.example".lower()},
     }
-    r = await client.post("/v1/source-records", json=body)
+    r = await client.post("/v1/source-records", json=body, headers=BOOKING_SYSTEM)
     assert r.status_code == 200, r.text
     return str(r.json()["customer_id"])
 

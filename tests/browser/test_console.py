@@ -16,6 +16,7 @@ from playwright.async_api import Browser, expect
 from tests import builders
 from tests.browser.console import (
     AGENT,
+    BOOKING_SYSTEM,
     SUPERVISOR,
     WAIT_MS,
     Stack,
@@ -146,7 +147,7 @@ async def test_supervisor_accepts_a_suspected_duplicate_in_the_review_queue(brow
                 "source_id": f"{system}-{family}",
                 "traveller": {"given_name": "Ingrid", "family_name": family, "nationality": nationality},
             }
-            r = await client.post("/v1/source-records", json=body, headers=SUPERVISOR)
+            r = await client.post("/v1/source-records", json=body, headers=BOOKING_SYSTEM)
             assert r.status_code == 200, r.text
             ids.append(r.json())
     assert ids[1]["review_candidate"] == ids[0]["customer_id"]
@@ -591,7 +592,7 @@ async def test_supervisor_compares_a_suspected_duplicate_again_and_keeps_them_ap
                 "source_id": f"{system}-{family}",
                 "traveller": {"given_name": "Maarten", "family_name": family, "nationality": nationality},
             }
-            r = await client.post("/v1/source-records", json=body)
+            r = await client.post("/v1/source-records", json=body, headers=BOOKING_SYSTEM)
             assert r.status_code == 200, r.text
             ids.append(r.json())
     assert ids[1]["review_candidate"] == ids[0]["customer_id"]

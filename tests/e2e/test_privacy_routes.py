@@ -6,6 +6,9 @@
 - A NUL character in any path or query parameter is a 422 problem, never a 500, and the
   connection it came on keeps serving.
 - Every response carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
+- Every GET, called with each role's key on a traveller with a special meal, dietary and
+  accessibility needs, a date of birth and a passport number, shows no value of a category the
+  role may not see (`services.kit.sensitive`), and the roles that may see one do.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from services.feedback.bootstrap import build_definition as feedback_definition
 from services.feedback.entrypoints.api import create_feedback_app
 from services.feedback.settings import FeedbackSettings
 from services.kit.auditing import PersonalRead, route_marker
-from services.kit.auth import authenticate
+from services.kit.auth import IMPLIED_ROLES, authenticate
 from services.kit.runtime import ServiceRuntime
+from services.kit.sensitive import BIRTH_DATE, CATEGORIES, SECRET, SPECIAL, Category, visible_to
 from services.notifications.bootstrap import build_definition as notifications_definition
 from services.notifications.entrypoints.api import create_notifications_app
 from services.notifications.settings import NotificationsSettings
@@ -42,6 +46,9 @@ from services.preferences.settings import PreferencesSettings
 from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.settings import ProfileSettings
+from services.value.bootstrap import build_definition as value_definition
+from services.value.entrypoints.api import create_value_app
+from services.value.settings import ValueSettings
 from tests import builders
 from tests.harness import SmtpServer, TestEnv, wait_until
 
@@ -53,6 +60,13 @@ FACTORIES: dict[str, Callable[[ServiceRuntime, bool], FastAPI]] = {
     "preferences": create_preferences_app,
     "feedback": create_feedback_app,
     "notifications": create_notifications_app,
+    "value": create_value_app,
+}
+# What the seeded traveller has of each category, as it would appear in a response.
+SEEN_AS: dict[Category, tuple[str, ...]] = {
+    SPECIAL: ("KSML", "wheelchair_ramp", "kosher"),
+    BIRTH_DATE: ("1971-03-17",),
+    SECRET: ("X7654321",),
 }
 
 
@@ -105,7 +119,12 @@ class System:
 
 async def _seed(env: TestEnv, system: System) -> None:
     """One traveller known to every service, with a delivery, a survey, a case, a review and a policy."""
-    created = builders.booking_created(traveller=builders.traveller(given_name="Priya", family_name="Raman"))
+    priya = builders.traveller(
+        given_name="Priya", family_name="Raman", date_of_birth="1971-03-17", passport_number="X7654321"
+    )
+    created = builders.booking_created(traveller=priya)
+    flight = created.payload.segments[0].model_copy(update={"meal": "KSML"})
+    created = created.model_copy(update={"payload": created.payload.model_copy(update={"segments": (flight,)})})
     await env.publish("booking.events.v1", created)
     await env.publish("booking.events.v1", builders.trip_completed(created))
     v = system.values
@@ -137,6 +156,11 @@ async def _seed(env: TestEnv, system: System) -> None:
         await wait_until(lambda: _ok(preferences, path, admin))
         r = await preferences.put(f"/v1/companies/{v['company_id']}/policy", json={}, headers=admin)
         assert r.status_code == 200, r.text
+        needs = {"needs.dietary": ["kosher"], "needs.accessibility": ["wheelchair_ramp"]}
+        r = await preferences.put(path, json={"values": needs, "source": "stated"}, headers=KEYS["supervisor"])
+        assert r.status_code == 200, r.text
+    async with system.client("value") as (_, value):
+        await wait_until(lambda: _ok(value, f"/v1/customers/{v['customer_id']}/value", admin))
     async with system.client("notifications") as (_, notifications):
 
         async def delivery() -> str | None:
@@ -169,6 +193,7 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[System]:
         "profile": profile_definition(env.settings(ProfileSettings)),
         "preferences": preferences_definition(env.settings(PreferencesSettings)),
         "feedback": feedback_definition(env.settings(FeedbackSettings)),
+        "value": value_definition(env.settings(ValueSettings)),
         "notifications": notifications_definition(
             env.settings(
                 NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2,
@@ -218,6 +243,34 @@ async def test_every_get_behind_a_key_is_classified_and_each_personal_read_is_au
             assert len(rows) == 1, f"{route.path} wrote {rows}"
             assert rows[0]["principal"] == "dev-admin"
             assert rows[0]["action"] in (marker.action, "customer.bulk_read"), rows
+
+
+async def test_no_get_shows_a_role_what_it_may_not_see(system: System) -> None:
+    seen: dict[Category, set[str]] = {c: set() for c in CATEGORIES}
+    for service in sorted(FACTORIES):
+        async with system.client(service) as (app, client):
+            for route in [r for r in keyed_routes(app) if "GET" in r.methods]:
+                path, query = fill(route, system.values, default="x")
+                # Code tables (not personal) list every meal and dietary code there is.
+                code_table = not isinstance(route_marker(route), PersonalRead)
+                for role, headers in KEYS.items():
+                    r = await client.get(path, params=query, headers=headers)
+                    if r.status_code != 200:
+                        continue
+                    visible = visible_to(role, IMPLIED_ROLES[role])  # type: ignore[arg-type]  # KEYS names roles
+                    for category, values in SEEN_AS.items():
+                        shown = [x for x in values if x in r.text]
+                        if shown and category == SPECIAL and code_table:
+                            continue
+                        if category not in visible:
+                            assert shown == [], f"{service} GET {route.path} shows {role} {category}: {shown}"
+                        elif shown:
+                            seen[category].add(role)
+    # The roles allowed to see a category do see it somewhere (the filter is not hiding everything).
+    assert seen[SPECIAL] == {"supervisor", "admin"}, seen
+    assert seen[BIRTH_DATE] == {"agent", "supervisor", "admin"}, seen
+    # Passport numbers are kept only as keyed hashes: no response has one, whoever asks.
+    assert seen[SECRET] == set(), seen
 
 
 @pytest.mark.parametrize("service", sorted(FACTORIES))

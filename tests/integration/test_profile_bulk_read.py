@@ -18,6 +18,7 @@ from tests.harness import TestEnv
 pytestmark = pytest.mark.integration
 
 AGENT = {"X-API-Key": "dev-agent-key"}
+BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
 CAP = 3
 
 
@@ -41,7 +42,7 @@ async def test_an_unfiltered_listing_is_capped_and_audited_as_a_bulk_read(
         family = f"Bulk{uuid.uuid4().hex[:8]}"
         person = {"given_name": "Ola", "family_name": family, "email": f"{family.lower()}@example.com"}
         record = {"source_system": "crm", "source_id": f"bulk-{i}-{family}", "traveller": person}
-        assert (await client.post("/v1/source-records", json=record, headers=AGENT)).status_code == 200
+        assert (await client.post("/v1/source-records", json=record, headers=BOOKING_SYSTEM)).status_code == 200
 
     cid = str(uuid.uuid4())
     r = await client.get("/v1/customers", params={"limit": 2}, headers={**AGENT, "X-Correlation-ID": cid})

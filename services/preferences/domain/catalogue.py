@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
+from services.kit.sensitive import preference_category
 from services.preferences.domain import codes
 from services.preferences.domain.inference import ACRISS_CATEGORY, DEPARTURE_WINDOWS, WINDOW
 
@@ -214,7 +215,7 @@ def _specs() -> list[KeySpec]:
                 _window("earliest", "latest", may_wrap=False), "window"),
         KeySpec("air.fare_types", "Fare types", _enum_list(("restricted", "flexible", "fully_refundable")),
                 "enum_list", ("restricted", "flexible", "fully_refundable"), list_valued=True),
-        KeySpec("air.meal", "Special meal (IATA SSR code)", _meal, "enum", tuple(codes.MEAL_CODES), sensitive=True,
+        KeySpec("air.meal", "Special meal (IATA SSR code)", _meal, "enum", tuple(codes.MEAL_CODES),
                 code_table="meals"),
         KeySpec("hotel.star_min", "Minimum hotel star class", _int_range(1, 5, "star class"), "int",
                 minimum=1, maximum=5),
@@ -239,9 +240,9 @@ def _specs() -> list[KeySpec]:
         KeySpec("rail.operators.preferred", "Preferred rail operators", _text_list, "text_list", list_valued=True),
         KeySpec("loyalty.memberships", "Loyalty programme memberships", _loyalty, "object_list", list_valued=True),
         KeySpec("needs.dietary", "Dietary needs", _enum_list(codes.DIETARY_NEEDS, max_items=13), "enum_list",
-                codes.DIETARY_NEEDS, sensitive=True, list_valued=True),
+                codes.DIETARY_NEEDS, list_valued=True),
         KeySpec("needs.accessibility", "Accessibility needs", _enum_list(codes.ACCESSIBILITY_NEEDS, max_items=13),
-                "enum_list", codes.ACCESSIBILITY_NEEDS, sensitive=True, list_valued=True),
+                "enum_list", codes.ACCESSIBILITY_NEEDS, list_valued=True),
         KeySpec("comms.language", "Language for messages", _language, "language"),
         KeySpec("comms.channels", "Channels in order of preference", _enum_list(CHANNELS), "enum_list", CHANNELS,
                 list_valued=True),
@@ -255,7 +256,8 @@ def _specs() -> list[KeySpec]:
     return specs
 
 
-SPECS: dict[str, KeySpec] = {s.key: s for s in _specs()}
+# Which keys are sensitive is the kit's decision (`services.kit.sensitive`), not the catalogue's.
+SPECS: dict[str, KeySpec] = {s.key: replace(s, sensitive=preference_category(s.key) is not None) for s in _specs()}
 SENSITIVE_KEYS = frozenset(s.key for s in SPECS.values() if s.sensitive)
 # The catalogue's order ranks keys by how much they matter to a trip (seat and cabin first):
 # of several questions to a traveller, the first is the one worth asking.

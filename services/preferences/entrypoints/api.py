@@ -16,8 +16,9 @@ from services.kit.auth import Principal, require_roles
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.exporting import export_router
-from services.kit.http import ProblemError, create_app
+from services.kit.http import ProblemError, create_app, reveals, withhold
 from services.kit.runtime import ServiceRuntime
+from services.kit.sensitive import SPECIAL
 from services.preferences.adapters import exporting
 from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue, codes, inference, policy
@@ -62,7 +63,8 @@ class PreferencesPublic(BaseModel):
     preferences: list[PreferencePublic]
     redacted_keys: list[str] = Field(
         default_factory=list,
-        description="Sensitive keys present but not shown (needs include_sensitive and supervisor)",
+        description='Sensitive keys whose values are redacted in this response (`{"redacted": "special-category"}`;'
+        " shown with include_sensitive to a supervisor)",
     )
 
 
@@ -103,13 +105,19 @@ def _sensitive_access(principal: Principal, include_sensitive: bool) -> bool:
     return include_sensitive
 
 
-def _public(prefs: dict[str, Preference], *, show_sensitive: bool) -> tuple[list[PreferencePublic], list[str]]:
+def _public(
+    request: Request, prefs: dict[str, Preference], *, show_sensitive: bool
+) -> tuple[list[PreferencePublic], list[str]]:
+    """Every preference, and the keys whose values the caller will not see: the kit's response filter
+    redacts them (`services.kit.sensitive`); a caller who did not ask for them does not get them either."""
+    if not show_sensitive:
+        withhold(request, SPECIAL)
+    hidden = not reveals(request, SPECIAL)
     shown, redacted = [], []
     for key, p in prefs.items():
         sensitive = catalogue.is_sensitive(key)
-        if sensitive and not show_sensitive:
+        if sensitive and hidden:
             redacted.append(key)
-            continue
         shown.append(
             PreferencePublic(
                 key=key, value=p.value, source=p.source, confidence=p.confidence, evidence_count=p.evidence_count,
@@ -138,7 +146,7 @@ async def get_preferences(
     show = _sensitive_access(principal, include_sensitive)
     async with _transaction(request) as conn:
         row = await _row(conn, customer_id)
-        shown, redacted = _public(row.prefs.preferences(), show_sensitive=show)
+        shown, redacted = _public(request, row.prefs.preferences(), show_sensitive=show)
         if show:
             trail.action = "preferences.sensitive.read"
         await trail.record(conn, row.prefs.customer_id)
@@ -176,7 +184,7 @@ async def set_preferences(
             conn, principal, "preferences.write", row.prefs.customer_id, keys=sorted(body.values),
             sensitive_keys=sensitive, source=body.source,
         )  # fmt: skip
-        shown, redacted = _public(row.prefs.preferences(), show_sensitive=bool(sensitive))
+        shown, redacted = _public(request, row.prefs.preferences(), show_sensitive=bool(sensitive))
     return PreferencesPublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
         version=row.version, preferences=shown, redacted_keys=redacted,
@@ -216,7 +224,7 @@ async def get_effective(
         if show:
             trail.action = "preferences.sensitive.read"
         await trail.record(conn, row.prefs.customer_id, view="effective")
-    shown, redacted = _public(effective.preferences, show_sensitive=show)
+    shown, redacted = _public(request, effective.preferences, show_sensitive=show)
     return EffectivePublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
         version=row.version, preferences=shown, redacted_keys=redacted, policy_version=effective.policy_version,
@@ -275,9 +283,9 @@ async def explain(
     current = prefs.preferences()
     keys = [key] if key is not None else sorted(set(inferences) | set(prefs.explicit))
     out = []
+    if not show:
+        withhold(request, SPECIAL)  # sensitive keys stay listed, their values redacted by the kit
     for k in keys:
-        if catalogue.is_sensitive(k) and not show:
-            continue
         inf = inferences.get(k)
         window = inference.window(prefs.observations.get(k, []))
         e = prefs.explicit.get(k)
@@ -374,7 +382,7 @@ async def answer_confirmation(
             conn, principal, "preferences.confirmation", row.prefs.customer_id, request_id=str(request_id),
             accepted=body.accepted, value=value,
         )  # fmt: skip
-    shown, redacted = _public(row.prefs.preferences(), show_sensitive=False)
+    shown, redacted = _public(request, row.prefs.preferences(), show_sensitive=False)
     return PreferencesPublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
         version=row.version, preferences=shown, redacted_keys=redacted,
@@ -428,7 +436,7 @@ async def confirm_inference(
         if not sensitive:
             detail["value"] = value
         await _audit(conn, principal, "preferences.confirm", row.prefs.customer_id, **detail)
-        shown, redacted = _public(row.prefs.preferences(), show_sensitive=sensitive)
+        shown, redacted = _public(request, row.prefs.preferences(), show_sensitive=sensitive)
     return PreferencesPublic(
         customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
         version=row.version, preferences=shown, redacted_keys=redacted,

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
 from pydantic import BaseModel, Field
 
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
-from services.kit.auth import Principal, require_roles
-from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1
+from services.kit.auth import Principal, require_roles, require_source
+from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1, booking_subject
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
@@ -40,8 +40,9 @@ from services.profile.settings import ProfileSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
+# Writes in a source system's name: booking-system keys, each only as the systems it is registered
+# for (`require_source`), and admins as any (audited). Agents change data through corrections.
 BookingSystem = Annotated[Principal, Depends(require_roles("booking-system"))]
-Ingest = Annotated[Principal, Depends(require_roles("booking-system", "agent"))]
 # Reads of personal data: the HTTP shell audits each one, and each refusal.
 Search = Annotated[AuditTrail, Depends(PersonalRead("customer.search", subject=None))]
 CustomerRead = Annotated[AuditTrail, Depends(PersonalRead("customer.read"))]
@@ -267,6 +268,13 @@ async def _audit(
     await audit(conn, principal, action, subject, detail)
 
 
+def _acting_as(principal: Principal, source_systems: list[str]) -> dict[str, Any]:
+    """Audit detail of a write made in a source system's name by someone who is not that system."""
+    if principal.role == "booking-system":
+        return {}
+    return {"acting_as": sorted(set(source_systems))}
+
+
 def _next(offset: int, limit: int, got: int) -> int | None:
     return offset + limit if got == limit else None
 
@@ -309,8 +317,11 @@ router = APIRouter(prefix="/v1")
 
 
 @router.post("/source-records", response_model=ResolutionPublic, tags=["ingest"])
-async def post_source_record(request: Request, principal: Ingest, body: SourceRecordIn) -> ResolutionPublic:
-    """Resolve one source record now; re-sending the same source record updates it."""
+async def post_source_record(request: Request, principal: BookingSystem, body: SourceRecordIn) -> ResolutionPublic:
+    """Resolve one source record now; re-sending the same source record updates it.
+
+    Only as a source system the key is registered for (403 otherwise; an admin may write as any)."""
+    require_source(principal, body.source_system)
     config = _config(request)
     seen = body.seen_at or datetime.now().astimezone()
     item = incoming_from_traveller(
@@ -328,7 +339,8 @@ async def post_source_record(request: Request, principal: Ingest, body: SourceRe
             principal,
             "source_record.upsert",
             outcome.customer_id,
-            {"source_system": body.source_system, "source_id": body.source_id, "rule": outcome.rule},
+            {"source_system": body.source_system, "source_id": body.source_id, "rule": outcome.rule}
+            | _acting_as(principal, [body.source_system]),
         )
     return ResolutionPublic(
         customer_id=outcome.customer_id,
@@ -342,24 +354,28 @@ async def post_source_record(request: Request, principal: Ingest, body: SourceRe
 @router.post("/source-records/import", response_model=ImportPublic, tags=["ingest"])
 async def import_source_records(
     request: Request,
-    principal: Ingest,
+    principal: BookingSystem,
     format: Annotated[Literal["csv", "jsonl"], Query(description="csv (with header) or jsonl")],
     source_system: Annotated[str | None, Query(max_length=50, description="Default for rows without one")] = None,
 ) -> ImportPublic:
-    """Import a small file of source records (body: CSV or JSON Lines text; large files go through the CLI)."""
+    """Import a small file of source records (body: CSV or JSON Lines text; large files go through the CLI).
+
+    Every row's source system must be one the key is registered for: otherwise nothing is imported (403)."""
     raw = await request.body()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ProblemError(422, "the file must be UTF-8 text", type_="/problems/invalid-file") from exc
+    # The body is small (the request size limit): read it whole, so the whole file is refused
+    # before any row is resolved when one row names a system the key may not write as.
+    rows = list(bulk.read_rows(bulk.text_lines(text), format))
+    named = bulk.source_systems_of(rows, default_source=source_system)
+    require_source(principal, *named)
     config = _config(request)
     async with _connection(request, transaction=True) as conn:
-        summary = await bulk.import_rows(
-            conn, bulk.read_rows(bulk.text_lines(text), format), config=config, default_source=source_system
-        )
-        await _audit(
-            conn, principal, "source_record.import", None, {k: v for k, v in summary.to_json().items() if k != "errors"}
-        )
+        summary = await bulk.import_rows(conn, rows, config=config, default_source=source_system)
+        detail = {k: v for k, v in summary.to_json().items() if k != "errors"}
+        await _audit(conn, principal, "source_record.import", None, detail | _acting_as(principal, named))
     return ImportPublic(**summary.to_json())
 
 
@@ -376,7 +392,18 @@ async def post_booking_event(
         raise ProblemError(422, str(exc), type_="/problems/invalid-event") from exc
     if type(event.payload) not in BOOKING_PAYLOADS:
         raise ProblemError(422, f"{event.event_type} is not a booking event", type_="/problems/invalid-event")
+    source_system = str(getattr(event.payload, "source_system", ""))
+    require_source(principal, source_system)
+    # The key orders a booking's events and names the system too: it must be the payload's.
+    expected = booking_subject(source_system, str(getattr(event.payload, "booking_id", "")))
+    if event.subject_id != expected:
+        raise ProblemError(
+            422, f"subject_id must be {expected!r} (source_system:booking_id)", type_="/problems/invalid-event"
+        )
     runtime = runtime_of(request)
+    if acting := _acting_as(principal, [source_system]):
+        async with _connection(request) as conn:
+            await _audit(conn, principal, "booking_event.accept", None, {"event_id": str(event.event_id), **acting})
     topic = runtime.settings.topic("booking.events.v1")
     await runtime.producer.send(
         OutgoingRecord(

@@ -224,6 +224,20 @@ def read_rows(lines: Iterable[str], fmt: Format) -> Iterator[tuple[int, dict[str
         yield number, data if isinstance(data, dict) else RowError("a line must hold a JSON object")
 
 
+def source_systems_of(
+    rows: Iterable[tuple[int, dict[str, Any] | RowError]], *, default_source: str | None
+) -> list[str]:
+    """The source systems the rows write as (each row's own, else the default), sorted: whoever
+    imports them must be registered for every one."""
+    named = set()
+    for _, row in rows:
+        if isinstance(row, dict):
+            system = str(row.get("source_system") or default_source or "").strip()
+            if system:
+                named.add(system)
+    return sorted(named)
+
+
 async def import_rows(
     pool_or_conn: asyncpg.Pool | asyncpg.Connection,
     rows: Iterable[tuple[int, dict[str, Any] | RowError]],

@@ -52,9 +52,15 @@ export function money(amount, currency) {
   }
 }
 
+/** A value the service withheld from this role: `{"redacted": "<category>"}` (services/kit/sensitive.py). */
+export function isRedacted(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && typeof v.redacted === "string";
+}
+
 /** Any JSON value as one line of text. */
 export function value(v) {
   if (v === null || v === undefined || v === "") return "—";
+  if (isRedacted(v)) return `hidden (${v.redacted.replaceAll("-", " ")})`;
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (Array.isArray(v)) return v.length ? v.map(value).join(", ") : "—";
   if (typeof v === "object") {

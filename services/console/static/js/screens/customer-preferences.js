@@ -32,7 +32,7 @@ const SOURCES = {
 
 /** A preference's value as a person reads it: codes with their names ("AVML (Asian vegetarian)"). */
 function valueText(spec, value) {
-  if (!spec?.code_table || value === null || value === undefined) return format.value(value);
+  if (!spec?.code_table || value === null || value === undefined || format.isRedacted(value)) return format.value(value);
   const items = Array.isArray(value) ? value : [value];
   return items.length ? items.map((code) => codeText(spec.code_table, code)).join(", ") : "—";
 }
@@ -290,7 +290,8 @@ function confirmations(ctx, panel, items, specs) {
 }
 
 function render(ctx, panel, [effective, specs, asked]) {
-  const items = effective.preferences ?? [];
+  // Withheld values come back redacted; the note below counts them instead of listing them.
+  const items = (effective.preferences ?? []).filter((p) => !format.isRedacted(p.value));
   const conflicts = effective.conflicts ?? [];
   const redacted = effective.redacted_keys ?? [];
   const editor = editForm(ctx, panel, specs);
