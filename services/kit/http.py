@@ -29,6 +29,7 @@ from services.kit.auth import IMPLIED_ROLES, AbuseLimits, KeyRing, Principal, au
 from services.kit.hygiene import BodySizeLimit, RejectNul, SecurityHeaders
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.kit.openapi import READINESS_RESPONSES, document_problems
 from services.kit.problems import PROBLEM_JSON, problem
 from services.kit.settings import ServiceSettings
 
@@ -96,6 +97,7 @@ def create_app(
         redoc_url="/redoc" if public_docs else None,
         openapi_url="/openapi.json" if public_docs else None,
     )
+    document_problems(app)  # every route's 4xx/5xx in the OpenAPI document, as problem details
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.api_keys)
     app.state.limits = AbuseLimits.from_settings(settings)
@@ -172,7 +174,7 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=READINESS_RESPONSES)
     async def readyz() -> JSONResponse:
         """Readiness: database, broker and consumers are up."""
         checks = await readiness(app)() if readiness else {}
