@@ -29,7 +29,7 @@ from services.kit.auth import IMPLIED_ROLES, AbuseLimits, KeyRing, Principal, au
 from services.kit.hygiene import BodySizeLimit, RejectNul, SecurityHeaders
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.kit.openapi import READINESS_RESPONSES, document_problems
+from services.kit.openapi import METRICS_RESPONSES, READINESS_RESPONSES, document_problems
 from services.kit.problems import PROBLEM_JSON, problem
 from services.kit.settings import ServiceSettings
 
@@ -188,7 +188,7 @@ def create_app(
         """Who the API key belongs to, its role and the roles it may act in."""
         return {"name": principal.name, "role": principal.role, "acts_as": sorted(IMPLIED_ROLES[principal.role])}
 
-    @app.get("/metrics", tags=["operations"], dependencies=[NOT_PERSONAL])
+    @app.get("/metrics", tags=["operations"], dependencies=[NOT_PERSONAL], responses=METRICS_RESPONSES)
     async def metrics(_: Annotated[Principal, Depends(require_roles("ops"))]) -> Response:
         """Prometheus metrics (role: ops)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -38,7 +38,7 @@ from services.kit.auditing import PersonalRead
 from services.kit.auth import authenticate
 from services.kit.problems import PROBLEM_JSON, problem
 
-__all__ = ["PROBLEM_SCHEMA", "READINESS_RESPONSES", "document_problems", "route_problems"]
+__all__ = ["METRICS_RESPONSES", "PROBLEM_SCHEMA", "READINESS_RESPONSES", "document_problems", "route_problems"]
 
 # RFC 9457 members, plus the extensions this house sends: the correlation id and, on 422, the fields.
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -86,6 +86,7 @@ READINESS_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 # Why each status is answered, when the route does not say it in its own words.
 _REASONS: dict[int, str] = {
+    400: "The request body could not be read (not JSON, or not UTF-8)",
     401: "No API key, or an unknown one (X-API-Key or Authorization: Bearer)",
     403: "The key's role may not do this",
     404: "Nothing is known under an id the path names",
@@ -109,6 +110,10 @@ _SECURITY_SCHEMES: dict[str, Any] = {
     "Bearer": {"type": "http", "scheme": "bearer", "description": "The same API key as a bearer token"},
 }
 _SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
+# `/metrics` answers in Prometheus' text format.
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}},
+}
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:
@@ -137,7 +142,7 @@ def route_problems(route: APIRoute) -> set[int]:
     if dependant.path_params or any(d.path_params for d in dependant.dependencies):
         statuses.add(404)
     if route.body_field is not None:
-        statuses |= {413, 415}
+        statuses |= {400, 413, 415}
     return statuses
 
 

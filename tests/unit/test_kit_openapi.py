@@ -56,7 +56,7 @@ def _responses(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
 def test_each_route_documents_what_its_dependencies_and_its_own_words_can_answer() -> None:
     doc = _app().openapi()
     put = _responses(doc, "/things/{name}", "put")
-    assert set(put) == {"200", "401", "403", "404", "409", "413", "415", "422", "429", "500"}
+    assert set(put) == {"200", "400", "401", "403", "404", "409", "413", "415", "422", "429", "500"}
     read = _responses(doc, "/things/{name}", "get")
     assert set(read) == {"200", "401", "404", "422", "429", "500", "503"}, "no role check: no 403"
     assert set(_responses(doc, "/healthz", "get")) == {"200", "500"}, "an open route refuses no key"
@@ -114,3 +114,25 @@ def test_quiet_hours_schema_says_what_the_route_accepts() -> None:
         start = model.model_json_schema()["properties"]["start"]
         assert "format" not in start, "JSON Schema's `time` format demands an offset; these times have none"
         assert start["pattern"].startswith("^")
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "2026-12-01"])
+def test_score_periods_take_only_the_iso_instants_the_schema_promises(value: str) -> None:
+    from pydantic import TypeAdapter
+
+    from services.feedback.entrypoints.api import IsoInstant
+
+    with pytest.raises(ValidationError):
+        TypeAdapter(IsoInstant).validate_python(value)
+    assert TypeAdapter(IsoInstant).validate_python("2026-12-01T00:00:00Z").year == 2026
+
+
+def test_business_rules_the_schema_can_say_are_in_it() -> None:
+    from services.feedback.entrypoints.schemas import AnswerIn, CaseUpdate
+    from services.value.entrypoints.schemas import RateIn
+
+    assert CaseUpdate.model_json_schema()["minProperties"] == 1, "an empty change is refused"
+    assert {tuple(a["required"]) for a in AnswerIn.model_json_schema()["anyOf"]} == {("csat",), ("nps",)}
+    with pytest.raises(ValidationError):
+        RateIn.model_validate({"currency": "USD", "valid_from": "2026-01-01", "rate": 5e-324})
+    assert "minimum" in str(RateIn.model_json_schema()["properties"]["rate"]), "the smallest rate is documented"

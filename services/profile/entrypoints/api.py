@@ -684,7 +684,12 @@ async def explain_link(
     )
 
 
-@router.get("/explain", response_model=PairExplainPublic, tags=["matching"])
+@router.get(
+    "/explain",
+    response_model=PairExplainPublic,
+    tags=["matching"],
+    responses={404: {"description": "customer_a or customer_b names no known customer"}},
+)
 async def explain_pair(
     request: Request,
     principal: Agent,
@@ -794,7 +799,13 @@ async def decide_review(review_id: str, body: ReviewDecision, request: Request, 
 # --- merge, unmerge, split ---------------------------------------------------------------------
 
 
-@router.post("/merges", status_code=status.HTTP_201_CREATED, response_model=MergePublic, tags=["merge"])
+@router.post(
+    "/merges",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MergePublic,
+    tags=["merge"],
+    responses={404: {"description": "survivor_id or absorbed_id names no known customer"}},
+)
 async def merge_customers(body: MergeIn, request: Request, principal: Supervisor) -> MergePublic:
     """Merge `absorbed_id` into `survivor_id`; the absorbed id keeps redirecting to the survivor."""
     async with _connection(request, transaction=True) as conn:
