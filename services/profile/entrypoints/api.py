@@ -14,7 +14,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi import Path as FastAPIPath
+from pydantic import BaseModel, Field, JsonValue
 
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
@@ -206,8 +207,13 @@ class SplitPublic(BaseModel):
     new_customer_id: str
 
 
+# A golden field an agent may correct, as the schema says (curation refuses any other with 422).
+_CORRECTABLE: list[JsonValue] = [*sorted(curation.CORRECTABLE_FIELDS)]
+CorrectableField = Annotated[str, FastAPIPath(json_schema_extra={"enum": _CORRECTABLE})]
+
+
 class CorrectionIn(BaseModel):
-    field: str = Field(min_length=1, max_length=50)
+    field: str = Field(min_length=1, max_length=50, json_schema_extra={"enum": _CORRECTABLE})
     value: str | None = Field(max_length=500)
 
 
@@ -578,7 +584,9 @@ async def correct_field(customer_id: str, body: CorrectionIn, request: Request, 
 
 
 @router.delete("/customers/{customer_id}/fields/{field}", response_model=CustomerPublic, tags=["customers"])
-async def withdraw_correction(customer_id: str, field: str, request: Request, principal: Agent) -> CustomerPublic:
+async def withdraw_correction(
+    customer_id: str, field: CorrectableField, request: Request, principal: Agent
+) -> CustomerPublic:
     """Withdraw an agent's correction of one field: the field follows the source records again."""
     async with _connection(request, transaction=True) as conn:
         try:
