@@ -199,14 +199,21 @@ def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route of the app serves on the request's path."""
-    methods: set[str] = set()
+    """The methods of the path the request names, as the document lists them.
+
+    Of the path templates that match, the most literal one is meant (`/preferences/effective`,
+    not `/preferences/{key}`); its methods are gathered from every route declaring it.
+    """
+    by_template: dict[str, set[str]] = {}
     for route in app.router.routes:
         match, _ = route.matches({**request.scope, "method": "__none__"})
         route_methods = getattr(route, "methods", None)
         if match is not Match.NONE and route_methods:
-            methods |= set(route_methods)
-    return sorted(methods)
+            by_template.setdefault(getattr(route, "path_format", ""), set()).update(route_methods)
+    if not by_template:
+        return []
+    meant = min(by_template, key=lambda template: (template.count("{"), -len(template)))
+    return sorted(by_template[meant])
 
 
 def document_problems(app: FastAPI) -> None:
