@@ -30,6 +30,7 @@ from services.kit.auth import IMPLIED_ROLES, AbuseLimits, KeyRing, Principal, au
 from services.kit.hygiene import BodySizeLimit, RejectNul, SecurityHeaders
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.kit.openapi import METRICS_RESPONSES, READINESS_RESPONSES, document_problems
 from services.kit.problems import PROBLEM_JSON, problem
 from services.kit.sensitive import Category, redact_body, visible_to
 from services.kit.settings import ServiceSettings
@@ -175,6 +176,7 @@ def create_app(
         redoc_url="/redoc" if public_docs else None,
         openapi_url="/openapi.json" if public_docs else None,
     )
+    document_problems(app)  # every route's 4xx/5xx in the OpenAPI document, as problem details
     app.state.settings = settings
     app.state.keyring = KeyRing(settings.api_keys)
     app.state.limits = AbuseLimits.from_settings(settings)
@@ -254,7 +256,7 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses=READINESS_RESPONSES)
     async def readyz() -> JSONResponse:
         """Readiness: database, broker and consumers are up."""
         checks = await readiness(app)() if readiness else {}
@@ -268,7 +270,7 @@ def create_app(
         """Who the API key belongs to, its role and the roles it may act in."""
         return {"name": principal.name, "role": principal.role, "acts_as": sorted(IMPLIED_ROLES[principal.role])}
 
-    @app.get("/metrics", tags=["operations"], dependencies=[NOT_PERSONAL])
+    @app.get("/metrics", tags=["operations"], dependencies=[NOT_PERSONAL], responses=METRICS_RESPONSES)
     async def metrics(_: Annotated[Principal, Depends(require_roles("ops"))]) -> Response:
         """Prometheus metrics (role: ops)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -568,6 +568,13 @@ async def test_api_roles_problems_consents_and_deliveries(env: TestEnv, smtp: Sm
                 f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30", "end": "23:30"}, headers=agent
             )
             assert r.status_code == 422
+            # A window follows the traveller's own time zone: a fixed offset is refused, not dropped.
+            r = await client.put(
+                f"/v1/customers/{cid}/quiet-hours", json={"start": "23:30+02:00", "end": "06:00"}, headers=agent
+            )
+            assert r.status_code == 422
+            assert r.json()["errors"][0]["field"] == "start"
+            assert (await client.get(f"/v1/customers/{cid}/quiet-hours", headers=agent)).json()["start"] == "23:30:00"
 
             await env.publish(BOOKINGS, booking(cid, booking_id="ACME-API"))
             [row] = await wait_until(lambda: _sent_rows(runtime, cid))

@@ -5,12 +5,13 @@ The traveller's survey routes live in `survey_pages`, authorised by the link's t
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Query, Request, status
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from services.feedback.adapters import exporting, trips
 from services.feedback.adapters import repository as repo
@@ -149,6 +150,18 @@ async def _audit(
     await audit(conn, principal, action, subject_id, detail)
 
 
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
+
+
+def _iso_instant(value: object) -> object:
+    """Only ISO 8601 text, as the date-time format says (pydantic alone reads a number as epoch seconds)."""
+    if isinstance(value, str) and not _ISO_INSTANT.fullmatch(value):
+        raise ValueError("expects an ISO 8601 date-time with an offset, e.g. 2026-12-01T00:00:00Z")
+    return value
+
+
+IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_instant)]
+
 router = APIRouter(prefix="/v1")
 
 
@@ -216,7 +229,13 @@ async def list_cases(
     return CasePage(items=[CasePublic(**_case_public(c, now=now)) for c in cases], limit=limit, offset=offset)
 
 
-@router.post("/cases", status_code=status.HTTP_201_CREATED, response_model=CaseDetail, tags=["cases"])
+@router.post(
+    "/cases",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CaseDetail,
+    tags=["cases"],
+    responses={404: {"description": "customer_id names no customer known here"}},
+)
 async def create_case(body: CaseCreate, request: Request, principal: Agent) -> CaseDetail:
     """Open a case for a customer; its SLA deadlines follow from the priority."""
     now = utc_now()
@@ -286,8 +305,8 @@ async def scores(
     trail: ScoresRead,
     company_id: Annotated[str | None, Query(max_length=100)] = None,
     customer_id: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[AwareDatetime | None, Query(alias="from", description="Period start; default 30 days ago")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="Period end, exclusive; default now")] = None,
+    since: Annotated[IsoInstant | None, Query(alias="from", description="Period start; default 30 days ago")] = None,
+    until: Annotated[IsoInstant | None, Query(alias="to", description="Period end, exclusive; default now")] = None,
 ) -> ScoresPublic:
     """CSAT average and NPS of the answers given in a period, for a company, a customer or everyone."""
     end = until or utc_now()

@@ -14,7 +14,16 @@ from services.feedback.domain.surveys import COMMENT_MAX, InvitationStatus, Surv
 class AnswerIn(BaseModel):
     """A traveller's answer: at least one of the two scores."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The rule "csat or nps" in the schema too, so that clients can check it before sending.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["csat"], "properties": {"csat": {"type": "integer"}}},
+                {"required": ["nps"], "properties": {"nps": {"type": "integer"}}},
+            ]
+        },
+    )
 
     csat: int | None = Field(default=None, ge=1, le=5, description="Satisfaction, 1 (very dissatisfied) to 5")
     nps: int | None = Field(default=None, ge=0, le=10, description="Likelihood to recommend, 0 to 10")
@@ -85,7 +94,7 @@ class CaseCreate(BaseModel):
 class CaseUpdate(BaseModel):
     """Fields to change; `assignee: null` unassigns; closing needs a supervisor."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     status: CaseStatus | None = None
     priority: Priority | None = None

@@ -82,7 +82,34 @@ def _form_int(values: dict[str, list[str]], name: str, errors: list[str]) -> int
         return None
 
 
-@router.post("/surveys/{token}", response_class=HTMLResponse)
+@router.post(
+    "/surveys/{token}",
+    response_class=HTMLResponse,
+    # The page reads its form itself; the document says what it reads and answers.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM_TYPE: {
+                    "schema": {
+                        "type": "object",
+                        "required": [],
+                        "properties": {
+                            "csat": {"type": "string", "pattern": "^[1-5]$"},
+                            "nps": {"type": "string", "pattern": "^([0-9]|10)$"},
+                            "comment": {"type": "string", "maxLength": 2000},
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        303: {"description": "Answered: to the thank-you page"},
+        410: {"description": "The survey is closed"},
+        415: {"description": "Not a form"},
+    },
+)
 async def submit_survey_form(token: str, request: Request) -> Response:
     """Answer the survey from its HTML form; redirects to the thank-you page."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
@@ -45,6 +46,34 @@ QuietHoursRead = Annotated[AuditTrail, Depends(PersonalRead("quiet_hours.read"))
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 # Holds an agent may lift: quiet hours and a retry's wait (waiting for contact data cannot be skipped).
 RELEASABLE = (QUIET_HOURS, RETRY)
+_LOCAL_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?")
+
+
+def _local_time(value: object) -> time:
+    """A wall-clock time of the traveller's day: `HH:MM[:SS[.ffffff]]`, without an offset.
+
+    Quiet hours follow the traveller's own time zone (from the customer view) through every change
+    of the clocks; a fixed offset cannot say that, so one is refused rather than dropped.
+    """
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if isinstance(value, str) and _LOCAL_TIME.fullmatch(value):
+        return time.fromisoformat(value)
+    raise ValueError("expects a local time HH:MM or HH:MM:SS without an offset (the traveller's own time zone applies)")
+
+
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_local_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^{_LOCAL_TIME.pattern}$",
+            "description": "Local time of the traveller (their home time zone), HH:MM or HH:MM:SS, no offset",
+            "examples": ["22:00", "07:30:00"],
+        }
+    ),
+]
 
 
 class DeliveryPublic(BaseModel):
@@ -123,8 +152,8 @@ class ConsentUpdate(BaseModel):
 class QuietHoursPublic(BaseModel):
     customer_id: str
     enabled: bool
-    start: time = Field(description="Local time of the traveller")
-    end: time
+    start: LocalTime
+    end: LocalTime
     source: Literal["default", "agent", "preferences"] = Field(
         description="default: the service's setting; agent: set through this API (by the agent named in"
         " updated_by); preferences: the traveller's stated comms.quiet_hours in the shared customer view"
@@ -140,12 +169,12 @@ class QuietHoursUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHoursUpdate:
-        if self.enabled and self.start.replace(tzinfo=None) == self.end.replace(tzinfo=None):
+        if self.enabled and self.start == self.end:
             raise ValueError("start and end must differ; set enabled=false for no quiet hours")
         return self
 
@@ -361,8 +390,8 @@ async def put_quiet_hours(
             conn,
             customer_id=customer_id,
             enabled=body.enabled,
-            start=body.start.replace(tzinfo=None),
-            end=body.end.replace(tzinfo=None),
+            start=body.start,
+            end=body.end,
             updated_by=principal.name,
         )
         await _audit(conn, principal, "quiet_hours.update", customer_id, body.model_dump(mode="json"))

@@ -223,7 +223,30 @@ async def question_page(token: str, request: Request) -> Response:
     return _render(request, "question.html", question=q)
 
 
-@router.post("/confirmations/{token}", response_class=HTMLResponse)
+@router.post(
+    "/confirmations/{token}",
+    response_class=HTMLResponse,
+    # The page reads its form itself; the document says what it reads and answers.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM_TYPE: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["answer"],
+                        "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        303: {"description": "Answered: back to the page"},
+        410: {"description": "The link expired"},
+        415: {"description": "Not a form"},
+    },
+)
 async def answer_page(token: str, request: Request) -> Response:
     """The answer from the page's form (`answer=yes` or `answer=no`); redirects back to the page."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:

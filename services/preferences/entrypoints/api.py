@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
+from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field, ValidationError
 
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
@@ -127,6 +128,9 @@ def _public(
     return shown, redacted
 
 
+# A key of the catalogue, as the schema says (the handlers refuse any other with 422 as before).
+PreferenceKey = Annotated[str, FastAPIPath(json_schema_extra={"enum": sorted(catalogue.SPECS)})]
+
 router = APIRouter(prefix="/v1")
 
 IncludeSensitive = Annotated[
@@ -192,7 +196,7 @@ async def set_preferences(
 
 
 @router.delete("/customers/{customer_id}/preferences/{key}", status_code=204, tags=["preferences"])
-async def clear_preference(customer_id: str, key: str, request: Request, principal: Agent) -> None:
+async def clear_preference(customer_id: str, key: PreferenceKey, request: Request, principal: Agent) -> None:
     """Remove an explicit preference: inference (and policy) apply again."""
     _sensitive_access(principal, catalogue.is_sensitive(key))
     async with _transaction(request) as conn:
@@ -408,7 +412,7 @@ class ConfirmInference(BaseModel):
     "/customers/{customer_id}/preferences/{key}/confirm", response_model=PreferencesPublic, tags=["preferences"]
 )
 async def confirm_inference(
-    customer_id: str, key: str, body: ConfirmInference, request: Request, principal: Agent
+    customer_id: str, key: PreferenceKey, body: ConfirmInference, request: Request, principal: Agent
 ) -> PreferencesPublic:
     """Confirm an inferred preference (it becomes stated or agent-set) or reject it (declined: no longer used
     or asked about), whether or not the traveller was asked; pending questions about the key are closed.

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi import Path as FastAPIPath
+from pydantic import BaseModel, Field, JsonValue
 
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles, require_source
@@ -210,8 +211,13 @@ class SplitPublic(BaseModel):
     new_customer_id: str
 
 
+# A golden field an agent may correct, as the schema says (curation refuses any other with 422).
+_CORRECTABLE: list[JsonValue] = [*sorted(curation.CORRECTABLE_FIELDS)]
+CorrectableField = Annotated[str, FastAPIPath(json_schema_extra={"enum": _CORRECTABLE})]
+
+
 class CorrectionIn(BaseModel):
-    field: str = Field(min_length=1, max_length=50)
+    field: str = Field(min_length=1, max_length=50, json_schema_extra={"enum": _CORRECTABLE})
     value: str | None = Field(max_length=500)
 
 
@@ -608,7 +614,9 @@ async def correct_field(customer_id: str, body: CorrectionIn, request: Request, 
 
 
 @router.delete("/customers/{customer_id}/fields/{field}", response_model=CustomerPublic, tags=["customers"])
-async def withdraw_correction(customer_id: str, field: str, request: Request, principal: Agent) -> CustomerPublic:
+async def withdraw_correction(
+    customer_id: str, field: CorrectableField, request: Request, principal: Agent
+) -> CustomerPublic:
     """Withdraw an agent's correction of one field: the field follows the source records again."""
     async with _connection(request, transaction=True) as conn:
         try:
@@ -714,7 +722,12 @@ async def explain_link(
     )
 
 
-@router.get("/explain", response_model=PairExplainPublic, tags=["matching"])
+@router.get(
+    "/explain",
+    response_model=PairExplainPublic,
+    tags=["matching"],
+    responses={404: {"description": "customer_a or customer_b names no known customer"}},
+)
 async def explain_pair(
     request: Request,
     principal: Agent,
@@ -824,7 +837,13 @@ async def decide_review(review_id: str, body: ReviewDecision, request: Request, 
 # --- merge, unmerge, split ---------------------------------------------------------------------
 
 
-@router.post("/merges", status_code=status.HTTP_201_CREATED, response_model=MergePublic, tags=["merge"])
+@router.post(
+    "/merges",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MergePublic,
+    tags=["merge"],
+    responses={404: {"description": "survivor_id or absorbed_id names no known customer"}},
+)
 async def merge_customers(body: MergeIn, request: Request, principal: Supervisor) -> MergePublic:
     """Merge `absorbed_id` into `survivor_id`; the absorbed id keeps redirecting to the survivor."""
     async with _connection(request, transaction=True) as conn:

@@ -52,7 +52,14 @@ class AccountManagerSet(BaseModel):
 class RateIn(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     valid_from: date
-    rate: Decimal = Field(gt=0, max_digits=20, decimal_places=10, description="Reporting-currency units per unit")
+    # The bounds say in the schema what max_digits/decimal_places refuse: 10 places, 10 whole digits.
+    rate: Decimal = Field(
+        ge=Decimal("1e-10"),
+        lt=Decimal("1e10"),
+        max_digits=20,
+        decimal_places=10,
+        description="Reporting-currency units per unit",
+    )
 
 
 class RatesIn(BaseModel):
