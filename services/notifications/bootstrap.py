@@ -85,7 +85,7 @@ def build_definition(
 
     async def staff_alerts(runtime: ServiceRuntime) -> None:
         sender = StaffAlertSender(pool=runtime.pool, mailer=outgoing, config=staff)
-        await sender.run(runtime.health.worker("staff-alerts"))
+        await sender.run(runtime.health.worker(staff_alerts.__name__))  # the name it is supervised by
 
     async def dispatcher(runtime: ServiceRuntime) -> None:
         # The airport table takes about a second to load: off the event loop, before bookings need it.
