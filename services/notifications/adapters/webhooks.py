@@ -97,7 +97,7 @@ async def enqueue_posts(
         """
         INSERT INTO webhook_deliveries (webhook_delivery_id, endpoint_id, event_id, event_type, delivery_id,
                                         customer_id, body)
-        SELECT 'whd_' || md5(e.endpoint_id || ':' || $1::text), e.endpoint_id, $1, $2, $3, $4, $7
+        SELECT 'whd_' || md5(e.endpoint_id || ':' || ($1::uuid)::text), e.endpoint_id, $1::uuid, $2, $3, $4, $7
           FROM webhook_endpoints e
          WHERE e.active AND $6 = ANY(e.purposes)
            AND ((e.owner_kind = 'customer' AND e.owner_id = $4) OR (e.owner_kind = 'company' AND e.owner_id = $5))
@@ -175,7 +175,7 @@ async def mark_post_failed(
            SET attempts = attempts + 1, last_error = $2, last_status_code = $3,
                status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'pending' END,
                next_attempt_at = COALESCE($4, next_attempt_at),
-               failed_at = CASE WHEN $4::timestamptz IS NULL THEN $5 ELSE NULL END
+               failed_at = CASE WHEN $4::timestamptz IS NULL THEN $5::timestamptz ELSE NULL END
          WHERE webhook_delivery_id = $1
         """,
         webhook_delivery_id,
