@@ -10,6 +10,7 @@ import pytest
 from services.notifications.domain.channels import channel_order, choose_channels, sms_length, sms_text
 from services.notifications.domain.model import (
     DEFAULT_QUIET_HOURS,
+    Channel,
     CommunicationPreferences,
     ConsentRecord,
     DispatchRules,
@@ -28,7 +29,7 @@ RULES = DispatchRules(
     contact_retry=RetryPolicy(base=timedelta(seconds=1), cap=timedelta(seconds=60), max_attempts=1_000_000),
     contact_wait=timedelta(hours=1),
 )
-BOTH = frozenset({"email", "sms"})
+BOTH: frozenset[Channel] = frozenset({"email", "sms"})
 SMS_OK = ConsentRecord("transactional", "sms", True, NOON)
 
 
@@ -110,7 +111,7 @@ def test_a_missing_mobile_number_is_a_failure_not_a_suppression() -> None:
 def test_sms_is_not_chosen_where_no_provider_is_configured() -> None:
     decision = decide(
         delivery=due(), recipient=ann(), consents=[SMS_OK], quiet_hours=None, rules=RULES, now=NOON,
-        preferences=prefers("sms"), available=frozenset({"email"}),
+        preferences=prefers("sms"), available=frozenset[Channel]({"email"}),
     )  # fmt: skip
     assert isinstance(decision, Send)
     assert decision.channel == "email"
