@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy/local/services.sh - run Itinera's five services and a local mail sink
+# deploy/local/services.sh - run Itinera's five services a local mail sink and a channel sink (SMS, webhooks)
 # as background processes, without Docker.
 #
 #   bash deploy/local/services.sh start|stop|status
@@ -9,7 +9,9 @@
 # in $STATE_DIR/run/<name>.pid. Starting twice does not start twice. The mail sink is
 # a real SMTP server (aiosmtpd, with SMTPUTF8 for internationalised addresses) on
 # 127.0.0.1:1025 writing a Maildir under
-# $STATE_DIR/mail, so confirmation emails can be read locally.
+# $STATE_DIR/mail, so confirmation emails can be read locally. The channel sink
+# (deploy/local/sinks.py) on 127.0.0.1:1080 takes texts the way an SMS provider's API
+# does and webhook posts at /webhooks/<name>, writing each under $STATE_DIR/sinks.
 set -euo pipefail
 ITINERA_COMPONENT=services
 # shellcheck source=deploy/local/env.sh
@@ -20,6 +22,8 @@ RUN_DIR=$STATE_DIR/run
 LOG_DIR=$STATE_DIR/logs
 MAIL_DIR=$STATE_DIR/mail
 SMTP_PORT=${ITINERA_SMTP_PORT:-1025}
+SINK_DIR=$STATE_DIR/sinks
+SINK_PORT=${ITINERA_SINK_PORT:-1080}
 SERVICES=(profile preferences feedback notifications value)
 declare -A PORTS=([profile]=8001 [preferences]=8002 [feedback]=8003 [notifications]=8004 [value]=8005)
 
@@ -56,9 +60,12 @@ cmd_start() {
   [[ -x $PY ]] || die "no virtualenv at $PY: run 'make venv' first"
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$MAIL_DIR"/{tmp,new,cur}
   start_one mailsink "$PY" -m aiosmtpd -n -u -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR"
+  start_one channelsink "$PY" deploy/local/sinks.py --dir "$SINK_DIR" --port "$SINK_PORT"
   for svc in "${SERVICES[@]}"; do
     # Escalations whose assignee has no work address in the staff directory reach the demo's supervisors.
     start_one "$svc" env ITINERA_SMTP_HOST=127.0.0.1 ITINERA_SMTP_PORT="$SMTP_PORT" \
+      ITINERA_NOTIFICATIONS_SMS_PROVIDER="${ITINERA_NOTIFICATIONS_SMS_PROVIDER:-http}" \
+      ITINERA_NOTIFICATIONS_SMS_API_URL="${ITINERA_NOTIFICATIONS_SMS_API_URL:-http://127.0.0.1:$SINK_PORT}" \
       ITINERA_NOTIFICATIONS_STAFF_FALLBACK_EMAIL="${ITINERA_NOTIFICATIONS_STAFF_FALLBACK_EMAIL:-supervisors@itinera.example}" \
       "$PY" -m "services.$svc" serve
   done
@@ -85,13 +92,13 @@ stop_one() {
 }
 
 cmd_stop() {
-  for svc in console value notifications feedback preferences profile mailsink; do
+  for svc in console value notifications feedback preferences profile channelsink mailsink; do
     stop_one "$svc"
   done
 }
 
 cmd_status() {
-  for svc in mailsink "${SERVICES[@]}" console; do
+  for svc in mailsink channelsink "${SERVICES[@]}" console; do
     if alive "$RUN_DIR/$svc.pid"; then echo "$svc: running (pid $(cat "$RUN_DIR/$svc.pid"))"; else echo "$svc: stopped"; fi
   done
 }

@@ -12,6 +12,8 @@ from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.notifications.adapters.mailer import Mailer, SmtpConfig, SmtpMailer
 from services.notifications.adapters.places import AirportDirectory
+from services.notifications.adapters.sms import HttpSmsConfig, HttpSmsSender, SmsSender
+from services.notifications.adapters.webhooks import HttpWebhookPoster
 from services.notifications.domain.messages import MessageRenderer
 from services.notifications.domain.model import DispatchRules, QuietHours, RetryPolicy
 from services.notifications.service_layer.dispatch import DispatchConfig, Dispatcher
@@ -23,6 +25,7 @@ from services.notifications.service_layer.planning import (
     preference_question_handler,
 )
 from services.notifications.service_layer.staff import StaffAlertSender, StaffConfig, case_escalated_handler
+from services.notifications.service_layer.webhooks import WebhookConfig, WebhookSender
 from services.notifications.settings import NotificationsSettings
 
 
@@ -48,6 +51,34 @@ def dispatch_config(s: NotificationsSettings) -> DispatchConfig:
         batch_size=s.dispatch_batch_size,
         poll_seconds=s.dispatch_poll_seconds,
         lease_seconds=s.dispatch_lease_seconds,
+        brand_name=s.brand_name,
+        sms_max_segments=s.sms_max_segments,
+    )
+
+
+def sms_sender(s: NotificationsSettings) -> SmsSender | None:
+    """The SMS provider the settings choose; None when texts are not sent."""
+    if s.sms_provider == "none":
+        return None
+    return HttpSmsSender(
+        HttpSmsConfig(
+            api_url=s.sms_api_url,
+            account_sid=s.sms_account_sid,
+            auth_token=s.sms_auth_token.get_secret_value(),
+            sender=s.sms_sender,
+            timeout=s.sms_timeout_seconds,
+        )
+    )
+
+
+def webhook_config(s: NotificationsSettings) -> WebhookConfig:
+    return WebhookConfig(
+        retry=RetryPolicy(
+            base=timedelta(seconds=s.webhook_retry_base_seconds),
+            cap=timedelta(seconds=s.webhook_retry_max_seconds),
+            max_attempts=s.webhook_max_attempts,
+        ),
+        poll_seconds=s.webhook_poll_seconds,
     )
 
 
@@ -65,13 +96,15 @@ def smtp_mailer(s: NotificationsSettings) -> SmtpMailer:
 
 
 def build_definition(
-    settings: NotificationsSettings | None = None, *, mailer: Mailer | None = None
+    settings: NotificationsSettings | None = None, *, mailer: Mailer | None = None, sms: SmsSender | None = None
 ) -> ServiceDefinition:
     s = settings or NotificationsSettings()
     sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
     config = dispatch_config(s)
     renderer = MessageRenderer(brand_name=s.brand_name)
     outgoing = mailer or smtp_mailer(s)
+    texts = sms or sms_sender(s)
+    hooks = webhook_config(s)
 
     places = AirportDirectory()
 
@@ -90,8 +123,18 @@ def build_definition(
     async def dispatcher(runtime: ServiceRuntime) -> None:
         # The airport table takes about a second to load: off the event loop, before bookings need it.
         await asyncio.to_thread(places.airport, "FRA")
-        dispatch = Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config)
+        dispatch = Dispatcher(pool=runtime.pool, mailer=outgoing, renderer=renderer, config=config, sms=texts)
         await dispatch.run(runtime.health.worker("dispatcher"))
+
+    async def webhooks(runtime: ServiceRuntime) -> None:
+        poster = HttpWebhookPoster(timeout=s.webhook_timeout_seconds, guard_private=s.environment == "production")
+        try:
+            sender = WebhookSender(
+                pool=runtime.pool, poster=poster, sealer=sealing.Sealer(s.webhook_secret_keys), config=hooks
+            )
+            await sender.run(runtime.health.worker("webhooks"))
+        finally:
+            await poster.aclose()
 
     return ServiceDefinition(
         settings=s,
@@ -127,5 +170,5 @@ def build_definition(
                 event_types=frozenset({"case.escalated"}),
             ),
         ],
-        background=[dispatcher, staff_alerts],
+        background=[dispatcher, staff_alerts, webhooks],
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import time
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.kit.settings import ServiceSettings, public_base_url
+from services.kit.settings import DEV_LINK_KEY, ServiceSettings, public_base_url
 
 DEV_PREFERENCES_BASE_URL = "http://127.0.0.1:8002"
 
@@ -29,6 +29,25 @@ class NotificationsSettings(ServiceSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     mail_from: str = "Itinera Travel <notifications@itinera.example>"
     brand_name: str = "Itinera Travel"
+
+    # Text messages: `http` sends through a provider API of Twilio's shape (POST
+    # {sms_api_url}/2010-04-01/Accounts/{sms_account_sid}/Messages.json, basic auth); `none`
+    # makes SMS an unavailable channel (messages go on the traveller's next channel).
+    sms_provider: Literal["http", "none"] = "none"
+    sms_api_url: str = "http://127.0.0.1:1080"
+    sms_account_sid: str = "dev-account"
+    sms_auth_token: SecretStr = SecretStr("dev-sms-token")
+    sms_sender: str = Field(default="Itinera", description="Sender id: an E.164 number or up to 11 letters/digits")
+    sms_timeout_seconds: float = Field(default=15.0, gt=0)
+    sms_max_segments: int = Field(default=2, ge=1, le=10, description="Longer texts are cut, keeping their link")
+
+    # Webhooks: the keys sealing endpoints' signing secrets at rest (first seals, all open).
+    webhook_secret_keys: list[SecretStr] = Field(default_factory=lambda: [DEV_LINK_KEY])
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_poll_seconds: float = Field(default=2.0, gt=0, le=60)
 
     # Dispatcher.
     dispatch_batch_size: int = Field(default=20, ge=1, le=500)
@@ -80,4 +99,11 @@ class NotificationsSettings(ServiceSettings):
                 raise ValueError("set preferences_public_base_url in production")
             if not self.preferences_public_base_url.startswith("https://"):
                 raise ValueError("answer links carry credentials: preferences_public_base_url must be https")
+            if self.sms_provider == "http":
+                if not self.sms_api_url.startswith("https://"):
+                    raise ValueError("sms_api_url must be https in production")
+                if self.sms_auth_token.get_secret_value() == "dev-sms-token":  # the dev default
+                    raise ValueError("set sms_auth_token in production")
+            if any(k.get_secret_value() == DEV_LINK_KEY.get_secret_value() for k in self.webhook_secret_keys):
+                raise ValueError("set webhook_secret_keys in production (the development key is public)")
         return self

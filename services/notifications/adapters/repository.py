@@ -109,7 +109,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
           FROM due
          WHERE d.delivery_id = due.delivery_id
         RETURNING d.delivery_id, d.customer_id, d.channel, d.template, d.purpose, d.created_at, d.attempts,
-                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at
+                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at, d.leg
         """,
         limit,
         token,
@@ -128,6 +128,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                 lookups=r["lookups"],
                 expires_at=r["expires_at"],
                 send_now=r["send_now_at"] is not None,
+                leg=r["leg"],
             ),
             token=token,
             context=r["context"],
@@ -358,7 +359,8 @@ async def upsert_quiet_hours(
 DELIVERY_COLUMNS = """
     delivery_id, customer_id, resolved_customer_id, channel, template, purpose, status, hold_reason, attempts,
     next_attempt_at, expires_at, recipient, language, subject, last_error, cause_id, cause_event_id,
-    cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at, send_now_by, send_now_at
+    cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at, send_now_by, send_now_at,
+    leg, channel_note
 """
 
 

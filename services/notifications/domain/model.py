@@ -8,9 +8,9 @@ Pure Python: no database, no broker, no mail server. The service layer loads the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from services.kit.contracts.notifications import FailureCode
 from services.notifications.domain.quiet_hours import (
@@ -61,6 +61,8 @@ WAITING_FOR_CONTACT = "waiting_for_contact"
 QUIET_HOURS = "quiet_hours"
 RETRY = "retry"
 
+PRIMARY = "primary"  # the leg of a delivery whose channel is chosen when it is sent
+
 
 def template_for_booking(kind: str) -> TemplateName | None:
     """The message a booking event of `kind` calls for; trip start/end call for none."""
@@ -103,6 +105,9 @@ class PendingDelivery:
     lookups: int = 0  # times the customer was not in the view yet
     expires_at: datetime | None = None
     send_now: bool = False  # an agent released it: quiet hours no longer hold it (consent still applies)
+    # PRIMARY: the message itself, its channel chosen when it is sent; else the extra channel
+    # (`channel`) a disruption also goes on.
+    leg: str = "primary"
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ class Recipient:
     given_name: str | None = None
     email: str | None = None
     email_deliverable: bool = True
+    phone: str | None = None  # E.164, as profile normalised it
+    company_id: str | None = None
     language: str | None = None
     time_zone: str | None = None  # profile's zone for the traveller: their home (it knows no itineraries)
     home_time_zone: str | None = None
@@ -127,6 +134,8 @@ class Recipient:
             given_name=snapshot.get("given_name"),
             email=snapshot.get("email"),
             email_deliverable=bool(snapshot.get("email_deliverable", True)),
+            phone=snapshot.get("phone"),
+            company_id=snapshot.get("company_id"),
             language=snapshot.get("language"),
             time_zone=snapshot.get("time_zone"),
             home_time_zone=snapshot.get("home_time_zone"),
@@ -165,12 +174,13 @@ def deciding_consent(purpose: Purpose, channel: Channel, records: Iterable[Conse
 def consent_allows(purpose: Purpose, channel: Channel, records: Iterable[ConsentRecord]) -> bool:
     """Whether a message may be sent.
 
-    Transactional and service messages are allowed unless the customer's deciding decision
-    (`deciding_consent`) revoked them; marketing needs it to be an opt-in.
+    Transactional and service emails are allowed unless the customer's deciding decision
+    (`deciding_consent`) revoked them; marketing needs it to be an opt-in, and so does every text
+    message: a phone number given for a booking is not consent to be texted.
     """
     decision = deciding_consent(purpose, channel, records)
     if decision is None:
-        return purpose != "marketing"
+        return purpose != "marketing" and channel == "email"
     return decision.granted
 
 
@@ -187,9 +197,11 @@ class CommunicationPreferences:
     quiet_hours_at: datetime | None = None
     language: str | None = None
     home_time_zone: str | None = None
+    channels: tuple[str, ...] = ()  # the traveller's channels in order of preference (comms.channels)
 
     @classmethod
     def from_snapshot(cls, snapshot: Mapping[str, Any]) -> CommunicationPreferences:
+        channels: tuple[str, ...] = ()
         consents: list[ConsentRecord] = []
         quiet: QuietHours | None = None
         quiet_at: datetime | None = None
@@ -212,7 +224,9 @@ class CommunicationPreferences:
                 language = value
             elif key == "comms.home_time_zone" and isinstance(value, str):
                 home_zone = value
-        return cls(tuple(consents), quiet, quiet_at, language, home_zone)
+            elif key == "comms.channels" and isinstance(value, list):
+                channels = tuple(str(v) for v in value)
+        return cls(tuple(consents), quiet, quiet_at, language, home_zone, channels)
 
 
 def _aware(value: Any) -> datetime | None:
@@ -274,6 +288,9 @@ class Send:
     recipient: Recipient
     address: str
     language: str
+    channel: Channel = "email"
+    also: tuple[Channel, ...] = ()  # further channels the message goes on (deliveries of their own)
+    note: str = field(default="", compare=False)  # the channel decision in words (for people, not for equality)
 
 
 @dataclass(frozen=True)
@@ -319,6 +336,7 @@ def decide(
     now: datetime,
     preferences: CommunicationPreferences | None = None,
     itinerary: Iterable[Mark] = (),
+    available: frozenset[Channel] = frozenset({"email"}),
 ) -> Decision:
     """What to do with a due delivery, given what the service knows about its customer now.
 
@@ -336,18 +354,23 @@ def decide(
             reason = "no contact data: the customer never appeared in the customer view"
             return Drop("failed", reason, permanent=False, code="no_contact_data")
         return Defer(now + rules.contact_retry.delay(delivery.lookups + 1), WAITING_FOR_CONTACT)
-    if not consent_allows(delivery.purpose, delivery.channel, consents):
-        # The traveller's choice, not a fault of the address; a later consent lifts it.
-        reason = f"no consent for {delivery.purpose} messages by {delivery.channel}"
-        return Drop("suppressed", reason, permanent=False, code="no_consent")
-    if delivery.channel != "email":
-        reason = f"channel {delivery.channel} is not available yet"
-        return Drop("failed", reason, permanent=True, code="channel_unavailable")
-    if not recipient.email:
-        return Drop("failed", "no email address on file", permanent=True, code="no_address")
-    if not recipient.email_deliverable:
-        reason = "email address is marked undeliverable"
-        return Drop("failed", reason, permanent=True, code="address_undeliverable")
+    from services.notifications.domain.channels import NO_CONSENT, NOT_AVAILABLE, channel_order, choose_channels
+
+    consents = list(consents)
+    primary = delivery.leg == PRIMARY
+    choice = choose_channels(
+        purpose=delivery.purpose,
+        template=delivery.template,
+        order=channel_order(preferences.channels if preferences is not None else ())
+        if primary
+        else (delivery.channel,),
+        consents=consents,
+        recipient=recipient,
+        available=available,
+        limit=None if primary else 1,
+    )
+    if not choice.channels:
+        return _no_channel(choice.passed_over, NO_CONSENT, NOT_AVAILABLE)
     if not delivery.send_now:
         where = where_is(recipient, preferences, itinerary)
         window = quiet_hours or rules.quiet_hours
@@ -356,7 +379,28 @@ def decide(
             return Defer(later, QUIET_HOURS, zone=zone_label(where.zone_at(now)))
     stated_language = preferences.language if preferences is not None else None
     language = pick_language(stated_language or recipient.language, default=rules.default_language)
-    return Send(recipient, recipient.email, language)
+    return Send(
+        recipient,
+        choice.addresses[0],
+        language,
+        channel=choice.channels[0],
+        also=choice.channels[1:],
+        note=choice.note,
+    )
+
+
+def _no_channel(passed: Iterable[Any], no_consent: str, not_available: str) -> Drop:
+    """No channel can carry the message: suppressed when the traveller's choices are why, else failed."""
+    usable = [p for p in passed if p.code != not_available]
+    if not usable:
+        reason = "; ".join(p.reason for p in passed) or "no channel is available"
+        return Drop("failed", reason, permanent=True, code="channel_unavailable")
+    reason = "; ".join(p.reason for p in usable)
+    if all(p.code == no_consent for p in usable):
+        # The traveller's choice, not a fault of the address; a later consent lifts it.
+        return Drop("suppressed", reason, permanent=False, code="no_consent")
+    code = next(p.code for p in usable if p.code != no_consent)  # NO_ADDRESS or UNDELIVERABLE
+    return Drop("failed", reason, permanent=True, code=cast(FailureCode, code))
 
 
 def where_is(

@@ -35,6 +35,7 @@ from services.notifications.domain.model import (
     deciding_consent,
     effective_quiet_hours,
 )
+from services.notifications.entrypoints.webhooks_api import router as webhooks_router
 from services.notifications.settings import NotificationsSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
@@ -102,6 +103,10 @@ class DeliveryPublic(BaseModel):
     failed_at: datetime | None
     send_now_by: str | None = Field(default=None, description="The agent who released a held message")
     send_now_at: datetime | None = None
+    leg: str = Field(
+        default="primary", description="primary: the message; else the extra channel a disruption also went on"
+    )
+    channel_note: str | None = Field(default=None, description="Why this channel (and why not the others)")
 
 
 class DeliveryPage(BaseModel):
@@ -408,5 +413,6 @@ def create_notifications_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.include_router(webhooks_router)
     app.include_router(export_router("notifications", exporting.collect))
     return app

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 
@@ -38,14 +38,17 @@ from services.kit.sealing import SealError
 from services.kit.supervision import Worker
 from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
-from services.notifications.adapters import itineraries
+from services.notifications.adapters import channel_store, itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
 from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
+from services.notifications.adapters.sms import SmsSender, TextMessage
+from services.notifications.domain.channels import sms_text
 from services.notifications.domain.itinerary import marks_of
-from services.notifications.domain.messages import MessageRenderer, RenderError
+from services.notifications.domain.messages import MessageRenderer, RenderedMessage, RenderError
 from services.notifications.domain.model import (
     RETRY,
+    Channel,
     CommunicationPreferences,
     Decision,
     Defer,
@@ -60,6 +63,7 @@ from services.notifications.domain.model import (
 )
 from services.notifications.service_layer import links
 from services.notifications.service_layer.reports import DeliveryReport, delivery_report
+from services.notifications.service_layer.webhooks import owe_posts
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,23 @@ class DispatchConfig:
     poll_seconds: float = 1.0
     lease_seconds: float = 300.0
     stop_grace_seconds: float = 20.0  # a stopping dispatcher waits this long for sends under way
+    brand_name: str = "Itinera Travel"  # starts every text message
+    sms_max_segments: int = 2  # a text longer than this many parts is cut (see `sms_text`)
+
+
+# Drops that say why no channel could carry the message (kept as its channel note).
+_NO_CHANNEL = frozenset({"no_consent", "no_address", "address_undeliverable", "channel_unavailable"})
+
+
+class _Chosen(TypedDict):
+    channel: Channel
+    note: str
+    also: tuple[Channel, ...]
+
+
+def _chosen(send: Send) -> _Chosen:
+    """What an outcome keeps of the channel decision."""
+    return {"channel": send.channel, "note": send.note, "also": send.also}
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,10 @@ class _Outcome:
     subject: str | None = None
     sent_at: datetime | None = None
     error: str | None = None  # why the last send attempt failed
+    channel: Channel | None = None  # the channel decided (and tried)
+    note: str | None = None  # the channel decision in words
+    also: tuple[Channel, ...] = ()  # further channels the message goes on
+    provider_id: str | None = None  # the SMS provider's id of a sent text
 
 
 class Dispatcher:
@@ -105,9 +130,12 @@ class Dispatcher:
         renderer: MessageRenderer,
         config: DispatchConfig,
         clock: Callable[[], datetime] = utcnow,
+        sms: SmsSender | None = None,
     ) -> None:
         self._pool = pool
         self._mailer = mailer
+        self._sms = sms  # None: no SMS provider is configured, texts are not an available channel
+        self._available: frozenset[Channel] = frozenset({"email", "sms"} if sms is not None else {"email"})
         self._renderer = renderer
         self._config = config
         self._channel = ""  # `<schema>_deliveries`, learnt from the listening connection
@@ -256,7 +284,10 @@ class Dispatcher:
             now=now,
             preferences=preferences,
             itinerary=[mark for segments in trips for mark in marks_of(segments)],
+            available=self._available,
         )
+        if isinstance(decision, Drop) and decision.code in _NO_CHANNEL:
+            return _Outcome(decision, recipient=recipient, note=decision.reason)
         if not isinstance(decision, Send):
             return _Outcome(decision, recipient=recipient)
         try:
@@ -266,17 +297,11 @@ class Dispatcher:
             )
         except (RenderError, SealError) as exc:
             dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
-            return _Outcome(dropped, recipient=recipient)
-        message = build_email(
-            rendered=rendered,
-            to=decision.address,
-            mail_from=self._config.mail_from,
-            delivery_id=d.delivery_id,
-            correlation_id=str(claimed.correlation_id),
-        )
+            return _Outcome(dropped, recipient=recipient, **_chosen(decision))
         started = time.perf_counter()
+        provider_id: str | None = None
         try:
-            await self._mailer.send(message)
+            provider_id = await self._send(claimed, decision, rendered)
         except SendError as exc:
             log.info("sending %s failed (attempt %d): %s", d.delivery_id, d.attempts + 1, exc)
             failed = after_failed_send(
@@ -287,9 +312,16 @@ class Dispatcher:
                 now=self._clock(),
                 recipient_refused=exc.recipient_refused,
             )
-            return _Outcome(failed, attempted=True, recipient=recipient, address=decision.address, error=str(exc))
+            return _Outcome(
+                failed,
+                attempted=True,
+                recipient=recipient,
+                address=decision.address,
+                error=str(exc),
+                **_chosen(decision),
+            )
         finally:
-            SEND_SECONDS.labels(d.channel).observe(time.perf_counter() - started)
+            SEND_SECONDS.labels(decision.channel).observe(time.perf_counter() - started)
         return _Outcome(
             decision,
             attempted=True,
@@ -298,7 +330,31 @@ class Dispatcher:
             language=rendered.language,
             subject=rendered.subject,
             sent_at=self._clock(),
+            provider_id=provider_id,
+            **_chosen(decision),
         )
+
+    async def _send(self, claimed: repo.ClaimedDelivery, decision: Send, rendered: RenderedMessage) -> str | None:
+        """Hand the message to its channel's server; the provider's id of a text, if it gave one."""
+        d = claimed.delivery
+        if decision.channel == "sms":
+            assert self._sms is not None  # sms is available only with a sender
+            body = sms_text(
+                brand=self._config.brand_name,
+                subject=rendered.subject,
+                body=rendered.text,
+                max_segments=self._config.sms_max_segments,
+            )
+            return await self._sms.send(TextMessage(to=decision.address, body=body, delivery_id=d.delivery_id))
+        message = build_email(
+            rendered=rendered,
+            to=decision.address,
+            mail_from=self._config.mail_from,
+            delivery_id=d.delivery_id,
+            correlation_id=str(claimed.correlation_id),
+        )
+        await self._mailer.send(message)
+        return None
 
     async def _record(self, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
         """Write the outcome and its event in one transaction, then count it."""
@@ -346,32 +402,71 @@ class Dispatcher:
                 )
                 at = failed_at
             payload = delivery_report(
-                d, decision, customer_id=customer_id, cause_event_id=str(claimed.cause_event_id), at=at
+                d,
+                decision,
+                customer_id=customer_id,
+                cause_event_id=str(claimed.cause_event_id),
+                at=at,
+                channel=outcome.channel,
             )
+            if held:
+                await self._record_channel(conn, claimed, outcome)
             if held and payload is not None:
-                await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=self._envelope(payload, customer_id, claimed))
+                envelope = self._envelope(payload, customer_id, claimed)
+                await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=envelope)
+                if not isinstance(decision, Defer):
+                    company_id = outcome.recipient.company_id if outcome.recipient is not None else None
+                    body = envelope.model_dump(mode="json")
+                    await owe_posts(
+                        conn,
+                        envelope=body,
+                        delivery_id=d.delivery_id,
+                        customer_id=customer_id,
+                        company_id=company_id,
+                        purpose=d.purpose,
+                    )
         if not held:
             log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
             return
         self._count(claimed, outcome)
 
+    @staticmethod
+    async def _record_channel(conn: asyncpg.Connection, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
+        """Keep the channel decision with the delivery, and plan the further channels a disruption goes on."""
+        delivery_id = claimed.delivery.delivery_id
+        if outcome.channel is not None:
+            await channel_store.record_channel(
+                conn,
+                delivery_id=delivery_id,
+                channel=outcome.channel,
+                note=outcome.note or "",
+                provider_message_id=outcome.provider_id,
+            )
+        elif outcome.note is not None:
+            await channel_store.record_note(conn, delivery_id=delivery_id, note=outcome.note)
+        if outcome.also:
+            planned = await channel_store.plan_legs(conn, delivery_id=delivery_id, channels=outcome.also)
+            for leg in planned:
+                log.info("%s also goes by %s as %s", delivery_id, ", ".join(outcome.also), leg)
+
     def _count(self, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
         d = claimed.delivery
         decision = outcome.decision
+        channel = outcome.channel or d.channel
         if isinstance(decision, Send):
-            DELIVERIES.labels(d.channel, d.template, "sent").inc()
+            DELIVERIES.labels(channel, d.template, "sent").inc()
             assert outcome.sent_at is not None
-            DELIVERY_LATENCY.labels(d.channel, d.template).observe(
+            DELIVERY_LATENCY.labels(channel, d.template).observe(
                 max(0.0, (outcome.sent_at - claimed.created_at).total_seconds())
             )
             log.info("sent %s %s to %s", d.template, d.delivery_id, d.customer_id)
         elif isinstance(decision, Defer):
-            DELIVERIES.labels(d.channel, d.template, "retried" if decision.reason == RETRY else "deferred").inc()
+            DELIVERIES.labels(channel, d.template, "retried" if decision.reason == RETRY else "deferred").inc()
             log.info(
                 "%s %s waits until %s (%s)", d.template, d.delivery_id, decision.until.isoformat(), decision.reason
             )
         else:
-            DELIVERIES.labels(d.channel, d.template, decision.status).inc()
+            DELIVERIES.labels(channel, d.template, decision.status).inc()
             log.info("%s %s %s: %s", d.template, d.delivery_id, decision.status, decision.reason)
 
     @staticmethod
