@@ -37,6 +37,13 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
         " sent_at FROM staff_alerts WHERE customer_id = ANY($1::text[]) ORDER BY created_at, alert_id",
         ids,
     )
+    posts = await conn.fetch(
+        "SELECT w.webhook_delivery_id, w.endpoint_id, e.url AS endpoint_url, w.event_id, w.event_type,"
+        " w.delivery_id, w.customer_id, w.body, w.status, w.attempts, w.last_status_code, w.created_at, w.sent_at,"
+        " w.failed_at FROM webhook_deliveries w JOIN webhook_endpoints e USING (endpoint_id)"
+        " WHERE w.customer_id = ANY($1::text[]) ORDER BY w.created_at, w.webhook_delivery_id",
+        ids,
+    )
     return [
         section("deliveries", deliveries, table="deliveries", times=("created_at", "updated_at"),
                 topic="notifications.deliveries.v1", source_field=None,
@@ -54,4 +61,7 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
                 topic="feedback.cases.v1", source_field=None,
                 note="emails to staff about the traveller's escalated cases (recipient: an agent, a team or "
                      "the supervisors, at their work address)"),
+        section("webhook_posts", posts, table="webhook_deliveries", times=("created_at", "sent_at"),
+                source_field=None,
+                note="message events about the traveller posted to the company's own tools (body as posted)"),
     ]  # fmt: skip
