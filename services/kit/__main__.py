@@ -46,7 +46,8 @@ async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
         pool = await create_pool(s)
         try:
             report: dict[str, int] = {}
-            sealer = RecordSealer(Keyring(pool, MasterKeys(s.keyring_keys), cache_seconds=0), topic_prefix=s.topic_prefix)
+            keyring = Keyring(pool, MasterKeys(s.keyring_keys), cache_seconds=0)  # a tool: hears no shreds
+            sealer = RecordSealer(keyring, topic_prefix=s.topic_prefix)
             n = await redrive(
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 topic_prefix=s.topic_prefix,

@@ -170,14 +170,20 @@ async def _create(conn: asyncpg.Connection, master: MasterKeys, subjects: list[s
         key_ids.append(os.urandom(4).hex())
         masters.append(master_id)
         wrapped.append(sealed)
-    await conn.execute(
-        "INSERT INTO keyring.subject_keys (subject, key_id, master_id, wrapped_key)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (subject) DO NOTHING",
-        subjects,
-        key_ids,
-        masters,
-        wrapped,
-    )
+    async with conn.transaction():
+        # A subject being shredded by a transaction still open blocks the insert until it ends. The
+        # publisher waiting here holds its own locks (outbox rows, the publishing lock) on another
+        # connection, where PostgreSQL's deadlock detector cannot see them: give up instead (a
+        # transient fault; the outbox keeps the rows and publishes them again).
+        await conn.execute("SET LOCAL lock_timeout = '2s'")
+        await conn.execute(
+            "INSERT INTO keyring.subject_keys (subject, key_id, master_id, wrapped_key)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (subject) DO NOTHING",
+            subjects,
+            key_ids,
+            masters,
+            wrapped,
+        )
 
 
 async def shred(conn: asyncpg.Connection, subjects: Iterable[str]) -> int:

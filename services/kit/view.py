@@ -343,14 +343,15 @@ async def rebuild(
     include_preferences: bool = True,
     include_value: bool = False,
     batch_size: int = 2000,
-    sealer: RecordSealer | None = None,
+    sealer: RecordSealer | None,
 ) -> int:
     """Replace a view with one read from the start of the compacted topics up to their current end.
 
     Runs in one transaction: readers see the old view until the new one is complete.
     Returns how many records were applied. The live consumer keeps its own offsets and
     simply continues (its upserts are idempotent) after a rebuild. Sealed snapshots are opened
-    with `sealer` (the runtime's producer has one); those of erased travellers are left out.
+    with `sealer` (the runtime's producer has one; required, so that no caller forgets it and
+    builds a view without them); those of erased travellers are left out.
     """
     topics = [
         f"{topic_prefix}{t}" for t in view_topics(include_preferences=include_preferences, include_value=include_value)

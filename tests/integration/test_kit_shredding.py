@@ -226,3 +226,18 @@ async def test_trim_consumed_deletes_what_the_group_has_consumed(env: TestEnv) -
         assert [decode_envelope(m.value).event_id for m in batch.get(tp, [])] == [events[-1].event_id]
     finally:
         await reader.stop()
+
+
+async def test_an_event_sealed_twice_is_a_duplicate_not_a_conflict(env: TestEnv, runtime: ServiceRuntime) -> None:
+    """A relay that crashed between producing and deleting publishes a row again: sealed anew (another
+    nonce, other bytes), it must still count as the redelivery it is."""
+    cid = f"cus-{uuid.uuid4().hex[:8]}"
+    key = cid.encode()
+    event = _snapshot(cid, "Gunhild", "Ostermeyer")
+    record = OutgoingRecord(env.topic_prefix + CUSTOMERS, key, encode_envelope(event), event.headers())
+    await runtime.producer.send_many([record, record])
+    raw = await env.read_topic(CUSTOMERS, raw=True, until=lambda rs: sum(k == key for k, _, _ in rs) >= 2)
+    first, second = [v for k, v, _ in raw if k == key]
+    assert first != second
+    result = await _processor(env, runtime).process(_incoming(env, CUSTOMERS, raw, key))
+    assert (result.processed, result.duplicates, result.failures) == (1, 1, [])
