@@ -30,7 +30,7 @@ from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_enve
 from services.kit.kafka import ensure_topics
 from services.kit.keyring import DEV_KEYRING_KEY, Keyring, MasterKeys
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
-from services.kit.sealed import RecordSealer, without_seal
+from services.kit.sealed import RecordSealer
 from services.kit.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,18 +67,13 @@ class TestEnv:
         return self._sealer
 
     async def open_records(self, topic: str, records: list[Record]) -> list[Record]:
-        """Records of a logical topic as read raw, with sealed values opened (the seal header dropped).
-        A value that does not open (its subject erased, or a fault) becomes None, its headers kept as read."""
+        """Records of a logical topic as read raw, with sealed values (and a dead letter's error) opened and
+        the seal header dropped. A value that does not open (its subject erased, or a fault) becomes None,
+        its headers kept as read."""
         sealer = await self.sealer()
         physical = self.topic_prefix + topic
-        opened = await sealer.open_values([(physical, k, v, list(h.items())) for k, v, h in records])
-        out: list[Record] = []
-        for (key, value, headers), (clear, _) in zip(records, opened, strict=True):
-            if clear is value:
-                out.append((key, value, headers))
-            else:
-                out.append((key, clear, headers if clear is None else dict(without_seal(list(headers.items())))))
-        return out
+        opened = await sealer.open_records([(physical, k, v, list(h.items())) for k, v, h in records])
+        return [(key, value, dict(headers)) for (key, _, _), (value, headers, _) in zip(records, opened, strict=True)]
 
     def settings(self, cls: type[S], **overrides: Any) -> S:
         """Settings for a service pointed at this session's database and topics."""

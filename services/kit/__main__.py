@@ -41,28 +41,36 @@ async def _topics(args: argparse.Namespace, s: ServiceSettings) -> int:
 
 
 async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
-    if args.action == "redrive":
-        # Dead letters are sealed: opening them takes the keyring, as the service's own role.
-        pool = await create_pool(s)
-        try:
-            report: dict[str, int] = {}
-            keyring = Keyring(pool, MasterKeys(s.keyring_keys), cache_seconds=0)  # a tool: hears no shreds
-            sealer = RecordSealer(keyring, topic_prefix=s.topic_prefix)
-            n = await redrive(
-                bootstrap_servers=s.kafka_bootstrap_servers,
-                topic_prefix=s.topic_prefix,
-                service=args.service,
-                sealer=sealer,
-                report=report,
-            )
-        finally:
-            await pool.close()
-        _out(json.dumps(report))
-        _say(
-            f"re-drove {n} dead letter(s); {report.get('erased', 0)} of erased travellers passed over,"
-            f" {report.get('unopenable', 0)} that do not open left for a later run"
-        )
-        return 0
+    # Dead letters are sealed: opening them (or their errors) takes the keyring, as the service's own role.
+    pool = await create_pool(s)
+    try:
+        keyring = Keyring(pool, MasterKeys(s.keyring_keys), cache_seconds=0)  # a tool: hears no shreds
+        sealer = RecordSealer(keyring, topic_prefix=s.topic_prefix)
+        if args.action == "redrive":
+            return await _redrive(args, s, sealer)
+        return await _show(args, s, sealer)
+    finally:
+        await pool.close()
+
+
+async def _redrive(args: argparse.Namespace, s: ServiceSettings, sealer: RecordSealer) -> int:
+    report: dict[str, int] = {}
+    n = await redrive(
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        topic_prefix=s.topic_prefix,
+        service=args.service,
+        sealer=sealer,
+        report=report,
+    )
+    _out(json.dumps(report))
+    _say(
+        f"re-drove {n} dead letter(s); {report.get('erased', 0)} of erased travellers passed over,"
+        f" {report.get('unopenable', 0)} that do not open left for a later run"
+    )
+    return 0
+
+
+async def _show(args: argparse.Namespace, s: ServiceSettings, sealer: RecordSealer) -> int:
     consumer, letters = await read_dead_letters(
         bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix, service=args.service, limit=args.limit
     )
@@ -71,14 +79,13 @@ async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
     if not letters:
         _say(f"no dead letters for {args.service}: {topic} is empty")
         return 0
-    for d in letters:
+    # The error is sealed with the value (it may quote it): shown opened, or sealed for an erased traveller.
+    opened = await sealer.open_records([(topic, d.key, d.value, d.raw_headers) for d in letters])
+    for d, (_, headers, problem) in zip(letters, opened, strict=True):
+        shown = {k: v.decode(errors="replace") for k, v in headers if k.startswith("dlq.")}
         _out(
             json.dumps(
-                {
-                    "partition": d.partition,
-                    "offset": d.offset,
-                    **{k: v for k, v in d.headers.items() if k.startswith("dlq.")},
-                }
+                {"partition": d.partition, "offset": d.offset, **shown, **({"sealed": problem} if problem else {})}
             )
         )
     more = " (the first ones; --limit shows more)" if len(letters) >= args.limit else ""

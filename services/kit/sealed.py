@@ -6,7 +6,8 @@ re-drive): the whole value, AES-256-GCM under the data key of the record's subje
 `services.kit.keyring`), with a random 96-bit nonce. The associated data binds it to its logical
 topic and record key, so a sealed value copied under another key or onto another topic does not
 open. The header `itinera.sealed` says it is sealed and names the data key (`v1:<key id>`).
-Record keys (pseudonymous ids) and headers stay readable; tombstones stay null.
+Record keys (pseudonymous ids) and headers stay readable — but for a dead letter's `dlq.error`, which
+may quote the record, sealed the same way; tombstones stay null.
 
 Consumers open values before decoding (`RecordSealer.open_records`, one key query per batch):
 - a record of a shredded subject is *erased*: skipped, counted, not dead-lettered;
@@ -19,6 +20,8 @@ Form of a sealed value: nonce (12 bytes) || ciphertext and tag.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -30,6 +33,10 @@ from services.kit.contracts.topics import TOPICS, TopicSpec
 from services.kit.keyring import KEY_BYTES, NONCE_BYTES, SubjectKey, subject_of
 
 SEALED_HEADER = "itinera.sealed"
+# Header values sealed with the value: a dead letter's error may quote what the record said (a parser's
+# message shows the input). Sealed form: `sealed:` + base64url(nonce || ciphertext and tag).
+SEALED_HEADERS = frozenset({"dlq.error"})
+SEALED_TEXT = b"sealed:"
 VERSION = "v1"
 
 Headers = list[tuple[str, bytes]]
@@ -111,7 +118,8 @@ class RecordSealer:
                 # subject's late event says never reaches the topic readable.
                 aead = AESGCM(os.urandom(KEY_BYTES))
             sealed = seal_value(aead, topic=logical, key=key, value=value)
-            out.append((topic, key, sealed, [*headers, (SEALED_HEADER, f"{VERSION}:{subject_key.key_id}".encode())]))
+            kept = [(n, _seal_text(aead, logical, key, n, v) if n in SEALED_HEADERS else v) for n, v in headers]
+            out.append((topic, key, sealed, [*kept, (SEALED_HEADER, f"{VERSION}:{subject_key.key_id}".encode())]))
         return out
 
     async def open_values(
@@ -119,8 +127,7 @@ class RecordSealer:
     ) -> list[tuple[bytes | None, str | None]]:
         """For (physical topic, key, value, headers): (value in clear, None), (None, "erased"), or
         (None, the fault). Unsealed values come back as they are."""
-        subjects = {subject_of(key) for _, key, value, headers in items if value is not None and seal_header(headers)}
-        keys: dict[str, SubjectKey] = await self.keyring.keys(subjects, create=False) if subjects else {}
+        keys = await self._keys_of(items)
         out: list[tuple[bytes | None, str | None]] = []
         for topic, key, value, headers in items:
             header = seal_header(headers) if value is not None else None
@@ -129,6 +136,42 @@ class RecordSealer:
                 continue
             out.append(self._open_one(topic, key, value, header, keys.get(subject_of(key))))
         return out
+
+    async def open_records(
+        self, items: Sequence[tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]]
+    ) -> list[tuple[bytes | None, Headers, str | None]]:
+        """`open_values`, and the headers too: sealed header values (a dead letter's error) opened, the
+        seal header dropped once the value opened (for tools and tests that show whole records)."""
+        keys = await self._keys_of(items)
+        out: list[tuple[bytes | None, Headers, str | None]] = []
+        for topic, key, value, headers in items:
+            header = seal_header(headers) if value is not None else None
+            if value is None or header is None:
+                out.append((value, list(headers), None))
+                continue
+            subject_key = keys.get(subject_of(key))
+            clear, problem = self._open_one(topic, key, value, header, subject_key)
+            if clear is None or subject_key is None or subject_key.aead is None:
+                out.append((None, list(headers), problem))
+                continue
+            logical = self._logical_of(topic)
+            opened = [
+                (n, _open_text(subject_key.aead, logical, key or b"", n, v) if n in SEALED_HEADERS else v)
+                for n, v in headers
+                if n != SEALED_HEADER
+            ]
+            out.append((clear, opened, None))
+        return out
+
+    async def _keys_of(
+        self, items: Sequence[tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]]
+    ) -> dict[str, SubjectKey]:
+        """The keys of the sealed values' subjects, in one query (opening never creates keys)."""
+        subjects = {subject_of(key) for _, key, value, headers in items if value is not None and seal_header(headers)}
+        return await self.keyring.keys(subjects, create=False) if subjects else {}
+
+    def _logical_of(self, topic: str) -> str:
+        return self._physical.get(topic) or (topic[len(self._prefix) :] if topic.startswith(self._prefix) else topic)
 
     def _open_one(
         self, topic: str, key: bytes | None, value: bytes, header: bytes, subject_key: SubjectKey | None
@@ -144,11 +187,29 @@ class RecordSealer:
             return None, f"sealed, but its key is unusable here: {subject_key.error}"
         if subject_key.key_id != key_id:
             return None, f"sealed under key {key_id!r}, but its subject's key is {subject_key.key_id!r}"
-        logical = self._physical.get(topic) or (topic[len(self._prefix) :] if topic.startswith(self._prefix) else topic)
+        logical = self._logical_of(topic)
         try:
             return open_value(subject_key.aead, topic=logical, key=key or b"", value=value), None
         except UnsealableError as exc:
             return None, str(exc)
+
+
+def _seal_text(aead: AESGCM, topic: str, key: bytes, name: str, text: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = aead.encrypt(nonce, text, associated_data(topic, key) + b"\x00" + name.encode())
+    return SEALED_TEXT + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=")
+
+
+def _open_text(aead: AESGCM, topic: str, key: bytes, name: str, text: bytes) -> bytes:
+    """A sealed header value in clear (left as it is if it is not sealed, or does not open)."""
+    if not text.startswith(SEALED_TEXT):
+        return text
+    body = text[len(SEALED_TEXT) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+        return aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data(topic, key) + b"\x00" + name.encode())
+    except (InvalidTag, ValueError, binascii.Error):
+        return text
 
 
 def without_seal(headers: Sequence[tuple[str, bytes]]) -> Headers:
@@ -158,6 +219,7 @@ def without_seal(headers: Sequence[tuple[str, bytes]]) -> Headers:
 
 __all__ = [
     "SEALED_HEADER",
+    "SEALED_HEADERS",
     "KeySource",
     "RecordSealer",
     "UnsealableError",

@@ -14,12 +14,22 @@ from pydantic import SecretStr
 from services.kit.consumer import BatchProcessor, IncomingRecord
 from services.kit.contracts.customers import CustomerSnapshotV1
 from services.kit.contracts.envelope import Envelope, decode_envelope, encode_envelope
+from services.kit.db import connection
 from services.kit.dlq import redrive
 from services.kit.kafka import EventProducer, OutgoingRecord, trim_consumed
-from services.kit.keyring import Keyring, MasterKeys, new_master_key, shred, shredded
+from services.kit.keyring import (
+    DEV_KEYRING_KEY,
+    Keyring,
+    KeyUnavailable,
+    MasterKeys,
+    new_master_key,
+    rewrap,
+    shred,
+    shredded,
+)
 from services.kit.outbox import enqueue
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
-from services.kit.sealed import SEALED_HEADER, RecordSealer
+from services.kit.sealed import SEALED_HEADER, RecordSealer, open_value, seal_value
 from services.kit.settings import ServiceSettings
 from services.kit.view import customer_view_consumer
 from tests import builders
@@ -152,6 +162,9 @@ async def test_dead_letters_are_sealed_and_unreadable_after_the_shred(env: TestE
     assert b"Brennecke" not in value
     assert SEALED_HEADER in headers
     assert headers["dlq.reason"] == b"unparseable"
+    assert headers["dlq.error"].startswith(b"sealed:")  # an error message may quote the record
+    [(_, _, opened_headers)] = [r for r in await env.open_records(dlq, letters) if r[0] == key]
+    assert opened_headers["dlq.error"].startswith(b"invalid envelope")
     assert [v for k, v, _ in await env.open_records(dlq, letters) if k == key] == [poison]  # the re-drive tool can
 
     async with runtime.pool.acquire() as conn:
@@ -241,3 +254,25 @@ async def test_an_event_sealed_twice_is_a_duplicate_not_a_conflict(env: TestEnv,
     assert first != second
     result = await _processor(env, runtime).process(_incoming(env, CUSTOMERS, raw, key))
     assert (result.processed, result.duplicates, result.failures) == (1, 1, [])
+
+
+async def test_a_master_key_is_rotated_by_rewrapping(env: TestEnv, runtime: ServiceRuntime) -> None:
+    cid = f"cus-{uuid.uuid4().hex[:8]}"
+    dev = MasterKeys([DEV_KEYRING_KEY])
+    new = SecretStr(new_master_key())
+    before = await Keyring(runtime.pool, dev, cache_seconds=0).keys([cid], create=True)
+    async with connection(runtime.pool) as conn:
+        with pytest.raises(KeyUnavailable):  # not yet: the old master key must stay until the rewrap
+            MasterKeys([new]).unwrap(
+                cid,
+                dev.current_id,
+                await conn.fetchval("SELECT wrapped_key FROM keyring.subject_keys WHERE subject = $1", cid),
+            )
+        assert await rewrap(conn, MasterKeys([new, DEV_KEYRING_KEY])) >= 1
+        after = await Keyring(runtime.pool, MasterKeys([new]), cache_seconds=0).keys([cid], create=False)
+        assert after[cid].key_id == before[cid].key_id
+        assert after[cid].aead is not None
+        sealed = seal_value(after[cid].aead, topic=CUSTOMERS, key=cid.encode(), value=b"x")
+        assert before[cid].aead is not None
+        assert open_value(before[cid].aead, topic=CUSTOMERS, key=cid.encode(), value=sealed) == b"x"  # the same key
+        assert await rewrap(conn, MasterKeys([DEV_KEYRING_KEY, new])) >= 1  # back, for the other tests of the module

@@ -167,3 +167,23 @@ def test_subjects_are_record_keys_as_text() -> None:
     assert subject_of(b"gds:B-1") == "gds:B-1"
     assert subject_of(None) == ""
     assert subject_of(b"a\x00\xffb") == "a\\0\ufffdb"
+
+
+async def test_a_dead_letters_error_is_sealed_with_its_value() -> None:
+    """A parser's message quotes its input: in a dead letter's headers it would stay readable for weeks."""
+    keys = FakeKeys()
+    sealer = RecordSealer(keys, topic_prefix=PREFIX)
+    error = b"invalid email 'wilhelmina@quastenberg.example'"
+    row = (f"{PREFIX}profile.deadletters.v1", b"cus-1", NAME, [("dlq.reason", b"unparseable"), ("dlq.error", error)])
+    [(topic, key, value, headers)] = await sealer.seal_rows([row])
+    sealed_error = dict(headers)["dlq.error"]
+    assert sealed_error.startswith(b"sealed:")
+    assert b"wilhelmina" not in sealed_error
+    assert dict(headers)["dlq.reason"] == b"unparseable"
+    [(clear, opened, problem)] = await sealer.open_records([(topic, key, value, headers)])
+    assert (clear, problem) == (NAME, None)
+    assert opened == [("dlq.reason", b"unparseable"), ("dlq.error", error)]
+    keys.shred("cus-1")
+    [(clear, kept, problem)] = await sealer.open_records([(topic, key, value, headers)])
+    assert (clear, problem) == (None, "erased")
+    assert dict(kept)["dlq.error"] == sealed_error
