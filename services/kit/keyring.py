@@ -261,7 +261,7 @@ class Keyring:
     """The keys of this process: fetched a batch at a time, cached, forgotten on a shred."""
 
     CACHE_SECONDS = 600.0
-    MAX_CACHED = 200_000
+    MAX_CACHED = 100_000  # ~0.5 kB each; past it the cache starts over
 
     def __init__(self, pool: asyncpg.Pool, master: MasterKeys, *, cache_seconds: float = CACHE_SECONDS) -> None:
         """`cache_seconds`: 0 for a reader that does not listen for shreds (a tool, a test): it asks every time."""
@@ -270,6 +270,9 @@ class Keyring:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[SubjectKey, float]] = {}
         self._ready = False
+        # Moves on every `forget`: keys read by a query that was in flight meanwhile may predate the
+        # shred that caused it, so they serve the batch that asked but are not cached.
+        self._generation = 0
 
     async def prepare(self) -> None:
         """Create the keyring's table if this is the first process to need it."""
@@ -315,6 +318,7 @@ class Keyring:
         found, missing = self._cached(subjects)
         if not missing:
             return found
+        generation = self._generation
         async with self._pool.acquire() as proxy:
             conn = cast(asyncpg.Connection, proxy)  # the pool hands out a proxy of one
             await self._ensure(conn)
@@ -325,7 +329,8 @@ class Keyring:
                 rows = await _rows(conn, missing)
         for r in rows:
             key = self._from_row(r)
-            self._remember(key)
+            if generation == self._generation:
+                self._remember(key)
             found[key.subject] = key
         return found
 
@@ -335,6 +340,7 @@ class Keyring:
 
     def forget(self, subjects: Iterable[str] | None = None) -> None:
         """Forget cached keys (all of them without `subjects`)."""
+        self._generation += 1
         if subjects is None:
             self._cache.clear()
             return

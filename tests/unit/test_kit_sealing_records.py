@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from services.kit.contracts.topics import TOPICS
 from services.kit.keyring import (
     DEV_KEYRING_KEY,
+    Keyring,
     KeyUnavailable,
     MasterKeys,
     SubjectKey,
@@ -187,3 +188,65 @@ async def test_a_dead_letters_error_is_sealed_with_its_value() -> None:
     [(clear, kept, problem)] = await sealer.open_records([(topic, key, value, headers)])
     assert (clear, problem) == (None, "erased")
     assert dict(kept)["dlq.error"] == sealed_error
+
+
+class _Transaction:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+class FakeKeyTable:
+    """`keyring.subject_keys` behind the pool interface the keyring uses; `during_fetch` runs mid-query."""
+
+    def __init__(self, master: MasterKeys) -> None:
+        self.master = master
+        self.rows: dict[str, dict[str, object]] = {}
+        self.fetches = 0
+        self.during_fetch: Callable[[], None] = lambda: None
+
+    def add(self, subject: str) -> None:
+        master_id, wrapped = self.master.wrap(subject, os.urandom(32))
+        self.rows[subject] = {"subject": subject, "key_id": "k1", "master_id": master_id, "wrapped_key": wrapped}
+
+    def acquire(self) -> FakeKeyTable:
+        return self
+
+    async def __aenter__(self) -> FakeKeyTable:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def transaction(self) -> _Transaction:
+        return _Transaction()
+
+    async def execute(self, *_: object) -> None:
+        return None
+
+    async def fetchval(self, *_: object) -> str:
+        return "keyring.subject_keys"  # the table exists
+
+    async def fetch(self, _sql: str, subjects: list[str]) -> list[dict[str, object]]:
+        self.fetches += 1
+        self.during_fetch()
+        return [self.rows[s] for s in subjects if s in self.rows]
+
+
+async def test_keys_read_while_a_shred_was_heard_are_used_once_and_not_cached() -> None:
+    """A query in flight when a shred's notification arrives may have read the key before the shred: it
+    serves that batch (sealed before the erasure committed) but must not stay in the cache for minutes."""
+    master = MasterKeys([SecretStr(new_master_key())])
+    table = FakeKeyTable(master)
+    table.add("cus-1")
+    keyring = Keyring(table, master)  # type: ignore[arg-type]  # the fake implements what the keyring uses
+    table.during_fetch = lambda: keyring.forget(["cus-1"])
+    assert (await keyring.keys(["cus-1"], create=False))["cus-1"].aead is not None
+    assert not keyring.cached("cus-1")
+    table.during_fetch = lambda: None
+    await keyring.keys(["cus-1"], create=False)
+    assert keyring.cached("cus-1")
+    await keyring.keys(["cus-1"], create=False)
+    assert table.fetches == 2  # the second time from the cache
