@@ -162,11 +162,14 @@ async def _rows(conn: asyncpg.Connection, subjects: list[str]) -> list[asyncpg.R
     )
 
 
-async def _create(conn: asyncpg.Connection, master: MasterKeys, subjects: list[str]) -> None:
-    """New keys for subjects without a row (a row shredded or created meanwhile is left as it is)."""
-    key_ids, masters, wrapped = [], [], []
+async def _create(conn: asyncpg.Connection, master: MasterKeys, subjects: list[str]) -> dict[str, SubjectKey]:
+    """New keys for subjects without a row; returns those inserted (a row shredded or created meanwhile
+    by another process is left as it is, and not returned)."""
+    key_ids, masters, wrapped, data_keys = [], [], [], []
     for subject in subjects:
-        master_id, sealed = master.wrap(subject, AESGCM.generate_key(bit_length=KEY_BYTES * 8))
+        data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+        master_id, sealed = master.wrap(subject, data_key)
+        data_keys.append(data_key)
         key_ids.append(os.urandom(4).hex())
         masters.append(master_id)
         wrapped.append(sealed)
@@ -176,14 +179,22 @@ async def _create(conn: asyncpg.Connection, master: MasterKeys, subjects: list[s
         # connection, where PostgreSQL's deadlock detector cannot see them: give up instead (a
         # transient fault; the outbox keeps the rows and publishes them again).
         await conn.execute("SET LOCAL lock_timeout = '2s'")
-        await conn.execute(
+        inserted = await conn.fetch(
             "INSERT INTO keyring.subject_keys (subject, key_id, master_id, wrapped_key)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ON CONFLICT (subject) DO NOTHING",
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+            " ON CONFLICT (subject) DO NOTHING RETURNING subject",
             subjects,
             key_ids,
             masters,
             wrapped,
         )
+    done = {r["subject"] for r in inserted}
+    # The keys just made need no unwrapping (nor a second read): the common case on a hot path.
+    return {
+        subject: SubjectKey(subject, key_id, aead=AESGCM(data_key))
+        for subject, key_id, data_key in zip(subjects, key_ids, data_keys, strict=True)
+        if subject in done
+    }
 
 
 async def shred(conn: asyncpg.Connection, subjects: Iterable[str]) -> int:
@@ -323,12 +334,16 @@ class Keyring:
             conn = cast(asyncpg.Connection, proxy)  # the pool hands out a proxy of one
             await self._ensure(conn)
             rows = await _rows(conn, missing)
+            created: dict[str, SubjectKey] = {}
             if create and len(rows) < len(missing):
                 known = {r["subject"] for r in rows}
-                await _create(conn, self._master, [s for s in missing if s not in known])
-                rows = await _rows(conn, missing)
-        for r in rows:
-            key = self._from_row(r)
+                absent = [s for s in missing if s not in known]
+                created = await _create(conn, self._master, absent)
+                lost = [s for s in absent if s not in created]  # made (or shredded) meanwhile elsewhere
+                if lost:
+                    rows = [*rows, *await _rows(conn, lost)]
+        keys = [*map(self._from_row, rows), *created.values()]
+        for key in keys:
             if generation == self._generation:
                 self._remember(key)
             found[key.subject] = key

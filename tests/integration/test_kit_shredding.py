@@ -3,6 +3,7 @@ unreadable for everyone once the traveller's key is shredded — dead letters in
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -276,3 +277,18 @@ async def test_a_master_key_is_rotated_by_rewrapping(env: TestEnv, runtime: Serv
         assert before[cid].aead is not None
         assert open_value(before[cid].aead, topic=CUSTOMERS, key=cid.encode(), value=sealed) == b"x"  # the same key
         assert await rewrap(conn, MasterKeys([DEV_KEYRING_KEY, new])) >= 1  # back, for the other tests of the module
+
+
+async def test_processes_creating_a_subjects_key_at_once_get_the_same_key(
+    env: TestEnv, runtime: ServiceRuntime
+) -> None:
+    subjects = [f"cus-{uuid.uuid4().hex[:8]}" for _ in range(50)]
+    rings = [Keyring(runtime.pool, MasterKeys([DEV_KEYRING_KEY]), cache_seconds=0) for _ in range(3)]
+    results = await asyncio.gather(*(ring.keys(subjects, create=True) for ring in rings))
+    for subject in subjects:
+        assert len({r[subject].key_id for r in results}) == 1
+        first, last = results[0][subject].aead, results[2][subject].aead
+        assert first is not None
+        assert last is not None
+        sealed = seal_value(first, topic=CUSTOMERS, key=subject.encode(), value=b"x")
+        assert open_value(last, topic=CUSTOMERS, key=subject.encode(), value=sealed) == b"x"
