@@ -32,7 +32,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -184,9 +184,12 @@ class BatchProcessor:
         opened = await sealer.open_values([(r.topic, r.key, r.value, r.headers) for r in records])
         out: list[IncomingRecord] = []
         for record, (value, problem) in zip(records, opened, strict=True):
-            if problem is None:
-                same = value is record.value
-                out.append(record if same else replace(record, value=value, headers=without_seal(record.headers)))
+            if value is record.value:
+                out.append(record)
+            elif problem is None:  # built directly: `dataclasses.replace` was a quarter of opening's cost
+                r = record
+                out.append(IncomingRecord(r.topic, r.partition, r.offset, r.key, value, without_seal(r.headers),
+                                          r.timestamp_ms))  # fmt: skip
             elif problem == "erased":
                 result.erased += 1
                 EVENTS_CONSUMED.labels(self._service, self.spec.name, self._logical(record.topic), "erased").inc()
