@@ -18,6 +18,8 @@ the machine runs), and the load average.
     .venv/bin/python -m bench.kit_throughput --records 60000 --handler noop --fetch faust
     .venv/bin/python -m bench.kit_throughput --records 60000 --worker-root OTHER_CHECKOUT
 
+`--sealed` (with `--handler view`) seals the snapshots as the preferences service's producer does (a
+data key per customer, so every record costs the worker a key to fetch and unwrap: the worst case).
 `--fetch batch` hosts the consumer on the kit's batch consumer (`services.kit.streams`), `faust`
 as one faust agent; `--worker-root` runs the worker from another checkout (e.g. an older commit)
 so two versions can be compared alternately under the same conditions.
@@ -160,19 +162,22 @@ def _snapshot(i: int) -> Envelope[PreferenceSnapshotV1]:
     return Envelope.new(snapshot, producer="preferences", subject_id=snapshot.customer_id)
 
 
-async def produce_backlog(topic: str, n: int, *, event: Callable[[int], Envelope[Any]] = _booking) -> None:
+async def produce_backlog(
+    topic: str, n: int, *, event: Callable[[int], Envelope[Any]] = _booking, sealer: Any = None
+) -> None:
+    """N events on `topic`; with `sealer`, sealed as a service's producer seals them (a key per subject)."""
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
-        pending = []
-        for i in range(n):
-            env = event(i)
-            key, value = env.subject_id.encode(), encode_envelope(env)
-            pending.append(await producer.send(topic, value=value, key=key, headers=env.headers()))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+        for start in range(0, n, 5000):
+            envs = [event(i) for i in range(start, min(n, start + 5000))]
+            rows = [(topic, e.subject_id.encode(), encode_envelope(e), e.headers()) for e in envs]
+            if sealer is not None:
+                rows = await sealer.seal_rows(rows)
+            pending = [
+                await producer.send(topic, value=value, key=key, headers=headers) for _, key, value, headers in rows
+            ]
+            await asyncio.gather(*pending)
     finally:
         await producer.stop()
 
@@ -190,7 +195,17 @@ async def run_once(args: argparse.Namespace, handler: str) -> dict[str, Any]:
     env = await create_env()
     proc: subprocess.Popen[bytes] | None = None
     try:
-        if handler == "view":
+        if handler == "view" and args.sealed:
+            from services.kit.keyring import DEV_KEYRING_KEY, Keyring, MasterKeys  # not in a worker's older checkout
+            from services.kit.sealed import RecordSealer
+
+            pool = await asyncpg.create_pool(ADMIN_DSN.rsplit("/", 1)[0] + f"/{env.database}", min_size=1, max_size=2)
+            try:
+                sealer = RecordSealer(Keyring(pool, MasterKeys([DEV_KEYRING_KEY])), topic_prefix=env.topic_prefix)
+                await produce_backlog(env.topic_prefix + VIEW_TOPIC, args.records, event=_snapshot, sealer=sealer)
+            finally:
+                await pool.close()
+        elif handler == "view":
             await produce_backlog(env.topic_prefix + VIEW_TOPIC, args.records, event=_snapshot)
         else:
             await produce_backlog(env.topic_prefix + TOPIC, args.records)
@@ -256,10 +271,14 @@ async def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000, help="the worker's consumer_batch_size")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--worker-root", type=Path, default=None, help="run the worker from this checkout")
+    parser.add_argument(
+        "--sealed", action="store_true", help="view: the snapshots sealed, as the preferences service publishes them"
+    )
     args = parser.parse_args()
     handlers = ["noop", "outbox"] if args.handler == "both" else [args.handler]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"{args.records} records, 3 partitions, consumer batch size {args.batch_size}, fetch {args.fetch}")
+    sealed = ", sealed snapshots" if args.sealed else ""
+    print(f"{args.records} records, 3 partitions, consumer batch size {args.batch_size}, fetch {args.fetch}{sealed}")
     if args.worker_root is not None:
         print(f"worker run from another checkout: {args.worker_root}")
     print(f"{'handler':8} {'records/s':>10} {'worker CPU/record':>18} {'PostgreSQL CPU/record':>22}  load average")

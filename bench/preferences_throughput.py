@@ -11,6 +11,9 @@ whatever else the machine is running, and the load average.
 
     .venv/bin/python -m bench.preferences_throughput --bookings 100000 --customers 20000
     .venv/bin/python -m bench.preferences_throughput --bookings 20000 --customers 5000 --workers 2
+    .venv/bin/python -m bench.preferences_throughput --bookings 20000 --customers 5000 --sealed
+
+`--sealed`: the backlog sealed per customer, as profile publishes it (the worker opens every booking).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import random
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -38,20 +42,20 @@ from services.kit.contracts.topics import topic_spec
 from tests.harness import KAFKA, create_env, drop_env
 
 
-async def produce_backlog(topic: str, n: int, ids: list[str], rng: random.Random) -> None:
+async def produce_backlog(topic: str, n: int, ids: list[str], rng: random.Random, *, sealer: Any = None) -> None:
+    """N resolved bookings; with `sealer`, sealed as profile's producer seals them (a key per customer)."""
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
-        pending = []
-        for i in range(n):
-            key, value, headers = encoded(booking(rng.choice(ids), rng))
-            pending.append(await producer.send(topic, value=value, key=key, headers=headers))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-            if i and i % 20000 == 0:
-                print(f"  produced {i}")
-        await asyncio.gather(*pending)
+        for start in range(0, n, 5000):
+            rows = [(topic, *encoded(booking(rng.choice(ids), rng))) for _ in range(start, min(n, start + 5000))]
+            if sealer is not None:
+                rows = await sealer.seal_rows(rows)
+            await asyncio.gather(
+                *[await producer.send(topic, value=value, key=key, headers=headers) for _, key, value, headers in rows]
+            )
+            if start:
+                print(f"  produced {start}")
     finally:
         await producer.stop()
 
@@ -70,6 +74,7 @@ async def main() -> None:
         help="partitions of the booking topic (grown to this many if it has fewer; default: the topic catalogue's)",
     )
     parser.add_argument("--worker-root", type=Path, default=None, help="run the worker from this checkout")
+    parser.add_argument("--sealed", action="store_true", help="the backlog sealed, as profile publishes it")
     args = parser.parse_args()
     rng = random.Random(7)
     env = await create_env()
@@ -81,9 +86,11 @@ async def main() -> None:
             env.topic_prefix + "profile.bookings.v1", args.partitions, bootstrap_servers=KAFKA
         )
         started = time.perf_counter()
-        await produce_backlog(env.topic_prefix + "profile.bookings.v1", args.bookings, ids, rng)
+        sealer = await env.sealer() if args.sealed else None
+        await produce_backlog(env.topic_prefix + "profile.bookings.v1", args.bookings, ids, rng, sealer=sealer)
         took = time.perf_counter() - started
-        print(f"backlog of {args.bookings} bookings for {args.customers} customers in {took:.1f}s")
+        sealed = " (sealed)" if args.sealed else ""
+        print(f"backlog of {args.bookings} bookings{sealed} for {args.customers} customers in {took:.1f}s")
         conn = await env.admin_connect()
         procs = start_workers(
             env, count=args.workers, batch_size=args.batch_size, log_name="preferences-throughput",

@@ -28,7 +28,9 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_envelope, encode_envelope
 from services.kit.kafka import ensure_topics
+from services.kit.keyring import DEV_KEYRING_KEY, Keyring, MasterKeys
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
+from services.kit.sealed import RecordSealer
 from services.kit.settings import DEV_API_KEYS, DEV_SOURCE_SYSTEMS, ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +49,7 @@ TEST_API_KEYS = tuple(
     k.model_copy(update={"source_systems": list(TEST_SOURCE_SYSTEMS)}) if k.role == "booking-system" else k
     for k in DEV_API_KEYS
 )
+Record = tuple[bytes | None, bytes | None, dict[str, bytes]]  # key, value, headers
 
 
 @dataclass
@@ -57,6 +60,27 @@ class TestEnv:
     topic_prefix: str
     _producer: AIOKafkaProducer | None = None
     _runtimes: list[ServiceRuntime] = field(default_factory=list)
+    _keyring_pool: asyncpg.Pool | None = None
+    _sealer: RecordSealer | None = None
+
+    async def sealer(self) -> RecordSealer:
+        """Opens sealed values as the services do (the development keyring key, this session's database)."""
+        if self._sealer is None:
+            self._keyring_pool = await asyncpg.create_pool(
+                ADMIN_DSN.rsplit("/", 1)[0] + f"/{self.database}", min_size=1, max_size=2
+            )
+            keyring = Keyring(self._keyring_pool, MasterKeys([DEV_KEYRING_KEY]), cache_seconds=0)
+            self._sealer = RecordSealer(keyring, topic_prefix=self.topic_prefix)
+        return self._sealer
+
+    async def open_records(self, topic: str, records: list[Record]) -> list[Record]:
+        """Records of a logical topic as read raw, with sealed values (and a dead letter's error) opened and
+        the seal header dropped. A value that does not open (its subject erased, or a fault) becomes None,
+        its headers kept as read."""
+        sealer = await self.sealer()
+        physical = self.topic_prefix + topic
+        opened = await sealer.open_records([(physical, k, v, list(h.items())) for k, v, h in records])
+        return [(key, value, dict(headers)) for (key, _, _), (value, headers, _) in zip(records, opened, strict=True)]
 
     def settings(self, cls: type[S], **overrides: Any) -> S:
         """Settings for a service pointed at this session's database and topics."""
@@ -107,10 +131,12 @@ class TestEnv:
         self,
         topic: str,
         *,
-        until: Callable[[list[tuple[bytes | None, bytes | None, dict[str, bytes]]]], bool],
+        until: Callable[[list[Record]], bool],
         timeout: float = 30.0,
-    ) -> list[tuple[bytes | None, bytes | None, dict[str, bytes]]]:
-        """Read a topic from the beginning until `until(records)` holds; records are (key, value, headers)."""
+        raw: bool = False,
+    ) -> list[Record]:
+        """Read a topic from the beginning until `until(records)` holds; records are (key, value, headers),
+        sealed values opened (see `open_records`), or as the broker holds them with `raw`."""
         consumer = AIOKafkaConsumer(
             self.topic_prefix + topic,
             bootstrap_servers=KAFKA,
@@ -119,7 +145,7 @@ class TestEnv:
             enable_auto_commit=False,
         )
         await consumer.start()
-        records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]] = []
+        records: list[Record] = []
         try:
             deadline = asyncio.get_running_loop().time() + timeout
             while not until(records):
@@ -127,7 +153,8 @@ class TestEnv:
                     raise AssertionError(f"timed out reading {topic}: got {len(records)} record(s)")
                 batch = await consumer.getmany(timeout_ms=200)
                 for msgs in batch.values():
-                    records.extend((m.key, m.value, dict(m.headers or [])) for m in msgs)
+                    fetched: list[Record] = [(m.key, m.value, dict(m.headers or [])) for m in msgs]
+                    records.extend(fetched if raw else await self.open_records(topic, fetched))
             return records
         finally:
             await consumer.stop()
@@ -137,7 +164,7 @@ class TestEnv:
     ) -> list[Envelope[Any]]:
         """Like read_topic, decoded into envelopes (tombstones and undecodable records skipped)."""
 
-        def decoded(records: list[tuple[bytes | None, bytes | None, dict[str, bytes]]]) -> list[Envelope[Any]]:
+        def decoded(records: list[Record]) -> list[Envelope[Any]]:
             out = []
             for _, value, _ in records:
                 if value is None:
@@ -157,6 +184,8 @@ class TestEnv:
     async def close(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
+        if self._keyring_pool is not None:
+            await self._keyring_pool.close()
 
 
 async def create_env() -> TestEnv:

@@ -31,3 +31,22 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- itinera_keyring: owns the schema `keyring` (per-traveller data keys for crypto-shredding, shared by
+-- every service: see services/kit/keyring.py). NOLOGIN; every service role is a member, so each may
+-- create the table at its first start and use it, whichever service came first.
+DO $$
+DECLARE
+  role text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'itinera_keyring') THEN
+    CREATE ROLE itinera_keyring NOLOGIN;
+  END IF;
+  FOR role IN
+    SELECT rolname FROM pg_roles
+     WHERE rolname LIKE 'itinera\_%' AND rolname NOT IN ('itinera_admin', 'itinera_keyring')
+  LOOP
+    EXECUTE format('GRANT itinera_keyring TO %I', role);
+  END LOOP;
+END
+$$;

@@ -50,3 +50,10 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- The keyring (crypto-shredding): one schema shared by every service, owned by the group role
+-- itinera_keyring (roles.sql) whose members the service roles are. The first service to start
+-- creates its table (services/kit/keyring.py).
+CREATE SCHEMA IF NOT EXISTS keyring AUTHORIZATION itinera_keyring;
+ALTER SCHEMA keyring OWNER TO itinera_keyring;
+REVOKE ALL ON SCHEMA keyring FROM PUBLIC;

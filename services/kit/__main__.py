@@ -1,4 +1,4 @@
-"""Operations commands: `python -m services.kit topics|contracts|dlq ...`."""
+"""Operations commands: `python -m services.kit topics|contracts|dlq|keyring ...`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 
 from services.kit.contracts import schemagen
 from services.kit.contracts.topics import SERVICES, TOPICS, dead_letter_topic
+from services.kit.db import connection, create_pool
 from services.kit.dlq import read_dead_letters, redrive
 from services.kit.kafka import ensure_topics
+from services.kit.keyring import Keyring, MasterKeys, rewrap
+from services.kit.sealed import RecordSealer
 from services.kit.settings import ServiceSettings
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
@@ -38,12 +41,36 @@ async def _topics(args: argparse.Namespace, s: ServiceSettings) -> int:
 
 
 async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
-    if args.action == "redrive":
-        n = await redrive(
-            bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix, service=args.service
-        )
-        _out(f"re-drove {n} dead letter(s)")
-        return 0
+    # Dead letters are sealed: opening them (or their errors) takes the keyring, as the service's own role.
+    pool = await create_pool(s)
+    try:
+        keyring = Keyring(pool, MasterKeys(s.keyring_keys), cache_seconds=0)  # a tool: hears no shreds
+        sealer = RecordSealer(keyring, topic_prefix=s.topic_prefix)
+        if args.action == "redrive":
+            return await _redrive(args, s, sealer)
+        return await _show(args, s, sealer)
+    finally:
+        await pool.close()
+
+
+async def _redrive(args: argparse.Namespace, s: ServiceSettings, sealer: RecordSealer) -> int:
+    report: dict[str, int] = {}
+    n = await redrive(
+        bootstrap_servers=s.kafka_bootstrap_servers,
+        topic_prefix=s.topic_prefix,
+        service=args.service,
+        sealer=sealer,
+        report=report,
+    )
+    _out(json.dumps(report))
+    _say(
+        f"re-drove {n} dead letter(s); {report.get('erased', 0)} of erased travellers passed over,"
+        f" {report.get('unopenable', 0)} that do not open left for a later run"
+    )
+    return 0
+
+
+async def _show(args: argparse.Namespace, s: ServiceSettings, sealer: RecordSealer) -> int:
     consumer, letters = await read_dead_letters(
         bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix, service=args.service, limit=args.limit
     )
@@ -52,18 +79,32 @@ async def _dlq(args: argparse.Namespace, s: ServiceSettings) -> int:
     if not letters:
         _say(f"no dead letters for {args.service}: {topic} is empty")
         return 0
-    for d in letters:
+    # The error is sealed with the value (it may quote it): shown opened, or sealed for an erased traveller.
+    opened = await sealer.open_records([(topic, d.key, d.value, d.raw_headers) for d in letters])
+    for d, (_, headers, problem) in zip(letters, opened, strict=True):
+        shown = {k: v.decode(errors="replace") for k, v in headers if k.startswith("dlq.")}
         _out(
             json.dumps(
-                {
-                    "partition": d.partition,
-                    "offset": d.offset,
-                    **{k: v for k, v in d.headers.items() if k.startswith("dlq.")},
-                }
+                {"partition": d.partition, "offset": d.offset, **shown, **({"sealed": problem} if problem else {})}
             )
         )
     more = " (the first ones; --limit shows more)" if len(letters) >= args.limit else ""
     _say(f"{len(letters)} dead letter(s) for {args.service} in {topic}{more}")
+    return 0
+
+
+async def _keyring(s: ServiceSettings) -> int:
+    """Re-wrap every data key under the first of `keyring_keys` (master key rotation)."""
+    pool = await create_pool(s)
+    try:
+        keyring = Keyring(pool, MasterKeys(s.keyring_keys))
+        await keyring.prepare()
+        async with connection(pool) as conn:
+            n = await rewrap(conn, MasterKeys(s.keyring_keys))
+    finally:
+        await pool.close()
+    _out(json.dumps({"rewrapped": n}))
+    _say(f"{n} data key(s) re-wrapped under the first keyring key; the others may now be removed")
     return 0
 
 
@@ -78,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("action", choices=["show", "redrive"])
     dlq.add_argument("--service", required=True, choices=SERVICES)
     dlq.add_argument("--limit", type=int, default=100)
+    keyring = sub.add_parser("keyring", help="re-wrap the data keys under the first keyring key (rotation)")
+    keyring.add_argument("action", choices=["rewrap"])
+    keyring.add_argument("--service", default="profile", choices=SERVICES, help="whose database role to use")
     args = parser.parse_args(argv)
 
     if args.group == "contracts":
@@ -92,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServiceSettings(service_name="ops")
     if args.group == "topics":
         return asyncio.run(_topics(args, settings))
-    return asyncio.run(_dlq(args, settings))
+    if args.group == "keyring":
+        return asyncio.run(_keyring(ServiceSettings(service_name=args.service)))
+    # As the service whose dead letters they are (its database role opens them: see _dlq).
+    return asyncio.run(_dlq(args, ServiceSettings(service_name=args.service)))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,17 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from services.kit.contracts.topics import TOPICS, TopicSpec
+
+if TYPE_CHECKING:
+    from services.kit.sealed import RecordSealer
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +57,16 @@ class KeyHashCache:
 
 
 class EventProducer:
-    """An idempotent producer (`acks=all`, idempotence on) that sends in bulk."""
+    """An idempotent producer (`acks=all`, idempotence on) that sends in bulk.
 
-    def __init__(self, *, bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> None:
+    With a `sealer`, the values of the topics it seals (personal and dead-letter topics) are sealed
+    on their way out, whichever path sends them (see `services.kit.sealed`).
+    """
+
+    def __init__(
+        self, *, bootstrap_servers: str, client_id: str, linger_ms: int = 5, sealer: RecordSealer | None = None
+    ) -> None:
+        self.sealer = sealer
         self._partitioner = KeyHashCache()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
@@ -108,6 +119,8 @@ class EventProducer:
         """
         if not rows:
             return
+        if self.sealer is not None:
+            rows = await self.sealer.seal_rows(rows)
         producer = self._producer
         partitioner = self._partitioner
         by_partition: dict[tuple[str, int], list[tuple[bytes, bytes | None, Headers]]] = {}
@@ -184,3 +197,37 @@ async def delete_topics(*, bootstrap_servers: str, names: Sequence[str]) -> None
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+async def trim_consumed(*, bootstrap_servers: str, topic: str, groups: str | Sequence[str]) -> dict[int, int]:
+    """Delete the records of `topic` (physical name) that every one of `groups` has consumed; returns, per
+    partition trimmed, the offset it now starts at.
+
+    For the landing topic booking.events.v1, which booking systems write in clear and which cannot be
+    sealed: once profile has resolved a booking (and keeps what it needs in its database, which an
+    erasure cleans), the record may leave the topic. Up to the *lowest* committed offset of the groups
+    given (a consumer switched from faust to the batch consumer has two); a partition some group has
+    no offset for is left alone.
+    """
+    names = [groups] if isinstance(groups, str) else list(groups)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="itinera-trim")
+    await admin.start()
+    try:
+        lowest: dict[TopicPartition, int] | None = None
+        for group in names:
+            offsets = await admin.list_consumer_group_offsets(group)
+            committed = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+            lowest = (
+                committed
+                if lowest is None
+                else {tp: min(o, committed[tp]) for tp, o in lowest.items() if tp in committed}
+            )
+        wanted = {tp: RecordsToDelete(before_offset=offset) for tp, offset in (lowest or {}).items() if offset > 0}
+        if not wanted:
+            return {}
+        trimmed = await admin.delete_records(wanted)
+    finally:
+        await admin.close()
+    result = {tp.partition: int(low) for tp, low in trimmed.items()}
+    log.info("trimmed %s up to what %s consumed: %s", topic, ", ".join(names), result)
+    return result

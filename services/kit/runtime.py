@@ -19,7 +19,9 @@ import asyncpg
 from services.kit.consumer import BatchProcessor, ConsumerSpec
 from services.kit.db import apply_migrations, create_pool
 from services.kit.kafka import EventProducer, ensure_topics
+from services.kit.keyring import Keyring, MasterKeys
 from services.kit.outbox import OutboxRelay
+from services.kit.sealed import RecordSealer
 from services.kit.settings import ServiceSettings
 from services.kit.streams import StreamWorkers
 from services.kit.supervision import Health, supervise
@@ -48,6 +50,7 @@ class ServiceRuntime:
         self.settings = definition.settings
         self._pool: asyncpg.Pool | None = None
         self._producer: EventProducer | None = None
+        self.keyring: Keyring | None = None
         self.relay: OutboxRelay | None = None
         self.streams: StreamWorkers | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,8 +80,14 @@ class ServiceRuntime:
         )
         if create_topics:
             await ensure_topics(bootstrap_servers=s.kafka_bootstrap_servers, prefix=s.topic_prefix)
+        self.keyring = Keyring(self._pool, MasterKeys(s.keyring_keys))
+        await self.keyring.prepare()
+        keyring = self.keyring
+        self._spawn(lambda: keyring.listen(self.health.worker("keyring")), "keyring")  # forgets shredded keys
         self._producer = EventProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers, client_id=f"itinera-{s.service_name}"
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            client_id=f"itinera-{s.service_name}",
+            sealer=RecordSealer(self.keyring, topic_prefix=s.topic_prefix),
         )
         await self._producer.start()
         if not workers:

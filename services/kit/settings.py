@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.kit.keyring import DEV_KEYRING_KEY, MasterKeys
 from services.kit.limits import RateLimit
 from services.kit.sealing import Sealer
 
@@ -163,6 +164,12 @@ class ServiceSettings(BaseSettings):
         " and answer links): the first seals, every one opens. Producer and consumer services share them",
     )
 
+    keyring_keys: list[SecretStr] = Field(
+        default_factory=lambda: [DEV_KEYRING_KEY],
+        description="Master keys (base64url, 32 bytes) wrapping the per-traveller data keys that seal personal"
+        " data on topics (crypto-shredding): the first wraps new keys, every one unwraps. Shared by all services",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -194,9 +201,12 @@ class ServiceSettings(BaseSettings):
             dev_link_key = any(k.get_secret_value() == DEV_LINK_KEY.get_secret_value() for k in self.link_keys)
             if self.seals_links and dev_link_key:
                 raise ValueError("the development link key is refused in production; set link_keys")
+            if any(k.get_secret_value() == DEV_KEYRING_KEY.get_secret_value() for k in self.keyring_keys):
+                raise ValueError("the development keyring key is refused in production; set keyring_keys")
         if self.api_docs is None:
             self.api_docs = "key" if self.environment == "production" else "public"
         Sealer(self.link_keys)  # refuses keys that are not 32 bytes of base64url
+        MasterKeys(self.keyring_keys)  # the same for the keyring's
         return self
 
     @property

@@ -43,6 +43,7 @@ from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_enve
 from services.kit.contracts.preferences import PreferenceSnapshotV1
 from services.kit.contracts.value import CompanyValueSnapshotV1, CustomerValueSnapshotV1
 from services.kit.db import connection
+from services.kit.sealed import RecordSealer
 
 # `value` rows are keyed by customer id; `company-value` rows by company id (in the customer_id
 # column: the table is a key-value store per kind, and company ids never redirect).
@@ -342,12 +343,15 @@ async def rebuild(
     include_preferences: bool = True,
     include_value: bool = False,
     batch_size: int = 2000,
+    sealer: RecordSealer | None,
 ) -> int:
     """Replace a view with one read from the start of the compacted topics up to their current end.
 
     Runs in one transaction: readers see the old view until the new one is complete.
     Returns how many records were applied. The live consumer keeps its own offsets and
-    simply continues (its upserts are idempotent) after a rebuild.
+    simply continues (its upserts are idempotent) after a rebuild. Sealed snapshots are opened
+    with `sealer` (the runtime's producer has one; required, so that no caller forgets it and
+    builds a view without them); those of erased travellers are left out.
     """
     topics = [
         f"{topic_prefix}{t}" for t in view_topics(include_preferences=include_preferences, include_value=include_value)
@@ -372,16 +376,20 @@ async def rebuild(
                 batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=batch_size)
                 for tp, messages in batch.items():
                     logical = tp.topic[len(topic_prefix) :]
-                    for m in messages:
-                        if m.offset >= end[tp]:
-                            continue
+                    wanted = [m for m in messages if m.offset < end[tp]]
+                    values: list[tuple[bytes | None, str | None]] = [(m.value, None) for m in wanted]
+                    if sealer is not None:
+                        values = await sealer.open_values([(m.topic, m.key, m.value, m.headers) for m in wanted])
+                    for m, (value, _) in zip(wanted, values, strict=True):
                         applied += 1
                         if m.value is None:
                             if m.key is not None:
                                 await apply_view_tombstone(conn, logical, m.key.decode())
                             continue
+                        if value is None:
+                            continue  # erased, or dead-lettered by the live consumer: not part of the view
                         try:
-                            event = decode_envelope(m.value)
+                            event = decode_envelope(value)
                         except EnvelopeError:
                             continue  # the live consumer dead-lettered it; it is not part of the view
                         await apply_view_event(conn, event)

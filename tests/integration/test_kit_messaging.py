@@ -171,7 +171,7 @@ async def test_failing_handler_is_retried_dead_lettered_then_redriven_after_the_
     broken = builders.booking_created()
     after = builders.booking_created()
     switch.failing.add(broken.payload.booking_id)
-    async with kit_env.running(_definition(kit_env, switch, fetch)):
+    async with kit_env.running(_definition(kit_env, switch, fetch)) as runtime:
         await kit_env.publish("booking.events.v1", broken)
         await kit_env.publish("booking.events.v1", after, key=broken.subject_id)
         await wait_until(lambda: _effects(kit_env, after.payload.booking_id))
@@ -187,7 +187,10 @@ async def test_failing_handler_is_retried_dead_lettered_then_redriven_after_the_
         assert await _effects(kit_env, broken.payload.booking_id) == 0
 
         switch.failing.clear()  # the fix is deployed
-        redriven = await redrive(bootstrap_servers=KAFKA, topic_prefix=kit_env.topic_prefix, service="profile")
+        redriven = await redrive(  # dead letters are sealed: the re-drive opens them with the keyring
+            bootstrap_servers=KAFKA, topic_prefix=kit_env.topic_prefix, service="profile",
+            sealer=runtime.producer.sealer,
+        )  # fmt: skip
         assert redriven >= 1
         await wait_until(lambda: _effects(kit_env, broken.payload.booking_id))
     assert await _effects(kit_env, broken.payload.booking_id) == 1

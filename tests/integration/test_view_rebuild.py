@@ -107,7 +107,9 @@ async def test_rebuilt_view_equals_live_view_through_merges_and_erasure(env: Tes
         pool = await create_pool(rebuilt_settings)
         try:
             await apply_migrations(pool, schema=rebuilt_settings.db_schema, packages=["services.kit.migrations"])
-            applied = await rebuild(pool, bootstrap_servers=env_kafka(env), topic_prefix=env.topic_prefix)
+            applied = await rebuild(  # the snapshots are sealed: opened with the keyring, as the live reader does
+                pool, bootstrap_servers=env_kafka(env), topic_prefix=env.topic_prefix, sealer=live.producer.sealer
+            )
             assert applied > 0
             async with pool.acquire() as proxy:
                 rebuilt = await view_rows(cast(asyncpg.Connection, proxy))

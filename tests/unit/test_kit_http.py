@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from services.kit.auth import KeyRing, Principal, require_roles
 from services.kit.http import ProblemError, create_app
+from services.kit.keyring import new_master_key
 from services.kit.settings import ApiKey, ServiceSettings
 
 
@@ -128,6 +129,7 @@ def test_production_refuses_development_secrets() -> None:
         environment="production",
         pg_password=SecretStr("strong"),
         api_keys=[ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
+        keyring_keys=[SecretStr(new_master_key())],
     )
     assert ok.pg_user == "itinera_x"
 

@@ -16,6 +16,7 @@ from services.feedback.settings import FeedbackSettings
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import AbuseLimits, Principal, require_roles
 from services.kit.http import create_app
+from services.kit.keyring import new_master_key
 from services.kit.limits import RateLimit, TokenBuckets
 from services.kit.sealing import Sealer, SealError, new_key
 from services.kit.settings import ApiKey, ServiceSettings
@@ -247,6 +248,7 @@ def production_env() -> dict[str, Any]:
         "environment": "production",
         "pg_password": SecretStr("strong"),
         "api_keys": [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
+        "keyring_keys": [SecretStr(new_master_key())],
     }
 
 
@@ -301,6 +303,7 @@ def test_keys_rotate_and_unknown_or_malformed_keys_are_refused() -> None:
         "pg_password": SecretStr("strong"),
         "api_keys": [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
         "public_base_url": "https://feedback.example",
+        "keyring_keys": [SecretStr(new_master_key())],
     }
     with pytest.raises(ValueError, match="development link key"):
         FeedbackSettings(**production)

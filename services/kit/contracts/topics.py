@@ -50,6 +50,9 @@ class TopicSpec:
     description: str
     payloads: tuple[type[Payload], ...]
     compacted: bool = False
+    # Values carry personal data: sealed under the record key's data key on the way out (crypto-shredding,
+    # see services.kit.sealed). Dead-letter topics are sealed whatever this says.
+    personal: bool = False
     partitions: int = 6
     retention_ms: int | None = None
     configs: dict[str, str] = field(default_factory=dict)
@@ -77,6 +80,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="`<source_system>:<booking_id>`: all events of one booking stay in order",
         description="Booking lifecycle events emitted by booking systems (the published contract).",
         payloads=BOOKING_PAYLOADS,
+        # Not sealed: booking systems write it in clear. What profile consumed is trimmed from it on
+        # erasure (`services.kit.kafka.trim_consumed`); profile.bookings.v1 carries it on, sealed.
     ),
     TopicSpec(
         name="profile.customers.v1",
@@ -88,6 +93,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         ),
         payloads=(CustomerSnapshotV1, CustomerRedirectV1),
         compacted=True,
+        personal=True,
     ),
     TopicSpec(
         name="profile.customer-events.v1",
@@ -96,6 +102,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Changes to customers: created, updated, merged, unmerged.",
         payloads=(CustomerCreatedV1, CustomerUpdatedV1, CustomerMergedV1, CustomerUnmergedV1),
         retention_ms=4 * _WEEK_MS,
+        personal=True,
     ),
     TopicSpec(
         name="profile.bookings.v1",
@@ -104,6 +111,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Every booking event re-published with the customer it resolved to.",
         payloads=(ResolvedBookingV1,),
         retention_ms=4 * _WEEK_MS,
+        personal=True,
     ),
     TopicSpec(
         name="preferences.snapshots.v1",
@@ -112,6 +120,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Effective travel preferences per customer (log-compacted).",
         payloads=(PreferenceSnapshotV1,),
         compacted=True,
+        personal=True,
     ),
     TopicSpec(
         name="preferences.changes.v1",
@@ -119,6 +128,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="customer_id",
         description="Preference change events.",
         payloads=(PreferenceChangedV1, PreferenceConfirmationRequestedV1),
+        personal=True,
     ),
     TopicSpec(
         name="feedback.surveys.v1",
@@ -126,6 +136,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="customer_id",
         description="Post-trip survey invitations and answers.",
         payloads=(SurveyInvitedV1, SurveyAnsweredV1),
+        personal=True,
     ),
     TopicSpec(
         name="feedback.cases.v1",
@@ -133,6 +144,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="customer_id",
         description="Complaint and request cases: opened, changed, escalated past their SLA.",
         payloads=(CaseOpenedV1, CaseChangedV1, CaseEscalatedV1),
+        personal=True,
     ),
     TopicSpec(
         name="notifications.deliveries.v1",
@@ -140,6 +152,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         key="customer_id",
         description="What happened to each message: sent, held for quiet hours, failed or suppressed.",
         payloads=(DeliverySentV1, DeliveryHeldV1, DeliveryFailedV1),
+        personal=True,
     ),
     TopicSpec(
         name="value.customers.v1",
@@ -151,6 +164,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         ),
         payloads=(CustomerValueSnapshotV1,),
         compacted=True,
+        personal=True,
     ),
     TopicSpec(
         name="value.companies.v1",
@@ -159,6 +173,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Customer value per company, from its travellers' trips and spend (log-compacted).",
         payloads=(CompanyValueSnapshotV1,),
         compacted=True,
+        # Not sealed: a company's aggregates (trips, spend, tier) relate to no one person.
     ),
     TopicSpec(
         name="value.changes.v1",
@@ -167,6 +182,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Tier changes with their reason, and account-manager assignments.",
         payloads=(TierChangedV1, AccountManagerAssignedV1),
         retention_ms=52 * _WEEK_MS,
+        personal=True,
     ),
     *(
         TopicSpec(
