@@ -20,8 +20,8 @@ RUN_DIR=$STATE_DIR/run
 LOG_DIR=$STATE_DIR/logs
 MAIL_DIR=$STATE_DIR/mail
 SMTP_PORT=${ITINERA_SMTP_PORT:-1025}
-SERVICES=(profile preferences feedback notifications value)
-declare -A PORTS=([profile]=8001 [preferences]=8002 [feedback]=8003 [notifications]=8004 [value]=8005)
+SERVICES=(profile preferences feedback notifications value privacy)
+declare -A PORTS=([profile]=8001 [preferences]=8002 [feedback]=8003 [notifications]=8004 [value]=8005 [privacy]=8006)
 
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -82,7 +82,7 @@ stop_one() {
 }
 
 cmd_stop() {
-  for svc in console value notifications feedback preferences profile mailsink; do
+  for svc in console privacy value notifications feedback preferences profile mailsink; do
     stop_one "$svc"
   done
 }

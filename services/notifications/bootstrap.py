@@ -8,8 +8,10 @@ from datetime import timedelta
 
 from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
+from services.kit.erasure import erasure_consumer, skip_erased
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
+from services.notifications.adapters.erasure import erase_customers
 from services.notifications.adapters.mailer import Mailer, SmtpConfig, SmtpMailer
 from services.notifications.adapters.places import AirportDirectory
 from services.notifications.domain.messages import MessageRenderer
@@ -73,6 +75,7 @@ def build_definition(
     outgoing = mailer or smtp_mailer(s)
 
     places = AirportDirectory()
+    digest_key = s.erasure_key.get_secret_value().encode()
 
     async def dispatcher(runtime: ServiceRuntime) -> None:
         # The airport table takes about a second to load: off the event loop, before bookings need it.
@@ -89,24 +92,29 @@ def build_definition(
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=booking_handler(places),
+                # Events of an erased traveller still in flight are dropped: no message is planned for them.
+                handler=skip_erased(booking_handler(places), key=digest_key),
                 event_types=frozenset({"booking.resolved"}),
             ),
             ConsumerSpec(
                 name="preference-questions",
                 topics=("preferences.changes.v1",),
-                handler=preference_question_handler(
-                    answer_base_url=s.preferences_public_base_url,
-                    min_interval=timedelta(days=s.preference_question_interval_days),
+                handler=skip_erased(
+                    preference_question_handler(
+                        answer_base_url=s.preferences_public_base_url,
+                        min_interval=timedelta(days=s.preference_question_interval_days),
+                    ),
+                    key=digest_key,
                 ),
                 event_types=frozenset({"preferences.confirmation_requested"}),
             ),
             ConsumerSpec(
                 name="surveys",
                 topics=("feedback.surveys.v1",),
-                handler=handle_survey_invited,
+                handler=skip_erased(handle_survey_invited, key=digest_key),
                 event_types=frozenset({"survey.invited"}),
             ),
+            erasure_consumer(service="notifications", erase_rows=erase_customers, digest_key=digest_key),
         ],
         background=[dispatcher],
     )
