@@ -17,7 +17,7 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
-from services.kit.erasure import erasure_consumer, skip_erased
+from services.kit.erasure import erasure_consumer, guarded, skip_erased
 from services.kit.runtime import ServiceDefinition
 from services.kit.view import customer_view_consumer
 
@@ -37,7 +37,7 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
         consumers=[
             # Current customer ids and names (merges) come from the shared view, not from calls to profile;
             # tiers and account managers (SLAs and routing of cases) from the value service's snapshots in it.
-            customer_view_consumer(include_preferences=False, include_value=True),
+            guarded(customer_view_consumer(include_preferences=False, include_value=True), key=digest_key),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),

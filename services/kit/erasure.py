@@ -12,6 +12,7 @@ an erased id, not to list who was erased.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -238,4 +239,13 @@ def erasure_consumer(
         topics=("profile.erasures.v1",),
         handler=on_erased,
         event_types=frozenset({CustomerErasedV1.event_type}),
+    )
+
+
+def guarded(spec: ConsumerSpec, *, key: bytes) -> ConsumerSpec:
+    """`spec` with its handlers dropping events about erased ids (tombstones still pass: they erase)."""
+    return dataclasses.replace(
+        spec,
+        handler=skip_erased(spec.handler, key=key),
+        batch_handler=None if spec.batch_handler is None else skip_erased_batch(spec.batch_handler, key=key),
     )

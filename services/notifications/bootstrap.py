@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
-from services.kit.erasure import erasure_consumer, skip_erased
+from services.kit.erasure import erasure_consumer, guarded, skip_erased
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.notifications.adapters.erasure import erase_customers
@@ -88,7 +88,12 @@ def build_definition(
         migrations="services.notifications.migrations",
         consumers=[
             # The shared customer view, plus a nudge for messages waiting on a customer's contact data.
-            dataclasses.replace(customer_view_consumer(), handler=handle_view_event, batch_handler=handle_view_events),
+            guarded(
+                dataclasses.replace(
+                    customer_view_consumer(), handler=handle_view_event, batch_handler=handle_view_events
+                ),
+                key=digest_key,
+            ),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),

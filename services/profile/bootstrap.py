@@ -11,7 +11,7 @@ import asyncpg
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.privacy import ErasureRequestedV1
-from services.kit.erasure import skip_erased, skip_erased_batch
+from services.kit.erasure import guarded, skip_erased, skip_erased_batch
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.profile.service_layer.erasure import handle_erasure_requested
@@ -80,12 +80,15 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 event_types=frozenset({"delivery.failed"}),
             ),
             # The 360° view shows effective preferences from the shared view, not by calling preferences.
-            ConsumerSpec(
-                name="preference-view",
-                topics=("preferences.snapshots.v1",),
-                handler=view.handler,
-                tombstone_handler=view.tombstone_handler,
-                batch_handler=view.batch_handler,
+            guarded(
+                ConsumerSpec(
+                    name="preference-view",
+                    topics=("preferences.snapshots.v1",),
+                    handler=view.handler,
+                    tombstone_handler=view.tombstone_handler,
+                    batch_handler=view.batch_handler,
+                ),
+                key=digest_key,
             ),
         ],
         background=[search_documents_job],

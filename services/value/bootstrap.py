@@ -12,7 +12,7 @@ import asyncpg
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import CustomerMergedV1, CustomerUnmergedV1, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
-from services.kit.erasure import erasure_consumer, skip_erased, skip_erased_batch
+from services.kit.erasure import erasure_consumer, guarded, skip_erased, skip_erased_batch
 from services.kit.runtime import ServiceDefinition
 from services.kit.view import customer_view_consumer
 from services.value.entrypoints.jobs import review_job
@@ -46,8 +46,11 @@ def build_definition(settings: ValueSettings | None = None) -> ServiceDefinition
         consumers=[
             # Current customer ids (merges) and company names come from the shared view; an erased
             # traveller's tombstone also erases their ledger and value.
-            dataclasses.replace(
-                customer_view_consumer(include_preferences=False), tombstone_handler=handle_view_tombstone
+            guarded(
+                dataclasses.replace(
+                    customer_view_consumer(include_preferences=False), tombstone_handler=handle_view_tombstone
+                ),
+                key=digest_key,
             ),
             ConsumerSpec(
                 name="bookings",
