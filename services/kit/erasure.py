@@ -25,6 +25,7 @@ import asyncpg
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.privacy import CustomerErasedV1, ErasureStepDoneV1
+from services.kit.contracts.topics import TOPICS
 from services.kit.db import record_audit
 from services.kit.outbox import enqueue, enqueue_tombstone
 
@@ -36,6 +37,7 @@ BatchEventHandler = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awai
 # Snapshot fields of the customer view that hold personal values (to find them in audit details).
 _PERSONAL_FIELDS = ("given_name", "family_name", "display_name", "email", "secondary_email", "phone", "date_of_birth")
 _MIN_VALUE_LENGTH = 4  # shorter values ("Li", "+1") would redact unrelated audit rows
+COMPACTED_TOPICS = sorted(spec.name for spec in TOPICS if spec.compacted)
 
 
 def subject_digest(key: bytes, subject: str) -> str:
@@ -88,9 +90,14 @@ async def erase_kit_rows(
     about these customers or holds one of their `values` (a search by name, say)."""
     ids = list(customer_ids)
     view = await conn.fetch("DELETE FROM customer_view WHERE customer_id = ANY($1::text[]) RETURNING 1", ids)
-    # Not yet sent: it would carry their data onto a topic after the erasure. Tombstones stay.
+    # Not yet sent: it would carry their data onto a topic after the erasure. Rows for compacted topics
+    # stay: the tombstones written after them must reach the topic last (the outbox keeps a key's rows in
+    # order only while the older ones are there), and compaction drops what they precede.
     outbox = await conn.fetch(
-        "DELETE FROM outbox WHERE key = ANY($1::bytea[]) AND value IS NOT NULL RETURNING 1", [i.encode() for i in ids]
+        "DELETE FROM outbox WHERE key = ANY($1::bytea[]) AND value IS NOT NULL AND NOT (topic = ANY($2::text[]))"
+        " RETURNING 1",
+        [i.encode() for i in ids],
+        COMPACTED_TOPICS,
     )
     audit = await conn.fetch(
         "UPDATE audit_log SET detail = '{\"redacted\": \"erasure\"}'::jsonb"

@@ -76,7 +76,8 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
             ConsumerSpec(
                 name="deliveries",
                 topics=("notifications.deliveries.v1",),
-                handler=on_delivery_failed,
+                # A bounce reported for an erased traveller must not mark their address again.
+                handler=skip_erased(on_delivery_failed, key=digest_key),
                 event_types=frozenset({"delivery.failed"}),
             ),
             # The 360° view shows effective preferences from the shared view, not by calling preferences.
