@@ -16,6 +16,7 @@ from services.kit.db import connection
 from services.kit.erasure import erasure_topic
 from services.kit.runtime import ServiceRuntime
 from services.privacy.bootstrap import build_definition
+from services.privacy.entrypoints import cli
 from services.privacy.entrypoints.api import create_privacy_app
 from services.privacy.settings import PrivacySettings
 from tests.harness import TestEnv, wait_until
@@ -123,3 +124,23 @@ async def test_a_request_is_published_recorded_without_the_id_and_completed_by_e
             "SELECT action FROM audit_log WHERE subject_id = $1 ORDER BY id", erasure_id
         )]  # fmt: skip
     assert actions == ["erasure.request", *["erasure.step_done"] * len(ERASURE_STEPS), "erasure.completed"]
+
+
+async def test_the_command_line_asks_as_the_api_does(
+    env: TestEnv, privacy: tuple[ServiceRuntime, httpx.AsyncClient]
+) -> None:
+    _, client = privacy
+    customer_id = f"cus_{uuid.uuid4().hex}"
+    erasure_id = await cli.erase(
+        env.settings(PrivacySettings), customer_id=customer_id, reason="legal-obligation", note="court order 12",
+        by="dpo",
+    )  # fmt: skip
+    shown = (await client.get(f"/v1/erasures/{erasure_id}", headers=ADMIN)).json()
+    assert (shown["requested_by"], shown["reason"], shown["status"]) == ("cli:dpo", "legal-obligation", "in_progress")
+    assert (await cli.show(env.settings(PrivacySettings), erasure_id) or {})["erasure_id"] == erasure_id
+
+    def requested(events: list[Envelope[Any]]) -> list[ErasureRequestedV1]:
+        return [e.payload for e in events if isinstance(e.payload, ErasureRequestedV1) and e.subject_id == erasure_id]
+
+    [published] = requested(await env.events("privacy.erasures.v1", until=lambda evs: bool(requested(evs))))
+    assert published.customer_id == customer_id
