@@ -40,6 +40,23 @@ _MIN_VALUE_LENGTH = 4  # shorter values ("Li", "+1") would redact unrelated audi
 COMPACTED_TOPICS = sorted(spec.name for spec in TOPICS if spec.compacted)
 
 
+# One lock per service schema between its erasures and the consumers they guard: a consumer holds it
+# shared from its look-up of erased ids to its commit, an erasure exclusively. So a batch handled
+# while an erasure runs either committed first (its rows are erased with the rest) or waits and then
+# sees the id erased; never both miss each other (each under READ COMMITTED, in its own transaction).
+# Erasures are rare and short: consumers wait for one only while it runs.
+_LOCK = "SELECT pg_advisory_xact_lock{mode}(hashtext(current_schema() || '.erasure'))"
+
+
+async def exclude_consumers(conn: asyncpg.Connection) -> None:
+    """Taken by an erasure, before it reads anything: in-flight guarded batches finish first."""
+    await conn.execute(_LOCK.format(mode=""))
+
+
+async def _hold_erasures_off(conn: asyncpg.Connection) -> None:
+    await conn.execute(_LOCK.format(mode="_shared"))
+
+
 def subject_digest(key: bytes, subject: str) -> str:
     """The keyed digest an erased id is remembered by."""
     return hmac.new(key, subject.encode(), hashlib.sha256).hexdigest()
@@ -168,6 +185,7 @@ def skip_erased(handler: EventHandler, *, key: bytes) -> EventHandler:
     """`handler`, except for events about an erased id (the record key): those are dropped."""
 
     async def guarded(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        await _hold_erasures_off(conn)
         if await erased_among(conn, key, [event.subject_id]):
             log.info("dropped %s for an erased id", event.event_type)
             return
@@ -180,6 +198,7 @@ def skip_erased_batch(handler: BatchEventHandler, *, key: bytes) -> BatchEventHa
     """A batch handler that drops the events about erased ids (one query per batch)."""
 
     async def guarded(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        await _hold_erasures_off(conn)
         erased = await erased_among(conn, key, {e.subject_id for e in events})
         if erased:
             log.info("dropped %d event(s) for erased ids", sum(e.subject_id in erased for e in events))
@@ -208,6 +227,7 @@ async def erase_here(
 
     Idempotent: an erasure done here before is reported again and nothing else happens."""
     p: CustomerErasedV1 = event.payload
+    await exclude_consumers(conn)
     done_before = await already_erased(conn, p.erasure_id)
     if done_before is not None:
         await report_again(conn, service=service, erasure_id=p.erasure_id, done_before=done_before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,9 +14,9 @@ import pytest
 
 from services.kit.contracts.envelope import Envelope
 from services.kit.db import apply_migrations, create_pool
-from services.kit.erasure import erase_kit_rows, finish_erasure, skip_erased_batch
+from services.kit.erasure import erase_kit_rows, exclude_consumers, finish_erasure, skip_erased_batch
 from services.value.settings import ValueSettings
-from tests.harness import TestEnv
+from tests.harness import TestEnv, wait_until
 from tests.integration.test_preferences_service import flight, new_customer, resolved
 
 pytestmark = pytest.mark.integration
@@ -105,3 +106,72 @@ async def test_events_about_erased_ids_are_dropped_from_a_batch(pool: asyncpg.Po
         assert handled == [other]
         await guarded(conn, [resolved(erased, flight())])
         assert handled == [other]  # an all-erased batch calls nothing
+
+
+async def _waiting_for_a_lock(pool: asyncpg.Pool) -> bool:
+    async with pool.acquire() as conn:
+        waiting = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)"
+        return bool(await conn.fetchval(waiting))
+
+
+async def _erase(pool: asyncpg.Pool, customer_id: str) -> None:
+    """What a service's erasure does with the kit's tables, in its own transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        await exclude_consumers(conn)
+        await erase_kit_rows(conn, [customer_id], [])
+        await finish_erasure(
+            conn, service="value", erasure_id=f"era_{uuid.uuid4().hex}", subjects=[customer_id], key=KEY, rows={},
+            now=datetime.now(UTC), report=False,
+        )  # fmt: skip
+
+
+async def _remember_in_view(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+    for e in events:
+        await conn.execute(
+            "INSERT INTO customer_view (kind, customer_id, version, snapshot, occurred_at)"
+            " VALUES ('customer', $1, 1, '{}', now())",
+            e.subject_id,
+        )
+
+
+async def test_a_batch_in_flight_when_the_erasure_starts_commits_first_and_is_erased_with_the_rest(
+    pool: asyncpg.Pool,
+) -> None:
+    customer_id = new_customer()
+    guarded = skip_erased_batch(_remember_in_view, key=KEY)
+    async with pool.acquire() as batch:
+        transaction = batch.transaction()
+        await transaction.start()
+        await guarded(batch, [resolved(customer_id, flight())])  # written, not yet committed
+        erasure = asyncio.create_task(_erase(pool, customer_id))
+        await wait_until(lambda: _waiting_for_a_lock(pool), timeout=30)  # the erasure waits for the batch
+        await transaction.commit()
+    await erasure
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM customer_view WHERE customer_id = $1", customer_id) == 0
+
+
+async def test_a_batch_arriving_while_an_erasure_runs_waits_and_then_drops_the_erased_id(pool: asyncpg.Pool) -> None:
+    customer_id = new_customer()
+    handled: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        handled.extend(e.subject_id for e in events)
+
+    async def batch() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await skip_erased_batch(handler, key=KEY)(conn, [resolved(customer_id, flight())])
+
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await exclude_consumers(conn)
+        await finish_erasure(
+            conn, service="value", erasure_id=f"era_{uuid.uuid4().hex}", subjects=[customer_id], key=KEY, rows={},
+            now=datetime.now(UTC), report=False,
+        )  # fmt: skip
+        running = asyncio.create_task(batch())
+        await wait_until(lambda: _waiting_for_a_lock(pool), timeout=30)  # the batch waits for the erasure
+        await transaction.commit()
+    await running
+    assert handled == []

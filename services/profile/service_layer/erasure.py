@@ -16,7 +16,7 @@ import asyncpg
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1
 from services.kit.db import record_audit
-from services.kit.erasure import already_erased, erase_kit_rows, finish_erasure, report_again
+from services.kit.erasure import already_erased, erase_kit_rows, exclude_consumers, finish_erasure, report_again
 from services.kit.outbox import enqueue, enqueue_tombstone
 from services.profile.adapters import erasure as store
 from services.profile.adapters import repository as repo
@@ -68,6 +68,7 @@ async def handle_erasure_requested(
 ) -> None:
     """Erase the traveller's rows and ids here; tombstone them; ask for their keys to go; tell the others."""
     p: ErasureRequestedV1 = event.payload
+    await exclude_consumers(conn)  # a booking batch in flight commits first, and is erased with the rest
     done_before = await already_erased(conn, p.erasure_id)
     if done_before is not None:  # a request delivered again, or sent twice: nothing is erased twice
         await report_again(conn, service=PRODUCER, erasure_id=p.erasure_id, done_before=done_before)
