@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.feedback.adapters.erasure import erase_customers
 from services.feedback.entrypoints.jobs import sla_escalation_job, trip_settle_job
 from services.feedback.service_layer.handlers import SurveyConfig, handle_resolved_booking
 from services.feedback.service_layer.trip_surveys import handle_delivery_report
@@ -16,6 +17,7 @@ from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
+from services.kit.erasure import erasure_consumer, guarded, skip_erased
 from services.kit.runtime import ServiceDefinition
 from services.kit.view import customer_view_consumer
 
@@ -24,6 +26,7 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
     s = settings or FeedbackSettings()
     sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
     surveys = SurveyConfig(public_base_url=s.public_base_url, ttl=s.survey_ttl)
+    digest_key = s.erasure_key.get_secret_value().encode()
 
     async def on_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_resolved_booking(conn, event, config=surveys, now=datetime.now(UTC), settle=s.trip_settle)
@@ -34,22 +37,24 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
         consumers=[
             # Current customer ids and names (merges) come from the shared view, not from calls to profile;
             # tiers and account managers (SLAs and routing of cases) from the value service's snapshots in it.
-            customer_view_consumer(include_preferences=False, include_value=True),
+            guarded(customer_view_consumer(include_preferences=False, include_value=True), key=digest_key),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=on_resolved_booking,
+                # A booking of an erased traveller still in flight is dropped (it would bring them back).
+                handler=skip_erased(on_resolved_booking, key=digest_key),
                 event_types=frozenset({ResolvedBookingV1.event_type}),
             ),
             # What became of survey invitations (held for quiet hours, sent, suppressed, failed).
             ConsumerSpec(
                 name="deliveries",
                 topics=("notifications.deliveries.v1",),
-                handler=handle_delivery_report,
+                handler=skip_erased(handle_delivery_report, key=digest_key),
                 event_types=frozenset(
                     {DeliverySentV1.event_type, DeliveryHeldV1.event_type, DeliveryFailedV1.event_type}
                 ),
             ),
+            erasure_consumer(service="feedback", erase_rows=erase_customers, digest_key=digest_key),
         ],
         background=[
             sla_escalation_job(interval_seconds=s.escalation_interval_seconds, batch_size=s.escalation_batch_size),

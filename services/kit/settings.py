@@ -81,6 +81,8 @@ DEFAULT_RATE_LIMITS: dict[Role, RateLimit] = {
 DEFAULT_FAILED_KEY_LIMIT = RateLimit(per_second=0.2, burst=10)
 # Development only: production refuses it (see `link_keys`).
 DEV_LINK_KEY = SecretStr("ZGV2LWxpbmsta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE")
+# Development only: production refuses it (see `erasure_key`).
+DEV_ERASURE_KEY = SecretStr("dev-erasure-key-not-for-production")
 
 
 class ServiceSettings(BaseSettings):
@@ -169,6 +171,10 @@ class ServiceSettings(BaseSettings):
         description="Master keys (base64url, 32 bytes) wrapping the per-traveller data keys that seal personal"
         " data on topics (crypto-shredding): the first wraps new keys, every one unwraps. Shared by all services",
     )
+    erasure_key: SecretStr = Field(
+        default=DEV_ERASURE_KEY,
+        description="Key of the digests by which erased ids are remembered (erasure log, late events dropped)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -199,6 +205,8 @@ class ServiceSettings(BaseSettings):
             if self.api_docs == "public":
                 raise ValueError("api_docs=public is refused in production (use key or off)")
             dev_link_key = any(k.get_secret_value() == DEV_LINK_KEY.get_secret_value() for k in self.link_keys)
+            if self.erasure_key.get_secret_value() == DEV_ERASURE_KEY.get_secret_value():
+                raise ValueError("the development erasure key is refused in production; set erasure_key")
             if self.seals_links and dev_link_key:
                 raise ValueError("the development link key is refused in production; set link_keys")
             if any(k.get_secret_value() == DEV_KEYRING_KEY.get_secret_value() for k in self.keyring_keys):

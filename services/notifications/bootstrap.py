@@ -8,8 +8,10 @@ from datetime import timedelta
 
 from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
+from services.kit.erasure import erasure_consumer, guarded, skip_erased
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
+from services.notifications.adapters.erasure import erase_customers
 from services.notifications.adapters.mailer import Mailer, SmtpConfig, SmtpMailer
 from services.notifications.adapters.places import AirportDirectory
 from services.notifications.adapters.sms import HttpSmsConfig, HttpSmsSender, SmsSender
@@ -107,6 +109,7 @@ def build_definition(
     hooks = webhook_config(s)
 
     places = AirportDirectory()
+    digest_key = s.erasure_key.get_secret_value().encode()
 
     staff = StaffConfig(
         directory=s.staff_directory,
@@ -141,34 +144,45 @@ def build_definition(
         migrations="services.notifications.migrations",
         consumers=[
             # The shared customer view, plus a nudge for messages waiting on a customer's contact data.
-            dataclasses.replace(customer_view_consumer(), handler=handle_view_event, batch_handler=handle_view_events),
+            guarded(
+                dataclasses.replace(
+                    customer_view_consumer(), handler=handle_view_event, batch_handler=handle_view_events
+                ),
+                key=digest_key,
+            ),
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=booking_handler(places),
+                # Events of an erased traveller still in flight are dropped: no message is planned for them.
+                handler=skip_erased(booking_handler(places), key=digest_key),
                 event_types=frozenset({"booking.resolved"}),
             ),
             ConsumerSpec(
                 name="preference-questions",
                 topics=("preferences.changes.v1",),
-                handler=preference_question_handler(
-                    answer_base_url=s.preferences_public_base_url,
-                    min_interval=timedelta(days=s.preference_question_interval_days),
+                handler=skip_erased(
+                    preference_question_handler(
+                        answer_base_url=s.preferences_public_base_url,
+                        min_interval=timedelta(days=s.preference_question_interval_days),
+                    ),
+                    key=digest_key,
                 ),
                 event_types=frozenset({"preferences.confirmation_requested"}),
             ),
             ConsumerSpec(
                 name="surveys",
                 topics=("feedback.surveys.v1",),
-                handler=handle_survey_invited,
+                handler=skip_erased(handle_survey_invited, key=digest_key),
                 event_types=frozenset({"survey.invited"}),
             ),
             ConsumerSpec(
                 name="escalations",
                 topics=("feedback.cases.v1",),
-                handler=case_escalated_handler(staff),
+                # An escalation of an erased traveller's case still in flight tells nobody about them.
+                handler=skip_erased(case_escalated_handler(staff), key=digest_key),
                 event_types=frozenset({"case.escalated"}),
             ),
+            erasure_consumer(service="notifications", erase_rows=erase_customers, digest_key=digest_key),
         ],
         background=[dispatcher, staff_alerts, webhooks],
     )

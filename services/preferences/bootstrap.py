@@ -14,8 +14,10 @@ import asyncpg
 from services.kit import sealing
 from services.kit.consumer import ConsumerSpec
 from services.kit.db import connection
+from services.kit.erasure import erasure_consumer, skip_erased, skip_erased_batch
 from services.kit.runtime import BackgroundJob, ServiceDefinition, ServiceRuntime
 from services.preferences.adapters import repository as repo
+from services.preferences.adapters.erasure import erase_customers
 from services.preferences.service_layer.handlers import (
     handle_customer_event,
     handle_customer_events,
@@ -130,6 +132,7 @@ def policy_job(interval: float) -> BackgroundJob:
 def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefinition:
     s = settings or PreferencesSettings()
     sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
+    digest_key = s.erasure_key.get_secret_value().encode()
     return ServiceDefinition(
         settings=s,
         migrations="services.preferences.migrations",
@@ -139,8 +142,9 @@ def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefi
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
-                handler=handle_resolved_booking,
-                batch_handler=handle_resolved_bookings,
+                # A booking of an erased traveller still in flight is dropped (it would bring them back).
+                handler=skip_erased(handle_resolved_booking, key=digest_key),
+                batch_handler=skip_erased_batch(handle_resolved_bookings, key=digest_key),
                 event_types=frozenset({"booking.resolved"}),
                 # The service's high-volume consumer: whole fetched batches from aiokafka, without
                 # faust's per-record fetch path (about 0.1 ms of CPU per booking).
@@ -156,9 +160,13 @@ def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefi
             ConsumerSpec(
                 name="customers",
                 topics=("profile.customers.v1",),
-                handler=handle_customer_event,
-                batch_handler=handle_customer_events,
+                handler=skip_erased(handle_customer_event, key=digest_key),
+                batch_handler=skip_erased_batch(handle_customer_events, key=digest_key),
                 tombstone_handler=handle_customer_tombstone,
+            ),
+            erasure_consumer(
+                service="preferences", erase_rows=erase_customers, compacted_topics=("preferences.snapshots.v1",),
+                digest_key=digest_key,
             ),
         ],
         background=[policy_job(s.policy_refresh_interval)],

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from services.kit.consumer import ConsumerSpec
 from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.privacy import ErasureRequestedV1
+from services.kit.erasure import guarded, skip_erased, skip_erased_batch
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
+from services.profile.service_layer.erasure import handle_erasure_requested
 from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
 from services.profile.service_layer.resolver import ProfileConfig
 from services.profile.service_layer.search import keep_search_documents
@@ -41,6 +45,11 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
     async def on_bookings(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
         await handle_booking_events(conn, events, config=config)
 
+    digest_key = s.erasure_key.get_secret_value().encode()
+
+    async def on_erasure(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        await handle_erasure_requested(conn, event, digest_key=digest_key, now=datetime.now(UTC))
+
     async def on_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_delivery_failed(conn, event, config=config)
 
@@ -54,25 +63,36 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
             ConsumerSpec(
                 name="bookings",
                 topics=("booking.events.v1",),
-                handler=on_booking,
-                batch_handler=on_bookings,
+                # Events of a booking erased earlier (arriving late) are dropped: they would bring the traveller back.
+                handler=skip_erased(on_booking, key=digest_key),
+                batch_handler=skip_erased_batch(on_bookings, key=digest_key),
                 batch_fetch=True,
+            ),
+            ConsumerSpec(
+                name="erasures",
+                topics=("privacy.erasures.v1",),
+                handler=on_erasure,
+                event_types=frozenset({ErasureRequestedV1.event_type}),
             ),
             ConsumerSpec(
                 name="deliveries",
                 topics=("notifications.deliveries.v1",),
-                handler=on_delivery_failed,
+                # A bounce reported for an erased traveller must not mark their address again.
+                handler=skip_erased(on_delivery_failed, key=digest_key),
                 event_types=frozenset({"delivery.failed"}),
             ),
             # The 360° view shows effective preferences from the shared view, not by calling preferences;
             # the work queues filter by the value snapshots' tier and account manager. (Profile owns the
             # customers: its view holds the others' snapshots only.)
-            ConsumerSpec(
-                name="preference-view",
-                topics=tuple(t for t in view.topics if t != "profile.customers.v1"),
-                handler=view.handler,
-                tombstone_handler=view.tombstone_handler,
-                batch_handler=view.batch_handler,
+            guarded(
+                ConsumerSpec(
+                    name="preference-view",
+                    topics=tuple(t for t in view.topics if t != "profile.customers.v1"),
+                    handler=view.handler,
+                    tombstone_handler=view.tombstone_handler,
+                    batch_handler=view.batch_handler,
+                ),
+                key=digest_key,
             ),
         ],
         background=[search_documents_job],

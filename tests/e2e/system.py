@@ -1,4 +1,4 @@
-"""The four services running together on the session's database and topics, for end-to-end tests."""
+"""The services running together on the session's database and topics, for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -41,3 +41,19 @@ async def four_services(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[st
     }
     async with AsyncExitStack() as stack:
         yield {name: await stack.enter_async_context(env.running(d)) for name, d in definitions.items()}
+
+
+@asynccontextmanager
+async def every_service(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, ServiceRuntime]]:
+    """The four services, value and privacy: everything an erasure reaches."""
+    from services.privacy.bootstrap import build_definition as privacy_definition
+    from services.privacy.settings import PrivacySettings
+    from services.value.bootstrap import build_definition as value_definition
+    from services.value.settings import ValueSettings
+
+    async with four_services(env, smtp) as runtimes, AsyncExitStack() as stack:
+        runtimes["value"] = await stack.enter_async_context(env.running(value_definition(env.settings(ValueSettings))))
+        runtimes["privacy"] = await stack.enter_async_context(
+            env.running(privacy_definition(env.settings(PrivacySettings)))
+        )
+        yield runtimes

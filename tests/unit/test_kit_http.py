@@ -124,12 +124,16 @@ async def test_metrics_need_ops_role(client: httpx.AsyncClient) -> None:
 def test_production_refuses_development_secrets() -> None:
     with pytest.raises(ValueError, match="development API keys"):
         ServiceSettings(service_name="x", environment="production", pg_password=SecretStr("strong"))
+    keys = [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))]
+    with pytest.raises(ValueError, match="development erasure key"):
+        ServiceSettings(service_name="x", environment="production", pg_password=SecretStr("strong"), api_keys=keys)
     ok = ServiceSettings(
         service_name="x",
         environment="production",
         pg_password=SecretStr("strong"),
-        api_keys=[ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
+        api_keys=keys,
         keyring_keys=[SecretStr(new_master_key())],
+        erasure_key=SecretStr("e" * 40),
     )
     assert ok.pg_user == "itinera_x"
 

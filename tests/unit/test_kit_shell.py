@@ -249,6 +249,7 @@ def production_env() -> dict[str, Any]:
         "pg_password": SecretStr("strong"),
         "api_keys": [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
         "keyring_keys": [SecretStr(new_master_key())],
+        "erasure_key": SecretStr("e" * 40),
     }
 
 
@@ -302,6 +303,7 @@ def test_keys_rotate_and_unknown_or_malformed_keys_are_refused() -> None:
         "environment": "production",
         "pg_password": SecretStr("strong"),
         "api_keys": [ApiKey(name="ops-bot", role="ops", key=SecretStr("k" * 40))],
+        "erasure_key": SecretStr("e" * 40),
         "public_base_url": "https://feedback.example",
         "keyring_keys": [SecretStr(new_master_key())],
     }

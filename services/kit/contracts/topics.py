@@ -32,6 +32,7 @@ from services.kit.contracts.preferences import (
     PreferenceConfirmationRequestedV1,
     PreferenceSnapshotV1,
 )
+from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1, ErasureStepDoneV1
 from services.kit.contracts.value import (
     AccountManagerAssignedV1,
     CompanyValueSnapshotV1,
@@ -39,7 +40,7 @@ from services.kit.contracts.value import (
     TierChangedV1,
 )
 
-SERVICES = ("profile", "preferences", "feedback", "notifications", "value")
+SERVICES = ("profile", "preferences", "feedback", "notifications", "value", "privacy")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,36 @@ TOPICS: tuple[TopicSpec, ...] = (
         payloads=(TierChangedV1, AccountManagerAssignedV1),
         retention_ms=52 * _WEEK_MS,
         personal=True,
+    ),
+    # Erasure: the request, profile's expansion into ids, and every service's step. Ids and counts only.
+    TopicSpec(
+        name="privacy.erasures.v1",
+        owner="privacy",
+        key="erasure_id",
+        description="Erasure requests (GDPR art. 17): who asked, why, and which traveller id.",
+        payloads=(ErasureRequestedV1,),
+        retention_ms=4 * _WEEK_MS,
+    ),
+    TopicSpec(
+        name="profile.erasures.v1",
+        owner="profile",
+        key="erasure_id",
+        description=(
+            "A traveller erased by profile (every id they had, their booking record keys), and profile's step done."
+        ),
+        payloads=(CustomerErasedV1, ErasureStepDoneV1),
+        retention_ms=4 * _WEEK_MS,
+    ),
+    *(
+        TopicSpec(
+            name=f"{service}.erasures.v1",
+            owner=service,
+            key="erasure_id",
+            description=f"The {service} service finished its part of an erasure.",
+            payloads=(ErasureStepDoneV1,),
+            retention_ms=4 * _WEEK_MS,
+        )
+        for service in ("preferences", "feedback", "notifications", "value")
     ),
     *(
         TopicSpec(

@@ -176,6 +176,17 @@ async def handle_view_tombstone(conn: asyncpg.Connection, topic: str, key: str) 
     await repo.schedule(conn, "company", companies, datetime.now(UTC))
 
 
+async def erase_customers(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, int]:
+    """An erasure: the travellers' ledger and value go; their companies are evaluated again without them."""
+    companies: set[str] = set()
+    customers = 0
+    for customer_id in ids:
+        companies.update(await repo.erase_bookings(conn, customer_id))
+        customers += await repo.delete_customer(conn, customer_id)
+    await repo.schedule(conn, "company", sorted(companies), datetime.now(UTC))
+    return {"customer_value": customers, "companies_to_review": len(companies)}
+
+
 async def review_due(pool: asyncpg.Pool, *, config: ValueConfig, now: datetime, batch_size: int) -> int:
     """Re-evaluate everything due for review, one committed batch at a time; returns how many."""
     done = 0

@@ -1,0 +1,114 @@
+"""Erase a traveller from profile: every id they had, every row they left, tombstones, shredding.
+
+Runs in the consumer's transaction for an `ErasureRequestedV1`. Profile is where ids are known,
+so it expands the request (merged and absorbed ids, parts that came from them) and tells every
+other service through `CustomerErasedV1`, also for an id it never knew (others may hold data).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1
+from services.kit.db import record_audit
+from services.kit.erasure import already_erased, erase_kit_rows, exclude_consumers, finish_erasure, report_again
+from services.kit.outbox import enqueue, enqueue_tombstone
+from services.profile.adapters import erasure as store
+from services.profile.adapters import repository as repo
+from services.profile.adapters.shredding import shred_subjects
+from services.profile.domain import erasure as rules
+from services.profile.domain.matching import MatchFeatures, blocking_keys
+from services.profile.service_layer.resolver import CUSTOMERS_TOPIC, PRODUCER, name_tokens
+
+log = logging.getLogger(__name__)
+
+ERASURES_TOPIC = "profile.erasures.v1"
+_MAX_ROUNDS = 20  # links are followed this many hops at most (merge chains are short)
+
+
+async def expand_ids(conn: asyncpg.Connection, requested: str) -> set[str]:
+    """Every id an erasure of `requested` reaches, following the links stored around them."""
+    ids = {requested}
+    for _ in range(_MAX_ROUNDS):
+        reached = rules.expand(requested, await store.links_around(conn, sorted(ids)))
+        if reached <= ids:
+            return ids
+        ids |= reached
+    log.warning("erasure of %s: links followed %d hops and still growing", requested, _MAX_ROUNDS)
+    return ids
+
+
+async def _lock(conn: asyncpg.Connection, ids: set[str]) -> list[asyncpg.Record]:
+    """Take the resolver's locks on the traveller's records, then their customers' rows, until the set holds.
+
+    A batch resolving one of these records waits, and afterwards reads the record gone (it is
+    decided again, as a new traveller); one that committed first is erased with the rest."""
+    records: list[asyncpg.Record] = []
+    for _ in range(_MAX_ROUNDS):
+        records = await store.records_of(conn, sorted(ids))
+        keys = [f"src:{r['source_system']}:{r['source_id']}" for r in records]
+        keys += [k for r in records for k in blocking_keys(MatchFeatures.from_json(r["features"]))]
+        await repo.lock_identities(conn, keys)
+        await repo.lock_customers(conn, ids)
+        again = await store.records_of(conn, sorted(ids))
+        if [(r["source_system"], r["source_id"]) for r in again] == [
+            (r["source_system"], r["source_id"]) for r in records
+        ]:
+            return again
+    return await store.records_of(conn, sorted(ids))
+
+
+async def handle_erasure_requested(
+    conn: asyncpg.Connection, event: Envelope[Any], *, digest_key: bytes, now: datetime
+) -> None:
+    """Erase the traveller's rows and ids here; tombstone them; ask for their keys to go; tell the others."""
+    p: ErasureRequestedV1 = event.payload
+    await exclude_consumers(conn)  # a booking batch in flight commits first, and is erased with the rest
+    done_before = await already_erased(conn, p.erasure_id)
+    if done_before is not None:  # a request delivered again, or sent twice: nothing is erased twice
+        await report_again(conn, service=PRODUCER, erasure_id=p.erasure_id, done_before=done_before)
+        return
+    ids = await expand_ids(conn, p.customer_id)
+    records = await _lock(conn, ids)
+    known = await store.known_ids(conn, sorted(ids))
+    bookings = await store.bookings_of(conn, known)
+    goldens = await store.goldens_of(conn, known)
+    raws = [dict(r["raw"].get("traveller", r["raw"])) if isinstance(r["raw"], dict) else {} for r in records]
+    values = rules.personal_values(goldens, raws)
+    emails = sorted({v.lower() for v in values if "@" in v})
+    tokens = rules.name_token_counts([t for r in records for t in name_tokens(MatchFeatures.from_json(r["features"]))])
+    rows = await store.erase(
+        conn, ids=known, records=[(r["source_system"], r["source_id"]) for r in records], name_tokens=tokens,
+        emails=emails,
+    )  # fmt: skip
+    customer_ids = sorted(ids)
+    rows.update({f"kit.{k}": n for k, n in (await erase_kit_rows(conn, customer_ids, values)).items() if n})
+    for customer_id in customer_ids:
+        await enqueue_tombstone(conn, topic=CUSTOMERS_TOPIC, key=customer_id)
+    record_keys = rules.record_keys(bookings)
+    await shred_subjects(conn, [*customer_ids, *record_keys], erasure_id=p.erasure_id, now=now)
+    await record_audit(
+        conn, principal=p.requested_by, role="admin", action="customer.erase", subject_id=p.erasure_id,
+        detail={"reason": p.reason, "customer_ids": len(customer_ids), "records": len(records),
+                "bookings": len(bookings)},
+        correlation_id=str(event.correlation_id),
+    )  # fmt: skip
+    erased = CustomerErasedV1(
+        erasure_id=p.erasure_id, requested_id=p.customer_id, customer_ids=tuple(customer_ids),
+        record_keys=tuple(record_keys), reason=p.reason, requested_by=p.requested_by, erased_at=now,
+    )  # fmt: skip
+    await enqueue(
+        conn, topic=ERASURES_TOPIC,
+        envelope=Envelope.new(erased, producer=PRODUCER, subject_id=p.erasure_id, caused_by=event),
+    )  # fmt: skip
+    await finish_erasure(
+        conn, service=PRODUCER, erasure_id=p.erasure_id, subjects=[*customer_ids, *record_keys], key=digest_key,
+        rows=rows, now=now,
+    )  # fmt: skip
+    log.info("erasure %s: %d id(s), %d record(s), %d booking(s) erased", p.erasure_id, len(customer_ids),
+             len(records), len(bookings))  # fmt: skip
