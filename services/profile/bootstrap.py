@@ -14,7 +14,7 @@ from services.kit.contracts.privacy import ErasureRequestedV1
 from services.kit.erasure import guarded, skip_erased, skip_erased_batch
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
-from services.profile.service_layer.erasure import handle_erasure_requested
+from services.profile.service_layer.erasure import handle_erasure_requested, trim_landing_topic_job
 from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
 from services.profile.service_layer.resolver import ProfileConfig
 from services.profile.service_layer.search import keep_search_documents
@@ -95,7 +95,7 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 key=digest_key,
             ),
         ],
-        background=[search_documents_job],
+        background=[search_documents_job, trim_landing_topic_job],
         extras={"config": config},
     )
 

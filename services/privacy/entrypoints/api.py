@@ -13,9 +13,12 @@ from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
+from services.privacy.entrypoints import export_api
 from services.privacy.entrypoints.schemas import ErasurePage, ErasurePublic, ErasureRequest, StepPublic
 from services.privacy.service_layer import handlers
+from services.privacy.export import ExportSettings
 from services.privacy.service_layer.handlers import ErasureView
+from services.privacy.settings import PrivacySettings
 
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 
@@ -96,10 +99,15 @@ async def list_erasures(
 def create_privacy_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app = create_app(
         title="Itinera privacy",
-        description="Erasure of a traveller (GDPR art. 17) across every service, audited, with its progress.",
+        description="Erasure of a traveller (GDPR art. 17) across every service, audited, with its progress; "
+        "the export of everything every service holds about a traveller (GDPR art. 15/20) in one document.",
         settings=runtime.settings,
         lifespan=runtime_lifespan(runtime, workers=workers),
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    # The one-call export (GDPR art. 15/20): every service's part in one document.
+    app.include_router(export_api.router)
+    settings = runtime.settings
+    app.state.export_settings = settings.export if isinstance(settings, PrivacySettings) else ExportSettings()
     return app

@@ -7,19 +7,23 @@ other service through `CustomerErasedV1`, also for an id it never knew (others m
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1
-from services.kit.db import record_audit
+from services.kit.db import connection, record_audit
 from services.kit.erasure import already_erased, erase_kit_rows, exclude_consumers, finish_erasure, report_again
+from services.kit.kafka import trim_consumed
 from services.kit.outbox import enqueue, enqueue_tombstone
+from services.kit.runtime import ServiceRuntime
 from services.profile.adapters import erasure as store
 from services.profile.adapters import repository as repo
+from services.profile.adapters import shredding
 from services.profile.adapters.shredding import shred_subjects
 from services.profile.domain import erasure as rules
 from services.profile.domain.matching import MatchFeatures, blocking_keys
@@ -28,6 +32,7 @@ from services.profile.service_layer.resolver import CUSTOMERS_TOPIC, PRODUCER, n
 log = logging.getLogger(__name__)
 
 ERASURES_TOPIC = "profile.erasures.v1"
+LANDING_TOPIC = "booking.events.v1"
 _MAX_ROUNDS = 20  # links are followed this many hops at most (merge chains are short)
 
 
@@ -112,3 +117,31 @@ async def handle_erasure_requested(
     )  # fmt: skip
     log.info("erasure %s: %d id(s), %d record(s), %d booking(s) erased", p.erasure_id, len(customer_ids),
              len(records), len(bookings))  # fmt: skip
+
+
+async def trim_landing_topic_job(runtime: ServiceRuntime, *, poll_seconds: float = 2.0) -> None:
+    """The background job that takes consumed booking events off the landing topic after erasures
+    (see `services.profile.adapters.shredding`). Supervised: a broker or database outage ends a pass,
+    and the supervisor starts it again."""
+    s = runtime.settings
+    app_id = f"{s.topic_prefix}itinera-{s.service_name}"
+    # The bookings consumer runs on the batch consumer (its group `<app>.bookings`); faust's group is
+    # the app id (where a deployment runs it there).
+    groups = [f"{app_id}.bookings", app_id]
+    worker = runtime.health.worker(trim_landing_topic_job.__name__)
+    while True:
+        async with connection(runtime.pool) as conn:
+            pending = await shredding.untrimmed(conn)
+        if pending is None:
+            worker.progressed()
+            await asyncio.sleep(poll_seconds)
+            continue
+        worker.busy()
+        started = datetime.now(UTC)
+        trimmed = await trim_consumed(
+            bootstrap_servers=s.kafka_bootstrap_servers, topic=s.topic(LANDING_TOPIC), groups=groups
+        )
+        async with connection(runtime.pool) as conn:
+            await shredding.mark_trimmed(conn, up_to=started, at=datetime.now(UTC))
+        worker.progressed()
+        log.info("landing topic trimmed after an erasure: %d partitions", len(trimmed))
