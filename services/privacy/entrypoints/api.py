@@ -15,8 +15,8 @@ from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.privacy.entrypoints import export_api
 from services.privacy.entrypoints.schemas import ErasurePage, ErasurePublic, ErasureRequest, StepPublic
-from services.privacy.service_layer import handlers
 from services.privacy.export import ExportSettings
+from services.privacy.service_layer import handlers
 from services.privacy.service_layer.handlers import ErasureView
 from services.privacy.settings import PrivacySettings
 
