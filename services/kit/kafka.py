@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -231,3 +231,18 @@ async def trim_consumed(*, bootstrap_servers: str, topic: str, groups: str | Seq
     result = {tp.partition: int(low) for tp, low in trimmed.items()}
     log.info("trimmed %s up to what %s consumed: %s", topic, ", ".join(names), result)
     return result
+
+
+async def end_offsets(*, bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Where each partition of `topic` (physical name) ends now: the offset its next record gets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await consumer.topics()  # the metadata of a topic not asked about yet
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return {tp.partition: int(offset) for tp, offset in ends.items()}

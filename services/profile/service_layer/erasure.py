@@ -18,7 +18,7 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1
 from services.kit.db import connection, record_audit
 from services.kit.erasure import already_erased, erase_kit_rows, exclude_consumers, finish_erasure, report_again
-from services.kit.kafka import trim_consumed
+from services.kit.kafka import end_offsets, trim_consumed
 from services.kit.outbox import enqueue, enqueue_tombstone
 from services.kit.runtime import ServiceRuntime
 from services.profile.adapters import erasure as store
@@ -122,13 +122,21 @@ async def handle_erasure_requested(
 async def trim_landing_topic_job(runtime: ServiceRuntime, *, poll_seconds: float = 2.0) -> None:
     """The background job that takes consumed booking events off the landing topic after erasures
     (see `services.profile.adapters.shredding`). Supervised: a broker or database outage ends a pass,
-    and the supervisor starts it again."""
+    and the supervisor starts it again.
+
+    Every record of an erased traveller was written before their erasure was recorded, so the job
+    notes where the topic ends when it first sees pending erasures, trims up to what profile's
+    bookings consumer has committed, and calls those erasures done once the trim has passed the
+    noted ends (a consumer commits a little after it handles a batch: until then it trims again)."""
     s = runtime.settings
     app_id = f"{s.topic_prefix}itinera-{s.service_name}"
-    # The bookings consumer runs on the batch consumer (its group `<app>.bookings`); faust's group is
-    # the app id (where a deployment runs it there).
-    groups = [f"{app_id}.bookings", app_id]
+    # The bookings consumer fetches whole batches: it always runs on the kit's batch consumer, whose
+    # group is `<app>.<consumer>` (a group that never consumed the topic would hold every trim back).
+    groups = [f"{app_id}.bookings"]
+    topic = s.topic(LANDING_TOPIC)
     worker = runtime.health.worker(trim_landing_topic_job.__name__)
+    target: dict[int, int] | None = None
+    noted_at = datetime.now(UTC)
     while True:
         async with connection(runtime.pool) as conn:
             pending = await shredding.untrimmed(conn)
@@ -137,11 +145,15 @@ async def trim_landing_topic_job(runtime: ServiceRuntime, *, poll_seconds: float
             await asyncio.sleep(poll_seconds)
             continue
         worker.busy()
-        started = datetime.now(UTC)
-        trimmed = await trim_consumed(
-            bootstrap_servers=s.kafka_bootstrap_servers, topic=s.topic(LANDING_TOPIC), groups=groups
-        )
-        async with connection(runtime.pool) as conn:
-            await shredding.mark_trimmed(conn, up_to=started, at=datetime.now(UTC))
-        worker.progressed()
-        log.info("landing topic trimmed after an erasure: %d partitions", len(trimmed))
+        if target is None:
+            noted_at = datetime.now(UTC)
+            target = await end_offsets(bootstrap_servers=s.kafka_bootstrap_servers, topic=topic)
+        starts = await trim_consumed(bootstrap_servers=s.kafka_bootstrap_servers, topic=topic, groups=groups)
+        worker.progressed()  # waiting for the consumer to commit is not a stall of this job
+        if all(starts.get(partition, 0) >= end for partition, end in target.items() if end > 0):
+            async with connection(runtime.pool) as conn:
+                await shredding.mark_trimmed(conn, up_to=noted_at, at=datetime.now(UTC))
+            log.info("landing topic trimmed after erasures, up to %s", target)
+            target = None
+        else:
+            await asyncio.sleep(poll_seconds)
