@@ -43,6 +43,9 @@ from services.notifications.settings import NotificationsSettings
 from services.preferences.bootstrap import build_definition as preferences_definition
 from services.preferences.entrypoints.api import create_preferences_app
 from services.preferences.settings import PreferencesSettings
+from services.privacy.bootstrap import build_definition as privacy_definition
+from services.privacy.entrypoints.api import create_privacy_app
+from services.privacy.settings import PrivacySettings
 from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.settings import ProfileSettings
@@ -61,6 +64,7 @@ FACTORIES: dict[str, Callable[[ServiceRuntime, bool], FastAPI]] = {
     "feedback": create_feedback_app,
     "notifications": create_notifications_app,
     "value": create_value_app,
+    "privacy": create_privacy_app,
 }
 # What the seeded traveller has of each category, as it would appear in a response.
 SEEN_AS: dict[Category, tuple[str, ...]] = {
@@ -194,6 +198,7 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[System]:
         "preferences": preferences_definition(env.settings(PreferencesSettings)),
         "feedback": feedback_definition(env.settings(FeedbackSettings)),
         "value": value_definition(env.settings(ValueSettings)),
+        "privacy": privacy_definition(env.settings(PrivacySettings)),
         "notifications": notifications_definition(
             env.settings(
                 NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2,
@@ -236,7 +241,11 @@ async def test_every_get_behind_a_key_is_classified_and_each_personal_read_is_au
             path, query = fill(route, system.values)
             cid = str(uuid.uuid4())
             r = await client.get(path, params=query, headers={**KEYS["admin"], "X-Correlation-ID": cid})
-            assert r.status_code == 200, f"{route.path}: {r.status_code} {r.text[:300]}"
+            # The one-call export answers 207 here: the services it asks are not on their ports in this test
+            # (tests/e2e/test_export.py runs it against them); a partial export is a personal read too.
+            assert r.status_code == 200 or (service, r.status_code) == ("privacy", 207), (
+                f"{route.path}: {r.status_code} {r.text[:300]}"
+            )
             assert r.headers["cache-control"] == "no-store"
             assert r.headers["x-content-type-options"] == "nosniff"
             rows = await _audit_rows(env, service, cid)

@@ -33,7 +33,7 @@ from services.feedback.entrypoints.queue_schemas import (
 )
 from services.feedback.entrypoints.schemas import CsatPublic, NpsPublic
 from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
-from services.kit.auditing import AuditTrail, PersonalRead
+from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
@@ -171,7 +171,8 @@ async def follow_up(
     return FollowUpPublic(**dict(row))
 
 
-@router.get("/scores/breakdown", response_model=ScoreBreakdownPublic, tags=["scores"])
+# Aggregates over many travellers: no traveller's data in the answer.
+@router.get("/scores/breakdown", response_model=ScoreBreakdownPublic, tags=["scores"], dependencies=[NOT_PERSONAL])
 async def score_breakdown(
     request: Request,
     principal: ScoreReader,
@@ -210,7 +211,7 @@ async def score_breakdown(
     return ScoreBreakdownPublic(by=by, since=start, until=end, groups=out)
 
 
-@router.get("/sla/breaches", response_model=BreachesPublic, tags=["cases"])
+@router.get("/sla/breaches", response_model=BreachesPublic, tags=["cases"], dependencies=[NOT_PERSONAL])
 async def sla_breaches(
     request: Request, principal: ScoreReader, since: Since = None, until: Until = None
 ) -> BreachesPublic:

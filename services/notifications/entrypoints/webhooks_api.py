@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field, SecretStr
 
+from services.kit.auditing import NOT_PERSONAL
 from services.kit.auth import Principal, require_roles
 from services.kit.db import audit
 from services.kit.entry import runtime_of
@@ -103,7 +104,8 @@ async def create_endpoint(body: EndpointCreate, request: Request, principal: Sup
     return EndpointCreated(**_public(row).model_dump(), secret=secret)
 
 
-@router.get("", response_model=EndpointList)
+# Endpoints of companies' tools (URLs, purposes): no traveller's data.
+@router.get("", response_model=EndpointList, dependencies=[NOT_PERSONAL])
 async def list_endpoints(
     request: Request,
     principal: Supervisor,
