@@ -40,9 +40,7 @@ class Labelled:
 
 def labelled(path: Path = DATA) -> list[Labelled]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [
-        Labelled(r["id"], r["lang"], r["split"], r["text"], r["sentiment"], frozenset(r["topics"])) for r in rows
-    ]
+    return [Labelled(r["id"], r["lang"], r["split"], r["text"], r["sentiment"], frozenset(r["topics"])) for r in rows]
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:

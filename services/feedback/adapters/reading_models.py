@@ -102,8 +102,9 @@ def load() -> CommentModels:
         values = detector.compute_language_confidence_values(text)
         if not values:
             return None, 0.0
-        best = values[0]
-        return _LINGUA_CODES.get(best.language.name), float(best.value)
+        # The lead over the runner-up: "ok" is a little more English than German, not English.
+        best, runner_up = values[0], (values[1].value if len(values) > 1 else 0.0)
+        return _LINGUA_CODES.get(best.language.name), float(best.value - runner_up)
 
     def english_score(text: str) -> float:
         return float(english.polarity_scores(text)["compound"])

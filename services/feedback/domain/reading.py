@@ -31,6 +31,7 @@ LANGUAGES = ("en", "de", "zh")
 READER_VERSION = "reading-1"  # stored with every reading, so a better reader can re-read old comments
 NEUTRAL_BAND = 0.15  # |score| below this reads as neutral
 NEGATION_WINDOW = 3  # a negation turns the polarity of up to this many following words
+LANGUAGE_MARGIN = 0.25  # below this lead over the next language, the traveller's own language decides
 CONTRAST_WEIGHT = 1.5  # the clause after "but" counts this much more than the one before
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _WORDS = re.compile(r"[\w'-]+|[,.;:!?]", re.UNICODE)
@@ -54,7 +55,7 @@ class CommentReading:
     reader: str = READER_VERSION
 
 
-# (language or None, confidence 0..1)
+# (language or None, confidence 0..1: how far the detector prefers it over the next language)
 DetectLanguage = Callable[[str], tuple[str | None, float]]
 Tokenize = Callable[[str], Sequence[str]]
 ScoreText = Callable[[str], float]  # a whole-text scorer returning -1..1 (VADER's compound)
@@ -171,7 +172,7 @@ def language_of(text: str, models: CommentModels, *, traveller_language: str | N
         return "zh", "detected"
     detected, confidence = models.detect(text)
     hint = (traveller_language or "").lower()[:2] or None
-    if detected is not None and (confidence >= 0.5 or hint not in LANGUAGES):
+    if detected is not None and (confidence >= LANGUAGE_MARGIN or hint not in LANGUAGES):
         return detected, "detected"
     if hint in LANGUAGES:
         return hint, "traveller"
