@@ -37,6 +37,7 @@ def models() -> CommentModels:
         ("Great, another missed connection. Just what I needed.", "en", "negative", {"delay"}),
         ("Der Zug war pünktlich und das Personal sehr freundlich.", "de", "positive", {"delay"}),
         ("Das Essen war nicht gut.", "de", "negative", {"meal"}),
+        ("Das WLAN im Zimmer funktionierte nicht.", "de", "negative", {"hotel", "wifi"}),
         ("Das Zimmer war gar nicht schlecht.", "de", "positive", {"hotel"}),
         ("Der Koffer ist verloren gegangen, die Erstattung fehlt noch.", "de", "negative", {"baggage", "refund"}),
         ("航班延误了三个小时，没有人通知我们。", "zh", "negative", {"delay"}),
@@ -77,10 +78,10 @@ def test_the_labelled_set_stays_above_the_measured_accuracy(models: CommentModel
 
     heldout = report["splits"]["heldout"]["sentiment"]
     dev = report["splits"]["dev"]["sentiment"]
-    assert heldout["en"]["accuracy"] >= 0.68
-    assert heldout["de"]["accuracy"] >= 0.84
+    assert heldout["en"]["accuracy"] >= 0.74
+    assert heldout["de"]["accuracy"] >= 0.86
     assert heldout["zh"]["accuracy"] >= 0.88
-    assert dev["all"]["accuracy"] >= 0.87
+    assert dev["all"]["accuracy"] >= 0.89
     assert report["splits"]["heldout"]["language_accuracy"] >= 0.98
     for figures in report["splits"]["heldout"]["topics"].values():
         assert figures["recall"] is None or figures["recall"] >= 0.9
@@ -102,7 +103,9 @@ def test_models_load_and_read_without_the_network() -> None:
             assert read_comment(text, models).sentiment.value == "negative", text
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(  # noqa: S603 - our own interpreter and our own script
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
 
     assert done.returncode == 0, done.stderr[-2000:]
 

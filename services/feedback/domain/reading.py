@@ -33,6 +33,8 @@ NEUTRAL_BAND = 0.15  # |score| below this reads as neutral
 NEGATION_WINDOW = 3  # a negation turns the polarity of up to this many following words
 LANGUAGE_MARGIN = 0.25  # below this lead over the next language, the traveller's own language decides
 CONTRAST_WEIGHT = 1.5  # the clause after "but" counts this much more than the one before
+TRAILING_NEGATION = frozenset({"de"})  # languages whose negation may follow the verb it negates
+_PUNCTUATION = frozenset({",", ".", ";", "!", "?", "，", "。", "！", "？", "；"})
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _WORDS = re.compile(r"[\w'-]+|[,.;:!?]", re.UNICODE)
 
@@ -127,16 +129,25 @@ def lexicon_score(
     contrasts = CONTRASTS.get(language, frozenset())
     clauses: list[float] = [0.0]
     negate_left = 0
+    last = 0.0  # the clause's latest weighted word, not negated: a German clause-final "nicht" turns it
+
+    def clause_ends() -> None:
+        nonlocal negate_left, last
+        # Only praise is turned: after a complaint ("kaputt … nicht verstellen") the "nicht" is about another verb.
+        if negate_left and last > 0 and language in TRAILING_NEGATION:
+            clauses[-1] -= last + last * 0.8  # "funktionierte nicht": as if "nicht" had come before
+        negate_left, last = 0, 0.0
+
     for token, weight in _phrases(tokens, domain, language):
         if token in contrasts:
+            clause_ends()
             clauses.append(0.0)
-            negate_left = 0
             continue
         if token in negations and weight is None:
             negate_left = NEGATION_WINDOW
             continue
-        if token in {",", ".", ";", "!", "?", "，", "。", "！", "？", "；"}:
-            negate_left = 0
+        if token in _PUNCTUATION:
+            clause_ends()
             continue
         value = weight if weight is not None else lexicon.get(token)
         if value is None:
@@ -144,10 +155,20 @@ def lexicon_score(
             continue
         if negate_left:
             value = -value * 0.8  # "not bad" is less good than "good" is
-            negate_left = 0
+            negate_left, last = 0, 0.0
+        else:
+            last = value
         clauses[-1] += value
+    clause_ends()
     total = sum(c * (CONTRAST_WEIGHT if i and i == len(clauses) - 1 else 1.0) for i, c in enumerate(clauses))
     return total / math.sqrt(total * total + 0.5)
+
+
+def _english_phrases(text: str) -> float:
+    """Weight of our multi-word English phrases ("did not work", "never called back"), which VADER,
+    reading word by word, cannot see; single words went into VADER's own lexicon."""
+    lowered = " ".join(_words(text))
+    return sum(w for p, w in DOMAIN_POLARITY["en"].items() if " " in p and re.search(rf"\b{re.escape(p)}\b", lowered))
 
 
 def _sarcastic(text: str, language: str) -> bool:
@@ -183,7 +204,7 @@ def read_comment(text: str, models: CommentModels, *, traveller_language: str | 
     """Language, sentiment and topics of one comment."""
     language, source = language_of(text, models, traveller_language=traveller_language)
     if language == "en":
-        score = models.english(text)
+        score = models.english(text) + _english_phrases(text)
     elif language is not None and language in models.lexicons:
         tokens = models.tokenizers.get(language, _words)(text if language == "zh" else text.lower())
         score = lexicon_score(tokens, language=language, lexicon=models.lexicons[language])

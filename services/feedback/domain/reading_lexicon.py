@@ -99,7 +99,7 @@ DOMAIN_POLARITY: Mapping[str, Mapping[str, float]] = {
         "worst": -0.8, "nowhere to sleep": -0.6, "did not work": -0.6, "not work": -0.6,
         "never called back": -0.6, "did not help": -0.5, "not available": -0.5, "nobody": -0.3,
         "still waiting": -0.5, "still no": -0.5, "took forever": -0.5, "would not stay": -0.6,
-        "early": 0.3, "quick": 0.4, "quickly": 0.4, "thanks for": 0.4,
+        "please": 0.0, "early": 0.3, "quick": 0.4, "quickly": 0.4, "thanks for": 0.4,
     },
     "de": {
         "verspätung": -0.6, "verspätet": -0.5, "zu spät": -0.5, "verpasst": -0.5, "verloren": -0.6,
@@ -113,7 +113,8 @@ DOMAIN_POLARITY: Mapping[str, Mapping[str, float]] = {
         "nicht besser sein": 0.8, "schlechteste": -0.8, "keine unterkunft": -0.6, "funktionierte": 0.3,
         "nie zurückgerufen": -0.6, "nicht beim": -0.2, "nicht verfügbar": -0.5, "niemand": -0.3,
         "immer noch keine": -0.5, "lässt": -0.1, "auf sich warten": -0.5, "nicht wieder": -0.6,
-        "früher": 0.3, "schnell": 0.4, "schnelles": 0.4, "schnelle": 0.4, "danke für": 0.4, "gewartet": -0.3,
+        "bitte": 0.0, "früher": 0.3, "schnell": 0.4, "schnelles": 0.4, "schnelle": 0.4, "danke für": 0.4,
+        "gewartet": -0.3,
         "anstehen": -0.3, "eingeklemmt": -0.5, "furchtbar": -0.8, "grauenhaft": -0.8, "schrecklich": -0.8,
         "enttäuschend": -0.7, "warteschleife": -0.4, "platten": -0.4, "lächerliche": -0.6, "in ordnung": 0.05,
         "prima": 0.6, "toll": 0.5, "toller": 0.6, "klasse": 0.5, "ausgezeichnet": 0.8, "ausgezeichnetes": 0.8,
@@ -123,7 +124,7 @@ DOMAIN_POLARITY: Mapping[str, Mapping[str, float]] = {
         "gerne wieder": 0.6, "günstiger": 0.4, "günstig": 0.4, "schön": 0.5, "schönes": 0.5, "ruhiges": 0.3,
     },
     "zh": {
-        "延误": -0.6, "晚点": -0.5, "推迟": -0.4, "错过": -0.5, "丢失": -0.6, "弄丢": -0.6, "坏了": -0.6,
+        "请": 0.0, "延误": -0.6, "晚点": -0.5, "推迟": -0.4, "错过": -0.5, "丢失": -0.6, "弄丢": -0.6, "坏了": -0.6,
         "很吵": -0.5, "脏": -0.7, "黏糊糊": -0.4, "虚高": -0.6, "离谱": -0.6, "态度很差": -0.7, "没用": -0.6,
         "混乱": -0.6, "没味道": -0.6, "没法吃": -0.7, "难吃": -0.7, "折腾": -0.4, "订错": -0.5, "耽误": -0.6,
         "准时": 0.6, "准点": 0.6, "顺利": 0.5, "一尘不染": 0.7, "干净": 0.5, "效率很高": 0.5, "舒服": 0.5,
@@ -149,7 +150,7 @@ NEGATIONS: Mapping[str, frozenset[str]] = {
 # A clause after one of these says what the writer means most ("ok, but the internet was useless").
 CONTRASTS: Mapping[str, frozenset[str]] = {
     "en": frozenset({"but", "however", "although", "though"}),
-    "de": frozenset({"aber", "jedoch", "allerdings", "dafür", "obwohl", "trotzdem"}),
+    "de": frozenset({"aber", "jedoch", "allerdings", "dafür", "obwohl"}),
     "zh": frozenset({"但是", "但", "不过", "可是", "然而", "却"}),
 }
 
