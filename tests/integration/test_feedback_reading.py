@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.feedback.domain.reading import READER_VERSION
+from services.feedback.service_layer import comment_reading
 from services.kit.contracts.feedback import CaseChangedV1, SurveyAnsweredV1
 from services.kit.db import connection
 from tests.harness import TestEnv
@@ -158,3 +160,40 @@ async def test_topic_trends_count_comments_per_month_topic_and_tier(env: TestEnv
     assert {t["topic"] for t in gold_month["topics"]} == {"hotel", "cleanliness"}
     refused = await feedback.http.get("/v1/topics/trends", headers=AGENT)
     assert refused.status_code == 403
+
+
+async def test_comments_answered_before_reading_existed_are_read_by_the_command(
+    env: TestEnv, feedback: Feedback
+) -> None:
+    survey = await a_completed_trip(env)
+    answered = await feedback.http.post(
+        f"/v1/surveys/{survey.token}/answers", json={"csat": 4, "comment": "Der Mietwagen war sauber und günstig."}
+    )
+    assert answered.status_code == 201, answered.text
+    pool = feedback.runtime.pool
+    async with connection(pool) as conn:  # as if answered before comment reading existed
+        await conn.execute("DELETE FROM comment_readings WHERE survey_id = $1", survey.survey_id)
+
+    read = await comment_reading.read_stored_comments(pool, reread=False, now=datetime.now(UTC))
+
+    assert read >= 1
+    reading = (await feedback.http.get(f"/v1/surveys/{survey.survey_id}", headers=AGENT)).json()["reading"]
+    assert (reading["language"], reading["sentiment"], reading["topics"]) == (
+        "de",
+        "positive",
+        ["price", "car", "cleanliness"],
+    )
+    async with connection(pool) as conn:  # an older reader's reading is read again only when asked
+        await conn.execute("UPDATE comment_readings SET reader = 'reading-0' WHERE survey_id = $1", survey.survey_id)
+    await comment_reading.read_stored_comments(pool, reread=False, now=datetime.now(UTC))
+    async with connection(pool) as conn:
+        assert (
+            await conn.fetchval("SELECT reader FROM comment_readings WHERE survey_id = $1", survey.survey_id)
+            == "reading-0"
+        )
+    await comment_reading.read_stored_comments(pool, reread=True, now=datetime.now(UTC))
+    async with connection(pool) as conn:
+        assert (
+            await conn.fetchval("SELECT reader FROM comment_readings WHERE survey_id = $1", survey.survey_id)
+            == READER_VERSION
+        )

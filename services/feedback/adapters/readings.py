@@ -165,3 +165,25 @@ async def topic_counts(
     )
     counts = [TopicCount(r["month"], r["topic"], int(r["comments"]), int(r["negative"])) for r in rows]
     return counts, {r["month"]: int(r["n"]) for r in totals}
+
+
+async def comments_to_read(
+    conn: asyncpg.Connection, *, reader: str, reread: bool, after: str, limit: int
+) -> list[tuple[str, str, str]]:
+    """(survey_id, customer_id, comment) of answered comments without a reading (or, with `reread`, read by
+    another reader), in survey id order after `after`."""
+    rows = await conn.fetch(
+        """
+        SELECT s.survey_id, s.customer_id, s.comment FROM surveys s
+          LEFT JOIN comment_readings r ON r.survey_id = s.survey_id
+         WHERE s.comment IS NOT NULL AND s.answered_at IS NOT NULL AND s.survey_id > $3
+           AND (r.survey_id IS NULL OR ($2 AND r.reader <> $1))
+         ORDER BY s.survey_id
+         LIMIT $4
+        """,
+        reader,
+        reread,
+        after,
+        limit,
+    )
+    return [(r["survey_id"], r["customer_id"], r["comment"]) for r in rows]

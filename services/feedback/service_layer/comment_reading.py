@@ -15,9 +15,17 @@ import asyncpg
 from services.feedback.adapters import reading_models, readings
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.cases import Case, Priority, SlaPolicy
-from services.feedback.domain.reading import CommentReading, comment_priority, higher, opens_case, read_comment
+from services.feedback.domain.reading import (
+    READER_VERSION,
+    CommentReading,
+    comment_priority,
+    higher,
+    opens_case,
+    read_comment,
+)
 from services.feedback.domain.surveys import Answer, Survey, complaint_priority, is_complaint
 from services.kit.contracts.feedback import CommentReadingV1
+from services.kit.db import connection
 from services.kit.view import lookup
 
 log = logging.getLogger(__name__)
@@ -123,3 +131,23 @@ async def attach_reading(
     """Give a case opened from an answer the comment's topics and sentiment."""
     if reading is not None:
         await readings.save_case_reading(conn, case.case_id, survey_id=survey.survey_id, reading=reading, now=now)
+
+
+async def read_stored_comments(pool: asyncpg.Pool, *, reread: bool, now: datetime, batch_size: int = 200) -> int:
+    """Read the comments answered before comment reading existed (or, with `reread`, those read by an older
+    reader); returns how many were read. Cases are left alone: those answers were acted on when given."""
+    models = await reading_models.get()
+    done, after = 0, ""
+    while True:
+        async with connection(pool, transaction=True) as conn:
+            batch = await readings.comments_to_read(
+                conn, reader=READER_VERSION, reread=reread, after=after, limit=batch_size
+            )
+            for survey_id, customer_id, comment in batch:
+                hint = await traveller_language(conn, customer_id)
+                reading = read_comment(comment, models, traveller_language=hint)
+                await readings.save_comment_reading(conn, survey_id, reading, now=now)
+        done += len(batch)
+        if len(batch) < batch_size:
+            return done
+        after = batch[-1][0]
