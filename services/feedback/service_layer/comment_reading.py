@@ -14,6 +14,7 @@ import asyncpg
 
 from services.feedback.adapters import reading_models, readings
 from services.feedback.adapters import repository as repo
+from services.feedback.adapters.metrics import COMMENT_TOPICS, COMMENTS_READ
 from services.feedback.domain.cases import Case, Priority, SlaPolicy
 from services.feedback.domain.reading import (
     READER_VERSION,
@@ -55,6 +56,9 @@ async def read_answer_comment(
     models = await reading_models.get()
     reading = read_comment(answer.comment, models, traveller_language=await traveller_language(conn, customer_id))
     await readings.save_comment_reading(conn, survey.survey_id, reading, now=now)
+    COMMENTS_READ.labels(reading.language or "none", reading.sentiment.value).inc()
+    for topic in reading.topics:
+        COMMENT_TOPICS.labels(topic, reading.sentiment.value).inc()
     return reading
 
 
