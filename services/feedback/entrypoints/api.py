@@ -5,6 +5,9 @@ The traveller's survey routes live in `survey_pages`, authorised by the link's t
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -47,7 +50,7 @@ from services.feedback.entrypoints.schemas import (
     SurveyPage,
     SurveyPublic,
 )
-from services.feedback.service_layer import handlers
+from services.feedback.service_layer import comment_reading, handlers
 from services.feedback.service_layer.common import current_customer
 from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
@@ -347,12 +350,28 @@ async def scores(
     )
 
 
+def _lifespan(runtime: ServiceRuntime, *, workers: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The kit's lifespan, plus loading the comment reader's models in the background (seconds)."""
+    base = runtime_lifespan(runtime, workers=workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with base(app):
+            warming = asyncio.create_task(comment_reading.warm_up())
+            try:
+                yield
+            finally:
+                warming.cancel()
+
+    return lifespan
+
+
 def create_feedback_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app = create_app(
         title="Itinera feedback",
         description="Post-trip surveys, CSAT/NPS scores and complaint cases with SLAs and escalation.",
         settings=runtime.settings,
-        lifespan=runtime_lifespan(runtime, workers=workers),
+        lifespan=_lifespan(runtime, workers=workers),
         readiness=lambda app: runtime.readiness,
     )
     app.state.templates = survey_pages.templates()

@@ -155,3 +155,11 @@ async def read_stored_comments(pool: asyncpg.Pool, *, reread: bool, now: datetim
         if len(batch) < batch_size:
             return done
         after = batch[-1][0]
+
+
+async def warm_up() -> None:
+    """Load the reading models in the background at start, so the first answer does not wait for them."""
+    try:
+        await reading_models.get()
+    except Exception:  # a broken install shows on the first comment too; the API serves meanwhile
+        log.exception("comment reading models failed to load")
