@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 from services.feedback.adapters import readings
 from services.feedback.entrypoints.deps import ScoreReader, utc_now
 from services.feedback.entrypoints.reading_schemas import MonthTrend, TopicMonth, TopicTrends
+from services.kit.auditing import NOT_PERSONAL
 from services.kit.db import connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
@@ -21,7 +22,8 @@ DEFAULT_PERIOD = timedelta(days=365)
 MAX_PERIOD = timedelta(days=3 * 366)
 
 
-@router.get("/topics/trends", response_model=TopicTrends)
+# Counts per company, month and topic; no traveller is named or can be asked for.
+@router.get("/topics/trends", response_model=TopicTrends, dependencies=[NOT_PERSONAL])
 async def topic_trends(
     request: Request,
     principal: ScoreReader,
