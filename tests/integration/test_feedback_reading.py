@@ -85,7 +85,7 @@ async def test_a_negative_comment_enriches_the_case_open_for_its_booking(env: Te
         "/v1/cases",
         json={
             "customer_id": survey.customer_id,
-            "subject": "Traveller called about the return flight",
+            "subject": "Traveller called: the return flight was cancelled",
             "priority": "low",
             "source_system": "acme-gds",
             "booking_id": survey.booking_id,
@@ -94,6 +94,7 @@ async def test_a_negative_comment_enriches_the_case_open_for_its_booking(env: Te
     )
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]
+    assert opened.json()["reading"]["survey_id"] is None  # read from the agent's subject
 
     answered = await feedback.http.post(
         f"/v1/surveys/{survey.token}/answers",

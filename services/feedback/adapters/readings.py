@@ -62,7 +62,7 @@ class CaseReading:
 
 
 async def save_case_reading(
-    conn: asyncpg.Connection, case_id: str, *, survey_id: str, reading: CommentReading, now: datetime
+    conn: asyncpg.Connection, case_id: str, *, survey_id: str | None, reading: CommentReading, now: datetime
 ) -> None:
     """Attach a comment's reading to a case; a later comment adds its topics and brings its sentiment."""
     await conn.execute(
@@ -70,7 +70,8 @@ async def save_case_reading(
         INSERT INTO case_readings (case_id, survey_id, sentiment, score, topics, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6)
         ON CONFLICT (case_id) DO UPDATE
-           SET survey_id = EXCLUDED.survey_id, sentiment = EXCLUDED.sentiment, score = EXCLUDED.score,
+           SET survey_id = COALESCE(EXCLUDED.survey_id, case_readings.survey_id),
+               sentiment = EXCLUDED.sentiment, score = EXCLUDED.score,
                topics = ARRAY(SELECT DISTINCT t FROM unnest(case_readings.topics || EXCLUDED.topics) AS t ORDER BY t),
                updated_at = EXCLUDED.updated_at
         """,

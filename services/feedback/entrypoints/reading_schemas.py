@@ -35,7 +35,8 @@ class CommentReadingPublic(BaseModel):
 
 
 class CaseReadingPublic(BaseModel):
-    """A case's topics and the sentiment of the latest traveller comment behind it."""
+    """A case's topics and sentiment: read from the traveller's latest comment about it (`survey_id`), or
+    from its subject and description when an agent opened it and no comment came since."""
 
     sentiment: Sentiment
     score: float

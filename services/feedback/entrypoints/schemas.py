@@ -137,7 +137,8 @@ class CasePublic(BaseModel):
     version: int
     updated_at: datetime | None
     reading: CaseReadingPublic | None = Field(
-        default=None, description="Topics and sentiment of the traveller's comment behind the case, if any"
+        default=None,
+        description="Topics and sentiment: of the traveller's latest comment about the case, else of its own text",
     )
 
 

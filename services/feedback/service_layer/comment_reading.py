@@ -157,6 +157,16 @@ async def read_stored_comments(pool: asyncpg.Pool, *, reread: bool, now: datetim
         after = batch[-1][0]
 
 
+async def read_case_text(conn: asyncpg.Connection, case: Case, *, now: datetime) -> None:
+    """Read the subject and description of a case an agent opened, so it has topics like the cases that
+    comments open (and counts in nothing else: the trends are the travellers' own words)."""
+    text = f"{case.subject}. {case.description}".strip()
+    models = await reading_models.get()
+    language = await traveller_language(conn, case.customer_id)
+    reading = read_comment(text, models, traveller_language=language)
+    await readings.save_case_reading(conn, case.case_id, survey_id=None, reading=reading, now=now)
+
+
 async def warm_up() -> None:
     """Load the reading models in the background at start, so the first answer does not wait for them."""
     try:

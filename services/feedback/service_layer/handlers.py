@@ -297,6 +297,7 @@ async def open_case(
         booking_id=command.booking_id,
     )
     if await repo.insert_case(conn, case):
+        await comment_reading.read_case_text(conn, case, now=now)
         await _publish_opened(conn, case)
     return case
 

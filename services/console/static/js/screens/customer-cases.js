@@ -73,7 +73,7 @@ function caseCard(ctx, panel, c, { detail = null } = {}) {
       c.escalated ? badge("escalated", "bad") : null,
     ),
     c.description ? h("p", { text: c.description }) : null,
-    c.reading ? h("p", {}, "Traveller's comment: ", commentReading(c.reading)) : null,
+    c.reading ? h("p", {}, c.reading.survey_id ? "Traveller's comment: " : "Read as: ", commentReading(c.reading)) : null,
     h("p", { class: "muted" },
       `${c.kind} · opened by ${c.opened_by} `, time(c.opened_at, { withTime: true }),
       c.assignee ? ` · assigned to ${c.assignee}` : " · unassigned",
