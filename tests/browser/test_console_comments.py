@@ -26,13 +26,16 @@ def _text(message: email.message.EmailMessage) -> str:
 async def test_agent_sees_the_sentiment_and_topics_of_a_comment_and_the_case_it_opened(
     browser: Browser, stack: Stack, env: TestEnv, smtp: SmtpServer
 ) -> None:
-    # A traveller of its own: answering the shared traveller's survey would give other tests a case.
+    # A traveller and company of its own: answering the shared traveller's survey would give other tests
+    # a case, and a booking for the shared company would rename it.
+    family = surname()
     created = builders.booking_created(
         traveller=builders.traveller(
             given_name="Wendelin",
-            family_name=surname(),
+            family_name=family,
             phone=f"+49 40 {random.randrange(1_000_000, 9_999_999)}",
-        )
+        ),
+        company={"name": f"{family} Consulting", "email_domain": f"{family.lower()}.example"},
     )
     address = created.payload.traveller.email
     assert address is not None
