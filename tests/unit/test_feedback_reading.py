@@ -12,6 +12,7 @@ import pytest
 from bench.feedback_reading import evaluate, labelled
 from services.feedback.adapters import reading_models
 from services.feedback.domain.cases import Priority
+from services.feedback.domain.surveys import Answer
 from services.feedback.domain.reading import (
     CommentModels,
     CommentReading,
@@ -21,6 +22,7 @@ from services.feedback.domain.reading import (
     read_comment,
     topics_of,
 )
+from services.feedback.service_layer import comment_reading
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +155,18 @@ def test_priority_follows_the_score_and_the_topics() -> None:
     assert comment_priority(reading(-0.8, "meal")) is Priority.HIGH
     assert comment_priority(reading(-0.3, "refund")) is Priority.HIGH
     assert comment_priority(reading(-0.8, "baggage")) is Priority.URGENT
+
+
+def test_what_opens_a_case_and_with_which_priority() -> None:
+    negative = CommentReading("en", "detected", Sentiment.NEGATIVE, -0.8, ("baggage",))
+    positive = CommentReading("en", "detected", Sentiment.POSITIVE, 0.7, ("hotel",))
+    good, low = Answer(csat=5, nps=9), Answer(csat=2, nps=None)
+
+    assert not comment_reading.wants_case(good, None)
+    assert not comment_reading.wants_case(good, positive)
+    assert comment_reading.wants_case(good, negative)  # a negative comment despite good scores
+    assert comment_reading.wants_case(low, positive)  # a low score as before
+    assert comment_reading.case_priority(good, negative) is Priority.URGENT
+    assert comment_reading.case_priority(low, None) is Priority.NORMAL
+    assert comment_reading.case_priority(low, positive) is Priority.NORMAL  # praise does not lower or raise
+    assert comment_reading.case_priority(Answer(csat=1, nps=None), None) is Priority.HIGH
