@@ -12,7 +12,6 @@ import pytest
 from bench.feedback_reading import evaluate, labelled
 from services.feedback.adapters import reading_models
 from services.feedback.domain.cases import Priority
-from services.feedback.domain.surveys import Answer
 from services.feedback.domain.reading import (
     CommentModels,
     CommentReading,
@@ -22,6 +21,7 @@ from services.feedback.domain.reading import (
     read_comment,
     topics_of,
 )
+from services.feedback.domain.surveys import Answer
 from services.feedback.service_layer import comment_reading
 
 
