@@ -111,7 +111,8 @@ async def test_a_negative_comment_enriches_the_case_open_for_its_booking(env: Te
     read = [h for h in case["history"] if h["action"] == "comment_read"]
     assert len(read) == 1
     assert read[0]["detail"]["survey_id"] == survey.survey_id
-    assert (await feedback.http.get(f"/v1/surveys/{survey.survey_id}", headers=AGENT)).json()["case_id"] is None
+    shown = await feedback.http.get(f"/v1/surveys/{survey.survey_id}", headers=AGENT)
+    assert shown.json()["case_id"] == case_id  # the survey leads to the case its comment went to
     changes = await env.events(
         "feedback.cases.v1",
         until=lambda evs: any(isinstance(e.payload, CaseChangedV1) and e.payload.case_id == case_id for e in evs),

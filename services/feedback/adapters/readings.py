@@ -188,3 +188,11 @@ async def comments_to_read(
         limit,
     )
     return [(r["survey_id"], r["customer_id"], r["comment"]) for r in rows]
+
+
+async def cases_enriched_by(conn: asyncpg.Connection, survey_ids: Sequence[str]) -> dict[str, str]:
+    """The case each survey's comment was added to, for surveys that did not open a case of their own."""
+    rows = await conn.fetch(
+        "SELECT survey_id, case_id FROM case_readings WHERE survey_id = ANY($1::text[])", list(survey_ids)
+    )
+    return {r["survey_id"]: r["case_id"] for r in rows}

@@ -182,7 +182,9 @@ async def customer_surveys(
         await _known(conn, customer_id)
         current, ids = await _customer_ids(conn, customer_id)
         surveys = await repo.surveys_of_customers(conn, ids, limit=limit, offset=offset)
-        cases = await repo.case_ids_for_surveys(conn, [s.survey_id for s in surveys])
+        ids = [s.survey_id for s in surveys]
+        # A survey's own case, else the case its comment was added to.
+        cases = {**await readings.cases_enriched_by(conn, ids), **await repo.case_ids_for_surveys(conn, ids)}
         bookings = await trips.survey_bookings(conn, [s.survey_id for s in surveys])
         comments = await readings.comment_readings(conn, [s.survey_id for s in surveys])
         await trail.record(conn, current, results=len(surveys))
@@ -210,7 +212,10 @@ async def get_survey(survey_id: str, request: Request, principal: Agent, trail: 
         survey = await repo.survey_by_id(conn, survey_id)
         if survey is None:
             raise ProblemError(404, f"no survey {survey_id!r}", type_="/problems/unknown-survey")
-        cases = await repo.case_ids_for_surveys(conn, [survey_id])
+        cases = {
+            **await readings.cases_enriched_by(conn, [survey_id]),
+            **await repo.case_ids_for_surveys(conn, [survey_id]),
+        }
         bookings = await trips.survey_bookings(conn, [survey_id])
         comment = (await readings.comment_readings(conn, [survey_id])).get(survey_id)
         await trail.record(conn, survey.customer_id, survey_id=survey_id)

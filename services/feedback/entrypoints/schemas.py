@@ -51,7 +51,7 @@ class SurveyPublic(BaseModel):
     csat: int | None
     nps: int | None
     comment: str | None
-    case_id: str | None
+    case_id: str | None = Field(description="The case the answer opened, or the open case its comment was added to")
     invitation_status: InvitationStatus = Field(
         description="What became of the invitation email: planned (not reported yet), held (quiet hours,"
         " until invitation_held_until), sent, suppressed (no consent), failed; unknown for surveys from"
