@@ -199,3 +199,14 @@ async def test_comments_answered_before_reading_existed_are_read_by_the_command(
             await conn.fetchval("SELECT reader FROM comment_readings WHERE survey_id = $1", survey.survey_id)
             == READER_VERSION
         )
+
+
+async def test_topic_trends_refuse_periods_they_cannot_answer(feedback: Feedback) -> None:
+    for params in (
+        {"from": "2026-05-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"},  # backwards
+        {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},  # more than three years
+        {"to": "0001-01-02T00:00:00Z"},  # no year before it to default to
+        {"from": "2026-01-01T00:00:00"},  # no time zone
+    ):
+        response = await feedback.http.get("/v1/topics/trends", params=params, headers=OPS)
+        assert response.status_code == 422, (params, response.text)

@@ -36,7 +36,10 @@ async def topic_trends(
 ) -> TopicTrends:
     """Per month: comments read, and per topic how many mention it and the share of them that is negative."""
     end = until or utc_now()
-    start = since or end - DEFAULT_PERIOD
+    try:
+        start = since or end - DEFAULT_PERIOD
+    except OverflowError:  # `to` within a year of the first representable date
+        raise ProblemError(422, "`to` is too early", title="Unprocessable Content") from None
     if start >= end:
         raise ProblemError(422, "`from` must be before `to`", title="Unprocessable Content")
     if end - start > MAX_PERIOD:
