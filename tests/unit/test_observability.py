@@ -15,6 +15,7 @@ METRIC_MODULES = (
     "services.kit.metrics",
     "services.kit.view",
     "services.notifications.adapters.metrics",
+    "services.feedback.adapters.metrics",
 )
 
 

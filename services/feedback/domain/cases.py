@@ -134,7 +134,7 @@ class HistoryEntry:
     at: datetime
     actor: str
     action: str
-    detail: Mapping[str, str | int | bool | None]
+    detail: Mapping[str, str | int | float | bool | None]
 
 
 @dataclass
@@ -210,7 +210,7 @@ class Case:
         )
         return case
 
-    def _record(self, at: datetime, actor: str, action: str, **detail: str | int | bool | None) -> None:
+    def _record(self, at: datetime, actor: str, action: str, **detail: str | int | float | bool | None) -> None:
         self.new_history.append(HistoryEntry(at=at, actor=actor, action=action, detail=detail))
         self.updated_at = at
 
@@ -266,6 +266,15 @@ class Case:
         if not text.strip():
             raise CaseError("a note needs text")
         self._record(now, actor, "note", text=text.strip())
+
+    def note_comment(
+        self, *, survey_id: str, sentiment: str, score: float, topics: tuple[str, ...], actor: str, now: datetime
+    ) -> None:
+        """A traveller's survey comment about this case's booking was read: the history says what it said."""
+        self._refuse_if_closed("annotate")
+        self._record(
+            now, actor, "comment_read", survey_id=survey_id, sentiment=sentiment, score=score, topics=",".join(topics)
+        )
 
     def _refuse_if_closed(self, what: str) -> None:
         if self.status is CaseStatus.CLOSED:

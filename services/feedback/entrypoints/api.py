@@ -5,7 +5,10 @@ The traveller's survey routes live in `survey_pages`, authorised by the link's t
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -13,12 +16,14 @@ import asyncpg
 from fastapi import APIRouter, FastAPI, Query, Request, status
 from pydantic import AwareDatetime, BeforeValidator
 
-from services.feedback.adapters import exporting, trips
+from services.feedback.adapters import exporting, readings, trips
 from services.feedback.adapters import repository as repo
+from services.feedback.adapters.readings import CaseReading
 from services.feedback.domain.cases import TRANSITIONS, Case, CaseStatus, HistoryEntry
+from services.feedback.domain.reading import CommentReading
 from services.feedback.domain.scores import summarise
 from services.feedback.domain.surveys import Survey
-from services.feedback.entrypoints import survey_pages
+from services.feedback.entrypoints import survey_pages, topic_trends
 from services.feedback.entrypoints.deps import (
     Agent,
     CaseRead,
@@ -31,6 +36,7 @@ from services.feedback.entrypoints.deps import (
     settings_of,
     utc_now,
 )
+from services.feedback.entrypoints.reading_schemas import CaseReadingPublic, CommentReadingPublic
 from services.feedback.entrypoints.schemas import (
     BookingRef,
     CaseCreate,
@@ -45,7 +51,7 @@ from services.feedback.entrypoints.schemas import (
     SurveyPage,
     SurveyPublic,
 )
-from services.feedback.service_layer import handlers
+from services.feedback.service_layer import comment_reading, handlers
 from services.feedback.service_layer.common import current_customer
 from services.feedback.service_layer.handlers import ChangeCase, OpenCase
 from services.kit.auth import Principal
@@ -57,7 +63,12 @@ from services.kit.runtime import ServiceRuntime
 
 
 def _survey_public(
-    survey: Survey, *, now: datetime, case_id: str | None, bookings: list[tuple[str, str]] | None = None
+    survey: Survey,
+    *,
+    now: datetime,
+    case_id: str | None,
+    bookings: list[tuple[str, str]] | None = None,
+    reading: CommentReading | None = None,
 ) -> SurveyPublic:
     answer = survey.answer
     invitation = survey.invitation
@@ -83,10 +94,11 @@ def _survey_public(
             BookingRef(source_system=s, booking_id=b)
             for s, b in (bookings or [(survey.source_system, survey.booking_id)])
         ],
+        reading=CommentReadingPublic.of(reading),
     )
 
 
-def _case_public(case: Case, *, now: datetime) -> dict[str, Any]:
+def _case_public(case: Case, *, now: datetime, reading: CaseReading | None = None) -> dict[str, Any]:
     return {
         "case_id": case.case_id,
         "customer_id": case.customer_id,
@@ -113,6 +125,7 @@ def _case_public(case: Case, *, now: datetime) -> dict[str, Any]:
         "next_statuses": sorted(TRANSITIONS[case.status]),
         "version": case.version,
         "updated_at": case.updated_at,
+        "reading": CaseReadingPublic.of(reading),
     }
 
 
@@ -123,7 +136,10 @@ def _history_public(entries: list[HistoryEntry]) -> list[HistoryPublic]:
 async def _case_detail(conn: asyncpg.Connection, case: Case, *, now: datetime) -> CaseDetail:
     _, name = await current_customer(conn, case.customer_id)
     history = await repo.case_history(conn, case.case_id)
-    return CaseDetail(**_case_public(case, now=now), customer_name=name, history=_history_public(history))
+    reading = (await readings.case_readings(conn, [case.case_id])).get(case.case_id)
+    return CaseDetail(
+        **_case_public(case, now=now, reading=reading), customer_name=name, history=_history_public(history)
+    )
 
 
 async def _customer_ids(conn: asyncpg.Connection, customer_id: str) -> tuple[str, list[str]]:
@@ -180,12 +196,21 @@ async def customer_surveys(
         await _known(conn, customer_id)
         current, ids = await _customer_ids(conn, customer_id)
         surveys = await repo.surveys_of_customers(conn, ids, limit=limit, offset=offset)
-        cases = await repo.case_ids_for_surveys(conn, [s.survey_id for s in surveys])
+        ids = [s.survey_id for s in surveys]
+        # A survey's own case, else the case its comment was added to.
+        cases = {**await readings.cases_enriched_by(conn, ids), **await repo.case_ids_for_surveys(conn, ids)}
         bookings = await trips.survey_bookings(conn, [s.survey_id for s in surveys])
+        comments = await readings.comment_readings(conn, [s.survey_id for s in surveys])
         await trail.record(conn, current, results=len(surveys))
     return SurveyPage(
         items=[
-            _survey_public(s, now=now, case_id=cases.get(s.survey_id), bookings=bookings.get(s.survey_id))
+            _survey_public(
+                s,
+                now=now,
+                case_id=cases.get(s.survey_id),
+                bookings=bookings.get(s.survey_id),
+                reading=comments.get(s.survey_id),
+            )
             for s in surveys
         ],
         customer_id=current,
@@ -201,10 +226,16 @@ async def get_survey(survey_id: str, request: Request, principal: Agent, trail: 
         survey = await repo.survey_by_id(conn, survey_id)
         if survey is None:
             raise ProblemError(404, f"no survey {survey_id!r}", type_="/problems/unknown-survey")
-        cases = await repo.case_ids_for_surveys(conn, [survey_id])
+        cases = {
+            **await readings.cases_enriched_by(conn, [survey_id]),
+            **await repo.case_ids_for_surveys(conn, [survey_id]),
+        }
         bookings = await trips.survey_bookings(conn, [survey_id])
+        comment = (await readings.comment_readings(conn, [survey_id])).get(survey_id)
         await trail.record(conn, survey.customer_id, survey_id=survey_id)
-    return _survey_public(survey, now=utc_now(), case_id=cases.get(survey_id), bookings=bookings.get(survey_id))
+    return _survey_public(
+        survey, now=utc_now(), case_id=cases.get(survey_id), bookings=bookings.get(survey_id), reading=comment
+    )
 
 
 @router.get("/cases", response_model=CasePage, tags=["cases"])
@@ -225,8 +256,13 @@ async def list_cases(
         cases = await repo.find_cases(
             conn, now=now, status=status_, customer_ids=ids, breached=breached, limit=limit, offset=offset
         )
+        case_readings = await readings.case_readings(conn, [c.case_id for c in cases])
         await trail.record(conn, customer_id, status=status_, results=len(cases))
-    return CasePage(items=[CasePublic(**_case_public(c, now=now)) for c in cases], limit=limit, offset=offset)
+    return CasePage(
+        items=[CasePublic(**_case_public(c, now=now, reading=case_readings.get(c.case_id))) for c in cases],
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post(
@@ -339,12 +375,28 @@ async def scores(
     )
 
 
+def _lifespan(runtime: ServiceRuntime, *, workers: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The kit's lifespan, plus loading the comment reader's models in the background (seconds)."""
+    base = runtime_lifespan(runtime, workers=workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with base(app):
+            warming = asyncio.create_task(comment_reading.warm_up())
+            try:
+                yield
+            finally:
+                warming.cancel()
+
+    return lifespan
+
+
 def create_feedback_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app = create_app(
         title="Itinera feedback",
         description="Post-trip surveys, CSAT/NPS scores and complaint cases with SLAs and escalation.",
         settings=runtime.settings,
-        lifespan=runtime_lifespan(runtime, workers=workers),
+        lifespan=_lifespan(runtime, workers=workers),
         readiness=lambda app: runtime.readiness,
     )
     app.state.templates = survey_pages.templates()
@@ -355,4 +407,5 @@ def create_feedback_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
 
     app.include_router(queues.router)
     app.include_router(export_router("feedback", exporting.collect))
+    app.include_router(topic_trends.router)
     return app

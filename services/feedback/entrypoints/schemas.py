@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.feedback.domain.cases import CaseKind, CaseSource, CaseStatus, Priority, SlaTarget
 from services.feedback.domain.surveys import COMMENT_MAX, InvitationStatus, SurveyState
+from services.feedback.entrypoints.reading_schemas import CaseReadingPublic, CommentReadingPublic
 
 
 class AnswerIn(BaseModel):
@@ -59,7 +60,7 @@ class SurveyPublic(BaseModel):
     csat: int | None
     nps: int | None
     comment: str | None
-    case_id: str | None
+    case_id: str | None = Field(description="The case the answer opened, or the open case its comment was added to")
     invitation_status: InvitationStatus = Field(
         description="What became of the invitation email: planned (not reported yet), held (quiet hours,"
         " until invitation_held_until), sent, suppressed (no consent), failed; unknown for surveys from"
@@ -69,6 +70,9 @@ class SurveyPublic(BaseModel):
     invitation_held_until: datetime | None
     invitation_detail: str | None = Field(description="Why it was held, suppressed or failed")
     bookings: list[BookingRef] = Field(description="The bookings of the trip the survey asks about")
+    reading: CommentReadingPublic | None = Field(
+        default=None, description="The comment's language, sentiment and topics; null without a comment"
+    )
 
 
 class SurveyPage(BaseModel):
@@ -141,6 +145,10 @@ class CasePublic(BaseModel):
     next_statuses: list[CaseStatus] = Field(description="Statuses the case may move to")
     version: int
     updated_at: datetime | None
+    reading: CaseReadingPublic | None = Field(
+        default=None,
+        description="Topics and sentiment: of the traveller's latest comment about the case, else of its own text",
+    )
 
 
 class CaseDetail(CasePublic):

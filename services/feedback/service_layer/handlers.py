@@ -17,8 +17,9 @@ import asyncpg
 from services.feedback.adapters import repository as repo
 from services.feedback.adapters import trips
 from services.feedback.domain.cases import SYSTEM_ACTOR, Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
-from services.feedback.domain.surveys import Answer, Survey, complaint_priority, is_complaint
+from services.feedback.domain.surveys import Answer, Survey
 from services.feedback.domain.trips import apply_booking_event
+from services.feedback.service_layer import comment_reading
 from services.feedback.service_layer.common import current_customer, customer_value, new_id, token_digest
 from services.feedback.service_layer.trip_surveys import booking_span, settle_trip
 from services.kit.contracts.bookings import CarSegmentV1, FlightSegmentV1, HotelSegmentV1, RailSegmentV1, Segment
@@ -162,13 +163,16 @@ class AnswerRecorded:
 async def answer_survey(
     conn: asyncpg.Connection, *, token: str, answer: Answer, now: datetime, policy: SlaPolicy
 ) -> AnswerRecorded:
-    """Store the traveller's answer once; a low score opens a complaint case."""
+    """Store the traveller's answer once and read its comment; a low score or a negative comment opens a
+    complaint case, or enriches the one being worked for the booking."""
+    await comment_reading.prepare(answer)
     survey = await repo.survey_by_token(conn, token_digest(token), for_update=True)
     if survey is None:
         raise UnknownSurveyError("no survey behind this link")
     survey.record_answer(answer, now=now)
     await repo.save_answer(conn, survey)
     customer_id, _ = await current_customer(conn, survey.customer_id)
+    reading = await comment_reading.read_answer_comment(conn, survey, answer, customer_id=customer_id, now=now)
     answered = SurveyAnsweredV1(
         survey_id=survey.survey_id,
         customer_id=customer_id,
@@ -177,10 +181,20 @@ async def answer_survey(
         nps=answer.nps,
         comment=answer.comment,
         answered_at=now,
+        reading=comment_reading.wire(reading),
     )
     await enqueue(conn, topic=SURVEYS_TOPIC, envelope=Envelope.new(answered, producer=PRODUCER, subject_id=customer_id))
     case_id = None
-    if is_complaint(answer):
+    if comment_reading.wants_case(answer, reading):
+        # A comment about a booking whose case is still being worked goes to that case.
+        if reading is not None:
+            aliases = await repo.customer_aliases(conn, customer_id)
+            enriched = await comment_reading.enrich_open_case(
+                conn, survey=survey, reading=reading, customer_ids=aliases, answer=answer, now=now, policy=policy
+            )
+            if enriched is not None:
+                await _publish_changed(conn, enriched, actor=PRODUCER, now=now)
+                return AnswerRecorded(survey, enriched.case_id)
         # Gold travellers get tighter deadlines; a customer with an account manager has the case routed to them.
         tier, manager = await customer_value(conn, customer_id)
         case = Case.open(
@@ -188,9 +202,9 @@ async def answer_survey(
             customer_id=customer_id,
             kind=CaseKind.COMPLAINT,
             source=CaseSource.SURVEY,
-            subject=_complaint_subject(answer, survey),
+            subject=comment_reading.complaint_subject(answer, survey, reading),
             description=answer.comment or "",
-            priority=complaint_priority(answer),
+            priority=comment_reading.case_priority(answer, reading),
             opened_by=PRODUCER,
             now=now,
             policy=policy.for_tier(tier),
@@ -201,16 +215,10 @@ async def answer_survey(
         )
         if await repo.insert_case(conn, case):
             case_id = case.case_id
+            await comment_reading.attach_reading(conn, case, survey=survey, reading=reading, now=now)
             await _publish_opened(conn, case)
-            log.info("low score on survey %s opened case %s", survey.survey_id, case.case_id)
+            log.info("answer to survey %s opened case %s", survey.survey_id, case.case_id)
     return AnswerRecorded(survey, case_id)
-
-
-def _complaint_subject(answer: Answer, survey: Survey) -> str:
-    scores = ", ".join(
-        f"{name} {value}" for name, value in (("CSAT", answer.csat), ("NPS", answer.nps)) if value is not None
-    )
-    return f"Low post-trip score ({scores}) for booking {survey.booking_id}"[:200]
 
 
 # --- cases ------------------------------------------------------------------------------------
@@ -230,6 +238,13 @@ def _case_state(case: Case) -> dict[str, Any]:
         "booking_id": case.booking_id,
         "source_system": case.source_system,
     }
+
+
+async def _publish_changed(conn: asyncpg.Connection, case: Case, *, actor: str, now: datetime) -> None:
+    changed = CaseChangedV1(**_case_state(case), changed_by=actor, changed_at=now)
+    await enqueue(
+        conn, topic=CASES_TOPIC, envelope=Envelope.new(changed, producer=PRODUCER, subject_id=case.customer_id)
+    )
 
 
 async def _publish_opened(conn: asyncpg.Connection, case: Case) -> None:
@@ -282,6 +297,7 @@ async def open_case(
         booking_id=command.booking_id,
     )
     if await repo.insert_case(conn, case):
+        await comment_reading.read_case_text(conn, case, now=now)
         await _publish_opened(conn, case)
     return case
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.kit.contracts.envelope import Payload
 
@@ -32,6 +32,22 @@ class SurveyInvitedV1(Payload):
     expires_at: AwareDatetime
 
 
+class CommentReadingV1(BaseModel):
+    """What the feedback service read in a survey comment: language, sentiment and topics."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    language: str | None = Field(default=None, description="`en`, `de` or `zh`; null when none of them")
+    sentiment: Literal["negative", "neutral", "positive"]
+    score: float = Field(ge=-1, le=1, description="-1 (very negative) to 1 (very positive)")
+    topics: tuple[str, ...] = Field(
+        default=(),
+        description="Topics the comment mentions: seat, meal, hotel, delay, agent, price, baggage, cancellation,"
+        " refund, checkin, car, wifi, cleanliness (new topics may be added)",
+    )
+    reader: str = Field(description="Version of the reader that produced this reading")
+
+
 class SurveyAnsweredV1(Payload):
     """A customer answered a survey."""
 
@@ -45,6 +61,9 @@ class SurveyAnsweredV1(Payload):
     nps: int | None = Field(default=None, ge=0, le=10)
     comment: str | None = Field(default=None, max_length=5000)
     answered_at: AwareDatetime
+    reading: CommentReadingV1 | None = Field(
+        default=None, description="The comment's language, sentiment and topics; absent without a comment"
+    )
 
 
 CaseStatusName = Literal["open", "in_progress", "waiting_customer", "resolved", "closed"]

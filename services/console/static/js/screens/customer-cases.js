@@ -73,6 +73,7 @@ function caseCard(ctx, panel, c, { detail = null } = {}) {
       c.escalated ? badge("escalated", "bad") : null,
     ),
     c.description ? h("p", { text: c.description }) : null,
+    c.reading ? h("p", {}, c.reading.survey_id ? "Traveller's comment: " : "Read as: ", commentReading(c.reading)) : null,
     h("p", { class: "muted" },
       `${c.kind} · opened by ${c.opened_by} `, time(c.opened_at, { withTime: true }),
       c.assignee ? ` · assigned to ${c.assignee}` : " · unassigned",
@@ -90,6 +91,15 @@ function caseCard(ctx, panel, c, { detail = null } = {}) {
     showHistory.textContent = "Hide history";
   }
   return card;
+}
+
+/** Sentiment and topics feedback read in a comment (negative ones also open or enrich a case). */
+export function commentReading(reading) {
+  const tone = reading.sentiment === "negative" ? "bad" : reading.sentiment === "positive" ? "ok" : "neutral";
+  return h("span", {},
+    badge(reading.sentiment, tone),
+    (reading.topics ?? []).length ? ` ${reading.topics.map(format.humanize).join(", ")}` : null,
+  );
 }
 
 /** The statuses this case may move to that the signed-in role may choose (closing is for supervisors). */

@@ -8,7 +8,7 @@ import { Panel, badge, control, empty, facts, runAction, select, table, time } f
 import { announce, h } from "../dom.js";
 import * as format from "../format.js";
 import * as session from "../session.js";
-import { renderCases } from "./customer-cases.js";
+import { commentReading, renderCases } from "./customer-cases.js";
 import { renderConsents, renderDeliveries } from "./customer-messages.js";
 import { renderPreferences } from "./customer-preferences.js";
 import { history, mergeForm, source, sourceRecords } from "./customer-records.js";
@@ -158,7 +158,7 @@ function surveys(page) {
   if (!items.length) return empty("No surveys.");
   return table({
     caption: "Surveys",
-    columns: [{ label: "Booking" }, { label: "State" }, { label: "CSAT" }, { label: "NPS" }, { label: "Comment" }, { label: "Sent" }],
+    columns: [{ label: "Booking" }, { label: "State" }, { label: "CSAT" }, { label: "NPS" }, { label: "Comment" }, { label: "Comment reads" }, { label: "Sent" }],
     rowHeaders: true,
     rows: items.map((s) => [
       s.booking_id,
@@ -166,6 +166,7 @@ function surveys(page) {
       s.csat === null || s.csat === undefined ? "—" : `${s.csat} / 5`,
       s.nps === null || s.nps === undefined ? "—" : `${s.nps} / 10`,
       s.comment || "—",
+      s.reading ? commentReading(s.reading) : "—",
       time(s.created_at),
     ]),
   });
