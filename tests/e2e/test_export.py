@@ -139,7 +139,8 @@ async def travellers(env: TestEnv, system: dict[str, Served]) -> Travellers:
         await wait_until(lambda s=service, q=sql: _holds(system[s].runtime, q, cid))  # type: ignore[misc]
     await wait_until(lambda: _holds(system["value"].runtime, known_by["value"], other_id))
     case_subject = "Lost luggage on LH400, asked for a refund"
-    async with httpx.AsyncClient(headers=SUPERVISOR) as http:
+    # The first case is read by the comment reader, whose models may still be loading (seconds, once).
+    async with httpx.AsyncClient(headers=SUPERVISOR, timeout=60) as http:
         answers = [
             await http.put(f"{system['preferences'].url}/v1/customers/{cid}/preferences",
                            json={"values": {"hotel.star_min": 4}, "source": "stated"}),

@@ -34,6 +34,17 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
         " JOIN cases c USING (case_id) WHERE c.customer_id = ANY($1::text[]) ORDER BY h.case_id, h.id",
         ids,
     )
+    readings = await conn.fetch(
+        "SELECT r.survey_id, r.language, r.language_source, r.sentiment, r.score, r.topics, r.reader, r.read_at"
+        " FROM comment_readings r JOIN surveys s USING (survey_id) WHERE s.customer_id = ANY($1::text[])"
+        " ORDER BY r.read_at, r.survey_id",
+        ids,
+    )
+    case_readings = await conn.fetch(
+        "SELECT r.case_id, r.survey_id, r.sentiment, r.score, r.topics, r.updated_at FROM case_readings r"
+        " JOIN cases c USING (case_id) WHERE c.customer_id = ANY($1::text[]) ORDER BY r.updated_at, r.case_id",
+        ids,
+    )
     return [
         section("trips", trips, table="trips", times=("created_at", "updated_at"), topic="profile.bookings.v1"),
         section("surveys", surveys, table="surveys", times=("created_at", "answered_at", "invitation_status_at"),
@@ -42,4 +53,9 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
         section("cases", cases, table="cases", times=("opened_at", "updated_at"), topic="feedback.cases.v1"),
         section("case_history", history, table="case_history", times=("at",), source_field=None,
                 note="every step of the traveller's cases: who did what, when"),
+        section("comment_readings", readings, table="comment_readings", times=("read_at",), source_field=None,
+                note="what the service read from each comment: language, sentiment (-1 to 1), topics; inferred by "
+                     "software (reader names its version), not said by the traveller"),
+        section("case_readings", case_readings, table="case_readings", times=("updated_at",), source_field=None,
+                note="the topics and comment sentiment of each case, as read from its comments"),
     ]  # fmt: skip
