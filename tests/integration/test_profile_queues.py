@@ -17,7 +17,13 @@ from services.kit.db import connection
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from tests.harness import TestEnv, wait_until
-from tests.integration.test_profile_reviews import AGENT, name, post_record, service  # noqa: F401 (fixture)
+from tests.integration.test_profile_reviews import (  # noqa: F401 (the module's fixture, used by name)
+    AGENT,
+    name,
+    post_record,
+    service,
+    three_alike,
+)
 
 
 async def managed(env: TestEnv, runtime: ServiceRuntime, customer_id: str, tier: str, manager: str) -> None:
@@ -81,3 +87,24 @@ async def test_quality_tasks_route_to_the_account_manager_and_filter_by_tier(
     assert mine not in regular
     assert other in regular  # no value snapshot yet: the lowest tier
     assert other not in gold
+
+
+async def test_suspected_duplicates_queue_matches_a_pair_by_either_travellers_tier(
+    env: TestEnv,
+    service: tuple[ServiceRuntime, httpx.AsyncClient],  # noqa: F811
+) -> None:
+    runtime, client = service
+    a, b, c = await three_alike(client)
+    await managed(env, runtime, a, "silver", f"tom-{uuid.uuid4().hex[:6]}")
+
+    async def pairs(**params: Any) -> set[frozenset[str]]:
+        r = await client.get("/v1/queues/reviews", params={"limit": 100, **params}, headers=AGENT)
+        assert r.status_code == 200, r.text
+        return {frozenset((i["customer_id"], i["candidate_id"])) for i in r.json()["items"]} & {
+            frozenset(p) for p in ((a, b), (a, c), (b, c))
+        }
+
+    # A pair is one item of work: it is in a tier's queue when either traveller is of that tier.
+    assert await pairs(tier="silver") == {frozenset((a, b)), frozenset((a, c))}
+    assert await pairs(tier="regular") == {frozenset((a, b)), frozenset((a, c)), frozenset((b, c))}
+    assert await pairs(tier="gold") == set()
