@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.kit.contracts.value import CompanyValueSnapshotV1, CustomerValueSnapshotV1
+from services.kit.isotime import IsoDate
 
 
 class TierChangePublic(BaseModel):
@@ -51,7 +51,7 @@ class AccountManagerSet(BaseModel):
 
 class RateIn(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    valid_from: date
+    valid_from: IsoDate
     # The bounds say in the schema what max_digits/decimal_places refuse: 10 places, 10 whole digits.
     rate: Decimal = Field(
         ge=Decimal("1e-10"),
