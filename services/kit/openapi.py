@@ -169,6 +169,7 @@ def _is_own_content(response: dict[str, Any]) -> bool:
 def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
     """The OpenAPI `document` with every route's problem responses (pure; see the module's doc)."""
     paths = document.get("paths", {})
+    extra: dict[str, Any] = {}
     for route in routes:
         if not route.include_in_schema:
             continue
@@ -177,6 +178,8 @@ def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
             operation = operations.get(method.lower())
             if operation is None:
                 continue
+            # Schemas a route's own body refers to (`openapi_extra`), where OpenAPI keeps them.
+            extra.update(operation.pop("x-component-schemas", {}))
             statuses = route_problems(route)
             if 401 in statuses:
                 operation["security"] = _SECURITY
@@ -191,6 +194,8 @@ def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
     components.setdefault("securitySchemes", {}).update(_SECURITY_SCHEMES)
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
+    for name, schema in extra.items():
+        schemas.setdefault(name, schema)
     used = str(paths)
     for name in ("HTTPValidationError", "ValidationError"):
         if f"/{name}'" not in used:
@@ -236,4 +241,3 @@ def document_problems(app: FastAPI) -> None:
         return response
 
     app.add_exception_handler(405, method_not_allowed)
-
