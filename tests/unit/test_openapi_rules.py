@@ -174,3 +174,21 @@ def test_request_times_and_dates_are_iso_text_only(value: object) -> None:
             {"source_system": "crm", "source_id": "1", "traveller": {"family_name": "Lee"}, "seen_at": value}
         )
     assert RateIn.model_validate({"currency": "USD", "valid_from": "2026-12-01", "rate": "1.1"}).valid_from.day == 1
+
+
+@pytest.mark.parametrize("path", ["effective", "explain", "confirmations"])
+def test_delete_on_a_sibling_of_a_preference_key_is_not_allowed_rather_than_an_unknown_key(path: str) -> None:
+    # `DELETE .../preferences/effective` reached the key route and answered 422 "unknown key" (ST204).
+    from starlette.testclient import TestClient
+
+    from services.kit.runtime import ServiceRuntime
+    from services.preferences.bootstrap import build_definition
+    from services.preferences.entrypoints.api import create_preferences_app
+    from services.preferences.settings import PreferencesSettings
+
+    app = create_preferences_app(ServiceRuntime(build_definition(PreferencesSettings())), False)
+    client = TestClient(app)  # not started: routing answers before any dependency or lifespan
+    r = client.delete(f"/v1/customers/c1/preferences/{path}", headers={"X-API-Key": "dev-admin-key"})
+    assert r.status_code == 405
+    assert "GET" in r.headers["allow"]
+    assert "DELETE" not in r.headers["allow"]
