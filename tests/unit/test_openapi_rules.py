@@ -6,9 +6,12 @@ same (schemathesis finds the disagreements at random; these pin the ones it foun
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Query
 from jsonschema_rs import validator_for
 from pydantic import TypeAdapter, ValidationError
 
@@ -192,3 +195,27 @@ def test_delete_on_a_sibling_of_a_preference_key_is_not_allowed_rather_than_an_u
     assert r.status_code == 405
     assert "GET" in r.headers["allow"]
     assert "DELETE" not in r.headers["allow"]
+
+
+def test_a_query_parameter_of_one_value_sent_twice_is_refused() -> None:
+    # FastAPI took the last of `?company=a&company=b` where the document declares one string (ST201).
+    from starlette.testclient import TestClient
+
+    from services.kit.http import create_app
+    from services.kit.settings import ServiceSettings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        yield
+
+    app = create_app(title="t", settings=ServiceSettings(service_name="t", environment="test"), lifespan=lifespan)
+
+    @app.get("/search")
+    async def search(q: str | None = None, tags: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+        return {"q": q, "tags": tags}
+
+    client = TestClient(app)
+    twice = client.get("/search?q=a&q=b")
+    assert twice.status_code == 422
+    assert twice.json()["errors"][0]["field"].endswith("q")
+    assert client.get("/search?q=a&tags=x&tags=y").json() == {"q": "a", "tags": ["x", "y"]}
