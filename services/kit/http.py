@@ -30,7 +30,7 @@ from services.kit.auth import IMPLIED_ROLES, AbuseLimits, KeyRing, Principal, au
 from services.kit.hygiene import BodySizeLimit, RejectNul, SecurityHeaders
 from services.kit.logging import correlation_id_var
 from services.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.kit.openapi import METRICS_RESPONSES, READINESS_RESPONSES, document_problems
+from services.kit.openapi import METRICS_RESPONSES, READINESS_RESPONSES, document_problems, single_query_values
 from services.kit.problems import PROBLEM_JSON, problem
 from services.kit.sensitive import Category, redact_body, visible_to
 from services.kit.settings import ServiceSettings
@@ -175,6 +175,7 @@ def create_app(
         docs_url="/docs" if public_docs else None,
         redoc_url="/redoc" if public_docs else None,
         openapi_url="/openapi.json" if public_docs else None,
+        dependencies=[Depends(single_query_values)],
     )
     document_problems(app)  # every route's 4xx/5xx in the OpenAPI document, as problem details
     app.state.settings = settings

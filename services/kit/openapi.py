@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
-from typing import Any
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +41,14 @@ from services.kit.auditing import PersonalRead
 from services.kit.auth import authenticate
 from services.kit.problems import PROBLEM_JSON, problem
 
-__all__ = ["METRICS_RESPONSES", "PROBLEM_SCHEMA", "READINESS_RESPONSES", "document_problems", "route_problems"]
+__all__ = [
+    "METRICS_RESPONSES",
+    "PROBLEM_SCHEMA",
+    "READINESS_RESPONSES",
+    "document_problems",
+    "route_problems",
+    "single_query_values",
+]
 
 # RFC 9457 members, plus the extensions this house sends: the correlation id and, on 422, the fields.
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -169,6 +179,7 @@ def _is_own_content(response: dict[str, Any]) -> bool:
 def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
     """The OpenAPI `document` with every route's problem responses (pure; see the module's doc)."""
     paths = document.get("paths", {})
+    extra: dict[str, Any] = {}
     for route in routes:
         if not route.include_in_schema:
             continue
@@ -177,6 +188,8 @@ def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
             operation = operations.get(method.lower())
             if operation is None:
                 continue
+            # Schemas a route's own body refers to (`openapi_extra`), where OpenAPI keeps them.
+            extra.update(operation.pop("x-component-schemas", {}))
             statuses = route_problems(route)
             if 401 in statuses:
                 operation["security"] = _SECURITY
@@ -191,6 +204,8 @@ def rewrite(document: dict[str, Any], routes: list[APIRoute]) -> dict[str, Any]:
     components.setdefault("securitySchemes", {}).update(_SECURITY_SCHEMES)
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
+    for name, schema in extra.items():
+        schemas.setdefault(name, schema)
     used = str(paths)
     for name in ("HTTPValidationError", "ValidationError"):
         if f"/{name}'" not in used:
@@ -237,3 +252,25 @@ def document_problems(app: FastAPI) -> None:
 
     app.add_exception_handler(405, method_not_allowed)
 
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is Union or origin is UnionType:
+        return any(_is_sequence(a) for a in get_args(annotation) if a is not NoneType)
+    return origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset)
+
+
+def single_query_values(request: Request) -> None:
+    """Refuse (422) a query parameter the document declares as one value but sent several times:
+    FastAPI would quietly take the last, and the request is not what the document allows."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    query = request.query_params
+    errors = [
+        {"loc": ("query", field.alias), "msg": "expects one value, not several", "type": "value_error"}
+        for field in get_flat_dependant(route.dependant).query_params
+        if len(query.getlist(field.alias)) > 1 and not _is_sequence(field.field_info.annotation)
+    ]
+    if errors:
+        raise RequestValidationError(errors)

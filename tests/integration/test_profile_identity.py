@@ -480,6 +480,21 @@ async def test_corrections_are_normalised_like_source_data(service: tuple[Servic
         assert r.json()["fields"][field]["value"] == stored, field
 
 
+@pytest.mark.parametrize("value", [None, "   "])
+async def test_a_correction_to_no_value_clears_the_field(
+    service: tuple[ServiceRuntime, httpx.AsyncClient], value: str | None
+) -> None:
+    # An agent's word that the traveller has no phone is a correction like any other (it answered 500).
+    _, client = service
+    cid = await _traveller(client, given_name="Cy", phone="+49 30 901820")
+    r = await client.patch(f"/v1/customers/{cid}/fields", json={"field": "phone", "value": value}, headers=AGENT)
+    assert r.status_code == 200, r.text
+    phone = r.json()["fields"].get("phone")
+    assert phone is None or phone["value"] is None, phone
+    again = (await client.get(f"/v1/customers/{cid}", headers=AGENT)).json()["fields"].get("phone")
+    assert again == phone
+
+
 @pytest.mark.parametrize(
     ("field", "value", "says"),
     [

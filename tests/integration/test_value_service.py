@@ -151,6 +151,20 @@ async def test_spend_without_a_rate_is_flagged_until_the_operator_loads_one(env:
     assert refused.headers["content-type"].startswith(PROBLEM_JSON)
 
 
+async def test_a_load_naming_a_currency_and_day_twice_keeps_the_last_rate(value: Value) -> None:
+    # The load is one statement now (10,000 single upserts timed out); the same key twice in one
+    # statement would be an error, so the last one wins, as loading them in order did.
+    day = "2001-02-03"
+    rates = [{"currency": "NOK", "valid_from": day, "rate": rate} for rate in ("0.09", "0.10", "0.11")]
+    rates.append({"currency": "SEK", "valid_from": day, "rate": "0.12"})
+    response = await value.http.put("/v1/rates", headers=SUPERVISOR, json={"rates": rates})
+    assert response.status_code == 200, response.text
+    listed = (await value.http.get("/v1/rates", headers=AGENT)).json()["rates"]
+    stored = {(r["currency"], r["valid_from"]): Decimal(r["rate"]) for r in listed}
+    assert stored[("NOK", day)] == Decimal("0.11")
+    assert stored[("SEK", day)] == Decimal("0.12")
+
+
 async def _where(value: Value, cid: str, check: Any) -> dict[str, Any] | None:
     snap = await snapshot_of(value, cid)
     return snap if snap is not None and check(snap) else None

@@ -6,7 +6,6 @@ The traveller's survey routes live in `survey_pages`, authorised by the link's t
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
@@ -14,7 +13,6 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Query, Request, status
-from pydantic import AwareDatetime, BeforeValidator
 
 from services.feedback.adapters import exporting, readings, trips
 from services.feedback.adapters import repository as repo
@@ -59,6 +57,7 @@ from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
+from services.kit.isotime import IsoInstant
 from services.kit.runtime import ServiceRuntime
 
 
@@ -165,18 +164,6 @@ async def _audit(
 ) -> None:
     await audit(conn, principal, action, subject_id, detail)
 
-
-_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
-
-
-def _iso_instant(value: object) -> object:
-    """Only ISO 8601 text, as the date-time format says (pydantic alone reads a number as epoch seconds)."""
-    if isinstance(value, str) and not _ISO_INSTANT.fullmatch(value):
-        raise ValueError("expects an ISO 8601 date-time with an offset, e.g. 2026-12-01T00:00:00Z")
-    return value
-
-
-IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_instant)]
 
 router = APIRouter(prefix="/v1")
 
@@ -334,7 +321,12 @@ async def update_case(case_id: str, body: CaseUpdate, request: Request, principa
             return await _case_detail(conn, case, now=now)
 
 
-@router.get("/scores", response_model=ScoresPublic, tags=["scores"])
+@router.get(
+    "/scores",
+    response_model=ScoresPublic,
+    tags=["scores"],
+    responses={422: {"description": "An invalid parameter, or a period whose `from` is not before its `to`"}},
+)
 async def scores(
     request: Request,
     principal: ScoreReader,

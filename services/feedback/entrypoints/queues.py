@@ -37,13 +37,15 @@ from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
+from services.kit.isotime import IsoInstant
 
 Tier = Annotated[Literal["gold", "silver", "regular"] | None, Query(description="Today's value tier")]
 Company = Annotated[str | None, Query(max_length=100, description="The traveller's company id")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
-Since = Annotated[datetime | None, Query(alias="from", description="Period start; default 90 days before `to`")]
-Until = Annotated[datetime | None, Query(alias="to", description="Period end, exclusive; default now")]
+# ISO 8601 with an offset, as the schema's date-time says (a bare number is not epoch seconds here).
+Since = Annotated[IsoInstant | None, Query(alias="from", description="Period start; default 90 days before `to`")]
+Until = Annotated[IsoInstant | None, Query(alias="to", description="Period end, exclusive; default now")]
 QueueRead = Annotated[AuditTrail, Depends(PersonalRead("queue.read", subject=None))]
 ActionsRead = Annotated[AuditTrail, Depends(PersonalRead("next_actions.read"))]
 CompanyActionsRead = Annotated[AuditTrail, Depends(PersonalRead("company.next_actions.read", subject="company_id"))]

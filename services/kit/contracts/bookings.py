@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -53,8 +53,19 @@ ClearableField = Literal[
 ]
 
 
+# "At least one of the names, not empty" (the validator below), said in the schema too.
+_HAS_A_NAME: dict[str, Any] = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
+        for name in ("full_name", "given_name", "family_name")
+    ]
+}
+
+
 class TravellerV1(_Part):
     """A traveller as one source system knows them (typos, formats and all)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=_HAS_A_NAME)
 
     given_name: SHORT_TEXT | None = None
     family_name: SHORT_TEXT | None = None

@@ -62,6 +62,24 @@ def _payload_schemas(ref_template: str) -> tuple[dict[type[Payload], dict[str, A
     return {m: keyed[(m, "validation")] for m in models}, top.get("$defs", {})
 
 
+def envelope_union(models: tuple[type[Payload], ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An OpenAPI request body schema: an envelope whose payload is one of `models`, told apart by
+    `event_type` (as `decode_envelope` tells them apart), and the component schemas it refers to."""
+    keyed, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
+    components: dict[str, Any] = dict(top.get("$defs", {}))
+    mapping: dict[str, str] = {}
+    for model in models:
+        name = f"{model.__name__}Event"
+        components[model.__name__] = keyed[(model, "validation")]
+        components[name] = _envelope_schema(model, REF.format(model=model.__name__))
+        mapping[model.event_type] = REF.format(model=name)
+    body = {
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "event_type", "mapping": mapping},
+    }
+    return body, components
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """One self-contained JSON Schema (2020-12) per event, envelope included, by file name."""
     per_model, defs = _payload_schemas("#/$defs/{model}")

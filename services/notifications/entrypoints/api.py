@@ -384,7 +384,12 @@ async def get_quiet_hours(
         return result
 
 
-@router.put("/customers/{customer_id}/quiet-hours", response_model=QuietHoursPublic, tags=["quiet hours"])
+@router.put(
+    "/customers/{customer_id}/quiet-hours",
+    response_model=QuietHoursPublic,
+    tags=["quiet hours"],
+    responses={422: {"description": "An invalid body, or enabled quiet hours whose start and end are the same time"}},
+)
 async def put_quiet_hours(
     customer_id: CustomerId, body: QuietHoursUpdate, request: Request, principal: Agent
 ) -> QuietHoursPublic:

@@ -100,7 +100,7 @@ def _gds_codes(what: str, example: str) -> Validator:
         out = []
         for item in _as_list(key, value, 20):
             code = item.upper() if isinstance(item, str) else item
-            if not isinstance(code, str) or not _CODE2.match(code):
+            if not isinstance(code, str) or not _CODE2.fullmatch(code):
                 raise InvalidPreferenceError(
                     key, f"{item!r} is not a {what} code (two letters or digits, e.g. {example!r})"
                 )
@@ -126,7 +126,7 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _time(key: str, value: Any, name: str) -> str:
-    if not isinstance(value, str) or not _HHMM.match(value):
+    if not isinstance(value, str) or not _HHMM.fullmatch(value):
         raise InvalidPreferenceError(key, f"{name} must be a time HH:MM, got {value!r}")
     return value
 

@@ -11,6 +11,7 @@ allows economy under 6 h").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from services.preferences.domain import codes
 from services.preferences.domain.catalogue import CABINS, CAR_CLASSES, HAULS
@@ -28,6 +30,18 @@ RAIL_RANK = {"standard": 0, "second": 0, "business": 1, "first": 2}
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def _any_case(words: Any) -> str:
+    """A pattern matching any of `words` in any letter case (as the validators compare them)."""
+    classes = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in w) for w in words)
+    return "^(?:" + "|".join(sorted(classes)) + ")$"
+
+
+# The rules of the validators below, in the schema too (the OpenAPI document shows the body's schema).
+_AIRLINE: JsonDict = {"type": "string", "pattern": _any_case(codes.AIRLINES), "description": "IATA airline code"}
+_GDS_CODE = re.compile(r"^[A-Za-z0-9]{2}$")
+_GDS_ITEM: JsonDict = {"type": "string", "pattern": _GDS_CODE.pattern, "minLength": 2, "maxLength": 2}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,8 +49,8 @@ class _Strict(BaseModel):
 class CabinRule(_Strict):
     """From `min_hours` of flight time on, the best cabin allowed is `max_cabin`."""
 
-    min_hours: float = Field(ge=0, le=24)
-    max_cabin: str
+    min_hours: float = Field(ge=0, le=24, strict=True)  # strict: `true` is not a number of hours
+    max_cabin: str = Field(json_schema_extra={"enum": list(CABINS)})
 
     @field_validator("max_cabin")
     @classmethod
@@ -56,17 +70,17 @@ class TravelPolicy(_Strict):
 
     company_id: str = Field(min_length=1, max_length=100)
     cabin_rules: tuple[CabinRule, ...] = Field(default=(), max_length=10)
-    hotel_max_star: int | None = Field(default=None, ge=1, le=5)
+    hotel_max_star: int | None = Field(default=None, ge=1, le=5, strict=True)
     hotel_rate_caps: dict[str, RateCap] = Field(
         default_factory=dict, max_length=500, description="Nightly rate cap per city; the key 'default' for elsewhere"
     )
-    preferred_airlines: tuple[str, ...] = Field(default=(), max_length=20)
-    blocked_airlines: tuple[str, ...] = Field(default=(), max_length=50)
-    preferred_hotel_chains: tuple[str, ...] = Field(default=(), max_length=20)
-    preferred_car_vendors: tuple[str, ...] = Field(default=(), max_length=20)
-    max_car_class: str | None = None
-    max_rail_class: str | None = None
-    advance_booking_days: int | None = Field(default=None, ge=0, le=365)
+    preferred_airlines: tuple[str, ...] = Field(default=(), max_length=20, json_schema_extra={"items": _AIRLINE})
+    blocked_airlines: tuple[str, ...] = Field(default=(), max_length=50, json_schema_extra={"items": _AIRLINE})
+    preferred_hotel_chains: tuple[str, ...] = Field(default=(), max_length=20, json_schema_extra={"items": _GDS_ITEM})
+    preferred_car_vendors: tuple[str, ...] = Field(default=(), max_length=20, json_schema_extra={"items": _GDS_ITEM})
+    max_car_class: str | None = Field(default=None, json_schema_extra={"enum": [*CAR_CLASSES, None]})
+    max_rail_class: str | None = Field(default=None, json_schema_extra={"enum": [*RAIL_RANK, None]})
+    advance_booking_days: int | None = Field(default=None, ge=0, le=365, strict=True)
 
     @field_validator("preferred_airlines", "blocked_airlines")
     @classmethod
@@ -79,7 +93,8 @@ class TravelPolicy(_Strict):
     @field_validator("preferred_hotel_chains", "preferred_car_vendors")
     @classmethod
     def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [c for c in v if len(c) != 2 or not c.isalnum()]
+        # ASCII letters and digits only: `isalnum` let "é1" pass for a GDS code.
+        bad = [c for c in v if not _GDS_CODE.fullmatch(c)]
         if bad:
             raise ValueError(f"not two-character GDS codes: {', '.join(bad)}")
         return tuple(dict.fromkeys(c.upper() for c in v))

@@ -11,6 +11,7 @@ import asyncpg
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi import Path as FastAPIPath
 from pydantic import BaseModel, Field, ValidationError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
@@ -25,6 +26,7 @@ from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue, codes, inference, policy
 from services.preferences.domain.catalogue import InvalidPreferenceError
 from services.preferences.domain.model import Preference
+from services.preferences.domain.value_schemas import preference_values_schema
 from services.preferences.entrypoints import answer_pages, queues
 from services.preferences.service_layer import handlers
 
@@ -131,6 +133,17 @@ def _public(
 # A key of the catalogue, as the schema says (the handlers refuse any other with 422 as before).
 PreferenceKey = Annotated[str, FastAPIPath(json_schema_extra={"enum": sorted(catalogue.SPECS)})]
 
+
+class _KeyConvertor(StringConvertor):
+    """A path segment that can be a catalogue key (dotted: `air.seat.long_haul`), so that `effective`,
+    `explain` and `confirmations` are never read as keys: `DELETE .../preferences/effective` is a 405
+    naming the methods of that path, not a 422 about an unknown key."""
+
+    regex = r"[a-z_]+(?:\.[a-z_]+)+"
+
+
+register_url_convertor("preference_key", _KeyConvertor())
+
 router = APIRouter(prefix="/v1")
 
 IncludeSensitive = Annotated[
@@ -163,14 +176,26 @@ async def get_preferences(
 class SetPreferences(BaseModel):
     """Explicit preferences to set: all are validated first, then set together (or none is)."""
 
-    values: dict[str, Any] = Field(min_length=1, max_length=50, description="Preference key -> value")
+    values: dict[str, Any] = Field(
+        min_length=1, max_length=50, description="Preference key -> value", json_schema_extra=preference_values_schema()
+    )
     source: Literal["stated", "agent"] = Field(
         default="agent",
         description="stated: the traveller said so (their tool, or an agent quoting them); agent: set by an agent",
     )
 
 
-@router.put("/customers/{customer_id}/preferences", response_model=PreferencesPublic, tags=["preferences"])
+@router.put(
+    "/customers/{customer_id}/preferences",
+    response_model=PreferencesPublic,
+    tags=["preferences"],
+    responses={
+        422: {
+            "description": "An invalid value (`errors` names the key), including a window whose start is not"
+            " before its end (departure) or equals it (quiet hours), and a time zone the service does not know"
+        }
+    },
+)
 async def set_preferences(
     customer_id: str, body: SetPreferences, request: Request, principal: Agent
 ) -> PreferencesPublic:
@@ -195,7 +220,7 @@ async def set_preferences(
     )  # fmt: skip
 
 
-@router.delete("/customers/{customer_id}/preferences/{key}", status_code=204, tags=["preferences"])
+@router.delete("/customers/{customer_id}/preferences/{key:preference_key}", status_code=204, tags=["preferences"])
 async def clear_preference(customer_id: str, key: PreferenceKey, request: Request, principal: Agent) -> None:
     """Remove an explicit preference: inference (and policy) apply again."""
     _sensitive_access(principal, catalogue.is_sensitive(key))
@@ -409,7 +434,10 @@ class ConfirmInference(BaseModel):
 
 
 @router.post(
-    "/customers/{customer_id}/preferences/{key}/confirm", response_model=PreferencesPublic, tags=["preferences"]
+    "/customers/{customer_id}/preferences/{key:preference_key}/confirm",
+    response_model=PreferencesPublic,
+    tags=["preferences"],
+    responses={409: {"description": "Nothing is inferred for the key: name the value to confirm or reject"}},
 )
 async def confirm_inference(
     customer_id: str, key: PreferenceKey, body: ConfirmInference, request: Request, principal: Agent
@@ -517,7 +545,33 @@ async def get_policy(company_id: str, request: Request, principal: Agent) -> Pol
     return _policy_public(row)
 
 
-@router.put("/companies/{company_id}/policy", response_model=PolicyPublic, tags=["policy"])
+def _policy_body() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The policy body's schema (the policy without its company, which the path names) and its parts."""
+    schema = policy.TravelPolicy.model_json_schema(ref_template="#/components/schemas/{model}")
+    parts = schema.pop("$defs", {})
+    schema["properties"].pop("company_id")
+    schema["required"] = [r for r in schema.get("required", []) if r != "company_id"]
+    return schema, parts
+
+
+_POLICY_BODY, _POLICY_PARTS = _policy_body()
+
+
+@router.put(
+    "/companies/{company_id}/policy",
+    response_model=PolicyPublic,
+    tags=["policy"],
+    responses={
+        422: {
+            "description": "An invalid policy (`errors` names each field), including two cabin rules for the same"
+            " min_hours and an airline both preferred and blocked"
+        }
+    },
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": _POLICY_BODY}}},
+        "x-component-schemas": _POLICY_PARTS,
+    },
+)
 async def put_policy(
     company_id: str, body: Annotated[dict[str, Any], Body()], request: Request, principal: Admin
 ) -> PolicyPublic:

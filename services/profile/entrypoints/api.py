@@ -21,10 +21,12 @@ from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles, require_source
 from services.kit.contracts.bookings import BOOKING_PAYLOADS, CompanyV1, TravellerV1, booking_subject
 from services.kit.contracts.envelope import EnvelopeError, decode_envelope, encode_envelope
+from services.kit.contracts.schemagen import envelope_union
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_lifespan, runtime_of
 from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
+from services.kit.isotime import IsoDateTime
 from services.kit.kafka import OutgoingRecord
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
@@ -134,7 +136,7 @@ class SourceRecordIn(BaseModel):
     source_id: str = Field(min_length=1, max_length=100)
     traveller: TravellerV1
     company: CompanyV1 | None = None
-    seen_at: datetime | None = None
+    seen_at: IsoDateTime | None = None
 
 
 class ResolutionPublic(BaseModel):
@@ -385,7 +387,27 @@ async def import_source_records(
     return ImportPublic(**summary.to_json())
 
 
-@router.post("/booking-events", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["ingest"])
+# The body as `decode_envelope` reads it: an envelope whose payload is one of the booking payload
+# contracts, chosen by `event_type` (the kit's document rewrite moves `x-component-schemas` into components).
+_BOOKING_EVENT, _BOOKING_EVENT_SCHEMAS = envelope_union(BOOKING_PAYLOADS)
+
+
+@router.post(
+    "/booking-events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    tags=["ingest"],
+    responses={
+        422: {
+            "description": "Not a valid booking event: a field of the envelope or its payload, a string holding"
+            " NUL, or a `subject_id` other than `source_system:booking_id` of the payload"
+        }
+    },
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": _BOOKING_EVENT}}},
+        "x-component-schemas": _BOOKING_EVENT_SCHEMAS,
+    },
+)
 async def post_booking_event(
     request: Request,
     principal: BookingSystem,
@@ -422,7 +444,17 @@ async def post_booking_event(
 # --- customers ---------------------------------------------------------------------------------
 
 
-@router.get("/customers", response_model=Page[CustomerSummary], tags=["customers"])
+@router.get(
+    "/customers",
+    response_model=Page[CustomerSummary],
+    tags=["customers"],
+    responses={
+        422: {
+            "description": "An invalid parameter, or, without any search criterion, an offset past the listing cap"
+            " (only the most recently updated customers are listed; search by a criterion for the others)"
+        }
+    },
+)
 async def search_customers(
     request: Request,
     principal: Agent,
@@ -585,7 +617,18 @@ async def customer_view(customer_id: str, request: Request, principal: Agent, tr
     )
 
 
-@router.patch("/customers/{customer_id}/fields", response_model=CustomerPublic, tags=["customers"])
+@router.patch(
+    "/customers/{customer_id}/fields",
+    response_model=CustomerPublic,
+    tags=["customers"],
+    responses={
+        422: {
+            "description": "An invalid body, or a value that is not one of the field (an email address, a phone"
+            " number of its numbering plan, a plausible date of birth, a known country, language or IANA time"
+            " zone): `errors` names `value` and why"
+        }
+    },
+)
 async def correct_field(customer_id: str, body: CorrectionIn, request: Request, principal: Agent) -> CustomerPublic:
     """Correct one golden field; the correction wins until a verified source sends newer data."""
     async with _connection(request, transaction=True) as conn:
@@ -630,7 +673,12 @@ async def withdraw_correction(
     return _public(row, customer_id)
 
 
-@router.delete("/customers/{customer_id}/email-undeliverable", response_model=CustomerPublic, tags=["customers"])
+@router.delete(
+    "/customers/{customer_id}/email-undeliverable",
+    response_model=CustomerPublic,
+    tags=["customers"],
+    responses={409: {"description": "The customer's email address is not marked undeliverable"}},
+)
 async def clear_undeliverable_email(customer_id: str, request: Request, principal: Agent) -> CustomerPublic:
     """Clear the undeliverable mark of the customer's email (the traveller confirmed that it receives mail)."""
     async with _connection(request, transaction=True) as conn:
@@ -842,7 +890,10 @@ async def decide_review(review_id: str, body: ReviewDecision, request: Request, 
     status_code=status.HTTP_201_CREATED,
     response_model=MergePublic,
     tags=["merge"],
-    responses={404: {"description": "survivor_id or absorbed_id names no known customer"}},
+    responses={
+        404: {"description": "survivor_id or absorbed_id names no known customer"},
+        409: {"description": "The same customer twice, or a customer that is no longer active"},
+    },
 )
 async def merge_customers(body: MergeIn, request: Request, principal: Supervisor) -> MergePublic:
     """Merge `absorbed_id` into `survivor_id`; the absorbed id keeps redirecting to the survivor."""
@@ -890,7 +941,15 @@ async def unmerge_customers(merge_id: str, request: Request, principal: Supervis
     )
 
 
-@router.post("/customers/{customer_id}/split", response_model=SplitPublic, tags=["merge"])
+@router.post(
+    "/customers/{customer_id}/split",
+    response_model=SplitPublic,
+    tags=["merge"],
+    responses={
+        404: {"description": "No such customer, or no such source record"},
+        409: {"description": "The source record belongs to another customer, or is the customer's only one"},
+    },
+)
 async def split_record(customer_id: str, body: SplitIn, request: Request, principal: Supervisor) -> SplitPublic:
     """Split one source record off into a customer of its own (with the bookings it came with)."""
     async with _connection(request, transaction=True) as conn:

@@ -135,7 +135,9 @@ async def _set_corrections(conn: asyncpg.Connection, customer_id: str, correctio
             continue
         seen.add(c["field"])
         await conn.execute(
-            "INSERT INTO corrections (customer_id, field, value, actor, at) VALUES ($1, $2, $3, $4, $5)",
+            # A correction to no value is stored as JSON null (a Python None would bind as SQL NULL).
+        "INSERT INTO corrections (customer_id, field, value, actor, at)"
+        " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)",
             customer_id,
             c["field"],
             c["value"],
@@ -422,7 +424,9 @@ async def correct_field(
     current = await _locked_survivor(conn, customer_id)
     now = datetime.now(UTC)
     await conn.execute(
-        "INSERT INTO corrections (customer_id, field, value, actor, at) VALUES ($1, $2, $3, $4, $5)"
+        # A correction to no value is stored as JSON null (a Python None would bind as SQL NULL).
+        "INSERT INTO corrections (customer_id, field, value, actor, at)"
+        " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)"
         " ON CONFLICT (customer_id, field) DO UPDATE"
         " SET value = EXCLUDED.value, actor = EXCLUDED.actor, at = EXCLUDED.at",
         current,

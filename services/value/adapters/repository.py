@@ -34,13 +34,22 @@ async def facts_of(conn: asyncpg.Connection, subject: Subject, subject_id: str) 
 
 
 async def upsert_rates(conn: asyncpg.Connection, rates: Sequence[Rate], *, loaded_by: str) -> None:
-    await conn.executemany(
+    """One statement for the whole load (10,000 rates took seconds as single upserts). A currency
+    and day named twice keep the last rate, as loading them one after another would: one
+    `INSERT ... ON CONFLICT` may not update a row twice."""
+    last = {(r.currency, r.valid_from): r for r in rates}
+    await conn.execute(
         """
-        INSERT INTO fx_rates (currency, valid_from, rate, loaded_by) VALUES ($1, $2, $3, $4)
+        INSERT INTO fx_rates (currency, valid_from, rate, loaded_by)
+        SELECT currency, valid_from, rate, $4 FROM unnest($1::text[], $2::date[], $3::numeric[])
+                                                AS t (currency, valid_from, rate)
         ON CONFLICT (currency, valid_from) DO UPDATE SET rate = EXCLUDED.rate, loaded_by = EXCLUDED.loaded_by,
                                                          loaded_at = now()
         """,
-        [(r.currency, r.valid_from, r.rate, loaded_by) for r in rates],
+        [r.currency for r in last.values()],
+        [r.valid_from for r in last.values()],
+        [r.rate for r in last.values()],
+        loaded_by,
     )
 
 

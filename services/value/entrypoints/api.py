@@ -37,6 +37,7 @@ from services.value.entrypoints.schemas import (
 )
 from services.value.service_layer import handlers
 from services.value.service_layer.evaluation import ValueConfig
+from services.value.settings import ValueSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
@@ -250,4 +251,25 @@ def create_value_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
     app.include_router(router)
     app.include_router(queues.router)
     app.include_router(export_router("value", exporting.collect))
+    _document_reporting_currency(app, runtime.settings)
     return app
+
+
+def _document_reporting_currency(app: FastAPI, settings: object) -> None:
+    """A rate never names the reporting currency (its rate is 1, `load_rates` refuses it): this
+    deployment's currency goes into the rate's schema, which only the running app knows."""
+    currency = getattr(settings, "reporting_currency", None) or ValueSettings().reporting_currency
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for name, schema in document.get("components", {}).get("schemas", {}).items():
+                if name == "RateIn" or name.startswith("RateIn-"):
+                    currency_schema = schema["properties"]["currency"]
+                    currency_schema["not"] = {"const": currency}
+                    currency_schema["description"] = f"ISO 4217; not {currency}, the reporting currency (rate 1)"
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the document

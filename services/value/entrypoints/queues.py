@@ -15,6 +15,7 @@ from services.kit.auth import Principal, require_roles
 from services.kit.db import connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
+from services.kit.isotime import IsoDateTime
 from services.kit.view import lookup
 from services.value.adapters import movements
 from services.value.adapters import repository as repo
@@ -51,8 +52,8 @@ async def tier_movements(
     request: Request,
     _: Dashboard,
     subject: Annotated[Literal["customer", "company"], Query()] = "customer",
-    since: Annotated[datetime | None, Query(alias="from", description="Default: 180 days before `to`")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Exclusive; default now")] = None,
+    since: Annotated[IsoDateTime | None, Query(alias="from", description="Default: 180 days before `to`")] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to", description="Exclusive; default now")] = None,
 ) -> MovementsPublic:
     """How many travellers (or companies) moved between tiers in a period, and per month up or down."""
     end = until or datetime.now(UTC)

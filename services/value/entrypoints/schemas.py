@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.kit.contracts.value import CompanyValueSnapshotV1, CustomerValueSnapshotV1
+from services.kit.isotime import IsoDate
 
 
 class TierChangePublic(BaseModel):
@@ -50,8 +50,12 @@ class AccountManagerSet(BaseModel):
 
 
 class RateIn(BaseModel):
+    # No other members: with them, 10,000 rates (the most one load takes) could exceed the request
+    # size limit, and a schema-valid load would be refused with 413.
+    model_config = ConfigDict(extra="forbid")
+
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    valid_from: date
+    valid_from: IsoDate
     # The bounds say in the schema what max_digits/decimal_places refuse: 10 places, 10 whole digits.
     rate: Decimal = Field(
         ge=Decimal("1e-10"),
