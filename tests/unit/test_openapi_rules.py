@@ -7,6 +7,7 @@ same (schemathesis finds the disagreements at random; these pin the ones it foun
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -219,3 +220,51 @@ def test_a_query_parameter_of_one_value_sent_twice_is_refused() -> None:
     assert twice.status_code == 422
     assert twice.json()["errors"][0]["field"].endswith("q")
     assert client.get("/search?q=a&tags=x&tags=y").json() == {"q": "a", "tags": ["x", "y"]}
+
+
+def _apps() -> list[Any]:
+    from services.feedback.bootstrap import build_definition as feedback
+    from services.feedback.entrypoints.api import create_feedback_app
+    from services.feedback.settings import FeedbackSettings
+    from services.kit.runtime import ServiceRuntime
+    from services.notifications.bootstrap import build_definition as notifications
+    from services.notifications.entrypoints.api import create_notifications_app
+    from services.notifications.settings import NotificationsSettings
+    from services.preferences.bootstrap import build_definition as preferences
+    from services.preferences.entrypoints.api import create_preferences_app
+    from services.preferences.settings import PreferencesSettings
+    from services.privacy.bootstrap import build_definition as privacy
+    from services.privacy.entrypoints.api import create_privacy_app
+    from services.privacy.settings import PrivacySettings
+    from services.profile.bootstrap import build_definition as profile
+    from services.profile.entrypoints.api import create_profile_app
+    from services.profile.settings import ProfileSettings
+    from services.value.bootstrap import build_definition as value
+    from services.value.entrypoints.api import create_value_app
+    from services.value.settings import ValueSettings
+
+    made = [
+        (create_profile_app, profile(ProfileSettings())),
+        (create_preferences_app, preferences(PreferencesSettings())),
+        (create_feedback_app, feedback(FeedbackSettings())),
+        (create_notifications_app, notifications(NotificationsSettings())),
+        (create_value_app, value(ValueSettings())),
+        (create_privacy_app, privacy(PrivacySettings())),
+    ]
+    return [create(ServiceRuntime(definition), False) for create, definition in made]
+
+
+def test_every_time_or_date_in_a_query_or_path_is_read_as_iso_text_only() -> None:
+    # A new route's `from`/`to` typed as a plain datetime read a number as epoch seconds (ST201 on the
+    # topic trends' `to=0.5`): every such parameter of every service must use the kit's ISO types.
+    from fastapi.routing import APIRoute
+
+    loose = []
+    for app in _apps():
+        for route in (r for r in app.routes if isinstance(r, APIRoute)):
+            for param in [*route.dependant.query_params, *route.dependant.path_params]:
+                shape = repr(param.field_info.annotation)  # e.g. Optional[Annotated[AwareDatetime, BeforeValidator(…)]]
+                iso = "_date_time_text" in shape or "_date_text" in shape
+                if re.search(r"(?i)date", shape) and not iso:
+                    loose.append(f"{app.title} {route.path} {param.name}")
+    assert loose == []

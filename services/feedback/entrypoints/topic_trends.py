@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from services.feedback.adapters import readings
 from services.feedback.entrypoints.deps import ScoreReader, utc_now
@@ -16,6 +15,7 @@ from services.kit.auditing import NOT_PERSONAL
 from services.kit.db import connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
+from services.kit.isotime import IsoInstant
 
 router = APIRouter(prefix="/v1", tags=["scores"])
 DEFAULT_PERIOD = timedelta(days=365)
@@ -30,9 +30,9 @@ async def topic_trends(
     company_id: Annotated[str | None, Query(max_length=100)] = None,
     tier: Annotated[str | None, Query(max_length=50, description="Travellers of this value tier (gold, …)")] = None,
     since: Annotated[
-        AwareDatetime | None, Query(alias="from", description="Period start; default a year before `to`")
+        IsoInstant | None, Query(alias="from", description="Period start; default a year before `to`")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to", description="Period end, exclusive; default now")] = None,
+    until: Annotated[IsoInstant | None, Query(alias="to", description="Period end, exclusive; default now")] = None,
 ) -> TopicTrends:
     """Per month: comments read, and per topic how many mention it and the share of them that is negative."""
     end = until or utc_now()
