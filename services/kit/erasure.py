@@ -181,27 +181,38 @@ async def report_again(conn: asyncpg.Connection, *, service: str, erasure_id: st
     )  # fmt: skip
 
 
-def skip_erased(handler: EventHandler, *, key: bytes) -> EventHandler:
+# Told, in the consumer's transaction, of the events a guard dropped (e.g. to clean their topic again).
+DroppedHook = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]
+
+
+def skip_erased(handler: EventHandler, *, key: bytes, on_dropped: DroppedHook | None = None) -> EventHandler:
     """`handler`, except for events about an erased id (the record key): those are dropped."""
 
     async def guarded(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await _hold_erasures_off(conn)
         if await erased_among(conn, key, [event.subject_id]):
             log.info("dropped %s for an erased id", event.event_type)
+            if on_dropped is not None:
+                await on_dropped(conn, [event])
             return
         await handler(conn, event)
 
     return guarded
 
 
-def skip_erased_batch(handler: BatchEventHandler, *, key: bytes) -> BatchEventHandler:
+def skip_erased_batch(
+    handler: BatchEventHandler, *, key: bytes, on_dropped: DroppedHook | None = None
+) -> BatchEventHandler:
     """A batch handler that drops the events about erased ids (one query per batch)."""
 
     async def guarded(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
         await _hold_erasures_off(conn)
         erased = await erased_among(conn, key, {e.subject_id for e in events})
         if erased:
-            log.info("dropped %d event(s) for erased ids", sum(e.subject_id in erased for e in events))
+            dropped = [e for e in events if e.subject_id in erased]
+            log.info("dropped %d event(s) for erased ids", len(dropped))
+            if on_dropped is not None:
+                await on_dropped(conn, dropped)
             events = [e for e in events if e.subject_id not in erased]
         if events:
             await handler(conn, events)

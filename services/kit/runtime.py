@@ -27,6 +27,7 @@ from services.kit.streams import StreamWorkers
 from services.kit.supervision import Health, supervise
 
 log = logging.getLogger(__name__)
+POOL_CLOSE_SECONDS = 15.0  # a graceful close of the pool at stop, at most
 
 BackgroundJob = Callable[["ServiceRuntime"], Awaitable[None]]
 
@@ -175,7 +176,13 @@ class ServiceRuntime:
         if self._producer:
             await self._producer.stop()
         if self._pool:
-            await self._pool.close()
+            try:
+                # Every task is done, so every connection should be back; one that a dead server left
+                # half-used in a cancelled operation may never be. Stopping must not wait for it forever.
+                await asyncio.wait_for(self._pool.close(), timeout=POOL_CLOSE_SECONDS)
+            except TimeoutError:
+                log.warning("the pool did not close within %.0f s: its connections are terminated", POOL_CLOSE_SECONDS)
+                self._pool.terminate()
         self._tasks.clear()
 
     async def readiness(self) -> dict[str, bool]:

@@ -14,6 +14,7 @@ from services.kit.contracts.privacy import ErasureRequestedV1
 from services.kit.erasure import guarded, skip_erased, skip_erased_batch
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
+from services.profile.adapters.shredding import trim_again
 from services.profile.service_layer.erasure import handle_erasure_requested, trim_landing_topic_job
 from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
 from services.profile.service_layer.resolver import ProfileConfig
@@ -50,6 +51,10 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
     async def on_erasure(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_erasure_requested(conn, event, digest_key=digest_key, now=datetime.now(UTC))
 
+    async def on_late_bookings(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        # Booking events of an erased traveller, dropped: they are in clear on the landing topic.
+        await trim_again(conn, [e.subject_id for e in events], now=datetime.now(UTC))
+
     async def on_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_delivery_failed(conn, event, config=config)
 
@@ -64,8 +69,8 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 name="bookings",
                 topics=("booking.events.v1",),
                 # Events of a booking erased earlier (arriving late) are dropped: they would bring the traveller back.
-                handler=skip_erased(on_booking, key=digest_key),
-                batch_handler=skip_erased_batch(on_bookings, key=digest_key),
+                handler=skip_erased(on_booking, key=digest_key, on_dropped=on_late_bookings),
+                batch_handler=skip_erased_batch(on_bookings, key=digest_key, on_dropped=on_late_bookings),
                 batch_fetch=True,
             ),
             ConsumerSpec(

@@ -133,6 +133,7 @@ async def _seed(env: TestEnv, system: System) -> None:
     await env.publish("booking.events.v1", builders.trip_completed(created))
     v = system.values
     v["source_system"], v["source_id"] = created.payload.source_system, created.payload.source_traveller_id
+    v["key"] = "hotel.star_min"  # a preference key: the route's path matches catalogue keys only
     admin = KEYS["admin"]
     async with system.client("profile") as (_, profile):
 

@@ -57,3 +57,13 @@ async def mark_trimmed(conn: asyncpg.Connection, *, up_to: datetime, at: datetim
     await conn.execute(
         "UPDATE shred_requests SET trimmed_at = $2 WHERE trimmed_at IS NULL AND requested_at <= $1", up_to, at
     )
+
+
+async def trim_again(conn: asyncpg.Connection, subjects: Iterable[str], *, now: datetime) -> None:
+    """Late booking events of erased travellers reached the landing topic (and were dropped): the
+    landing topic is to be trimmed again, past them."""
+    await conn.execute(
+        "UPDATE shred_requests SET trimmed_at = NULL, requested_at = $2 WHERE subject = ANY($1::text[])",
+        sorted(set(subjects)),
+        now,
+    )
