@@ -30,10 +30,13 @@ function decisionOutcome(review) {
   );
 }
 
+const NAMES = new WeakMap(); // link -> the request that names it
+
 /** A link to a traveller that shows their name once the profile API has told it (the id until then). */
 function customerLink(customerId, signal) {
   const link = h("a", { href: routeHref("customers", customerId) }, h("code", { text: customerId }));
-  request("profile", `/v1/customers/${encodeURIComponent(customerId)}`, { signal })
+  // Kept, so that a confirmation naming the traveller can wait for the name (see `named`).
+  NAMES.set(link, request("profile", `/v1/customers/${encodeURIComponent(customerId)}`, { signal })
     .then((customer) => {
       const name = customer?.fields?.display_name?.value;
       if (name) {
@@ -41,8 +44,14 @@ function customerLink(customerId, signal) {
         link.dataset.name = String(name);
       }
     })
-    .catch(() => {}); // the id alone still identifies the traveller
+    .catch(() => {})); // the id alone still identifies the traveller
   return link;
+}
+
+/** Waits (a few seconds at most) for the links' names, so a question about them names the travellers. */
+function named(...links) {
+  const loading = links.map((link) => NAMES.get(link) ?? Promise.resolve());
+  return Promise.race([Promise.all(loading), new Promise((resolve) => setTimeout(resolve, 5000))]);
 }
 
 /** "Ana Lee (C-123)" once the link knows the name; the id alone before. */
@@ -107,6 +116,7 @@ function reviewCard(review, signal) {
   const reject = h("button", { type: "button", class: "button", text: "Reject: keep apart" });
   const decide = async (decision) => {
     if (decision === "accept") {
+      await named(record, candidate);
       const confirmed = await confirmChange({
         title: "Merge these two travellers?",
         body: [
