@@ -9,6 +9,7 @@ suggested and `facts` holds what the rule looked at, so an agent can check it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -32,6 +33,33 @@ class NextActionPublic(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class Action:
+    """An action as a service's rules decide it (the domains build these; no I/O here)."""
+
+    kind: str
+    title: str
+    reason: str
+    priority: ActionPriority
+    facts: dict[str, Any] = field(default_factory=dict)
+    customer_id: str | None = None  # the traveller it concerns, where the subject is a company
+    target: tuple[str, str] | None = None  # (kind, id) of what to open to act on it
+
+
+def public(action: Action, *, service: str, customer_id: str | None = None) -> NextActionPublic:
+    """The HTTP shape of an action; `customer_id` where the action does not name its traveller."""
+    return NextActionPublic(
+        kind=action.kind,
+        title=action.title,
+        reason=action.reason,
+        facts=action.facts,
+        priority=action.priority,
+        service=service,
+        customer_id=action.customer_id or customer_id,
+        target=None if action.target is None else {"kind": action.target[0], "id": action.target[1]},
+    )
+
+
 class NextActionsPublic(BaseModel):
     subject: Literal["customer", "company"]
     subject_id: str
@@ -43,4 +71,4 @@ def ordered(actions: Sequence[NextActionPublic]) -> list[NextActionPublic]:
     return sorted(actions, key=lambda a: PRIORITY_RANK[a.priority])
 
 
-__all__: Sequence[str] = ("ActionPriority", "NextActionPublic", "NextActionsPublic", "ordered")
+__all__: Sequence[str] = ("Action", "ActionPriority", "NextActionPublic", "NextActionsPublic", "ordered", "public")

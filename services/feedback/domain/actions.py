@@ -5,11 +5,10 @@ Rules are small and explainable: each action says why, and carries the facts it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
 
-ActionPriority = Literal["high", "normal", "low"]
+from services.kit.actions import Action
 
 
 @dataclass(frozen=True)
@@ -32,17 +31,6 @@ class LateCase:
     overdue: tuple[str, ...]
     escalated: bool
     assignee: str | None
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    title: str
-    reason: str
-    priority: ActionPriority
-    facts: dict[str, Any] = field(default_factory=dict)
-    customer_id: str | None = None
-    target: tuple[str, str] | None = None
 
 
 def _scores(s: LowScore) -> str:

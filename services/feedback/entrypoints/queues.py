@@ -32,7 +32,7 @@ from services.feedback.entrypoints.queue_schemas import (
     ScoreGroupPublic,
 )
 from services.feedback.entrypoints.schemas import CsatPublic, NpsPublic
-from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
+from services.kit.actions import NextActionsPublic, ordered, public
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_of
@@ -248,19 +248,6 @@ def _late(c: Case, now: datetime) -> actions.LateCase:
     return actions.LateCase(c.case_id, c.customer_id, c.subject, c.overdue(now), c.escalated, c.assignee)
 
 
-def _public(a: actions.Action) -> NextActionPublic:
-    return NextActionPublic(
-        kind=a.kind,
-        title=a.title,
-        reason=a.reason,
-        facts=a.facts,
-        priority=a.priority,
-        service="feedback",
-        customer_id=a.customer_id,
-        target=None if a.target is None else {"kind": a.target[0], "id": a.target[1]},
-    )
-
-
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
 async def customer_next_actions(
     customer_id: str, request: Request, principal: Agent, trail: ActionsRead
@@ -274,7 +261,9 @@ async def customer_next_actions(
         late = [_late(_case(r), now) for r in await q.customer_cases_due(conn, ids, now=now)]
         await trail.record(conn, current)
     found = actions.customer_actions([_low(r) for r in low], late)
-    return NextActionsPublic(subject="customer", subject_id=current, items=ordered([_public(a) for a in found]))
+    return NextActionsPublic(
+        subject="customer", subject_id=current, items=ordered([public(a, service="feedback") for a in found])
+    )
 
 
 @router.get("/companies/{company_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
@@ -294,4 +283,6 @@ async def company_next_actions(
         name = low[0]["company_name"] if low else None
         await trail.record(conn, company_id, travellers=len(ids), low_scores=low_total)
     found = actions.company_actions(name, [_low(r) for r in low], low_total, late_total)
-    return NextActionsPublic(subject="company", subject_id=company_id, items=ordered([_public(a) for a in found]))
+    return NextActionsPublic(
+        subject="company", subject_id=company_id, items=ordered([public(a, service="feedback") for a in found])
+    )

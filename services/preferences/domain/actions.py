@@ -9,26 +9,17 @@ stays; a suggestion names a preferred chain the traveller did not use there ever
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
+from services.kit.actions import Action
 from services.preferences.domain import catalogue
 
-ActionPriority = Literal["high", "normal", "low"]
 OFTEN = 2  # stays in a city in the window that make it a city the traveller "often visits"
 MAX_CONFIRMATIONS = 3
 MAX_HOTEL_SUGGESTIONS = 3
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    title: str
-    reason: str
-    priority: ActionPriority
-    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
+from services.kit.actions import NextActionsPublic, ordered, public
 from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import connection
@@ -25,18 +25,6 @@ ActionsRead = Annotated[AuditTrail, Depends(PersonalRead("next_actions.read"))]
 STAY_WINDOW = timedelta(days=365)
 
 router = APIRouter(prefix="/v1")
-
-
-def _public(a: actions.Action, customer_id: str) -> NextActionPublic:
-    return NextActionPublic(
-        kind=a.kind,
-        title=a.title,
-        reason=a.reason,
-        facts=a.facts,
-        priority=a.priority,
-        service="preferences",
-        customer_id=customer_id,
-    )
 
 
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
@@ -76,5 +64,7 @@ async def customer_next_actions(
         chain_names=codes.name_tables().get("hotel_chains", {}),
     )
     return NextActionsPublic(
-        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+        subject="customer",
+        subject_id=current,
+        items=ordered([public(a, service="preferences", customer_id=current) for a in found]),
     )

@@ -6,12 +6,11 @@ Each action says why and carries the facts the rule looked at.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from services.kit.actions import Action
 from services.profile.domain.quality import COMPLETENESS_FIELDS
 
-ActionPriority = Literal["high", "normal", "low"]
 # What an agent can reach the traveller by or needs to book for them: missing ones come first.
 CONTACT_FIRST = ("email", "phone")
 LABELS = {
@@ -23,16 +22,6 @@ LABELS = {
     "nationality": "nationality",
     "company_name": "company",
 }
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    title: str
-    reason: str
-    priority: ActionPriority
-    facts: dict[str, Any] = field(default_factory=dict)
-    target: tuple[str, str] | None = None
 
 
 def missing_fields(golden: Mapping[str, Any]) -> list[str]:

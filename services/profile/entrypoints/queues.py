@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
+from services.kit.actions import NextActionsPublic, ordered, public
 from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import connection
@@ -153,19 +153,6 @@ async def review_queue(
     )
 
 
-def _public(a: actions.Action, customer_id: str | None) -> NextActionPublic:
-    return NextActionPublic(
-        kind=a.kind,
-        title=a.title,
-        reason=a.reason,
-        facts=a.facts,
-        priority=a.priority,
-        service="profile",
-        customer_id=customer_id,
-        target=None if a.target is None else {"kind": a.target[0], "id": a.target[1]},
-    )
-
-
 @router.get("/customers/{customer_id}/next-actions", response_model=NextActionsPublic, tags=["next best action"])
 async def customer_next_actions(
     customer_id: str, request: Request, principal: Agent, trail: ActionsRead
@@ -194,7 +181,9 @@ async def customer_next_actions(
         current,
     )
     return NextActionsPublic(
-        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+        subject="customer",
+        subject_id=current,
+        items=ordered([public(a, service="profile", customer_id=current) for a in found]),
     )
 
 
@@ -211,4 +200,6 @@ async def company_next_actions(
     found = actions.company_actions(
         work["name"], work["travellers"], work["with_tasks"], work["reviews"], work["without_email"]
     )
-    return NextActionsPublic(subject="company", subject_id=company_id, items=ordered([_public(a, None) for a in found]))
+    return NextActionsPublic(
+        subject="company", subject_id=company_id, items=ordered([public(a, service="profile") for a in found])
+    )

@@ -7,20 +7,11 @@ customer's own cadence) and says who should act (the account manager, when there
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ActionPriority = Literal["high", "normal", "low"]
+from services.kit.actions import Action
+
 DRIFTING = ("at_risk", "lapsed")
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    title: str
-    reason: str
-    priority: ActionPriority
-    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _manager(snapshot: Mapping[str, Any]) -> str | None:

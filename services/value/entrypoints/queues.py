@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from services.kit.actions import NextActionPublic, NextActionsPublic, ordered
+from services.kit.actions import NextActionsPublic, ordered, public
 from services.kit.auditing import NOT_PERSONAL, AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
 from services.kit.db import connection
@@ -74,18 +74,6 @@ async def tier_movements(
     )
 
 
-def _public(a: actions.Action, customer_id: str | None) -> NextActionPublic:
-    return NextActionPublic(
-        kind=a.kind,
-        title=a.title,
-        reason=a.reason,
-        facts=a.facts,
-        priority=a.priority,
-        service="value",
-        customer_id=customer_id,
-    )
-
-
 async def _snapshot(conn: asyncpg.Connection, subject: Literal["customer", "company"], key: str) -> dict[str, Any]:
     row = await repo.current_value(conn, subject, key)
     return dict(row["snapshot"]) if row is not None else {}
@@ -109,7 +97,9 @@ async def customer_next_actions(
         await trail.record(conn, current)
     found = actions.re_engage(snapshot, subject="customer") if snapshot else []
     return NextActionsPublic(
-        subject="customer", subject_id=current, items=ordered([_public(a, current) for a in found])
+        subject="customer",
+        subject_id=current,
+        items=ordered([public(a, service="value", customer_id=current) for a in found]),
     )
 
 
@@ -125,4 +115,6 @@ async def company_next_actions(
         snapshot = await _snapshot(conn, "company", company_id)
         await trail.record(conn, company_id)
     found = actions.re_engage(snapshot, subject="company") if snapshot else []
-    return NextActionsPublic(subject="company", subject_id=company_id, items=ordered([_public(a, None) for a in found]))
+    return NextActionsPublic(
+        subject="company", subject_id=company_id, items=ordered([public(a, service="value") for a in found])
+    )
