@@ -6,7 +6,8 @@ of a date across a message and the page its link opens.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 MONTHS = {
     "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
@@ -29,3 +30,15 @@ def long_date(value: date | datetime | str, language: str = "en") -> str:
     if language == "de":
         return f"{d.day}. {MONTHS['de'][d.month - 1]} {d.year}"
     return f"{d.day} {MONTHS['en'][d.month - 1]} {d.year}"
+
+
+def aware_instant(value: Any) -> datetime | None:
+    """An instant from a datetime or ISO text (a naive one read as UTC); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
+from services.kit.dates import aware_instant
 from services.kit.db import connection
 from services.kit.http import ProblemError
 
@@ -87,16 +88,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _as_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
 
 
 @dataclass(frozen=True)
@@ -122,7 +113,7 @@ def section(
     """A section from stored rows: `times` name the columns that say when a record was written,
     `source_field` the column naming the system that stated it (both feed the provenance)."""
     records = [dict(r.items()) for r in rows]
-    stamps = [t for r in records for f in times if (t := _as_time(r.get(f))) is not None]
+    stamps = [t for r in records for f in times if (t := aware_instant(r.get(f))) is not None]
     systems = set(source_systems)
     if source_field is not None:
         systems |= {str(r[source_field]) for r in records if r.get(source_field)}

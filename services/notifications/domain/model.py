@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, cast, get_args
 
 from services.kit.contracts.notifications import FailureCode
+from services.kit.dates import aware_instant
 from services.notifications.domain.quiet_hours import (
     DEFAULT_QUIET_HOURS,
     QuietHours,
@@ -209,7 +210,7 @@ class CommunicationPreferences:
         home_zone: str | None = None
         for pref in snapshot.get("preferences") or ():
             key, value, source = pref.get("key"), pref.get("value"), pref.get("source")
-            seen = _aware(pref.get("last_seen"))
+            seen = aware_instant(pref.get("last_seen"))
             if isinstance(key, str) and key.startswith("comms.consent.") and isinstance(value, bool):
                 purpose = key.removeprefix("comms.consent.")
                 if purpose in PURPOSES and source in ("stated", "agent"):
@@ -229,16 +230,6 @@ class CommunicationPreferences:
         return cls(tuple(consents), quiet, quiet_at, language, home_zone, channels)
 
 
-def _aware(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
 
 
 def effective_quiet_hours(
