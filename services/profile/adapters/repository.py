@@ -6,6 +6,7 @@ resolving a batch of 500 records costs a dozen round trips, not thousands.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import asyncpg
 from pydantic_core import from_json
 
 from services.kit.jsontext import json_bytes
+from services.kit.redirects import follow_one
 from services.profile.domain.matching import MatchFeatures, is_weak_key
 from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord
 from services.profile.domain.restating import stored_record
@@ -630,15 +632,15 @@ async def get_customer(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Re
 
 async def follow_redirects(conn: asyncpg.Connection, customer_id: str, *, max_hops: int = 20) -> str | None:
     """The active customer an id stands for now (itself, or the survivor of merges); None if unknown."""
-    current = customer_id
-    for _ in range(max_hops):
-        row = await conn.fetchrow("SELECT status, merged_into FROM customers WHERE customer_id = $1", current)
-        if row is None:
-            return None
-        if row["status"] != "merged" or row["merged_into"] is None:
-            return current
-        current = row["merged_into"]
-    return None
+    return (await follow_one(customer_id, functools.partial(merged_into, conn), max_hops=max_hops)).found
+
+
+async def merged_into(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str | None]:
+    """Where each known customer redirects: its survivor if merged, else None."""
+    rows = await conn.fetch(
+        "SELECT customer_id, status, merged_into FROM customers WHERE customer_id = ANY($1::text[])", list(ids)
+    )
+    return {r["customer_id"]: (r["merged_into"] or None) if r["status"] == "merged" else None for r in rows}
 
 
 # --- companies --------------------------------------------------------------------------------

@@ -136,8 +136,8 @@ async def _set_corrections(conn: asyncpg.Connection, customer_id: str, correctio
         seen.add(c["field"])
         await conn.execute(
             # A correction to no value is stored as JSON null (a Python None would bind as SQL NULL).
-        "INSERT INTO corrections (customer_id, field, value, actor, at)"
-        " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)",
+            "INSERT INTO corrections (customer_id, field, value, actor, at)"
+            " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)",
             customer_id,
             c["field"],
             c["value"],

@@ -77,9 +77,7 @@ async def clear_mark(conn: asyncpg.Connection, *, customer_id: str, email: str, 
     return True
 
 
-async def clear_undeliverable(
-    conn: asyncpg.Connection, *, customer_id: str, actor: str, config: ProfileConfig
-) -> None:
+async def clear_undeliverable(conn: asyncpg.Connection, *, customer_id: str, actor: str, config: ProfileConfig) -> None:
     """An agent says the customer's email address receives mail again (e.g. the traveller confirmed it).
 
     Raises NotMarkedError when the address is not marked; the caller has resolved and row-locked the customer.

@@ -41,6 +41,7 @@ from services.kit.contracts.customers import (
     ResolvedBookingV1,
 )
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, encode_new
+from services.kit.redirects import follow_redirects
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key, corporate_domain
@@ -464,17 +465,15 @@ async def write_batch(
                     *items[i].record.key,
                 ):
                     continue
-                reviews[pair] = (
-                    {
-                        "review_id": f"rev_{uuid.uuid4().hex}",
-                        "customer_id": d.customer_id,
-                        "candidate_id": candidate,
-                        "source_system": items[i].record.source_system,
-                        "source_id": items[i].record.source_id,
-                        "score": result.score,
-                        "evidence": result.to_json(),
-                    }
-                )
+                reviews[pair] = {
+                    "review_id": f"rev_{uuid.uuid4().hex}",
+                    "customer_id": d.customer_id,
+                    "candidate_id": candidate,
+                    "source_system": items[i].record.source_system,
+                    "source_id": items[i].record.source_id,
+                    "score": result.score,
+                    "evidence": result.to_json(),
+                }
         await writes.send(repo.insert_reviews(conn, list(reviews.values())))
         await writes.send(repo.add_history_many(conn, history))
         await writes.flush()
@@ -626,23 +625,15 @@ async def _lock_and_redirect(
     """Row-lock the existing customers a batch writes to; map merged ones to their survivor.
 
     Returns the redirects and the rows of every customer locked (survivors included)."""
-    redirect: dict[str, str] = {}
     locked: dict[str, asyncpg.Record] = {}
-    pending = set(ids)
-    for _ in range(10):
+
+    async def read(pending: list[str]) -> dict[str, str | None]:
         rows = await repo.lock_customers(conn, pending)
         locked.update(rows)
-        nxt: set[str] = set()
-        for cid, row in rows.items():
-            if row["status"] == "merged" and row["merged_into"]:
-                nxt.add(row["merged_into"])
-                for src, dst in list(redirect.items()):
-                    if dst == cid:
-                        redirect[src] = row["merged_into"]
-                redirect.setdefault(cid, row["merged_into"])
-        if not nxt:
-            break
-        pending = nxt
+        return {cid: (row["merged_into"] or None) if row["status"] == "merged" else None for cid, row in rows.items()}
+
+    followed = await follow_redirects(ids, read)
+    redirect = {cid: f.current for cid, f in followed.items() if f.current != cid}
     return redirect, locked
 
 
