@@ -20,7 +20,7 @@ from pydantic_core import from_json
 from services.kit.jsontext import json_bytes
 from services.kit.redirects import follow_one
 from services.profile.domain.matching import MatchFeatures, is_weak_key
-from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord
+from services.profile.domain.model import Correction, SourceRecord, StoredRecord
 from services.profile.domain.restating import stored_record
 
 SourceKey = tuple[str, str]
@@ -528,24 +528,6 @@ async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> 
         return {}
     rows = await conn.fetch("SELECT company_id, name FROM companies WHERE company_id = ANY($1::text[])", wanted)
     return {r["company_id"]: r["name"] for r in rows}
-
-
-def golden_to_json(golden: dict[str, FieldValue]) -> dict[str, Any]:
-    seen: dict[datetime, str] = {}  # most fields of a golden record come from one record, seen at one time
-    out: dict[str, Any] = {}
-    for k, v in golden.items():
-        last_seen = seen.get(v.last_seen)
-        if last_seen is None:
-            last_seen = seen[v.last_seen] = v.last_seen.isoformat()
-        out[k] = {
-            "value": v.value,
-            "source_system": v.source_system,
-            "source_id": v.source_id,
-            "last_seen": last_seen,
-            "rule": v.rule,
-            "sources": v.sources,
-        }
-    return out
 
 
 async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:

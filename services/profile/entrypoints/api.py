@@ -35,10 +35,10 @@ from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key
+from services.profile.domain.resolution import ProfileConfig, name_tokens
 from services.profile.entrypoints import queues
 from services.profile.service_layer import bulk, curation, deliverability, search
 from services.profile.service_layer.handlers import incoming_from_traveller, resolve_records
-from services.profile.service_layer.resolver import ProfileConfig, name_tokens
 from services.profile.settings import ProfileSettings
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]

@@ -19,7 +19,8 @@ from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
 from services.profile.domain.deliverability import address_failed
-from services.profile.service_layer.resolver import ProfileConfig, refresh_customers
+from services.profile.domain.resolution import ProfileConfig
+from services.profile.service_layer.recompute import refresh_customers
 
 log = logging.getLogger(__name__)
 
