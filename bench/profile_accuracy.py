@@ -24,7 +24,7 @@ from typing import Any
 from bench.profile_common import machine, throwaway, timed_import
 from bench.profile_datagen import generate
 from services.profile.adapters import repository as repo
-from services.profile.service_layer import resolver
+from services.profile.domain import resolution
 
 
 def pairs(n: int) -> int:
@@ -45,7 +45,7 @@ async def run(
             # Ties between candidates of equal score go to the larger customer id: with ids in
             # creation order instead of random ones, two builds that decide alike dump alike.
             ids = itertools.count()
-            resolver.new_customer_id = lambda: f"cus_{next(ids):032x}"
+            resolution.new_customer_id = lambda: f"cus_{next(ids):032x}"
             # Name frequencies divide by the planner's row count, which autovacuum refreshes at
             # moments of its own: count the records instead.
             repo.name_frequencies = _exact_name_frequencies

@@ -5,7 +5,7 @@
 No database: generated travellers with the corruption model's duplicates
 (bench/profile_datagen.py) are normalised, indexed by their blocking keys in memory
 (at most `--per-key` records per key, like the candidate lookup), and every record is
-decided against the others with the resolver's `_decide` (typical name frequencies
+decided against the others with `domain.resolution.decide_record` (typical name frequencies
 included). Reports process CPU time per record and per scored candidate, best of
 `--rounds`, and a digest of the decisions (rule, score, evidence), so two builds can be
 compared on the same records: equal digests mean equal decisions.
@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 
 from bench.profile_common import load_average, machine
 from bench.profile_datagen import generate
-from services.profile.domain import matching
-from services.profile.service_layer import resolver
+from services.profile.domain import matching, resolution
+from services.profile.domain.resolution import ProfileConfig, decide_record, name_tokens
 from services.profile.service_layer.bulk import RowError, row_to_incoming
-from services.profile.service_layer.resolver import ProfileConfig, _decide, name_tokens
 
 Candidate = tuple[tuple[str, str], str, matching.MatchFeatures]
 
@@ -64,14 +63,14 @@ def main() -> None:
     )
 
     ids = itertools.count()
-    resolver.new_customer_id = lambda: f"cus_new_{next(ids):08d}"
+    resolution.new_customer_id = lambda: f"cus_new_{next(ids):08d}"
     best = float("inf")
     digest = ""
     for _ in range(args.rounds):
         h = hashlib.sha256()
         started = time.process_time()
         for (key, feats), ks in zip(records, keys, strict=True):
-            d = _decide(key, feats, ks, index, {}, config, freq)
+            d = decide_record(key, feats, ks, index, {}, config, freq)
             h.update(json.dumps([d.rule, d.score, d.evidence, d.matched_to], sort_keys=True).encode())
             h.update(json.dumps([(c, r.to_json()) for c, r in d.reviews], sort_keys=True).encode())
         best = min(best, time.process_time() - started)

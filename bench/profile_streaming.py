@@ -45,8 +45,8 @@ from services.kit.db import create_pool
 from services.profile.adapters import repository as repo
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
+from services.profile.domain.resolution import decide_record, name_tokens
 from services.profile.service_layer.bulk import row_to_incoming
-from services.profile.service_layer.resolver import _decide, name_tokens
 from services.profile.settings import ProfileSettings
 from tests import builders
 from tests.harness import KAFKA, PG_HOST, PG_PORT
@@ -138,7 +138,7 @@ async def match_step(settings: ProfileSettings, rows: list[dict[str, Any]]) -> d
                 stored = await repo.candidates(conn, keys, per_key=config.candidates_per_key)
                 tokens = [t for f in (feats, *(c[2] for cs in stored.values() for c in cs)) for t in name_tokens(f)]
                 freq = await repo.name_frequencies(conn, tokens, min_records=config.frequency_min_records)
-                decision = _decide(item.record.key, feats, keys, stored, {}, config, freq)
+                decision = decide_record(item.record.key, feats, keys, stored, {}, config, freq)
                 t2 = time.perf_counter()
                 normalise_ms.append((t1 - t0) * 1000)
                 match_ms.append((t2 - t1) * 1000)

@@ -117,7 +117,7 @@ async def erase_kit_rows(
         COMPACTED_TOPICS,
     )
     audit = await conn.fetch(
-        "UPDATE audit_log SET detail = '{\"redacted\": \"erasure\"}'::jsonb"
+        'UPDATE audit_log SET detail = \'{"redacted": "erasure"}\'::jsonb'
         " WHERE NOT (detail ? 'redacted') AND (subject_id = ANY($1::text[])"
         "  OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS v(value)"
         "              WHERE strpos(lower(detail::text), lower(v.value)) > 0))"

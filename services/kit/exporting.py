@@ -32,6 +32,7 @@ from services.kit.auth import Principal, require_roles
 from services.kit.dates import aware_instant
 from services.kit.db import connection
 from services.kit.http import ProblemError
+from services.kit.redirects import follow_one
 
 EXPORT_FORMAT: Literal["itinera.service-export.v1"] = "itinera.service-export.v1"
 EXPORT_ACTION = "customer.export"
@@ -88,8 +89,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-
-
 @dataclass(frozen=True)
 class Section:
     """One kind of record a service holds about the traveller, with its provenance."""
@@ -127,14 +126,15 @@ def section(
 async def linked_ids(conn: asyncpg.Connection, customer_id: str, also: Iterable[str] = ()) -> list[str]:
     """The traveller's ids as this service's customer view links them: the given ones, the ids merged
     into them and the ids they were merged into (current id first: the end of the redirect chain)."""
-    current = customer_id
-    for _ in range(MAX_REDIRECT_HOPS):
+
+    async def read(ids: list[str]) -> dict[str, str | None]:
+        [at] = ids
         target = await conn.fetchval(
-            "SELECT redirect_to FROM customer_view WHERE kind = 'customer' AND customer_id = $1", current
+            "SELECT redirect_to FROM customer_view WHERE kind = 'customer' AND customer_id = $1", at
         )
-        if target is None or target == customer_id:
-            break
-        current = target
+        return {at: target}
+
+    current = (await follow_one(customer_id, read, max_hops=MAX_REDIRECT_HOPS)).current
     known = list(dict.fromkeys([current, customer_id, *also]))
     rows = await conn.fetch(
         """

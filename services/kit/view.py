@@ -43,6 +43,7 @@ from services.kit.contracts.envelope import Envelope, EnvelopeError, decode_enve
 from services.kit.contracts.preferences import PreferenceSnapshotV1
 from services.kit.contracts.value import CompanyValueSnapshotV1, CustomerValueSnapshotV1
 from services.kit.db import connection
+from services.kit.redirects import MAX_REDIRECTS, follow_one
 from services.kit.sealed import RecordSealer
 
 # `value` rows are keyed by customer id; `company-value` rows by company id (in the customer_id
@@ -75,8 +76,6 @@ def _snapshot_row(p: object) -> tuple[ViewKind, str] | None:
         return "company-value", p.company_id
     return None
 
-
-MAX_REDIRECTS = 10
 
 VIEW_LAG = Gauge(
     "itinera_customer_view_lag_seconds",
@@ -265,30 +264,33 @@ async def lookup_kinds(
     that needs both the golden record and the preferences walks the redirect chain once.
     """
     wanted: list[str] = list(dict.fromkeys(["customer", *kinds]))
-    current = customer_id
-    for _ in range(MAX_REDIRECTS):
+    read_rows: dict[str, list[asyncpg.Record]] = {}
+
+    async def read(ids: list[str]) -> dict[str, str | None]:
+        [current] = ids
         rows = await conn.fetch(
             "SELECT kind, customer_id, version, snapshot, redirect_to, occurred_at, applied_at"
             " FROM customer_view WHERE customer_id = $1 AND kind = ANY($2::text[])",
             current,
             wanted,
         )
+        read_rows[current] = rows
         # Redirects live on customer rows; a preferences row with one is from before this rule.
-        redirect = next((r["redirect_to"] for r in rows if r["redirect_to"] is not None), None)
-        if redirect is not None:
-            current = redirect
-            continue
-        by_kind = {r["kind"]: r for r in rows}
-        found: dict[ViewKind, ViewEntry | None] = {}
-        for kind in kinds:
-            r = by_kind.get(kind)
-            found[kind] = (
-                None
-                if r is None
-                else ViewEntry(r["customer_id"], r["version"], r["snapshot"], r["occurred_at"], r["applied_at"])
-            )
-        return found
-    return dict.fromkeys(kinds)
+        return {current: next((r["redirect_to"] for r in rows if r["redirect_to"] is not None), None)}
+
+    followed = await follow_one(customer_id, read, max_hops=MAX_REDIRECTS)
+    if followed.end == "too-long":
+        return dict.fromkeys(kinds)
+    by_kind = {r["kind"]: r for r in read_rows[followed.current]}
+    found: dict[ViewKind, ViewEntry | None] = {}
+    for kind in kinds:
+        r = by_kind.get(kind)
+        found[kind] = (
+            None
+            if r is None
+            else ViewEntry(r["customer_id"], r["version"], r["snapshot"], r["occurred_at"], r["applied_at"])
+        )
+    return found
 
 
 async def lookup_company(conn: asyncpg.Connection, company_id: str) -> ViewEntry | None:

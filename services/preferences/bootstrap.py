@@ -165,7 +165,9 @@ def build_definition(settings: PreferencesSettings | None = None) -> ServiceDefi
                 tombstone_handler=handle_customer_tombstone,
             ),
             erasure_consumer(
-                service="preferences", erase_rows=erase_customers, compacted_topics=("preferences.snapshots.v1",),
+                service="preferences",
+                erase_rows=erase_customers,
+                compacted_topics=("preferences.snapshots.v1",),
                 digest_key=digest_key,
             ),
         ],

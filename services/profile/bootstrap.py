@@ -15,9 +15,9 @@ from services.kit.erasure import guarded, skip_erased, skip_erased_batch
 from services.kit.runtime import ServiceDefinition, ServiceRuntime
 from services.kit.view import customer_view_consumer
 from services.profile.adapters.shredding import trim_again
+from services.profile.domain.resolution import ProfileConfig
 from services.profile.service_layer.erasure import handle_erasure_requested, trim_landing_topic_job
 from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
-from services.profile.service_layer.resolver import ProfileConfig
 from services.profile.service_layer.search import keep_search_documents
 from services.profile.settings import ProfileSettings
 

@@ -68,7 +68,9 @@ def build_definition(settings: ValueSettings | None = None) -> ServiceDefinition
                 event_types=frozenset({CustomerMergedV1.event_type, CustomerUnmergedV1.event_type}),
             ),
             erasure_consumer(
-                service="value", erase_rows=erase_customers, compacted_topics=("value.customers.v1",),
+                service="value",
+                erase_rows=erase_customers,
+                compacted_topics=("value.customers.v1",),
                 digest_key=digest_key,
             ),
         ],

@@ -9,7 +9,7 @@ import pytest
 
 from services.kit.db import apply_migrations, create_pool
 from services.profile.bootstrap import profile_config as build_profile_config
-from services.profile.service_layer.resolver import ProfileConfig
+from services.profile.domain.resolution import ProfileConfig
 from services.profile.settings import ProfileSettings
 from tests.harness import TestEnv
 

@@ -14,8 +14,9 @@ from unittest import mock
 import asyncpg
 import pytest
 
+from services.profile.domain.resolution import ProfileConfig
 from services.profile.service_layer import bulk
-from services.profile.service_layer.resolver import ProfileConfig, resolve_batch
+from services.profile.service_layer.resolver import resolve_batch
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +197,7 @@ async def test_chunks_failing_with_a_deadlock_are_done_again_with_the_same_decis
 
     # Each fails once, the first time it overlaps the other (the overlapped path, not a chunk alone).
     writing, planning, failed = 0, 0, set()
-    write_batch, plan = bulk.resolver.write_batch, bulk._plan
+    write_batch, plan = bulk.write, bulk._plan
 
     async def failing_write(*args: Any, **kwargs: Any) -> Any:
         nonlocal writing
@@ -223,7 +224,7 @@ async def test_chunks_failing_with_a_deadlock_are_done_again_with_the_same_decis
 
     seq_rows, ovl_rows = rows_of("dl-seq"), rows_of("dl-ovl")
     seq = await bulk.import_rows(profile_pool, list(enumerate(seq_rows, 1)), config=config, batch_size=3, overlap=False)
-    with mock.patch.object(bulk.resolver, "write_batch", failing_write), mock.patch.object(bulk, "_plan", failing_plan):
+    with mock.patch.object(bulk, "write", failing_write), mock.patch.object(bulk, "_plan", failing_plan):
         ovl = await bulk.import_rows(
             profile_pool, list(enumerate(ovl_rows, 1)), config=config, batch_size=3, overlap=True
         )

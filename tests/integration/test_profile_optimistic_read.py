@@ -14,8 +14,9 @@ import pytest
 
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
+from services.profile.domain.resolution import Incoming, Outcome, ProfileConfig
 from services.profile.service_layer import bulk
-from services.profile.service_layer.resolver import Incoming, Outcome, ProfileConfig, resolve_batch
+from services.profile.service_layer.resolver import resolve_batch
 
 pytestmark = pytest.mark.integration
 

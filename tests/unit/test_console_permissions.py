@@ -15,14 +15,14 @@ from services.feedback.entrypoints import queues as feedback_queues
 from services.notifications.entrypoints import api as notifications_api
 from services.preferences.entrypoints import api as preferences_api
 from services.preferences.entrypoints import queues as preferences_queues
-from services.profile.entrypoints import api as profile_api
 from services.profile.entrypoints import queues as profile_queues
+from services.profile.entrypoints.routers import companies, customers, ingest, matching, merges, reviews
 from services.value.entrypoints import api as value_api
 from services.value.entrypoints import queues as value_queues
 
-# Each service's route modules (the work-queue routes live in modules of their own).
+# Each service's route modules (the work-queue routes live in modules of their own; profile has one per area).
 APIS: list[tuple[str, ModuleType]] = [
-    ("profile", profile_api),
+    *[("profile", area) for area in (ingest, customers, matching, reviews, merges, companies)],
     ("profile", profile_queues),
     ("preferences", preferences_api),
     ("preferences", preferences_queues),

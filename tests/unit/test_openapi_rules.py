@@ -165,7 +165,7 @@ def test_request_times_and_dates_are_iso_text_only(value: object) -> None:
     # A number was read as epoch seconds (days) where the document says date-time (date): ST201 on
     # source records' seen_at, rates' valid_from and the tier movements' period.
     from services.kit.isotime import IsoDate, IsoDateTime
-    from services.profile.entrypoints.api import SourceRecordIn
+    from services.profile.entrypoints.schemas import SourceRecordIn
     from services.value.entrypoints.schemas import RateIn
 
     for kind in (IsoDate, IsoDateTime):

@@ -16,9 +16,9 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.profile.domain import matching
-from services.profile.service_layer import bulk, resolver
-from services.profile.service_layer.resolver import ProfileConfig, SourceKey, _Decision, decide_all
+from services.profile.domain import matching, resolution
+from services.profile.domain.resolution import Decision, ProfileConfig, SourceKey, decide_all
+from services.profile.service_layer import bulk
 
 CONFIG = ProfileConfig(phone_region="DE", passport_pepper="test")
 GIVEN = ["Anna", "Anne", "Jan", "Mei", "Li"]
@@ -52,20 +52,23 @@ def _ids_named_after_records() -> Iterator[None]:
     """A customer created for a record is named after it (ids are random otherwise, and ties
     between equal scores go to the larger id: two runs would not be comparable)."""
     current: list[SourceKey] = []
-    decide = resolver._decide
+    decide = resolution.decide_record
 
-    def named(key: SourceKey, *args: Any, **kwargs: Any) -> _Decision:
+    def named(key: SourceKey, *args: Any, **kwargs: Any) -> Decision:
         current[:] = [key]
         return decide(key, *args, **kwargs)
 
     def new_id() -> str:
         return f"cus_new_{current[0][1]}"
 
-    with mock.patch.object(resolver, "_decide", named), mock.patch.object(resolver, "new_customer_id", new_id):
+    with (
+        mock.patch.object(resolution, "decide_record", named),
+        mock.patch.object(resolution, "new_customer_id", new_id),
+    ):
         yield
 
 
-def _outcome(decisions: list[_Decision]) -> list[tuple[str, str, bool, float | None]]:
+def _outcome(decisions: list[Decision]) -> list[tuple[str, str, bool, float | None]]:
     return [(d.customer_id, d.rule, d.created, d.score) for d in decisions]
 
 
@@ -120,8 +123,8 @@ def test_a_record_twice_in_a_batch_adds_its_names_once_with_its_last_features() 
     ]
     items = [bulk.row_to_incoming(r, config=CONFIG, default_source=None, now=datetime.now(UTC)) for r in rows]
     features = [it.record.features() for it in items]
-    expected = [*resolver.name_tokens(features[2]), *resolver.name_tokens(features[1])]
-    assert sorted(resolver.new_name_tokens(items, features, {})) == sorted(expected)
-    assert sorted(resolver.new_name_tokens(items, features, {("s", "1"): "cus_1"})) == sorted(
-        resolver.name_tokens(features[1])
+    expected = [*resolution.name_tokens(features[2]), *resolution.name_tokens(features[1])]
+    assert sorted(resolution.new_name_tokens(items, features, {})) == sorted(expected)
+    assert sorted(resolution.new_name_tokens(items, features, {("s", "1"): "cus_1"})) == sorted(
+        resolution.name_tokens(features[1])
     )

@@ -21,7 +21,9 @@ from services.kit.contracts.customers import (
     ResolvedBookingV1,
 )
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, Payload, decode_envelope, encode_envelope
-from services.profile.service_layer import resolver
+from services.profile.domain.golden import PendingSnapshot
+from services.profile.domain.resolution import BookingInput
+from services.profile.service_layer import events as resolver_events
 from tests import builders
 
 T0 = datetime(2026, 11, 22, 18, 0, 0, 123_456, tzinfo=UTC)
@@ -38,7 +40,7 @@ def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[An
     decoded = decode_envelope(encoded.wire, encoded.headers())
     envelope = Envelope.new(
         payload,
-        producer=resolver.PRODUCER,
+        producer=resolver_events.PRODUCER,
         subject_id=encoded.subject_id,
         caused_by=caused_by,
         correlation_id=None if caused_by else decoded.correlation_id,
@@ -106,7 +108,7 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
     zone_source: str | None,
 ) -> None:
     cause = builders.booking_created() if caused else None
-    pending = resolver._PendingSnapshot(
+    pending = PendingSnapshot(
         "cus_1",
         version,
         golden,
@@ -119,9 +121,9 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
         cause,
         zone_source,
     )
-    events = resolver._snapshot_events([pending], now)
-    assert [topic for topic, _ in events] == [resolver.CUSTOMERS_TOPIC] + (
-        [resolver.CUSTOMER_EVENTS_TOPIC] if changed is not None else []
+    events = resolver_events.snapshot_events([pending], now)
+    assert [topic for topic, _ in events] == [resolver_events.CUSTOMERS_TOPIC] + (
+        [resolver_events.CUSTOMER_EVENTS_TOPIC] if changed is not None else []
     )
     snapshot = _snapshot_model(
         "cus_1",
@@ -147,9 +149,9 @@ def test_property_snapshots_and_updates_are_what_their_models_dump(
 @pytest.mark.parametrize("source", [("crm", "T-1"), ("acme-gds", 'id "ü" \\ 😀')])
 def test_a_created_event_is_what_its_model_dumps(caused: bool, source: tuple[str, str]) -> None:
     cause = builders.booking_created() if caused else None
-    topic, event = resolver.created_event("cus_2", source, cause)
+    topic, event = resolver_events.created_event("cus_2", source, cause)
     model = CustomerCreatedV1(customer_id="cus_2", source_system=source[0], source_record_id=source[1])
-    assert topic == resolver.CUSTOMER_EVENTS_TOPIC
+    assert topic == resolver_events.CUSTOMER_EVENTS_TOPIC
     assert event.wire == _expected(model, event, cause)
 
 
@@ -166,7 +168,7 @@ def test_a_resolved_booking_is_what_its_model_dumps(company_id: str | None, over
     source = builders.booking_created(**overrides)
     source = source.model_copy(update={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
     p = source.payload
-    booking = resolver.BookingInput(
+    booking = BookingInput(
         source_event=source,
         kind="created",
         booking_id=p.booking_id,
@@ -175,7 +177,7 @@ def test_a_resolved_booking_is_what_its_model_dumps(company_id: str | None, over
         currency=p.currency,
         trip_purpose=p.trip_purpose,
     )
-    topic, event = resolver.resolved_event("cus_3", company_id, p.source_system, booking)
+    topic, event = resolver_events.resolved_event("cus_3", company_id, p.source_system, booking)
     model = ResolvedBookingV1(
         customer_id="cus_3",
         company_id=company_id,
@@ -189,7 +191,7 @@ def test_a_resolved_booking_is_what_its_model_dumps(company_id: str | None, over
         trip_purpose=p.trip_purpose,
         occurred_at=source.occurred_at,
     )
-    assert topic == resolver.RESOLVED_BOOKINGS_TOPIC
+    assert topic == resolver_events.RESOLVED_BOOKINGS_TOPIC
     assert event.wire == _expected(model, event, source)
 
 
@@ -249,9 +251,9 @@ def test_a_resolved_booking_carries_the_booking_systems_reason(kind: str, field:
         )  # fmt: skip
     source = Envelope.new(payload, producer=p.source_system, subject_id=created.subject_id)
     segments = tuple(p.segments) if kind == "changed" else ()
-    booking = resolver.BookingInput(
+    booking = BookingInput(
         source_event=source, kind=kind, booking_id=p.booking_id, segments=segments,
         total_price=None, currency=None, trip_purpose=None,
     )  # fmt: skip
-    _, event = resolver.resolved_event("cus_3", None, p.source_system, booking)
+    _, event = resolver_events.resolved_event("cus_3", None, p.source_system, booking)
     assert decode_envelope(event.wire).payload.reason == "schedule change by the airline"

@@ -230,8 +230,6 @@ class CommunicationPreferences:
         return cls(tuple(consents), quiet, quiet_at, language, home_zone, channels)
 
 
-
-
 def effective_quiet_hours(
     own: QuietHours | None, own_at: datetime | None, preferences: CommunicationPreferences | None
 ) -> QuietHours | None:

@@ -68,6 +68,14 @@ async def load_for_update(conn: asyncpg.Connection, customer_ids: Iterable[str])
     return {r["customer_id"]: _row(r) for r in rows}
 
 
+async def merged_into(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str | None]:
+    """Where each known customer redirects: the customer it was merged into, else None."""
+    rows = await conn.fetch(
+        "SELECT customer_id, status, merged_into FROM customers WHERE customer_id = ANY($1::text[])", list(ids)
+    )
+    return {r["customer_id"]: (r["merged_into"] or None) if r["status"] == "merged" else None for r in rows}
+
+
 async def load(conn: asyncpg.Connection, customer_id: str) -> CustomerRow | None:
     r = await conn.fetchrow(f"SELECT {_COLUMNS} FROM customers WHERE customer_id = $1", customer_id)
     return _row(r) if r is not None else None

@@ -9,6 +9,7 @@ snapshot per customer per batch, however many of its bookings the batch holds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -29,6 +30,7 @@ from services.kit.contracts.preferences import (
 )
 from services.kit.jsontext import json_bytes
 from services.kit.outbox import enqueue_many, enqueue_tombstone
+from services.kit.redirects import MAX_REDIRECTS, follow_one, follow_redirects
 from services.kit.sealing import ANSWER_TOKEN, link_sealer
 from services.preferences.adapters import repository as repo
 from services.preferences.adapters.repository import CustomerRow, PolicyRow
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 PRODUCER = "preferences"
 SNAPSHOTS_TOPIC = "preferences.snapshots.v1"
 CHANGES_TOPIC = "preferences.changes.v1"
-MAX_REDIRECTS = 10
 # A batch of a thousand bookings is a few hundred milliseconds of CPU between two awaits. The
 # previous batch's events are published meanwhile by a background task of the same event loop,
 # which only moves on when the loop gets a turn: handing the loop over every this many bookings
@@ -324,17 +325,19 @@ def _new_row(customer_id: str) -> CustomerRow:
 async def _load_following_merges(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> dict[str, CustomerRow]:
     """Rows for the given ids and for the customers merged ones now live in (keyed by the given id)."""
     rows = await repo.load_for_update(conn, customer_ids)
+
+    async def read(ids: list[str]) -> dict[str, str | None]:
+        if missing := [i for i in ids if i not in rows]:
+            rows.update(await repo.load_for_update(conn, missing))
+        return {i: (row.merged_into or None) if row.status == "merged" else None for i in ids if (row := rows.get(i))}
+
+    followed = await follow_redirects(customer_ids, read, max_hops=MAX_REDIRECTS + 1)
     out: dict[str, CustomerRow] = {}
     for cid in customer_ids:
-        row = rows.get(cid)
-        hops = 0
-        while row is not None and row.status == "merged" and row.merged_into and hops < MAX_REDIRECTS:
-            target = row.merged_into
-            if target not in rows:
-                rows.update(await repo.load_for_update(conn, [target]))
-            row = rows.get(target) or rows.setdefault(target, _new_row(target))
-            hops += 1
-        out[cid] = row if row is not None else rows.setdefault(cid, _new_row(cid))
+        f = followed[cid]
+        # A chain still redirecting after its hops ends at the last row read.
+        at = f.chain[-2] if f.end == "too-long" and len(f.chain) > 1 else f.current
+        out[cid] = rows.get(at) or rows.setdefault(at, _new_row(at))
     return out
 
 
@@ -449,15 +452,10 @@ async def handle_customer_tombstone(conn: asyncpg.Connection, topic: str, key: s
 
 async def resolve_id(conn: asyncpg.Connection, customer_id: str) -> str:
     """The id a customer's preferences live under now (following merges)."""
-    current = customer_id
-    for _ in range(MAX_REDIRECTS):
-        row = await conn.fetchrow("SELECT status, merged_into FROM customers WHERE customer_id = $1", current)
-        if row is None:
-            raise UnknownCustomerError(customer_id)
-        if row["status"] != "merged" or not row["merged_into"]:
-            return current
-        current = row["merged_into"]
-    raise UnknownCustomerError(customer_id)
+    current = (await follow_one(customer_id, functools.partial(repo.merged_into, conn))).found
+    if current is None:
+        raise UnknownCustomerError(customer_id)
+    return current
 
 
 async def set_preferences(

@@ -100,9 +100,7 @@ async def erase(
     await run("corrections", "DELETE FROM corrections WHERE customer_id = ANY($1::text[])", ids)
     await run("quality_tasks", "DELETE FROM quality_tasks WHERE customer_id = ANY($1::text[])", ids)
     await run("customer_history", "DELETE FROM customer_history WHERE customer_id = ANY($1::text[])", ids)
-    await run(
-        "merges", "DELETE FROM merges WHERE survivor_id = ANY($1::text[]) OR absorbed_id = ANY($1::text[])", ids
-    )
+    await run("merges", "DELETE FROM merges WHERE survivor_id = ANY($1::text[]) OR absorbed_id = ANY($1::text[])", ids)
     await run(
         "distinct_pairs",
         "DELETE FROM distinct_pairs WHERE customer_a = ANY($1::text[]) OR customer_b = ANY($1::text[])",

@@ -6,6 +6,7 @@ resolving a batch of 500 records costs a dozen round trips, not thousands.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ import asyncpg
 from pydantic_core import from_json
 
 from services.kit.jsontext import json_bytes
+from services.kit.redirects import follow_one
 from services.profile.domain.matching import MatchFeatures, is_weak_key
-from services.profile.domain.model import Correction, FieldValue, SourceRecord, StoredRecord
+from services.profile.domain.model import Correction, SourceRecord, StoredRecord
 from services.profile.domain.restating import stored_record
 
 SourceKey = tuple[str, str]
@@ -528,24 +530,6 @@ async def company_names(conn: asyncpg.Connection, ids: Iterable[str | None]) -> 
     return {r["company_id"]: r["name"] for r in rows}
 
 
-def golden_to_json(golden: dict[str, FieldValue]) -> dict[str, Any]:
-    seen: dict[datetime, str] = {}  # most fields of a golden record come from one record, seen at one time
-    out: dict[str, Any] = {}
-    for k, v in golden.items():
-        last_seen = seen.get(v.last_seen)
-        if last_seen is None:
-            last_seen = seen[v.last_seen] = v.last_seen.isoformat()
-        out[k] = {
-            "value": v.value,
-            "source_system": v.source_system,
-            "source_id": v.source_id,
-            "last_seen": last_seen,
-            "rule": v.rule,
-            "sources": v.sources,
-        }
-    return out
-
-
 async def save_customers(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Write recomputed golden records (version already decided by the caller)."""
     if not rows:
@@ -630,15 +614,15 @@ async def get_customer(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Re
 
 async def follow_redirects(conn: asyncpg.Connection, customer_id: str, *, max_hops: int = 20) -> str | None:
     """The active customer an id stands for now (itself, or the survivor of merges); None if unknown."""
-    current = customer_id
-    for _ in range(max_hops):
-        row = await conn.fetchrow("SELECT status, merged_into FROM customers WHERE customer_id = $1", current)
-        if row is None:
-            return None
-        if row["status"] != "merged" or row["merged_into"] is None:
-            return current
-        current = row["merged_into"]
-    return None
+    return (await follow_one(customer_id, functools.partial(merged_into, conn), max_hops=max_hops)).found
+
+
+async def merged_into(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str | None]:
+    """Where each known customer redirects: its survivor if merged, else None."""
+    rows = await conn.fetch(
+        "SELECT customer_id, status, merged_into FROM customers WHERE customer_id = ANY($1::text[])", list(ids)
+    )
+    return {r["customer_id"]: (r["merged_into"] or None) if r["status"] == "merged" else None for r in rows}
 
 
 # --- companies --------------------------------------------------------------------------------

@@ -40,13 +40,11 @@ from asyncpg.transaction import Transaction
 from services.kit.contracts.bookings import ClearableField
 from services.kit.db import connection
 from services.kit.outbox import enqueue_many
-from services.profile.adapters import repository as repo
-from services.profile.domain import matching
-from services.profile.domain.model import SourceRecord
-from services.profile.domain.restating import restate_all
-from services.profile.service_layer import resolver
+from services.profile.domain.resolution import Incoming, Outcome, ProfileConfig
 from services.profile.service_layer.handlers import incoming_from_traveller, no_cyclic_gc
-from services.profile.service_layer.resolver import Incoming, Outcome, ProfileConfig, SourceKey, resolve_batch
+from services.profile.service_layer.planning import Carry, Plan, carry_of, plan_locked
+from services.profile.service_layer.resolver import resolve_batch
+from services.profile.service_layer.writing import count_new_names, write
 
 Format = Literal["csv", "jsonl"]
 TRAVELLER_FIELDS = (
@@ -72,7 +70,6 @@ _RECORD_KEY_COLUMNS = "source_records (source_system, source_id, customer_id)"
 IMPORT_GATE = 0x1E_0000_0000
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _T = TypeVar("_T")
-_DECIDE_SLICE = 50  # records decided between two turns of the event loop
 
 
 class RowError(ValueError):
@@ -411,7 +408,7 @@ def _count(summary: ImportSummary, outcomes: list[Outcome]) -> None:
 # keys, reviews, golden records, events). Chunk N+1 is read and decided on a second
 # connection while chunk N writes; N+1 writes only after N has committed, so whatever it
 # reads back in its write phase (existing customers, companies, stored features) includes N.
-# What N+1 cannot see in its read phase, N's records, comes from memory (`_Carry`): N's
+# What N+1 cannot see in its read phase, N's records, comes from memory (`planning.Carry`): N's
 # source links, and N's records merged into the stored candidates as the database would
 # return them after N's commit (each key's records in index order, at most `per_key`).
 # Decisions are the same as chunk by chunk.
@@ -421,7 +418,7 @@ def _count(summary: ImportSummary, outcomes: list[Outcome]) -> None:
 # so still excludes each of them: from its locks on, a batch sharing a bucket with N or N+1
 # runs entirely before or after it, and between N and N+1 only if it came before N+1's locks,
 # in which case N+1 reads what it wrote. (Such a batch reads and decides before its locks,
-# then checks its read under them: see `resolver.resolve_batch`. What N wrote meanwhile it
+# then checks its read under them: see `planning.plan`. What N wrote meanwhile it
 # finds there.) Only one import at a time may overlap (`IMPORT_GATE`, a
 # session lock): two overlapping imports would not exclude each other.
 # No deadlock: N's write phase never waits for N+1 (N+1 holds only shared advisory locks,
@@ -430,16 +427,6 @@ def _count(summary: ImportSummary, outcomes: list[Outcome]) -> None:
 # itself waits for N), which N's commit resolves. Advisory locks are taken in sorted order
 # by every batch, before any row lock but those of its own new idempotency rows, so waits
 # among them are ordered.
-
-
-@dataclass
-class _Carry:
-    """What a decided chunk hands the next one while its own transaction still writes."""
-
-    links: dict[SourceKey, str]
-    records: dict[SourceKey, tuple[str, matching.MatchFeatures]]
-    by_key: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]
-    statements: dict[SourceKey, SourceRecord]  # each record as restated by the chunk (its last occurrence)
 
 
 @dataclass
@@ -453,29 +440,9 @@ class _Planned:
     """A chunk decided in memory; its transaction is open and holds its identity locks (shared)."""
 
     chunk: _Chunk
-    items: list[Incoming]  # the chunk's items with their records restated
-    features: list[matching.MatchFeatures]
-    keys: list[list[str]]
-    decisions: list[resolver._Decision]
-    linked: list[SourceKey]
+    plan: Plan
     conn: asyncpg.Connection
     tx: Transaction
-
-    def carry(self) -> _Carry:
-        first: dict[SourceKey, int] = {}
-        last: dict[SourceKey, int] = {}
-        for i, it in enumerate(self.items):
-            first.setdefault(it.record.key, i)
-            last[it.record.key] = i
-        # Stored as the write phase stores them: the customer of the first, features of the last.
-        links = {key: self.decisions[i].customer_id for key, i in first.items()}
-        records: dict[SourceKey, tuple[str, matching.MatchFeatures]] = {}
-        by_key: dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]] = {}
-        for key, i in last.items():
-            records[key] = (links[key], self.features[i])
-            for k in self.keys[i]:
-                by_key.setdefault(k, []).append((key, links[key], self.features[i]))
-        return _Carry(links, records, by_key, {key: self.items[i].record for key, i in last.items()})
 
 
 async def _rollback(tx: Transaction) -> None:
@@ -483,100 +450,21 @@ async def _rollback(tx: Transaction) -> None:
         await tx.rollback()
 
 
-async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, carry: _Carry | None) -> _Planned:
+async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, carry: Carry | None) -> _Planned:
     """The read phase: locks, links, frequencies, candidates and decisions (the transaction stays open)."""
-    items = chunk.items
-    features = [it.features or it.record.features() for it in items]
-    keys = [matching.blocking_keys(f) for f in features]
-    record_keys = [it.record.key for it in items]
-    carried = carry.links if carry else {}
     if not chunk.counted:
         # The new records' name parts are counted in a statement of their own, before the chunk's
-        # transaction: inside it they would hold the shared frequency rows until commit and
-        # stall the next chunk's read phase. Read again under the locks below.
-        known = await repo.existing_links(conn, record_keys)
-        await repo.count_names(conn, resolver.new_name_tokens(items, features, {**known, **carried}))
+        # transaction (see `count_new_names`); read again under the locks.
+        await count_new_names(conn, chunk.items, carried=carry.links if carry else {})
         chunk.counted = True
     tx = conn.transaction()
     await tx.start()
     try:
-        await repo.lock_identities(conn, resolver.identity_keys(items, keys), shared=True)
-        sources = await repo.stored_sources(conn, record_keys)
-        links = {**{key: s.customer_id for key, s in sources.items()}, **carried}
-        # Records seen before are restated over their earlier statements (the carried chunk's
-        # from memory: it may not have committed yet).
-        statements = {key: s.record for key, s in sources.items()} | (carry.statements if carry else {})
-        restated = restate_all([it.record for it in items], statements)
-        if any(r is not it.record for r, it in zip(restated, items, strict=True)):
-            items = [
-                it if r is it.record else dataclasses.replace(it, record=r, features=None)
-                for r, it in zip(restated, items, strict=True)
-            ]
-            features = [it.features or it.record.features() for it in items]
-            keys = [matching.blocking_keys(f) for f in features]
-        freq = await repo.name_frequencies(
-            conn,
-            [t for f in features for t in resolver.name_tokens(f)],
-            min_records=config.frequency_min_records,
-            pending=carry.records.keys() if carry else (),
-        )
-        lookup_keys = resolver.candidate_keys(items, keys, links)
-        stored = await _candidates(conn, lookup_keys, config, carry)
-        decisions = []
-        for decision in resolver.decide_all(items, features, keys, links, stored, config, freq):
-            decisions.append(decision)
-            if len(decisions) % _DECIDE_SLICE == 0:
-                # Deciding is the longest stretch of Python here: let the previous chunk's write
-                # phase send its next statement, so the database is not idle meanwhile.
-                await asyncio.sleep(0)
+        planned = await plan_locked(conn, chunk.items, config=config, carry=carry)
     except BaseException:
         await _rollback(tx)
         raise
-    linked = [key for key in dict.fromkeys(record_keys) if key in links]
-    return _Planned(chunk, items, features, keys, decisions, linked, conn, tx)
-
-
-async def _candidates(
-    conn: asyncpg.Connection, lookup_keys: list[str], config: ProfileConfig, carry: _Carry | None
-) -> dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]:
-    """Stored candidates as they are once the carried chunk has committed, whether or not it has."""
-    per_key = config.candidates_per_key
-    stored = await repo.candidates(conn, lookup_keys, per_key=per_key)
-    if carry is None:
-        return stored
-    weak = max(1, per_key // 2)  # repo.candidates' limit for weak keys
-    limits = {k: weak if matching.is_weak_key(k) else per_key for k in lookup_keys}
-    # The carried chunk's records are dropped from what was read (present if it has committed
-    # already, or older versions of records it rewrites) and merged back in. A key that lost
-    # rows of a full result is read again with that many more, until none is short.
-    extra: dict[str, int] = {}
-    while True:
-        short = {}
-        for k, rows in stored.items():
-            if len(rows) >= limits[k] + extra.get(k, 0):
-                dropped = sum(1 for r in rows if r[0] in carry.records)
-                if dropped > extra.get(k, 0):
-                    short[k] = dropped
-        if not short:
-            break
-        extra.update(short)
-        stored.update(await repo.candidates(conn, list(short), per_key=per_key, extra=short))
-    for k in lookup_keys:
-        rows = stored.get(k, [])
-        added = carry.by_key.get(k)
-        if not added and not any(r[0] in carry.records for r in rows):
-            continue
-        rows = [r for r in rows if r[0] not in carry.records]
-        if added:
-            # The index's order, (source_system, source_id): code point order under the clusters'
-            # C.UTF-8 collation (deploy/local/postgres.sh, docker-compose.yml).
-            rows = sorted(rows + added, key=lambda r: r[0])
-        rows = rows[: limits[k]]
-        if rows:
-            stored[k] = rows
-        else:
-            stored.pop(k, None)
-    return stored
+    return _Planned(chunk, planned, conn, tx)
 
 
 class _Overlap:
@@ -616,7 +504,7 @@ class _Overlap:
         started = time.perf_counter()
         written, planned = await asyncio.gather(
             self._timed("write", self._write(prev)),
-            self._timed("read", _plan(conn, chunk, self._config, prev.carry())),
+            self._timed("read", _plan(conn, chunk, self._config, carry_of(prev.plan))),
             return_exceptions=True,
         )
         self._summary.step_seconds["steps"] += time.perf_counter() - started
@@ -657,16 +545,7 @@ class _Overlap:
     async def _write(self, planned: _Planned) -> list[Outcome]:
         """The write phase, then commit; rolls back on failure."""
         try:
-            outcomes, outgoing = await resolver.write_batch(
-                planned.conn,
-                planned.items,
-                planned.features,
-                planned.keys,
-                planned.decisions,
-                config=self._config,
-                now=datetime.now(UTC),
-                linked=planned.linked,
-            )
+            outcomes, outgoing = await write(planned.conn, planned.plan, config=self._config, now=datetime.now(UTC))
             await enqueue_many(planned.conn, outgoing)
             await planned.tx.commit()
         except BaseException:

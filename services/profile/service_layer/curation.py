@@ -22,16 +22,10 @@ from services.profile.adapters import reviews
 from services.profile.domain.corrections import InvalidCorrectionError, normalize_correction
 from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
 from services.profile.domain.model import GOLDEN_FIELDS
+from services.profile.domain.resolution import ProfileConfig, new_customer_id
 from services.profile.service_layer.deliverability import clear_mark
-from services.profile.service_layer.resolver import (
-    CUSTOMER_EVENTS_TOPIC,
-    CUSTOMERS_TOPIC,
-    PRODUCER,
-    Outgoing,
-    ProfileConfig,
-    new_customer_id,
-    refresh_customers,
-)
+from services.profile.service_layer.events import CUSTOMER_EVENTS_TOPIC, CUSTOMERS_TOPIC, PRODUCER, Outgoing
+from services.profile.service_layer.recompute import refresh_customers
 
 __all__ = [
     "CurationError",
@@ -136,8 +130,8 @@ async def _set_corrections(conn: asyncpg.Connection, customer_id: str, correctio
         seen.add(c["field"])
         await conn.execute(
             # A correction to no value is stored as JSON null (a Python None would bind as SQL NULL).
-        "INSERT INTO corrections (customer_id, field, value, actor, at)"
-        " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)",
+            "INSERT INTO corrections (customer_id, field, value, actor, at)"
+            " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)",
             customer_id,
             c["field"],
             c["value"],

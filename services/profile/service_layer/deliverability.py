@@ -19,7 +19,8 @@ from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import repository as repo
 from services.profile.domain.deliverability import address_failed
-from services.profile.service_layer.resolver import ProfileConfig, refresh_customers
+from services.profile.domain.resolution import ProfileConfig
+from services.profile.service_layer.recompute import refresh_customers
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,7 @@ async def clear_mark(conn: asyncpg.Connection, *, customer_id: str, email: str, 
     return True
 
 
-async def clear_undeliverable(
-    conn: asyncpg.Connection, *, customer_id: str, actor: str, config: ProfileConfig
-) -> None:
+async def clear_undeliverable(conn: asyncpg.Connection, *, customer_id: str, actor: str, config: ProfileConfig) -> None:
     """An agent says the customer's email address receives mail again (e.g. the traveller confirmed it).
 
     Raises NotMarkedError when the address is not marked; the caller has resolved and row-locked the customer.

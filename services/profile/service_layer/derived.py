@@ -1,20 +1,19 @@
-"""Golden-record fields beyond survivorship: business contacts, the home time zone, the search document.
+"""Golden-record fields beyond survivorship: business contacts and the home time zone (the search
+document is `domain/golden.py`'s).
 
-Computed where golden records are (resolver._recompute), after survivorship and the company:
+Computed where golden records are (recompute._recompute), after survivorship and the company:
 each may need a fact about the customer's company, read only for the customers that need it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 import asyncpg
 
 from services.profile.adapters import repository as repo
 from services.profile.domain.contacts import distinct_emails, with_business_contacts
 from services.profile.domain.model import FieldValue, StoredRecord
-from services.profile.domain.search import document
 from services.profile.domain.timezones import HOME_TIME_ZONE, home_time_zone
 
 
@@ -62,10 +61,3 @@ async def home_time_zones(
         zone = home_time_zone(golden, company_country=countries.get(company_for[cid] or ""), company_source=basis)
         if zone is not None:
             golden[HOME_TIME_ZONE] = zone
-
-
-def search_document(
-    records: Sequence[tuple[StoredRecord, int]], golden: Mapping[str, Any], company_name: str | None
-) -> str:
-    """A customer's search document: its records' and golden record's names, and its company."""
-    return document([*(r.fields for r, _ in records), golden], [company_name])

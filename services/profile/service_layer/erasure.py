@@ -27,7 +27,8 @@ from services.profile.adapters import shredding
 from services.profile.adapters.shredding import shred_subjects
 from services.profile.domain import erasure as rules
 from services.profile.domain.matching import MatchFeatures, blocking_keys
-from services.profile.service_layer.resolver import CUSTOMERS_TOPIC, PRODUCER, name_tokens
+from services.profile.domain.resolution import name_tokens
+from services.profile.service_layer.events import CUSTOMERS_TOPIC, PRODUCER
 
 log = logging.getLogger(__name__)
 

@@ -28,19 +28,15 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.outbox import enqueue_many
 from services.profile.domain.companies import company_key
 from services.profile.domain.model import source_record_from_traveller
+from services.profile.domain.resolution import BookingInput, CompanyInput, Incoming, Outcome, ProfileConfig
 from services.profile.service_layer.deliverability import handle_delivery_failed
-from services.profile.service_layer.resolver import (
+from services.profile.service_layer.events import (
     CUSTOMER_EVENTS_TOPIC,
     CUSTOMERS_TOPIC,
     PRODUCER,
     RESOLVED_BOOKINGS_TOPIC,
-    BookingInput,
-    CompanyInput,
-    Incoming,
-    Outcome,
-    ProfileConfig,
-    resolve_batch,
 )
+from services.profile.service_layer.resolver import resolve_batch
 
 __all__ = [
     "CUSTOMERS_TOPIC",

@@ -15,12 +15,11 @@ from typing import Any
 import asyncpg
 
 from services.kit.contracts.value import AccountManagerV1
+from services.kit.redirects import MAX_REDIRECTS, follow_redirects
 from services.value.adapters.repository import Subject, fact_from_row
 from services.value.domain.bookings import BookingFact
 from services.value.domain.money import Rate
 from services.value.domain.tiers import Tier
-
-MAX_REDIRECTS = 10  # as the kit's view follows them
 
 
 async def lock(conn: asyncpg.Connection, subject: Subject, ids: Sequence[str]) -> None:
@@ -101,28 +100,19 @@ async def view_customers(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[s
     """For each id the shared customer view knows: its current id (merges followed) and golden record.
 
     One read per hop for all ids, as `services.kit.view.lookup` does for one."""
-    pending = {i: i for i in ids}  # asked id -> where its chain is now
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for _ in range(MAX_REDIRECTS):
-        if not pending:
-            break
+    snapshots: dict[str, dict[str, Any]] = {}
+
+    async def read(wanted: list[str]) -> dict[str, str | None]:
         rows = await conn.fetch(
             "SELECT customer_id, snapshot, redirect_to FROM customer_view"
             " WHERE kind = 'customer' AND customer_id = ANY($1::text[])",
-            sorted(set(pending.values())),
+            wanted,
         )
-        by_id = {r["customer_id"]: r for r in rows}
-        moved: dict[str, str] = {}
-        for asked, at in pending.items():
-            r = by_id.get(at)
-            if r is None:
-                continue  # unknown to the view
-            if r["redirect_to"] is not None:
-                moved[asked] = r["redirect_to"]
-            else:
-                found[asked] = (at, r["snapshot"] or {})
-        pending = moved
-    return found
+        snapshots.update((r["customer_id"], r["snapshot"] or {}) for r in rows)
+        return {r["customer_id"]: r["redirect_to"] for r in rows}
+
+    followed = await follow_redirects(ids, read, max_hops=MAX_REDIRECTS)
+    return {asked: (at, snapshots[at]) for asked, f in followed.items() if (at := f.found) is not None}
 
 
 @dataclass(frozen=True)
