@@ -47,7 +47,7 @@ class LabelledSet:
 def _febrl_rows(frame: Any, system: str) -> list[dict[str, Any]]:
     rows = []
     for rec_id, r in frame.iterrows():
-        value = {k: (str(v).strip() if v == v and v is not None and str(v).strip() else None) for k, v in r.items()}
+        value = {k: (str(v).strip() or None) if isinstance(v, str) else None for k, v in r.items()}
         dob = value["date_of_birth"]
         line = " ".join(x for x in (value["street_number"], value["address_1"], value["address_2"]) if x)
         row = {

@@ -181,7 +181,7 @@ class Generator:
 
     def _address(self, locale: str) -> Address:
         fake = self.fakers[locale]
-        country = dict((lc, c) for lc, c, _ in self.model.locales)[locale]
+        country = {lc: c for lc, c, _ in self.model.locales}[locale]
         return Address(fake.street_name(), fake.building_number(), fake.postcode(), fake.city(), country)
 
     def _phone(self, country: str) -> str:
@@ -194,7 +194,8 @@ class Generator:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def _mail(self, given: str, family: str, domain: str) -> str:
-        local = f"{_ascii(given)}.{_ascii(family)}" if self.rng.random() < 0.7 else f"{_ascii(given)[:1]}{_ascii(family)}"
+        first, last = _ascii(given), _ascii(family)
+        local = f"{first}.{last}" if self.rng.random() < 0.7 else f"{first[:1]}{last}"
         candidate, k = f"{local}@{domain}", 1
         while candidate in self.taken:
             k += 1
@@ -273,8 +274,10 @@ class Generator:
             return changed
 
         if duplicate:
+            script = _same
             if p.locale == "zh_CN" and rng.random() < m.pinyin:
-                given, family = "".join(lazy_pinyin(given)).capitalize(), "".join(lazy_pinyin(family)).capitalize()
+                script = _pinyin
+                given, family = _pinyin(given), _pinyin(family)
                 labels.append("pinyin")
             for kind in ("keyboard_typo", "doubled_letter", "ocr", "phonetic"):
                 fn = getattr(corrupt, kind)
@@ -284,9 +287,9 @@ class Generator:
                     family = corrupt_with(kind, fn, rng, family)
             given = corrupt_with("nickname", corrupt.nickname, rng, given)
             if p.gender == "F" and rng.random() < 0.5:
-                family = corrupt_with("replaced_name", lambda _: self.fakers[p.locale].last_name(), family)
+                family = corrupt_with("replaced_name", lambda _: script(self.fakers[p.locale].last_name()), family)
             else:
-                given = corrupt_with("replaced_name", lambda _: p.middle, given)
+                given = corrupt_with("replaced_name", lambda _: script(p.middle), given)
             given = corrupt_with("honorific", corrupt.honorific, rng, given)
             given, family = corrupt_with("swapped_names", lambda gf: (gf[1], gf[0]), (given, family))
             if "dob" in present:
@@ -347,6 +350,14 @@ class Generator:
         return self.rng.choices([s for s, _ in systems], weights=[w for _, w in systems])[0]
 
 
+def _pinyin(text: str) -> str:
+    return "".join(lazy_pinyin(text)).capitalize()
+
+
+def _same(text: str) -> str:
+    return text
+
+
 def _ascii(text: str) -> str:
     if any("\u4e00" <= ch <= "\u9fff" for ch in text):
         return "".join(lazy_pinyin(text))
@@ -377,8 +388,7 @@ def generate(records: int, *, seed: int = 11, model: Model = MODEL) -> TravelSet
                 people.append(other)
         for p in people:
             extra = rng.choices(range(len(model.duplicates)), weights=model.duplicates)[0]
-            for k in range(extra + 1):
-                rows.append(gen.record(p, gen.system(), "", duplicate=k > 0))
+            rows.extend(gen.record(p, gen.system(), "", duplicate=k > 0) for k in range(extra + 1))
     rng.shuffle(rows)
     for n, row in enumerate(rows):
         row["record_id"] = f"R{n:07d}"  # opaque: no system may learn the entity from it
