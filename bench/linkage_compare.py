@@ -69,7 +69,8 @@ def run(data: LabelledSet, field_set: str, systems: list[str]) -> dict[str, Any]
     if "splink" in systems:
         from bench import linkage_splink
 
-        result["splink"] = score(data, linkage_splink.run(data, columns), columns)
+        out = linkage_splink.run(data, columns)
+        result["splink"] = score(data, out, columns) | {"em_failed": out["em_failed"]}
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
 

@@ -7,7 +7,7 @@ Modelled on the synthetic-data corruption model of FEBRL's generator and its suc
 P. Christen and D. Vatsalan, "Flexible and extensible generation and corruption of personal data",
 CIKM 2013): clean original records are drawn first, then 0 to many duplicates per entity, each
 passed through independent corruption functions (keyboard and OCR typos, phonetic variants,
-missing and swapped fields, date typos, replaced names). It shares no code or parameter with
+missing and swapped fields, date typos, replaced names, moved homes). It shares no code or parameter with
 `bench/profile_datagen.py`, on which the profile service's defaults were tuned. Every parameter
 is in `MODEL` below; the corruption tables are in `bench/linkage_corrupt.py`.
 
@@ -35,7 +35,7 @@ import json
 import random
 import string
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,8 @@ class Model:
     missing_email: float = 0.20
     different_email: float = 0.12
     missing_phone: float = 0.20
+    moved: float = 0.08  # a duplicate holds another home address (same country)
+    address_typo: float = 0.10  # one keyboard typo in the street name
     pinyin: float = 0.6  # a Chinese traveller's duplicate written in pinyin instead of characters
     companies: int = 300  # size of the employer pool
 
@@ -262,6 +264,7 @@ class Generator:
         given, family, dob = p.given, p.family, p.dob
         email: str | None = p.email if system in ("hr", "expense") or rng.random() < 0.5 else p.secondary_emails[0]
         phone: str | None = p.phone
+        home = p.home
         date_format = m.date_formats[system]
 
         def corrupt_with(name: str, apply: Any, *args: Any) -> Any:
@@ -304,6 +307,11 @@ class Generator:
                     )
             if "phone" in present:
                 phone = corrupt_with("missing_phone", lambda _: None, phone)
+            if "home" in present:
+                home = corrupt_with("moved", lambda _: self._address(p.locale), home)
+                home = corrupt_with(
+                    "address_typo", lambda h: replace(h, street=corrupt.keyboard_typo(rng, h.street)), home
+                )
         row: dict[str, Any] = {
             "record_id": record_id,
             "entity_id": p.entity_id,
@@ -337,9 +345,9 @@ class Generator:
             row["company_name"] = p.company.name
             row["company_domain"] = p.company.domain
         if "home" in present:
-            row["home_address"] = p.home.as_json()
-            row["home_address_line"] = p.home.line()
-            row["address_country"] = p.home.country
+            row["home_address"] = home.as_json()
+            row["home_address_line"] = home.line()
+            row["address_country"] = home.country
         if "business" in present:
             row["business_address"] = p.company.office.as_json()
             row["business_address_line"] = p.company.office.line()
