@@ -77,7 +77,7 @@ def test_generated_records_are_labelled_and_travel_shaped() -> None:
     assert {r["system"] for r in records} == {s for s, _ in MODEL.systems}
     known = {"pinyin", "keyboard_typo", "doubled_letter", "ocr", "phonetic", "nickname", "replaced_name",
              "honorific", "swapped_names", "date_typo", "day_month_swap", "two_digit_year", "missing_email",
-             "different_email", "missing_phone"}  # fmt: skip
+             "different_email", "missing_phone", "moved", "address_typo"}  # fmt: skip
     assert {c for r in records for c in r["corruptions"]} <= known
     entities = {r["entity_id"] for r in records}
     assert {kind for _, _, kind in data.relations} == {"twin", "parent_child", "namesake"}
