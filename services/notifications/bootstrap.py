@@ -55,6 +55,7 @@ def dispatch_config(s: NotificationsSettings) -> DispatchConfig:
         lease_seconds=s.dispatch_lease_seconds,
         brand_name=s.brand_name,
         sms_max_segments=s.sms_max_segments,
+        digest_window_seconds=s.digest_window_seconds,
     )
 
 

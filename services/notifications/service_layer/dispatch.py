@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,11 +40,13 @@ from services.kit.supervision import Worker
 from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
 from services.notifications.adapters import channel_store, itineraries
+from services.notifications.adapters import digests as digest_store
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
 from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
 from services.notifications.adapters.sms import SmsSender, TextMessage
 from services.notifications.domain.channels import sms_text
+from services.notifications.domain.digest import DIGEST, DigestItem
 from services.notifications.domain.itinerary import marks_of
 from services.notifications.domain.messages import MessageRenderer, RenderedMessage, RenderError
 from services.notifications.domain.model import (
@@ -61,7 +64,7 @@ from services.notifications.domain.model import (
     decide,
     effective_quiet_hours,
 )
-from services.notifications.service_layer import links
+from services.notifications.service_layer import digests, links
 from services.notifications.service_layer.reports import DeliveryReport, delivery_report
 from services.notifications.service_layer.webhooks import owe_posts
 
@@ -86,6 +89,7 @@ class DispatchConfig:
     stop_grace_seconds: float = 20.0  # a stopping dispatcher waits this long for sends under way
     brand_name: str = "Itinera Travel"  # starts every text message
     sms_max_segments: int = 2  # a text longer than this many parts is cut (see `sms_text`)
+    digest_window_seconds: float = 0.0  # > 0: non-urgent messages wait this long to go out as one digest
 
 
 # Drops that say why no channel could carry the message (kept as its channel note).
@@ -117,6 +121,10 @@ class _Outcome:
     note: str | None = None  # the channel decision in words
     also: tuple[Channel, ...] = ()  # further channels the message goes on
     provider_id: str | None = None  # the SMS provider's id of a sent text
+    language_note: str | None = None  # where the language came from
+    join_digest: bool = False  # the message waits in its traveller's digest
+    items: tuple[DigestItem, ...] = ()  # a digest: the items this outcome is theirs too
+    release: tuple[DigestItem, ...] = ()  # a digest: items that go on their own instead
 
 
 class Dispatcher:
@@ -263,6 +271,15 @@ class Dispatcher:
 
     async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
         d = claimed.delivery
+        items: tuple[DigestItem, ...] = ()
+        release: tuple[DigestItem, ...] = ()
+        if d.template == DIGEST:
+            async with repo.connect(self._pool) as conn:
+                composition = await digests.closing(conn, d.delivery_id, now=self._clock())
+            items, release = composition.combined, composition.release
+            if not items:  # none or one left: each goes as itself, the digest ends without a message
+                reason = "window closed with fewer than two messages: each goes on its own"
+                return _Outcome(Drop("suppressed", reason, permanent=False, code="cancelled"), release=release)
         async with repo.connect(self._pool) as conn:
             view = await lookup_kinds(conn, d.customer_id, ("customer", "preferences"))
             entry, stated = view["customer"], view["preferences"]
@@ -286,18 +303,25 @@ class Dispatcher:
             itinerary=[mark for segments in trips for mark in marks_of(segments)],
             available=self._available,
         )
+        if digests.joins_digest(d, decision, window_seconds=self._config.digest_window_seconds):
+            return _Outcome(decision, recipient=recipient, join_digest=True)
         if isinstance(decision, Drop) and decision.code in _NO_CHANNEL:
-            return _Outcome(decision, recipient=recipient, note=decision.reason)
+            return _Outcome(decision, recipient=recipient, note=decision.reason, items=items, release=release)
         if not isinstance(decision, Send):
-            return _Outcome(decision, recipient=recipient)
+            return _Outcome(decision, recipient=recipient, items=items, release=release)
         try:
-            context = links.opened(claimed.context)  # the links' credentials, in clear only for the message
-            rendered = self._renderer.render(
-                template=d.template, language=decision.language, context=context, recipient=decision.recipient
-            )
+            if d.template == DIGEST:
+                digest = digests.render(self._renderer, items, decision)
+                rendered, items, release = digest.message, digest.items, (*release, *digest.unrenderable)
+            else:
+                context = links.opened(claimed.context)  # the links' credentials, in clear only for the message
+                rendered = self._renderer.render(
+                    template=d.template, language=decision.language, context=context, recipient=decision.recipient,
+                    where=decision.where,
+                )  # fmt: skip
         except (RenderError, SealError) as exc:
             dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
-            return _Outcome(dropped, recipient=recipient, **_chosen(decision))
+            return _Outcome(dropped, recipient=recipient, items=items, release=release, **_chosen(decision))
         started = time.perf_counter()
         provider_id: str | None = None
         try:
@@ -318,6 +342,8 @@ class Dispatcher:
                 recipient=recipient,
                 address=decision.address,
                 error=str(exc),
+                items=items,
+                release=release,
                 **_chosen(decision),
             )
         finally:
@@ -331,6 +357,9 @@ class Dispatcher:
             subject=rendered.subject,
             sent_at=self._clock(),
             provider_id=provider_id,
+            language_note=decision.language_note,
+            items=items,
+            release=release,
             **_chosen(decision),
         )
 
@@ -362,6 +391,9 @@ class Dispatcher:
         decision = outcome.decision
         resolved_id = outcome.recipient.customer_id if outcome.recipient is not None else None
         customer_id = resolved_id or d.customer_id
+        if outcome.join_digest:
+            await self._join_digest(claimed)
+            return
         async with repo.connect(self._pool) as conn, conn.transaction():
             if isinstance(decision, Send):
                 assert outcome.sent_at is not None
@@ -374,6 +406,7 @@ class Dispatcher:
                     language=outcome.language or "en",
                     subject=outcome.subject or "",
                     sent_at=outcome.sent_at,
+                    language_note=outcome.language_note,
                 )
                 at = outcome.sent_at
             elif isinstance(decision, Defer):
@@ -411,16 +444,27 @@ class Dispatcher:
             )
             if held:
                 await self._record_channel(conn, claimed, outcome)
-            if held and payload is not None:
-                envelope = self._envelope(payload, customer_id, claimed)
+            reports = [(d.delivery_id, claimed.cause_event_id, payload)] if payload is not None else []
+            if held and d.template == DIGEST:
+                # The digest itself was caused by nothing: each item it carried reports for its own cause.
+                await digest_store.release(conn, d.delivery_id, [i.delivery_id for i in outcome.release])
+                carried = await digests.record_items(
+                    conn, digest_id=d.delivery_id, items=outcome.items, decision=decision, customer_id=customer_id,
+                    at=at, channel=outcome.channel, address=outcome.address, language=outcome.language,
+                    language_note=outcome.language_note,
+                )  # fmt: skip
+                reports = [(i.delivery_id, uuid.UUID(i.cause_event_id), report) for i, report in carried]
+            for delivery_id, cause_event_id, report in reports if held else []:
+                envelope = self._envelope(report, customer_id, claimed).model_copy(
+                    update={"causation_id": cause_event_id}
+                )
                 await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=envelope)
                 if not isinstance(decision, Defer):
                     company_id = outcome.recipient.company_id if outcome.recipient is not None else None
-                    body = envelope.model_dump(mode="json")
                     await owe_posts(
                         conn,
-                        envelope=body,
-                        delivery_id=d.delivery_id,
+                        envelope=envelope.model_dump(mode="json"),
+                        delivery_id=delivery_id,
                         customer_id=customer_id,
                         company_id=company_id,
                         purpose=d.purpose,
@@ -429,6 +473,18 @@ class Dispatcher:
             log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
             return
         self._count(claimed, outcome)
+
+    async def _join_digest(self, claimed: repo.ClaimedDelivery) -> None:
+        """The message waits in its traveller's digest (opened now if none is open)."""
+        d = claimed.delivery
+        async with repo.connect(self._pool) as conn, conn.transaction():
+            held = await digests.join(
+                conn, d, token=claimed.token, correlation_id=str(claimed.correlation_id),
+                window_seconds=self._config.digest_window_seconds,
+            )  # fmt: skip
+        if held:
+            DELIVERIES.labels(d.channel, d.template, "digested").inc()
+            log.info("%s %s waits in the digest of %s", d.template, d.delivery_id, d.customer_id)
 
     @staticmethod
     async def _record_channel(conn: asyncpg.Connection, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
