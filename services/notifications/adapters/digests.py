@@ -85,12 +85,12 @@ async def items_of(conn: asyncpg.Connection, digest_id: str) -> list[DigestItem]
 
 
 async def release(conn: asyncpg.Connection, digest_id: str, item_ids: Sequence[str]) -> int:
-    """Let items out of a digest, due now, to be decided as messages of their own."""
+    """Let items out of a digest, due now, to be decided as messages of their own (never to wait in one again)."""
     if not item_ids:
         return 0
     status = await conn.execute(
         """
-        UPDATE deliveries SET digest_id = NULL, hold_reason = NULL, next_attempt_at = now(), updated_at = now()
+        UPDATE deliveries SET hold_reason = NULL, next_attempt_at = now(), updated_at = now()
          WHERE digest_id = $1 AND delivery_id = ANY($2::text[]) AND status = 'pending' AND hold_reason = $3
         """,
         digest_id,

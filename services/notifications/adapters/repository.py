@@ -110,7 +110,8 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
           FROM due
          WHERE d.delivery_id = due.delivery_id
         RETURNING d.delivery_id, d.customer_id, d.channel, d.template, d.purpose, d.created_at, d.attempts,
-                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at, d.leg
+                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at, d.leg,
+                  d.digest_id
         """,
         limit,
         token,
@@ -131,6 +132,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                 expires_at=r["expires_at"],
                 send_now=r["send_now_at"] is not None,
                 leg=r["leg"],
+                digest_id=r["digest_id"],
             ),
             token=token,
             context=r["context"],

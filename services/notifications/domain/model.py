@@ -114,6 +114,7 @@ class PendingDelivery:
     # PRIMARY: the message itself, its channel chosen when it is sent; else the extra channel
     # (`channel`) a disruption also goes on.
     leg: str = "primary"
+    digest_id: str | None = None  # the digest window it waited in (let out of it: it goes on its own)
 
 
 @dataclass(frozen=True)

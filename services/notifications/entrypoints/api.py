@@ -85,7 +85,9 @@ class DeliveryPublic(BaseModel):
     template: str
     purpose: str
     status: str
-    hold_reason: str | None = Field(description="Why a pending delivery waits: waiting_for_contact, quiet_hours, retry")
+    hold_reason: str | None = Field(
+        description="Why a pending delivery waits: waiting_for_contact, quiet_hours, retry, digest, digest_window"
+    )
     attempts: int
     next_attempt_at: datetime | None
     expires_at: datetime | None
@@ -107,6 +109,12 @@ class DeliveryPublic(BaseModel):
         default="primary", description="primary: the message; else the extra channel a disruption also went on"
     )
     channel_note: str | None = Field(default=None, description="Why this channel (and why not the others)")
+    digest_id: str | None = Field(
+        default=None,
+        description="The digest this message waits in (hold_reason `digest`) or went out in; a digest's own"
+        " delivery has template `digest` and is held as `digest_window` until its window closes",
+    )
+    language_note: str | None = Field(default=None, description="The language written in and where it came from")
 
 
 class DeliveryPage(BaseModel):

@@ -33,7 +33,9 @@ def joins_digest(d: PendingDelivery, decision: Decision, *, window_seconds: floa
     Only a message that would go (or wait for quiet hours, which the digest keeps too) and can
     wait: non-urgent, its primary leg, not released by an agent, with digests switched on.
     """
-    if window_seconds <= 0 or d.send_now or d.leg != PRIMARY or not digestible(d.template, d.purpose):
+    if d.digest_id is not None or window_seconds <= 0 or d.send_now or d.leg != PRIMARY:
+        return False
+    if not digestible(d.template, d.purpose):
         return False
     return isinstance(decision, Send) or (isinstance(decision, Defer) and decision.reason == QUIET_HOURS)
 
