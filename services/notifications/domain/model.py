@@ -278,6 +278,7 @@ class Send:
     language: str
     channel: Channel = "email"
     also: tuple[Channel, ...] = ()  # further channels the message goes on (deliveries of their own)
+    fallbacks: tuple[Channel, ...] = ()  # the next usable channels, tried only if sending on `channel` fails for good
     note: str = field(default="", compare=False)  # the channel decision in words (for people, not for equality)
     language_note: str = field(default="", compare=False)  # where the language came from (`zh (profile)`)
     where: Whereabouts | None = field(default=None, compare=False)  # the traveller's zone over time, for times
@@ -376,6 +377,7 @@ def decide(
         language.language,
         channel=choice.channels[0],
         also=choice.channels[1:],
+        fallbacks=choice.fallbacks if primary else (),
         note=choice.note,
         language_note=language.note,
         where=where_is(recipient, preferences, itinerary),

@@ -336,6 +336,12 @@ class Dispatcher:
                 now=self._clock(),
                 recipient_refused=exc.recipient_refused,
             )
+            chosen = _chosen(decision)
+            if isinstance(failed, Drop) and decision.fallbacks and d.template != DIGEST:
+                # Failed for good on this channel: the message goes on the traveller's next one instead.
+                fallback = decision.fallbacks[0]
+                chosen["also"] = (fallback,)
+                chosen["note"] = f"{decision.note}; {decision.channel} failed, trying {fallback}"
             return _Outcome(
                 failed,
                 attempted=True,
@@ -344,7 +350,7 @@ class Dispatcher:
                 error=str(exc),
                 items=items,
                 release=release,
-                **_chosen(decision),
+                **chosen,
             )
         finally:
             SEND_SECONDS.labels(decision.channel).observe(time.perf_counter() - started)
