@@ -7,6 +7,8 @@ so nothing here waits for a clock.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import httpx
@@ -16,7 +18,9 @@ from services.kit.contracts.bookings import FlightSegmentV1
 from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliverySentV1
+from services.kit.contracts.value import ChurnV1, CustomerValueSnapshotV1, RfmV1
 from services.kit.runtime import ServiceRuntime
+from services.kit.view import lookup
 from services.notifications.adapters import repository as repo
 from services.notifications.entrypoints.api import create_notifications_app
 from tests.harness import SmtpServer, TestEnv, wait_until
@@ -95,7 +99,7 @@ async def test_three_non_urgent_messages_arrive_as_one_email(env: TestEnv, smtp:
         # Each item reports for its own cause, once: feedback learns its invitations went out.
         causes = {str(first.event_id), str(second.event_id), str(asked.event_id)}
 
-        def sent_reports(events: list[Envelope[object]]) -> list[DeliverySentV1]:
+        def sent_reports(events: list[Envelope[Any]]) -> list[DeliverySentV1]:
             return [e.payload for e in events if isinstance(e.payload, DeliverySentV1) and e.payload.customer_id == cid]
 
         events = await env.events(DELIVERIES, until=lambda ev: len(sent_reports(ev)) >= 3)
@@ -149,6 +153,32 @@ async def test_a_lone_message_in_a_window_goes_as_itself(env: TestEnv, smtp: Smt
         assert link_of(invitation) in text_of(msg)
         [digest] = await wait_until(lambda: _rows(runtime, cid, template="digest", status="suppressed"))
         assert digest["sent_at"] is None
+
+
+async def test_a_gold_travellers_messages_are_never_digested(env: TestEnv, smtp: SmtpServer) -> None:
+    cid = customer_id()
+    quiet = {"default_quiet_hours_start": datetime.min.time(), "default_quiet_hours_end": datetime.min.time()}
+    s = settings(env, smtp.port, digest_window_seconds=4 * HOUR, dispatch_poll_seconds=0.2, **quiet)
+    gold = CustomerValueSnapshotV1(
+        customer_id=cid, version=1, tier="gold", tier_label="Gold",
+        rfm=RfmV1(recency_days=3, frequency=14, monetary=Decimal("30000"), currency="EUR", window_days=365,
+                  r_score=5, f_score=5, m_score=5),
+        churn=ChurnV1(risk="low", stage="active", reason="travels as usual"), updated_at=datetime.now(UTC),
+    )  # fmt: skip
+    async with service(env, s) as runtime:
+        await env.publish(CUSTOMERS, snapshot(cid))
+        await env.publish("value.customers.v1", Envelope.new(gold, producer="value", subject_id=cid))
+
+        async def known_gold() -> bool:
+            async with repo.connect(runtime.pool) as conn:
+                return await lookup(conn, "value", cid) is not None
+
+        await wait_until(known_gold)
+        invitation = survey(cid)
+        await env.publish(SURVEYS, invitation)
+        msg = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
+        assert link_of(invitation) in text_of(msg)
+        assert not await _rows(runtime, cid, template="digest")
 
 
 async def test_transactional_messages_are_never_digested(env: TestEnv, smtp: SmtpServer) -> None:

@@ -5,7 +5,8 @@ every non-urgent message planned for them while it is open waits in it, and when
 items go out as one message in the traveller's language (`digest` template), on one channel,
 subject to consent and quiet hours like any message. A window that closes with a single item
 left sends it as itself. Transactional messages (confirmations, changes, cancellations) are
-never digested: they are what the traveller acts on now.
+never digested: they are what the traveller acts on now; nor are a gold-tier traveller's
+messages (the value service's tier in the customer view): each of theirs goes as it comes.
 
 A digest carries one purpose (a window per traveller and purpose), so the consent that decides
 it decides each of its items alike.

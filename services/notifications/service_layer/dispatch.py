@@ -281,8 +281,8 @@ class Dispatcher:
                 reason = "window closed with fewer than two messages: each goes on its own"
                 return _Outcome(Drop("suppressed", reason, permanent=False, code="cancelled"), release=release)
         async with repo.connect(self._pool) as conn:
-            view = await lookup_kinds(conn, d.customer_id, ("customer", "preferences"))
-            entry, stated = view["customer"], view["preferences"]
+            view = await lookup_kinds(conn, d.customer_id, ("customer", "preferences", "value"))
+            entry, stated, value = view["customer"], view["preferences"], view["value"]
             recipient = Recipient.from_snapshot(entry.snapshot) if entry is not None else None
             preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
             # The survivor's settings first, then those recorded under the id the message was planned for.
@@ -303,7 +303,8 @@ class Dispatcher:
             itinerary=[mark for segments in trips for mark in marks_of(segments)],
             available=self._available,
         )
-        if digests.joins_digest(d, decision, window_seconds=self._config.digest_window_seconds):
+        gold = value is not None and value.snapshot.get("tier") == "gold"
+        if not gold and digests.joins_digest(d, decision, window_seconds=self._config.digest_window_seconds):
             return _Outcome(decision, recipient=recipient, join_digest=True)
         if isinstance(decision, Drop) and decision.code in _NO_CHANNEL:
             return _Outcome(decision, recipient=recipient, note=decision.reason, items=items, release=release)
