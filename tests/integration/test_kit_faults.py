@@ -95,7 +95,9 @@ async def _handled(env: TestEnv, *booking_ids: str) -> bool:
 
 
 async def _publish_raw(env: TestEnv, value: bytes | None, *, compression: str | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, compression_type=compression, max_request_size=8 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=KAFKA, compression_type=compression, max_request_size=8 * 1024 * 1024
+    )
     await producer.start()
     try:
         await producer.send_and_wait(env.topic_prefix + TOPIC, value=value, key=b"poison", partition=0)
@@ -189,7 +191,9 @@ async def test_transient_faults_retry_the_batch_and_dead_letter_nothing(fault_en
 
 
 @pytest.mark.parametrize("host", HOSTS)
-async def test_a_reused_event_id_with_another_body_is_a_conflict_not_a_duplicate(fault_env: TestEnv, host: str) -> None:
+async def test_a_reused_event_id_with_another_body_is_a_conflict_not_a_duplicate(
+    fault_env: TestEnv, host: str
+) -> None:
     faults = Faults()
     original = builders.booking_created()
     forged = original.model_copy(update={"payload": original.payload.model_copy(update={"total_price": Decimal(1)})})

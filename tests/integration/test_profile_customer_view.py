@@ -260,7 +260,9 @@ async def test_a_business_traveller_keeps_the_company_address_and_the_private_on
     work = person()
     corporate = f"{work.given_name}.{work.family_name}@globex.example".lower()
     private = f"{work.given_name}.{work.family_name}@gmail.com".lower()
-    business = builders.booking_created(traveller=work.model_copy(update={"email": corporate}), trip_purpose="business")
+    business = builders.booking_created(
+        traveller=work.model_copy(update={"email": corporate}), trip_purpose="business"
+    )
     await one_batch(runtime, [business])
     # Later, a leisure booking from the hotel desk with her private address only.
     leisure = builders.booking_created(
@@ -272,7 +274,9 @@ async def test_a_business_traveller_keeps_the_company_address_and_the_private_on
     await one_batch(runtime, [leisure])
     survivor, absorbed = await customer_of(runtime, business), await customer_of(runtime, leisure)
     if survivor != absorbed:  # an agent finds they are one traveller
-        r = await client.post("/v1/merges", json={"survivor_id": survivor, "absorbed_id": absorbed}, headers=SUPERVISOR)
+        r = await client.post(
+            "/v1/merges", json={"survivor_id": survivor, "absorbed_id": absorbed}, headers=SUPERVISOR
+        )
         assert r.status_code == 201, r.text
     fields = await golden(client, survivor)
     assert (fields["email"]["value"], fields["email"]["rule"]) == (corporate, "company-domain")

@@ -531,7 +531,8 @@ def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
 _WIRE_CHARS = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.text(_WIRE_CHARS, max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(_WIRE_CHARS, max_size=2), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(_WIRE_CHARS, max_size=2), inner, max_size=3),
     max_leaves=8,
 )
 ZONES = st.sampled_from(

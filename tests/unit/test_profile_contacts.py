@@ -48,10 +48,8 @@ def test_subdomains_belong_to_the_company() -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     emails=st.lists(
-        st.tuples(
-            st.sampled_from(["a@globex.example", "b@x.globex.example", "c@gmail.com", "d@web.example"]),
-            st.integers(0, 60),
-        ),
+        st.tuples(st.sampled_from(["a@globex.example", "b@x.globex.example", "c@gmail.com", "d@web.example"]),
+                  st.integers(0, 60)),
         min_size=1,
         max_size=5,
     )

@@ -93,9 +93,8 @@ def test_stated_wins_then_address_then_phone_then_company() -> None:
 
 
 def test_an_agent_s_zone_counts_as_stated_and_is_checked() -> None:
-    corrected = home_time_zone(
-        {"home_time_zone": field("Asia/Tokyo", rule="agent-correction", system="agent")}, company_country=None
-    )
+    corrected = home_time_zone({"home_time_zone": field("Asia/Tokyo", rule="agent-correction", system="agent")},
+                               company_country=None)
     assert source_of(corrected) == "stated"
     assert normalize_correction("home_time_zone", "europe/berlin", phone_region=None) == "Europe/Berlin"
     with pytest.raises(InvalidCorrectionError):
