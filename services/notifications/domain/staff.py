@@ -41,9 +41,7 @@ class StaffMessage:
     text: str
 
 
-def address_for(
-    assignee: str | None, directory: Mapping[str, str], fallback: str | None
-) -> tuple[str, str] | None:
+def address_for(assignee: str | None, directory: Mapping[str, str], fallback: str | None) -> tuple[str, str] | None:
     """(recipient, address) of whoever must hear of the case; None when nobody has an address."""
     if assignee is not None and assignee in directory:
         return assignee, directory[assignee]
