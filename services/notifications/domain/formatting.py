@@ -14,11 +14,14 @@ moment, labelled with the zone's city ("09:30 (Shanghai, CST)", "09:30（上海�
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime, get_timezone_location
 from babel.numbers import format_decimal
 
@@ -34,7 +37,7 @@ _DATETIME = {
 }
 _DATE = {"en": "d MMM y", "de": "d. MMM y", "zh": "y年M月d日"}
 _CLOCK = {"en": "HH:mm", "de": "HH:mm 'Uhr'", "zh": "HH:mm"}
-_LOCALE = {"en": "en_GB", "de": "de_DE", "zh": "zh_Hans_CN"}
+_LOCALE = {lang: Locale.parse(tag) for lang, tag in {"en": "en_GB", "de": "de_DE", "zh": "zh_Hans_CN"}.items()}
 _WORDS = {
     "en": {
         "flight": "Flight",
@@ -144,8 +147,14 @@ def _zone_city(zone: tzinfo, lang: str) -> str | None:
     key = getattr(zone, "key", None)
     if not key or "/" not in key or key.startswith("Etc/"):
         return None
+    return _city_of(key, lang)
+
+
+@functools.lru_cache(maxsize=1024)
+def _city_of(key: str, lang: str) -> str | None:
+    # CLDR's lookup walks the locale's metazone data: worth keeping (a few hundred zones at most).
     try:
-        return str(get_timezone_location(zone, locale=_LOCALE[lang], return_city=True))
+        return str(get_timezone_location(ZoneInfo(key), locale=_LOCALE[lang], return_city=True))
     except (LookupError, ValueError):
         return None
 
