@@ -233,3 +233,33 @@ async def test_a_chinese_traveller_gets_the_message_in_chinese_with_labelled_loc
         [row] = await wait_until(lambda: _rows(runtime, cid, status="sent"))
         assert row["language"] == "zh"
         assert row["language_note"] == "zh (profile)"
+
+
+async def test_an_agent_takes_one_message_out_of_a_digest_and_the_rest_still_go_together(
+    env: TestEnv, smtp: SmtpServer
+) -> None:
+    cid = customer_id()
+    quiet = {"default_quiet_hours_start": datetime.min.time(), "default_quiet_hours_end": datetime.min.time()}
+    s = settings(env, smtp.port, digest_window_seconds=4 * HOUR, dispatch_poll_seconds=0.2, **quiet)
+    invitations = [survey(cid) for _ in range(3)]
+    async with service(env, s) as runtime:
+        await env.publish(CUSTOMERS, snapshot(cid))
+        for event in invitations:
+            await env.publish(SURVEYS, event)
+        waiting = await wait_until(lambda: _three_waiting(runtime, cid))
+        urgent = next(r for r in waiting if r["cause_id"] == str(invitations[0].event_id))
+        app = create_notifications_app(runtime, workers=False)
+        app.state.runtime = runtime
+        agent = {"X-API-Key": "dev-agent-key"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as client:
+            r = await client.post(f"/v1/deliveries/{urgent['delivery_id']}/send-now", headers=agent)
+            assert r.status_code == 200, r.text
+        alone = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
+        assert alone["Subject"] == "How was your trip? Tell us in two minutes"
+        assert link_of(invitations[0]) in text_of(alone)
+
+        await _close_window(runtime, urgent["digest_id"])
+        digest = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com" and "2 updates" in str(m["Subject"]))
+        assert link_of(invitations[0]) not in text_of(digest)
+        assert all(link_of(i) in text_of(digest) for i in invitations[1:])
+        assert len([m for m in smtp.messages if m["To"] == f"{cid}@example.com"]) == 2
