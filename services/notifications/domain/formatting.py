@@ -6,7 +6,7 @@ names); the patterns are fixed per language so a message reads the same whatever
 defaults become. Datetimes arrive as ISO 8601 strings with whatever offset the booking
 system gave. A departure or arrival is shown in the time zone of the airport (station,
 rental desk) it happens at, named with the place and the zone's abbreviation ("10:15 local
-time in Frankfurt am Main (CET)", "10:15（法兰克福当地时间，UTC+1）"); where the place is not
+time in Frankfurt am Main (CET)", "11:30（上海当地时间，UTC+8）"); where the place is not
 known, the time is shown as sent, labelled with its UTC offset - never as an unqualified
 "local time". A time of the traveller's own (`zone_time`) is shown where they are at that
 moment, labelled with the zone's city ("09:30 (Shanghai, CST)", "09:30（上海时间）").
