@@ -40,7 +40,7 @@ async def test_a_chinese_travellers_confirmation_is_in_chinese_with_labelled_loc
     body = msg.get_body(preferencelist=("plain",))
     assert body is not None
     text = str(body.get_content())
-    assert text.startswith("Wei，您好：")
+    assert text.startswith("Wei Wang，您好：")
     assert "航班 LH 400：FRA → JFK，起飞" in text
     assert "（Frankfurt am Main当地时间，UTC+1）" in text or "（Frankfurt am Main当地时间，UTC+2）" in text
     assert "（纽约当地时间，UTC-5）" in text or "（纽约当地时间，UTC-4）" in text

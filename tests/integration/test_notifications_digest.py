@@ -226,7 +226,7 @@ async def test_a_chinese_traveller_gets_the_message_in_chinese_with_labelled_loc
         msg = await smtp.wait_for(lambda m: m["To"] == f"{cid}@example.com")
         assert msg["Subject"] == "您的预订 ACME-ZH1 已确认"
         text = text_of(msg)
-        assert text.startswith("伟，您好：")
+        assert text.startswith("王伟，您好：")
         assert "起飞2026年12月1日（周二）17:45（Frankfurt am Main当地时间，UTC+1）" in text
         assert "到达2026年12月2日（周三）11:30（上海当地时间，UTC+8）" in text
         assert "总价：5,120.00 CNY" in text

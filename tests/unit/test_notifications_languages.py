@@ -140,10 +140,15 @@ def test_a_chinese_itinerary_reads_as_chinese() -> None:
 
 def test_a_survey_invitation_in_chinese() -> None:
     context = {"booking_id": "B1", "survey_url": "https://f.example/s/1", "expires_at": "2026-12-20T00:00:00+00:00"}
-    msg = RENDERER.render(template="survey_invitation", language="zh", context=context, recipient=ann(given_name="伟"))
+    msg = RENDERER.render(
+        template="survey_invitation",
+        language="zh",
+        context=context,
+        recipient=ann(given_name="伟", display_name="王伟"),
+    )
     assert msg.language == "zh"
     assert msg.subject == "这次出行还顺利吗？花两分钟告诉我们"
-    assert msg.text.startswith("伟，您好：")
+    assert msg.text.startswith("王伟，您好：")
     assert "问卷开放至 2026年12月20日。" in msg.text
     assert '<html lang="zh">' in msg.html
 

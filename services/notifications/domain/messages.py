@@ -76,7 +76,9 @@ class MessageRenderer:
     ) -> RenderedMessage:
         """Subject, text and HTML of one message; `where` places the traveller's own times."""
         lang = language if language in LANGUAGES else "en"
-        values = {**context, "lang": lang, "brand": self._brand, "name": recipient.salutation_name, "where": where}
+        # A Chinese greeting names the whole person (王伟，您好); the others greet by given name.
+        name = (recipient.display_name or recipient.salutation_name) if lang == "zh" else recipient.salutation_name
+        values = {**context, "lang": lang, "brand": self._brand, "name": name, "where": where}
         try:
             subject = self._env.get_template(f"{lang}/{template}.subject.j2").render(values)
             text = self._env.get_template(f"{lang}/{template}.txt.j2").render(values)
