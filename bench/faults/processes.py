@@ -201,6 +201,8 @@ def service_env(
         # No quiet hours: with the default window (22:00-07:00) emails would wait for the morning.
         ITINERA_NOTIFICATIONS_DEFAULT_QUIET_HOURS_START="00:00",
         ITINERA_NOTIFICATIONS_DEFAULT_QUIET_HOURS_END="00:00",
+        # No digests: each message is compared with its own email, and a window would outlast the run.
+        ITINERA_NOTIFICATIONS_DIGEST_WINDOW_SECONDS="0",
         ITINERA_NOTIFICATIONS_DISPATCH_POLL_SECONDS="0.2",
         PYTHONUNBUFFERED="1",
     )

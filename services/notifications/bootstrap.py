@@ -55,6 +55,7 @@ def dispatch_config(s: NotificationsSettings) -> DispatchConfig:
         lease_seconds=s.dispatch_lease_seconds,
         brand_name=s.brand_name,
         sms_max_segments=s.sms_max_segments,
+        digest_window_seconds=s.digest_window_seconds,
     )
 
 
@@ -143,10 +144,13 @@ def build_definition(
         settings=s,
         migrations="services.notifications.migrations",
         consumers=[
-            # The shared customer view, plus a nudge for messages waiting on a customer's contact data.
+            # The shared customer view (with value tiers: a gold traveller's messages are never digested),
+            # plus a nudge for messages waiting on a customer's contact data.
             guarded(
                 dataclasses.replace(
-                    customer_view_consumer(), handler=handle_view_event, batch_handler=handle_view_events
+                    customer_view_consumer(include_value=True),
+                    handler=handle_view_event,
+                    batch_handler=handle_view_events,
                 ),
                 key=digest_key,
             ),

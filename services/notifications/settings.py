@@ -65,6 +65,9 @@ class NotificationsSettings(ServiceSettings):
     default_quiet_hours_start: time = time(22, 0)
     default_quiet_hours_end: time = time(7, 0)
     default_language: str = "en"
+    # Digests: a traveller's non-urgent messages (survey invitations, preference questions, marketing)
+    # within this window go out as one message when it closes; 0 sends each on its own.
+    digest_window_seconds: float = Field(default=4 * 3600.0, ge=0, le=7 * 86400)
 
     # Questions asking a traveller to confirm an inferred preference: where the preferences
     # service's answer page is, and at most one such message per traveller this often.

@@ -71,7 +71,9 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
         "preferences": preferences_definition(env.settings(PreferencesSettings, **cors)),
         "feedback": feedback_definition(env.settings(FeedbackSettings, **cors)),
         "notifications": notifications_definition(
-            env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2, **cors)
+            env.settings(
+                NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2, digest_window_seconds=0, **cors
+            )
         ),
         "value": value_definition(env.settings(ValueSettings, **cors)),
     }

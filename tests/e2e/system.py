@@ -36,6 +36,7 @@ async def four_services(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[st
                 # for the morning whenever the suite runs at night.
                 default_quiet_hours_start=time(0, 0),
                 default_quiet_hours_end=time(0, 0),
+                digest_window_seconds=0,  # each message on its own: digests have tests of their own
             )
         ),
     }

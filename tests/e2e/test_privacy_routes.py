@@ -203,7 +203,7 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[System]:
         "notifications": notifications_definition(
             env.settings(
                 NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2,
-                default_quiet_hours_start=time(0, 0), default_quiet_hours_end=time(0, 0),
+                default_quiet_hours_start=time(0, 0), default_quiet_hours_end=time(0, 0), digest_window_seconds=0,
             )
         ),
     }  # fmt: skip

@@ -67,7 +67,7 @@ CASES = [
     Case(
         "notifications",
         lambda env, smtp: notifications_definition(
-            env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2)
+            env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2, digest_window_seconds=0)
         ),
         "SELECT EXISTS (SELECT 1 FROM deliveries WHERE customer_id = $1)",
         (

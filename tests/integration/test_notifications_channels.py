@@ -21,6 +21,7 @@ from tests.harness import SmtpServer, TestEnv, wait_until
 from tests.integration.test_notifications_service import (
     BOOKINGS,
     CUSTOMERS,
+    SURVEYS,
     booking,
     customer_id,
     delivery_events,
@@ -28,6 +29,7 @@ from tests.integration.test_notifications_service import (
     preferences_snapshot,
     service,
     snapshot,
+    survey,
 )
 
 pytestmark = pytest.mark.integration
@@ -160,12 +162,41 @@ async def test_a_provider_5xx_is_retried_and_a_4xx_fails_with_its_reason(
         # The provider refuses the number (Twilio's 21211): no retry, and no fault of the email address.
         await prefers_sms(env, runtime, refused, phone="+0123")
         await env.publish(BOOKINGS, booking(refused, booking_id="ACME-400"))
-        [row] = await wait_until(lambda: final_rows(runtime, refused))
+        rows = await wait_until(lambda: final_rows(runtime, refused, 2))
+        [row] = [r for r in rows if r["leg"] == "primary"]
         assert (row["status"], row["channel"], row["attempts"]) == ("failed", "sms", 1)
         assert "provider answered 400: Invalid 'To' Phone Number (code 21211)" in row["last_error"]
+        assert row["channel_note"].endswith("; sms failed, trying email")
         [failed] = await delivery_events(env, row["delivery_id"])
         assert failed.payload.reason_code == "message_rejected"
         assert not failed.payload.address_failed
+        # Failed for good on the first channel: the next one carries it, once.
+        [fallback] = [r for r in rows if r["leg"] == "email"]
+        assert (fallback["status"], fallback["channel"]) == ("sent", "email")
+        await smtp.wait_for(lambda m: m["To"] == f"{refused}@example.com" and "ACME-400" in str(m["Subject"]))
+        assert len([m for m in smtp.messages if m["To"] == f"{refused}@example.com"]) == 1
+
+
+async def test_a_survey_goes_on_the_first_consented_channel_only(
+    env: TestEnv, smtp: SmtpServer, sink: ChannelSink
+) -> None:
+    cid = customer_id()
+    async with service(env, texting(env, smtp, sink, digest_window_seconds=0)) as runtime:
+        async with repo.connect(runtime.pool) as conn:
+            for channel in ("sms", "email"):
+                await repo.upsert_consent(
+                    conn, customer_id=cid, purpose="service", channel=channel, granted=True, source="app",
+                    updated_by="t",
+                )  # fmt: skip
+        await prefers_sms(env, runtime, cid)
+        await env.publish(SURVEYS, survey(cid))
+        text = await sink.wait_for(lambda r: r.kind == "sms" and r.form.get("To") == PHONE)
+        assert text.form["Body"].startswith("Itinera Travel: How was your trip?")
+        [row] = await wait_until(lambda: final_rows(runtime, cid))
+        assert (row["status"], row["channel"], row["leg"]) == ("sent", "sms", "primary")
+        # Consent on both channels is not a request for both: no email about the same survey.
+        assert [r["delivery_id"] for r in await delivery_rows(runtime, cid)] == [row["delivery_id"]]
+        assert not [m for m in smtp.messages if m["To"] == f"{cid}@example.com"]
 
 
 async def test_a_company_webhook_gets_every_message_event_signed_and_retried_after_a_500(

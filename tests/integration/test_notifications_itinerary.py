@@ -88,7 +88,8 @@ def flight_booking(
 
 @asynccontextmanager
 async def notifications(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    s = env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2)
+    # Each message on its own: these tests are about quiet hours, not digests.
+    s = env.settings(NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2, digest_window_seconds=0)
     async with env.running(build_definition(s)) as runtime:
         app = create_notifications_app(runtime, workers=False)
         app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started

@@ -162,7 +162,8 @@ def free_port() -> int:
 
 
 def settings(env: TestEnv, smtp_port: int, **overrides: Any) -> NotificationsSettings:
-    return env.settings(NotificationsSettings, smtp_port=smtp_port, **overrides)
+    # Each message on its own unless a test is about digests.
+    return env.settings(NotificationsSettings, smtp_port=smtp_port, **({"digest_window_seconds": 0} | overrides))
 
 
 @asynccontextmanager

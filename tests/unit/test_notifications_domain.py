@@ -10,6 +10,7 @@ import pytest
 
 from services.kit.dates import long_date
 from services.notifications.domain import formatting
+from services.notifications.domain.languages import pick_language
 from services.notifications.domain.messages import MessageRenderer, RenderError
 from services.notifications.domain.model import (
     CHANNELS,
@@ -33,7 +34,6 @@ from services.notifications.domain.model import (
     decide,
     deciding_consent,
     effective_quiet_hours,
-    pick_language,
     quiet_hours_end,
     resolve_zone,
     send_not_before,

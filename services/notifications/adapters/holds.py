@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.notifications.adapters.repository import DELIVERY_COLUMNS
+from services.notifications.domain.digest import IN_DIGEST
 
 
 async def wake_held(conn: asyncpg.Connection, customer_ids: Sequence[str], *, reasons: Sequence[str]) -> int:
@@ -38,13 +39,16 @@ async def release_held(
     row = await conn.fetchrow(
         f"""
         UPDATE deliveries
-           SET next_attempt_at = now(), send_now_by = $3, send_now_at = now(), updated_at = now()
+           SET next_attempt_at = now(), send_now_by = $3, send_now_at = now(), updated_at = now(),
+               -- out of its digest: the dispatcher takes it on its own (the digest goes without it)
+               hold_reason = CASE WHEN hold_reason = $4 THEN NULL ELSE hold_reason END
          WHERE delivery_id = $1 AND status = 'pending' AND hold_reason = ANY($2::text[])
         RETURNING {DELIVERY_COLUMNS}
         """,  # only the constant column list is interpolated
         delivery_id,
         list(reasons),
         actor,
+        IN_DIGEST,
     )
     if row is not None:
         await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")

@@ -11,6 +11,7 @@ from typing import Any, cast
 import asyncpg
 
 from services.kit.db import connection
+from services.notifications.domain.digest import IN_DIGEST
 from services.notifications.domain.model import (
     WAITING_FOR_CONTACT,
     Channel,
@@ -97,7 +98,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
         """
         WITH due AS (
             SELECT delivery_id FROM deliveries
-             WHERE (status = 'pending' AND next_attempt_at <= now())
+             WHERE (status = 'pending' AND next_attempt_at <= now() AND hold_reason IS DISTINCT FROM $4)
                 OR (status = 'sending' AND lease_expires_at <= now())
              ORDER BY next_attempt_at
              LIMIT $1
@@ -109,11 +110,13 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
           FROM due
          WHERE d.delivery_id = due.delivery_id
         RETURNING d.delivery_id, d.customer_id, d.channel, d.template, d.purpose, d.created_at, d.attempts,
-                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at, d.leg
+                  d.lookups, d.expires_at, d.context, d.cause_event_id, d.correlation_id, d.send_now_at, d.leg,
+                  d.digest_id
         """,
         limit,
         token,
         lease_seconds,
+        IN_DIGEST,  # an item in a digest goes with it, never on its own
     )
     return [
         ClaimedDelivery(
@@ -129,6 +132,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_seconds: floa
                 expires_at=r["expires_at"],
                 send_now=r["send_now_at"] is not None,
                 leg=r["leg"],
+                digest_id=r["digest_id"],
             ),
             token=token,
             context=r["context"],
@@ -145,9 +149,10 @@ async def seconds_until_due(conn: asyncpg.Connection) -> float | None:
     seconds: float | None = await conn.fetchval(
         """
         SELECT extract(epoch FROM least(
-            (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'),
+            (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND hold_reason IS DISTINCT FROM $1),
             (SELECT min(lease_expires_at) FROM deliveries WHERE status = 'sending')) - now())::float8
-        """
+        """,
+        IN_DIGEST,
     )
     return seconds
 
@@ -171,14 +176,15 @@ async def mark_sent(
     language: str,
     subject: str,
     sent_at: datetime,
+    language_note: str | None = None,
 ) -> bool:
     """Record a message the server accepted; False when this pass no longer holds the delivery."""
     status = await conn.execute(
         """
         UPDATE deliveries
            SET status = 'sent', attempts = attempts + 1, sent_at = $3, resolved_customer_id = $4, recipient = $5,
-               language = $6, subject = $7, hold_reason = NULL, last_error = NULL, claim_token = NULL,
-               lease_expires_at = NULL, updated_at = now()
+               language = $6, subject = $7, language_note = $8, hold_reason = NULL, last_error = NULL,
+               claim_token = NULL, lease_expires_at = NULL, updated_at = now()
          WHERE delivery_id = $1 AND claim_token = $2
         """,
         claimed.delivery.delivery_id,
@@ -188,6 +194,7 @@ async def mark_sent(
         recipient,
         language,
         subject,
+        language_note,
     )
     return status.endswith(" 1")
 
@@ -360,7 +367,7 @@ DELIVERY_COLUMNS = """
     delivery_id, customer_id, resolved_customer_id, channel, template, purpose, status, hold_reason, attempts,
     next_attempt_at, expires_at, recipient, language, subject, last_error, cause_id, cause_event_id,
     cause_event_type, correlation_id, created_at, updated_at, sent_at, failed_at, send_now_by, send_now_at,
-    leg, channel_note
+    leg, channel_note, digest_id, language_note
 """
 
 

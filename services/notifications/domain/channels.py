@@ -2,7 +2,8 @@
 
 Pure Python. A message goes on exactly one channel: the first in the traveller's order
 (`comms.channels`, then the others as fallbacks) that is available here, has the traveller's
-consent for the message's purpose, and an address. A template may ask for more
+consent for the message's purpose, and an address. The next such channel is used only when
+sending on that one failed for good (`fallbacks`). A template may ask for more
 (`CHANNELS_PER_TEMPLATE`): a disruption to a trip goes on up to two, so it is not missed.
 """
 
@@ -52,6 +53,7 @@ class ChannelChoice:
     addresses: tuple[str, ...]
     passed_over: tuple[PassedOver, ...]
     order: tuple[Channel, ...]
+    fallbacks: tuple[Channel, ...] = ()  # usable channels after the chosen ones: tried only if a send fails
 
     @property
     def note(self) -> str:
@@ -101,9 +103,13 @@ def choose_channels(
     chosen: list[Channel] = []
     addresses: list[str] = []
     passed: list[PassedOver] = []
+    fallbacks: list[Channel] = []
     for channel in order:
         if len(chosen) >= wanted:
-            break
+            usable = channel in available and consent_allows(purpose, channel, records)
+            if usable and not isinstance(address_of(recipient, channel), PassedOver):
+                fallbacks.append(channel)
+            continue
         if channel not in available:
             passed.append(PassedOver(channel, NOT_AVAILABLE, f"channel {channel} is not available"))
             continue
@@ -116,7 +122,7 @@ def choose_channels(
             continue
         chosen.append(channel)
         addresses.append(address)
-    return ChannelChoice(tuple(chosen), tuple(addresses), tuple(passed), order)
+    return ChannelChoice(tuple(chosen), tuple(addresses), tuple(passed), order, tuple(fallbacks))
 
 
 # Text messages. GSM 03.38's default alphabet (7 bits a character, 160 in one message, 153 per

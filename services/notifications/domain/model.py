@@ -34,14 +34,19 @@ Purpose = Literal["transactional", "service", "marketing"]
 Channel = Literal["email", "sms"]
 Status = Literal["pending", "sending", "sent", "failed", "suppressed"]
 TemplateName = Literal[
-    "booking_confirmation", "booking_changed", "booking_cancelled", "survey_invitation", "preference_question"
+    "booking_confirmation",
+    "booking_changed",
+    "booking_cancelled",
+    "survey_invitation",
+    "preference_question",
+    "digest",  # several non-urgent messages in one (see `digest`)
 ]
 
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 STATUSES: tuple[Status, ...] = get_args(Status)
 TEMPLATES: tuple[TemplateName, ...] = get_args(TemplateName)
-LANGUAGES = ("en", "de")
+LANGUAGES = ("en", "de", "zh")  # every template exists in each (a unit test holds them to it)
 
 # The purpose a template is sent for unless the plan says otherwise.
 TEMPLATE_PURPOSE: dict[TemplateName, Purpose] = {
@@ -109,6 +114,7 @@ class PendingDelivery:
     # PRIMARY: the message itself, its channel chosen when it is sent; else the extra channel
     # (`channel`) a disruption also goes on.
     leg: str = "primary"
+    digest_id: str | None = None  # the digest window it waited in (let out of it: it goes on its own)
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,7 @@ class CommunicationPreferences:
     language: str | None = None
     home_time_zone: str | None = None
     channels: tuple[str, ...] = ()  # the traveller's channels in order of preference (comms.channels)
+    language_source: str | None = None  # `stated`/`agent`: the traveller's word; `policy`: their company's default
 
     @classmethod
     def from_snapshot(cls, snapshot: Mapping[str, Any]) -> CommunicationPreferences:
@@ -207,6 +214,7 @@ class CommunicationPreferences:
         quiet: QuietHours | None = None
         quiet_at: datetime | None = None
         language: str | None = None
+        language_source: str | None = None
         home_zone: str | None = None
         for pref in snapshot.get("preferences") or ():
             key, value, source = pref.get("key"), pref.get("value"), pref.get("source")
@@ -222,12 +230,12 @@ class CommunicationPreferences:
                 except (KeyError, TypeError, ValueError):
                     continue
             elif key == "comms.language" and isinstance(value, str):
-                language = value
+                language, language_source = value, str(source) if source else None
             elif key == "comms.home_time_zone" and isinstance(value, str):
                 home_zone = value
             elif key == "comms.channels" and isinstance(value, list):
                 channels = tuple(str(v) for v in value)
-        return cls(tuple(consents), quiet, quiet_at, language, home_zone, channels)
+        return cls(tuple(consents), quiet, quiet_at, language, home_zone, channels, language_source)
 
 
 def effective_quiet_hours(
@@ -260,15 +268,6 @@ class RetryPolicy:
         return attempts >= self.max_attempts
 
 
-def pick_language(requested: str | None, *, default: str = "en") -> str:
-    """A supported language for `requested` ('de', 'de-DE', 'DE_at'), else the default."""
-    if requested:
-        code = requested.strip().replace("_", "-").split("-", 1)[0].lower()
-        if code in LANGUAGES:
-            return code
-    return default if default in LANGUAGES else "en"
-
-
 # Decisions the dispatcher carries out.
 
 
@@ -279,7 +278,10 @@ class Send:
     language: str
     channel: Channel = "email"
     also: tuple[Channel, ...] = ()  # further channels the message goes on (deliveries of their own)
+    fallbacks: tuple[Channel, ...] = ()  # the next usable channels, tried only if sending on `channel` fails for good
     note: str = field(default="", compare=False)  # the channel decision in words (for people, not for equality)
+    language_note: str = field(default="", compare=False)  # where the language came from (`zh (profile)`)
+    where: Whereabouts | None = field(default=None, compare=False)  # the traveller's zone over time, for times
 
 
 @dataclass(frozen=True)
@@ -366,15 +368,19 @@ def decide(
         later = send_not_before(purpose=delivery.purpose, now=now, window=window, zone=where)
         if later is not None:
             return Defer(later, QUIET_HOURS, zone=zone_label(where.zone_at(now)))
-    stated_language = preferences.language if preferences is not None else None
-    language = pick_language(stated_language or recipient.language, default=rules.default_language)
+    from services.notifications.domain.languages import choose_language
+
+    language = choose_language(recipient=recipient, preferences=preferences, default=rules.default_language)
     return Send(
         recipient,
         choice.addresses[0],
-        language,
+        language.language,
         channel=choice.channels[0],
         also=choice.channels[1:],
+        fallbacks=choice.fallbacks if primary else (),
         note=choice.note,
+        language_note=language.note,
+        where=where_is(recipient, preferences, itinerary),
     )
 
 

@@ -20,6 +20,7 @@ from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from services.notifications.adapters import exporting, holds
 from services.notifications.adapters import repository as repo
+from services.notifications.domain.digest import DIGEST_WINDOW, IN_DIGEST
 from services.notifications.domain.model import (
     CHANNELS,
     PURPOSES,
@@ -46,7 +47,8 @@ ConsentsRead = Annotated[AuditTrail, Depends(PersonalRead("consents.read"))]
 QuietHoursRead = Annotated[AuditTrail, Depends(PersonalRead("quiet_hours.read"))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
 # Holds an agent may lift: quiet hours and a retry's wait (waiting for contact data cannot be skipped).
-RELEASABLE = (QUIET_HOURS, RETRY)
+# A message waiting in a digest leaves it and goes alone; a digest's window closes now.
+RELEASABLE = (QUIET_HOURS, RETRY, IN_DIGEST, DIGEST_WINDOW)
 _LOCAL_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?")
 
 
@@ -85,7 +87,9 @@ class DeliveryPublic(BaseModel):
     template: str
     purpose: str
     status: str
-    hold_reason: str | None = Field(description="Why a pending delivery waits: waiting_for_contact, quiet_hours, retry")
+    hold_reason: str | None = Field(
+        description="Why a pending delivery waits: waiting_for_contact, quiet_hours, retry, digest, digest_window"
+    )
     attempts: int
     next_attempt_at: datetime | None
     expires_at: datetime | None
@@ -107,6 +111,12 @@ class DeliveryPublic(BaseModel):
         default="primary", description="primary: the message; else the extra channel a disruption also went on"
     )
     channel_note: str | None = Field(default=None, description="Why this channel (and why not the others)")
+    digest_id: str | None = Field(
+        default=None,
+        description="The digest this message waits in (hold_reason `digest`) or went out in; a digest's own"
+        " delivery has template `digest` and is held as `digest_window` until its window closes",
+    )
+    language_note: str | None = Field(default=None, description="The language written in and where it came from")
 
 
 class DeliveryPage(BaseModel):
@@ -253,7 +263,7 @@ async def get_delivery(
 async def send_now(
     delivery_id: Annotated[str, Path(min_length=1, max_length=100)], request: Request, principal: Agent
 ) -> DeliveryPublic:
-    """Send a message held for quiet hours (or waiting to retry) now; audited. Consent still applies."""
+    """Send a message held for quiet hours, waiting in a digest (or to retry) now; audited. Consent still applies."""
     async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
         row = await holds.release_held(conn, delivery_id, reasons=RELEASABLE, actor=principal.name)
         if row is None:
@@ -263,8 +273,8 @@ async def send_now(
             state = found["hold_reason"] if found["status"] == "pending" else found["status"]
             raise ProblemError(
                 409,
-                f"delivery {delivery_id!r} is not held ({state}): only a message held for quiet hours or"
-                " waiting to retry can be sent now",
+                f"delivery {delivery_id!r} is not held ({state}): only a message held for quiet hours, waiting"
+                " in a digest or to retry can be sent now",
                 type_="/problems/delivery-not-held",
             )
         await _audit(conn, principal, "delivery.send_now", row["customer_id"], {"delivery_id": delivery_id})

@@ -4,7 +4,7 @@ One pass claims a small batch of due deliveries (`FOR UPDATE SKIP LOCKED`, so an
 number of workers share the work) and marks them `sending` under a lease. Each claimed
 delivery is then decided (contact data, consent, quiet hours), rendered and sent with
 no database transaction open; the outcome is written together with its
-DeliverySentV1/DeliveryFailedV1 outbox row in one transaction. A worker that dies
+DeliverySentV1/DeliveryFailedV1 outbox row in one transaction (`outcomes`). A worker that dies
 mid-pass leaves its deliveries to be taken over when the lease runs out.
 
 A message the SMTP server accepted must not go out again, so its outcome is never given up:
@@ -27,31 +27,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict
 
 import asyncpg
 
-from services.kit.contracts.envelope import Envelope
 from services.kit.logging import log_context
-from services.kit.outbox import enqueue
 from services.kit.sealing import SealError
 from services.kit.supervision import Worker
 from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
-from services.notifications.adapters import channel_store, itineraries
+from services.notifications.adapters import itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
-from services.notifications.adapters.metrics import DELIVERIES, DELIVERY_LATENCY, SEND_SECONDS
+from services.notifications.adapters.metrics import SEND_SECONDS
 from services.notifications.adapters.sms import SmsSender, TextMessage
 from services.notifications.domain.channels import sms_text
+from services.notifications.domain.digest import DIGEST, DigestItem
 from services.notifications.domain.itinerary import marks_of
 from services.notifications.domain.messages import MessageRenderer, RenderedMessage, RenderError
 from services.notifications.domain.model import (
-    RETRY,
     Channel,
     CommunicationPreferences,
-    Decision,
-    Defer,
     DispatchRules,
     Drop,
     Recipient,
@@ -61,14 +56,10 @@ from services.notifications.domain.model import (
     decide,
     effective_quiet_hours,
 )
-from services.notifications.service_layer import links
-from services.notifications.service_layer.reports import DeliveryReport, delivery_report
-from services.notifications.service_layer.webhooks import owe_posts
+from services.notifications.service_layer import digests, links
+from services.notifications.service_layer.outcomes import NO_CHANNEL, Outcome, OutcomeRecorder, chosen_of
 
 log = logging.getLogger(__name__)
-
-PRODUCER = "notifications"
-DELIVERIES_TOPIC = "notifications.deliveries.v1"
 
 
 def utcnow() -> datetime:
@@ -86,37 +77,7 @@ class DispatchConfig:
     stop_grace_seconds: float = 20.0  # a stopping dispatcher waits this long for sends under way
     brand_name: str = "Itinera Travel"  # starts every text message
     sms_max_segments: int = 2  # a text longer than this many parts is cut (see `sms_text`)
-
-
-# Drops that say why no channel could carry the message (kept as its channel note).
-_NO_CHANNEL = frozenset({"no_consent", "no_address", "address_undeliverable", "channel_unavailable"})
-
-
-class _Chosen(TypedDict):
-    channel: Channel
-    note: str
-    also: tuple[Channel, ...]
-
-
-def _chosen(send: Send) -> _Chosen:
-    """What an outcome keeps of the channel decision."""
-    return {"channel": send.channel, "note": send.note, "also": send.also}
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    decision: Decision
-    attempted: bool = False
-    recipient: Recipient | None = None
-    address: str | None = None
-    language: str | None = None
-    subject: str | None = None
-    sent_at: datetime | None = None
-    error: str | None = None  # why the last send attempt failed
-    channel: Channel | None = None  # the channel decided (and tried)
-    note: str | None = None  # the channel decision in words
-    also: tuple[Channel, ...] = ()  # further channels the message goes on
-    provider_id: str | None = None  # the SMS provider's id of a sent text
+    digest_window_seconds: float = 0.0  # > 0: non-urgent messages wait this long to go out as one digest
 
 
 class Dispatcher:
@@ -141,6 +102,7 @@ class Dispatcher:
         self._channel = ""  # `<schema>_deliveries`, learnt from the listening connection
         self._clock = clock
         self._wake = asyncio.Event()
+        self._recorder = OutcomeRecorder(pool=pool, clock=clock, digest_window_seconds=config.digest_window_seconds)
 
     def wake(self) -> None:
         """Look for due deliveries now."""
@@ -219,7 +181,7 @@ class Dispatcher:
                 # A bug must not loop forever: count it as a failed attempt, bounded by the retry policy.
                 log.exception("delivery %s crashed", claimed.delivery.delivery_id)
                 error = f"internal error: {type(exc).__name__}: {exc}"
-                outcome = _Outcome(
+                outcome = Outcome(
                     after_failed_send(
                         attempts=claimed.delivery.attempts + 1,
                         error=error,
@@ -232,7 +194,7 @@ class Dispatcher:
                 )
             await self._record_durably(claimed, outcome, claimed_at=claimed_at)
 
-    async def _record_durably(self, claimed: repo.ClaimedDelivery, outcome: _Outcome, *, claimed_at: float) -> None:
+    async def _record_durably(self, claimed: repo.ClaimedDelivery, outcome: Outcome, *, claimed_at: float) -> None:
         """Record an outcome, retrying database hiccups while this pass still holds the lease.
 
         Giving up on a sent message would let the lease hand it to another pass, which would
@@ -242,7 +204,7 @@ class Dispatcher:
         backoff = 0.2
         while True:
             try:
-                await self._record(claimed, outcome)
+                await self._recorder.record(claimed, outcome)
                 return
             except Exception as exc:
                 if not is_transient(exc):
@@ -261,11 +223,20 @@ class Dispatcher:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _attempt(self, claimed: repo.ClaimedDelivery) -> _Outcome:
+    async def _attempt(self, claimed: repo.ClaimedDelivery) -> Outcome:
         d = claimed.delivery
+        items: tuple[DigestItem, ...] = ()
+        release: tuple[DigestItem, ...] = ()
+        if d.template == DIGEST:
+            async with repo.connect(self._pool) as conn:
+                composition = await digests.closing(conn, d.delivery_id, now=self._clock())
+            items, release = composition.combined, composition.release
+            if not items:  # none or one left: each goes as itself, the digest ends without a message
+                reason = "window closed with fewer than two messages: each goes on its own"
+                return Outcome(Drop("suppressed", reason, permanent=False, code="cancelled"), release=release)
         async with repo.connect(self._pool) as conn:
-            view = await lookup_kinds(conn, d.customer_id, ("customer", "preferences"))
-            entry, stated = view["customer"], view["preferences"]
+            view = await lookup_kinds(conn, d.customer_id, ("customer", "preferences", "value"))
+            entry, stated, value = view["customer"], view["preferences"], view["value"]
             recipient = Recipient.from_snapshot(entry.snapshot) if entry is not None else None
             preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
             # The survivor's settings first, then those recorded under the id the message was planned for.
@@ -286,18 +257,26 @@ class Dispatcher:
             itinerary=[mark for segments in trips for mark in marks_of(segments)],
             available=self._available,
         )
-        if isinstance(decision, Drop) and decision.code in _NO_CHANNEL:
-            return _Outcome(decision, recipient=recipient, note=decision.reason)
+        gold = value is not None and value.snapshot.get("tier") == "gold"
+        if not gold and digests.joins_digest(d, decision, window_seconds=self._config.digest_window_seconds):
+            return Outcome(decision, recipient=recipient, join_digest=True)
+        if isinstance(decision, Drop) and decision.code in NO_CHANNEL:
+            return Outcome(decision, recipient=recipient, note=decision.reason, items=items, release=release)
         if not isinstance(decision, Send):
-            return _Outcome(decision, recipient=recipient)
+            return Outcome(decision, recipient=recipient, items=items, release=release)
         try:
-            context = links.opened(claimed.context)  # the links' credentials, in clear only for the message
-            rendered = self._renderer.render(
-                template=d.template, language=decision.language, context=context, recipient=decision.recipient
-            )
+            if d.template == DIGEST:
+                digest = digests.render(self._renderer, items, decision)
+                rendered, items, release = digest.message, digest.items, (*release, *digest.unrenderable)
+            else:
+                context = links.opened(claimed.context)  # the links' credentials, in clear only for the message
+                rendered = self._renderer.render(
+                    template=d.template, language=decision.language, context=context, recipient=decision.recipient,
+                    where=decision.where,
+                )  # fmt: skip
         except (RenderError, SealError) as exc:
             dropped = Drop("failed", f"could not render: {exc}", permanent=True, code="render_failed")
-            return _Outcome(dropped, recipient=recipient, **_chosen(decision))
+            return Outcome(dropped, recipient=recipient, items=items, release=release, **chosen_of(decision))
         started = time.perf_counter()
         provider_id: str | None = None
         try:
@@ -312,17 +291,25 @@ class Dispatcher:
                 now=self._clock(),
                 recipient_refused=exc.recipient_refused,
             )
-            return _Outcome(
+            chosen = chosen_of(decision)
+            if isinstance(failed, Drop) and decision.fallbacks and d.template != DIGEST:
+                # Failed for good on this channel: the message goes on the traveller's next one instead.
+                fallback = decision.fallbacks[0]
+                chosen["also"] = (fallback,)
+                chosen["note"] = f"{decision.note}; {decision.channel} failed, trying {fallback}"
+            return Outcome(
                 failed,
                 attempted=True,
                 recipient=recipient,
                 address=decision.address,
                 error=str(exc),
-                **_chosen(decision),
+                items=items,
+                release=release,
+                **chosen,
             )
         finally:
             SEND_SECONDS.labels(decision.channel).observe(time.perf_counter() - started)
-        return _Outcome(
+        return Outcome(
             decision,
             attempted=True,
             recipient=recipient,
@@ -331,7 +318,10 @@ class Dispatcher:
             subject=rendered.subject,
             sent_at=self._clock(),
             provider_id=provider_id,
-            **_chosen(decision),
+            language_note=decision.language_note,
+            items=items,
+            release=release,
+            **chosen_of(decision),
         )
 
     async def _send(self, claimed: repo.ClaimedDelivery, decision: Send, rendered: RenderedMessage) -> str | None:
@@ -355,123 +345,3 @@ class Dispatcher:
         )
         await self._mailer.send(message)
         return None
-
-    async def _record(self, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
-        """Write the outcome and its event in one transaction, then count it."""
-        d = claimed.delivery
-        decision = outcome.decision
-        resolved_id = outcome.recipient.customer_id if outcome.recipient is not None else None
-        customer_id = resolved_id or d.customer_id
-        async with repo.connect(self._pool) as conn, conn.transaction():
-            if isinstance(decision, Send):
-                assert outcome.sent_at is not None
-                assert outcome.address is not None
-                held = await repo.mark_sent(
-                    conn,
-                    claimed=claimed,
-                    resolved_customer_id=customer_id,
-                    recipient=outcome.address,
-                    language=outcome.language or "en",
-                    subject=outcome.subject or "",
-                    sent_at=outcome.sent_at,
-                )
-                at = outcome.sent_at
-            elif isinstance(decision, Defer):
-                held = await repo.mark_deferred(
-                    conn,
-                    claimed=claimed,
-                    until=decision.until,
-                    reason=decision.reason,
-                    attempted=outcome.attempted,
-                    error=outcome.error,
-                    resolved_customer_id=resolved_id,
-                    recipient=outcome.address,
-                )
-                at = self._clock()
-            else:
-                failed_at = self._clock()
-                held = await repo.mark_dropped(
-                    conn,
-                    claimed=claimed,
-                    status=decision.status,
-                    reason=decision.reason,
-                    attempted=outcome.attempted,
-                    failed_at=failed_at,
-                    resolved_customer_id=resolved_id,
-                    recipient=outcome.address,
-                )
-                at = failed_at
-            payload = delivery_report(
-                d,
-                decision,
-                customer_id=customer_id,
-                cause_event_id=str(claimed.cause_event_id),
-                at=at,
-                channel=outcome.channel,
-            )
-            if held:
-                await self._record_channel(conn, claimed, outcome)
-            if held and payload is not None:
-                envelope = self._envelope(payload, customer_id, claimed)
-                await enqueue(conn, topic=DELIVERIES_TOPIC, envelope=envelope)
-                if not isinstance(decision, Defer):
-                    company_id = outcome.recipient.company_id if outcome.recipient is not None else None
-                    body = envelope.model_dump(mode="json")
-                    await owe_posts(
-                        conn,
-                        envelope=body,
-                        delivery_id=d.delivery_id,
-                        customer_id=customer_id,
-                        company_id=company_id,
-                        purpose=d.purpose,
-                    )
-        if not held:
-            log.warning("delivery %s was taken over by another worker; outcome dropped", d.delivery_id)
-            return
-        self._count(claimed, outcome)
-
-    @staticmethod
-    async def _record_channel(conn: asyncpg.Connection, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
-        """Keep the channel decision with the delivery, and plan the further channels a disruption goes on."""
-        delivery_id = claimed.delivery.delivery_id
-        if outcome.channel is not None:
-            await channel_store.record_channel(
-                conn,
-                delivery_id=delivery_id,
-                channel=outcome.channel,
-                note=outcome.note or "",
-                provider_message_id=outcome.provider_id,
-            )
-        elif outcome.note is not None:
-            await channel_store.record_note(conn, delivery_id=delivery_id, note=outcome.note)
-        if outcome.also:
-            planned = await channel_store.plan_legs(conn, delivery_id=delivery_id, channels=outcome.also)
-            for leg in planned:
-                log.info("%s also goes by %s as %s", delivery_id, ", ".join(outcome.also), leg)
-
-    def _count(self, claimed: repo.ClaimedDelivery, outcome: _Outcome) -> None:
-        d = claimed.delivery
-        decision = outcome.decision
-        channel = outcome.channel or d.channel
-        if isinstance(decision, Send):
-            DELIVERIES.labels(channel, d.template, "sent").inc()
-            assert outcome.sent_at is not None
-            DELIVERY_LATENCY.labels(channel, d.template).observe(
-                max(0.0, (outcome.sent_at - claimed.created_at).total_seconds())
-            )
-            log.info("sent %s %s to %s", d.template, d.delivery_id, d.customer_id)
-        elif isinstance(decision, Defer):
-            DELIVERIES.labels(channel, d.template, "retried" if decision.reason == RETRY else "deferred").inc()
-            log.info(
-                "%s %s waits until %s (%s)", d.template, d.delivery_id, decision.until.isoformat(), decision.reason
-            )
-        else:
-            DELIVERIES.labels(channel, d.template, decision.status).inc()
-            log.info("%s %s %s: %s", d.template, d.delivery_id, decision.status, decision.reason)
-
-    @staticmethod
-    def _envelope(payload: DeliveryReport, customer_id: str, claimed: repo.ClaimedDelivery) -> Envelope[Any]:
-        envelope = Envelope.new(
-            payload, producer=PRODUCER, subject_id=customer_id, correlation_id=claimed.correlation_id
-        )
-        return envelope.model_copy(update={"causation_id": claimed.cause_event_id})
