@@ -96,6 +96,9 @@ class Decision:
     evidence: dict[str, Any] | None = None
     matched_to: SourceKey | None = None
     reviews: list[tuple[str, matching.MatchResult]] = field(default_factory=list)
+    # Other customers the record also matches above the merge threshold: one traveller, joined
+    # into `customer_id` (merge reason "automatic") unless their identifiers conflict.
+    joins: list[tuple[str, matching.MatchResult]] = field(default_factory=list)
 
 
 def name_tokens(f: matching.MatchFeatures) -> list[str]:
@@ -276,8 +279,16 @@ def decide_record(
     if ranked and ranked[0][1][0][0] == _MATCH:
         customer_id, (_, cand_key, cand) = ranked[0]
         chosen = result(cand)
-        # Other customers this record also matches are probably duplicates of the chosen one.
-        reviews = [(c, result(f)) for c, (r, _, f) in itertools.islice(_non_distinct(ranked[1:]), 3)]
+        # Other customers this record also matches are the same traveller: joined, unless the two
+        # customers' records conflict on an identifier (then an agent decides). Those it only
+        # nearly matches are probably duplicates of the chosen one: reviews.
+        joins: list[tuple[str, matching.MatchResult]] = []
+        reviews: list[tuple[str, matching.MatchResult]] = []
+        for c, (r, _, f) in _non_distinct(ranked[1:]):
+            if r[0] == _MATCH and not identifiers_conflict(cand, f) and not identifiers_conflict(feats, f):
+                joins.append((c, result(f)))
+            elif len(reviews) < 3:
+                reviews.append((c, result(f)))
         return Decision(
             customer_id,
             chosen.rule,
@@ -286,6 +297,7 @@ def decide_record(
             evidence=chosen.to_json(),
             matched_to=cand_key,
             reviews=reviews,
+            joins=joins,
         )
     decision = Decision(new_customer_id(), "new", created=True)
     if ranked and ranked[0][1][0][0] == _REVIEW:
@@ -299,6 +311,18 @@ def decide_record(
     elif ranked:
         decision.score = ranked[0][1][0][1]
     return decision
+
+
+def identifiers_conflict(a: matching.MatchFeatures, b: matching.MatchFeatures) -> bool:
+    """Whether two records name different travellers by an identifier: two passports, two
+    birth dates, or two numbers in one loyalty programme. Such records are never joined through
+    a third one that matches both (a father and his son both match a record without a birth date)."""
+    if a.passport and b.passport and a.passport != b.passport:
+        return True
+    if a.dob and b.dob and a.dob != b.dob:
+        return True
+    programmes_a = {lo.partition(":")[0]: lo for lo in a.loyalty}
+    return any(programmes_a.get(lo.partition(":")[0], lo) != lo for lo in b.loyalty)
 
 
 _MATCH, _REVIEW, _DISTINCT = (

@@ -148,8 +148,12 @@ async def merge_customers(
     reason: MergeReason,
     actor: str | None,
     config: ProfileConfig,
+    events_out: Outgoing | None = None,
 ) -> MergeResult:
-    """Merge `absorbed_id` into `survivor_id`; the pre-merge state of both is kept for an exact unmerge."""
+    """Merge `absorbed_id` into `survivor_id`; the pre-merge state of both is kept for an exact unmerge.
+
+    The merge's events are enqueued, or appended to `events_out` when given (a batch that merges
+    after its own writes publishes them after the batch's events)."""
     now = datetime.now(UTC)
     await repo.lock_customers(conn, [survivor_id, absorbed_id])
     survivor = await _state(conn, survivor_id)
@@ -210,7 +214,10 @@ async def merge_customers(
             ),
         )
     )
-    await enqueue_many(conn, events)
+    if events_out is not None:
+        events_out.extend(events)
+    else:
+        await enqueue_many(conn, events)
     return MergeResult(merge_id, survivor_id, absorbed_id)
 
 

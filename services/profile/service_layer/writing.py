@@ -22,8 +22,16 @@ from services.kit.redirects import follow_redirects
 from services.profile.adapters import repository as repo
 from services.profile.domain import matching
 from services.profile.domain.model import StoredRecord
-from services.profile.domain.resolution import Incoming, Outcome, ProfileConfig, SourceKey, new_name_tokens
+from services.profile.domain.resolution import (
+    Decision,
+    Incoming,
+    Outcome,
+    ProfileConfig,
+    SourceKey,
+    new_name_tokens,
+)
 from services.profile.service_layer.companies import resolve_companies
+from services.profile.service_layer.curation import merge_customers
 from services.profile.service_layer.events import Outgoing, created_event, resolved_event, snapshot_events
 from services.profile.service_layer.planning import Plan, features_and_keys
 from services.profile.service_layer.recompute import prepare_new_customers, refresh_customers
@@ -58,7 +66,7 @@ async def write(
         d.customer_id = redirect.get(d.customer_id, d.customer_id)
 
     # Agents' "different people" verdicts keep pairs out of the review queue.
-    review_pairs = [tuple(sorted((d.customer_id, c))) for d in decisions for c, _ in d.reviews]
+    review_pairs = [tuple(sorted((d.customer_id, c))) for d in decisions for c, _ in (*d.reviews, *d.joins)]
     declared = await repo.distinct_pairs(conn, [(p[0], p[1]) for p in review_pairs])
 
     first_of: dict[SourceKey, int] = {}
@@ -211,6 +219,7 @@ async def write(
         }
         outgoing.append(resolved_event(d.customer_id, company_ids[i], items[i].record.source_system, b))
     await repo.upsert_bookings(conn, list(bookings.values()))
+    await join_matched_customers(conn, decisions, declared, config=config, outgoing=outgoing)
 
     outcomes = [
         Outcome(
@@ -225,6 +234,49 @@ async def write(
         for i, (it, d) in enumerate(zip(items, decisions, strict=True))
     ]
     return outcomes, outgoing
+
+
+async def join_matched_customers(
+    conn: asyncpg.Connection,
+    decisions: list[Decision],
+    declared: set[tuple[str, str]],
+    *,
+    config: ProfileConfig,
+    outgoing: Outgoing,
+) -> None:
+    """Join the customers a record matched besides its own into it (merge reason "automatic").
+
+    After the batch's writes, in its transaction, in decision order; a customer a previous join of
+    the batch absorbed is followed to its survivor. Pairs agents declared different people stay
+    apart. The merges' events follow the batch's own (an absorbed customer's redirect comes after
+    its last snapshot), and `unmerge` takes a join back like any merge.
+    """
+    survivor_of: dict[str, str] = {}
+
+    def current(customer_id: str) -> str:
+        while customer_id in survivor_of:
+            customer_id = survivor_of[customer_id]
+        return customer_id
+
+    for d in decisions:
+        for other, _result in d.joins:
+            survivor, absorbed = current(d.customer_id), current(other)
+            if survivor == absorbed or (min(survivor, absorbed), max(survivor, absorbed)) in declared:
+                continue
+            redirect, _locked = await lock_and_redirect(conn, {absorbed})
+            absorbed = redirect.get(absorbed, absorbed)
+            if absorbed == survivor:
+                continue
+            await merge_customers(
+                conn,
+                survivor_id=survivor,
+                absorbed_id=absorbed,
+                reason="automatic",
+                actor=None,
+                config=config,
+                events_out=outgoing,
+            )
+            survivor_of[absorbed] = survivor
 
 
 async def lock_and_redirect(
