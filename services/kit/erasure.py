@@ -35,7 +35,18 @@ EventHandler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
 BatchEventHandler = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]
 
 # Snapshot fields of the customer view that hold personal values (to find them in audit details).
-_PERSONAL_FIELDS = ("given_name", "family_name", "display_name", "email", "secondary_email", "phone", "date_of_birth")
+_PERSONAL_FIELDS = (
+    "given_name",
+    "family_name",
+    "display_name",
+    "email",
+    "secondary_email",
+    "phone",
+    "date_of_birth",
+    "employee_number",
+    "other_emails",
+    "other_phones",
+)
 _MIN_VALUE_LENGTH = 4  # shorter values ("Li", "+1") would redact unrelated audit rows
 COMPACTED_TOPICS = sorted(spec.name for spec in TOPICS if spec.compacted)
 
@@ -70,7 +81,16 @@ def personal_values(snapshots: Iterable[Mapping[str, Any]], extra: Iterable[str 
     """The traveller's personal values found in view snapshots (and `extra`), long enough to search for."""
     values: set[str] = {v for v in extra if v}
     for snapshot in snapshots:
-        values.update(str(snapshot[f]) for f in _PERSONAL_FIELDS if snapshot.get(f))
+        for f in _PERSONAL_FIELDS:
+            value = snapshot.get(f)
+            if isinstance(value, list | tuple):
+                values.update(str(v) for v in value if v)
+            elif value:
+                values.add(str(value))
+        for f in ("home_address", "business_address"):  # the parts that identify the person
+            address = snapshot.get(f)
+            if isinstance(address, dict):
+                values.update(str(address[k]) for k in ("line", "street", "postcode") if address.get(k))
     return sorted(v for v in values if len(v) >= _MIN_VALUE_LENGTH)
 
 

@@ -10,6 +10,11 @@ Categories, and the least role that may see each (roles imply others: `services.
   republish them; should one ever reach a response, only an admin sees it.
 - `date-of-birth` (agent): needed to ticket a trip (APIS), not for operations or booking systems.
 
+Personal contact data — home and business addresses, other emails and phones, the employee number,
+gender as the traveller stated it — has no category: whoever may read a traveller sees it, as they
+see the email; erasure removes it with the rest (`PERSONAL_CONTACT_FIELDS`). Which identity numbers
+are on file (`identity_numbers_on_file`: kinds, never a number or its hash) is not sensitive.
+
 Every JSON response of every service passes through `redact` (the HTTP shell's response filter,
 `services.kit.http`), whatever route produced it: a value a caller may not see is replaced by
 `{"redacted": "<category>"}` — visibly, so a client can tell "hidden" from "unknown" — where it
@@ -67,6 +72,10 @@ SPECIAL_CATEGORY = frozenset(
     }
 )
 BIRTH_DATE_FIELDS = frozenset({"date_of_birth", "birth_date", "dob"})
+# Personal but not sensitive (no category: see above); named so that erasure covers each of them.
+PERSONAL_CONTACT_FIELDS = frozenset(
+    {"home_address", "business_address", "other_emails", "other_phones", "employee_number", "gender"}
+)
 REDACTED_IN_DEAD_LETTERS = SECRET_IDENTIFIERS | SPECIAL_CATEGORY
 
 # Members named after a field, wherever they stand in a response.

@@ -18,6 +18,7 @@ from services.kit.contracts.customers import (
     CustomerSnapshotV1,
     CustomerUpdatedV1,
     LoyaltyMembershipV1,
+    PostalAddressV1,
     ResolvedBookingV1,
 )
 from services.kit.contracts.envelope import EncodedEnvelope, Envelope, Payload, decode_envelope, encode_envelope
@@ -33,6 +34,14 @@ ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone
 _chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
 _text = st.text(_chars, max_size=12)
 _optional = st.none() | st.text(_chars, min_size=1, max_size=12)
+# A golden address as stored (`PostalAddress.to_json()`: only the parts known).
+_address = st.fixed_dictionaries(
+    {},
+    optional={
+        k: st.text(_chars, min_size=1, max_size=12)
+        for k in ("line", "street", "house_number", "postcode", "city", "region", "country")
+    },
+)
 
 
 def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[Any] | None) -> bytes:
@@ -68,6 +77,12 @@ def _expected(payload: Payload, encoded: EncodedEnvelope, caused_by: Envelope[An
             "loyalty": st.lists(st.tuples(_text, _text).map(":".join) | _text, max_size=3),
             "secondary_email": _text,
             "home_time_zone": _text,
+            "home_address": _address,
+            "business_address": _address,
+            "employee_number": _text,
+            "other_emails": st.lists(_text, max_size=3),
+            "other_phones": st.lists(_text, max_size=3),
+            "gender": _text,
         },
     ),
     zone_source=st.none() | st.sampled_from(["stated", "address", "phone", "company"]),
@@ -231,6 +246,12 @@ def _snapshot_model(
         company_id=company_id,
         company_name=company_name,
         loyalty=loyalty,
+        home_address=PostalAddressV1(**golden["home_address"]) if golden.get("home_address") else None,
+        business_address=PostalAddressV1(**golden["business_address"]) if golden.get("business_address") else None,
+        employee_number=golden.get("employee_number"),
+        other_emails=tuple(golden.get("other_emails") or ()),
+        other_phones=tuple(golden.get("other_phones") or ()),
+        gender=golden.get("gender"),
         source_record_count=record_count,
         quality_score=quality_score,
         updated_at=now,

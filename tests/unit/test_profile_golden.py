@@ -181,7 +181,7 @@ _value = st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=6))
 )
 def test_golden_record_of_one_record_takes_the_general_rules(fields: dict[str, object]) -> None:
     """The single-record shortcut (every new customer) gives what the general survivorship gives."""
-    from services.profile.domain.model import _golden_of_many, _golden_of_one
+    from services.profile.domain.survivorship import _golden_of_many, _golden_of_one
 
     record = StoredRecord("crm", "1", fields, datetime(2025, 1, 2, tzinfo=UTC))
     assert _golden_of_one(record) == _golden_of_many([record], {}, (), 80)

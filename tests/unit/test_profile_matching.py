@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.profile.domain import matching
 from services.profile.domain.matching import MatchFeatures, blocking_keys, score_pair
-from services.profile.domain.model import source_record_from_traveller
+from services.profile.domain.reading import source_record_from_traveller
 
 
 def feats(**traveller: Any) -> MatchFeatures:

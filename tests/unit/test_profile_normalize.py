@@ -8,8 +8,8 @@ import pytest
 
 from services.profile.domain import normalize
 from services.profile.domain.companies import company_key, corporate_domain
-from services.profile.domain.model import source_record_from_traveller
 from services.profile.domain.names import are_nicknames, match_form, person_name
+from services.profile.domain.reading import source_record_from_traveller
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from services.profile.domain.model import (
     StoredRecord,
     golden_record,
     golden_values,
-    source_record_from_traveller,
 )
+from services.profile.domain.reading import source_record_from_traveller
 from services.profile.domain.restating import PARTS, restate, restate_all, states, stored_record
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

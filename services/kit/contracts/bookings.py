@@ -50,7 +50,28 @@ ClearableField = Literal[
     "passport_number",
     "address_country",
     "home_time_zone",
+    "home_address",
+    "business_address",
+    "employee_number",
+    "national_id_number",
+    "known_traveller_number",
+    "redress_number",
+    "secondary_emails",
+    "secondary_phones",
+    "gender",
 ]
+
+
+class AddressV1(_Part):
+    """A postal address as the source holds it: structured, one line as typed, or both."""
+
+    line: str | None = Field(default=None, max_length=300, description="The whole address on one line, as typed")
+    street: str | None = Field(default=None, max_length=200, description="Street name and house number")
+    house_number: str | None = Field(default=None, max_length=30)
+    postcode: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=100, description="State, province or county")
+    country: str | None = Field(default=None, max_length=60, description="ISO 3166-1 code or name")
 
 
 # "At least one of the names, not empty" (the validator below), said in the schema too.
@@ -87,9 +108,25 @@ class TravellerV1(_Part):
     home_time_zone: str | None = Field(
         default=None, max_length=64, description="The traveller's home time zone (IANA name, e.g. Europe/Berlin)"
     )
+    home_address: AddressV1 | None = None
+    business_address: AddressV1 | None = None
+    employee_number: str | None = Field(
+        default=None, max_length=50, description="The traveller's number in their company's HR system"
+    )
+    national_id_number: str | None = Field(
+        default=None, max_length=30, description="Sensitive: hashed on receipt, never republished"
+    )
+    national_id_country: str | None = Field(default=None, max_length=60, description="Issuing country")
+    known_traveller_number: str | None = Field(
+        default=None, max_length=30, description="Trusted-traveller number. Sensitive: hashed, never republished"
+    )
+    redress_number: str | None = Field(default=None, max_length=30, description="Sensitive: hashed, never republished")
+    secondary_emails: tuple[Annotated[str, Field(max_length=320)], ...] = Field(default=(), max_length=5)
+    secondary_phones: tuple[Annotated[str, Field(max_length=50)], ...] = Field(default=(), max_length=5)
+    gender: str | None = Field(default=None, max_length=30, description="As the traveller stated it")
     cleared: tuple[ClearableField, ...] = Field(
         default=(),
-        max_length=10,
+        max_length=20,
         description="Fields the source states the traveller no longer has (e.g. a phone number removed from the"
         " profile). A field that is absent or null is only not stated: what other events said about it is kept.",
     )

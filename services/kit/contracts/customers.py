@@ -21,10 +21,23 @@ class LoyaltyMembershipV1(_Part):
     number: str
 
 
+class PostalAddressV1(_Part):
+    """An address of the golden record, checked against its country's rules."""
+
+    line: str | None = Field(default=None, description="As typed, when a source sent it on one line")
+    street: str | None = None
+    house_number: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+
+
 class CustomerSnapshotV1(Payload):
     """The golden record of one customer; keyed by customer_id on a compacted topic.
 
-    Sensitive identifiers (passport numbers) are never part of the snapshot.
+    Sensitive identifiers (passport, national identity, known-traveller and redress numbers) are
+    never part of the snapshot.
     """
 
     event_type = "customer.snapshot"
@@ -62,6 +75,12 @@ class CustomerSnapshotV1(Payload):
     company_id: str | None = None
     company_name: str | None = None
     loyalty: tuple[LoyaltyMembershipV1, ...] = ()
+    home_address: PostalAddressV1 | None = None
+    business_address: PostalAddressV1 | None = None
+    employee_number: str | None = Field(default=None, description="Within the traveller's company")
+    other_emails: tuple[str, ...] = Field(default=(), description="Every other valid address the sources gave")
+    other_phones: tuple[str, ...] = Field(default=(), description="Every other valid phone (E.164)")
+    gender: str | None = Field(default=None, description="As the traveller stated it")
     source_record_count: int = 0
     quality_score: float | None = Field(default=None, ge=0, le=1)
     updated_at: AwareDatetime

@@ -10,8 +10,19 @@ from services.kit.exporting import MAX_REDIRECT_HOPS, Section, section
 
 PASSPORT_NOTE = (
     "passport numbers are never stored: passport_hash is a keyed hash (HMAC-SHA256) of the number and its issuing "
-    "country, and raw is the record as received without the number"
+    "country, and raw is the record as received without the number; national identity, known-traveller and "
+    "redress numbers are kept only as keyed hashes too: normalized.sealed says which are held, not their hashes"
 )
+
+
+def _record(row: asyncpg.Record) -> dict[str, Any]:
+    """A source record for the export: which sensitive numbers it holds, never their hashes."""
+    out = dict(row)
+    normalized = dict(out.get("normalized") or {})
+    if isinstance(normalized.get("sealed"), dict):
+        normalized["sealed"] = dict.fromkeys(sorted(normalized["sealed"]), "held")
+        out["normalized"] = normalized
+    return out
 
 
 async def traveller_ids(conn: asyncpg.Connection, customer_id: str, also: list[str]) -> list[str] | None:
@@ -143,8 +154,8 @@ async def collect(conn: asyncpg.Connection, ids: list[str]) -> list[Section]:
                      "was last stated; merged ids point to the current one (merged_into)"),
         section("companies", companies, table="companies", times=("created_at",), source_field=None,
                 note="the company the traveller travels for"),
-        section("source_records", records, table="source_records", times=("first_seen", "last_seen"),
-                topic="booking.events.v1", note=PASSPORT_NOTE),
+        section("source_records", [_record(r) for r in records], table="source_records",
+                times=("first_seen", "last_seen"), topic="booking.events.v1", note=PASSPORT_NOTE),
         section("match_key_hashes", keys, table="blocking_key_hashes",
                 note="hashes of the match keys (name, email, phone forms) each source record is found by"),
         section("bookings", bookings, table="bookings", times=("updated_at",), topic="booking.events.v1"),

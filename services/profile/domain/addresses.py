@@ -175,9 +175,15 @@ def read_address(
         address = replace(address, house_number=_house_number(address.street))
     address, found_problems = _checked(address)
     problems.extend(found_problems)
+    return reading_of(address.to_json(), tuple(problems))
+
+
+def reading_of(stored: Mapping[str, Any] | None, problems: tuple[str, ...] = ()) -> AddressReading:
+    """A stored address (`PostalAddress.to_json()`) and its problems read back, match forms derived again."""
+    address = PostalAddress.from_json(stored)
     return AddressReading(
         address=address,
-        problems=tuple(problems),
+        problems=problems,
         postcode_key=_postcode_key(address),
         street_key=street_key(address.street, address.house_number),
         number_key=_fold(address.house_number).replace(" ", ""),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from services.profile.domain.model import AGENT_SOURCE, FieldValue, StoredRecord
+from services.profile.domain.survivorship import with_other_contacts
 
 SECONDARY_EMAIL = "secondary_email"
 
@@ -36,12 +37,15 @@ def with_business_contacts(
 ) -> dict[str, FieldValue]:
     """`golden` with the email chosen for business (the company's domain first) and the secondary email."""
     trust = trust or {}
+    records = list(records)
     having = [r for r in records if r.fields.get("email")]
     out = dict(golden)
     current = out.get("email")
     corporate = [r for r in having if on_domain(r.fields["email"], company_domains)] if company_domains else []
     if current is not None and current.source_system != AGENT_SOURCE and corporate:
         out["email"] = _newest(corporate, "company-domain", trust)
+        if out["email"].value != current.value:
+            out = with_other_contacts(out, records)  # the address no longer chosen is another one
     primary = out["email"].value if "email" in out else None
     others = [r for r in having if r.fields["email"] != primary]
     if others:

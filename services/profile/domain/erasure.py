@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-# Traveller fields whose values are the person's own (searched for in audit details on erasure).
+# Traveller fields whose values are the person's own (searched for in audit details on erasure): a list's
+# items and an address's parts each (gender is left out: its few words stand in unrelated text too).
 PERSONAL_FIELDS = ("given_name", "family_name", "full_name", "display_name", "email", "secondary_email", "phone",
-                   "date_of_birth")  # fmt: skip
+                   "date_of_birth", "employee_number", "other_emails", "other_phones", "secondary_emails",
+                   "secondary_phones", "home_address", "business_address")  # fmt: skip
+_ADDRESS_PARTS = ("line", "street", "postcode")  # a city or region alone is not the person's
 _MIN_VALUE_LENGTH = 4
 
 
@@ -53,12 +56,22 @@ def personal_values(golden: Iterable[Mapping[str, object]], raw: Iterable[Mappin
     for g in golden:
         for f in PERSONAL_FIELDS:
             entry = g.get(f)
-            value = entry.get("value") if isinstance(entry, Mapping) else entry
-            if value:
-                found.add(str(value))
+            found.update(_values(entry.get("value") if isinstance(entry, Mapping) else entry))
     for r in raw:
-        found.update(str(r[f]) for f in PERSONAL_FIELDS if r.get(f))
+        for f in PERSONAL_FIELDS:
+            found.update(_values(r.get(f)))
     return sorted(v for v in found if len(v) >= _MIN_VALUE_LENGTH)
+
+
+def _values(value: object) -> list[str]:
+    """A field's searchable values: itself, a list's items, an address's identifying parts."""
+    if not value:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v]
+    if isinstance(value, Mapping):
+        return [str(value[k]) for k in _ADDRESS_PARTS if value.get(k)]
+    return [str(value)]
 
 
 def name_token_counts(tokens: Sequence[str]) -> dict[str, int]:

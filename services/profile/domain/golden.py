@@ -235,7 +235,8 @@ def snapshot_json(
     now: datetime,
     home_time_zone_source: str | None = None,
 ) -> dict[str, Any]:
-    """A golden record's compacted-topic snapshot (never carries passport data), as the JSON-ready
+    """A golden record's compacted-topic snapshot (never carries passport data, nor national identity,
+    known-traveller or redress numbers: not even which are on file), as the JSON-ready
     fields `CustomerSnapshotV1(...).model_dump_json()` writes, in the model's order (a unit test
     pins this against the model).
 
@@ -263,7 +264,23 @@ def snapshot_json(
         "loyalty": [
             {"programme": p, "number": n} for p, _, n in (entry.partition(":") for entry in golden.get("loyalty") or [])
         ],
+        "home_address": _postal(golden.get("home_address")),
+        "business_address": _postal(golden.get("business_address")),
+        "employee_number": golden.get("employee_number"),
+        "other_emails": list(golden.get("other_emails") or ()),
+        "other_phones": list(golden.get("other_phones") or ()),
+        "gender": golden.get("gender"),
         "source_record_count": record_count,
         "quality_score": quality_score,
         "updated_at": now,
     }
+
+
+_POSTAL_PARTS = ("line", "street", "house_number", "postcode", "city", "region", "country")
+
+
+def _postal(address: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A golden address (`PostalAddress.to_json()`) as `PostalAddressV1` writes it: every part, null where unknown."""
+    if not address:
+        return None
+    return {k: address.get(k) or None for k in _POSTAL_PARTS}

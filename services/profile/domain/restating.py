@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.profile.domain import normalize
-from services.profile.domain.model import SourceRecord
+from services.profile.domain.addresses import AddressReading, reading_of
+from services.profile.domain.identifiers import SealedIdentifier
+from services.profile.domain.model import SEALED, SourceRecord
 
 # Each part a source states as a whole: the record's attributes, the received keys, the golden fields.
 _Part = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -38,6 +40,16 @@ PARTS: dict[str, _Part] = {
     "passport": (("passport_hash",), ("passport_number", "passport_country"), ("passport",)),
     "address_country": (("address_country",), ("address_country",), ("address_country",)),
     "home_time_zone": (("home_time_zone",), ("home_time_zone",), ("home_time_zone",)),
+    "home_address": (("home_address",), ("home_address",), ("home_address",)),
+    "business_address": (("business_address",), ("business_address",), ("business_address",)),
+    "employee_number": (("employee_number",), ("employee_number",), ("employee_number",)),
+    "gender": (("gender",), ("gender",), ("gender",)),
+    "secondary_emails": (("secondary_emails",), ("secondary_emails",), ("secondary_emails",)),
+    "secondary_phones": (("secondary_phones",), ("secondary_phones",), ("secondary_phones",)),
+    # Sensitive numbers: their keyed hashes (the stated time under the golden name `sealed.<kind>`).
+    "national_id": (("national_id",), ("national_id_number", "national_id_country"), ("sealed.national_id",)),
+    "known_traveller": (("known_traveller",), ("known_traveller_number",), ("sealed.known_traveller",)),
+    "redress": (("redress",), ("redress_number",), ("sealed.redress",)),
     # The booking's company (not part of the traveller as received).
     "company": (("company_name", "company_id"), (), ("company_name",)),
 }
@@ -129,12 +141,29 @@ def stored_record(
             raw=str(received), value=stored, valid=stored is not None and problem is None, problem=problem
         )
 
-    loyalty = [normalize.Normalized(raw=v, value=v, valid=True) for v in normalized.get("loyalty") or ()]
-    loyalty += [
-        normalize.Normalized(raw=k.partition(":")[2], value=None, valid=False, problem=p)
-        for k, p in problems.items()
-        if k.startswith("loyalty:")
-    ]
+    def listed(name: str) -> tuple[normalize.Normalized, ...]:
+        """A list part: its valid values, and the invalid ones as their problems name them."""
+        values = [normalize.Normalized(raw=v, value=v, valid=True) for v in normalized.get(name) or ()]
+        values += [
+            normalize.Normalized(raw=k.partition(":")[2], value=None, valid=False, problem=p)
+            for k, p in problems.items()
+            if k.startswith(f"{name}:")
+        ]
+        return tuple(values)
+
+    def address(name: str) -> AddressReading | None:
+        if name not in normalized and name not in problems:
+            return None
+        return reading_of(normalized.get(name), tuple(problems[name].split("; ")) if name in problems else ())
+
+    sealed: Mapping[str, Mapping[str, Any]] = normalized.get(SEALED) or {}
+
+    def identifier(kind: str) -> SealedIdentifier | None:
+        found = sealed.get(kind)
+        if found is None:
+            return None
+        return SealedIdentifier(str(found["hash"]), frozenset(found.get("variants") or ()), found.get("problem"))
+
     return SourceRecord(
         source_system=source_system,
         source_id=source_id,
@@ -146,7 +175,7 @@ def stored_record(
         date_of_birth=value("date_of_birth"),
         nationality=value("nationality"),
         language=normalized.get("language"),
-        loyalty=tuple(loyalty),
+        loyalty=listed("loyalty"),
         passport_hash=passport_hash,
         company_name=normalized.get("company_name"),
         seen_at=seen_at,
@@ -155,4 +184,13 @@ def stored_record(
         company_id=normalized.get("company_id"),
         address_country=value("address_country"),
         home_time_zone=value("home_time_zone"),
+        home_address=address("home_address"),
+        business_address=address("business_address"),
+        employee_number=normalized.get("employee_number"),
+        gender=normalized.get("gender"),
+        secondary_emails=listed("secondary_emails"),
+        secondary_phones=listed("secondary_phones"),
+        national_id=identifier("national_id"),
+        known_traveller=identifier("known_traveller"),
+        redress=identifier("redress"),
     )

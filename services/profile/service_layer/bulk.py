@@ -9,7 +9,11 @@ Columns (CSV header or JSON keys): source_system, source_id, given_name, family_
 full_name, title, email, phone, date_of_birth, nationality, passport_number,
 passport_country, language, address_country, home_time_zone, loyalty
 ("PROGRAMME:NUMBER;PROGRAMME:NUMBER", or a JSON list `loyalty_numbers` of {programme,
-number}), company_name, company_id, company_domain, company_country, seen_at (ISO 8601,
+number}), home_address (the whole address on one line, as typed), home_street,
+home_house_number, home_postcode, home_city, home_region, home_country (the same with business_),
+employee_number, national_id_number, national_id_country, known_traveller_number, redress_number
+(sensitive: hashed on receipt), secondary_emails and secondary_phones ("a;b" or a JSON list), gender,
+company_name, company_id, company_domain, company_country, seen_at (ISO 8601,
 optional), cleared (fields the source states the traveller no longer has, "phone;email",
 or a JSON list). An empty column is "not stated": a row that updates a known source record
 keeps what earlier rows or events stated for it.
@@ -61,7 +65,14 @@ TRAVELLER_FIELDS = (
     "language",
     "address_country",
     "home_time_zone",
+    "employee_number",
+    "national_id_number",
+    "national_id_country",
+    "known_traveller_number",
+    "redress_number",
+    "gender",
 )
+_ADDRESS_PARTS = ("street", "house_number", "postcode", "city", "region", "country")
 
 
 _RECORD_KEY_COLUMNS = "source_records (source_system, source_id, customer_id)"
@@ -114,6 +125,20 @@ def _loyalty(row: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def _address(row: Mapping[str, Any], kind: str) -> dict[str, str] | None:
+    """An address from its columns: `<kind>_address` (one line) and `<kind>_street`, `_postcode`…"""
+    parts = {p: str(row[f"{kind}_{p}"]).strip() for p in _ADDRESS_PARTS if row.get(f"{kind}_{p}") not in (None, "")}
+    if row.get(f"{kind}_address") not in (None, ""):
+        parts["line"] = str(row[f"{kind}_address"]).strip()
+    return {k: v for k, v in parts.items() if v} or None
+
+
+def _listed(value: Any) -> list[str]:
+    """A list column: a JSON list, or values separated by ';'."""
+    items = value if isinstance(value, list) else str(value or "").split(";")
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
 _CLEARABLE = frozenset(get_args(ClearableField))
 
 
@@ -142,6 +167,10 @@ def row_to_incoming(
         raise RowError("a name is required (full_name or given_name/family_name)")
     traveller["loyalty_numbers"] = _loyalty(row)
     traveller["cleared"] = _cleared(row)
+    for kind in ("home", "business"):
+        traveller[f"{kind}_address"] = _address(row, kind)
+    for name in ("secondary_emails", "secondary_phones"):
+        traveller[name] = _listed(row.get(name))
     company = None
     if row.get("company_name"):
         company = {

@@ -27,7 +27,7 @@ from services.kit.contracts.customers import BookingKind
 from services.kit.contracts.envelope import Envelope
 from services.kit.outbox import enqueue_many
 from services.profile.domain.companies import company_key
-from services.profile.domain.model import source_record_from_traveller
+from services.profile.domain.reading import source_record_from_traveller
 from services.profile.domain.resolution import BookingInput, CompanyInput, Incoming, Outcome, ProfileConfig
 from services.profile.service_layer.deliverability import handle_delivery_failed
 from services.profile.service_layer.events import (

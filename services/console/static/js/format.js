@@ -87,9 +87,33 @@ const FIELD_LABELS = {
   company_name: "Company",
 };
 export const FIELD_ORDER = Object.keys(FIELD_LABELS);
+// Shown, not corrected here (an address is one block; identity numbers are never shown, only held).
+const OTHER_LABELS = {
+  home_address: "Home address",
+  business_address: "Business address",
+  employee_number: "Employee number",
+  gender: "Gender",
+  other_emails: "Other emails",
+  other_phones: "Other phones",
+  identity_numbers_on_file: "Identity numbers",
+};
+export const ADDRESS_FIELDS = ["home_address", "business_address"];
+const IDENTITY_KINDS = { national_id: "national identity number", known_traveller: "known traveller number", redress: "redress number" };
 
 export function fieldLabel(name) {
-  return FIELD_LABELS[name] ?? humanize(name);
+  return FIELD_LABELS[name] ?? OTHER_LABELS[name] ?? humanize(name);
+}
+
+/** A golden address as its lines: the street, then postcode and city, region, country (or the line as typed). */
+export function addressLines(a) {
+  if (!a || typeof a !== "object") return [];
+  const lines = [a.street, [a.postcode, a.city].filter(Boolean).join(" "), a.region, a.country].filter(Boolean);
+  return lines.length > 1 || !a.line ? lines : [a.line];
+}
+
+/** Which identity numbers are on file: "on file: national identity number, redress number" (never a number). */
+export function onFile(kinds) {
+  return Array.isArray(kinds) && kinds.length ? `on file: ${kinds.map((k) => IDENTITY_KINDS[k] ?? humanize(k)).join(", ")}` : "—";
 }
 
 /** One booking segment as a line: "Flight LH 400 FRA → JFK · Lufthansa · business · seat 2A" (codes named where known). */

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from services.kit.http import ProblemError
 from services.kit.view import lookup
 from services.profile.adapters import repository as repo
+from services.profile.domain.model import SEALED
 from services.profile.entrypoints.deps import (
     Agent,
     CustomerRead,
@@ -43,6 +44,9 @@ from services.profile.entrypoints.schemas import (
 from services.profile.service_layer import curation, deliverability, search
 
 router = APIRouter(prefix="/v1")
+# Not shown with a source record: its company link, and the keyed hashes of sensitive numbers
+# (the golden record says which are on file).
+_NOT_SHOWN = frozenset({"company_id", SEALED})
 
 
 @router.get(
@@ -164,7 +168,7 @@ async def list_source_records(
             source_system=r["source_system"],
             source_id=r["source_id"],
             received=r["raw"],
-            normalized={k: v for k, v in r["normalized"].items() if k != "company_id"},
+            normalized={k: v for k, v in r["normalized"].items() if k not in _NOT_SHOWN},
             problems=r["problems"],
             match_rule=r["match_rule"],
             match_score=r["match_score"],

@@ -74,6 +74,15 @@ function withdrawButton(ctx, name) {
   return button;
 }
 
+/** One golden value: an address as a block of lines, identity numbers only as "on file", others as text. */
+function goldenValue(name, value) {
+  if (format.ADDRESS_FIELDS.includes(name)) {
+    return h("address", { class: "value postal-address" }, format.addressLines(value).map((line) => h("span", { class: "address-line", text: line })));
+  }
+  if (name === "identity_numbers_on_file") return h("span", { class: "value", text: format.onFile(value) });
+  return h("span", { class: "value", text: format.value(value) });
+}
+
 function goldenRecord(ctx, view) {
   const customer = view.customer;
   const fields = customer.fields ?? {};
@@ -105,7 +114,7 @@ function goldenRecord(ctx, view) {
           const f = fields[n];
           return [
             format.fieldLabel(n),
-            h("span", { class: "value", text: format.value(f.value) }),
+            goldenValue(n, f.value),
             source(f),
             time(f.last_seen),
             format.FIELD_ORDER.includes(n)
