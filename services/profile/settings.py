@@ -25,6 +25,12 @@ class ProfileSettings(ServiceSettings):
     verified_trust: int = Field(default=80, ge=0, le=100)
     match_upper_threshold: float = matching.UPPER_THRESHOLD
     match_lower_threshold: float = matching.LOWER_THRESHOLD
+    # The match model's parameters are learned from the stored records (a sample of them) this often;
+    # a new version is activated when it passes the sanity checks (and this is on).
+    weights_interval_hours: float = Field(default=168.0, gt=0)
+    weights_sample: int = Field(default=100_000, ge=1000)
+    weights_min_records: int = Field(default=1000, ge=2)
+    weights_auto_activate: bool = True
     candidates_per_key: int = Field(default=40, ge=1, le=1000)
     stale_after_days: int = Field(default=730, ge=1)
     import_batch_size: int = Field(default=2000, ge=1, le=50_000)

@@ -155,6 +155,11 @@ class ExplainPublic(BaseModel):
     match_score: float | None
     matched_to: dict[str, Any] | None
     evidence: dict[str, Any] | None
+    parameters_version: str | None = Field(
+        default=None,
+        description="The match model version whose weights and thresholds decided the link (null: decided"
+        " before versions were recorded, or by the source link alone)",
+    )
 
 
 class PairExplainPublic(BaseModel):
@@ -163,6 +168,7 @@ class PairExplainPublic(BaseModel):
     record_a: dict[str, str] | None
     record_b: dict[str, str] | None
     result: dict[str, Any] | None
+    parameters_version: str = Field(description="The match model version the two were compared with")
 
 
 class HistoryEntry(BaseModel):
@@ -767,6 +773,7 @@ async def explain_link(
         match_score=r["match_score"],
         matched_to=r["matched_to"],
         evidence=r["match_evidence"],
+        parameters_version=(r["match_evidence"] or {}).get("parameters_version"),
     )
 
 
@@ -798,6 +805,8 @@ async def explain_pair(
         freq = await repo.name_frequencies(
             conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
         )
+        params = await config.parameters.current(conn)
+    upper, lower = config.parameters.thresholds(upper=config.upper_threshold, lower=config.lower_threshold)
     left = [r for r in rows if r["customer_id"] == a["customer_id"]]
     right = [r for r in rows if r["customer_id"] == b["customer_id"]]
     best: tuple[matching.MatchResult, Any, Any] | None = None
@@ -806,9 +815,10 @@ async def explain_pair(
             res = matching.score_pair(
                 feats[(ra["source_system"], ra["source_id"])],
                 feats[(rb["source_system"], rb["source_id"])],
-                upper=config.upper_threshold,
-                lower=config.lower_threshold,
+                upper=upper,
+                lower=lower,
                 freq=freq,
+                params=params,
             )
             if best is None or matching.rank(res) > matching.rank(best[0]):
                 best = (res, ra, rb)
@@ -818,6 +828,7 @@ async def explain_pair(
         record_a={"source_system": best[1]["source_system"], "source_id": best[1]["source_id"]} if best else None,
         record_b={"source_system": best[2]["source_system"], "source_id": best[2]["source_id"]} if best else None,
         result=best[0].to_json() if best else None,
+        parameters_version=params.version,
     )
 
 

@@ -501,6 +501,7 @@ async def _plan(conn: asyncpg.Connection, chunk: _Chunk, config: ProfileConfig, 
     await tx.start()
     try:
         await repo.lock_identities(conn, resolver.identity_keys(items, keys), shared=True)
+        await config.parameters.current(conn)
         sources = await repo.stored_sources(conn, record_keys)
         links = {**{key: s.customer_id for key, s in sources.items()}, **carried}
         # Records seen before are restated over their earlier statements (the carried chunk's

@@ -49,6 +49,7 @@ from services.profile.domain.quality import assess
 from services.profile.domain.restating import restate_all
 from services.profile.domain.timezones import HOME_TIME_ZONE, source_of
 from services.profile.service_layer.derived import business_contacts, home_time_zones, search_document
+from services.profile.service_layer.parameters import ParametersCache
 
 PRODUCER = "profile"
 CUSTOMERS_TOPIC = "profile.customers.v1"
@@ -70,6 +71,7 @@ class ProfileConfig:
     max_candidates: int = 120  # scored per record at most
     frequency_min_records: int = 1000  # name frequencies count once this many records are stored
     stale_after_days: int = 730
+    parameters: ParametersCache = field(default_factory=ParametersCache, compare=False)  # the active model version
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ async def resolve_batch(
     now = now or datetime.now(UTC)
     if not items:
         return [], []
+    await config.parameters.current(conn)
     given = items
     record_keys = [it.record.key for it in items]
     # Records seen before are restated: what a record does not state, its earlier statements did.
@@ -552,7 +555,8 @@ def _decide(
     identifier decides and whose score could not reach the review threshold nor the best
     score so far is left unscored: it could not change the decision, the reviews or the score kept.
     """
-    upper, lower = config.upper_threshold, config.lower_threshold
+    params = config.parameters.cached()
+    upper, lower = config.parameters.thresholds(upper=config.upper_threshold, lower=config.lower_threshold)
     best_by_customer: dict[str, tuple[tuple[int, float], SourceKey, matching.MatchFeatures]] = {}
     seen: set[SourceKey] = {key}
     best = floor = -math.inf
@@ -563,7 +567,7 @@ def _decide(
             if len(seen) > config.max_candidates:
                 break
             seen.add(cand_key)
-            quick = matching.quick_score(feats, cand, upper=upper, lower=lower, freq=freq, floor=floor)
+            quick = matching.quick_score(feats, cand, upper=upper, lower=lower, freq=freq, floor=floor, params=params)
             if quick is None:
                 continue
             score, decided, _rule = quick
@@ -577,7 +581,7 @@ def _decide(
     ranked = sorted(best_by_customer.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
 
     def result(cand: matching.MatchFeatures) -> matching.MatchResult:
-        return matching.score_pair(feats, cand, upper=upper, lower=lower, freq=freq)
+        return matching.score_pair(feats, cand, upper=upper, lower=lower, freq=freq, params=params)
 
     if ranked and ranked[0][1][0][0] == _MATCH:
         customer_id, (_, cand_key, cand) = ranked[0]
