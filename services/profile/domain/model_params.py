@@ -146,20 +146,30 @@ class ModelParameters:
         return self.levels[comparison][name]
 
     def problems(self) -> list[str]:
-        """What makes a version unfit to decide (empty: fit)."""
+        """What makes a version unfit to decide (empty: fit).
+
+        The strongest level of each comparison must favour a match (m > u), a disagreeing level
+        must not favour a match (m <= u), and no partial agreement may weigh as little as the
+        disagreement (a typo must never count against a pair more than a different value).
+        """
         out = []
         for comparison, default in _DEFAULT_LEVELS.items():
             have = self.levels.get(comparison, {})
             if set(have) != set(default):
                 out.append(f"{comparison}: levels {sorted(have)} instead of {sorted(default)}")
                 continue
+            if any(not (0 < lv.m < 1 and 0 < lv.u < 1) for lv in have.values()):
+                out.append(f"{comparison}: m and u must lie strictly between 0 and 1")
+                continue
+            strongest = have[next(iter(default))]
+            if strongest.m <= strongest.u:
+                out.append(f"{comparison}.{strongest.name}: agreeing level with m <= u")
+            floor = max((lv.weight for name, lv in have.items() if name in DISAGREEING), default=-math.inf)
             for name, lv in have.items():
-                if not (0 < lv.m < 1 and 0 < lv.u < 1):
-                    out.append(f"{comparison}.{name}: m and u must lie strictly between 0 and 1")
-                elif name not in DISAGREEING and lv.m <= lv.u:
-                    out.append(f"{comparison}.{name}: agreeing level with m <= u")
-                elif name in DISAGREEING and lv.m >= lv.u:
-                    out.append(f"{comparison}.{name}: disagreeing level with m >= u")
+                if name in DISAGREEING and lv.m > lv.u:
+                    out.append(f"{comparison}.{name}: disagreeing level with m > u")
+                elif name not in DISAGREEING and lv.weight <= floor:
+                    out.append(f"{comparison}.{name}: weighs no more than a disagreement")
         if not 0 < self.prior < 1:
             out.append("prior must lie strictly between 0 and 1")
         if self.lower > self.upper:

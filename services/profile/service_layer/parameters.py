@@ -115,6 +115,8 @@ async def estimate_weights_job(runtime: ServiceRuntime, *, poll_seconds: float =
     interval = timedelta(hours=float(getattr(s, "weights_interval_hours", 168.0)))
     worker = runtime.health.worker(estimate_weights_job.__name__)
     while True:
+        # First a pause: a process that just started (or a test run) does not learn at once.
+        await asyncio.sleep(poll_seconds)
         async with connection(runtime.pool) as conn:
             # One worker process estimates; the others find its version on their next pass.
             if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('profile.estimate_weights'))"):
@@ -130,4 +132,3 @@ async def estimate_weights_job(runtime: ServiceRuntime, *, poll_seconds: float =
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(hashtext('profile.estimate_weights'))")
         worker.progressed()
-        await asyncio.sleep(poll_seconds)
