@@ -93,8 +93,9 @@ _DEFAULT_LEVELS: dict[str, dict[str, Level]] = {
 
 DEFAULT_UPPER = 17.0
 DEFAULT_LOWER = 10.0
-# The default prior: the share of blocked candidate pairs that are one traveller on travel-shaped data.
-DEFAULT_PRIOR = 0.02
+# The prior the default thresholds were tuned at: about the share of blocked candidate pairs that are
+# one traveller which estimation finds on travel-shaped data (bench/results/profile.md).
+DEFAULT_PRIOR = 0.7
 
 
 def logit2(p: float) -> float:
@@ -110,10 +111,11 @@ def thresholds_for(prior: float) -> tuple[float, float]:
     """The score thresholds that give the default version's posterior probabilities under `prior`.
 
     The default thresholds with the default prior fix the posterior log-odds a match (and a review)
-    needs; a store whose candidate pairs are more often true matches needs a lower score for the
-    same certainty, one where they are rarer a higher one.
+    needs; a store whose candidate pairs are rarer true matches needs a higher score for the same
+    certainty. A store where they look more common does not lower the thresholds below the default
+    ones: an over-estimated prior would otherwise link namesakes.
     """
-    shift = logit2(DEFAULT_PRIOR) - logit2(prior)
+    shift = max(0.0, logit2(DEFAULT_PRIOR) - logit2(prior))
     return DEFAULT_UPPER + shift, DEFAULT_LOWER + shift
 
 
