@@ -229,7 +229,7 @@ def estimate(
     recall = learned[0][1].deterministic_recall if learned and learned[0][1].deterministic_recall > 0 else 1.0
     prior = clamp(min(0.99, linked_share / recall)) if all_pairs else DEFAULT_PARAMETERS.prior
     levels = _levels(learned, u, min_m=s.min_m_observations)
-    upper, lower = thresholds_for(prior)
+    upper, lower = _thresholds(ModelParameters(version=version, levels=levels), prior)
     return ModelParameters(
         version=version,
         levels=levels,
@@ -240,6 +240,24 @@ def estimate(
         record_count=record_count if record_count is not None else len(records),
         notes=notes,
     )
+
+
+# Namesakes agree on both names and the nationality: a link needs this much more evidence than that.
+NAMES_ALONE_MARGIN = 1.0
+
+
+def _thresholds(params: ModelParameters, prior: float) -> tuple[float, float]:
+    """The prior's thresholds, raised (the review band keeping its width) until names alone cannot link.
+
+    Learned name weights come from random pairs, across which two people rarely share a name; among
+    candidates found by their names, namesakes are common. The built-in version keeps names alone
+    below its upper threshold (16.3 against 17); a learned one is held to the same rule.
+    """
+    upper, lower = thresholds_for(prior)
+    needed = params.names_alone() + NAMES_ALONE_MARGIN
+    if needed > upper:
+        lower, upper = lower + needed - upper, needed
+    return upper, lower
 
 
 def _levels(

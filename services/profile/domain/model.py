@@ -141,9 +141,7 @@ def source_record_from_traveller(
     )
     nationality = normalize.country(traveller.get("nationality"))
     region = nationality.value or phone_region
-    raw = {
-        k: v for k, v in traveller.items() if k not in ("passport_number", "cleared") and v not in (None, (), [])
-    }
+    raw = {k: v for k, v in traveller.items() if k not in ("passport_number", "cleared") and v not in (None, (), [])}
     if traveller.get("passport_number"):
         raw["passport_number"] = "(hashed)"
     return SourceRecord(

@@ -82,7 +82,8 @@ _DEFAULT_LEVELS: dict[str, dict[str, Level]] = {
     "phone": _levels(
         Level("exact", 0.80, 0.0002),
         Level("same-subscriber", 0.04, 0.0005),
-        Level("one-edit", 0.02, 0.0003),
+        # Numbers handed out in sequence differ in one digit between colleagues: a weak level.
+        Level("one-edit", 0.02, 0.002),
         Level("different", 0.16, 0.9993),
     ),
     "loyalty": _levels(Level("shared", 0.5, 0.000001), Level("one-edit", 0.03, 0.0002), Level("none-shared", 0.5, 0.5)),
@@ -172,11 +173,19 @@ class ModelParameters:
                     out.append(f"{comparison}.{name}: disagreeing level with m > u")
                 elif name not in DISAGREEING and lv.weight <= floor:
                     out.append(f"{comparison}.{name}: weighs no more than a disagreement")
+        if self.names_alone() >= self.upper:
+            out.append(f"names alone (with the nationality) score {self.names_alone():.2f}, at the upper threshold")
         if not 0 < self.prior < 1:
             out.append("prior must lie strictly between 0 and 1")
         if self.lower > self.upper:
             out.append("lower threshold above the upper one")
         return out
+
+    def names_alone(self) -> float:
+        """What two records agreeing only on both names and the nationality score (before the
+        name-frequency adjustment): namesakes look like that, so it must stay below a link."""
+        w = self.weights
+        return w["family_name"]["exact"] + w["given_name"]["exact"] + w["nationality"]["same"]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -83,9 +83,7 @@ def restate(before: SourceRecord | None, after: SourceRecord) -> SourceRecord:
     return dataclasses.replace(after, **kept, raw=raw, seen_at=seen_at, stated_at=stated_at)
 
 
-def restate_all(
-    records: Sequence[SourceRecord], stored: Mapping[tuple[str, str], SourceRecord]
-) -> list[SourceRecord]:
+def restate_all(records: Sequence[SourceRecord], stored: Mapping[tuple[str, str], SourceRecord]) -> list[SourceRecord]:
     """Each record as the latest statement of its source record: restated over the stored record
     and over the records before it in `records` (several events of one traveller in a batch)."""
     latest = dict(stored)
