@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import string
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ import pytest
 from services.kit.runtime import ServiceRuntime
 from services.profile.adapters import parameters as store
 from services.profile.bootstrap import build_definition
-from services.profile.domain.model_params import DEFAULT_PARAMETERS, ModelParameters
+from services.profile.domain.model_params import DEFAULT_PARAMETERS, Level, ModelParameters
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.entrypoints.cli import _estimate
 from services.profile.service_layer import bulk
@@ -97,8 +96,12 @@ async def test_activating_a_version_switches_resolution_and_explain_names_it(
     env: TestEnv, profile_pool: asyncpg.Pool, restore_default: None
 ) -> None:
     version = f"learned-test-{surname().lower()}"
-    # A fit version with lower thresholds than the built-in one: a pair of name-only records now links.
-    learned = dataclasses.replace(DEFAULT_PARAMETERS, version=version, upper=12.0, lower=8.0)
+    # A fit version in which the same year and month of birth counts for a little (it weighs 0 built in):
+    # two records agreeing on names, nationality and the month of birth now link.
+    levels = {c: dict(lvs) for c, lvs in DEFAULT_PARAMETERS.levels.items()}
+    levels["date_of_birth"]["same-year-month"] = Level("same-year-month", 0.01, 0.001)
+    learned = ModelParameters(version=version, levels=levels)
+    assert learned.problems() == []
     async with profile_pool.acquire() as conn:
         await store.store(
             conn,
@@ -122,13 +125,18 @@ async def _pair_and_explain(
     client: httpx.AsyncClient, runtime: ServiceRuntime, *, expect_version: str, expect_rule: str
 ) -> None:
     family = surname()
-    for system in ("crm", "web"):
+    for system, born in (("crm", "1980-05-03"), ("web", "1980-05-20")):
         r = await client.post(
             "/v1/source-records",
             json={
                 "source_system": system,
                 "source_id": f"{system}-{family}",
-                "traveller": {"given_name": "Ingrid", "family_name": family, "nationality": "AT"},
+                "traveller": {
+                    "given_name": "Ingrid",
+                    "family_name": family,
+                    "nationality": "AT",
+                    "date_of_birth": born,
+                },
             },
             headers=BOOKING_SYSTEM,
         )

@@ -108,6 +108,9 @@ def test_estimation_is_deterministic_for_a_seed() -> None:
     again = estimate(records, version="v", now=now, seed=5, settings=settings)
     assert first.to_json() == again.to_json()
     assert first.notes["sample"] == len(records)
+    # Names alone (the namesakes' evidence) stay below a link, whatever the learned name weights.
+    assert first.names_alone() < first.upper
+    assert first.upper - first.lower == DEFAULT_PARAMETERS.upper - DEFAULT_PARAMETERS.lower
     # What it learned reads back unchanged (it is stored as JSON).
     assert ModelParameters.from_json(first.to_json()).to_json() == first.to_json()
 
