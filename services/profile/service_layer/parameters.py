@@ -110,7 +110,7 @@ async def estimate_weights(
 
 async def estimate_weights_job(runtime: ServiceRuntime, *, poll_seconds: float = 3600.0) -> None:
     """The scheduled job: a new version every `weights_interval_hours` (weekly by default), activated
-    when it passes the sanity checks and `weights_auto_activate` is on."""
+    when `weights_auto_activate` is on and it passes the sanity checks."""
     s = runtime.settings
     interval = timedelta(hours=float(getattr(s, "weights_interval_hours", 168.0)))
     worker = runtime.health.worker(estimate_weights_job.__name__)
@@ -126,7 +126,7 @@ async def estimate_weights_job(runtime: ServiceRuntime, *, poll_seconds: float =
                         await estimate_weights(
                             conn,
                             sample=int(getattr(s, "weights_sample", 100_000)),
-                            activate=bool(getattr(s, "weights_auto_activate", True)),
+                            activate=bool(getattr(s, "weights_auto_activate", False)),
                             min_records=int(getattr(s, "weights_min_records", 1000)),
                         )
                 finally:
