@@ -7,6 +7,11 @@ model), imports them through the real bulk path (the same resolver the Kafka con
 uses) into a throwaway database, and compares the customers found with the true
 travellers. A pair of records counts as predicted-same when they ended in one customer;
 pairs sent to the review queue count as not merged (they are reported separately).
+
+With `--weights learned` the records are imported twice: first with the built-in parameters
+(default-1), then the match model's parameters are learned from what that import stored (as
+`python -m services.profile estimate-weights` does) and the records are imported again into a
+fresh database with that version active. Both results are printed.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ import json
 import tempfile
 from collections import Counter
 from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.profile_common import machine, throwaway, timed_import
+from bench.profile_common import machine, profile_settings, throwaway, timed_import
 from bench.profile_datagen import generate
+from services.kit.db import apply_migrations, connection, create_pool
+from services.profile.adapters import parameters as store
 from services.profile.adapters import repository as repo
 from services.profile.domain import resolution
+from services.profile.domain.model_params import ModelParameters
+from services.profile.service_layer.parameters import estimate_weights
 
 
 def pairs(n: int) -> int:
@@ -32,7 +42,14 @@ def pairs(n: int) -> int:
 
 
 async def run(
-    entities: int, seed: int, batch_size: int, show_errors: int = 0, dump: Path | None = None
+    entities: int,
+    seed: int,
+    batch_size: int,
+    show_errors: int = 0,
+    dump: Path | None = None,
+    *,
+    parameters: dict[str, Any] | None = None,
+    learn: bool = False,
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labelled.jsonl"
@@ -50,10 +67,17 @@ async def run(
             # moments of its own: count the records instead.
             repo.name_frequencies = _exact_name_frequencies
         async with throwaway() as env:
+            if parameters is not None:
+                await _activate(env, parameters)
             summary, seconds = await timed_import(env, path, batch_size=batch_size)
             conn = await env.admin_connect()
             await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            learned: dict[str, Any] | None = None
             try:
+                if learn:
+                    await conn.execute("SET search_path = profile")
+                    learned = (await estimate_weights(conn, sample=200_000, seed=seed)).parameters.to_json()
+                    await conn.execute("SET search_path = public")
                 rows = await conn.fetch(
                     "SELECT source_id, customer_id, match_rule, match_evidence, matched_to FROM profile.source_records"
                 )
@@ -109,7 +133,31 @@ async def run(
         "false_link_examples": examples,
         "import_seconds": round(seconds, 1),
         "import_summary": {k: v for k, v in summary.to_json().items() if k != "errors"},
+        "parameters_version": parameters["version"] if parameters else "default-1",
+        **({"learned_parameters": learned} if learned is not None else {}),
     }
+
+
+async def _activate(env: Any, parameters: dict[str, Any]) -> None:
+    """Store a version of the match model's parameters in the fresh database and activate it."""
+    pool = await create_pool(profile_settings(env))
+    try:
+        await apply_migrations(
+            pool, schema="profile", packages=["services.kit.migrations", "services.profile.migrations"]
+        )
+        async with connection(pool) as conn:
+            params = ModelParameters.from_json(parameters)
+            await store.store(
+                conn,
+                version=params.version,
+                parameters=parameters,
+                estimated_at=params.estimated_at or datetime.now(UTC),
+                record_count=params.record_count,
+                problems=params.problems(),
+            )
+            await store.activate(conn, params.version, now=datetime.now(UTC))
+    finally:
+        await pool.close()
 
 
 async def _exact_name_frequencies(
@@ -179,14 +227,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--show-errors", type=int, default=0, help="print this many false links with their evidence")
     parser.add_argument("--dump", type=Path, help="write every decision (ids replaced by record names) to this file")
+    parser.add_argument("--weights", choices=["default", "learned"], default="default")
     args = parser.parse_args()
-    print(
-        json.dumps(
-            asyncio.run(run(args.entities, args.seed, args.batch_size, args.show_errors, args.dump)),
-            indent=2,
-            ensure_ascii=False,
-        )
-    )
+    learn = args.weights == "learned"
+    first = asyncio.run(run(args.entities, args.seed, args.batch_size, args.show_errors, args.dump, learn=learn))
+    if not learn:
+        print(json.dumps(first, indent=2, ensure_ascii=False))
+        return
+    learned = first.pop("learned_parameters")
+    assert isinstance(learned, dict)
+    second = asyncio.run(run(args.entities, args.seed, args.batch_size, args.show_errors, parameters=learned))
+    print(json.dumps({"default": first, "learned": second, "parameters": learned}, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`python -m services.profile serve|api|worker|migrate|import FILE`."""
+"""`python -m services.profile serve|api|worker|migrate|import FILE|estimate-weights`."""
 
 import sys
 
@@ -11,5 +11,9 @@ if __name__ == "__main__":
         from services.profile.entrypoints.cli import main as import_main
 
         import_main(sys.argv[2:])
+    elif sys.argv[1:2] == ["estimate-weights"]:
+        from services.profile.entrypoints.cli import estimate_main
+
+        estimate_main(sys.argv[2:])
     else:
         main(None, build_definition=build_definition, build_app=create_profile_app)

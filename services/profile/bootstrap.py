@@ -18,6 +18,7 @@ from services.profile.adapters.shredding import trim_again
 from services.profile.domain.resolution import ProfileConfig
 from services.profile.service_layer.erasure import handle_erasure_requested, trim_landing_topic_job
 from services.profile.service_layer.handlers import handle_booking_event, handle_booking_events, handle_delivery_failed
+from services.profile.service_layer.parameters import estimate_weights_job
 from services.profile.service_layer.search import keep_search_documents
 from services.profile.settings import ProfileSettings
 
@@ -100,7 +101,7 @@ def build_definition(settings: ProfileSettings | None = None) -> ServiceDefiniti
                 key=digest_key,
             ),
         ],
-        background=[search_documents_job, trim_landing_topic_job],
+        background=[search_documents_job, trim_landing_topic_job, estimate_weights_job],
         extras={"config": config},
     )
 

@@ -34,7 +34,7 @@ def test_same_person_with_typo_nickname_and_new_phone_matches() -> None:
     assert result.rule == "probabilistic"
     levels = {e.field: e.level for e in result.evidence}
     assert levels == {
-        "family_name": "phonetic",
+        "family_name": "one-edit",
         "given_name": "nickname",
         "date_of_birth": "exact",
         "phone": "different",

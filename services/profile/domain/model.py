@@ -111,7 +111,8 @@ class SourceRecord:
         return out
 
     def problems(self) -> dict[str, str]:
-        """Fields received but invalid: kept as received, flagged, never used for matching."""
+        """Fields received but invalid: kept as received and flagged (a birth date's flagged form is compared
+        for equality; other invalid values take no part in matching)."""
         out = {}
         for name, value in (
             ("email", self.email),
@@ -184,13 +185,14 @@ class SourceRecord:
         return out
 
     def features(self) -> MatchFeatures:
-        """What matching compares: match forms of valid values only."""
+        """What matching compares: match forms of valid values (and a flagged birth date, for equality)."""
         given_tokens = match_tokens(self.given_name or "")
         return MatchFeatures(
             given="".join(given_tokens),
             given_first=given_tokens[0] if given_tokens else "",
             family=match_form(self.family_name or ""),
             dob=self.date_of_birth.value or "",
+            dob_flagged=(self.date_of_birth.flagged or "") if not self.date_of_birth.value else "",
             email=normalize.email_match_key(self.email.value) if self.email.value else "",
             phone=self.phone.value or "",
             loyalty=tuple(sorted(n.value for n in self.loyalty if n.valid and n.value)),

@@ -1,7 +1,10 @@
 """Normalisation of traveller data as source systems send it.
 
 Every function returns a `Normalized` value: the cleaned value when the input is
-valid, or the input kept as received and flagged invalid (never used for matching).
+valid, or the input kept as received and flagged invalid. An invalid value is not
+silently dropped from matching where it can still say something: a birth date that is
+implausible (before the cut-off, in the future) or no calendar date keeps a `flagged`
+form, compared for equality only.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Normalized:
     value: str | None  # None when missing or invalid
     valid: bool
     problem: str | None = None
+    flagged: str | None = None  # the comparable form of an invalid value (equality only), where it has one
 
 
 MISSING = Normalized(raw=None, value=None, valid=False, problem="missing")
@@ -175,7 +179,7 @@ def birth_date(raw: str | None, *, today: date | None = None) -> Normalized:
         try:
             parsed = date.fromisoformat(text)
         except ValueError:
-            return Normalized(raw=raw, value=None, valid=False, problem="not a calendar date")
+            return Normalized(raw=raw, value=None, valid=False, problem="not a calendar date", flagged=_as_typed(text))
         return _plausible(raw, parsed, now)
     for fmt in _DATE_FORMATS:
         try:
@@ -183,7 +187,7 @@ def birth_date(raw: str | None, *, today: date | None = None) -> Normalized:
         except ValueError:
             continue
         return _plausible(raw, parsed, now)
-    return Normalized(raw=raw, value=None, valid=False, problem="unrecognised date format")
+    return Normalized(raw=raw, value=None, valid=False, problem="unrecognised date format", flagged=_as_typed(text))
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -191,8 +195,18 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 def _plausible(raw: str, parsed: date, now: date) -> Normalized:
     if parsed > now or parsed.year < now.year - 120:
-        return Normalized(raw=raw, value=None, valid=False, problem="implausible date of birth")
+        iso = parsed.isoformat()
+        return Normalized(raw=raw, value=None, valid=False, problem="implausible date of birth", flagged=iso)
     return Normalized(raw=raw, value=parsed.isoformat(), valid=True)
+
+
+def _as_typed(text: str) -> str | None:
+    """An unreadable date as typed (case and spaces folded) when it looks like a date: six digits or more,
+    not all zero ("31.02.1980", "1985-13-01"); "unknown" or "00.00.0000" compare with nothing."""
+    digits = [c for c in text if c.isdigit()]
+    if len(digits) < 6 or not any(c != "0" for c in digits):
+        return None
+    return " ".join(text.casefold().split())
 
 
 def country(raw: str | None) -> Normalized:

@@ -21,6 +21,7 @@ from services.kit.contracts.envelope import Envelope
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key
 from services.profile.domain.model import SourceRecord
+from services.profile.domain.model_params import ParametersCache
 from services.profile.domain.restating import restate_all
 
 SourceKey = tuple[str, str]
@@ -38,6 +39,7 @@ class ProfileConfig:
     max_candidates: int = 120  # scored per record at most
     frequency_min_records: int = 1000  # name frequencies count once this many records are stored
     stale_after_days: int = 730
+    parameters: ParametersCache = field(default_factory=ParametersCache, compare=False)  # the active model version
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,8 @@ def decide_record(
     identifier decides and whose score could not reach the review threshold nor the best
     score so far is left unscored: it could not change the decision, the reviews or the score kept.
     """
-    upper, lower = config.upper_threshold, config.lower_threshold
+    params = config.parameters.cached()
+    upper, lower = config.parameters.thresholds(upper=config.upper_threshold, lower=config.lower_threshold)
     best_by_customer: dict[str, tuple[tuple[int, float], SourceKey, matching.MatchFeatures]] = {}
     seen: set[SourceKey] = {key}
     best = floor = -math.inf
@@ -260,7 +263,7 @@ def decide_record(
             if len(seen) > config.max_candidates:
                 break
             seen.add(cand_key)
-            quick = matching.quick_score(feats, cand, upper=upper, lower=lower, freq=freq, floor=floor)
+            quick = matching.quick_score(feats, cand, upper=upper, lower=lower, freq=freq, floor=floor, params=params)
             if quick is None:
                 continue
             score, decided, _rule = quick
@@ -274,7 +277,7 @@ def decide_record(
     ranked = sorted(best_by_customer.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
 
     def result(cand: matching.MatchFeatures) -> matching.MatchResult:
-        return matching.score_pair(feats, cand, upper=upper, lower=lower, freq=freq)
+        return matching.score_pair(feats, cand, upper=upper, lower=lower, freq=freq, params=params)
 
     if ranked and ranked[0][1][0][0] == _MATCH:
         customer_id, (_, cand_key, cand) = ranked[0]

@@ -137,6 +137,8 @@ def stored_record(
             return normalize.MISSING
         stored = normalized.get(name)
         problem = problems.get(name)
+        if problem is not None and name == "date_of_birth":
+            return normalize.birth_date(str(received))  # with its flagged form, compared for equality
         return normalize.Normalized(
             raw=str(received), value=stored, valid=stored is not None and problem is None, problem=problem
         )

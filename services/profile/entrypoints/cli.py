@@ -1,5 +1,9 @@
 """`python -m services.profile import FILE`: bulk import of source records with a progress bar.
 
+`python -m services.profile estimate-weights [--sample N] [--seed S] [--activate]`: learn a version
+of the match model's parameters from the stored records, store it, and (with `--activate`, when it
+passes the sanity checks) make it the one resolution decides with.
+
 With `--workers N` the file is split by source record over N processes, each resolving
 its share in its own transactions; the advisory locks that make concurrent Kafka
 consumers converge make parallel importers converge too.
@@ -22,10 +26,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from services.kit.db import apply_migrations, create_pool
+from services.kit.db import apply_migrations, connection, create_pool
 from services.kit.logging import configure_logging
+from services.profile.adapters import parameters as parameters_store
 from services.profile.bootstrap import profile_config
 from services.profile.service_layer import bulk
+from services.profile.service_layer.parameters import estimate_weights
 from services.profile.settings import ProfileSettings
 
 log = logging.getLogger(__name__)
@@ -211,6 +217,55 @@ def main(argv: list[str] | None = None) -> None:
         max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, summary.peak_worker_rss_mb), 1
     )
     sys.stdout.write(json.dumps(out, indent=2) + "\n")
+
+
+async def _estimate(settings: ProfileSettings, *, sample: int, seed: int, activate: bool) -> dict[str, Any]:
+    pool = await create_pool(settings)
+    try:
+        await apply_migrations(
+            pool, schema=settings.service_name, packages=["services.kit.migrations", "services.profile.migrations"]
+        )
+        async with connection(pool) as conn:
+            done = await estimate_weights(
+                conn, sample=sample, seed=seed, activate=activate, min_records=settings.weights_min_records
+            )
+            listed = await parameters_store.versions(conn, limit=5)
+    finally:
+        await pool.close()
+    p = done.parameters
+    return {
+        "version": p.version,
+        "stored": done.stored,
+        "activated": done.activated,
+        "problems": done.problems,
+        "prior": round(p.prior, 6),
+        "thresholds": {"upper": round(p.upper, 3), "lower": round(p.lower, 3)},
+        "record_count": p.record_count,
+        "notes": dict(p.notes),
+        "weights": {c: {lv: round(w, 3) for lv, w in ws.items()} for c, ws in p.weights.items()},
+        "recent_versions": [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in listed
+        ],
+    }
+
+
+def estimate_main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.profile estimate-weights",
+        description="Learn the match model's m/u-probabilities and prior from the stored records.",
+    )
+    parser.add_argument("--sample", type=int, default=None, help="records sampled (default: the settings')")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed and store give the same version")
+    parser.add_argument("--activate", action="store_true", help="activate the version if it passes the checks")
+    args = parser.parse_args(argv)
+    settings = ProfileSettings()
+    configure_logging(service=settings.service_name, level=settings.log_level, fmt="text")
+    out = asyncio.run(
+        _estimate(settings, sample=args.sample or settings.weights_sample, seed=args.seed, activate=args.activate)
+    )
+    sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    if args.activate and not out["activated"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

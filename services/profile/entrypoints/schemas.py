@@ -104,6 +104,11 @@ class ExplainPublic(BaseModel):
     match_score: float | None
     matched_to: dict[str, Any] | None
     evidence: dict[str, Any] | None
+    parameters_version: str | None = Field(
+        default=None,
+        description="The match model version whose weights and thresholds decided the link (null: decided"
+        " before versions were recorded, or by the source link alone)",
+    )
 
 
 class PairExplainPublic(BaseModel):
@@ -112,6 +117,7 @@ class PairExplainPublic(BaseModel):
     record_a: dict[str, str] | None
     record_b: dict[str, str] | None
     result: dict[str, Any] | None
+    parameters_version: str = Field(description="The match model version the two were compared with")
 
 
 class HistoryEntry(BaseModel):

@@ -38,6 +38,7 @@ from services.profile.domain.resolution import (
     new_name_tokens,
     restated,
 )
+from services.profile.service_layer.parameters import current_parameters
 
 _DECIDE_SLICE = 50  # records decided between two turns of the event loop (bulk import)
 
@@ -64,6 +65,7 @@ def features_and_keys(items: Sequence[Incoming]) -> tuple[list[matching.MatchFea
 
 async def plan(conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig) -> Plan:
     """Read and decide, then lock and check the read (see the module's docstring); inside the caller's transaction."""
+    await current_parameters(conn, config.parameters)
     given = items
     record_keys = [it.record.key for it in items]
     # Records seen before are restated: what a record does not state, its earlier statements did.
@@ -159,6 +161,7 @@ async def plan_locked(
     record_keys = [it.record.key for it in items]
     carried = carry.links if carry else {}
     await repo.lock_identities(conn, identity_keys(items, keys), shared=True)
+    await current_parameters(conn, config.parameters)
     sources = await repo.stored_sources(conn, record_keys)
     links = {**{key: s.customer_id for key, s in sources.items()}, **carried}
     # Records seen before are restated over their earlier statements (the carried chunk's

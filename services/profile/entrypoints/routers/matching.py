@@ -12,6 +12,7 @@ from services.profile.domain import matching
 from services.profile.domain.resolution import name_tokens
 from services.profile.entrypoints.deps import Agent, PairExplain, RecordExplain, config_of, connect, resolve_customer
 from services.profile.entrypoints.schemas import ExplainPublic, PairExplainPublic
+from services.profile.service_layer.parameters import current_parameters
 
 router = APIRouter(prefix="/v1")
 
@@ -39,6 +40,7 @@ async def explain_link(
         match_score=r["match_score"],
         matched_to=r["matched_to"],
         evidence=r["match_evidence"],
+        parameters_version=(r["match_evidence"] or {}).get("parameters_version"),
     )
 
 
@@ -70,6 +72,8 @@ async def explain_pair(
         freq = await repo.name_frequencies(
             conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
         )
+        params = await current_parameters(conn, config.parameters)
+    upper, lower = config.parameters.thresholds(upper=config.upper_threshold, lower=config.lower_threshold)
     left = [r for r in rows if r["customer_id"] == a["customer_id"]]
     right = [r for r in rows if r["customer_id"] == b["customer_id"]]
     best: tuple[matching.MatchResult, Any, Any] | None = None
@@ -78,9 +82,10 @@ async def explain_pair(
             res = matching.score_pair(
                 feats[(ra["source_system"], ra["source_id"])],
                 feats[(rb["source_system"], rb["source_id"])],
-                upper=config.upper_threshold,
-                lower=config.lower_threshold,
+                upper=upper,
+                lower=lower,
                 freq=freq,
+                params=params,
             )
             if best is None or matching.rank(res) > matching.rank(best[0]):
                 best = (res, ra, rb)
@@ -90,4 +95,5 @@ async def explain_pair(
         record_a={"source_system": best[1]["source_system"], "source_id": best[1]["source_id"]} if best else None,
         record_b={"source_system": best[2]["source_system"], "source_id": best[2]["source_id"]} if best else None,
         result=best[0].to_json() if best else None,
+        parameters_version=params.version,
     )

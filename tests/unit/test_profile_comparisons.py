@@ -1,0 +1,188 @@
+"""Comparison levels that survive real typos, and invalid values compared instead of dropped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from services.profile.domain import comparisons as cmp
+from services.profile.domain import normalize
+from services.profile.domain.matching import MatchFeatures, quick_score, score_pair
+from services.profile.domain.model import SourceRecord
+from services.profile.domain.model_params import DEFAULT_PARAMETERS, Level, ModelParameters
+from services.profile.domain.reading import source_record_from_traveller
+
+
+def record(**traveller: Any) -> SourceRecord:
+    return source_record_from_traveller(
+        source_system="s",
+        source_id="1",
+        traveller=traveller,
+        company_name=None,
+        seen_at=datetime(2026, 1, 1, tzinfo=UTC),
+        phone_region="DE",
+        passport_pepper="p",
+    )
+
+
+def feats(**traveller: Any) -> MatchFeatures:
+    return record(**traveller).features()
+
+
+def levels(a: MatchFeatures, b: MatchFeatures) -> dict[str, str]:
+    return {e.field: e.level for e in score_pair(a, b).evidence}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("schneider", "schneider", "exact"),
+        ("mueller", "muller", "transliteration"),
+        ("schneider", "schnieder", "one-edit"),  # transposed letters
+        ("kowalski", "kowalsky", "one-edit"),
+        ("hansen", "jansen", "one-edit"),
+        ("smith", "smythe", "phonetic"),
+        ("lee", "lea", "phonetic"),  # too short for the one-edit level
+        ("schneider", "wang", "different"),
+    ],
+)
+def test_family_name_levels(a: str, b: str, level: str) -> None:
+    assert cmp.family_level(a, b) == level
+    assert cmp.family_level(b, a) == level
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("william", "bill", "nickname"),
+        ("j", "john", "initial"),
+        ("joerg", "jorg", "transliteration"),
+        ("michael", "micheal", "one-edit"),
+        ("katharina", "catharina", "one-edit"),
+        ("ann", "bob", "different"),
+    ],
+)
+def test_given_name_levels(a: str, b: str, level: str) -> None:
+    assert cmp.given_level(a, a, b, b) == level
+    assert cmp.given_level(b, b, a, a) == level
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("1985-04-12", "1985-04-12", "exact"),
+        ("1985-04-12", "1985-12-04", "day-month-swapped"),
+        ("1985-04-12", "1985-04-13", "typo"),
+        ("1985-04-12", "1958-04-12", "transposed"),
+        ("1989-04-12", "1990-04-12", "year-plus-minus-one"),
+        ("1985-04-12", "1985-04-27", "same-year-month"),
+        ("1985-04-12", "1972-09-30", "different"),
+    ],
+)
+def test_birth_date_levels(a: str, b: str, level: str) -> None:
+    assert cmp.dob_level(a, b) == level
+    assert cmp.dob_level(b, a) == level
+
+
+def test_a_one_character_typo_in_an_identifier_is_a_level_of_its_own() -> None:
+    # Defect: a mistyped phone, loyalty number or email counted as "different" (negative weight).
+    a = feats(full_name="Ann Lee", phone="+49 170 1234567", loyalty_numbers=[{"programme": "BA", "number": "12345678"}])
+    b = feats(full_name="Ann Lee", phone="+49 170 1234576", loyalty_numbers=[{"programme": "BA", "number": "12345687"}])
+    got = levels(a, b)
+    assert got["phone"] == "one-edit"
+    assert got["loyalty"] == "one-edit"
+    weights = {e.field: e.weight for e in score_pair(a, b).evidence}
+    assert weights["phone"] > 0
+    assert weights["loyalty"] > 0
+    c = feats(full_name="Ann Lee", email="k.wolters@initech.example")
+    d = feats(full_name="Ann Lee", email="k.wolter@initech.example")
+    assert levels(c, d)["email"] == "one-edit"
+
+
+def test_namesakes_numbered_mailboxes_are_not_one_edit() -> None:
+    a = feats(full_name="John Smith", email="john.smith@gmail.com")
+    b = feats(full_name="John Smith", email="john.smith2@gmail.com")
+    assert levels(a, b)["email"] == "different"
+
+
+def test_birth_date_before_the_cut_off_is_flagged_and_still_compared() -> None:
+    # Defect: a date of birth more than 120 years back was dropped, so it never counted.
+    rec = record(full_name="Ada Byron", date_of_birth="1899-12-10")
+    assert rec.problems()["date_of_birth"] == "implausible date of birth"
+    a = rec.features()
+    b = feats(full_name="Ada Byron", date_of_birth="10.12.1899")
+    assert a.dob == ""
+    assert a.dob_flagged == "1899-12-10"
+    evidence = {e.field: e for e in score_pair(a, b).evidence}
+    assert evidence["date_of_birth"].level == "exact (flagged value)"
+    assert evidence["date_of_birth"].weight == DEFAULT_PARAMETERS.weights["date_of_birth"]["exact"]
+
+
+def test_invalid_calendar_date_is_compared_for_equality_only() -> None:
+    # Defect: "1985-02-30" was dropped; two records typing it alike agree on it.
+    rec = record(full_name="Ann Lee", date_of_birth="1985-02-30")
+    assert rec.problems()["date_of_birth"] == "not a calendar date"
+    a = rec.features()
+    same = feats(full_name="Ann Lee", date_of_birth="1985-02-30")
+    other = feats(full_name="Ann Lee", date_of_birth="1985-02-28")
+    assert levels(a, same)["date_of_birth"] == "exact (flagged value)"
+    assert "date_of_birth" not in levels(a, other)  # unequal flagged values say nothing
+
+
+def test_placeholders_and_non_dates_are_not_compared() -> None:
+    assert normalize.birth_date("unknown").flagged is None
+    assert normalize.birth_date("00.00.0000").flagged is None
+    a = feats(full_name="Ann Lee", date_of_birth="1900-01-01")
+    b = feats(full_name="Ann Lee", date_of_birth="1900-01-01")
+    assert "date_of_birth" not in levels(a, b)
+
+
+def test_flagged_birth_date_survives_restating() -> None:
+    from services.profile.domain.restating import stored_record
+
+    rec = record(full_name="Ada Byron", date_of_birth="1899-12-10")
+    again = stored_record(
+        source_system="s",
+        source_id="1",
+        raw=rec.raw,
+        normalized=rec.normalized_fields(),
+        problems=rec.problems(),
+        passport_hash=None,
+        stated_at={},
+        seen_at=rec.seen_at,
+    )
+    assert again.features().dob_flagged == "1899-12-10"
+
+
+def _learned() -> ModelParameters:
+    levels = {
+        c: {n: Level(n, min(0.99, lv.m * 1.1), lv.u) for n, lv in lvs.items()}
+        for c, lvs in DEFAULT_PARAMETERS.levels.items()
+    }
+    return ModelParameters(version="learned-test", levels=levels, upper=15.0, lower=8.0)
+
+
+@pytest.mark.parametrize("params", [DEFAULT_PARAMETERS, _learned()])
+def test_quick_score_equals_score_pair_with_new_levels_and_any_version(params: ModelParameters) -> None:
+    pairs = [
+        (feats(full_name="Ada Byron", date_of_birth="1899-12-10"),
+         feats(full_name="Ada Byron", date_of_birth="1899-12-10")),
+        (feats(full_name="Michael Mueller", date_of_birth="1989-04-12", phone="+49 170 1234567"),
+         feats(full_name="Micheal Muller", date_of_birth="1990-04-12", phone="+49 170 1234576")),
+        (feats(full_name="Ann Lee", date_of_birth="1985-04-12", email="ann@x.example"),
+         feats(full_name="Ann Lee", date_of_birth="1985-04-27", email="ann@x.example")),
+    ]  # fmt: skip
+    for a, b in pairs:
+        full = score_pair(a, b, params=params, upper=params.upper, lower=params.lower)
+        quick = quick_score(a, b, params=params, upper=params.upper, lower=params.lower)
+        assert quick == (full.score, full.decision, full.rule)
+        assert full.to_json()["parameters_version"] == params.version
+
+
+def test_a_shared_email_does_not_join_records_born_in_another_year_or_day() -> None:
+    # Siblings sharing a family mailbox: same month, another day is another birth date, not a typo.
+    a = feats(given_name="Jan", family_name="Novak", email="novak@home.example", date_of_birth="1990-05-03")
+    b = feats(given_name="Jana", family_name="Novak", email="novak@home.example", date_of_birth="1990-05-28")
+    assert score_pair(a, b).rule == "probabilistic"
