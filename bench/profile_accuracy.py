@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.profile_common import machine, throwaway, timed_import
 from bench.profile_datagen import generate
-from services.profile.adapters import repository as repo
+from services.profile.adapters import identity as identity_db
 from services.profile.domain import resolution
 
 
@@ -48,7 +48,7 @@ async def run(
             resolution.new_customer_id = lambda: f"cus_{next(ids):032x}"
             # Name frequencies divide by the planner's row count, which autovacuum refreshes at
             # moments of its own: count the records instead.
-            repo.name_frequencies = _exact_name_frequencies
+            identity_db.name_frequencies = _exact_name_frequencies
         async with throwaway() as env:
             summary, seconds = await timed_import(env, path, batch_size=batch_size)
             conn = await env.admin_connect()

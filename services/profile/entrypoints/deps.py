@@ -13,7 +13,7 @@ from services.kit.auth import Principal, require_roles
 from services.kit.db import audit, connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
-from services.profile.adapters import repository as repo
+from services.profile.adapters import customers as customers_db
 from services.profile.domain.resolution import ProfileConfig
 from services.profile.entrypoints.schemas import CompanyPublic, CustomerPublic, FieldPublic, ReviewPublic
 from services.profile.service_layer import curation
@@ -76,8 +76,8 @@ def next_offset(offset: int, limit: int, got: int) -> int | None:
 
 
 async def resolve_customer(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Record:
-    current = await repo.follow_redirects(conn, customer_id)
-    row = await repo.get_customer(conn, current) if current else None
+    current = await customers_db.follow_redirects(conn, customer_id)
+    row = await customers_db.get_customer(conn, current) if current else None
     if row is None:
         raise ProblemError(404, f"no customer {customer_id!r}", type_="/problems/unknown-customer")
     return row

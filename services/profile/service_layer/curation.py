@@ -17,8 +17,9 @@ import asyncpg
 from services.kit.contracts.customers import CustomerMergedV1, CustomerRedirectV1, CustomerUnmergedV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.outbox import enqueue_many
-from services.profile.adapters import repository as repo
-from services.profile.adapters import reviews
+from services.profile.adapters import customers as customers_db
+from services.profile.adapters import history as history_db
+from services.profile.adapters import reviews as reviews_db
 from services.profile.domain.corrections import InvalidCorrectionError, normalize_correction
 from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
 from services.profile.domain.model import GOLDEN_FIELDS
@@ -151,7 +152,7 @@ async def merge_customers(
 ) -> MergeResult:
     """Merge `absorbed_id` into `survivor_id`; the pre-merge state of both is kept for an exact unmerge."""
     now = datetime.now(UTC)
-    await repo.lock_customers(conn, [survivor_id, absorbed_id])
+    await customers_db.lock_customers(conn, [survivor_id, absorbed_id])
     survivor = await _state(conn, survivor_id)
     absorbed = await _state(conn, absorbed_id)
     try:
@@ -179,7 +180,7 @@ async def merge_customers(
         survivor_id,
         now,
     )
-    closed = await reviews.close_for_merge(conn, survivor_id=survivor_id, absorbed_id=absorbed_id, at=now)
+    closed = await reviews_db.close_for_merge(conn, survivor_id=survivor_id, absorbed_id=absorbed_id, at=now)
     await conn.execute("UPDATE merges SET reviews = $2 WHERE merge_id = $1", merge_id, closed)
     await conn.execute(
         "UPDATE quality_tasks SET status = 'resolved', resolved_at = $2 WHERE customer_id = $1 AND status = 'open'",
@@ -187,7 +188,7 @@ async def merge_customers(
         now,
     )
     detail = {"merge_id": merge_id, "survivor_id": survivor_id, "absorbed_id": absorbed_id, "reason": reason}
-    await repo.add_history_many(
+    await history_db.add_history_many(
         conn, [(survivor_id, "merged", actor, detail), (absorbed_id, "merged-into", actor, detail)]
     )
     events: Outgoing = await refresh_customers(
@@ -225,7 +226,7 @@ async def unmerge_customers(
     if row["status"] != "active":
         raise CurationError(409, f"merge {merge_id} was already undone")
     survivor_id, absorbed_id = row["survivor_id"], row["absorbed_id"]
-    await repo.lock_customers(conn, [survivor_id, absorbed_id])
+    await customers_db.lock_customers(conn, [survivor_id, absorbed_id])
     record = MergeRecord.from_json(row["pre_state"])
     survivor = await _state(conn, survivor_id)
     absorbed = await _state(conn, absorbed_id)
@@ -253,7 +254,7 @@ async def unmerge_customers(
     )
     # An undo is not a verdict that the two are different people: the question goes back to the
     # queue (the items the merge accepted or closed reopen), for an agent to decide again.
-    reopened = await reviews.reopen_after_undo(
+    reopened = await reviews_db.reopen_after_undo(
         conn, merge_id=merge_id, survivor_id=survivor_id, absorbed_id=absorbed_id, changes=row["reviews"]
     )
     detail = {"merge_id": merge_id, "survivor_id": survivor_id, "restored_id": absorbed_id}
@@ -261,7 +262,7 @@ async def unmerge_customers(
     for r in reopened:
         item = {"review_id": r["review_id"], "merge_id": merge_id}
         history += [(cid, "review-reopened", actor, item) for cid in (r["customer_id"], r["candidate_id"])]
-    await repo.add_history_many(conn, history)
+    await history_db.add_history_many(conn, history)
     events = await refresh_customers(
         conn,
         {survivor_id: None, absorbed_id: None},
@@ -293,7 +294,7 @@ async def split_record(
 ) -> str:
     """Move one source record (and the bookings it came with) to a new customer of its own."""
     now = datetime.now(UTC)
-    await repo.lock_customers(conn, [customer_id])
+    await customers_db.lock_customers(conn, [customer_id])
     owner = await conn.fetchval(
         "SELECT customer_id FROM source_records WHERE source_system = $1 AND source_id = $2 FOR UPDATE",
         source_system,
@@ -307,7 +308,7 @@ async def split_record(
     if count <= 1:
         raise CurationError(409, "the customer's only source record cannot be split off")
     new_id = new_customer_id()
-    await repo.insert_customers(conn, [(new_id, None, now)])
+    await customers_db.insert_customers(conn, [(new_id, None, now)])
     await conn.execute(
         "UPDATE source_records SET customer_id = $3, match_rule = 'split', match_score = NULL, match_evidence = NULL,"
         " matched_to = NULL WHERE source_system = $1 AND source_id = $2",
@@ -331,7 +332,7 @@ async def split_record(
         actor,
     )
     detail = {"source_system": source_system, "source_id": source_id, "from": customer_id, "to": new_id}
-    await repo.add_history_many(
+    await history_db.add_history_many(
         conn, [(customer_id, "record-split-off", actor, detail), (new_id, "created", actor, detail)]
     )
     from services.kit.contracts.customers import CustomerCreatedV1
@@ -361,8 +362,8 @@ async def decide_review(
     if row["status"] != "open":
         raise CurationError(409, f"review {review_id} is already {row['status']}")
     now = datetime.now(UTC)
-    customer = await repo.follow_redirects(conn, row["customer_id"])
-    candidate = await repo.follow_redirects(conn, row["candidate_id"])
+    customer = await customers_db.follow_redirects(conn, row["customer_id"])
+    candidate = await customers_db.follow_redirects(conn, row["candidate_id"])
     if customer is None or candidate is None:
         raise CurationError(409, "a customer of this review no longer exists")
     merge_id = None
@@ -382,7 +383,7 @@ async def decide_review(
             b,
             actor,
         )
-        await repo.add_history_many(
+        await history_db.add_history_many(
             conn,
             [
                 (c, "review-rejected", actor, {"review_id": review_id, "other": o})
@@ -429,7 +430,7 @@ async def correct_field(
         actor,
         now,
     )
-    await repo.add_history(
+    await history_db.add_history(
         conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
     )
     if field == "email" and value:
@@ -449,7 +450,7 @@ async def withdraw_correction(
     )
     if withdrawn is None:
         raise CurationError(404, f"customer {current!r} has no correction of {field!r}")
-    await repo.add_history(
+    await history_db.add_history(
         conn,
         customer_id=current,
         change="correction-withdrawn",
@@ -466,10 +467,10 @@ def _check_correctable(field: str) -> None:
 
 async def _locked_survivor(conn: asyncpg.Connection, customer_id: str) -> str:
     """The customer an id stands for now (merges followed), row-locked; 404 when unknown."""
-    current = await repo.follow_redirects(conn, customer_id)
+    current = await customers_db.follow_redirects(conn, customer_id)
     if current is None:
         raise CurationError(404, f"no customer {customer_id!r}")
-    await repo.lock_customers(conn, [current])
+    await customers_db.lock_customers(conn, [current])
     return current
 
 

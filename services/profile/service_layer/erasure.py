@@ -21,8 +21,9 @@ from services.kit.erasure import already_erased, erase_kit_rows, exclude_consume
 from services.kit.kafka import end_offsets, trim_consumed
 from services.kit.outbox import enqueue, enqueue_tombstone
 from services.kit.runtime import ServiceRuntime
+from services.profile.adapters import customers as customers_db
 from services.profile.adapters import erasure as store
-from services.profile.adapters import repository as repo
+from services.profile.adapters import identity as identity_db
 from services.profile.adapters import shredding
 from services.profile.adapters.shredding import shred_subjects
 from services.profile.domain import erasure as rules
@@ -59,8 +60,8 @@ async def _lock(conn: asyncpg.Connection, ids: set[str]) -> list[asyncpg.Record]
         records = await store.records_of(conn, sorted(ids))
         keys = [f"src:{r['source_system']}:{r['source_id']}" for r in records]
         keys += [k for r in records for k in blocking_keys(MatchFeatures.from_json(r["features"]))]
-        await repo.lock_identities(conn, keys)
-        await repo.lock_customers(conn, ids)
+        await identity_db.lock_identities(conn, keys)
+        await customers_db.lock_customers(conn, ids)
         again = await store.records_of(conn, sorted(ids))
         if [(r["source_system"], r["source_id"]) for r in again] == [
             (r["source_system"], r["source_id"]) for r in records

@@ -12,7 +12,9 @@ import asyncpg
 from rapidfuzz import fuzz
 
 from services.kit.db import connection
-from services.profile.adapters import repository as repo
+from services.profile.adapters import blocking as blocking_db
+from services.profile.adapters import companies as companies_db
+from services.profile.adapters import customers as customers_db
 from services.profile.adapters import search as search_repo
 from services.profile.domain import matching, normalize
 from services.profile.domain.companies import company_key
@@ -40,15 +42,15 @@ async def search_ids(
     if email:
         n = normalize.email(email)
         key = normalize.email_match_key(n.value) if n.value else email.strip().lower()
-        sets.append(set(await repo.customers_for_keys(conn, [f"e:{key}"], limit=CAP)))
+        sets.append(set(await blocking_db.customers_for_keys(conn, [f"e:{key}"], limit=CAP)))
     if phone:
         n = normalize.phone(phone, region=region)
         digits = n.value or "+" + "".join(ch for ch in phone if ch.isdigit())
-        sets.append(set(await repo.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=CAP)))
+        sets.append(set(await blocking_db.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=CAP)))
     if loyalty:
         prog, _, num = loyalty.partition(":")
         n = normalize.loyalty_number(prog, num) if num else normalize.MISSING
-        sets.append(set(await repo.customers_for_keys(conn, [f"l:{n.value}"], limit=CAP)) if n.value else set())
+        sets.append(set(await blocking_db.customers_for_keys(conn, [f"l:{n.value}"], limit=CAP)) if n.value else set())
     if company:
         sets.append(set(await search_repo.customers_of_company(conn, company_key(company), limit=CAP)))
     if q:
@@ -65,7 +67,7 @@ async def _by_name_or_company(conn: asyncpg.Connection, q: str) -> set[str]:
     given, family = split_full_name(q)
     keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
     if keys:
-        found.update(await repo.customers_for_keys(conn, keys, limit=CAP))
+        found.update(await blocking_db.customers_for_keys(conn, keys, limit=CAP))
     return found
 
 
@@ -87,9 +89,9 @@ async def fill_search_documents(pool: asyncpg.Pool, *, chunk: int = BACKFILL_CHU
             ids = await search_repo.unindexed_customers(conn, limit=chunk)
             if not ids:
                 return done
-            rows = await repo.customer_rows(conn, ids)
-            records = await repo.records_of(conn, ids)
-            names = await repo.company_names(conn, [r["company_id"] for r in rows.values()])
+            rows = await customers_db.customer_rows(conn, ids)
+            records = await customers_db.records_of(conn, ids)
+            names = await companies_db.company_names(conn, [r["company_id"] for r in rows.values()])
             documents = {}
             for cid, row in rows.items():
                 golden = {k: v.get("value") for k, v in (row["golden"] or {}).items()}

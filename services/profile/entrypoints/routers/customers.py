@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.kit.http import ProblemError
 from services.kit.view import lookup
-from services.profile.adapters import repository as repo
+from services.profile.adapters import customers as customers_db
 from services.profile.entrypoints.deps import (
     Agent,
     CustomerRead,
@@ -286,7 +286,7 @@ async def clear_undeliverable_email(customer_id: str, request: Request, principa
     """Clear the undeliverable mark of the customer's email (the traveller confirmed that it receives mail)."""
     async with connect(request, transaction=True) as conn:
         current = (await resolve_customer(conn, customer_id))["customer_id"]
-        await repo.lock_customers(conn, [current])
+        await customers_db.lock_customers(conn, [current])
         try:
             await deliverability.clear_undeliverable(
                 conn, customer_id=current, actor=principal.name, config=config_of(request)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.kit.http import ProblemError
-from services.profile.adapters import repository as repo
+from services.profile.adapters import identity as identity_db
 from services.profile.domain import matching
 from services.profile.domain.resolution import name_tokens
 from services.profile.entrypoints.deps import Agent, PairExplain, RecordExplain, config_of, connect, resolve_customer
@@ -67,7 +67,7 @@ async def explain_pair(
         )
         await trail.record(conn, a["customer_id"], other=b["customer_id"])
         feats = {(r["source_system"], r["source_id"]): matching.MatchFeatures.from_json(r["features"]) for r in rows}
-        freq = await repo.name_frequencies(
+        freq = await identity_db.name_frequencies(
             conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
         )
     left = [r for r in rows if r["customer_id"] == a["customer_id"]]
