@@ -14,6 +14,7 @@ from services.kit.db import audit, connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
 from services.profile.adapters import customers as customers_db
+from services.profile.adapters import queries
 from services.profile.domain.resolution import ProfileConfig
 from services.profile.entrypoints.schemas import CompanyPublic, CustomerPublic, FieldPublic, ReviewPublic
 from services.profile.service_layer import curation
@@ -111,18 +112,13 @@ def review_public(r: asyncpg.Record) -> ReviewPublic:
 
 
 async def company_public(conn: asyncpg.Connection, company_id: str) -> CompanyPublic | None:
-    row = await conn.fetchrow("SELECT company_id, name FROM companies WHERE company_id = $1", company_id)
+    row = await queries.company(conn, company_id)
     if row is None:
         return None
-    aliases = await conn.fetch("SELECT alias FROM company_aliases WHERE company_id = $1 ORDER BY alias", company_id)
-    domains = await conn.fetch("SELECT domain FROM company_domains WHERE company_id = $1 ORDER BY domain", company_id)
-    count = await conn.fetchval(
-        "SELECT count(*) FROM customers WHERE company_id = $1 AND status = 'active'", company_id
-    )
     return CompanyPublic(
-        company_id=row["company_id"],
-        name=row["name"],
-        aliases=[a["alias"] for a in aliases],
-        domains=[d["domain"] for d in domains],
-        customer_count=count,
+        company_id=row.company_id,
+        name=row.name,
+        aliases=row.aliases,
+        domains=row.domains,
+        customer_count=row.customer_count,
     )
