@@ -1,4 +1,4 @@
-"""Customers, their golden records, corrections, quality tasks and undeliverable addresses
+"""Customers, their golden records, quality tasks and undeliverable addresses
 (asyncpg, inside the caller's transaction)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncpg
 
 from services.kit.redirects import follow_one
 from services.profile.adapters.rows import json_texts, stated_times
-from services.profile.domain.model import Correction, StoredRecord
+from services.profile.domain.model import StoredRecord
 
 
 async def lock_customers(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, asyncpg.Record]:
@@ -88,16 +88,6 @@ async def records_of(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, 
             r["source_system"], r["source_id"], r["normalized"], r["last_seen"], stated_times(r["stated_at"])
         )
         out.setdefault(r["customer_id"], []).append((rec, len(r["problems"] or {})))
-    return out
-
-
-async def corrections_of(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, list[Correction]]:
-    rows = await conn.fetch(
-        "SELECT customer_id, field, value, actor, at FROM corrections WHERE customer_id = ANY($1::text[])", list(ids)
-    )
-    out: dict[str, list[Correction]] = {}
-    for r in rows:
-        out.setdefault(r["customer_id"], []).append(Correction(r["field"], r["value"], r["actor"], r["at"]))
     return out
 
 
@@ -220,3 +210,58 @@ async def merged_into(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str,
         "SELECT customer_id, status, merged_into FROM customers WHERE customer_id = ANY($1::text[])", list(ids)
     )
     return {r["customer_id"]: (r["merged_into"] or None) if r["status"] == "merged" else None for r in rows}
+
+
+async def state_row(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Record | None:
+    """A customer's row as merges and unmerges read it (None: unknown)."""
+    return await conn.fetchrow(
+        "SELECT customer_id, status, merged_into, version, golden, company_id FROM customers WHERE customer_id = $1",
+        customer_id,
+    )
+
+
+async def mark_merged(conn: asyncpg.Connection, customer_id: str, *, into: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE customers SET status = 'merged', merged_into = $2, updated_at = $3 WHERE customer_id = $1",
+        customer_id,
+        into,
+        at,
+    )
+
+
+async def restore(
+    conn: asyncpg.Connection,
+    customer_id: str,
+    *,
+    status: str,
+    merged_into: str | None,
+    golden: dict[str, Any],
+    company_id: str | None,
+    version: int,
+    at: datetime,
+) -> None:
+    """Put a customer back as it was before a merge (an unmerge)."""
+    await conn.execute(
+        "UPDATE customers SET status = $2, merged_into = $3, golden = $4, company_id = $5, version = $6,"
+        " updated_at = $7 WHERE customer_id = $1",
+        customer_id,
+        status,
+        merged_into,
+        golden,
+        company_id,
+        version,
+        at,
+    )
+
+
+async def resolve_open_quality_tasks(conn: asyncpg.Connection, customer_id: str, *, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE quality_tasks SET status = 'resolved', resolved_at = $2 WHERE customer_id = $1 AND status = 'open'",
+        customer_id,
+        at,
+    )
+
+
+async def version_of(conn: asyncpg.Connection, customer_id: str) -> int:
+    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", customer_id)
+    return version

@@ -205,3 +205,49 @@ async def name_frequencies(
     for t in adding:
         counts[t] = counts.get(t, 0) + 1
     return {t: min(1.0, c / total) for t, c in counts.items()}
+
+
+# --- curation: moving and splitting records ------------------------------------------------------
+
+
+async def source_keys_of(conn: asyncpg.Connection, customer_id: str) -> list[asyncpg.Record]:
+    """A customer's source records (source system, source id)."""
+    return await conn.fetch("SELECT source_system, source_id FROM source_records WHERE customer_id = $1", customer_id)
+
+
+async def move_source_records(conn: asyncpg.Connection, records: Collection[SourceKey], *, to: str) -> None:
+    if records:
+        await conn.execute(
+            "UPDATE source_records s SET customer_id = $3 FROM unnest($1::text[], $2::text[]) AS k(sys, id)"
+            " WHERE s.source_system = k.sys AND s.source_id = k.id",
+            [r[0] for r in records],
+            [r[1] for r in records],
+            to,
+        )
+
+
+async def lock_owner(conn: asyncpg.Connection, source_system: str, source_id: str) -> str | None:
+    """The customer a source record belongs to, the record row-locked (None: unknown record)."""
+    owner: str | None = await conn.fetchval(
+        "SELECT customer_id FROM source_records WHERE source_system = $1 AND source_id = $2 FOR UPDATE",
+        source_system,
+        source_id,
+    )
+    return owner
+
+
+async def count_of(conn: asyncpg.Connection, customer_id: str) -> int:
+    """How many source records a customer has."""
+    count: int = await conn.fetchval("SELECT count(*) FROM source_records WHERE customer_id = $1", customer_id)
+    return count
+
+
+async def split_off(conn: asyncpg.Connection, source_system: str, source_id: str, *, to: str) -> None:
+    """Move one source record to another customer as split off by an agent (its match is forgotten)."""
+    await conn.execute(
+        "UPDATE source_records SET customer_id = $3, match_rule = 'split', match_score = NULL, match_evidence = NULL,"
+        " matched_to = NULL WHERE source_system = $1 AND source_id = $2",
+        source_system,
+        source_id,
+        to,
+    )

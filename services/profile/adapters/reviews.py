@@ -154,3 +154,31 @@ async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]
         [r["score"] for r in rows],
         json_texts(r["evidence"] for r in rows),
     )
+
+
+async def lock_review(conn: asyncpg.Connection, review_id: str) -> asyncpg.Record | None:
+    """A review item, row-locked (None: no such item)."""
+    return await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1 FOR UPDATE", review_id)
+
+
+async def decide(
+    conn: asyncpg.Connection, review_id: str, *, status: str, actor: str, at: datetime, merge_id: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE review_queue SET status = $2, decided_by = $3, decided_at = $4, merge_id = $5 WHERE review_id = $1",
+        review_id,
+        status,
+        actor,
+        at,
+        merge_id,
+    )
+
+
+async def declare_distinct(conn: asyncpg.Connection, a: str, b: str, *, actor: str | None) -> None:
+    """Remember that customers `a` < `b` are different people (resolution never links them again)."""
+    await conn.execute(
+        "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        a,
+        b,
+        actor,
+    )

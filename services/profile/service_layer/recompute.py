@@ -11,6 +11,7 @@ import asyncpg
 
 from services.kit.contracts.envelope import Envelope
 from services.profile.adapters import companies as companies_db
+from services.profile.adapters import corrections as corrections_db
 from services.profile.adapters import customers as customers_db
 from services.profile.domain.golden import PendingSnapshot, companies_of, golden_records, recompute
 from services.profile.domain.model import Correction, StoredRecord
@@ -44,7 +45,7 @@ async def refresh_customers(
     if missing := [cid for cid in ids if cid not in known]:
         current.update(await customers_db.customer_rows(conn, missing))
     records = await customers_db.records_of(conn, ids)
-    corrections = await customers_db.corrections_of(conn, ids)
+    corrections = await corrections_db.corrections_of(conn, ids)
     saves, tasks, pending = await _recompute(
         conn,
         ids,
