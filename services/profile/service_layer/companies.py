@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-import asyncpg
-
+from services.kit.db import Connection
 from services.profile.adapters import companies as companies_db
 from services.profile.domain.companies import corporate_domain
 from services.profile.domain.resolution import Incoming
@@ -17,7 +16,7 @@ def new_company_id() -> str:
     return f"com_{uuid.uuid4().hex}"
 
 
-async def resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]) -> list[str | None]:
+async def resolve_companies(conn: Connection, items: Sequence[Incoming]) -> list[str | None]:
     """Each item's company id: by the source's company id, the legal-name alias, or the email domain."""
     sources = sorted(
         {(c.source_system, c.source_company_id) for it in items if (c := it.company) and c.source_company_id}

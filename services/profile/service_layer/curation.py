@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import asyncpg
-
 from services.kit.contracts.customers import CustomerMergedV1, CustomerRedirectV1, CustomerUnmergedV1
 from services.kit.contracts.envelope import Envelope
+from services.kit.db import Connection
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import bookings as bookings_db
 from services.profile.adapters import corrections as corrections_db
@@ -75,7 +74,7 @@ def _env(payload: Any, subject: str) -> Envelope[Any]:
     return Envelope.new(payload, producer=PRODUCER, subject_id=subject)
 
 
-async def _state(conn: asyncpg.Connection, customer_id: str) -> CustomerState:
+async def _state(conn: Connection, customer_id: str) -> CustomerState:
     row = await customers_db.state_row(conn, customer_id)
     if row is None:
         raise CurationError(404, f"no customer {customer_id!r}")
@@ -99,14 +98,14 @@ async def _state(conn: asyncpg.Connection, customer_id: str) -> CustomerState:
 
 
 async def _move(
-    conn: asyncpg.Connection, *, records: frozenset[tuple[str, str]], bookings: frozenset[tuple[str, str]], to: str
+    conn: Connection, *, records: frozenset[tuple[str, str]], bookings: frozenset[tuple[str, str]], to: str
 ) -> None:
     await identity_db.move_source_records(conn, records, to=to)
     await bookings_db.move_bookings(conn, bookings, to=to)
 
 
 async def merge_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     survivor_id: str,
     absorbed_id: str,
@@ -170,7 +169,7 @@ async def merge_customers(
 
 
 async def unmerge_customers(
-    conn: asyncpg.Connection, *, merge_id: str, actor: str | None, config: ProfileConfig
+    conn: Connection, *, merge_id: str, actor: str | None, config: ProfileConfig
 ) -> MergeResult:
     """Undo a merge: the absorbed customer gets back exactly its records, bookings, corrections and golden record."""
     now = datetime.now(UTC)
@@ -235,7 +234,7 @@ async def unmerge_customers(
 
 
 async def split_record(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     customer_id: str,
     source_system: str,
@@ -281,7 +280,7 @@ async def split_record(
 
 
 async def decide_review(
-    conn: asyncpg.Connection, *, review_id: str, accept: bool, actor: str, config: ProfileConfig
+    conn: Connection, *, review_id: str, accept: bool, actor: str, config: ProfileConfig
 ) -> dict[str, Any]:
     """Accept (merge the pair) or reject (remember they are different people) a review item."""
     row = await reviews_db.lock_review(conn, review_id)
@@ -323,7 +322,7 @@ async def decide_review(
 
 
 async def correct_field(
-    conn: asyncpg.Connection, *, customer_id: str, field: str, value: Any, actor: str, config: ProfileConfig
+    conn: Connection, *, customer_id: str, field: str, value: Any, actor: str, config: ProfileConfig
 ) -> int:
     """Record an agent's correction of a golden field; returns the customer's new version."""
     _check_correctable(field)
@@ -346,7 +345,7 @@ async def correct_field(
 
 
 async def withdraw_correction(
-    conn: asyncpg.Connection, *, customer_id: str, field: str, actor: str, config: ProfileConfig
+    conn: Connection, *, customer_id: str, field: str, actor: str, config: ProfileConfig
 ) -> int:
     """Withdraw an agent's correction: the field follows the sources again. Returns the new version."""
     _check_correctable(field)
@@ -369,7 +368,7 @@ def _check_correctable(field: str) -> None:
         raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
 
 
-async def _locked_survivor(conn: asyncpg.Connection, customer_id: str) -> str:
+async def _locked_survivor(conn: Connection, customer_id: str) -> str:
     """The customer an id stands for now (merges followed), row-locked; 404 when unknown."""
     current = await customers_db.follow_redirects(conn, customer_id)
     if current is None:
@@ -378,7 +377,7 @@ async def _locked_survivor(conn: asyncpg.Connection, customer_id: str) -> str:
     return current
 
 
-async def _republish(conn: asyncpg.Connection, customer_id: str, *, config: ProfileConfig, now: datetime) -> int:
+async def _republish(conn: Connection, customer_id: str, *, config: ProfileConfig, now: datetime) -> int:
     """Recompute a customer whose corrections changed, enqueue its events; returns its new version."""
     events = await refresh_customers(conn, {customer_id: None}, config=config, now=now, force=frozenset({customer_id}))
     await enqueue_many(conn, events)

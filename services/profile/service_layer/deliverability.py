@@ -12,10 +12,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
+from services.kit.db import Connection
 from services.kit.outbox import enqueue_many
 from services.profile.adapters import customers as customers_db
 from services.profile.adapters import history as history_db
@@ -32,7 +31,7 @@ class NotMarkedError(Exception):
     """The customer's email address is not marked undeliverable (nothing to clear)."""
 
 
-async def handle_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:
+async def handle_delivery_failed(conn: Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:
     """A bounce (or a permanent refusal of the recipient) marks the customer's current email undeliverable.
 
     Every other failure (no consent, expired, not rendered, already marked…) leaves the address as it is.
@@ -62,7 +61,7 @@ async def handle_delivery_failed(conn: asyncpg.Connection, event: Envelope[Any],
     await enqueue_many(conn, events)
 
 
-async def clear_mark(conn: asyncpg.Connection, *, customer_id: str, email: str, actor: str, how: str) -> bool:
+async def clear_mark(conn: Connection, *, customer_id: str, email: str, actor: str, how: str) -> bool:
     """Clear the undeliverable mark of `email` (if any), recorded in the customer's history; True if it had one.
 
     The caller republishes the customer (its snapshot's `email_deliverable` changes)."""
@@ -79,7 +78,7 @@ async def clear_mark(conn: asyncpg.Connection, *, customer_id: str, email: str, 
     return True
 
 
-async def clear_undeliverable(conn: asyncpg.Connection, *, customer_id: str, actor: str, config: ProfileConfig) -> None:
+async def clear_undeliverable(conn: Connection, *, customer_id: str, actor: str, config: ProfileConfig) -> None:
     """An agent says the customer's email address receives mail again (e.g. the traveller confirmed it).
 
     Raises NotMarkedError when the address is not marked; the caller has resolved and row-locked the customer.

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import asyncpg
-
+from services.kit.db import Connection
 from services.profile.adapters import companies as companies_db
 from services.profile.domain.contacts import distinct_emails, with_business_contacts
 from services.profile.domain.model import FieldValue, StoredRecord
@@ -18,7 +17,7 @@ from services.profile.domain.timezones import HOME_TIME_ZONE, home_time_zone
 
 
 async def business_contacts(
-    conn: asyncpg.Connection,
+    conn: Connection,
     goldens: dict[str, dict[str, FieldValue]],
     records: Mapping[str, list[tuple[StoredRecord, int]]],
     company_for: Mapping[str, str | None],
@@ -40,7 +39,7 @@ async def business_contacts(
 
 
 async def home_time_zones(
-    conn: asyncpg.Connection, goldens: dict[str, dict[str, FieldValue]], company_for: Mapping[str, str | None]
+    conn: Connection, goldens: dict[str, dict[str, FieldValue]], company_for: Mapping[str, str | None]
 ) -> None:
     """Each customer's home time zone in its golden record: stated, else derived (domain/timezones.py).
 

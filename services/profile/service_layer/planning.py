@@ -20,8 +20,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import asyncpg
-
+from services.kit.db import Connection
 from services.profile.adapters import blocking as blocking_db
 from services.profile.adapters import identity as identity_db
 from services.profile.domain import matching
@@ -63,7 +62,7 @@ def features_and_keys(items: Sequence[Incoming]) -> tuple[list[matching.MatchFea
     return features, [matching.blocking_keys(f) for f in features]
 
 
-async def plan(conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig) -> Plan:
+async def plan(conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig) -> Plan:
     """Read and decide, then lock and check the read (see the module's docstring); inside the caller's transaction."""
     given = items
     record_keys = [it.record.key for it in items]
@@ -154,7 +153,7 @@ def carry_of(planned: Plan) -> Carry:
 
 
 async def plan_locked(
-    conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig, carry: Carry | None
+    conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig, carry: Carry | None
 ) -> Plan:
     """Lock (shared), read and decide, in the caller's open transaction; the new records' name parts
     must have been counted already (`writing.count_new_names`, before the transaction)."""
@@ -191,7 +190,7 @@ async def plan_locked(
 
 
 async def _candidates_with_carry(
-    conn: asyncpg.Connection, lookup_keys: list[str], config: ProfileConfig, carry: Carry | None
+    conn: Connection, lookup_keys: list[str], config: ProfileConfig, carry: Carry | None
 ) -> dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]:
     """Stored candidates as they are once the carried chunk has committed, whether or not it has."""
     per_key = config.candidates_per_key

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.envelope import Envelope
+from services.kit.db import Connection, Record
 from services.profile.adapters import companies as companies_db
 from services.profile.adapters import corrections as corrections_db
 from services.profile.adapters import customers as customers_db
@@ -21,14 +20,14 @@ from services.profile.service_layer.events import Outgoing, snapshot_events
 
 
 async def refresh_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     customers: Mapping[str, Envelope[Any] | None],
     *,
     config: ProfileConfig,
     now: datetime,
     force: frozenset[str] = frozenset(),
     min_versions: Mapping[str, int] | None = None,
-    rows: Mapping[str, asyncpg.Record] | None = None,
+    rows: Mapping[str, Record] | None = None,
 ) -> Outgoing:
     """Recompute golden records and quality of active customers; returns snapshot/update events for changes.
 
@@ -64,7 +63,7 @@ async def refresh_customers(
 
 
 async def prepare_new_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     customers: Mapping[str, Envelope[Any] | None],
     *,
     company_ids: Mapping[str, str | None],
@@ -88,11 +87,11 @@ async def prepare_new_customers(
 
 
 async def _recompute(
-    conn: asyncpg.Connection,
+    conn: Connection,
     ids: Sequence[str],
     customers: Mapping[str, Envelope[Any] | None],
     *,
-    rows: Mapping[str, Mapping[str, Any]] | Mapping[str, asyncpg.Record],
+    rows: Mapping[str, Mapping[str, Any]] | Mapping[str, Record],
     records: Mapping[str, list[tuple[StoredRecord, int]]],
     corrections: Mapping[str, list[Correction]],
     config: ProfileConfig,

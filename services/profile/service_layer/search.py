@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
 from rapidfuzz import fuzz
 
-from services.kit.db import connection
+from services.kit.db import Connection, Pool, connection
 from services.profile.adapters import blocking as blocking_db
 from services.profile.adapters import companies as companies_db
 from services.profile.adapters import customers as customers_db
@@ -28,7 +27,7 @@ BACKFILL_CHUNK = 500
 
 
 async def search_ids(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     q: str | None,
     email: str | None,
@@ -60,7 +59,7 @@ async def search_ids(
     return sorted(set.intersection(*sets))
 
 
-async def _by_name_or_company(conn: asyncpg.Connection, q: str) -> set[str]:
+async def _by_name_or_company(conn: Connection, q: str) -> set[str]:
     """Customers whose names or company hold every word of `q` (or one like it), and those whose
     names sound like it (the phonetic keys matching uses: "Meyer" finds "Maier")."""
     found = set(await search_repo.customers_matching(conn, search_tokens(q), limit=CAP))
@@ -81,7 +80,7 @@ def relevance(q: str, display_name: str | None, company_name: str | None) -> flo
     return round(max(by_name, by_company), 3)
 
 
-async def fill_search_documents(pool: asyncpg.Pool, *, chunk: int = BACKFILL_CHUNK) -> int:
+async def fill_search_documents(pool: Pool, *, chunk: int = BACKFILL_CHUNK) -> int:
     """Give every active customer without a search document one, a chunk per transaction; returns how many."""
     done = 0
     while True:
@@ -101,7 +100,7 @@ async def fill_search_documents(pool: asyncpg.Pool, *, chunk: int = BACKFILL_CHU
         done += len(ids)
 
 
-async def keep_search_documents(pool: asyncpg.Pool, *, interval: float = 300.0) -> None:
+async def keep_search_documents(pool: Pool, *, interval: float = 300.0) -> None:
     """The background job: documents for customers written without one (stored before the search
     existed, or by an older version during an upgrade), now and then every `interval` seconds."""
     while True:
@@ -109,6 +108,6 @@ async def keep_search_documents(pool: asyncpg.Pool, *, interval: float = 300.0) 
             filled = await fill_search_documents(pool)
             if filled:
                 log.info("search documents written for %d customers", filled)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, *search_repo.DATABASE_ERRORS) as exc:
             log.warning("search documents: %s; trying again later", exc)
         await asyncio.sleep(interval)

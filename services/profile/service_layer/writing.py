@@ -15,9 +15,8 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.envelope import Envelope
+from services.kit.db import Connection, Record
 from services.kit.redirects import follow_redirects
 from services.profile.adapters import blocking as blocking_db
 from services.profile.adapters import bookings as bookings_db
@@ -34,9 +33,7 @@ from services.profile.service_layer.planning import Plan, features_and_keys
 from services.profile.service_layer.recompute import prepare_new_customers, refresh_customers
 
 
-async def count_new_names(
-    conn: asyncpg.Connection, items: Sequence[Incoming], *, carried: dict[SourceKey, str]
-) -> None:
+async def count_new_names(conn: Connection, items: Sequence[Incoming], *, carried: dict[SourceKey, str]) -> None:
     """Count the name parts of records stored for the first time, in a statement of its own (the bulk
     importer does so before a chunk's transaction: inside it they would hold the shared frequency
     rows until commit and stall the next chunk's read phase). `carried`: links not committed yet."""
@@ -46,7 +43,7 @@ async def count_new_names(
 
 
 async def write(
-    conn: asyncpg.Connection, planned: Plan, *, config: ProfileConfig, now: datetime
+    conn: Connection, planned: Plan, *, config: ProfileConfig, now: datetime
 ) -> tuple[list[Outcome], Outgoing]:
     """Write a decided batch: companies, name counts, customers, source records, keys, reviews,
     history, golden records, bookings; returns the outcomes and the events to enqueue."""
@@ -232,13 +229,11 @@ async def write(
     return outcomes, outgoing
 
 
-async def lock_and_redirect(
-    conn: asyncpg.Connection, ids: set[str]
-) -> tuple[dict[str, str], dict[str, asyncpg.Record]]:
+async def lock_and_redirect(conn: Connection, ids: set[str]) -> tuple[dict[str, str], dict[str, Record]]:
     """Row-lock the existing customers a batch writes to; map merged ones to their survivor.
 
     Returns the redirects and the rows of every customer locked (survivors included)."""
-    locked: dict[str, asyncpg.Record] = {}
+    locked: dict[str, Record] = {}
 
     async def read(pending: list[str]) -> dict[str, str | None]:
         rows = await customers_db.lock_customers(conn, pending)
