@@ -37,7 +37,7 @@ async def lock_identities(conn: asyncpg.Connection, keys: Iterable[str], *, shar
     Across partitions and processes: locks are transaction-scoped and taken in sorted
     order, so two transactions locking overlapping sets cannot deadlock. Two records
     sharing a key always share its bucket; unrelated records rarely do. `shared` is for
-    the overlapping chunks of one bulk import, which order themselves (see bulk.py):
+    the overlapping chunks of one bulk import, which order themselves (see overlap.py):
     they do not exclude each other, and every other batch still excludes them.
     """
     ordered = sorted({lock_key(k) for k in set(keys)})

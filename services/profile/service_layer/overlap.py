@@ -21,7 +21,6 @@ from services.profile.service_layer.writing import count_new_names, write
 
 _T = TypeVar("_T")
 
-#
 # A chunk's transaction has a read phase (identity locks, source links, name frequencies,
 # candidates, decisions in memory) and a write phase (companies, customers, source records,
 # keys, reviews, golden records, events). Chunk N+1 is read and decided on a second
