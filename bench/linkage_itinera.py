@@ -16,25 +16,36 @@ from typing import Any
 
 from bench.linkage_data import LabelledSet
 from bench.profile_common import throwaway, timed_import
-from services.profile.service_layer import bulk
+from services.profile.service_layer import import_file
 
 # Columns the import reads besides its traveller fields (see the bulk module's docstring).
-IMPORT_EXTRA = ("loyalty", "company_name", "company_id", "company_domain", "company_country")
+IMPORT_EXTRA = (
+    "loyalty",
+    "company_name",
+    "company_id",
+    "company_domain",
+    "company_country",
+    "secondary_emails",
+    "secondary_phones",
+    *(f"{kind}_{part}" for kind in ("home", "business") for part in ("address", *import_file.ADDRESS_PARTS)),
+)
+# The benchmark's column names where the import names them otherwise.
+RENAMED = {"home_address_line": "home_address", "home_state": "home_region", "national_id": "national_id_number"}
 
 
 def accepted_columns() -> frozenset[str]:
-    return frozenset(bulk.TRAVELLER_FIELDS) | frozenset(IMPORT_EXTRA)
+    return frozenset(import_file.TRAVELLER_FIELDS) | frozenset(IMPORT_EXTRA)
 
 
 def passed_columns(columns: tuple[str, ...]) -> list[str]:
     accepted = accepted_columns()
-    return [c for c in columns if c in accepted]
+    return [c for c in columns if RENAMED.get(c, c) in accepted]
 
 
 def import_row(record: dict[str, Any], columns: list[str]) -> dict[str, Any]:
     """One record as an import row: its system and id, and the passed columns it has a value for."""
     row = {"source_system": record["system"], "source_id": record["record_id"]}
-    row.update({c: record[c] for c in columns if record.get(c) not in (None, "", [])})
+    row.update({RENAMED.get(c, c): record[c] for c in columns if record.get(c) not in (None, "", [])})
     if "company_name" in columns and record.get("company_domain"):
         row["company_domain"] = record["company_domain"]
     return row

@@ -30,8 +30,8 @@ from typing import Any
 from bench.profile_common import machine, profile_settings, throwaway, timed_import
 from bench.profile_datagen import generate
 from services.kit.db import apply_migrations, connection, create_pool
+from services.profile.adapters import identity as identity_db
 from services.profile.adapters import parameters as store
-from services.profile.adapters import repository as repo
 from services.profile.domain import resolution
 from services.profile.domain.model_params import ModelParameters
 from services.profile.service_layer.parameters import estimate_weights
@@ -65,7 +65,7 @@ async def run(
             resolution.new_customer_id = lambda: f"cus_{next(ids):032x}"
             # Name frequencies divide by the planner's row count, which autovacuum refreshes at
             # moments of its own: count the records instead.
-            repo.name_frequencies = _exact_name_frequencies
+            identity_db.name_frequencies = _exact_name_frequencies
         async with throwaway() as env:
             if parameters is not None:
                 await _activate(env, parameters)

@@ -42,7 +42,8 @@ from services.kit.contracts.bookings import CompanyV1, LoyaltyNumberV1, Travelle
 from services.kit.contracts.envelope import encode_envelope
 from services.kit.contracts.topics import topic_spec
 from services.kit.db import create_pool
-from services.profile.adapters import repository as repo
+from services.profile.adapters import blocking as blocking_db
+from services.profile.adapters import identity as identity_db
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
 from services.profile.domain.resolution import decide_record, name_tokens
@@ -135,9 +136,9 @@ async def match_step(settings: ProfileSettings, rows: list[dict[str, Any]]) -> d
                 feats = item.record.features()
                 keys = matching.blocking_keys(feats)
                 t1 = time.perf_counter()
-                stored = await repo.candidates(conn, keys, per_key=config.candidates_per_key)
+                stored = await blocking_db.candidates(conn, keys, per_key=config.candidates_per_key)
                 tokens = [t for f in (feats, *(c[2] for cs in stored.values() for c in cs)) for t in name_tokens(f)]
-                freq = await repo.name_frequencies(conn, tokens, min_records=config.frequency_min_records)
+                freq = await identity_db.name_frequencies(conn, tokens, min_records=config.frequency_min_records)
                 decision = decide_record(item.record.key, feats, keys, stored, {}, config, freq)
                 t2 = time.perf_counter()
                 normalise_ms.append((t1 - t0) * 1000)

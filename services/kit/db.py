@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection
+Record = asyncpg.Record
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

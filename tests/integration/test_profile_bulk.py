@@ -14,8 +14,10 @@ from unittest import mock
 import asyncpg
 import pytest
 
+from services.profile.adapters import importing as importing_db
 from services.profile.domain.resolution import ProfileConfig
 from services.profile.service_layer import bulk
+from services.profile.service_layer import overlap as overlapping
 from services.profile.service_layer.resolver import resolve_batch
 
 pytestmark = pytest.mark.integration
@@ -166,7 +168,7 @@ async def test_streaming_batches_and_a_second_import_racing_an_import_make_one_c
 
 async def test_only_one_import_overlaps_at_a_time(profile_pool: asyncpg.Pool, profile_config: ProfileConfig) -> None:
     async with profile_pool.acquire() as conn:
-        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", bulk.IMPORT_GATE)
+        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", importing_db.IMPORT_GATE)
         try:
             fam = surname()
             rows = [(1, _row("gate", "g1", "Ola", fam, email=f"ola.{fam.lower()}@example.com"))]
@@ -175,7 +177,7 @@ async def test_only_one_import_overlaps_at_a_time(profile_pool: asyncpg.Pool, pr
             )  # chunk by chunk: the gate is taken
             assert summary.records == 1
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", bulk.IMPORT_GATE)
+            await conn.execute("SELECT pg_advisory_unlock($1)", importing_db.IMPORT_GATE)
 
 
 async def test_chunks_failing_with_a_deadlock_are_done_again_with_the_same_decisions(
@@ -197,7 +199,7 @@ async def test_chunks_failing_with_a_deadlock_are_done_again_with_the_same_decis
 
     # Each fails once, the first time it overlaps the other (the overlapped path, not a chunk alone).
     writing, planning, failed = 0, 0, set()
-    write_batch, plan = bulk.write, bulk._plan
+    write_batch, plan = overlapping.write, overlapping.plan_chunk
 
     async def failing_write(*args: Any, **kwargs: Any) -> Any:
         nonlocal writing
@@ -224,7 +226,10 @@ async def test_chunks_failing_with_a_deadlock_are_done_again_with_the_same_decis
 
     seq_rows, ovl_rows = rows_of("dl-seq"), rows_of("dl-ovl")
     seq = await bulk.import_rows(profile_pool, list(enumerate(seq_rows, 1)), config=config, batch_size=3, overlap=False)
-    with mock.patch.object(bulk, "write", failing_write), mock.patch.object(bulk, "_plan", failing_plan):
+    with (
+        mock.patch.object(overlapping, "write", failing_write),
+        mock.patch.object(overlapping, "plan_chunk", failing_plan),
+    ):
         ovl = await bulk.import_rows(
             profile_pool, list(enumerate(ovl_rows, 1)), config=config, batch_size=3, overlap=True
         )

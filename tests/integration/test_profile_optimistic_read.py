@@ -12,7 +12,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from services.profile.adapters import repository as repo
+from services.profile.adapters import blocking as blocking_db
 from services.profile.domain import matching
 from services.profile.domain.resolution import Incoming, Outcome, ProfileConfig
 from services.profile.service_layer import bulk
@@ -140,7 +140,7 @@ async def test_the_check_digest_matches_the_candidate_reads_digest(
             await resolve_batch(conn, items, config=profile_config)
         keys = sorted({k for it in items for k in matching.blocking_keys(it.record.features())})
         read: dict[str, tuple[int, int]] = {}
-        stored = await repo.candidates(conn, keys, per_key=profile_config.candidates_per_key, digest=read)
+        stored = await blocking_db.candidates(conn, keys, per_key=profile_config.candidates_per_key, digest=read)
         assert stored
         assert set(read) == set(stored)
-        assert await repo.candidate_hits(conn, keys, per_key=profile_config.candidates_per_key) == read
+        assert await blocking_db.candidate_hits(conn, keys, per_key=profile_config.candidates_per_key) == read

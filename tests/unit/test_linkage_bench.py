@@ -123,7 +123,13 @@ def test_two_digit_years_are_read_as_past_years() -> None:
 def test_the_import_gets_only_the_columns_it_reads() -> None:
     passed = passed_columns(FIELD_SETS["all"])
     assert {"given_name", "family_name", "date_of_birth", "passport_number", "email", "address_country"} <= set(passed)
-    assert "home_address_line" not in passed
+    assert "home_address_line" in passed  # sent as the import's one-line home_address
+    assert "national_id" in passed  # sent as national_id_number
     assert passed_columns(FIELD_SETS["names_dob"]) == ["given_name", "family_name", "date_of_birth"]
     record = {"record_id": "R1", "system": "hotel", "given_name": "Anna", "home_address_line": "x", "email": ""}
-    assert import_row(record, passed) == {"source_system": "hotel", "source_id": "R1", "given_name": "Anna"}
+    assert import_row(record, passed) == {
+        "source_system": "hotel",
+        "source_id": "R1",
+        "given_name": "Anna",
+        "home_address": "x",
+    }

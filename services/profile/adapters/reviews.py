@@ -1,5 +1,6 @@
-"""The review queue around merges (asyncpg, inside the caller's transaction).
+"""The review queue and the pairs agents declared different people (asyncpg, caller's transaction).
 
+Resolution opens items (`insert_reviews`) and skips pairs declared distinct (`distinct_pairs`).
 A merge closes the open items between the two customers and moves the absorbed customer's
 items to the survivor; undoing it puts every one of them back as it was. At most one item of a
 pair of customers is open at a time (either way round: migration 0006's index).
@@ -7,10 +8,13 @@ pair of customers is open at a time (either way round: migration 0006's index).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+
+from services.profile.adapters.rows import json_texts
 
 MergeReviews = dict[str, list[str]]  # superseded | moved_customer | moved_candidate -> review ids
 
@@ -105,3 +109,76 @@ async def reopen_after_undo(
         merge_id,
     )
     return rows
+
+
+async def distinct_pairs(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of the (sorted) customer pairs an agent declared different people."""
+    if not pairs:
+        return set()
+    rows = await conn.fetch(
+        "SELECT d.customer_a, d.customer_b FROM distinct_pairs d"
+        " JOIN unnest($1::text[], $2::text[]) AS p(a, b) ON d.customer_a = p.a AND d.customer_b = p.b",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    return {(r["customer_a"], r["customer_b"]) for r in rows}
+
+
+async def insert_reviews(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Open review items; a pair with an open item already keeps one, with the better-scored evidence.
+
+    At most one row per pair of customers (either way round) in `rows`."""
+    if not rows:
+        return
+    await conn.execute(
+        """
+        INSERT INTO review_queue (review_id, customer_id, candidate_id, source_system, source_id, score, evidence)
+        SELECT rid, cus, cand, sys, id, score, ev::jsonb
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::real[], $7::text[])
+               AS t(rid, cus, cand, sys, id, score, ev)
+         ORDER BY LEAST(cus, cand), GREATEST(cus, cand)
+        ON CONFLICT ((LEAST(customer_id, candidate_id)), (GREATEST(customer_id, candidate_id))) WHERE status = 'open'
+        DO UPDATE SET customer_id = EXCLUDED.customer_id, candidate_id = EXCLUDED.candidate_id,
+                      source_system = EXCLUDED.source_system, source_id = EXCLUDED.source_id,
+                      score = EXCLUDED.score, evidence = EXCLUDED.evidence
+                WHERE EXCLUDED.score > review_queue.score
+                   OR (EXCLUDED.score = review_queue.score
+                       AND (EXCLUDED.source_system, EXCLUDED.source_id)
+                           < (review_queue.source_system, review_queue.source_id))
+        """,
+        [r["review_id"] for r in rows],
+        [r["customer_id"] for r in rows],
+        [r["candidate_id"] for r in rows],
+        [r["source_system"] for r in rows],
+        [r["source_id"] for r in rows],
+        [r["score"] for r in rows],
+        json_texts(r["evidence"] for r in rows),
+    )
+
+
+async def lock_review(conn: asyncpg.Connection, review_id: str) -> asyncpg.Record | None:
+    """A review item, row-locked (None: no such item)."""
+    return await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1 FOR UPDATE", review_id)
+
+
+async def decide(
+    conn: asyncpg.Connection, review_id: str, *, status: str, actor: str, at: datetime, merge_id: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE review_queue SET status = $2, decided_by = $3, decided_at = $4, merge_id = $5 WHERE review_id = $1",
+        review_id,
+        status,
+        actor,
+        at,
+        merge_id,
+    )
+
+
+async def declare_distinct(conn: asyncpg.Connection, a: str, b: str, *, actor: str | None) -> None:
+    """Remember that customers `a` < `b` are different people (resolution never links them again)."""
+    await conn.execute(
+        "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        a,
+        b,
+        actor,
+    )

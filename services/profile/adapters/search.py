@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
+# What a background job over the database may meet and try again later (with OSError).
+DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+
 
 async def customers_matching(conn: asyncpg.Connection, tokens: Sequence[str], *, limit: int) -> list[str]:
     """Active customers whose document holds every token: a word like it (trigram word similarity,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import Depends, Query, Request
 
 from services.kit.auditing import AuditTrail, PersonalRead
 from services.kit.auth import Principal, require_roles
-from services.kit.db import audit, connection
+from services.kit.db import Connection, Record, audit, connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
-from services.profile.adapters import repository as repo
+from services.profile.adapters import customers as customers_db
+from services.profile.adapters import queries
 from services.profile.domain.resolution import ProfileConfig
 from services.profile.entrypoints.schemas import CompanyPublic, CustomerPublic, FieldPublic, ReviewPublic
 from services.profile.service_layer import curation
@@ -50,12 +50,12 @@ def settings_of(request: Request) -> ProfileSettings:
     return settings if isinstance(settings, ProfileSettings) else ProfileSettings()
 
 
-def connect(request: Request, *, transaction: bool = False) -> AbstractAsyncContextManager[asyncpg.Connection]:
+def connect(request: Request, *, transaction: bool = False) -> AbstractAsyncContextManager[Connection]:
     return connection(runtime_of(request).pool, transaction=transaction)
 
 
 async def record_audit(
-    conn: asyncpg.Connection,
+    conn: Connection,
     principal: Principal,
     action: str,
     subject: str | None,
@@ -75,15 +75,15 @@ def next_offset(offset: int, limit: int, got: int) -> int | None:
     return offset + limit if got == limit else None
 
 
-async def resolve_customer(conn: asyncpg.Connection, customer_id: str) -> asyncpg.Record:
-    current = await repo.follow_redirects(conn, customer_id)
-    row = await repo.get_customer(conn, current) if current else None
+async def resolve_customer(conn: Connection, customer_id: str) -> Record:
+    current = await customers_db.follow_redirects(conn, customer_id)
+    row = await customers_db.get_customer(conn, current) if current else None
     if row is None:
         raise ProblemError(404, f"no customer {customer_id!r}", type_="/problems/unknown-customer")
     return row
 
 
-def customer_public(row: asyncpg.Record, requested: str) -> CustomerPublic:
+def customer_public(row: Record, requested: str) -> CustomerPublic:
     return CustomerPublic(
         customer_id=row["customer_id"],
         requested_id=requested,
@@ -106,23 +106,18 @@ def curation_problem(exc: curation.CurationError) -> ProblemError:
     return ProblemError(exc.status, exc.detail, type_=kind)
 
 
-def review_public(r: asyncpg.Record) -> ReviewPublic:
+def review_public(r: Record) -> ReviewPublic:
     return ReviewPublic(**{k: r[k] for k in ReviewPublic.model_fields})
 
 
-async def company_public(conn: asyncpg.Connection, company_id: str) -> CompanyPublic | None:
-    row = await conn.fetchrow("SELECT company_id, name FROM companies WHERE company_id = $1", company_id)
+async def company_public(conn: Connection, company_id: str) -> CompanyPublic | None:
+    row = await queries.company(conn, company_id)
     if row is None:
         return None
-    aliases = await conn.fetch("SELECT alias FROM company_aliases WHERE company_id = $1 ORDER BY alias", company_id)
-    domains = await conn.fetch("SELECT domain FROM company_domains WHERE company_id = $1 ORDER BY domain", company_id)
-    count = await conn.fetchval(
-        "SELECT count(*) FROM customers WHERE company_id = $1 AND status = 'active'", company_id
-    )
     return CompanyPublic(
-        company_id=row["company_id"],
-        name=row["name"],
-        aliases=[a["alias"] for a in aliases],
-        domains=[d["domain"] for d in domains],
-        customer_count=count,
+        company_id=row.company_id,
+        name=row.name,
+        aliases=row.aliases,
+        domains=row.domains,
+        customer_count=row.customer_count,
     )

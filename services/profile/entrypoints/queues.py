@@ -18,8 +18,8 @@ from services.kit.auth import Principal, require_roles
 from services.kit.db import connection
 from services.kit.entry import runtime_of
 from services.kit.http import ProblemError
+from services.profile.adapters import customers as customers_db
 from services.profile.adapters import queues as q
-from services.profile.adapters import repository as repo
 from services.profile.domain import actions
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
@@ -159,8 +159,8 @@ async def customer_next_actions(
 ) -> NextActionsPublic:
     """What an agent should do next for a traveller, from the profile: missing data, conflicts, duplicates."""
     async with connection(runtime_of(request).pool) as conn:
-        current = await repo.follow_redirects(conn, customer_id)
-        row = await repo.get_customer(conn, current) if current else None
+        current = await customers_db.follow_redirects(conn, customer_id)
+        row = await customers_db.get_customer(conn, current) if current else None
         if current is None or row is None:
             raise ProblemError(404, f"no customer {customer_id!r}", type_="/problems/unknown-customer")
         tasks = await q.open_tasks_of(conn, current)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-import asyncpg
-
-from services.profile.adapters import repository as repo
+from services.kit.db import Connection
+from services.profile.adapters import companies as companies_db
 from services.profile.domain.companies import corporate_domain
 from services.profile.domain.resolution import Incoming
 
@@ -17,7 +16,7 @@ def new_company_id() -> str:
     return f"com_{uuid.uuid4().hex}"
 
 
-async def resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming]) -> list[str | None]:
+async def resolve_companies(conn: Connection, items: Sequence[Incoming]) -> list[str | None]:
     """Each item's company id: by the source's company id, the legal-name alias, or the email domain."""
     sources = sorted(
         {(c.source_system, c.source_company_id) for it in items if (c := it.company) and c.source_company_id}
@@ -29,7 +28,7 @@ async def resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming])
             domains.add(d)
         if it.record.email.value and (d := corporate_domain(it.record.email.value)):
             domains.add(d)
-    by_source, by_alias, by_domain = await repo.company_lookup(
+    by_source, by_alias, by_domain = await companies_db.company_lookup(
         conn, sources=[(s, str(i)) for s, i in sources], aliases=aliases, domains=sorted(domains)
     )
     new: list[tuple[str, str, str, str | None]] = []
@@ -70,7 +69,7 @@ async def resolve_companies(conn: asyncpg.Connection, items: Sequence[Incoming])
             by_source[src] = cid
             new_sources.append((src[0], str(src[1]), cid))
         out.append(cid)
-    await repo.save_companies(
+    await companies_db.save_companies(
         conn, new=new, aliases=new_aliases, domains=new_domains, sources=new_sources, countries=countries
     )
     return out

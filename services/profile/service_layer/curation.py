@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import asyncpg
-
 from services.kit.contracts.customers import CustomerMergedV1, CustomerRedirectV1, CustomerUnmergedV1
 from services.kit.contracts.envelope import Envelope
+from services.kit.db import Connection
 from services.kit.outbox import enqueue_many
-from services.profile.adapters import repository as repo
-from services.profile.adapters import reviews
+from services.profile.adapters import bookings as bookings_db
+from services.profile.adapters import corrections as corrections_db
+from services.profile.adapters import customers as customers_db
+from services.profile.adapters import history as history_db
+from services.profile.adapters import identity as identity_db
+from services.profile.adapters import merges as merges_db
+from services.profile.adapters import reviews as reviews_db
 from services.profile.domain.corrections import InvalidCorrectionError, normalize_correction
 from services.profile.domain.merging import CustomerState, MergeError, MergeRecord, merge, unmerge
 from services.profile.domain.model import GOLDEN_FIELDS
@@ -70,20 +74,13 @@ def _env(payload: Any, subject: str) -> Envelope[Any]:
     return Envelope.new(payload, producer=PRODUCER, subject_id=subject)
 
 
-async def _state(conn: asyncpg.Connection, customer_id: str) -> CustomerState:
-    row = await conn.fetchrow(
-        "SELECT customer_id, status, merged_into, version, golden, company_id FROM customers WHERE customer_id = $1",
-        customer_id,
-    )
+async def _state(conn: Connection, customer_id: str) -> CustomerState:
+    row = await customers_db.state_row(conn, customer_id)
     if row is None:
         raise CurationError(404, f"no customer {customer_id!r}")
-    records = await conn.fetch(
-        "SELECT source_system, source_id FROM source_records WHERE customer_id = $1", customer_id
-    )
-    bookings = await conn.fetch("SELECT source_system, booking_id FROM bookings WHERE customer_id = $1", customer_id)
-    corrections = await conn.fetch(
-        "SELECT field, value, actor, at FROM corrections WHERE customer_id = $1 ORDER BY field", customer_id
-    )
+    records = await identity_db.source_keys_of(conn, customer_id)
+    bookings = await bookings_db.bookings_of(conn, customer_id)
+    corrections = await corrections_db.corrections_by_field(conn, customer_id)
     return CustomerState(
         customer_id=row["customer_id"],
         status=row["status"],
@@ -101,47 +98,14 @@ async def _state(conn: asyncpg.Connection, customer_id: str) -> CustomerState:
 
 
 async def _move(
-    conn: asyncpg.Connection, *, records: frozenset[tuple[str, str]], bookings: frozenset[tuple[str, str]], to: str
+    conn: Connection, *, records: frozenset[tuple[str, str]], bookings: frozenset[tuple[str, str]], to: str
 ) -> None:
-    if records:
-        await conn.execute(
-            "UPDATE source_records s SET customer_id = $3 FROM unnest($1::text[], $2::text[]) AS k(sys, id)"
-            " WHERE s.source_system = k.sys AND s.source_id = k.id",
-            [r[0] for r in records],
-            [r[1] for r in records],
-            to,
-        )
-    if bookings:
-        await conn.execute(
-            "UPDATE bookings b SET customer_id = $3 FROM unnest($1::text[], $2::text[]) AS k(sys, id)"
-            " WHERE b.source_system = k.sys AND b.booking_id = k.id",
-            [r[0] for r in bookings],
-            [r[1] for r in bookings],
-            to,
-        )
-
-
-async def _set_corrections(conn: asyncpg.Connection, customer_id: str, corrections: tuple[Any, ...]) -> None:
-    await conn.execute("DELETE FROM corrections WHERE customer_id = $1", customer_id)
-    seen: set[str] = set()
-    for c in corrections:
-        if c["field"] in seen:  # the survivor's own correction of a field wins over the absorbed one's
-            continue
-        seen.add(c["field"])
-        await conn.execute(
-            # A correction to no value is stored as JSON null (a Python None would bind as SQL NULL).
-            "INSERT INTO corrections (customer_id, field, value, actor, at)"
-            " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)",
-            customer_id,
-            c["field"],
-            c["value"],
-            c["actor"],
-            datetime.fromisoformat(c["at"]),
-        )
+    await identity_db.move_source_records(conn, records, to=to)
+    await bookings_db.move_bookings(conn, bookings, to=to)
 
 
 async def merge_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     survivor_id: str,
     absorbed_id: str,
@@ -155,7 +119,7 @@ async def merge_customers(
     The merge's events are enqueued, or appended to `events_out` when given (a batch that merges
     after its own writes publishes them after the batch's events)."""
     now = datetime.now(UTC)
-    await repo.lock_customers(conn, [survivor_id, absorbed_id])
+    await customers_db.lock_customers(conn, [survivor_id, absorbed_id])
     survivor = await _state(conn, survivor_id)
     absorbed = await _state(conn, absorbed_id)
     try:
@@ -163,35 +127,25 @@ async def merge_customers(
     except MergeError as exc:
         raise CurationError(409, str(exc)) from exc
     merge_id = f"mrg_{uuid.uuid4().hex}"
-    await conn.execute(
-        "INSERT INTO merges (merge_id, survivor_id, absorbed_id, reason, actor, pre_state, merged_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        merge_id,
-        survivor_id,
-        absorbed_id,
-        reason,
-        actor,
-        record.to_json(),
-        now,
+    await merges_db.insert_merge(
+        conn,
+        merge_id=merge_id,
+        survivor_id=survivor_id,
+        absorbed_id=absorbed_id,
+        reason=reason,
+        actor=actor,
+        pre_state=record.to_json(),
+        at=now,
     )
     await _move(conn, records=absorbed.records, bookings=absorbed.bookings, to=survivor_id)
-    await _set_corrections(conn, survivor_id, merged.corrections)
-    await conn.execute("DELETE FROM corrections WHERE customer_id = $1", absorbed_id)
-    await conn.execute(
-        "UPDATE customers SET status = 'merged', merged_into = $2, updated_at = $3 WHERE customer_id = $1",
-        absorbed_id,
-        survivor_id,
-        now,
-    )
-    closed = await reviews.close_for_merge(conn, survivor_id=survivor_id, absorbed_id=absorbed_id, at=now)
-    await conn.execute("UPDATE merges SET reviews = $2 WHERE merge_id = $1", merge_id, closed)
-    await conn.execute(
-        "UPDATE quality_tasks SET status = 'resolved', resolved_at = $2 WHERE customer_id = $1 AND status = 'open'",
-        absorbed_id,
-        now,
-    )
+    await corrections_db.replace_all(conn, survivor_id, merged.corrections)
+    await corrections_db.delete_all(conn, absorbed_id)
+    await customers_db.mark_merged(conn, absorbed_id, into=survivor_id, at=now)
+    closed = await reviews_db.close_for_merge(conn, survivor_id=survivor_id, absorbed_id=absorbed_id, at=now)
+    await merges_db.set_merge_reviews(conn, merge_id, closed)
+    await customers_db.resolve_open_quality_tasks(conn, absorbed_id, at=now)
     detail = {"merge_id": merge_id, "survivor_id": survivor_id, "absorbed_id": absorbed_id, "reason": reason}
-    await repo.add_history_many(
+    await history_db.add_history_many(
         conn, [(survivor_id, "merged", actor, detail), (absorbed_id, "merged-into", actor, detail)]
     )
     events: Outgoing = await refresh_customers(
@@ -222,17 +176,17 @@ async def merge_customers(
 
 
 async def unmerge_customers(
-    conn: asyncpg.Connection, *, merge_id: str, actor: str | None, config: ProfileConfig
+    conn: Connection, *, merge_id: str, actor: str | None, config: ProfileConfig
 ) -> MergeResult:
     """Undo a merge: the absorbed customer gets back exactly its records, bookings, corrections and golden record."""
     now = datetime.now(UTC)
-    row = await conn.fetchrow("SELECT * FROM merges WHERE merge_id = $1 FOR UPDATE", merge_id)
+    row = await merges_db.lock_merge(conn, merge_id)
     if row is None:
         raise CurationError(404, f"no merge {merge_id!r}")
     if row["status"] != "active":
         raise CurationError(409, f"merge {merge_id} was already undone")
     survivor_id, absorbed_id = row["survivor_id"], row["absorbed_id"]
-    await repo.lock_customers(conn, [survivor_id, absorbed_id])
+    await customers_db.lock_customers(conn, [survivor_id, absorbed_id])
     record = MergeRecord.from_json(row["pre_state"])
     survivor = await _state(conn, survivor_id)
     absorbed = await _state(conn, absorbed_id)
@@ -241,26 +195,23 @@ async def unmerge_customers(
     except MergeError as exc:
         raise CurationError(409, str(exc)) from exc
     await _move(conn, records=record.absorbed.records, bookings=record.absorbed.bookings, to=absorbed_id)
-    await _set_corrections(conn, survivor_id, restored_survivor.corrections)
-    await _set_corrections(conn, absorbed_id, restored_absorbed.corrections)
+    await corrections_db.replace_all(conn, survivor_id, restored_survivor.corrections)
+    await corrections_db.replace_all(conn, absorbed_id, restored_absorbed.corrections)
     # The restored customer comes back exactly as it was; its version moves past every one it had.
-    await conn.execute(
-        "UPDATE customers SET status = $2, merged_into = $3, golden = $4, company_id = $5, version = $6,"
-        " updated_at = $7 WHERE customer_id = $1",
+    await customers_db.restore(
+        conn,
         absorbed_id,
-        restored_absorbed.status,
-        restored_absorbed.merged_into,
-        dict(restored_absorbed.golden),
-        restored_absorbed.company_id,
-        restored_absorbed.version - 1,
-        now,
+        status=restored_absorbed.status,
+        merged_into=restored_absorbed.merged_into,
+        golden=dict(restored_absorbed.golden),
+        company_id=restored_absorbed.company_id,
+        version=restored_absorbed.version - 1,
+        at=now,
     )
-    await conn.execute(
-        "UPDATE merges SET status = 'undone', undone_at = $2, undone_by = $3 WHERE merge_id = $1", merge_id, now, actor
-    )
+    await merges_db.mark_undone(conn, merge_id, actor=actor, at=now)
     # An undo is not a verdict that the two are different people: the question goes back to the
     # queue (the items the merge accepted or closed reopen), for an agent to decide again.
-    reopened = await reviews.reopen_after_undo(
+    reopened = await reviews_db.reopen_after_undo(
         conn, merge_id=merge_id, survivor_id=survivor_id, absorbed_id=absorbed_id, changes=row["reviews"]
     )
     detail = {"merge_id": merge_id, "survivor_id": survivor_id, "restored_id": absorbed_id}
@@ -268,7 +219,7 @@ async def unmerge_customers(
     for r in reopened:
         item = {"review_id": r["review_id"], "merge_id": merge_id}
         history += [(cid, "review-reopened", actor, item) for cid in (r["customer_id"], r["candidate_id"])]
-    await repo.add_history_many(conn, history)
+    await history_db.add_history_many(conn, history)
     events = await refresh_customers(
         conn,
         {survivor_id: None, absorbed_id: None},
@@ -290,7 +241,7 @@ async def unmerge_customers(
 
 
 async def split_record(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     customer_id: str,
     source_system: str,
@@ -300,45 +251,22 @@ async def split_record(
 ) -> str:
     """Move one source record (and the bookings it came with) to a new customer of its own."""
     now = datetime.now(UTC)
-    await repo.lock_customers(conn, [customer_id])
-    owner = await conn.fetchval(
-        "SELECT customer_id FROM source_records WHERE source_system = $1 AND source_id = $2 FOR UPDATE",
-        source_system,
-        source_id,
-    )
+    await customers_db.lock_customers(conn, [customer_id])
+    owner = await identity_db.lock_owner(conn, source_system, source_id)
     if owner is None:
         raise CurationError(404, f"no source record {source_system}:{source_id}")
     if owner != customer_id:
         raise CurationError(409, f"source record {source_system}:{source_id} belongs to {owner}, not {customer_id}")
-    count = await conn.fetchval("SELECT count(*) FROM source_records WHERE customer_id = $1", customer_id)
-    if count <= 1:
+    if await identity_db.count_of(conn, customer_id) <= 1:
         raise CurationError(409, "the customer's only source record cannot be split off")
     new_id = new_customer_id()
-    await repo.insert_customers(conn, [(new_id, None, now)])
-    await conn.execute(
-        "UPDATE source_records SET customer_id = $3, match_rule = 'split', match_score = NULL, match_evidence = NULL,"
-        " matched_to = NULL WHERE source_system = $1 AND source_id = $2",
-        source_system,
-        source_id,
-        new_id,
-    )
-    await conn.execute(
-        "UPDATE bookings SET customer_id = $3"
-        " WHERE source_system = $1 AND traveller_source_id = $2 AND customer_id = $4",
-        source_system,
-        source_id,
-        new_id,
-        customer_id,
-    )
+    await customers_db.insert_customers(conn, [(new_id, None, now)])
+    await identity_db.split_off(conn, source_system, source_id, to=new_id)
+    await bookings_db.move_bookings_of_record(conn, source_system, source_id, owner=customer_id, to=new_id)
     a, b = sorted((customer_id, new_id))
-    await conn.execute(
-        "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        a,
-        b,
-        actor,
-    )
+    await reviews_db.declare_distinct(conn, a, b, actor=actor)
     detail = {"source_system": source_system, "source_id": source_id, "from": customer_id, "to": new_id}
-    await repo.add_history_many(
+    await history_db.add_history_many(
         conn, [(customer_id, "record-split-off", actor, detail), (new_id, "created", actor, detail)]
     )
     from services.kit.contracts.customers import CustomerCreatedV1
@@ -359,17 +287,17 @@ async def split_record(
 
 
 async def decide_review(
-    conn: asyncpg.Connection, *, review_id: str, accept: bool, actor: str, config: ProfileConfig
+    conn: Connection, *, review_id: str, accept: bool, actor: str, config: ProfileConfig
 ) -> dict[str, Any]:
     """Accept (merge the pair) or reject (remember they are different people) a review item."""
-    row = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1 FOR UPDATE", review_id)
+    row = await reviews_db.lock_review(conn, review_id)
     if row is None:
         raise CurationError(404, f"no review {review_id!r}")
     if row["status"] != "open":
         raise CurationError(409, f"review {review_id} is already {row['status']}")
     now = datetime.now(UTC)
-    customer = await repo.follow_redirects(conn, row["customer_id"])
-    candidate = await repo.follow_redirects(conn, row["candidate_id"])
+    customer = await customers_db.follow_redirects(conn, row["customer_id"])
+    candidate = await customers_db.follow_redirects(conn, row["candidate_id"])
     if customer is None or candidate is None:
         raise CurationError(409, "a customer of this review no longer exists")
     merge_id = None
@@ -382,14 +310,8 @@ async def decide_review(
             merge_id = result.merge_id
     else:
         a, b = sorted((customer, candidate))
-        await conn.execute(
-            "INSERT INTO distinct_pairs (customer_a, customer_b, decided_by) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING",
-            a,
-            b,
-            actor,
-        )
-        await repo.add_history_many(
+        await reviews_db.declare_distinct(conn, a, b, actor=actor)
+        await history_db.add_history_many(
             conn,
             [
                 (c, "review-rejected", actor, {"review_id": review_id, "other": o})
@@ -397,14 +319,7 @@ async def decide_review(
             ],
         )
     status = "accepted" if accept else "rejected"
-    await conn.execute(
-        "UPDATE review_queue SET status = $2, decided_by = $3, decided_at = $4, merge_id = $5 WHERE review_id = $1",
-        review_id,
-        status,
-        actor,
-        now,
-        merge_id,
-    )
+    await reviews_db.decide(conn, review_id, status=status, actor=actor, at=now, merge_id=merge_id)
     return {
         "review_id": review_id,
         "status": status,
@@ -414,7 +329,7 @@ async def decide_review(
 
 
 async def correct_field(
-    conn: asyncpg.Connection, *, customer_id: str, field: str, value: Any, actor: str, config: ProfileConfig
+    conn: Connection, *, customer_id: str, field: str, value: Any, actor: str, config: ProfileConfig
 ) -> int:
     """Record an agent's correction of a golden field; returns the customer's new version."""
     _check_correctable(field)
@@ -424,19 +339,10 @@ async def correct_field(
         raise InvalidFieldValueError(field, str(exc)) from exc
     current = await _locked_survivor(conn, customer_id)
     now = datetime.now(UTC)
-    await conn.execute(
-        # A correction to no value is stored as JSON null (a Python None would bind as SQL NULL).
-        "INSERT INTO corrections (customer_id, field, value, actor, at)"
-        " VALUES ($1, $2, COALESCE($3::jsonb, 'null'::jsonb), $4, $5)"
-        " ON CONFLICT (customer_id, field) DO UPDATE"
-        " SET value = EXCLUDED.value, actor = EXCLUDED.actor, at = EXCLUDED.at",
-        current,
-        field,
-        json.loads(json.dumps(value)),
-        actor,
-        now,
+    await corrections_db.upsert(
+        conn, customer_id=current, field=field, value=json.loads(json.dumps(value)), actor=actor, at=now
     )
-    await repo.add_history(
+    await history_db.add_history(
         conn, customer_id=current, change="corrected", actor=actor, detail={"field": field, "value": value}
     )
     if field == "email" and value:
@@ -446,17 +352,15 @@ async def correct_field(
 
 
 async def withdraw_correction(
-    conn: asyncpg.Connection, *, customer_id: str, field: str, actor: str, config: ProfileConfig
+    conn: Connection, *, customer_id: str, field: str, actor: str, config: ProfileConfig
 ) -> int:
     """Withdraw an agent's correction: the field follows the sources again. Returns the new version."""
     _check_correctable(field)
     current = await _locked_survivor(conn, customer_id)
-    withdrawn = await conn.fetchrow(
-        "DELETE FROM corrections WHERE customer_id = $1 AND field = $2 RETURNING value, actor", current, field
-    )
+    withdrawn = await corrections_db.withdraw(conn, current, field)
     if withdrawn is None:
         raise CurationError(404, f"customer {current!r} has no correction of {field!r}")
-    await repo.add_history(
+    await history_db.add_history(
         conn,
         customer_id=current,
         change="correction-withdrawn",
@@ -471,18 +375,17 @@ def _check_correctable(field: str) -> None:
         raise CurationError(422, f"{field!r} cannot be corrected; one of {sorted(CORRECTABLE_FIELDS)}")
 
 
-async def _locked_survivor(conn: asyncpg.Connection, customer_id: str) -> str:
+async def _locked_survivor(conn: Connection, customer_id: str) -> str:
     """The customer an id stands for now (merges followed), row-locked; 404 when unknown."""
-    current = await repo.follow_redirects(conn, customer_id)
+    current = await customers_db.follow_redirects(conn, customer_id)
     if current is None:
         raise CurationError(404, f"no customer {customer_id!r}")
-    await repo.lock_customers(conn, [current])
+    await customers_db.lock_customers(conn, [current])
     return current
 
 
-async def _republish(conn: asyncpg.Connection, customer_id: str, *, config: ProfileConfig, now: datetime) -> int:
+async def _republish(conn: Connection, customer_id: str, *, config: ProfileConfig, now: datetime) -> int:
     """Recompute a customer whose corrections changed, enqueue its events; returns its new version."""
     events = await refresh_customers(conn, {customer_id: None}, config=config, now=now, force=frozenset({customer_id}))
     await enqueue_many(conn, events)
-    version: int = await conn.fetchval("SELECT version FROM customers WHERE customer_id = $1", customer_id)
-    return version
+    return await customers_db.version_of(conn, customer_id)

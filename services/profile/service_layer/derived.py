@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import asyncpg
-
-from services.profile.adapters import repository as repo
+from services.kit.db import Connection
+from services.profile.adapters import companies as companies_db
 from services.profile.domain.contacts import distinct_emails, with_business_contacts
 from services.profile.domain.model import FieldValue, StoredRecord
 from services.profile.domain.timezones import HOME_TIME_ZONE, home_time_zone
 
 
 async def business_contacts(
-    conn: asyncpg.Connection,
+    conn: Connection,
     goldens: dict[str, dict[str, FieldValue]],
     records: Mapping[str, list[tuple[StoredRecord, int]]],
     company_for: Mapping[str, str | None],
@@ -29,7 +28,7 @@ async def business_contacts(
     several = [cid for cid in company_for if distinct_emails(r for r, _ in records.get(cid, [])) > 1]
     if not several:
         return
-    domains = await repo.company_domains(conn, [company_for[cid] for cid in several])
+    domains = await companies_db.company_domains(conn, [company_for[cid] for cid in several])
     for cid in several:
         goldens[cid] = with_business_contacts(
             goldens[cid],
@@ -40,7 +39,7 @@ async def business_contacts(
 
 
 async def home_time_zones(
-    conn: asyncpg.Connection, goldens: dict[str, dict[str, FieldValue]], company_for: Mapping[str, str | None]
+    conn: Connection, goldens: dict[str, dict[str, FieldValue]], company_for: Mapping[str, str | None]
 ) -> None:
     """Each customer's home time zone in its golden record: stated, else derived (domain/timezones.py).
 
@@ -54,7 +53,7 @@ async def home_time_zones(
             placed_by_company.append(cid)
     if not placed_by_company:
         return
-    countries = await repo.company_countries(conn, [company_for[cid] for cid in placed_by_company])
+    countries = await companies_db.company_countries(conn, [company_for[cid] for cid in placed_by_company])
     for cid in placed_by_company:
         golden = goldens[cid]
         basis = golden.get("company_name") or golden.get("email") or golden.get("display_name")

@@ -12,17 +12,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1
-from services.kit.db import connection, record_audit
+from services.kit.db import Connection, Record, connection, record_audit
 from services.kit.erasure import already_erased, erase_kit_rows, exclude_consumers, finish_erasure, report_again
 from services.kit.kafka import end_offsets, trim_consumed
 from services.kit.outbox import enqueue, enqueue_tombstone
 from services.kit.runtime import ServiceRuntime
+from services.profile.adapters import customers as customers_db
 from services.profile.adapters import erasure as store
-from services.profile.adapters import repository as repo
+from services.profile.adapters import identity as identity_db
 from services.profile.adapters import shredding
 from services.profile.adapters.shredding import shred_subjects
 from services.profile.domain import erasure as rules
@@ -37,7 +36,7 @@ LANDING_TOPIC = "booking.events.v1"
 _MAX_ROUNDS = 20  # links are followed this many hops at most (merge chains are short)
 
 
-async def expand_ids(conn: asyncpg.Connection, requested: str) -> set[str]:
+async def expand_ids(conn: Connection, requested: str) -> set[str]:
     """Every id an erasure of `requested` reaches, following the links stored around them."""
     ids = {requested}
     for _ in range(_MAX_ROUNDS):
@@ -49,18 +48,18 @@ async def expand_ids(conn: asyncpg.Connection, requested: str) -> set[str]:
     return ids
 
 
-async def _lock(conn: asyncpg.Connection, ids: set[str]) -> list[asyncpg.Record]:
+async def _lock(conn: Connection, ids: set[str]) -> list[Record]:
     """Take the resolver's locks on the traveller's records, then their customers' rows, until the set holds.
 
     A batch resolving one of these records waits, and afterwards reads the record gone (it is
     decided again, as a new traveller); one that committed first is erased with the rest."""
-    records: list[asyncpg.Record] = []
+    records: list[Record] = []
     for _ in range(_MAX_ROUNDS):
         records = await store.records_of(conn, sorted(ids))
         keys = [f"src:{r['source_system']}:{r['source_id']}" for r in records]
         keys += [k for r in records for k in blocking_keys(MatchFeatures.from_json(r["features"]))]
-        await repo.lock_identities(conn, keys)
-        await repo.lock_customers(conn, ids)
+        await identity_db.lock_identities(conn, keys)
+        await customers_db.lock_customers(conn, ids)
         again = await store.records_of(conn, sorted(ids))
         if [(r["source_system"], r["source_id"]) for r in again] == [
             (r["source_system"], r["source_id"]) for r in records
@@ -69,9 +68,7 @@ async def _lock(conn: asyncpg.Connection, ids: set[str]) -> list[asyncpg.Record]
     return await store.records_of(conn, sorted(ids))
 
 
-async def handle_erasure_requested(
-    conn: asyncpg.Connection, event: Envelope[Any], *, digest_key: bytes, now: datetime
-) -> None:
+async def handle_erasure_requested(conn: Connection, event: Envelope[Any], *, digest_key: bytes, now: datetime) -> None:
     """Erase the traveller's rows and ids here; tombstone them; ask for their keys to go; tell the others."""
     p: ErasureRequestedV1 = event.payload
     await exclude_consumers(conn)  # a booking batch in flight commits first, and is erased with the rest

@@ -14,8 +14,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.bookings import (
     BookingCancelledV1,
     BookingChangedV1,
@@ -25,6 +23,7 @@ from services.kit.contracts.bookings import (
 )
 from services.kit.contracts.customers import BookingKind
 from services.kit.contracts.envelope import Envelope
+from services.kit.db import Connection
 from services.kit.outbox import enqueue_many
 from services.profile.domain.companies import company_key
 from services.profile.domain.reading import source_record_from_traveller
@@ -124,7 +123,7 @@ def incoming_from_booking(event: Envelope[Any], *, config: ProfileConfig) -> Inc
 
 
 async def resolve_records(
-    conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig, now: datetime | None = None
+    conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig, now: datetime | None = None
 ) -> list[Outcome]:
     """Resolve records and enqueue their events in the caller's transaction."""
     outcomes, outgoing = await resolve_batch(conn, items, config=config, now=now)
@@ -132,9 +131,7 @@ async def resolve_records(
     return outcomes
 
 
-async def handle_booking_events(
-    conn: asyncpg.Connection, events: Sequence[Envelope[Any]], *, config: ProfileConfig
-) -> None:
+async def handle_booking_events(conn: Connection, events: Sequence[Envelope[Any]], *, config: ProfileConfig) -> None:
     """Resolve the travellers of a batch of booking events and re-publish each booking with its customer id."""
     with no_cyclic_gc():
         items = [incoming_from_booking(e, config=config) for e in events if type(e.payload) in _KIND]
@@ -156,6 +153,6 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-async def handle_booking_event(conn: asyncpg.Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:
+async def handle_booking_event(conn: Connection, event: Envelope[Any], *, config: ProfileConfig) -> None:
     """Resolve the traveller of one booking event (the per-record path of the consumer)."""
     await handle_booking_events(conn, [event], config=config)

@@ -17,9 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
-from services.kit.db import connection
+from services.kit.db import Connection, connection
 from services.kit.runtime import ServiceRuntime
 from services.profile.adapters import parameters as store
 from services.profile.domain.estimation import estimate
@@ -29,7 +27,7 @@ from services.profile.domain.model_params import DEFAULT_PARAMETERS, ModelParame
 log = logging.getLogger(__name__)
 
 
-async def current_parameters(conn: asyncpg.Connection, cache: ParametersCache) -> ModelParameters:
+async def current_parameters(conn: Connection, cache: ParametersCache) -> ModelParameters:
     """The active version, loaded again only when another one was activated since the last call."""
     name = await store.active_version(conn)
     cached = cache.cached()
@@ -50,7 +48,7 @@ class Estimated:
 
 
 async def estimate_weights(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     sample: int,
     seed: int = 0,

@@ -20,9 +20,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import asyncpg
-
-from services.profile.adapters import repository as repo
+from services.kit.db import Connection
+from services.profile.adapters import blocking as blocking_db
+from services.profile.adapters import identity as identity_db
 from services.profile.domain import matching
 from services.profile.domain.model import SourceRecord
 from services.profile.domain.resolution import (
@@ -63,13 +63,13 @@ def features_and_keys(items: Sequence[Incoming]) -> tuple[list[matching.MatchFea
     return features, [matching.blocking_keys(f) for f in features]
 
 
-async def plan(conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig) -> Plan:
+async def plan(conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig) -> Plan:
     """Read and decide, then lock and check the read (see the module's docstring); inside the caller's transaction."""
     await current_parameters(conn, config.parameters)
     given = items
     record_keys = [it.record.key for it in items]
     # Records seen before are restated: what a record does not state, its earlier statements did.
-    sources = await repo.stored_sources(conn, record_keys)
+    sources = await identity_db.stored_sources(conn, record_keys)
     links = {key: s.customer_id for key, s in sources.items()}
     items = restated(given, {key: s.record for key, s in sources.items()})
     features, keys = features_and_keys(items)
@@ -82,18 +82,20 @@ async def plan(conn: asyncpg.Connection, items: Sequence[Incoming], *, config: P
     # the locks (name frequencies, an estimate, are those of the first read).
     lookup_keys = candidate_keys(items, keys, links)
     read: dict[str, tuple[int, int]] = {}
-    stored = await repo.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
+    stored = await blocking_db.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
     # Name frequencies as they will be once this batch's new records are counted (counted when it writes).
     all_tokens = [t for f in features for t in name_tokens(f)]
     fresh_tokens = new_name_tokens(items, features, links)
-    freq = await repo.name_frequencies(conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens)
+    freq = await identity_db.name_frequencies(
+        conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens
+    )
     decisions = decide_in_key_order(items, features, keys, links, stored, config, freq)
 
-    await repo.lock_identities(conn, identity_keys(items, keys))
+    await identity_db.lock_identities(conn, identity_keys(items, keys))
     # What another batch committed between the read and the locks: records under this batch's
     # keys (a digest of each key's candidates) and records of this batch itself (links, and
     # their statements: restated again over what that batch stored).
-    sources_now = await repo.stored_sources(conn, record_keys)
+    sources_now = await identity_db.stored_sources(conn, record_keys)
     links_now = {key: s.customer_id for key, s in sources_now.items()}
     rewritten = {key for key, s in sources_now.items() if key not in sources or sources[key].version != s.version}
     relinked = {i for i, it in enumerate(items) if links_now.get(it.record.key) != links.get(it.record.key)}
@@ -105,11 +107,11 @@ async def plan(conn: asyncpg.Connection, items: Sequence[Incoming], *, config: P
                 keys[i] = matching.blocking_keys(features[i])
                 relinked.add(i)
     unread = set(candidate_keys(items, keys, links_now)) - set(lookup_keys)  # of records no longer linked
-    now_hits = await repo.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
+    now_hits = await blocking_db.candidate_hits(conn, lookup_keys, per_key=config.candidates_per_key)
     changed = {k for k in lookup_keys if now_hits.get(k) != read.get(k)} | unread
     if changed:  # read those keys again
         stored = {k: v for k, v in stored.items() if k not in changed}
-        stored.update(await repo.candidates(conn, sorted(changed), per_key=config.candidates_per_key))
+        stored.update(await blocking_db.candidates(conn, sorted(changed), per_key=config.candidates_per_key))
     if changed or relinked:  # and decide again what they affect
         decisions = decide_in_key_order(
             items, features, keys, links_now, stored, config, freq, earlier=decisions, changed=changed, again=relinked
@@ -117,7 +119,7 @@ async def plan(conn: asyncpg.Connection, items: Sequence[Incoming], *, config: P
         links = links_now
         fresh_tokens = new_name_tokens(items, features, links)
     # Records seen before: their old blocking keys follow from the features they were stored with.
-    before = await repo.stored_features(conn, list(links))
+    before = await identity_db.stored_features(conn, list(links))
     return Plan(list(items), features, keys, decisions, new_names=fresh_tokens, before=before)
 
 
@@ -153,16 +155,16 @@ def carry_of(planned: Plan) -> Carry:
 
 
 async def plan_locked(
-    conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig, carry: Carry | None
+    conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig, carry: Carry | None
 ) -> Plan:
     """Lock (shared), read and decide, in the caller's open transaction; the new records' name parts
     must have been counted already (`writing.count_new_names`, before the transaction)."""
     features, keys = features_and_keys(items)
     record_keys = [it.record.key for it in items]
     carried = carry.links if carry else {}
-    await repo.lock_identities(conn, identity_keys(items, keys), shared=True)
+    await identity_db.lock_identities(conn, identity_keys(items, keys), shared=True)
     await current_parameters(conn, config.parameters)
-    sources = await repo.stored_sources(conn, record_keys)
+    sources = await identity_db.stored_sources(conn, record_keys)
     links = {**{key: s.customer_id for key, s in sources.items()}, **carried}
     # Records seen before are restated over their earlier statements (the carried chunk's
     # from memory: it may not have committed yet).
@@ -171,7 +173,7 @@ async def plan_locked(
     if any(r is not it for r, it in zip(restated_items, items, strict=True)):
         items = restated_items
         features, keys = features_and_keys(items)
-    freq = await repo.name_frequencies(
+    freq = await identity_db.name_frequencies(
         conn,
         [t for f in features for t in name_tokens(f)],
         min_records=config.frequency_min_records,
@@ -191,14 +193,14 @@ async def plan_locked(
 
 
 async def _candidates_with_carry(
-    conn: asyncpg.Connection, lookup_keys: list[str], config: ProfileConfig, carry: Carry | None
+    conn: Connection, lookup_keys: list[str], config: ProfileConfig, carry: Carry | None
 ) -> dict[str, list[tuple[SourceKey, str, matching.MatchFeatures]]]:
     """Stored candidates as they are once the carried chunk has committed, whether or not it has."""
     per_key = config.candidates_per_key
-    stored = await repo.candidates(conn, lookup_keys, per_key=per_key)
+    stored = await blocking_db.candidates(conn, lookup_keys, per_key=per_key)
     if carry is None:
         return stored
-    weak = max(1, per_key // 2)  # repo.candidates' limit for weak keys
+    weak = max(1, per_key // 2)  # blocking_db.candidates' limit for weak keys
     limits = {k: weak if matching.is_weak_key(k) else per_key for k in lookup_keys}
     # The carried chunk's records are dropped from what was read (present if it has committed
     # already, or older versions of records it rewrites) and merged back in. A key that lost
@@ -214,7 +216,7 @@ async def _candidates_with_carry(
         if not short:
             break
         extra.update(short)
-        stored.update(await repo.candidates(conn, list(short), per_key=per_key, extra=short))
+        stored.update(await blocking_db.candidates(conn, list(short), per_key=per_key, extra=short))
     for k in lookup_keys:
         rows = stored.get(k, [])
         added = carry.by_key.get(k)

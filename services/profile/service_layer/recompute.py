@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.envelope import Envelope
-from services.profile.adapters import repository as repo
+from services.kit.db import Connection, Record
+from services.profile.adapters import companies as companies_db
+from services.profile.adapters import corrections as corrections_db
+from services.profile.adapters import customers as customers_db
 from services.profile.domain.golden import PendingSnapshot, companies_of, golden_records, recompute
 from services.profile.domain.model import Correction, StoredRecord
 from services.profile.domain.resolution import ProfileConfig
@@ -19,14 +20,14 @@ from services.profile.service_layer.events import Outgoing, snapshot_events
 
 
 async def refresh_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     customers: Mapping[str, Envelope[Any] | None],
     *,
     config: ProfileConfig,
     now: datetime,
     force: frozenset[str] = frozenset(),
     min_versions: Mapping[str, int] | None = None,
-    rows: Mapping[str, asyncpg.Record] | None = None,
+    rows: Mapping[str, Record] | None = None,
 ) -> Outgoing:
     """Recompute golden records and quality of active customers; returns snapshot/update events for changes.
 
@@ -41,9 +42,9 @@ async def refresh_customers(
     known = rows or {}
     current = {cid: known[cid] for cid in ids if cid in known}
     if missing := [cid for cid in ids if cid not in known]:
-        current.update(await repo.customer_rows(conn, missing))
-    records = await repo.records_of(conn, ids)
-    corrections = await repo.corrections_of(conn, ids)
+        current.update(await customers_db.customer_rows(conn, missing))
+    records = await customers_db.records_of(conn, ids)
+    corrections = await corrections_db.corrections_of(conn, ids)
     saves, tasks, pending = await _recompute(
         conn,
         ids,
@@ -56,13 +57,13 @@ async def refresh_customers(
         force=force,
         min_versions=min_versions,
     )
-    await repo.save_customers(conn, saves)
-    await repo.sync_quality_tasks(conn, tasks)
+    await customers_db.save_customers(conn, saves)
+    await customers_db.sync_quality_tasks(conn, tasks)
     return snapshot_events(pending, now)
 
 
 async def prepare_new_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     customers: Mapping[str, Envelope[Any] | None],
     *,
     company_ids: Mapping[str, str | None],
@@ -86,11 +87,11 @@ async def prepare_new_customers(
 
 
 async def _recompute(
-    conn: asyncpg.Connection,
+    conn: Connection,
     ids: Sequence[str],
     customers: Mapping[str, Envelope[Any] | None],
     *,
-    rows: Mapping[str, Mapping[str, Any]] | Mapping[str, asyncpg.Record],
+    rows: Mapping[str, Mapping[str, Any]] | Mapping[str, Record],
     records: Mapping[str, list[tuple[StoredRecord, int]]],
     corrections: Mapping[str, list[Correction]],
     config: ProfileConfig,
@@ -104,9 +105,9 @@ async def _recompute(
     await business_contacts(conn, goldens, records, company_for, trust=config.source_trust)
     await home_time_zones(conn, goldens, company_for)
     emails = [g["email"].value for g in goldens.values() if "email" in g]
-    bounced = await repo.undeliverable(conn, emails)
+    bounced = await customers_db.undeliverable(conn, emails)
     # Company names are needed only for snapshots whose records do not name the company.
-    names = await repo.company_names(
+    names = await companies_db.company_names(
         conn, [company_for[cid] for cid in company_for if "company_name" not in goldens[cid]]
     )
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
-
+from services.kit.db import Connection
 from services.profile.domain.resolution import Incoming, Outcome, ProfileConfig
 from services.profile.service_layer.events import Outgoing
 from services.profile.service_layer.planning import plan
@@ -33,7 +32,7 @@ from services.profile.service_layer.writing import write
 
 
 async def resolve_batch(
-    conn: asyncpg.Connection, items: Sequence[Incoming], *, config: ProfileConfig, now: datetime | None = None
+    conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig, now: datetime | None = None
 ) -> tuple[list[Outcome], Outgoing]:
     """Resolve records to customers inside the caller's transaction; returns outcomes and the events to enqueue."""
     now = now or datetime.now(UTC)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import asyncpg
 from rapidfuzz import fuzz
 
-from services.kit.db import connection
-from services.profile.adapters import repository as repo
+from services.kit.db import Connection, Pool, connection
+from services.profile.adapters import blocking as blocking_db
+from services.profile.adapters import companies as companies_db
+from services.profile.adapters import customers as customers_db
 from services.profile.adapters import search as search_repo
 from services.profile.domain import matching, normalize
 from services.profile.domain.companies import company_key
@@ -26,7 +27,7 @@ BACKFILL_CHUNK = 500
 
 
 async def search_ids(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     q: str | None,
     email: str | None,
@@ -40,15 +41,15 @@ async def search_ids(
     if email:
         n = normalize.email(email)
         key = normalize.email_match_key(n.value) if n.value else email.strip().lower()
-        sets.append(set(await repo.customers_for_keys(conn, [f"e:{key}"], limit=CAP)))
+        sets.append(set(await blocking_db.customers_for_keys(conn, [f"e:{key}"], limit=CAP)))
     if phone:
         n = normalize.phone(phone, region=region)
         digits = n.value or "+" + "".join(ch for ch in phone if ch.isdigit())
-        sets.append(set(await repo.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=CAP)))
+        sets.append(set(await blocking_db.customers_for_keys(conn, [f"p:{digits[-9:]}"], limit=CAP)))
     if loyalty:
         prog, _, num = loyalty.partition(":")
         n = normalize.loyalty_number(prog, num) if num else normalize.MISSING
-        sets.append(set(await repo.customers_for_keys(conn, [f"l:{n.value}"], limit=CAP)) if n.value else set())
+        sets.append(set(await blocking_db.customers_for_keys(conn, [f"l:{n.value}"], limit=CAP)) if n.value else set())
     if company:
         sets.append(set(await search_repo.customers_of_company(conn, company_key(company), limit=CAP)))
     if q:
@@ -58,14 +59,14 @@ async def search_ids(
     return sorted(set.intersection(*sets))
 
 
-async def _by_name_or_company(conn: asyncpg.Connection, q: str) -> set[str]:
+async def _by_name_or_company(conn: Connection, q: str) -> set[str]:
     """Customers whose names or company hold every word of `q` (or one like it), and those whose
     names sound like it (the phonetic keys matching uses: "Meyer" finds "Maier")."""
     found = set(await search_repo.customers_matching(conn, search_tokens(q), limit=CAP))
     given, family = split_full_name(q)
     keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
     if keys:
-        found.update(await repo.customers_for_keys(conn, keys, limit=CAP))
+        found.update(await blocking_db.customers_for_keys(conn, keys, limit=CAP))
     return found
 
 
@@ -79,7 +80,7 @@ def relevance(q: str, display_name: str | None, company_name: str | None) -> flo
     return round(max(by_name, by_company), 3)
 
 
-async def fill_search_documents(pool: asyncpg.Pool, *, chunk: int = BACKFILL_CHUNK) -> int:
+async def fill_search_documents(pool: Pool, *, chunk: int = BACKFILL_CHUNK) -> int:
     """Give every active customer without a search document one, a chunk per transaction; returns how many."""
     done = 0
     while True:
@@ -87,9 +88,9 @@ async def fill_search_documents(pool: asyncpg.Pool, *, chunk: int = BACKFILL_CHU
             ids = await search_repo.unindexed_customers(conn, limit=chunk)
             if not ids:
                 return done
-            rows = await repo.customer_rows(conn, ids)
-            records = await repo.records_of(conn, ids)
-            names = await repo.company_names(conn, [r["company_id"] for r in rows.values()])
+            rows = await customers_db.customer_rows(conn, ids)
+            records = await customers_db.records_of(conn, ids)
+            names = await companies_db.company_names(conn, [r["company_id"] for r in rows.values()])
             documents = {}
             for cid, row in rows.items():
                 golden = {k: v.get("value") for k, v in (row["golden"] or {}).items()}
@@ -99,7 +100,7 @@ async def fill_search_documents(pool: asyncpg.Pool, *, chunk: int = BACKFILL_CHU
         done += len(ids)
 
 
-async def keep_search_documents(pool: asyncpg.Pool, *, interval: float = 300.0) -> None:
+async def keep_search_documents(pool: Pool, *, interval: float = 300.0) -> None:
     """The background job: documents for customers written without one (stored before the search
     existed, or by an older version during an upgrade), now and then every `interval` seconds."""
     while True:
@@ -107,6 +108,6 @@ async def keep_search_documents(pool: asyncpg.Pool, *, interval: float = 300.0) 
             filled = await fill_search_documents(pool)
             if filled:
                 log.info("search documents written for %d customers", filled)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, *search_repo.DATABASE_ERRORS) as exc:
             log.warning("search documents: %s; trying again later", exc)
         await asyncio.sleep(interval)

@@ -15,11 +15,15 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from services.kit.contracts.envelope import Envelope
+from services.kit.db import Connection, Record
 from services.kit.redirects import follow_redirects
-from services.profile.adapters import repository as repo
+from services.profile.adapters import blocking as blocking_db
+from services.profile.adapters import bookings as bookings_db
+from services.profile.adapters import customers as customers_db
+from services.profile.adapters import history as history_db
+from services.profile.adapters import identity as identity_db
+from services.profile.adapters import reviews as reviews_db
 from services.profile.domain import matching
 from services.profile.domain.model import StoredRecord
 from services.profile.domain.resolution import (
@@ -37,28 +41,26 @@ from services.profile.service_layer.planning import Plan, features_and_keys
 from services.profile.service_layer.recompute import prepare_new_customers, refresh_customers
 
 
-async def count_new_names(
-    conn: asyncpg.Connection, items: Sequence[Incoming], *, carried: dict[SourceKey, str]
-) -> None:
+async def count_new_names(conn: Connection, items: Sequence[Incoming], *, carried: dict[SourceKey, str]) -> None:
     """Count the name parts of records stored for the first time, in a statement of its own (the bulk
     importer does so before a chunk's transaction: inside it they would hold the shared frequency
     rows until commit and stall the next chunk's read phase). `carried`: links not committed yet."""
     features, _ = features_and_keys(items)
-    known = await repo.existing_links(conn, [it.record.key for it in items])
-    await repo.count_names(conn, new_name_tokens(items, features, {**known, **carried}))
+    known = await identity_db.existing_links(conn, [it.record.key for it in items])
+    await identity_db.count_names(conn, new_name_tokens(items, features, {**known, **carried}))
 
 
 async def write(
-    conn: asyncpg.Connection, planned: Plan, *, config: ProfileConfig, now: datetime
+    conn: Connection, planned: Plan, *, config: ProfileConfig, now: datetime
 ) -> tuple[list[Outcome], Outgoing]:
     """Write a decided batch: companies, name counts, customers, source records, keys, reviews,
     history, golden records, bookings; returns the outcomes and the events to enqueue."""
     items, features, keys, decisions = planned.items, planned.features, planned.keys, planned.decisions
     company_ids = await resolve_companies(conn, items)
-    await repo.count_names(conn, planned.new_names)
+    await identity_db.count_names(conn, planned.new_names)
     before = planned.before
     if before is None:
-        before = await repo.stored_features(conn, planned.linked)
+        before = await identity_db.stored_features(conn, planned.linked)
     # Customers chosen from the database may have been merged since: lock them and follow redirects.
     new_ids = {d.customer_id for d in decisions if d.created}
     redirect, locked = await lock_and_redirect(conn, {d.customer_id for d in decisions} - new_ids)
@@ -67,7 +69,7 @@ async def write(
 
     # Agents' "different people" verdicts keep pairs out of the review queue.
     review_pairs = [tuple(sorted((d.customer_id, c))) for d in decisions for c, _ in (*d.reviews, *d.joins)]
-    declared = await repo.distinct_pairs(conn, [(p[0], p[1]) for p in review_pairs])
+    declared = await reviews_db.distinct_pairs(conn, [(p[0], p[1]) for p in review_pairs])
 
     first_of: dict[SourceKey, int] = {}
     last_of: dict[SourceKey, int] = {}
@@ -123,7 +125,7 @@ async def write(
     # next one's rows and the batch's events are built.
     writes = _Writes()
     try:
-        await writes.send(repo.insert_customers_full(conn, new_rows))
+        await writes.send(customers_db.insert_customers_full(conn, new_rows))
         outgoing: Outgoing = []
         history: list[tuple[str, str, str | None, dict[str, Any]]] = []
         for i, d in enumerate(decisions):
@@ -142,11 +144,11 @@ async def write(
                 outgoing.append(created_event(d.customer_id, it.record.key, it.caused_by))
             elif d.rule != "source-link":
                 history.append((d.customer_id, "source-record-linked", None, detail))
-        await writes.send(repo.insert_quality_tasks(conn, new_tasks))
-        await writes.send(repo.upsert_source_records(conn, source_rows))
+        await writes.send(customers_db.insert_quality_tasks(conn, new_tasks))
+        await writes.send(identity_db.upsert_source_records(conn, source_rows))
         outgoing += snapshot_events(new_snapshots, now)
         await writes.send(
-            repo.replace_blocking_keys(
+            blocking_db.replace_blocking_keys(
                 conn,
                 [(key, keys[i]) for key, i in last_of.items()],
                 stored_before={key: matching.blocking_keys(f) for key, f in before.items()},
@@ -174,8 +176,8 @@ async def write(
                     "score": result.score,
                     "evidence": result.to_json(),
                 }
-        await writes.send(repo.insert_reviews(conn, list(reviews.values())))
-        await writes.send(repo.add_history_many(conn, history))
+        await writes.send(reviews_db.insert_reviews(conn, list(reviews.values())))
+        await writes.send(history_db.add_history_many(conn, history))
         await writes.flush()
     except BaseException:
         await writes.abandon()
@@ -218,7 +220,7 @@ async def write(
             "at": now,
         }
         outgoing.append(resolved_event(d.customer_id, company_ids[i], items[i].record.source_system, b))
-    await repo.upsert_bookings(conn, list(bookings.values()))
+    await bookings_db.upsert_bookings(conn, list(bookings.values()))
     await join_matched_customers(conn, decisions, declared, config=config, outgoing=outgoing)
 
     outcomes = [
@@ -237,7 +239,7 @@ async def write(
 
 
 async def join_matched_customers(
-    conn: asyncpg.Connection,
+    conn: Connection,
     decisions: list[Decision],
     declared: set[tuple[str, str]],
     *,
@@ -279,16 +281,14 @@ async def join_matched_customers(
             survivor_of[absorbed] = survivor
 
 
-async def lock_and_redirect(
-    conn: asyncpg.Connection, ids: set[str]
-) -> tuple[dict[str, str], dict[str, asyncpg.Record]]:
+async def lock_and_redirect(conn: Connection, ids: set[str]) -> tuple[dict[str, str], dict[str, Record]]:
     """Row-lock the existing customers a batch writes to; map merged ones to their survivor.
 
     Returns the redirects and the rows of every customer locked (survivors included)."""
-    locked: dict[str, asyncpg.Record] = {}
+    locked: dict[str, Record] = {}
 
     async def read(pending: list[str]) -> dict[str, str | None]:
-        rows = await repo.lock_customers(conn, pending)
+        rows = await customers_db.lock_customers(conn, pending)
         locked.update(rows)
         return {cid: (row["merged_into"] or None) if row["status"] == "merged" else None for cid, row in rows.items()}
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.kit.auditing import NOT_PERSONAL
 from services.kit.http import ProblemError
+from services.profile.adapters import queries
 from services.profile.domain.companies import company_key
 from services.profile.entrypoints.deps import Agent, Limit, Offset, company_public, connect, next_offset
 from services.profile.entrypoints.schemas import CompanyPublic, Page
@@ -26,20 +27,10 @@ async def search_companies(
 ) -> Page[CompanyPublic]:
     """Corporate accounts by name (legal forms and case ignored) or email domain."""
     async with connect(request) as conn:
-        rows = await conn.fetch(
-            """
-            SELECT DISTINCT c.company_id, c.name FROM companies c
-              LEFT JOIN company_aliases a USING (company_id) LEFT JOIN company_domains d USING (company_id)
-             WHERE ($1::text IS NULL OR a.alias_key = $1 OR a.alias_key LIKE $1 || '%')
-               AND ($2::text IS NULL OR d.domain = lower($2))
-             ORDER BY c.name, c.company_id LIMIT $3 OFFSET $4
-            """,
-            company_key(q) if q else None,
-            domain,
-            limit,
-            offset,
+        ids = await queries.company_ids_page(
+            conn, name_key=company_key(q) if q else None, domain=domain, limit=limit, offset=offset
         )
-        items = [c for r in rows if (c := await company_public(conn, r["company_id"])) is not None]
+        items = [c for cid in ids if (c := await company_public(conn, cid)) is not None]
     return Page[CompanyPublic](
         items=items, limit=limit, offset=offset, next_offset=next_offset(offset, limit, len(items))
     )

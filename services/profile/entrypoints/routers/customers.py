@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request
 
 from services.kit.http import ProblemError
 from services.kit.view import lookup
-from services.profile.adapters import repository as repo
+from services.profile.adapters import customers as customers_db
+from services.profile.adapters import queries
 from services.profile.domain.model import SEALED
 from services.profile.entrypoints.deps import (
     Agent,
@@ -91,24 +92,10 @@ async def search_customers(
                     type_="/problems/unfiltered-listing-capped",
                 )
             limit = min(limit, cap - offset)
-            rows = await conn.fetch(
-                "SELECT customer_id FROM customers WHERE status = 'active' ORDER BY updated_at DESC, customer_id"
-                " LIMIT $1 OFFSET $2",
-                limit,
-                offset,
-            )
-            ids_page = [r["customer_id"] for r in rows]
+            ids_page = await queries.recent_active_customers(conn, limit=limit, offset=offset)
         else:
             ids_page = ids
-        rows = await conn.fetch(
-            """
-            SELECT c.customer_id, c.golden->'display_name'->>'value' AS display_name,
-                   c.golden->'email'->>'value' AS email, c.golden->'phone'->>'value' AS phone, co.name AS company_name
-              FROM customers c LEFT JOIN companies co USING (company_id)
-             WHERE c.customer_id = ANY($1::text[]) AND c.status = 'active'
-            """,
-            ids_page,
-        )
+        rows = await queries.customer_summaries(conn, ids_page)
         items = [CustomerSummary(**dict(r)) for r in rows]
         if q:
             for it in items:
@@ -155,13 +142,7 @@ async def list_source_records(
     """Every source record resolved to this customer, as received and as normalised."""
     async with connect(request) as conn:
         row = await resolve_customer(conn, customer_id)
-        rows = await conn.fetch(
-            "SELECT * FROM source_records WHERE customer_id = $1 ORDER BY last_seen DESC, source_system, source_id"
-            " LIMIT $2 OFFSET $3",
-            row["customer_id"],
-            limit,
-            offset,
-        )
+        rows = await queries.source_records_page(conn, row["customer_id"], limit=limit, offset=offset)
         await trail.record(conn, row["customer_id"])
     items = [
         SourceRecordPublic(
@@ -189,14 +170,7 @@ async def customer_history(
     """Every change of this customer (and of the ids merged into it), newest first."""
     async with connect(request) as conn:
         row = await resolve_customer(conn, customer_id)
-        rows = await conn.fetch(
-            "SELECT at, change, actor, detail FROM customer_history WHERE customer_id = $1 OR customer_id = $2"
-            " ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4",
-            row["customer_id"],
-            customer_id,
-            limit,
-            offset,
-        )
+        rows = await queries.history_page(conn, row["customer_id"], customer_id, limit=limit, offset=offset)
         await trail.record(conn, row["customer_id"])
     items = [HistoryEntry(**dict(r)) for r in rows]
     return Page[HistoryEntry](
@@ -210,11 +184,7 @@ async def customer_view(customer_id: str, request: Request, principal: Agent, tr
     async with connect(request) as conn:
         row = await resolve_customer(conn, customer_id)
         prefs = await lookup(conn, "preferences", row["customer_id"])
-        bookings = await conn.fetch(
-            "SELECT source_system, booking_id, status, summary, updated_at FROM bookings"
-            " WHERE customer_id = $1 ORDER BY updated_at DESC LIMIT 20",
-            row["customer_id"],
-        )
+        bookings = await queries.recent_bookings(conn, row["customer_id"])
         await trail.record(conn, row["customer_id"])
     return CustomerView(
         customer=customer_public(row, customer_id),
@@ -290,7 +260,7 @@ async def clear_undeliverable_email(customer_id: str, request: Request, principa
     """Clear the undeliverable mark of the customer's email (the traveller confirmed that it receives mail)."""
     async with connect(request, transaction=True) as conn:
         current = (await resolve_customer(conn, customer_id))["customer_id"]
-        await repo.lock_customers(conn, [current])
+        await customers_db.lock_customers(conn, [current])
         try:
             await deliverability.clear_undeliverable(
                 conn, customer_id=current, actor=principal.name, config=config_of(request)
@@ -311,10 +281,7 @@ async def customer_quality_tasks(
     """Open data-quality tasks of one customer (the scores are in the customer's `quality`)."""
     async with connect(request) as conn:
         row = await resolve_customer(conn, customer_id)
-        rows = await conn.fetch(
-            "SELECT * FROM quality_tasks WHERE customer_id = $1 AND status = 'open' ORDER BY created_at",
-            row["customer_id"],
-        )
+        rows = await queries.open_quality_tasks(conn, row["customer_id"])
         await trail.record(conn, row["customer_id"])
     return [QualityTaskPublic(**{k: r[k] for k in QualityTaskPublic.model_fields}) for r in rows]
 
@@ -333,14 +300,7 @@ async def list_quality_tasks(
 ) -> Page[QualityTaskPublic]:
     """Data-quality tasks for agents, oldest first."""
     async with connect(request) as conn:
-        rows = await conn.fetch(
-            "SELECT * FROM quality_tasks WHERE status = $1 AND ($2::text IS NULL OR kind = $2)"
-            " ORDER BY created_at, task_id LIMIT $3 OFFSET $4",
-            task_status,
-            kind,
-            limit,
-            offset,
-        )
+        rows = await queries.quality_tasks_page(conn, status=task_status, kind=kind, limit=limit, offset=offset)
         await trail.record(conn, kind=kind, status=task_status, results=len(rows))
     items = [QualityTaskPublic(**{k: r[k] for k in QualityTaskPublic.model_fields}) for r in rows]
     return Page[QualityTaskPublic](

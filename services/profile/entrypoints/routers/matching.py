@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.kit.http import ProblemError
-from services.profile.adapters import repository as repo
+from services.profile.adapters import identity as identity_db
+from services.profile.adapters import queries
 from services.profile.domain import matching
 from services.profile.domain.resolution import name_tokens
 from services.profile.entrypoints.deps import Agent, PairExplain, RecordExplain, config_of, connect, resolve_customer
@@ -23,12 +24,7 @@ async def explain_link(
 ) -> ExplainPublic:
     """Why a source record belongs to its customer: rule, score and per-field evidence of its link."""
     async with connect(request) as conn:
-        r = await conn.fetchrow(
-            "SELECT customer_id, match_rule, match_score, matched_to, match_evidence FROM source_records"
-            " WHERE source_system = $1 AND source_id = $2",
-            source_system,
-            source_id,
-        )
+        r = await queries.record_link(conn, source_system, source_id)
         if r is None:
             raise ProblemError(404, f"no source record {source_system}:{source_id}", type_="/problems/not-found")
         await trail.record(conn, r["customer_id"], source=f"{source_system}:{source_id}")
@@ -62,14 +58,10 @@ async def explain_pair(
     async with connect(request) as conn:
         a = await resolve_customer(conn, customer_a)
         b = await resolve_customer(conn, customer_b)
-        rows = await conn.fetch(
-            "SELECT customer_id, source_system, source_id, features FROM source_records"
-            " WHERE customer_id = ANY($1::text[])",
-            [a["customer_id"], b["customer_id"]],
-        )
+        rows = await queries.records_with_features(conn, [a["customer_id"], b["customer_id"]])
         await trail.record(conn, a["customer_id"], other=b["customer_id"])
         feats = {(r["source_system"], r["source_id"]): matching.MatchFeatures.from_json(r["features"]) for r in rows}
-        freq = await repo.name_frequencies(
+        freq = await identity_db.name_frequencies(
             conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
         )
         params = await current_parameters(conn, config.parameters)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from services.kit.http import ProblemError
+from services.profile.adapters import queries
 from services.profile.entrypoints.deps import (
     Agent,
     Limit,
@@ -38,13 +39,7 @@ async def list_reviews(
 ) -> Page[ReviewPublic]:
     """Suspected duplicates waiting for (or decided by) an agent, highest score first."""
     async with connect(request) as conn:
-        rows = await conn.fetch(
-            "SELECT * FROM review_queue WHERE status = $1"
-            " ORDER BY score DESC, created_at, review_id LIMIT $2 OFFSET $3",
-            review_status,
-            limit,
-            offset,
-        )
+        rows = await queries.reviews_page(conn, status=review_status, limit=limit, offset=offset)
         await trail.record(conn, status=review_status, results=len(rows))
     items = [review_public(r) for r in rows]
     return Page[ReviewPublic](
@@ -56,7 +51,7 @@ async def list_reviews(
 async def get_review(review_id: str, request: Request, principal: Agent, trail: ReviewRead) -> ReviewPublic:
     """One review item with the pair's score and per-field evidence."""
     async with connect(request) as conn:
-        r = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1", review_id)
+        r = await queries.review(conn, review_id)
         if r is None:
             raise ProblemError(404, f"no review {review_id!r}", type_="/problems/not-found")
         await trail.record(conn, r["customer_id"], review_id=review_id)
@@ -78,6 +73,6 @@ async def decide_review(review_id: str, body: ReviewDecision, request: Request, 
         except curation.CurationError as exc:
             raise curation_problem(exc) from exc
         await record_audit(conn, principal, f"review.{body.decision}", result["customer_id"], result)
-        r = await conn.fetchrow("SELECT * FROM review_queue WHERE review_id = $1", review_id)
+        r = await queries.review(conn, review_id)
     assert r is not None  # locked and updated in this transaction
     return review_public(r)
