@@ -3,7 +3,7 @@ steps and waits (a reminder across a daylight-saving change, a trip across zones
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,7 +51,9 @@ def test_a_booking_weeks_later_is_another_trip() -> None:
     trip = TripFacts("trip_a", None, booking_span([flight("2026-05-04T10:00+02:00", "2026-05-04T12:40-04:00")]))
     later = booking_span([flight("2026-06-04T10:00+02:00", "2026-06-04T12:40-04:00")])
     g = group_booking(source_system="gds", booking_id="B2", reference=None, span=later, trips=[trip])
-    assert g.create and g.trip_id.startswith("trip_") and g.trip_id != "trip_a"
+    assert g.create
+    assert g.trip_id.startswith("trip_")
+    assert g.trip_id != "trip_a"
 
 
 def test_the_trip_reference_groups_whatever_the_dates_and_keeps_other_references_apart() -> None:
@@ -115,7 +117,8 @@ def test_the_packaged_definitions_are_valid() -> None:
 def test_a_definition_that_cannot_run_is_refused_with_its_reason(change: dict[str, Any], says: str) -> None:
     with pytest.raises(DefinitionError) as refused:
         parse_definition({**GOOD, **change}, origin="example.yaml")
-    assert "example.yaml" in str(refused.value) and says in str(refused.value)
+    assert "example.yaml" in str(refused.value)
+    assert says in str(refused.value)
 
 
 def test_the_service_refuses_to_start_on_a_bad_file(tmp_path: Path) -> None:
@@ -156,7 +159,7 @@ def test_disruption_facts_reason_old_and_new_and_delay() -> None:
     assert delay_minutes(old, new) == 180
     changes = compare(old, new)
     assert {c["field"] for c in changes} == {"departure_at", "arrival_at"}
-    assert changes[0]["old"] == "2026-05-04T10:00+02:00" and changes[0]["new"] == "2026-05-04T13:00+02:00"
+    assert (changes[0]["old"], changes[0]["new"]) == ("2026-05-04T10:00+02:00", "2026-05-04T13:00+02:00")
     assert reason_kind("Flight delayed by the carrier") == "delay"
     assert reason_kind("Schedule change") == "schedule_change"
     assert reason_kind("Cancelled by the carrier") == "carrier_cancellation"
@@ -164,8 +167,11 @@ def test_disruption_facts_reason_old_and_new_and_delay() -> None:
 
 
 def test_the_reminder_shows_what_is_known_and_what_is_missing() -> None:
-    segments = [flight("2026-05-04T10:00+02:00", "2026-05-04T12:40-04:00", seat="14C"),
-                flight("2026-05-08T18:00-04:00", "2026-05-09T08:00+02:00"), hotel(date(2026, 5, 4), date(2026, 5, 8))]  # fmt: skip
+    segments = [
+        flight("2026-05-04T10:00+02:00", "2026-05-04T12:40-04:00", seat="14C"),
+        flight("2026-05-08T18:00-04:00", "2026-05-09T08:00+02:00"),
+        hotel(date(2026, 5, 4), date(2026, 5, 8)),
+    ]
     out = readiness(segments, {"air.seat": "aisle"})
     assert out["known"] == {"seats": ["LH400: 14C"], "seat_preference": "aisle"}
     assert out["missing"] == ["seat", "meal", "hotel_chain"]
@@ -185,19 +191,22 @@ def test_48_hours_before_a_departure_just_after_the_spring_change_is_the_same_lo
     assert due.astimezone(BERLIN).hour == 10
     # And in autumn (25 October 2026), the other way.
     autumn = local_hours_before(datetime(2026, 10, 26, 10, 0, tzinfo=BERLIN), 48, BERLIN)
-    assert autumn == datetime(2026, 10, 24, 8, 0, tzinfo=UTC) and autumn.astimezone(BERLIN).hour == 10
+    assert autumn == datetime(2026, 10, 24, 8, 0, tzinfo=UTC)
+    assert autumn.astimezone(BERLIN).hour == 10
 
 
 def test_a_trip_across_zones_is_reminded_on_the_clock_of_its_first_departure() -> None:
     # A Berlin traveller's trip starts in New York (a positioning flight booked elsewhere came first).
-    assert str(airport_zone("JFK")) == "America/New_York" and str(airport_zone("FRA")) == "Europe/Berlin"
+    assert str(airport_zone("JFK")) == "America/New_York"
+    assert str(airport_zone("FRA")) == "Europe/Berlin"
     departure = Departure(datetime(2026, 3, 10, 18, 0, tzinfo=NEW_YORK), airport_zone("JFK"))
     # New York changes its clocks on 8 March, Berlin on 29 March: only New York's change counts here.
     step = advance(PRE_TRIP, step=0, started_at=at("2026-03-01T00:00Z"), now=at("2026-03-01T00:00Z"),
                    facts={}, customer=CustomerContext(), departure=departure)  # fmt: skip
     assert step.status == "waiting"
     assert step.due_at == datetime(2026, 3, 8, 18, 0, tzinfo=NEW_YORK).astimezone(UTC)
-    assert step.due_at is not None and step.due_at.astimezone(NEW_YORK).hour == 18
+    assert step.due_at is not None
+    assert step.due_at.astimezone(NEW_YORK).hour == 18
 
 
 def test_a_wait_fires_once_over_and_a_departure_passed_ends_the_run() -> None:
