@@ -21,8 +21,13 @@ import httpx
 import pytest
 
 from deploy.local.sinks import ChannelSink
-from services.kit.contracts.bookings import FlightSegmentV1, HotelSegmentV1
+from services.feedback.entrypoints.api import create_feedback_app
+from services.kit.contracts.bookings import BookingChangedV1, FlightSegmentV1, HotelSegmentV1
+from services.kit.contracts.envelope import Envelope
+from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.runtime import ServiceRuntime
+from services.notifications.entrypoints.api import create_notifications_app
+from services.preferences.entrypoints.api import create_preferences_app
 from services.profile.entrypoints.api import create_profile_app
 from services.trips.bootstrap import build_definition as trips_definition
 from services.trips.domain.engine import local_hours_before
@@ -153,3 +158,149 @@ async def test_a_reminder_48_hours_before_departure_survives_a_restart_and_comes
         entries = await wait_until(sent)
     assert [e["kind"] for e in entries][:2] == ["booking.created", "journey.started"]
     assert len(mails(smtp, person.email, "Your trip starts soon")) == 1
+
+
+async def test_a_delay_reaches_the_traveller_in_quiet_hours_at_once_and_opens_a_case(
+    env: TestEnv, smtp: SmtpServer, sink: ChannelSink, system: dict[str, ServiceRuntime]
+) -> None:
+    person = builders.traveller(given_name="Jonas", family_name="Okafor")
+    assert person.email is not None
+    created = builders.booking_created(traveller=person)
+    await env.publish("booking.events.v1", created)
+    customer_id = await customer_of(system, person.email)
+
+    # The traveller texts first and is in quiet hours all day (a service message would wait for the morning).
+    async with client(system["preferences"], create_preferences_app, "http://preferences") as preferences:
+        body = {"values": {"comms.channels": ["sms", "email"], "comms.consent.service": True}, "source": "stated"}
+        r = await preferences.put(f"/v1/customers/{customer_id}/preferences", json=body, headers=AGENT)
+        assert r.status_code == 200, r.text
+    async with client(system["notifications"], create_notifications_app, "http://notifications") as notifications:
+        quiet = {"enabled": True, "start": "00:00", "end": "23:59:59"}
+
+        async def quiet_set() -> bool:  # once notifications knows the traveller
+            r = await notifications.put(f"/v1/customers/{customer_id}/quiet-hours", json=quiet, headers=AGENT)
+            assert r.status_code in (200, 404), r.text
+            return r.status_code == 200
+
+        await wait_until(quiet_set)
+
+        async def may_text() -> bool:
+            r = await notifications.get(f"/v1/customers/{customer_id}/consents", headers=AGENT)
+            return any(c["purpose"] == "service" and c["channel"] == "sms" and c["allowed"]
+                       for c in r.json().get("effective", []))  # fmt: skip
+
+        await wait_until(may_text)
+
+    [flight, *rest] = created.payload.segments
+    assert isinstance(flight, FlightSegmentV1)
+    later = flight.model_copy(update={"departure_at": flight.departure_at + timedelta(hours=3),
+                                      "arrival_at": flight.arrival_at + timedelta(hours=3)})  # fmt: skip
+    changed_payload = BookingChangedV1(
+        **(created.payload.model_dump() | {"segments": [later, *rest]}), change_reason="Flight delayed by the carrier"
+    )
+    changed = Envelope.new(changed_payload, producer=created.producer, subject_id=created.subject_id)
+    await env.publish("booking.events.v1", changed)
+
+    text = await sink.wait_for(lambda m: m.kind == "sms" and "Disruption to your booking" in m.form.get("Body", ""))
+    assert created.payload.booking_id in text.form["Body"]
+    assert "Flight delayed by the carrier" in text.form["Body"]
+
+    async with client(system["feedback"], create_feedback_app, "http://feedback") as feedback:
+
+        async def case() -> dict[str, Any] | None:
+            r = await feedback.get("/v1/cases", params={"customer_id": customer_id}, headers=AGENT)
+            items = [c for c in r.json().get("items", []) if c["subject"].startswith("Disruption on")]
+            return items[0] if items else None
+
+        opened = await wait_until(case)
+    assert opened["priority"] == "high"
+    assert "Flight delayed by the carrier" in opened["subject"]
+
+    async with client(system["trips"], create_trips_app, "http://trips") as trips:
+        [trip] = await trips_of(trips, customer_id)
+
+        async def recorded() -> dict[str, Any] | None:
+            r = await trips.get(f"/v1/trips/{trip['trip_id']}", headers=AGENT)
+            entries = r.json()["timeline"]
+            alerted = any(e["summary"] == "Message journey_disruption sent by sms" for e in entries)
+            return r.json() if alerted and {"booking.changed", "case.opened"} <= {e["kind"] for e in entries} else None
+
+        detail = await wait_until(recorded)
+    change = next(e for e in detail["timeline"] if e["kind"] == "booking.changed")
+    assert change["detail"]["reason"] == "Flight delayed by the carrier"
+    assert any(c["field"] == "departure_at" for c in change["detail"]["changes"])
+    [run] = [j for j in detail["journeys"] if j["journey"] == "disruption"]
+    assert (run["status"], run["journey_version"]) == ("done", 1)
+
+
+async def answer(env: TestEnv, feedback: httpx.AsyncClient, customer_id: str, csat: int, comment: str) -> str:
+    def invited(events: list[Envelope[Any]]) -> bool:
+        return any(isinstance(e.payload, SurveyInvitedV1) and e.subject_id == customer_id for e in events)
+
+    events = await env.events("feedback.surveys.v1", until=invited, timeout=60)
+    [invitation] = [e.payload for e in events if isinstance(e.payload, SurveyInvitedV1) and e.subject_id == customer_id]
+    token = builders.survey_link(invitation).rsplit("/surveys/", 1)[1]
+    r = await feedback.post(f"/v1/surveys/{token}/answers", json={"csat": csat, "comment": comment})
+    assert r.status_code == 201, r.text
+    return invitation.survey_id
+
+
+async def completed_trip(env: TestEnv, person: Any) -> None:
+    """A flight and a hotel booked at two desks for one journey, both completed."""
+    departed = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+    parts = {
+        "flight-desk": FlightSegmentV1(carrier="LH", flight_number="400", origin="FRA", destination="JFK",
+                                       departure_at=departed, arrival_at=departed + timedelta(hours=8)),
+        "hotel-desk": HotelSegmentV1(hotel_name="Marquis", city="New York", country="US", check_in=departed.date(),
+                                     check_out=departed.date() + timedelta(days=3)),
+    }  # fmt: skip
+    for source, segment in parts.items():
+        booking = builders.booking_created(source_system=source, traveller=person, segments=[segment])
+        await env.publish("booking.events.v1", booking)
+        await env.publish("booking.events.v1", builders.trip_completed(booking))
+
+
+async def test_one_survey_per_trip_then_thanks_or_an_apology_and_a_call_back(
+    env: TestEnv, smtp: SmtpServer, system: dict[str, ServiceRuntime]
+) -> None:
+    unhappy, happy = (builders.traveller(given_name=g, family_name="Brandt") for g in ("Ida", "Ole"))
+    assert unhappy.email is not None
+    assert happy.email is not None
+    await completed_trip(env, unhappy)
+    await completed_trip(env, happy)
+    unhappy_id, happy_id = await customer_of(system, unhappy.email), await customer_of(system, happy.email)
+    async with client(system["feedback"], create_feedback_app, "http://feedback") as feedback:
+        survey_id = await answer(env, feedback, unhappy_id, 1, "Flight delayed, bag lost")
+        await answer(env, feedback, happy_id, 5, "All fine")
+        apology = await smtp.wait_for(lambda m: unhappy.email in str(m["To"]) and "sorry" in str(m["Subject"]))
+        assert "call you back" in text_of(apology)
+        await smtp.wait_for(lambda m: happy.email in str(m["To"]) and "Thank you" in str(m["Subject"]))
+
+        async def called_back() -> dict[str, Any] | None:
+            r = await feedback.get("/v1/cases", params={"customer_id": unhappy_id}, headers=AGENT)
+            for item in r.json().get("items", []):
+                detail = (await feedback.get(f"/v1/cases/{item['case_id']}", headers=AGENT)).json()
+                if any("Call-back task" in str(h) for h in detail["history"]):
+                    return dict(detail)
+            return None
+
+        case = await wait_until(called_back)
+    assert case["survey_id"] == survey_id, "the task joined the case the low score opened"
+    assert mails(smtp, happy.email, "sorry") == []
+    assert mails(smtp, unhappy.email, "Thank you for your feedback") == []
+
+    async with client(system["trips"], create_trips_app, "http://trips") as trips:
+        [trip] = await trips_of(trips, unhappy_id)
+
+        async def whole() -> dict[str, Any] | None:
+            r = await trips.get(f"/v1/trips/{trip['trip_id']}", headers=AGENT)
+            kinds = {e["kind"] for e in r.json()["timeline"]}
+            wanted = {"booking.created", "booking.trip_completed", "survey.invited", "survey.answered", "case.opened",
+                      "message.sent"}  # fmt: skip
+            return r.json() if wanted <= kinds else None
+
+        detail = await wait_until(whole)
+    assert detail["status"] == "completed"
+    assert {b["source_system"] for b in detail["bookings"]} == {"flight-desk", "hotel-desk"}
+    invitations = [m for m in smtp.messages if unhappy.email in str(m["To"]) and "/surveys/" in text_of(m)]
+    assert len(invitations) == 1, "one survey for the trip"

@@ -153,10 +153,36 @@ async def current_trip(conn: asyncpg.Connection, trip_id: str) -> str:
     return current
 
 
-async def save_survey(conn: asyncpg.Connection, survey_id: str, trip_id: str) -> None:
+async def save_survey(
+    conn: asyncpg.Connection, *, survey_id: str, source_system: str, booking_id: str, trip_id: str | None,
+    invited_at: datetime,
+) -> None:  # fmt: skip
     await conn.execute(
-        "INSERT INTO surveys (survey_id, trip_id) VALUES ($1, $2) ON CONFLICT (survey_id) DO NOTHING",
-        survey_id, trip_id,
+        "INSERT INTO surveys (survey_id, source_system, booking_id, trip_id, invited_at) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (survey_id) DO NOTHING",
+        survey_id, source_system, booking_id, trip_id, invited_at,
+    )  # fmt: skip
+
+
+async def survey(conn: asyncpg.Connection, survey_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM surveys WHERE survey_id = $1 FOR UPDATE", survey_id)
+
+
+async def park_answer(conn: asyncpg.Connection, survey_id: str, answer: dict[str, Any]) -> None:
+    """An answer to a survey whose booking is not here yet: handled when the booking comes."""
+    await conn.execute("UPDATE surveys SET answer = $2 WHERE survey_id = $1", survey_id, answer)
+
+
+async def claim_surveys(
+    conn: asyncpg.Connection, *, source_system: str, booking_id: str, trip_id: str
+) -> list[asyncpg.Record]:
+    """Surveys of this booking that waited for it: they belong to `trip_id` now."""
+    return list(
+        await conn.fetch(
+            "UPDATE surveys SET trip_id = $3 WHERE source_system = $1 AND booking_id = $2 AND trip_id IS NULL"
+            " RETURNING survey_id, invited_at, answer",
+            source_system, booking_id, trip_id,
+        )
     )  # fmt: skip
 
 

@@ -44,10 +44,17 @@ CREATE TABLE timeline (
 );
 CREATE INDEX timeline_trip ON timeline (trip_id, at);
 
+-- A survey of one of the trip's bookings. Feedback may invite (and the traveller answer) before this
+-- service has the booking: the survey waits with no trip, its answer parked, until the booking comes.
 CREATE TABLE surveys (
-    survey_id text PRIMARY KEY,
-    trip_id   text NOT NULL REFERENCES trips (trip_id)
+    survey_id     text        PRIMARY KEY,
+    source_system text        NOT NULL,
+    booking_id    text        NOT NULL,
+    trip_id       text        REFERENCES trips (trip_id),
+    invited_at    timestamptz NOT NULL,
+    answer        jsonb
 );
+CREATE INDEX surveys_booking ON surveys (source_system, booking_id) WHERE trip_id IS NULL;
 
 -- One run per journey and trigger (a trip, a booking change, a survey answer); waits are due_at,
 -- fired by the journey job (SKIP LOCKED: several workers fire each once).

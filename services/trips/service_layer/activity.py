@@ -38,11 +38,10 @@ async def handle_activity(
         await _delivery(conn, event, p)
     elif isinstance(p, SurveyInvitedV1):
         trip_id = await _trip_of_booking(conn, p.source_system, p.booking_id)
+        await repo.save_survey(conn, survey_id=p.survey_id, source_system=p.source_system, booking_id=p.booking_id,
+                               trip_id=trip_id, invited_at=event.occurred_at)  # fmt: skip
         if trip_id is not None:
-            await repo.save_survey(conn, p.survey_id, trip_id)
-            await repo.add_entry(conn, trip_id=trip_id, at=event.occurred_at, kind="survey.invited",
-                                 summary="Survey created for the trip", detail={"survey_id": p.survey_id},
-                                 event_id=event.event_id)  # fmt: skip
+            await _invited(conn, trip_id, p.survey_id, at=event.occurred_at, event_id=event.event_id)
     elif isinstance(p, SurveyAnsweredV1):
         await _answered(conn, event, p, definitions=definitions, now=now)
     elif isinstance(p, CaseOpenedV1):
@@ -83,22 +82,57 @@ async def _delivery(
     )  # fmt: skip
 
 
+async def _invited(conn: asyncpg.Connection, trip_id: str, survey_id: str, *, at: datetime,
+                   event_id: uuid.UUID | None) -> None:  # fmt: skip
+    await repo.add_entry(conn, trip_id=trip_id, at=at, kind="survey.invited", summary="Survey created for the trip",
+                         detail={"survey_id": survey_id}, event_id=event_id)  # fmt: skip
+
+
 async def _answered(
     conn: asyncpg.Connection, event: Envelope[Any], p: SurveyAnsweredV1, *,
     definitions: Mapping[str, JourneyDefinition], now: datetime,
 ) -> None:  # fmt: skip
-    trip_id = await repo.trip_of_survey(conn, p.survey_id)
-    if trip_id is None:
-        return
-    trip_id = await repo.current_trip(conn, trip_id)
-    low = (p.csat is not None and p.csat <= 2) or (p.nps is not None and p.nps <= 6)
-    scores = ", ".join(f"{k} {v}" for k, v in (("CSAT", p.csat), ("NPS", p.nps)) if v is not None)
-    await repo.add_entry(conn, trip_id=trip_id, at=p.answered_at, kind="survey.answered",
-                         summary=f"Survey answered ({scores})", detail={"survey_id": p.survey_id},
-                         event_id=event.event_id)  # fmt: skip
-    facts: dict[str, Any] = {
-        "trip_id": trip_id, "customer_id": p.customer_id, "survey_id": p.survey_id, "booking_id": p.booking_id,
-        "source_system": None, "csat": p.csat, "nps": p.nps, "low_score": low, "has_comment": bool(p.comment),
+    row = await repo.survey(conn, p.survey_id)
+    if row is None:
+        return  # not a survey of a trip (its invitation came before this service existed)
+    answer = {
+        "customer_id": p.customer_id, "survey_id": p.survey_id, "booking_id": p.booking_id, "csat": p.csat,
+        "nps": p.nps, "has_comment": bool(p.comment), "answered_at": p.answered_at.isoformat(),
+        "event_id": str(event.event_id),
     }  # fmt: skip
-    await engine.trigger(conn, definitions, event="survey.answered", key=p.survey_id, facts=facts, cause=event,
-                         now=now)  # fmt: skip
+    if row["trip_id"] is None:
+        await repo.park_answer(conn, p.survey_id, answer)
+        return
+    await record_answer(conn, await repo.current_trip(conn, row["trip_id"]), answer, definitions=definitions,
+                        cause=event, now=now)  # fmt: skip
+
+
+async def claim_surveys(
+    conn: asyncpg.Connection, *, source_system: str, booking_id: str, trip_id: str,
+    definitions: Mapping[str, JourneyDefinition], cause: Envelope[Any], now: datetime,
+) -> None:  # fmt: skip
+    """The booking of surveys that came first is here: they join its trip, a parked answer is handled now."""
+    for row in await repo.claim_surveys(conn, source_system=source_system, booking_id=booking_id, trip_id=trip_id):
+        await _invited(conn, trip_id, row["survey_id"], at=row["invited_at"], event_id=None)
+        if row["answer"] is not None:
+            await record_answer(conn, trip_id, dict(row["answer"]), definitions=definitions, cause=cause, now=now)
+
+
+async def record_answer(
+    conn: asyncpg.Connection, trip_id: str, answer: Mapping[str, Any], *,
+    definitions: Mapping[str, JourneyDefinition], cause: Envelope[Any], now: datetime,
+) -> None:  # fmt: skip
+    """An answer on the trip's timeline, and the post-trip journeys it triggers."""
+    csat, nps = answer.get("csat"), answer.get("nps")
+    low = (csat is not None and csat <= 2) or (nps is not None and nps <= 6)
+    scores = ", ".join(f"{k} {v}" for k, v in (("CSAT", csat), ("NPS", nps)) if v is not None)
+    await repo.add_entry(conn, trip_id=trip_id, at=datetime.fromisoformat(answer["answered_at"]),
+                         kind="survey.answered", summary=f"Survey answered ({scores})",
+                         detail={"survey_id": answer["survey_id"]}, event_id=uuid.UUID(answer["event_id"]))  # fmt: skip
+    facts: dict[str, Any] = {
+        "trip_id": trip_id, "customer_id": answer["customer_id"], "survey_id": answer["survey_id"],
+        "booking_id": answer["booking_id"], "source_system": None, "csat": csat, "nps": nps, "low_score": low,
+        "has_comment": answer["has_comment"],
+    }  # fmt: skip
+    await engine.trigger(conn, definitions, event="survey.answered", key=answer["survey_id"], facts=facts,
+                         cause=cause, now=now)  # fmt: skip

@@ -20,7 +20,7 @@ from services.trips.adapters.repository import StoredBooking
 from services.trips.domain.definitions import JourneyDefinition
 from services.trips.domain.facts import compare, delay_minutes, reason_kind
 from services.trips.domain.grouping import Span, TripFacts, booking_span, group_booking, trip_span, trip_status
-from services.trips.service_layer import engine
+from services.trips.service_layer import activity, engine
 
 log = logging.getLogger(__name__)
 PRODUCER = "trips"
@@ -80,6 +80,8 @@ async def handle_resolved_booking(
         )  # fmt: skip
     for other in merged:
         await _merge(conn, event, other, into=trip_id, now=now)
+    await activity.claim_surveys(conn, source_system=p.source_system, booking_id=p.booking_id, trip_id=trip_id,
+                                 definitions=definitions, cause=event, now=now)  # fmt: skip
     await publish_trip(conn, event, trip_id, customer_id=p.customer_id, company_id=p.company_id,
                        reference=p.trip_reference, now=now)  # fmt: skip
     old_segments = previous.segments if previous is not None else []
