@@ -78,6 +78,7 @@ async def handle_resolved_booking(
                 span.start if span else None, span.end if span else None, p.occurred_at,
             ),
         )  # fmt: skip
+    before = await repo.trip(conn, trip_id)
     for other in merged:
         await _merge(conn, event, other, into=trip_id, now=now)
     await activity.claim_surveys(conn, source_system=p.source_system, booking_id=p.booking_id, trip_id=trip_id,
@@ -112,8 +113,11 @@ async def handle_resolved_booking(
         await engine.trigger(
             conn, definitions, event=f"booking.{p.kind}", key=p.source_event_id, facts=facts, cause=event, now=now
         )
-    # The first departure may have moved: waits counted back from it are counted again.
-    await engine.reschedule(conn, definitions, trip_id=trip_id, now=now)
+    # The trip now starts at another time (a departure moved, a booking joined or left): waits counted
+    # back from its first departure are counted again.
+    after = await repo.trip(conn, trip_id)
+    if merged or before is None or after is None or before["starts_at"] != after["starts_at"]:
+        await engine.reschedule(conn, definitions, trip_id=trip_id, now=now)
 
 
 async def _merge(conn: asyncpg.Connection, event: Envelope[Any], other: str, *, into: str, now: datetime) -> None:
