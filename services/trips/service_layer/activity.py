@@ -37,6 +37,9 @@ async def handle_activity(
     if isinstance(p, DeliverySentV1 | DeliveryFailedV1 | DeliveryHeldV1):
         await _delivery(conn, event, p)
     elif isinstance(p, SurveyInvitedV1):
+        # The traveller's bookings are grouped under this lock: a booking handled at the same moment either
+        # committed before (found here) or comes after and claims the survey (see `claim_surveys`).
+        await repo.lock_customer(conn, p.customer_id)
         trip_id = await _trip_of_booking(conn, p.source_system, p.booking_id)
         await repo.save_survey(conn, survey_id=p.survey_id, source_system=p.source_system, booking_id=p.booking_id,
                                trip_id=trip_id, invited_at=event.occurred_at)  # fmt: skip
@@ -92,6 +95,7 @@ async def _answered(
     conn: asyncpg.Connection, event: Envelope[Any], p: SurveyAnsweredV1, *,
     definitions: Mapping[str, JourneyDefinition], now: datetime,
 ) -> None:  # fmt: skip
+    await repo.lock_customer(conn, p.customer_id)  # as for the invitation: the answer is parked or handled, never lost
     row = await repo.survey(conn, p.survey_id)
     if row is None:
         return  # not a survey of a trip (its invitation came before this service existed)
