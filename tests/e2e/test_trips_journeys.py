@@ -189,7 +189,7 @@ async def test_a_delay_reaches_the_traveller_in_quiet_hours_at_once_and_opens_a_
             return any(c["purpose"] == "service" and c["channel"] == "sms" and c["allowed"]
                        for c in r.json().get("effective", []))  # fmt: skip
 
-        await wait_until(may_text)
+        await wait_until(may_text, timeout=90)
 
     [flight, *rest] = created.payload.segments
     assert isinstance(flight, FlightSegmentV1)
@@ -212,7 +212,7 @@ async def test_a_delay_reaches_the_traveller_in_quiet_hours_at_once_and_opens_a_
             items = [c for c in r.json().get("items", []) if c["subject"].startswith("Disruption on")]
             return items[0] if items else None
 
-        opened = await wait_until(case)
+        opened = await wait_until(case, timeout=90)
     assert opened["priority"] == "high"
     assert "Flight delayed by the carrier" in opened["subject"]
 
@@ -225,7 +225,7 @@ async def test_a_delay_reaches_the_traveller_in_quiet_hours_at_once_and_opens_a_
             alerted = any(e["summary"] == "Message journey_disruption sent by sms" for e in entries)
             return r.json() if alerted and {"booking.changed", "case.opened"} <= {e["kind"] for e in entries} else None
 
-        detail = await wait_until(recorded)
+        detail = await wait_until(recorded, timeout=90)
     change = next(e for e in detail["timeline"] if e["kind"] == "booking.changed")
     assert change["detail"]["reason"] == "Flight delayed by the carrier"
     assert any(c["field"] == "departure_at" for c in change["detail"]["changes"])
@@ -284,7 +284,7 @@ async def test_one_survey_per_trip_then_thanks_or_an_apology_and_a_call_back(
                     return dict(detail)
             return None
 
-        case = await wait_until(called_back)
+        case = await wait_until(called_back, timeout=90)
     assert case["survey_id"] == survey_id, "the task joined the case the low score opened"
     assert mails(smtp, happy.email, "sorry") == []
     assert mails(smtp, unhappy.email, "Thank you for your feedback") == []
@@ -299,7 +299,7 @@ async def test_one_survey_per_trip_then_thanks_or_an_apology_and_a_call_back(
                       "message.sent"}  # fmt: skip
             return r.json() if wanted <= kinds else None
 
-        detail = await wait_until(whole)
+        detail = await wait_until(whole, timeout=90)
     assert detail["status"] == "completed"
     assert {b["source_system"] for b in detail["bookings"]} == {"flight-desk", "hotel-desk"}
     invitations = [m for m in smtp.messages if unhappy.email in str(m["To"]) and "/surveys/" in text_of(m)]
