@@ -210,7 +210,8 @@ async def _stages(env: TestEnv) -> dict[str, float]:
               FROM trips.journey_runs r
               JOIN notifications.deliveries d ON d.cause_id = r.run_id || ':0'
               JOIN trips.timeline c ON c.kind = 'booking.changed' AND c.trip_id = r.trip_id
-                                   AND c.detail->>'kind' = 'changed' AND r.facts->>'booking_id' = c.detail->>'booking_id'
+                                   AND c.detail->>'kind' = 'changed'
+                                   AND r.facts->>'booking_id' = c.detail->>'booking_id'
                                    AND c.event_id IS NOT NULL
              WHERE r.journey = 'disruption' AND c.entry_id = (
                    SELECT max(entry_id) FROM trips.timeline x
