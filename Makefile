@@ -30,6 +30,7 @@ up: venv infra-up topics services-up demo
 	@echo "  notifications  http://127.0.0.1:8004  (API docs /docs, metrics /metrics)"
 	@echo "  value          http://127.0.0.1:8005  (API docs /docs, metrics /metrics)"
 	@echo "  privacy        http://127.0.0.1:8006  (erasures; API docs /docs, metrics /metrics)"
+	@echo "  trips          http://127.0.0.1:8007  (trips, timelines, journeys; API docs /docs, metrics /metrics)"
 	@echo "  agent console  http://127.0.0.1:8000  (sign in with an API key below)"
 	@echo "  Kafka          127.0.0.1:$(ITINERA_KAFKA_PORT)    PostgreSQL 127.0.0.1:$(ITINERA_PG_PORT) (database itinera)"
 	@echo "  mail sink      SMTP 127.0.0.1:1025, messages in .state/mail/new/"

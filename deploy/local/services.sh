@@ -24,8 +24,8 @@ MAIL_DIR=$STATE_DIR/mail
 SMTP_PORT=${ITINERA_SMTP_PORT:-1025}
 SINK_DIR=$STATE_DIR/sinks
 SINK_PORT=${ITINERA_SINK_PORT:-1080}
-SERVICES=(profile preferences feedback notifications value privacy)
-declare -A PORTS=([profile]=8001 [preferences]=8002 [feedback]=8003 [notifications]=8004 [value]=8005 [privacy]=8006)
+SERVICES=(profile preferences feedback notifications value privacy trips)
+declare -A PORTS=([profile]=8001 [preferences]=8002 [feedback]=8003 [notifications]=8004 [value]=8005 [privacy]=8006 [trips]=8007)
 
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -92,7 +92,7 @@ stop_one() {
 }
 
 cmd_stop() {
-  for svc in console privacy value notifications feedback preferences profile channelsink mailsink; do
+  for svc in console trips privacy value notifications feedback preferences profile channelsink mailsink; do
     stop_one "$svc"
   done
 }

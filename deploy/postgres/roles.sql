@@ -19,7 +19,7 @@ BEGIN
     ALTER ROLE itinera_admin LOGIN SUPERUSER PASSWORD 'itinera_admin';
   END IF;
 
-  FOREACH svc IN ARRAY ARRAY['profile', 'preferences', 'feedback', 'notifications', 'value', 'privacy'] LOOP
+  FOREACH svc IN ARRAY ARRAY['profile', 'preferences', 'feedback', 'notifications', 'value', 'privacy', 'trips'] LOOP
     role := 'itinera_' || svc;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role) THEN
       EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L', role, role);

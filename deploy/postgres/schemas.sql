@@ -13,7 +13,7 @@ DO $$
 DECLARE
   svc   text;
   other text;
-  services text[] := ARRAY['profile', 'preferences', 'feedback', 'notifications', 'value', 'privacy'];
+  services text[] := ARRAY['profile', 'preferences', 'feedback', 'notifications', 'value', 'privacy', 'trips'];
 BEGIN
   FOREACH svc IN ARRAY services LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = svc) THEN

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ApiName = Literal["profile", "preferences", "feedback", "notifications", "value"]
+ApiName = Literal["profile", "preferences", "feedback", "notifications", "value", "trips"]
 
 
 class ConsoleSettings(BaseSettings):
@@ -26,8 +26,9 @@ class ConsoleSettings(BaseSettings):
     feedback_url: str = "http://127.0.0.1:8003"
     notifications_url: str = "http://127.0.0.1:8004"
     value_url: str = "http://127.0.0.1:8005"
+    trips_url: str = "http://127.0.0.1:8007"
 
-    @field_validator("profile_url", "preferences_url", "feedback_url", "notifications_url", "value_url")
+    @field_validator("profile_url", "preferences_url", "feedback_url", "notifications_url", "value_url", "trips_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
@@ -45,6 +46,7 @@ class ConsoleSettings(BaseSettings):
             "feedback": self.feedback_url,
             "notifications": self.notifications_url,
             "value": self.value_url,
+            "trips": self.trips_url,
         }
 
     def api_origins(self) -> list[str]:

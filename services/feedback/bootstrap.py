@@ -10,6 +10,7 @@ import asyncpg
 from services.feedback.adapters.erasure import erase_customers
 from services.feedback.entrypoints.jobs import sla_escalation_job, trip_settle_job
 from services.feedback.service_layer.handlers import SurveyConfig, handle_resolved_booking
+from services.feedback.service_layer.journey_cases import handle_journey_case
 from services.feedback.service_layer.trip_surveys import handle_delivery_report
 from services.feedback.settings import FeedbackSettings
 from services.kit import sealing
@@ -27,6 +28,9 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
     sealing.configure(s.link_keys)  # survey and answer links travel sealed on topics
     surveys = SurveyConfig(public_base_url=s.public_base_url, ttl=s.survey_ttl)
     digest_key = s.erasure_key.get_secret_value().encode()
+
+    async def on_journey_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        await handle_journey_case(conn, event, policy=s.sla_policy(), now=datetime.now(UTC))
 
     async def on_resolved_booking(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_resolved_booking(conn, event, config=surveys, now=datetime.now(UTC), settle=s.trip_settle)
@@ -53,6 +57,13 @@ def build_definition(settings: FeedbackSettings | None = None) -> ServiceDefinit
                 event_types=frozenset(
                     {DeliverySentV1.event_type, DeliveryHeldV1.event_type, DeliveryFailedV1.event_type}
                 ),
+            ),
+            # Cases and call-back tasks the trips service's journeys ask for.
+            ConsumerSpec(
+                name="journey-cases",
+                topics=("trips.journeys.v1",),
+                handler=skip_erased(on_journey_case, key=digest_key),
+                event_types=frozenset({"journey.case_requested"}),
             ),
             erasure_consumer(service="feedback", erase_rows=erase_customers, digest_key=digest_key),
         ],

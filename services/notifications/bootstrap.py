@@ -19,6 +19,7 @@ from services.notifications.adapters.webhooks import HttpWebhookPoster
 from services.notifications.domain.messages import MessageRenderer
 from services.notifications.domain.model import DispatchRules, QuietHours, RetryPolicy
 from services.notifications.service_layer.dispatch import DispatchConfig, Dispatcher
+from services.notifications.service_layer.journeys import handle_journey_message
 from services.notifications.service_layer.planning import (
     booking_handler,
     handle_survey_invited,
@@ -185,6 +186,13 @@ def build_definition(
                 # An escalation of an erased traveller's case still in flight tells nobody about them.
                 handler=skip_erased(case_escalated_handler(staff), key=digest_key),
                 event_types=frozenset({"case.escalated"}),
+            ),
+            ConsumerSpec(
+                name="journeys",
+                topics=("trips.journeys.v1",),
+                # Messages the trips service's journeys ask for (pre-trip, disruption, post-trip).
+                handler=skip_erased(handle_journey_message, key=digest_key),
+                event_types=frozenset({"journey.message_requested"}),
             ),
             erasure_consumer(service="notifications", erase_rows=erase_customers, digest_key=digest_key),
         ],

@@ -31,6 +31,9 @@ from services.preferences.settings import PreferencesSettings
 from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.settings import ProfileSettings
+from services.trips.bootstrap import build_definition as trips_definition
+from services.trips.entrypoints.api import create_trips_app
+from services.trips.settings import TripsSettings
 from services.value.bootstrap import build_definition as value_definition
 from services.value.entrypoints.api import create_value_app
 from services.value.settings import ValueSettings
@@ -62,7 +65,8 @@ async def env() -> AsyncIterator[TestEnv]:
 @pytest.fixture(scope="package")
 async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
     """The five services (workers and HTTP APIs) and the console, each on its own loopback port."""
-    names = ("console", "degraded-console", "dead", "profile", "preferences", "feedback", "notifications", "value")
+    names = ("console", "degraded-console", "dead", "profile", "preferences", "feedback", "notifications", "value",
+             "trips")  # fmt: skip
     sockets = {name: bound_socket() for name in names}  # "dead" is bound but never listens: refused
     origin = url_of(sockets["console"])
     cors = {"cors_origins": [origin, url_of(sockets["degraded-console"])]}
@@ -76,6 +80,7 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
             )
         ),
         "value": value_definition(env.settings(ValueSettings, **cors)),
+        "trips": trips_definition(env.settings(TripsSettings, **cors)),
     }
     factories = {
         "profile": create_profile_app,
@@ -83,6 +88,7 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
         "feedback": create_feedback_app,
         "notifications": create_notifications_app,
         "value": create_value_app,
+        "trips": create_trips_app,
     }
     async with AsyncExitStack() as exits:
         for sock in sockets.values():
@@ -102,6 +108,7 @@ async def stack(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[Stack]:
                 feedback_url=api["feedback"],
                 notifications_url=notifications,
                 value_url=api["value"],
+                trips_url=api["trips"],
             )
             await exits.enter_async_context(serve(create_console_app(settings), sockets[console]))
         yield Stack(console_url=origin, api=api, degraded_console_url=url_of(sockets["degraded-console"]))

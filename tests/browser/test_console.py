@@ -616,3 +616,24 @@ async def test_supervisor_compares_a_suspected_duplicate_again_and_keeps_them_ap
     async with httpx.AsyncClient(base_url=stack.api["profile"], headers=AGENT, timeout=10) as client:
         apart = (await client.get(f"/v1/customers/{ids[1]['customer_id']}")).json()
     assert apart["customer_id"] == ids[1]["customer_id"]
+
+
+async def test_agent_opens_a_trip_from_the_traveller_and_reads_its_timeline(
+    browser: Browser, stack: Stack, traveller: Traveller
+) -> None:
+    async with watched_page(browser) as (page, watch):
+        await open_customer(page, stack, "dev-agent-key", traveller.customer_id)
+        trips = page.get_by_role("region", name="Trips", exact=True)
+        await expect(trips.get_by_role("link")).to_have_count(1, timeout=WAIT_MS)
+        await expect(trips).to_contain_text("Completed")
+        await trips.get_by_role("link").click()
+
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Trip", timeout=WAIT_MS)
+        await expect(page.get_by_role("region", name="Trip", exact=True)).to_contain_text(traveller.booking_id)
+        timeline = page.get_by_role("region", name="Timeline")
+        await expect(timeline).to_contain_text(f"Booked: acme-gds:{traveller.booking_id}", timeout=WAIT_MS)
+        await expect(timeline).to_contain_text("Survey created for the trip", timeout=WAIT_MS)
+        await expect(page.get_by_role("region", name="Journeys")).to_contain_text("pre_trip")
+        await page.get_by_role("link", name="← The traveller").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text(traveller.name, timeout=WAIT_MS)
+        assert watch.problems == []

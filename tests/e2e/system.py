@@ -19,8 +19,11 @@ from tests.harness import SmtpServer, TestEnv
 
 
 @asynccontextmanager
-async def four_services(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, ServiceRuntime]]:
-    """Profile, preferences, feedback and notifications (mailing to `smtp`), started in that order."""
+async def four_services(
+    env: TestEnv, smtp: SmtpServer, sms_api_url: str | None = None
+) -> AsyncIterator[dict[str, ServiceRuntime]]:
+    """Profile, preferences, feedback and notifications (mailing to `smtp`, texting through the SMS provider
+    API at `sms_api_url` when given), started in that order."""
     definitions = {
         "profile": profile_definition(env.settings(ProfileSettings)),
         "preferences": preferences_definition(env.settings(PreferencesSettings)),
@@ -37,6 +40,7 @@ async def four_services(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[st
                 default_quiet_hours_start=time(0, 0),
                 default_quiet_hours_end=time(0, 0),
                 digest_window_seconds=0,  # each message on its own: digests have tests of their own
+                **({"sms_provider": "http", "sms_api_url": sms_api_url} if sms_api_url else {}),
             )
         ),
     }

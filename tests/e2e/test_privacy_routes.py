@@ -49,6 +49,9 @@ from services.privacy.settings import PrivacySettings
 from services.profile.bootstrap import build_definition as profile_definition
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.settings import ProfileSettings
+from services.trips.bootstrap import build_definition as trips_definition
+from services.trips.entrypoints.api import create_trips_app
+from services.trips.settings import TripsSettings
 from services.value.bootstrap import build_definition as value_definition
 from services.value.entrypoints.api import create_value_app
 from services.value.settings import ValueSettings
@@ -65,6 +68,7 @@ FACTORIES: dict[str, Callable[[ServiceRuntime, bool], FastAPI]] = {
     "notifications": create_notifications_app,
     "value": create_value_app,
     "privacy": create_privacy_app,
+    "trips": create_trips_app,
 }
 # What the seeded traveller has of each category, as it would appear in a response.
 SEEN_AS: dict[Category, tuple[str, ...]] = {
@@ -166,6 +170,14 @@ async def _seed(env: TestEnv, system: System) -> None:
         assert r.status_code == 200, r.text
     async with system.client("value") as (_, value):
         await wait_until(lambda: _ok(value, f"/v1/customers/{v['customer_id']}/value", admin))
+    async with system.client("trips") as (_, trips):
+
+        async def trip() -> str | None:
+            r = await trips.get(f"/v1/customers/{v['customer_id']}/trips", headers=admin)
+            items = r.json()["items"] if r.status_code == 200 else []
+            return str(items[0]["trip_id"]) if items else None
+
+        v["trip_id"] = await wait_until(trip)
     async with system.client("notifications") as (_, notifications):
 
         async def delivery() -> str | None:
@@ -200,6 +212,7 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[System]:
         "feedback": feedback_definition(env.settings(FeedbackSettings)),
         "value": value_definition(env.settings(ValueSettings)),
         "privacy": privacy_definition(env.settings(PrivacySettings)),
+        "trips": trips_definition(env.settings(TripsSettings)),
         "notifications": notifications_definition(
             env.settings(
                 NotificationsSettings, smtp_port=smtp.port, dispatch_poll_seconds=0.2,

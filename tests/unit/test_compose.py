@@ -24,6 +24,7 @@ from services.kit.settings import ServiceSettings
 from services.notifications.settings import NotificationsSettings
 from services.preferences.settings import PreferencesSettings
 from services.profile.settings import ProfileSettings
+from services.trips.settings import TripsSettings
 from services.value.settings import ValueSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "feedback": FeedbackSettings,
     "notifications": NotificationsSettings,
     "value": ValueSettings,
+    "trips": TripsSettings,
     "console": ConsoleSettings,
     "topics": ServiceSettings,
 }

@@ -63,6 +63,7 @@ class CaseKind(StrEnum):
 class CaseSource(StrEnum):
     SURVEY = "survey"
     AGENT = "agent"
+    JOURNEY = "journey"  # asked for by a journey of the trips service
 
 
 TRANSITIONS: Mapping[CaseStatus, frozenset[CaseStatus]] = {

@@ -216,7 +216,7 @@ async def answer_survey(
         if await repo.insert_case(conn, case):
             case_id = case.case_id
             await comment_reading.attach_reading(conn, case, survey=survey, reading=reading, now=now)
-            await _publish_opened(conn, case)
+            await publish_opened(conn, case)
             log.info("answer to survey %s opened case %s", survey.survey_id, case.case_id)
     return AnswerRecorded(survey, case_id)
 
@@ -247,7 +247,8 @@ async def _publish_changed(conn: asyncpg.Connection, case: Case, *, actor: str, 
     )
 
 
-async def _publish_opened(conn: asyncpg.Connection, case: Case) -> None:
+async def publish_opened(conn: asyncpg.Connection, case: Case) -> None:
+    """Publish `case.opened` for a new case (from a survey, an agent or a journey)."""
     opened = CaseOpenedV1(
         **_case_state(case),
         source=case.source.value,
@@ -298,7 +299,7 @@ async def open_case(
     )
     if await repo.insert_case(conn, case):
         await comment_reading.read_case_text(conn, case, now=now)
-        await _publish_opened(conn, case)
+        await publish_opened(conn, case)
     return case
 
 

@@ -235,6 +235,12 @@ class _BookingState(Payload):
     total_price: MONEY | None = None
     currency: CURRENCY | None = None
     trip_purpose: Literal["business", "leisure", "mixed"] | None = None
+    trip_reference: str | None = Field(
+        default=None,
+        max_length=100,
+        description="The booking system's reference of the trip this booking belongs to (bookings sharing it are"
+        " one trip)",
+    )
 
 
 class BookingCreatedV1(_BookingState):

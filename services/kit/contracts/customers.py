@@ -176,3 +176,9 @@ class ResolvedBookingV1(Payload):
         exclude_if=lambda value: value is None,
         description="Why the booking changed or was cancelled, as the booking system said",
     )
+    trip_reference: str | None = Field(
+        default=None,
+        max_length=100,
+        exclude_if=lambda value: value is None,
+        description="The booking system's trip reference, when it gave one",
+    )

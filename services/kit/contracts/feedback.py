@@ -90,7 +90,7 @@ class CaseOpenedV1(_CaseState):
     event_type = "case.opened"
     schema_version = 1
 
-    source: Literal["survey", "agent"]
+    source: Literal["survey", "agent", "journey"]
     subject: str
     survey_id: str | None = None
     opened_by: str

@@ -33,6 +33,7 @@ from services.kit.contracts.preferences import (
     PreferenceSnapshotV1,
 )
 from services.kit.contracts.privacy import CustomerErasedV1, ErasureRequestedV1, ErasureStepDoneV1
+from services.kit.contracts.trips import JourneyCaseRequestedV1, JourneyMessageRequestedV1, TripUpdatedV1
 from services.kit.contracts.value import (
     AccountManagerAssignedV1,
     CompanyValueSnapshotV1,
@@ -40,7 +41,7 @@ from services.kit.contracts.value import (
     TierChangedV1,
 )
 
-SERVICES = ("profile", "preferences", "feedback", "notifications", "value", "privacy")
+SERVICES = ("profile", "preferences", "feedback", "notifications", "value", "privacy", "trips")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,27 @@ TOPICS: tuple[TopicSpec, ...] = (
         description="Tier changes with their reason, and account-manager assignments.",
         payloads=(TierChangedV1, AccountManagerAssignedV1),
         retention_ms=52 * _WEEK_MS,
+        personal=True,
+    ),
+    TopicSpec(
+        name="trips.trips.v1",
+        owner="trips",
+        key="trip_id",
+        description=(
+            "Trips (log-compacted): a traveller's bookings of one journey, its dates and status. A trip merged "
+            "into another names it (`merged_into`)."
+        ),
+        payloads=(TripUpdatedV1,),
+        compacted=True,
+        personal=True,
+    ),
+    TopicSpec(
+        name="trips.journeys.v1",
+        owner="trips",
+        key="customer_id",
+        description="What journeys ask of other services: a message to the traveller, a case or a call-back task.",
+        payloads=(JourneyMessageRequestedV1, JourneyCaseRequestedV1),
+        retention_ms=4 * _WEEK_MS,
         personal=True,
     ),
     # Erasure: the request, profile's expansion into ids, and every service's step. Ids and counts only.

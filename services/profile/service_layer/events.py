@@ -72,6 +72,9 @@ def resolved_event(
     reason = getattr(source, "change_reason", None) or getattr(source, "reason", None)
     if reason is not None:
         payload["reason"] = reason
+    trip_reference = getattr(source, "trip_reference", None)
+    if trip_reference is not None:
+        payload["trip_reference"] = trip_reference
     return RESOLVED_BOOKINGS_TOPIC, encoded(ResolvedBookingV1, payload, customer_id, b.source_event)
 
 

@@ -10,6 +10,7 @@ import { renderDashboard } from "./screens/dashboard.js";
 import { renderQueues } from "./screens/queues.js";
 import { renderReviews } from "./screens/reviews.js";
 import { renderSearch } from "./screens/search.js";
+import { renderTrip } from "./screens/trips.js";
 import { checkKey, renderSignIn } from "./screens/signin.js";
 
 const ROUTES = [
@@ -19,6 +20,7 @@ const ROUTES = [
   { pattern: /^\/reviews$/, render: renderReviews, nav: "reviews" },
   { pattern: /^\/queues$/, render: renderQueues, nav: "queues" },
   { pattern: /^\/companies\/([^/]+)$/, render: renderCompany, nav: "queues" },
+  { pattern: /^\/trips\/([^/]+)$/, render: renderTrip, nav: "search" },
   { pattern: /^\/dashboard$/, render: renderDashboard, nav: "dashboard" },
 ];
 

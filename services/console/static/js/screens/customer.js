@@ -13,6 +13,7 @@ import { renderConsents, renderDeliveries } from "./customer-messages.js";
 import { renderPreferences } from "./customer-preferences.js";
 import { history, mergeForm, source, sourceRecords } from "./customer-records.js";
 import { renderNextActions } from "./next-actions.js";
+import { renderTrips } from "./trips.js";
 
 /** The form under the golden record: an agent's correction of one field (profile `PATCH .../fields`). */
 function correctionForm(ctx, fields) {
@@ -191,6 +192,7 @@ export function renderCustomer(root, { match, signal }) {
     actions: new Panel({ id: "next-actions", title: "Next best actions", wide: true, note: "Suggested from each service's data, with the reason." }),
     golden: new Panel({ id: "golden", title: "Golden record", wide: true, note: "Each field's value with the source system it came from. Agents correct fields here." }),
     bookings: new Panel({ id: "bookings", title: "Recent bookings" }),
+    trips: new Panel({ id: "trips", title: "Trips", note: "Bookings of one journey together; each trip's timeline on its page." }),
     consents: new Panel({ id: "consents", title: "Consents and quiet hours", note: "What the traveller agreed to receive, and when messages must wait." }),
     preferences: new Panel({ id: "preferences", title: "Preferences", wide: true, note: "Effective: the traveller's own, resolved against company policy." }),
     cases: new Panel({
@@ -259,6 +261,7 @@ export function renderCustomer(root, { match, signal }) {
   panels.merge.show(async () => null, () => mergeForm(ctx));
   renderPreferences(ctx, panels.preferences);
   renderCases(ctx, panels.cases);
+  renderTrips(ctx, panels.trips);
   panels.surveys.show(
     () => request("feedback", `/v1/customers/${id}/surveys`, { params: { limit: 20 }, signal }).catch((error) => {
       if (error?.notFound) return { items: [] };
