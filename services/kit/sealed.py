@@ -6,6 +6,9 @@ re-drive): the whole value, AES-256-GCM under the data key of the record's subje
 `services.kit.keyring`), with a random 96-bit nonce. The associated data binds it to its logical
 topic and record key, so a sealed value copied under another key or onto another topic does not
 open. The header `itinera.sealed` says it is sealed and names the data key (`v1:<key id>`).
+A topic whose records are keyed by another entity than the person (a trip) names the payload field
+holding the subject (`TopicSpec.subject_field`): its values are sealed under that subject's key, and
+the header `itinera.subject` names it, so that readers (and dead letters of the record) find the key.
 Record keys (pseudonymous ids) and headers stay readable — but for a dead letter's `dlq.error`, which
 may quote the record, sealed the same way; tombstones stay null.
 
@@ -22,17 +25,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from services.kit.contracts.topics import TOPICS, TopicSpec
 from services.kit.keyring import KEY_BYTES, NONCE_BYTES, SubjectKey, subject_of
 
+log = logging.getLogger(__name__)
+
 SEALED_HEADER = "itinera.sealed"
+# The data subject of a value sealed under another key than its record key's (see `TopicSpec.subject_field`).
+SUBJECT_HEADER = "itinera.subject"
 # Header values sealed with the value: a dead letter's error may quote what the record said (a parser's
 # message shows the input). Sealed form: `sealed:` + base64url(nonce || ciphertext and tag).
 SEALED_HEADERS = frozenset({"dlq.error"})
@@ -76,20 +85,55 @@ def open_value(aead: AESGCM, *, topic: str, key: bytes, value: bytes) -> bytes:
 
 
 def seal_header(headers: Sequence[tuple[str, bytes]]) -> bytes | None:
+    return _header(headers, SEALED_HEADER)
+
+
+def _header(headers: Sequence[tuple[str, bytes]], wanted: str) -> bytes | None:
     for name, value in headers:
-        if name == SEALED_HEADER:
+        if name == wanted:
             return value
     return None
+
+
+def record_subject(key: bytes | None, headers: Sequence[tuple[str, bytes]]) -> str:
+    """The keyring subject of a record: the one its `itinera.subject` header names, else its key's."""
+    named = _header(headers, SUBJECT_HEADER)
+    return subject_of(named) if named else subject_of(key)
+
+
+def subject_fields(specs: Sequence[TopicSpec] = TOPICS) -> dict[str, str]:
+    """Logical names of the topics sealed under a payload field's subject, with that field."""
+    return {s.name: s.subject_field for s in specs if s.subject_field}
+
+
+def _payload_subject(value: bytes, field: str) -> str | None:
+    """The subject a value's payload names in `field` (None when it names none)."""
+    try:
+        envelope = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    payload = envelope.get("payload") if isinstance(envelope, dict) else None
+    subject = payload.get(field) if isinstance(payload, dict) else None
+    return subject if isinstance(subject, str) and subject else None
 
 
 class RecordSealer:
     """Seals outgoing and opens incoming record values of the sealed topics, for one topic prefix."""
 
-    def __init__(self, keyring: KeySource, *, topic_prefix: str, topics: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        keyring: KeySource,
+        *,
+        topic_prefix: str,
+        topics: frozenset[str] | None = None,
+        subjects: Mapping[str, str] | None = None,
+    ) -> None:
         self.keyring = keyring
         self._prefix = topic_prefix
         logical = sealed_topics() if topics is None else topics
         self._physical = {f"{topic_prefix}{t}": t for t in logical}
+        # Logical topic -> payload field naming the subject, for topics not keyed by their subject.
+        self._subject_fields = dict(subject_fields() if subjects is None else subjects)
 
     def logical(self, physical: str) -> str | None:
         """The logical name of a sealed topic, or None for a topic whose values travel in clear."""
@@ -97,21 +141,22 @@ class RecordSealer:
 
     async def seal_rows(self, rows: Sequence[Row]) -> list[Row]:
         """The rows with the values of sealed topics sealed (already sealed ones and tombstones as they are)."""
+        named = [self._named(topic, key, value, headers) for topic, key, value, headers in rows]
         subjects = {
-            subject_of(key)
-            for topic, key, value, headers in rows
+            subject
+            for (topic, _key, value, _headers), (subject, headers) in zip(rows, named, strict=True)
             if value is not None and topic in self._physical and seal_header(headers) is None
         }
         if not subjects:
             return list(rows)
         keys = await self.keyring.keys(subjects, create=True)
         out: list[Row] = []
-        for topic, key, value, headers in rows:
+        for (topic, key, value, _), (subject, headers) in zip(rows, named, strict=True):
             logical = self._physical.get(topic)
             if value is None or logical is None or seal_header(headers) is not None:
                 out.append((topic, key, value, headers))
                 continue
-            subject_key = keys[subject_of(key)]
+            subject_key = keys[subject]
             aead = subject_key.aead
             if aead is None:
                 # Shredded (or unusable here): sealed under a key nobody keeps, so what an erased
@@ -121,6 +166,20 @@ class RecordSealer:
             kept = [(n, _seal_text(aead, logical, key, n, v) if n in SEALED_HEADERS else v) for n, v in headers]
             out.append((topic, key, sealed, [*kept, (SEALED_HEADER, f"{VERSION}:{subject_key.key_id}".encode())]))
         return out
+
+    def _named(self, topic: str, key: bytes, value: bytes | None, headers: Headers) -> tuple[str, Headers]:
+        """A row's subject, and its headers naming it when it is not the record key's."""
+        if _header(headers, SUBJECT_HEADER) is not None:
+            return record_subject(key, headers), headers
+        logical = self._physical.get(topic)
+        field = self._subject_fields.get(logical) if logical is not None else None
+        if field is None or value is None or seal_header(headers) is not None:
+            return subject_of(key), headers
+        subject = _payload_subject(value, field)
+        if subject is None:
+            log.warning("a record on %s names no %s: sealed under its record key", logical, field)
+            return subject_of(key), headers
+        return subject, [*headers, (SUBJECT_HEADER, subject.encode())]
 
     async def open_values(
         self, items: Sequence[tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]]
@@ -134,7 +193,7 @@ class RecordSealer:
             if value is None or header is None:
                 out.append((value, None))
                 continue
-            out.append(self._open_one(topic, key, value, header, keys.get(subject_of(key))))
+            out.append(self._open_one(topic, key, value, header, keys.get(record_subject(key, headers))))
         return out
 
     async def open_records(
@@ -149,7 +208,7 @@ class RecordSealer:
             if value is None or header is None:
                 out.append((value, list(headers), None))
                 continue
-            subject_key = keys.get(subject_of(key))
+            subject_key = keys.get(record_subject(key, headers))
             clear, problem = self._open_one(topic, key, value, header, subject_key)
             if clear is None or subject_key is None or subject_key.aead is None:
                 out.append((None, list(headers), problem))
@@ -167,7 +226,11 @@ class RecordSealer:
         self, items: Sequence[tuple[str, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]]
     ) -> dict[str, SubjectKey]:
         """The keys of the sealed values' subjects, in one query (opening never creates keys)."""
-        subjects = {subject_of(key) for _, key, value, headers in items if value is not None and seal_header(headers)}
+        subjects = {
+            record_subject(key, headers)
+            for _, key, value, headers in items
+            if value is not None and seal_header(headers)
+        }
         return await self.keyring.keys(subjects, create=False) if subjects else {}
 
     def _logical_of(self, topic: str) -> str:
@@ -222,11 +285,13 @@ def without_seal(headers: Sequence[tuple[str, bytes]]) -> Headers:
 __all__ = [
     "SEALED_HEADER",
     "SEALED_HEADERS",
+    "SUBJECT_HEADER",
     "KeySource",
     "RecordSealer",
     "UnsealableError",
     "associated_data",
     "open_value",
+    "record_subject",
     "seal_header",
     "seal_value",
     "sealed_topics",

@@ -20,19 +20,20 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 from services.kit.exporting import ServiceExport
 
 DOCUMENT_FORMAT: Literal["itinera.customer-export.v1"] = "itinera.customer-export.v1"
-ServiceName = Literal["profile", "preferences", "feedback", "notifications", "value"]
-SERVICES: tuple[ServiceName, ...] = ("profile", "preferences", "feedback", "notifications", "value")
+ServiceName = Literal["profile", "preferences", "feedback", "notifications", "value", "trips"]
+SERVICES: tuple[ServiceName, ...] = ("profile", "preferences", "feedback", "notifications", "value", "trips")
 DEV_EXPORT_KEY = "dev-admin-key"
 
 
 class ExportSettings(BaseModel):
-    """Where the five services answer, and the admin key the privacy service calls them with."""
+    """Where the six services answer, and the admin key the privacy service calls them with."""
 
     profile_url: str = "http://127.0.0.1:8001"
     preferences_url: str = "http://127.0.0.1:8002"
     feedback_url: str = "http://127.0.0.1:8003"
     notifications_url: str = "http://127.0.0.1:8004"
     value_url: str = "http://127.0.0.1:8005"
+    trips_url: str = "http://127.0.0.1:8007"
     api_key: SecretStr = Field(default=SecretStr(DEV_EXPORT_KEY), description="An admin key of every service")
     timeout_seconds: float = Field(default=20.0, gt=0, le=300, description="Per service, for its whole answer")
 
@@ -119,7 +120,7 @@ async def export_customer(client: httpx.AsyncClient, settings: ExportSettings, c
         profile.error = f"{profile.error}; the traveller's merged ids could not be known, only {customer_id} was asked"
         current, ids = customer_id, [customer_id]
     also = [i for i in ids if i != current]
-    others: tuple[ServiceName, ...] = ("preferences", "feedback", "notifications", "value")
+    others = SERVICES[1:]
     answers = await asyncio.gather(*(_ask(client, settings, s, current, also) for s in others))
     parts: dict[str, ServicePart] = {"profile": profile, **dict(zip(others, answers, strict=True))}
     # A service may know more ids than profile told (a merge it heard of first): keep them all.

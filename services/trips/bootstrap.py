@@ -16,12 +16,14 @@ from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.feedback import CaseOpenedV1, SurveyAnsweredV1, SurveyInvitedV1
 from services.kit.contracts.notifications import DeliveryFailedV1, DeliveryHeldV1, DeliverySentV1
+from services.kit.contracts.privacy import CustomerErasedV1
 from services.kit.erasure import guarded, skip_erased
 from services.kit.runtime import ServiceDefinition
 from services.kit.view import customer_view_consumer
 from services.trips.adapters.definitions import load_definitions
 from services.trips.entrypoints.jobs import journey_job
 from services.trips.service_layer.activity import handle_activity
+from services.trips.service_layer.erasure import handle_customer_erased
 from services.trips.service_layer.trips import handle_resolved_booking
 from services.trips.settings import TripsSettings
 
@@ -37,12 +39,16 @@ def build_definition(settings: TripsSettings | None = None) -> ServiceDefinition
     async def on_activity(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         await handle_activity(conn, event, definitions=definitions, now=datetime.now(UTC))
 
+    async def on_erased(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        await handle_customer_erased(conn, event, digest_key=digest_key, now=datetime.now(UTC))
+
     return ServiceDefinition(
         settings=s,
         migrations="services.trips.migrations",
         consumers=[
             # Tiers, consents and preferences for the journeys' conditions.
             guarded(customer_view_consumer(include_preferences=True, include_value=True), key=digest_key),
+            # Every consumer that could bring an erased traveller back drops events about their ids.
             ConsumerSpec(
                 name="bookings",
                 topics=("profile.bookings.v1",),
@@ -63,6 +69,13 @@ def build_definition(settings: TripsSettings | None = None) -> ServiceDefinition
                         CaseOpenedV1.event_type,
                     }
                 ),
+            ),
+            # Trips' step of an erasure: rows deleted, each trip tombstoned, the step reported to privacy.
+            ConsumerSpec(
+                name="erasures",
+                topics=("profile.erasures.v1",),
+                handler=on_erased,
+                event_types=frozenset({CustomerErasedV1.event_type}),
             ),
         ],
         background=[

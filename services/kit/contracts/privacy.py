@@ -20,7 +20,7 @@ ErasureReasonV1 = Literal[
     "legal-obligation",
     "other",
 ]
-ERASURE_STEPS: tuple[str, ...] = ("profile", "preferences", "feedback", "notifications", "value")
+ERASURE_STEPS: tuple[str, ...] = ("profile", "preferences", "feedback", "notifications", "value", "trips")
 
 
 class ErasureRequestedV1(Payload):

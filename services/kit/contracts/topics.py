@@ -55,6 +55,9 @@ class TopicSpec:
     # Values carry personal data: sealed under the record key's data key on the way out (crypto-shredding,
     # see services.kit.sealed). Dead-letter topics are sealed whatever this says.
     personal: bool = False
+    # Whose data key seals a value, when the record key is not the data subject (a compacted topic keyed
+    # by another entity, e.g. a trip): the payload field naming the traveller. By default the record key.
+    subject_field: str | None = None
     partitions: int = 6
     retention_ms: int | None = None
     configs: dict[str, str] = field(default_factory=dict)
@@ -189,7 +192,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         name="trips.trips.v1",
         owner="trips",
-        key="trip_id",
+        key="trip_id (sealed under the traveller's key: `customer_id`)",
         description=(
             "Trips (log-compacted): a traveller's bookings of one journey, its dates and status. A trip merged "
             "into another names it (`merged_into`)."
@@ -197,6 +200,9 @@ TOPICS: tuple[TopicSpec, ...] = (
         payloads=(TripUpdatedV1,),
         compacted=True,
         personal=True,
+        # Compacted per trip, but the data is the traveller's: sealed under their key, so that shredding
+        # it on erasure makes every trip of theirs unreadable (the erasure also tombstones each trip).
+        subject_field="customer_id",
     ),
     TopicSpec(
         name="trips.journeys.v1",
@@ -235,7 +241,7 @@ TOPICS: tuple[TopicSpec, ...] = (
             payloads=(ErasureStepDoneV1,),
             retention_ms=4 * _WEEK_MS,
         )
-        for service in ("preferences", "feedback", "notifications", "value")
+        for service in ("preferences", "feedback", "notifications", "value", "trips")
     ),
     *(
         TopicSpec(

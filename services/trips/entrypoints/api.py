@@ -11,11 +11,12 @@ from services.kit.auth import Principal, require_roles
 from services.kit.contracts.trips import TripBookingV1
 from services.kit.db import connection
 from services.kit.entry import runtime_lifespan, runtime_of
+from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
+from services.trips.adapters import exporting, runs
 from services.trips.adapters import repository as repo
-from services.trips.adapters import runs
 from services.trips.entrypoints.schemas import (
     JourneyRunPublic,
     TimelineEntryPublic,
@@ -87,4 +88,5 @@ def create_trips_app(runtime: ServiceRuntime, workers: bool) -> FastAPI:
         readiness=lambda app: runtime.readiness,
     )
     app.include_router(router)
+    app.include_router(export_router("trips", exporting.collect))
     return app
