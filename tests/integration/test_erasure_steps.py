@@ -1,6 +1,6 @@
 """Each service's step of an erasure, on the real broker and database.
 
-For preferences, feedback, notifications and value: a traveller known to the service (their
+For preferences, feedback, notifications, value and trips: a traveller known to the service (their
 snapshot in its customer view, a booking) is erased by profile's `CustomerErasedV1`. The service
 removes its rows and the kit's (view, audit details), tombstones its compacted topic, logs the
 erasure without the traveller and reports the step; the same request again erases nothing twice
@@ -29,6 +29,8 @@ from services.notifications.bootstrap import build_definition as notifications_d
 from services.notifications.settings import NotificationsSettings
 from services.preferences.bootstrap import build_definition as preferences_definition
 from services.preferences.settings import PreferencesSettings
+from services.trips.bootstrap import build_definition as trips_definition
+from services.trips.settings import TripsSettings
 from services.value.bootstrap import build_definition as value_definition
 from services.value.settings import ValueSettings
 from tests.harness import SmtpServer, TestEnv, wait_until
@@ -47,6 +49,10 @@ class Case:
     tables: tuple[tuple[str, str], ...]  # (table, customer id column) that must hold nothing of them
     compacted: str | None = None
     view: bool = True  # keeps a copy of the customer view (where names are found to redact audit details)
+    # Keys of the compacted topic, when not the customer ids (SQL, $1 the ids), and (table, column) that
+    # must hold none of those keys after the erasure.
+    keys: str | None = None
+    by_key: tuple[tuple[str, str], ...] = ()
 
 
 CASES = [
@@ -84,6 +90,15 @@ CASES = [
         "SELECT EXISTS (SELECT 1 FROM customer_value WHERE customer_id = $1)",
         (("bookings", "customer_id"), ("customer_value", "customer_id"), ("tier_history", "subject_id")),
         compacted="value.customers.v1",
+    ),
+    Case(
+        "trips",
+        lambda env, smtp: trips_definition(env.settings(TripsSettings)),
+        "SELECT EXISTS (SELECT 1 FROM journey_runs WHERE customer_id = $1)",
+        (("trips", "customer_id"), ("bookings", "customer_id"), ("journey_runs", "customer_id")),
+        compacted="trips.trips.v1",
+        keys="SELECT trip_id FROM trips WHERE customer_id = ANY($1::text[])",
+        by_key=(("trips", "trip_id"), ("timeline", "trip_id"), ("journey_runs", "trip_id")),
     ),
 ]
 
@@ -136,6 +151,12 @@ async def test_a_service_erases_its_rows_reports_once_and_drops_late_events(
                 customer_id, {"q": NAME},
             )  # fmt: skip
 
+        keys = [customer_id.encode(), absorbed.encode()]
+        if case.keys is not None:
+            async with connection(runtime.pool) as conn:
+                keys = [r[0].encode() for r in await conn.fetch(case.keys, [customer_id, absorbed])]
+            assert keys
+
         erasure_id = f"era_{uuid.uuid4().hex}"
         await env.publish("profile.erasures.v1", _erased(erasure_id, customer_id, absorbed))
         [done] = await _steps(env, case.service, erasure_id, 1)
@@ -148,6 +169,11 @@ async def test_a_service_erases_its_rows_reports_once_and_drops_late_events(
                     f"SELECT count(*) FROM {table} WHERE {column} = ANY($1::text[])", [customer_id, absorbed]
                 )
                 assert left == 0, f"{case.service}.{table} still holds the traveller"
+            for table, column in case.by_key:
+                left = await conn.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE {column} = ANY($1::text[])", [k.decode() for k in keys]
+                )
+                assert left == 0, f"{case.service}.{table} still holds the traveller's {column}"
             assert await conn.fetchval(
                 "SELECT count(*) FROM customer_view WHERE customer_id = ANY($1::text[])", [customer_id, absorbed]
             ) == 0  # fmt: skip
@@ -172,7 +198,7 @@ async def test_a_service_erases_its_rows_reports_once_and_drops_late_events(
         if case.compacted is not None:
             tombstones = await env.read_topic(
                 case.compacted,
-                until=lambda rs: {k for k, v, _ in rs if v is None} >= {customer_id.encode(), absorbed.encode()},
+                until=lambda rs: {k for k, v, _ in rs if v is None} >= set(keys),
             )
             assert tombstones
 
