@@ -1,5 +1,5 @@
 """A traveller's export (GDPR art. 15/20): each service's export endpoint, and the one call that assembles
-them, over HTTP against the five services running on the real broker and database."""
+them, over HTTP against the six services running on the real broker and database."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from services.preferences.entrypoints.api import create_preferences_app
 from services.privacy.entrypoints import export_api
 from services.privacy.export import ExportSettings
 from services.profile.entrypoints.api import create_profile_app
+from services.trips.bootstrap import build_definition as trips_definition
+from services.trips.entrypoints.api import create_trips_app
+from services.trips.settings import TripsSettings
 from services.value.bootstrap import build_definition as value_definition
 from services.value.entrypoints.api import create_value_app
 from services.value.settings import ValueSettings
@@ -44,6 +47,7 @@ FACTORIES: dict[str, Callable[[ServiceRuntime, bool], FastAPI]] = {
     "feedback": create_feedback_app,
     "notifications": create_notifications_app,
     "value": create_value_app,
+    "trips": create_trips_app,
 }
 SERVICES = list(FACTORIES)
 
@@ -98,6 +102,7 @@ async def system(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, Serv
     async with AsyncExitStack() as stack:
         runtimes = dict(await stack.enter_async_context(four_services(env, smtp)))
         runtimes["value"] = await stack.enter_async_context(env.running(value_definition(env.settings(ValueSettings))))
+        runtimes["trips"] = await stack.enter_async_context(env.running(trips_definition(env.settings(TripsSettings))))
         yield {n: await stack.enter_async_context(_served(runtimes[n], FACTORIES[n])) for n in SERVICES}
 
 
@@ -134,6 +139,7 @@ async def travellers(env: TestEnv, system: dict[str, Served]) -> Travellers:
         "feedback": "SELECT count(*) FROM surveys WHERE customer_id = $1",
         "notifications": "SELECT count(*) FROM deliveries WHERE customer_id = $1 AND status = 'sent'",
         "value": "SELECT count(*) FROM bookings WHERE customer_id = $1",
+        "trips": "SELECT count(*) FROM trips WHERE customer_id = $1 AND status = 'completed'",
     }
     for service, sql in known_by.items():
         await wait_until(lambda s=service, q=sql: _holds(system[s].runtime, q, cid))  # type: ignore[misc]
@@ -211,12 +217,23 @@ def _check_value(export: dict[str, Any], t: Travellers) -> None:
     assert value["tier"] in ("gold", "silver", "regular")
 
 
+def _check_trips(export: dict[str, Any], t: Travellers) -> None:
+    [trip] = _records(export, "trips")
+    assert (trip["customer_id"], trip["status"]) == (t.customer_id, "completed")
+    assert export["provenance"]["trips"]["topic"] == "trips.trips.v1"
+    assert export["provenance"]["trips"]["source_systems"] == ["acme-gds"]
+    assert [(b["booking_id"], b["trip_id"]) for b in _records(export, "bookings")] == [(t.booking_id, trip["trip_id"])]
+    assert {e["kind"] for e in _records(export, "timeline")} >= {"booking.created", "booking.trip_completed"}
+    assert "journey_runs" in export["sections"]
+
+
 CHECKS = {
     "profile": _check_profile,
     "preferences": _check_preferences,
     "feedback": _check_feedback,
     "notifications": _check_notifications,
     "value": _check_value,
+    "trips": _check_trips,
 }
 
 
@@ -342,7 +359,7 @@ async def test_with_a_service_stopped_the_document_is_marked_partial(
     assert value["status"] == "unreachable"
     assert value["export"] is None
     assert value["error"]
-    for service in ("profile", "preferences", "feedback", "notifications"):
+    for service in ("profile", "preferences", "feedback", "notifications", "trips"):
         assert document["services"][service]["status"] == "complete"
     rows = await _audit_rows(system["profile"].runtime, "customer.export", travellers.customer_id)
     assert any(r["detail"].get("missing") == ["value"] for r in rows)
