@@ -389,3 +389,10 @@ async def test_the_connection_keeps_serving_after_a_nul(system: System) -> None:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.mark.parametrize("service", sorted(set(FACTORIES) - {"privacy"}))
+async def test_every_service_holding_travellers_serves_their_export(system: System, service: str) -> None:
+    async with system.client(service) as (app, _):
+        paths = {r.path for r in keyed_routes(app) if "GET" in r.methods}
+    assert "/v1/privacy/customers/{customer_id}/export" in paths, service

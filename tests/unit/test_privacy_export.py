@@ -12,11 +12,10 @@ import pytest
 from pydantic import SecretStr
 
 from services.kit.exporting import plain, section
-from services.privacy.export import ExportSettings, UnknownCustomerError, export_customer
+from services.privacy.export import SERVICES, ExportSettings, UnknownCustomerError, export_customer
 
 Handler = Callable[[httpx.Request], httpx.Response]
-SETTINGS = ExportSettings(**{f"{s}_url": f"http://{s}" for s in ("profile", "preferences", "feedback",
-                                                                   "notifications", "value")})  # fmt: skip
+SETTINGS = ExportSettings(**{f"{s}_url": f"http://{s}" for s in SERVICES})
 
 
 def _export(service: str, customer_id: str, ids: list[str]) -> dict[str, object]:
@@ -106,9 +105,9 @@ async def test_an_id_profile_does_not_know_is_unknown() -> None:
 
 
 def test_production_refuses_the_development_key_and_plain_http() -> None:
-    assert len(ExportSettings().production_problems()) == 6
-    safe = ExportSettings(api_key=SecretStr("k" * 32), **{f"{s}_url": f"https://{s}.internal" for s in
-                          ("profile", "preferences", "feedback", "notifications", "value")})  # fmt: skip
+    assert SERVICES == ("profile", "preferences", "feedback", "notifications", "value", "trips")
+    assert len(ExportSettings().production_problems()) == 1 + len(SERVICES)
+    safe = ExportSettings(api_key=SecretStr("k" * 32), **{f"{s}_url": f"https://{s}.internal" for s in SERVICES})
     assert safe.production_problems() == []
 
 

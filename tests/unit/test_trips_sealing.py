@@ -67,7 +67,8 @@ async def test_a_trip_record_copied_elsewhere_stays_under_the_traveller_key() ->
     sealer = RecordSealer(keys, topic_prefix=PREFIX)
     [(_, key, value, headers)] = await sealer.seal_rows([_trip("trip_a", "cus-1")])
     [(clear, opened_headers, problem)] = await sealer.open_records([(f"{PREFIX}trips.trips.v1", key, value, headers)])
-    assert problem is None and clear is not None
+    assert problem is None
+    assert clear is not None
     # A consumer dead-letters it: the copy keeps the subject header and is sealed under the same key.
     [(_, _, dead, dead_headers)] = await sealer.seal_rows(
         [(f"{PREFIX}feedback.deadletters.v1", key, clear, without_seal(opened_headers))]
