@@ -50,14 +50,17 @@ async def four_services(
 
 @asynccontextmanager
 async def every_service(env: TestEnv, smtp: SmtpServer) -> AsyncIterator[dict[str, ServiceRuntime]]:
-    """The four services, value and privacy: everything an erasure reaches."""
+    """The four services, value, trips and privacy: everything an erasure reaches."""
     from services.privacy.bootstrap import build_definition as privacy_definition
     from services.privacy.settings import PrivacySettings
+    from services.trips.bootstrap import build_definition as trips_definition
+    from services.trips.settings import TripsSettings
     from services.value.bootstrap import build_definition as value_definition
     from services.value.settings import ValueSettings
 
     async with four_services(env, smtp) as runtimes, AsyncExitStack() as stack:
         runtimes["value"] = await stack.enter_async_context(env.running(value_definition(env.settings(ValueSettings))))
+        runtimes["trips"] = await stack.enter_async_context(env.running(trips_definition(env.settings(TripsSettings))))
         runtimes["privacy"] = await stack.enter_async_context(
             env.running(privacy_definition(env.settings(PrivacySettings)))
         )

@@ -229,7 +229,7 @@ async def test_every_service_reports_its_step_and_the_request_is_kept_without_pe
     scenario: Scenario,
 ) -> None:
     steps = {s["service"]: s for s in scenario.erasure["steps"]}
-    assert set(steps) == {"profile", "preferences", "feedback", "notifications", "value"}
+    assert set(steps) == {"profile", "preferences", "feedback", "notifications", "value", "trips"}
     assert all(s["status"] == "done" for s in steps.values())
     # Profile reached both ids (the merged-away one asked for, and the survivor).
     assert steps["profile"]["customer_ids"] >= 2
@@ -258,7 +258,7 @@ async def test_no_table_of_any_schema_holds_a_personal_value_of_the_erased_trave
     finally:
         await admin.close()
     assert {t["table_schema"] for t in tables} >= {"profile", "preferences", "feedback", "notifications", "value",
-                                                   "privacy"}  # fmt: skip
+                                                   "privacy", "trips"}  # fmt: skip
     assert left == {}, f"tables still holding the subject's values: {sorted(left)}"
     # The scan can see: the other traveller's values are all still there (but the passport number, never stored).
     assert kept == set(other) - {scenario.other.passport}
