@@ -10,7 +10,7 @@ the built-in one unless a learned one is given). The level's weight is log2(m/u)
 score is the sum. Above `upper` the records are merged, between `lower` and `upper` the pair
 goes to review, below it they stay apart.
 
-Strong identifiers shared by two records (passport hash, loyalty number; verified
+Strong identifiers shared by two records (passport or national id hash, loyalty number; verified
 email or phone unless the names clearly disagree) decide on their own.
 
 Every comparison is symmetric: score(a, b) == score(b, a).
@@ -41,6 +41,7 @@ from services.profile.domain.features import (
     is_weak_key,
     name_search_keys,
 )
+from services.profile.domain.identity_fields import extra_levels
 from services.profile.domain.model_params import (
     DEFAULT_LOWER,
     DEFAULT_PARAMETERS,
@@ -243,7 +244,18 @@ def compare(
     if a.company and b.company:
         level = "same" if a.company == b.company else "different"
         ev.append(FieldEvidence("company", level, w["company"][level], a.company, b.company))
+    if _has_extra(a) and _has_extra(b):
+        household = _any_name_different(ev) or _birth_dates_differ(ev)
+        ev.extend(FieldEvidence(*x) for x in extra_levels(a, b, params, household=household))
     return ev
+
+
+def _has_extra(f: MatchFeatures) -> bool:
+    return bool(f.home or f.business or f.employee or f.national_id or f.known_traveller)
+
+
+def _any_name_different(evidence: Iterable[FieldEvidence]) -> bool:
+    return any(e.field in ("family_name", "given_name") and base_level(e) == "different" for e in evidence)
 
 
 def base_level(evidence: FieldEvidence) -> str:
@@ -261,12 +273,14 @@ def _names_disagree(evidence: Iterable[FieldEvidence]) -> bool:
 def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Iterable[FieldEvidence] = ()) -> str | None:
     """The strong identifier that makes two records one traveller, if any.
 
-    A shared passport hash or loyalty number decides alone. A shared email or phone
+    A shared passport hash, national id hash or loyalty number decides alone. A shared email or phone
     decides unless both name parts clearly differ or the birth dates do (a family
     mailbox, an office line); then the pair is scored like any other.
     """
     if a.passport and a.passport == b.passport:
         return "passport"
+    if a.national_id and a.national_id == b.national_id:
+        return "national_id"
     if a.loyalty and b.loyalty and set(a.loyalty) & set(b.loyalty):
         return "loyalty"
     shared = [k for k in ("email", "phone") if getattr(a, k) and getattr(a, k) == getattr(b, k)]
@@ -326,8 +340,8 @@ _RANKS = {"match": 2, "review": 1, "distinct": 0}
 
 def _quick_names(
     a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, p: ModelParameters
-) -> tuple[float, bool]:
-    """`_names` as (total weight, whether both name parts fall in "different")."""
+) -> tuple[float, str, str]:
+    """`_names` as (total weight, the chosen family and given levels; '' where not compared)."""
     has_family, has_given = bool(a.family and b.family), bool(a.given and b.given)
     total = 0.0
     fam_level = giv_level = ""
@@ -340,16 +354,16 @@ def _quick_names(
         giv_w = _tf(p, "given_name", giv_level, (f"g:{token}",), freq)
         total = total + giv_w if has_family else giv_w
     if not (has_family and has_given):
-        return total, False
+        return total, fam_level, giv_level
     if a.family == b.family and a.given == b.given:
-        return total, False
+        return total, fam_level, giv_level
     ab_fam, ab_giv = _quick_swapped(a, b, freq, p)
     ba_fam, ba_giv = _quick_swapped(b, a, freq, p)
     ab_total, ba_total = ab_fam[1] + ab_giv[1], ba_fam[1] + ba_giv[1]
     (c_fam, c_giv), c_total = ((ba_fam, ba_giv), ba_total) if ba_total > ab_total else ((ab_fam, ab_giv), ab_total)
     if c_total > total + 1e-9:
-        return c_total, c_fam[0] == "different" and c_giv[0] == "different"
-    return total, fam_level == "different" and giv_level == "different"
+        return c_total, c_fam[0], c_giv[0]
+    return total, fam_level, giv_level
 
 
 def _quick_swapped(
@@ -403,16 +417,21 @@ def quick_score(
         company_w = w["company"]["same" if a.company == b.company else "different"]
     shared_email = bool(a.email) and a.email == b.email
     shared_phone = bool(a.phone) and a.phone == b.phone
-    strong = same_passport or shared_loyalty or shared_email or shared_phone
+    same_national_id = bool(a.national_id) and a.national_id == b.national_id
+    strong = same_passport or same_national_id or shared_loyalty or shared_email or shared_phone
+    has_extra = _has_extra(a) and _has_extra(b)
     if floor > -math.inf and not strong:
         # No name comparison (straight, crosswise, TF-adjusted) weighs more than its best level.
         bound = (params.max_weights["family_name"] if a.family and b.family else 0.0) + (
             params.max_weights["given_name"] if a.given and b.given else 0.0
         )
         bound += dob_w + email_w + phone_w + loyalty_w + passport_w + nationality_w + company_w
+        if has_extra:  # unguarded weights: the household guard only lowers them
+            bound += sum(x[2] for x in extra_levels(a, b, params, household=False))
         if bound < floor - 1e-9:
             return None
-    score, names_disagree = _quick_names(a, b, freq, params)
+    score, fam_level, giv_level = _quick_names(a, b, freq, params)
+    names_disagree = fam_level == "different" and giv_level == "different"
     # The same additions in the same order as `_total` over `compare`'s evidence.
     if dob is not None:
         score += dob_w
@@ -428,8 +447,14 @@ def quick_score(
         score += nationality_w
     if a.company and b.company:
         score += company_w
+    if has_extra:
+        household = "different" in (fam_level, giv_level) or dob_different
+        for x in extra_levels(a, b, params, household=household):
+            score += x[2]
     if same_passport:
         return score, "match", "deterministic:passport"
+    if same_national_id:
+        return score, "match", "deterministic:national_id"
     if shared_loyalty:
         return score, "match", "deterministic:loyalty"
     if (shared_email or shared_phone) and not names_disagree and not dob_different:
