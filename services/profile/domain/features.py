@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.profile.domain.identifiers import VARIANT_DIGITS
-from services.profile.domain.names import phonetic
+from services.profile.domain.names import canonical_names, phonetic
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,16 @@ def _one_name_keys(family: str, given: str, fam_code: str, giv_code: str, compan
     company, and with the other part's initial (weak), both ways round."""
     keys = [f"c:{company}:{code}" for code in sorted({fam_code, giv_code} - {""})] if company else []
     if family and given:
-        keys.extend(sorted({f"i:{code}:{initial}" for code, initial in ((fam_code, given[0]), (giv_code, family[0])) if code}))
+        keys.extend(
+            sorted({f"i:{code}:{initial}" for code, initial in ((fam_code, given[0]), (giv_code, family[0])) if code})
+        )
+        # The name's letters in order: swapped or transposed letters, parts split elsewhere ("jianhua chen",
+        # "huachen jian"; "irisvan northeim", "iris vannortheim").
+        keys.append("a:" + "".join(sorted(given + family)))
+        # One part alone (weak: the first few records of a common name only): a replaced other part.
+        keys.extend(f"o:{code}" for code in sorted({fam_code, giv_code} - {""}) if ONE_PART_KEYS)
+        if fam_code:  # a nickname for the canonical name ("jerry", "gerald")
+            keys.extend(f"k:{fam_code}:{name}" for name in sorted(canonical_names(given) | {given}))
     return keys
 
 
@@ -184,7 +193,8 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:")
+ONE_PART_KEYS = True
+WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:", "k:", "o:")
 
 
 def is_weak_key(key: str) -> bool:

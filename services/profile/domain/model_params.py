@@ -109,7 +109,9 @@ _DEFAULT_LEVELS: dict[str, dict[str, Level]] = {
         Level("different", 0.20, 0.83),
     ),
     # Sensitive numbers by their keyed hashes; "one-edit": a shared deletion variant.
-    "national_id": _levels(Level("exact", 0.95, 0.000001), Level("one-edit", 0.03, 0.0002), Level("different", 0.02, 0.999799)),
+    "national_id": _levels(
+        Level("exact", 0.95, 0.000001), Level("one-edit", 0.03, 0.0002), Level("different", 0.02, 0.999799)
+    ),
     "known_traveller": _levels(
         Level("exact", 0.95, 0.000001), Level("one-edit", 0.03, 0.0002), Level("different", 0.02, 0.999799)
     ),
