@@ -155,13 +155,18 @@ def address_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
     """Two addresses as (postcode, street, number, city) keys; the best of what both state."""
     pa, sa, na, ca = a
     pb, sb, nb, cb = b
-    if pa and pa == pb:
+    if pa and pb and bare_postcode(pa) == bare_postcode(pb) and (pa == pb or ":" not in pa or ":" not in pb):
         if sa and sa == sb:
             return "exact" if na and na == nb else "same-street"
         return "same-postcode"
     if ca and ca == cb:
         return "same-city"
     return "different"
+
+
+def bare_postcode(key: str) -> str:
+    """A postcode key without its country ("DE:10115" → "10115"): a source may leave the country out."""
+    return key.rpartition(":")[2]
 
 
 def sealed_level(a: str, a_variants: frozenset[str], b: str, b_variants: frozenset[str]) -> str:

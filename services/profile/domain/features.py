@@ -184,6 +184,7 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
         if not address:
             continue
         postcode, street, number, _city = address
+        postcode = postcode.rpartition(":")[2]  # a source may leave the country out
         if postcode and number:
             keys.append(f"pn:{postcode}:{number}")
         if postcode and fam_code:
@@ -193,7 +194,9 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-ONE_PART_KEYS = True
+# Each name part alone as a key (weak) finds replaced names ("Sarah Mills", "Emily Mills") but makes
+# four to five times the candidates (bench/results/linkage.md, "With the new fields in matching").
+ONE_PART_KEYS = False
 WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:", "k:", "o:")
 
 
