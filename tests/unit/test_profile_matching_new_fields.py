@@ -11,8 +11,7 @@ import pytest
 
 from bench.profile_blocking import import_row, measure
 from services.profile.domain import comparisons as cmp
-from services.profile.domain import features
-from services.profile.domain import resolution
+from services.profile.domain import features, resolution
 from services.profile.domain.addresses import read_address
 from services.profile.domain.matching import MatchFeatures, blocking_keys, quick_score, score_pair
 from services.profile.domain.model_params import ModelParameters
@@ -129,8 +128,15 @@ def test_employee_and_known_traveller_weigh_strongly() -> None:
 
 def test_a_shared_home_links_a_thin_record_but_never_a_household_member() -> None:
     anna = feats(given_name="Anna", family_name="Meier", date_of_birth="1980-02-03", home_address=HOME)
-    thin = feats(given_name="Anna", family_name="Meier", home_address={"line": "Hauptstraße 5, 10115 Berlin"})
-    assert score_pair(anna, thin).decision == "match"  # names alone are a review
+    typo = feats(
+        given_name="Ana",
+        family_name="Meir",
+        date_of_birth="1980-03-02",
+        home_address={"line": "Hauptstraße 5, 10115 Berlin"},
+    )
+    assert score_pair(anna, typo).decision == "match"  # without the address a review
+    thin = feats(given_name="Anna", family_name="Meier", home_address=HOME)  # no birth date: her son?
+    assert evidence(anna, thin)["home_address"] == ("exact (household)", 0.0)
     twin = feats(given_name="Berta", family_name="Meier", date_of_birth="1980-02-03", home_address=HOME)
     daughter = feats(given_name="Anna", family_name="Meier", date_of_birth="2008-02-03", home_address=HOME)
     for other in (twin, daughter):

@@ -6,9 +6,11 @@ add the same floats in the same order).
 
 A shared address says that two records live or work together, not that they are one person:
 twins, a parent and a child, spouses and colleagues share one. So an address's agreement
-counts only while neither name part falls in "different" and the birth dates do not disagree
-(`household`): then its weight is at most 0, and the evidence says "(household)". A
-disagreeing address still counts against the pair.
+counts only when both birth dates are known and do not disagree and neither name part falls in
+"different"; else (`household`) its weight is at most 0, and the evidence says "(household)".
+Without both birth dates a father and his son of the same name at one home cannot be told
+apart (the travel benchmark's parent-child pairs were joined when it counted). A disagreeing
+address still counts against the pair.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def compare(
         level = "same" if a.company == b.company else "different"
         ev.append(FieldEvidence("company", level, w["company"][level], a.company, b.company))
     if _has_extra(a) and _has_extra(b):
-        household = _any_name_different(ev) or _birth_dates_differ(ev)
+        household = dob is None or _any_name_different(ev) or _birth_dates_differ(ev)
         ev.extend(FieldEvidence(*x) for x in extra_levels(a, b, params, household=household))
     return ev
 
@@ -314,7 +314,7 @@ def quick_score(
     if a.company and b.company:
         score += company_w
     if has_extra:
-        household = "different" in (fam_level, giv_level) or dob_different
+        household = dob is None or "different" in (fam_level, giv_level) or dob_different
         for x in extra_levels(a, b, params, household=household):
             score += x[2]
     if same_passport:
