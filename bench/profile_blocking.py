@@ -35,11 +35,27 @@ from services.profile.domain.resolution import ProfileConfig
 from services.profile.service_layer.bulk import RowError, row_to_incoming
 
 
+def import_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A labelled record as the importer reads it: nested addresses (the linkage generator's) as
+    `<kind>_<part>` columns, `national_id` as `national_id_number`, `system` and `record_id` as the
+    source; other columns as they are."""
+    out: dict[str, Any] = {"source_system": row.get("system", "bench"), "source_id": row.get("record_id")}
+    for key, value in row.items():
+        if key in ("home_address", "business_address") and isinstance(value, dict):
+            kind = key.removesuffix("_address")
+            out.update({f"{kind}_{part}": v for part, v in value.items()})
+        elif key == "national_id":
+            out["national_id_number"] = value
+        elif not key.endswith("_address_line"):
+            out[key] = value
+    return out
+
+
 def _rows(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     if args.file:
         with args.file.open(encoding="utf-8") as f:
             for line in f:
-                yield json.loads(line)
+                yield import_row(json.loads(line))
     else:
         yield from generate(args.entities, seed=args.seed)
 

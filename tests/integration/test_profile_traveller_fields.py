@@ -30,6 +30,8 @@ pytestmark = pytest.mark.integration
 
 AGENT = {"X-API-Key": "dev-agent-key"}
 NATIONAL_ID = "65929970489"
+# Another traveller's number: a shared national id makes two records one traveller.
+BULK_NATIONAL_ID = "57419348408"
 KTN = "TT1234567"
 REDRESS = "1234567"
 SECRETS = (NATIONAL_ID, KTN, REDRESS)
@@ -138,7 +140,7 @@ async def test_a_bulk_row_with_the_new_columns(
         "business_postcode": "62704",
         "business_country": "US",
         "employee_number": "E-0815",
-        "national_id_number": NATIONAL_ID,
+        "national_id_number": BULK_NATIONAL_ID,
         "national_id_country": "DE",
         "secondary_phones": "+44 20 7946 0958",
         "gender": "male",
@@ -158,5 +160,5 @@ async def test_a_bulk_row_with_the_new_columns(
     assert fields["employee_number"]["value"] == "E-0815"
     assert fields["other_phones"]["value"] == ["+442079460958"]
     assert fields["identity_numbers_on_file"]["value"] == ["national_id"]
-    assert NATIONAL_ID not in r.text
+    assert BULK_NATIONAL_ID not in r.text
     assert datetime.fromisoformat(fields["gender"]["last_seen"]) <= datetime.now(UTC)

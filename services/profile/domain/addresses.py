@@ -169,8 +169,8 @@ def read_address(
     address = replace(typed, country=code)
     if address.empty and not problems:
         return None
-    if address.line and not (address.street or address.postcode or address.city):
-        address = _from_line(address)
+    if address.line and not address.street:
+        address = _street_from_line(address)
     if address.street and not address.house_number:
         address = replace(address, house_number=_house_number(address.street))
     address, found_problems = _checked(address)
@@ -295,6 +295,22 @@ def _from_line(address: PostalAddress) -> PostalAddress:
         city, _, rest = after.partition(",")
         region = rest.strip() if rest.strip() and not normalize.country(rest).valid else ""
     return replace(address, street=street, postcode=match.group(0), city=city.strip(), region=address.region or region)
+
+
+def _street_from_line(address: PostalAddress) -> PostalAddress:
+    """The parts the source left out, from its one-line form; the parts it sent win. A line sent
+    beside a postcode or a city is the street's line when no postcode splits it ("12 miller place")."""
+    parsed = _from_line(replace(address, postcode="", city=""))
+    street = parsed.street
+    if not street and (address.postcode or address.city):
+        street = address.line.split(",")[0].strip()
+    return replace(
+        address,
+        street=street,
+        postcode=address.postcode or parsed.postcode,
+        city=address.city or parsed.city,
+        region=address.region or parsed.region,
+    )
 
 
 def _house_number(street: str) -> str:

@@ -149,3 +149,39 @@ def loyalty_level(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str]:
             if prog == other_prog and len(num) >= 6 and OSA.distance(num, other, score_cutoff=1) == 1:
                 return "one-edit", prog
     return "none-shared", ""
+
+
+def address_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    """Two addresses as (postcode, street, number, city) keys; the best of what both state."""
+    pa, sa, na, ca = a
+    pb, sb, nb, cb = b
+    if pa and pb and bare_postcode(pa) == bare_postcode(pb) and (pa == pb or ":" not in pa or ":" not in pb):
+        if sa and sa == sb:
+            return "exact" if na and na == nb else "same-street"
+        return "same-postcode"
+    if ca and ca == cb:
+        return "same-city"
+    return "different"
+
+
+def bare_postcode(key: str) -> str:
+    """A postcode key without its country ("DE:10115" → "10115"): a source may leave the country out."""
+    return key.rpartition(":")[2]
+
+
+def sealed_level(a: str, a_variants: frozenset[str], b: str, b_variants: frozenset[str]) -> str:
+    """Two sealed numbers (keyed hashes and deletion-variant hashes): `SealedIdentifier.one_edit_from`."""
+    if a == b:
+        return "exact"
+    if a_variants & b_variants:
+        return "one-edit"
+    return "different"
+
+
+def employee_level(a: str, b: str) -> str | None:
+    """Two employee keys; None when they belong to different companies (nothing to compare)."""
+    if a == b:
+        return "exact"
+    if a.rpartition(":")[0] != b.rpartition(":")[0]:
+        return None
+    return "different"

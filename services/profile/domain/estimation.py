@@ -25,7 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.profile.domain.matching import MatchFeatures, base_level, blocking_keys, compare, deterministic_rule
+from services.profile.domain.matching import (
+    MatchFeatures,
+    base_level,
+    blocking_keys,
+    compare,
+    deterministic_rule,
+    is_weak_key,
+)
 from services.profile.domain.model_params import (
     DEFAULT_PARAMETERS,
     Level,
@@ -74,11 +81,26 @@ SESSIONS: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
     (
         "names",
         ("n:",),
-        frozenset({"date_of_birth", "email", "phone", "loyalty", "passport", "nationality", "company"}),
+        frozenset(
+            {
+                "date_of_birth",
+                "email",
+                "phone",
+                "loyalty",
+                "passport",
+                "nationality",
+                "company",
+                "home_address",
+                "business_address",
+                "employee",
+                "national_id",
+                "known_traveller",
+            }
+        ),
     ),
     (
         "identifiers",
-        ("pp:", "l:", "e:", "p:"),
+        ("pp:", "l:", "e:", "p:", "ni:", "kt:", "em:"),
         frozenset({"family_name", "given_name", "date_of_birth", "nationality", "company"}),
     ),
 )
@@ -95,7 +117,7 @@ def blocked_pairs(
             if prefixes and not key.startswith(prefixes):
                 continue
             bucket = buckets.setdefault(key, [])
-            limit = per_key // 2 if key.startswith(("el:", "n:")) else per_key
+            limit = per_key // 2 if is_weak_key(key) else per_key
             if len(bucket) < max(1, limit):
                 bucket.append(i)
     found: set[tuple[int, int]] = set()

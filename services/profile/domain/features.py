@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.profile.domain.names import phonetic
+from services.profile.domain.identifiers import VARIANT_DIGITS
+from services.profile.domain.names import canonical_names, phonetic
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,18 +25,33 @@ class MatchFeatures:
     passport: str = ""  # keyed hash
     nationality: str = ""
     company: str = ""  # company name key
+    # Addresses as (postcode key, street key, house number key, city key): `addresses.AddressReading`.
+    home: tuple[str, ...] = ()
+    business: tuple[str, ...] = ()
+    employee: str = ""  # "<company key>:<number>" (`identifiers.employee_key`)
+    national_id: str = ""  # keyed hash
+    national_id_variants: frozenset[str] = frozenset()  # deletion-variant hashes (`identifiers.seal`)
+    known_traveller: str = ""  # keyed hash
+    known_traveller_variants: frozenset[str] = frozenset()
 
     @property
     def email_local(self) -> str:
         return self.email.rpartition("@")[0]
 
     def to_json(self) -> dict[str, Any]:
-        """Compact form stored beside the source record (empty fields left out)."""
+        """Compact form stored beside the source record (empty fields left out; variant hashes as one
+        string of 16-digit hashes, sorted)."""
         out: dict[str, Any] = {}
         for name in _FIELDS:
             value = getattr(self, name)
             if value:
                 out[name] = list(value) if isinstance(value, tuple) else value
+        for name in ("home", "business"):
+            if getattr(self, name):
+                out[name] = "|".join(getattr(self, name))
+        for name in ("national_id_variants", "known_traveller_variants"):
+            if getattr(self, name):
+                out[name] = "".join(sorted(getattr(self, name)))
         return out
 
     @classmethod
@@ -53,7 +69,27 @@ class MatchFeatures:
             passport=g("passport", ""),
             nationality=g("nationality", ""),
             company=g("company", ""),
+            home=_address(g("home", "")),
+            business=_address(g("business", "")),
+            employee=g("employee", ""),
+            national_id=g("national_id", ""),
+            national_id_variants=_variants(g("national_id_variants", "")),
+            known_traveller=g("known_traveller", ""),
+            known_traveller_variants=_variants(g("known_traveller_variants", "")),
         )
+
+
+def address_form(postcode: str, street: str, number: str, city: str) -> tuple[str, ...]:
+    """An address's match forms as `MatchFeatures` keeps them; () when it has no postcode and no city."""
+    return (postcode, street, number, city) if postcode or city else ()
+
+
+def _address(text: str) -> tuple[str, ...]:
+    return tuple(text.split("|")) if text else ()
+
+
+def _variants(text: str) -> frozenset[str]:
+    return frozenset(text[i : i + VARIANT_DIGITS] for i in range(0, len(text), VARIANT_DIGITS))
 
 
 _FIELDS = (
@@ -68,6 +104,9 @@ _FIELDS = (
     "passport",
     "nationality",
     "company",
+    "employee",
+    "national_id",
+    "known_traveller",
 )
 
 
@@ -97,15 +136,68 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
         keys.append(f"d:{f.dob}:{''.join(sorted((f.family[0], given[0])))}")
     if f.dob:
         keys.extend(f"b:{c}:{f.dob}" for c in sorted({fam_code, giv_code} - {""}))
+    keys.extend(_identifier_keys(f))
+    keys.extend(_address_keys(f, fam_code))
     local = f.email_local
     if len(local) >= 6:
         keys.append(f"el:{local}")
     if fam_code and giv_code:
         keys.append("n:" + "|".join(sorted((fam_code, giv_code))))
+    keys.extend(_one_name_keys(f.family, given, fam_code, giv_code, f.company))
+    keys.extend(f"nv:{v}" for v in sorted(f.national_id_variants))
     return keys
 
 
-WEAK_KEY_PREFIXES = ("el:", "n:")
+def _one_name_keys(family: str, given: str, fam_code: str, giv_code: str, company: str) -> list[str]:
+    """One name part right and the other mistyped, replaced or swapped: each part's code with the
+    company, and with the other part's initial (weak), both ways round."""
+    keys = [f"c:{company}:{code}" for code in sorted({fam_code, giv_code} - {""})] if company else []
+    if family and given:
+        keys.extend(
+            sorted({f"i:{code}:{initial}" for code, initial in ((fam_code, given[0]), (giv_code, family[0])) if code})
+        )
+        # The name's letters in order: swapped or transposed letters, parts split elsewhere ("jianhua chen",
+        # "huachen jian"; "irisvan northeim", "iris vannortheim").
+        keys.append("a:" + "".join(sorted(given + family)))
+        # One part alone (weak: the first few records of a common name only): a replaced other part.
+        keys.extend(f"o:{code}" for code in sorted({fam_code, giv_code} - {""}) if ONE_PART_KEYS)
+        if fam_code:  # a nickname for the canonical name ("jerry", "gerald")
+            keys.extend(f"k:{fam_code}:{name}" for name in sorted(canonical_names(given) | {given}))
+    return keys
+
+
+def _identifier_keys(f: MatchFeatures) -> list[str]:
+    keys = []
+    if f.national_id:
+        keys.append(f"ni:{f.national_id}")
+    if f.known_traveller:
+        keys.append(f"kt:{f.known_traveller}")
+    if f.employee:
+        keys.append(f"em:{f.employee}")
+    return keys
+
+
+def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
+    """Postcode with the house number, postcode with the family name's code (both addresses)."""
+    keys: list[str] = []
+    for address in (f.home, f.business):
+        if not address:
+            continue
+        postcode, street, number, _city = address
+        postcode = postcode.rpartition(":")[2]  # a source may leave the country out
+        if postcode and number:
+            keys.append(f"pn:{postcode}:{number}")
+        if postcode and fam_code:
+            keys.append(f"pf:{postcode}:{fam_code}")
+        if street and number:
+            keys.append(f"sn:{street}:{number}")
+    return list(dict.fromkeys(keys))
+
+
+# Each name part alone as a key (weak) finds replaced names ("Sarah Mills", "Emily Mills") but makes
+# four to five times the candidates (bench/results/linkage.md, "With the new fields in matching").
+ONE_PART_KEYS = False
+WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:", "k:", "o:")
 
 
 def is_weak_key(key: str) -> bool:

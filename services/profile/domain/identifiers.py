@@ -31,7 +31,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.util import get_cc_module
 
 _CLEAN = re.compile(r"[^A-Za-z0-9]")
-_VARIANT_DIGITS = 16
+VARIANT_DIGITS = 16
 _MAX_FOR_VARIANTS = 24  # longer "numbers" are not identifiers worth a neighbourhood
 
 # stdnum's module for a country's personal identity number.
@@ -103,7 +103,7 @@ def seal(number: str | None, *, kind: str, pepper: str, problem: str | None = No
     if 3 <= len(value) <= _MAX_FOR_VARIANTS:
         forms = {value} | {value[:i] + value[i + 1 :] for i in range(len(value))}
         variants = frozenset(
-            hmac.new(key, f"{kind}~{form}".encode(), hashlib.sha256).hexdigest()[:_VARIANT_DIGITS] for form in forms
+            hmac.new(key, f"{kind}~{form}".encode(), hashlib.sha256).hexdigest()[:VARIANT_DIGITS] for form in forms
         )
     return SealedIdentifier(hash=exact, variants=variants, problem=problem)
 

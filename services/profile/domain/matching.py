@@ -10,7 +10,7 @@ the built-in one unless a learned one is given). The level's weight is log2(m/u)
 score is the sum. Above `upper` the records are merged, between `lower` and `upper` the pair
 goes to review, below it they stay apart.
 
-Strong identifiers shared by two records (passport hash, loyalty number; verified
+Strong identifiers shared by two records (passport or national id hash, loyalty number; verified
 email or phone unless the names clearly disagree) decide on their own.
 
 Every comparison is symmetric: score(a, b) == score(b, a).
@@ -19,7 +19,7 @@ Every comparison is symmetric: score(a, b) == score(b, a).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,9 +27,7 @@ from services.profile.domain.comparisons import (
     DOB_DISAGREEING,
     dob_level,
     email_level,
-    family_level,
     flagged_dates_equal,
-    given_level,
     loyalty_level,
     mailbox_from_name,
     phone_level,
@@ -41,6 +39,7 @@ from services.profile.domain.features import (
     is_weak_key,
     name_search_keys,
 )
+from services.profile.domain.identity_fields import extra_levels
 from services.profile.domain.model_params import (
     DEFAULT_LOWER,
     DEFAULT_PARAMETERS,
@@ -48,6 +47,7 @@ from services.profile.domain.model_params import (
     DEFAULT_VERSION,
     ModelParameters,
 )
+from services.profile.domain.name_scoring import FieldEvidence, Frequencies, names, quick_names, total_weight
 
 __all__ = [
     "WEAK_KEY_PREFIXES",
@@ -78,20 +78,6 @@ LOWER_THRESHOLD = DEFAULT_LOWER
 
 
 @dataclass(frozen=True)
-class FieldEvidence:
-    """One field's comparison: the level it fell in and what it weighed."""
-
-    field: str
-    level: str
-    weight: float
-    a: str | None
-    b: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "level": self.level, "weight": round(self.weight, 3), "a": self.a, "b": self.b}
-
-
-@dataclass(frozen=True)
 class MatchResult:
     score: float
     decision: Decision
@@ -110,86 +96,6 @@ class MatchResult:
             "thresholds": {"upper": round(self.upper, 3), "lower": round(self.lower, 3)},
             "evidence": [e.to_json() for e in self.evidence],
         }
-
-
-Frequencies = Mapping[str, float]
-"""Share of stored records carrying a name part: "f:<family>" / "g:<given>" -> 0..1 (term frequencies)."""
-
-
-def _tf(params: ModelParameters, table: str, level: str, tokens: tuple[str, ...], freq: Frequencies | None) -> float:
-    """An exact agreement on a common name says less: u becomes the name's frequency (TF adjustment)."""
-    if level != "exact" or not freq:
-        return params.weights[table][level]
-    lv = params.levels[table][level]
-    share = max((freq.get(t, 0.0) for t in tokens), default=0.0)
-    if share <= lv.u:
-        return lv.weight
-    return math.log2(lv.m / share)
-
-
-def _label(table: str, level: str, tokens: tuple[str, ...], freq: Frequencies | None, params: ModelParameters) -> str:
-    if level != "exact" or not freq:
-        return level
-    share = max((freq.get(t, 0.0) for t in tokens), default=0.0)
-    return level if share <= params.levels[table][level].u else f"exact (common name, {share:.2%} of records)"
-
-
-def _evidence(
-    params: ModelParameters, field_: str, level: str, tokens: tuple[str, ...], freq: Frequencies | None, a: str, b: str
-) -> FieldEvidence:
-    weight = _tf(params, field_, level, tokens, freq)
-    return FieldEvidence(field_, _label(field_, level, tokens, freq, params), weight, a, b)
-
-
-def _name_evidence(
-    a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, params: ModelParameters
-) -> list[FieldEvidence]:
-    out: list[FieldEvidence] = []
-    if a.family and b.family:
-        level = family_level(a.family, b.family)
-        out.append(_evidence(params, "family_name", level, (f"f:{a.family}",), freq, a.family, b.family))
-    if a.given and b.given:
-        level = given_level(a.given, a.given_first, b.given, b.given_first)
-        token = a.given if a.given == b.given else a.given_first
-        out.append(_evidence(params, "given_name", level, (f"g:{token}",), freq, a.given, b.given))
-    return out
-
-
-def _swapped_evidence(
-    a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, params: ModelParameters
-) -> list[FieldEvidence]:
-    """Names compared crosswise (a's family with b's given name and vice versa)."""
-    if not (a.family and a.given and b.family and b.given):
-        return []
-    fam = _evidence(
-        params, "family_name", family_level(a.family, b.given), (f"f:{a.family}", f"g:{b.given}"), freq, a.family,
-        b.given,
-    )  # fmt: skip
-    giv = _evidence(
-        params, "given_name", given_level(a.given, a.given_first, b.family, b.family),
-        (f"g:{a.given}", f"f:{b.family}"), freq, a.given, b.family,
-    )  # fmt: skip
-    return [
-        FieldEvidence(fam.field, f"{fam.level} (swapped order)", fam.weight, fam.a, fam.b),
-        FieldEvidence(giv.field, f"{giv.level} (swapped order)", giv.weight, giv.a, giv.b),
-    ]
-
-
-def _total(evidence: Iterable[FieldEvidence]) -> float:
-    return sum(e.weight for e in evidence)
-
-
-def _names(
-    a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, params: ModelParameters
-) -> list[FieldEvidence]:
-    straight = _name_evidence(a, b, freq, params)
-    if len(straight) == 2 and a.family == b.family and a.given == b.given:
-        return straight  # nothing crosswise can beat two identical parts
-    # Symmetric: the crosswise comparison is tried from both sides and the better kept.
-    crossed = max((_swapped_evidence(a, b, freq, params), _swapped_evidence(b, a, freq, params)), key=_total)
-    if crossed and _total(crossed) > _total(straight) + 1e-9:
-        return crossed
-    return straight
 
 
 def _email_level(a: MatchFeatures, b: MatchFeatures) -> str:
@@ -218,7 +124,7 @@ def compare(
     a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None = None, params: ModelParameters = DEFAULT_PARAMETERS
 ) -> list[FieldEvidence]:
     """Per-field evidence for a pair; fields missing on either side are left out (weight 0)."""
-    ev = _names(a, b, freq, params)
+    ev = names(a, b, freq, params)
     w = params.weights
     dob = _dob(a, b)
     if dob is not None:
@@ -243,7 +149,18 @@ def compare(
     if a.company and b.company:
         level = "same" if a.company == b.company else "different"
         ev.append(FieldEvidence("company", level, w["company"][level], a.company, b.company))
+    if _has_extra(a) and _has_extra(b):
+        household = dob is None or _any_name_different(ev) or _birth_dates_differ(ev)
+        ev.extend(FieldEvidence(*x) for x in extra_levels(a, b, params, household=household))
     return ev
+
+
+def _has_extra(f: MatchFeatures) -> bool:
+    return bool(f.home or f.business or f.employee or f.national_id or f.known_traveller)
+
+
+def _any_name_different(evidence: Iterable[FieldEvidence]) -> bool:
+    return any(e.field in ("family_name", "given_name") and base_level(e) == "different" for e in evidence)
 
 
 def base_level(evidence: FieldEvidence) -> str:
@@ -261,12 +178,14 @@ def _names_disagree(evidence: Iterable[FieldEvidence]) -> bool:
 def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Iterable[FieldEvidence] = ()) -> str | None:
     """The strong identifier that makes two records one traveller, if any.
 
-    A shared passport hash or loyalty number decides alone. A shared email or phone
+    A shared passport hash, national id hash or loyalty number decides alone. A shared email or phone
     decides unless both name parts clearly differ or the birth dates do (a family
     mailbox, an office line); then the pair is scored like any other.
     """
     if a.passport and a.passport == b.passport:
         return "passport"
+    if a.national_id and a.national_id == b.national_id:
+        return "national_id"
     if a.loyalty and b.loyalty and set(a.loyalty) & set(b.loyalty):
         return "loyalty"
     shared = [k for k in ("email", "phone") if getattr(a, k) and getattr(a, k) == getattr(b, k)]
@@ -300,7 +219,7 @@ def score_pair(
 ) -> MatchResult:
     """Compare two records: deterministic rules first, then the sum of match weights."""
     evidence = compare(a, b, freq, params)
-    score = _total(evidence)
+    score = total_weight(evidence)
     rule = deterministic_rule(a, b, evidence)
     decision: Decision = "match" if rule is not None else decide(score, upper=upper, lower=lower)
     return MatchResult(
@@ -322,45 +241,6 @@ def score_pair(
 # just close); the resolver builds the evidence with `score_pair` for the pairs it keeps.
 
 _RANKS = {"match": 2, "review": 1, "distinct": 0}
-
-
-def _quick_names(
-    a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, p: ModelParameters
-) -> tuple[float, bool]:
-    """`_names` as (total weight, whether both name parts fall in "different")."""
-    has_family, has_given = bool(a.family and b.family), bool(a.given and b.given)
-    total = 0.0
-    fam_level = giv_level = ""
-    if has_family:
-        fam_level = family_level(a.family, b.family)
-        total = _tf(p, "family_name", fam_level, (f"f:{a.family}",), freq)
-    if has_given:
-        giv_level = given_level(a.given, a.given_first, b.given, b.given_first)
-        token = a.given if a.given == b.given else a.given_first
-        giv_w = _tf(p, "given_name", giv_level, (f"g:{token}",), freq)
-        total = total + giv_w if has_family else giv_w
-    if not (has_family and has_given):
-        return total, False
-    if a.family == b.family and a.given == b.given:
-        return total, False
-    ab_fam, ab_giv = _quick_swapped(a, b, freq, p)
-    ba_fam, ba_giv = _quick_swapped(b, a, freq, p)
-    ab_total, ba_total = ab_fam[1] + ab_giv[1], ba_fam[1] + ba_giv[1]
-    (c_fam, c_giv), c_total = ((ba_fam, ba_giv), ba_total) if ba_total > ab_total else ((ab_fam, ab_giv), ab_total)
-    if c_total > total + 1e-9:
-        return c_total, c_fam[0] == "different" and c_giv[0] == "different"
-    return total, fam_level == "different" and giv_level == "different"
-
-
-def _quick_swapped(
-    a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, p: ModelParameters
-) -> tuple[tuple[str, float], tuple[str, float]]:
-    fam = family_level(a.family, b.given)
-    giv = given_level(a.given, a.given_first, b.family, b.family)
-    return (
-        (fam, _tf(p, "family_name", fam, (f"f:{a.family}", f"g:{b.given}"), freq)),
-        (giv, _tf(p, "given_name", giv, (f"g:{a.given}", f"f:{b.family}"), freq)),
-    )
 
 
 def quick_score(
@@ -403,17 +283,22 @@ def quick_score(
         company_w = w["company"]["same" if a.company == b.company else "different"]
     shared_email = bool(a.email) and a.email == b.email
     shared_phone = bool(a.phone) and a.phone == b.phone
-    strong = same_passport or shared_loyalty or shared_email or shared_phone
+    same_national_id = bool(a.national_id) and a.national_id == b.national_id
+    strong = same_passport or same_national_id or shared_loyalty or shared_email or shared_phone
+    has_extra = _has_extra(a) and _has_extra(b)
     if floor > -math.inf and not strong:
         # No name comparison (straight, crosswise, TF-adjusted) weighs more than its best level.
         bound = (params.max_weights["family_name"] if a.family and b.family else 0.0) + (
             params.max_weights["given_name"] if a.given and b.given else 0.0
         )
         bound += dob_w + email_w + phone_w + loyalty_w + passport_w + nationality_w + company_w
+        if has_extra:  # unguarded weights: the household guard only lowers them
+            bound += sum(x[2] for x in extra_levels(a, b, params, household=False))
         if bound < floor - 1e-9:
             return None
-    score, names_disagree = _quick_names(a, b, freq, params)
-    # The same additions in the same order as `_total` over `compare`'s evidence.
+    score, fam_level, giv_level = quick_names(a, b, freq, params)
+    names_disagree = fam_level == "different" and giv_level == "different"
+    # The same additions in the same order as `total_weight` over `compare`'s evidence.
     if dob is not None:
         score += dob_w
     if a.email and b.email:
@@ -428,8 +313,14 @@ def quick_score(
         score += nationality_w
     if a.company and b.company:
         score += company_w
+    if has_extra:
+        household = dob is None or "different" in (fam_level, giv_level) or dob_different
+        for x in extra_levels(a, b, params, household=household):
+            score += x[2]
     if same_passport:
         return score, "match", "deterministic:passport"
+    if same_national_id:
+        return score, "match", "deterministic:national_id"
     if shared_loyalty:
         return score, "match", "deterministic:loyalty"
     if (shared_email or shared_phone) and not names_disagree and not dob_different:

@@ -13,7 +13,8 @@ from typing import Any
 from services.profile.domain import normalize
 from services.profile.domain.addresses import AddressReading
 from services.profile.domain.companies import company_key
-from services.profile.domain.identifiers import SealedIdentifier
+from services.profile.domain.features import address_form
+from services.profile.domain.identifiers import SealedIdentifier, employee_key
 from services.profile.domain.matching import MatchFeatures, blocking_keys
 from services.profile.domain.names import match_form, match_tokens
 from services.profile.domain.survivorship import (  # the golden record's names, importable from here too
@@ -199,10 +200,23 @@ class SourceRecord:
             passport=self.passport_hash or "",
             nationality=self.nationality.value or "",
             company=company_key(self.company_name) if self.company_name else "",
+            home=_address_form(self.home_address),
+            business=_address_form(self.business_address),
+            employee=employee_key(self.employee_number, company_key(self.company_name) if self.company_name else None),
+            national_id=self.national_id.hash[:32] if self.national_id else "",
+            national_id_variants=self.national_id.variants if self.national_id else frozenset(),
+            known_traveller=self.known_traveller.hash[:32] if self.known_traveller else "",
+            known_traveller_variants=self.known_traveller.variants if self.known_traveller else frozenset(),
         )
 
     def blocking_keys(self) -> list[str]:
         return blocking_keys(self.features())
+
+
+def _address_form(reading: AddressReading | None) -> tuple[str, ...]:
+    if reading is None:
+        return ()
+    return address_form(reading.postcode_key, reading.street_key, reading.number_key, reading.city_key)
 
 
 # The contract's names of the parts a source may state as removed, as `restating.PARTS` names them.

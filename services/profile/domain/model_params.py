@@ -90,6 +90,33 @@ _DEFAULT_LEVELS: dict[str, dict[str, Level]] = {
     "passport": _levels(Level("exact", 0.95, 0.000001), Level("different", 0.05, 0.999999)),
     "nationality": _levels(Level("same", 0.95, 0.2), Level("different", 0.05, 0.8)),
     "company": _levels(Level("same", 0.75, 0.03), Level("different", 0.25, 0.97)),
+    # Addresses: (postcode, street, number) all equal, postcode and street, postcode, city. A home
+    # moves (m of "different"); a business address is shared by colleagues (higher u). Agreement
+    # counts only between records that do not name another member of the household or the office
+    # (`matching.household_guard`).
+    "home_address": _levels(
+        Level("exact", 0.60, 0.0005),
+        Level("same-street", 0.05, 0.001),  # another house number: a typo, or a neighbour
+        Level("same-postcode", 0.10, 0.01),
+        Level("same-city", 0.08, 0.05),
+        Level("different", 0.17, 0.9385),
+    ),
+    "business_address": _levels(
+        Level("exact", 0.50, 0.01),
+        Level("same-street", 0.05, 0.01),
+        Level("same-postcode", 0.10, 0.03),
+        Level("same-city", 0.15, 0.12),
+        Level("different", 0.20, 0.83),
+    ),
+    # Sensitive numbers by their keyed hashes; "one-edit": a shared deletion variant.
+    "national_id": _levels(
+        Level("exact", 0.95, 0.000001), Level("one-edit", 0.03, 0.0002), Level("different", 0.02, 0.999799)
+    ),
+    "known_traveller": _levels(
+        Level("exact", 0.95, 0.000001), Level("one-edit", 0.03, 0.0002), Level("different", 0.02, 0.999799)
+    ),
+    # One number per person within a company (the key carries the company): strong, not decisive.
+    "employee": _levels(Level("exact", 0.90, 0.0002), Level("different", 0.10, 0.9998)),
 }
 
 DEFAULT_UPPER = 17.0
@@ -203,13 +230,15 @@ class ModelParameters:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelParameters:
+        """A stored version; comparisons added since it was learned take the built-in levels."""
         estimated = data.get("estimated_at")
+        stored = {
+            c: {str(lv["level"]): Level(str(lv["level"]), float(lv["m"]), float(lv["u"])) for lv in lvs}
+            for c, lvs in data["levels"].items()
+        }
         return cls(
             version=str(data["version"]),
-            levels={
-                c: {str(lv["level"]): Level(str(lv["level"]), float(lv["m"]), float(lv["u"])) for lv in lvs}
-                for c, lvs in data["levels"].items()
-            },
+            levels={**{c: dict(lvs) for c, lvs in _DEFAULT_LEVELS.items() if c not in stored}, **stored},
             prior=float(data["prior"]),
             upper=float(data["thresholds"]["upper"]),
             lower=float(data["thresholds"]["lower"]),

@@ -325,6 +325,14 @@ def name_variants(given: str) -> frozenset[str]:
     return frozenset({given} | set(nn.nicknames_of(given)) | set(nn.canonicals_of(given)))
 
 
+@lru_cache(maxsize=50_000)
+def canonical_names(given: str) -> frozenset[str]:
+    """The names a given name is a nickname of ('jerry' → 'gerald', …); empty for a name that is no nickname."""
+    if not given or len(given) < 2:
+        return frozenset()
+    return frozenset(_nicknamer().canonicals_of(given))
+
+
 def are_nicknames(a: str, b: str) -> bool:
     """Symmetric: either name is a known nickname or canonical form of the other."""
     return b in name_variants(a) or a in name_variants(b)

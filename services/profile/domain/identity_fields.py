@@ -1,0 +1,66 @@
+"""Evidence from addresses, employee numbers and sealed numbers (national id, known traveller).
+
+Kept apart from `matching.py`, which adds these fields' weights after the names, the birth date
+and the contact fields, in the order `extra_levels` gives them (`compare` and `quick_score`
+add the same floats in the same order).
+
+A shared address says that two records live or work together, not that they are one person:
+twins, a parent and a child, spouses and colleagues share one. So an address's agreement
+counts only when both birth dates are known and do not disagree and neither name part falls in
+"different"; else (`household`) its weight is at most 0, and the evidence says "(household)".
+Without both birth dates a father and his son of the same name at one home cannot be told
+apart (the travel benchmark's parent-child pairs were joined when it counted). A disagreeing
+address still counts against the pair.
+"""
+
+from __future__ import annotations
+
+from services.profile.domain.comparisons import address_level, employee_level, sealed_level
+from services.profile.domain.features import MatchFeatures
+from services.profile.domain.model_params import ModelParameters
+
+# (comparison, level, weight, what a and b showed) of one field.
+Extra = tuple[str, str, float, str, str]
+
+
+def extra_levels(a: MatchFeatures, b: MatchFeatures, params: ModelParameters, *, household: bool) -> list[Extra]:
+    """Levels and weights of the fields both records hold, in a fixed order."""
+    out: list[Extra] = []
+    w = params.weights
+    for name in ("home", "business"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x and y:
+            table = f"{name}_address"
+            level = address_level(x, y)
+            weight = w[table][level]
+            if household and weight > 0:
+                out.append((table, f"{level} (household)", 0.0, _shown(x), _shown(y)))
+            else:
+                out.append((table, level, weight, _shown(x), _shown(y)))
+    if a.employee and b.employee:
+        emp = employee_level(a.employee, b.employee)
+        if emp is not None:
+            out.append(("employee", emp, w["employee"][emp], a.employee, b.employee))
+    if a.national_id and b.national_id:
+        level = sealed_level(a.national_id, a.national_id_variants, b.national_id, b.national_id_variants)
+        out.append(("national_id", level, w["national_id"][level], "(hash)", "(hash)"))
+    if a.known_traveller and b.known_traveller:
+        level = sealed_level(
+            a.known_traveller, a.known_traveller_variants, b.known_traveller, b.known_traveller_variants
+        )
+        out.append(("known_traveller", level, w["known_traveller"][level], "(hash)", "(hash)"))
+    return out
+
+
+def national_ids_differ(a: MatchFeatures, b: MatchFeatures) -> bool:
+    """Both hold a national id, and not one edit apart: two people (like two passports)."""
+    return bool(
+        a.national_id
+        and b.national_id
+        and a.national_id != b.national_id
+        and not (a.national_id_variants & b.national_id_variants)
+    )
+
+
+def _shown(address: tuple[str, ...]) -> str:
+    return " ".join(part for part in address if part)
