@@ -68,6 +68,23 @@ async def load_for_update(conn: asyncpg.Connection, customer_ids: Iterable[str])
     return {r["customer_id"]: _row(r) for r in rows}
 
 
+async def load_or_create_for_update(conn: asyncpg.Connection, customer_ids: Iterable[str]) -> dict[str, CustomerRow]:
+    """Lock and load customers, creating the missing ones first (empty, version 0).
+
+    Locking a row that does not exist locks nothing: two transactions writing one new customer (a first
+    booking and an agent's stated preferences) would each build it from scratch, and the later commit
+    would erase the other's values. Inserting the key first makes the second wait on the first's row.
+    """
+    ids = sorted(set(customer_ids))
+    rows = await load_for_update(conn, ids)
+    if missing := [i for i in ids if i not in rows]:
+        await conn.execute(
+            "INSERT INTO customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", missing
+        )
+        rows.update(await load_for_update(conn, missing))
+    return rows
+
+
 async def merged_into(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, str | None]:
     """Where each known customer redirects: the customer it was merged into, else None."""
     rows = await conn.fetch(

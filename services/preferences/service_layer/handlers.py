@@ -318,13 +318,14 @@ def _snapshot_event(
     return Envelope.new(snapshot, producer=PRODUCER, subject_id=cid, caused_by=caused_by)
 
 
-def _new_row(customer_id: str) -> CustomerRow:
-    return CustomerRow(prefs=CustomerPreferences(customer_id=customer_id))
+def _blank(row: CustomerRow) -> bool:
+    """A customer row holding nothing yet (as `repo.load_or_create_for_update` creates it)."""
+    return row.version == 0 and row.prefs.to_json() == CustomerPreferences(customer_id=row.prefs.customer_id).to_json()
 
 
 async def _load_following_merges(conn: asyncpg.Connection, customer_ids: Sequence[str]) -> dict[str, CustomerRow]:
     """Rows for the given ids and for the customers merged ones now live in (keyed by the given id)."""
-    rows = await repo.load_for_update(conn, customer_ids)
+    rows = await repo.load_or_create_for_update(conn, customer_ids)
 
     async def read(ids: list[str]) -> dict[str, str | None]:
         if missing := [i for i in ids if i not in rows]:
@@ -332,13 +333,14 @@ async def _load_following_merges(conn: asyncpg.Connection, customer_ids: Sequenc
         return {i: (row.merged_into or None) if row.status == "merged" else None for i in ids if (row := rows.get(i))}
 
     followed = await follow_redirects(customer_ids, read, max_hops=MAX_REDIRECTS + 1)
-    out: dict[str, CustomerRow] = {}
+    ends: dict[str, str] = {}
     for cid in customer_ids:
         f = followed[cid]
         # A chain still redirecting after its hops ends at the last row read.
-        at = f.chain[-2] if f.end == "too-long" and len(f.chain) > 1 else f.current
-        out[cid] = rows.get(at) or rows.setdefault(at, _new_row(at))
-    return out
+        ends[cid] = f.chain[-2] if f.end == "too-long" and len(f.chain) > 1 else f.current
+    if unknown := [at for at in ends.values() if at not in rows]:  # a survivor this service never saw
+        rows.update(await repo.load_or_create_for_update(conn, unknown))
+    return {cid: rows[at] for cid, at in ends.items()}
 
 
 async def _write(conn: asyncpg.Connection, rows: Sequence[CustomerRow], outgoing: Outgoing, *, now: datetime) -> None:
@@ -424,13 +426,16 @@ async def merge_customers(
 ) -> None:
     """The absorbed customer's preferences join the survivor's; its snapshot is tombstoned."""
     rows = await repo.load_for_update(conn, [absorbed_id, survivor_id])
-    absorbed = rows.get(absorbed_id)
-    if absorbed is None or absorbed.status == "merged":
-        absorbed_row = absorbed or _new_row(absorbed_id)
-        absorbed_row.status, absorbed_row.merged_into = "merged", survivor_id
-        await repo.save_many(conn, [absorbed_row])
+    if absorbed_id not in rows:  # created now: a first booking of the absorbed id in flight is waited for
+        rows.update(await repo.load_or_create_for_update(conn, [absorbed_id]))
+    absorbed = rows[absorbed_id]
+    if absorbed.status == "merged" or _blank(absorbed):
+        absorbed.status, absorbed.merged_into = "merged", survivor_id
+        await repo.save_many(conn, [absorbed])
         return
-    survivor = rows.get(survivor_id) or _new_row(survivor_id)
+    if survivor_id not in rows:  # created now, so a first booking of the survivor's in flight waits for it
+        rows.update(await repo.load_or_create_for_update(conn, [survivor_id]))
+    survivor = rows[survivor_id]
     survivor.prefs.absorb(absorbed.prefs)
     absorbed.status, absorbed.merged_into = "merged", survivor_id
     policies = await repo.load_policies(conn, [survivor.prefs.company_id])
