@@ -150,11 +150,13 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
 
 def _one_name_keys(family: str, given: str, fam_code: str, giv_code: str, company: str) -> list[str]:
     """One name part right and the other mistyped, replaced or swapped: each part's code with the
-    company, and with the other part's initial (weak), both ways round."""
+    company, and with the start of the other part (weak), both ways round."""
     keys = [f"c:{company}:{code}" for code in sorted({fam_code, giv_code} - {""})] if company else []
     if family and given:
+        # The family name's code with the given name's initial; the given name's code with the family name's
+        # first two letters (one letter there made four times the candidates for a few more pairs found).
         keys.extend(
-            sorted({f"i:{code}:{initial}" for code, initial in ((fam_code, given[0]), (giv_code, family[0])) if code})
+            sorted({f"i:{code}:{start}" for code, start in ((fam_code, given[0]), (giv_code, family[:2])) if code})
         )
         # The name's letters in order: swapped or transposed letters, parts split elsewhere ("jianhua chen",
         # "huachen jian"; "irisvan northeim", "iris vannortheim").
