@@ -40,15 +40,20 @@ async def candidates(
     """
     if not keys:
         return {}
+    # A record found under several keys comes back once per key, but with its features only once (the
+    # first time): the jsonb-to-text conversion, the transfer and the decoding are per record, not per key.
     rows = await conn.fetch(
         f"""
-        SELECT k.key, s.source_system, s.source_id, s.customer_id, s.features::text AS features
+        SELECT k.key, s.source_system, s.source_id, s.customer_id,
+               CASE WHEN row_number() OVER (PARTITION BY s.source_system, s.source_id ORDER BY k.n) = 1
+                    THEN s.features::text END AS features
                {", " + _RECORD_HASH + " AS h" if digest is not None else ""}
-          FROM unnest($1::text[], $2::bigint[], $3::int[]) AS k(key, h, lim)
+          FROM unnest($1::text[], $2::bigint[], $3::int[]) WITH ORDINALITY AS k(key, h, lim, n)
           CROSS JOIN LATERAL (
                 SELECT b.source_system, b.source_id FROM blocking_key_hashes b WHERE b.key_hash = k.h LIMIT k.lim
           ) b
           JOIN source_records s ON s.source_system = b.source_system AND s.source_id = b.source_id
+         ORDER BY k.n, b.source_system, b.source_id
         """,
         list(keys),
         [key_hash(k) for k in keys],

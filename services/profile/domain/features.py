@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.profile.domain.identifiers import VARIANT_DIGITS
-from services.profile.domain.names import canonical_names, phonetic
+from services.profile.domain.names import nickname_forms, phonetic
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +163,8 @@ def _one_name_keys(family: str, given: str, fam_code: str, giv_code: str, compan
         keys.append("a:" + "".join(sorted(given + family)))
         # One part alone (weak: the first few records of a common name only): a replaced other part.
         keys.extend(f"o:{code}" for code in sorted({fam_code, giv_code} - {""}) if ONE_PART_KEYS)
-        if fam_code:  # a nickname for the canonical name ("jerry", "gerald")
-            keys.extend(f"k:{fam_code}:{name}" for name in sorted(canonical_names(given) | {given}))
+        if fam_code:  # a nickname for the canonical name ("jerry", "gerald"); nothing for a name in no pair
+            keys.extend(f"k:{fam_code}:{name}" for name in sorted(nickname_forms(given)))
     return keys
 
 

@@ -333,6 +333,17 @@ def canonical_names(given: str) -> frozenset[str]:
     return frozenset(_nicknamer().canonicals_of(given))
 
 
+@lru_cache(maxsize=50_000)
+def nickname_forms(given: str) -> frozenset[str]:
+    """What a given name meets its nicknames under: the names it is a nickname of, and itself when it has
+    nicknames ('jerry' → {'gerald', 'jerry', …}, 'gerald' → {'gerald'}); empty for a name in no nickname pair."""
+    if not given or len(given) < 2:
+        return frozenset()
+    nn = _nicknamer()
+    own = {given} if nn.nicknames_of(given) else set()
+    return frozenset(own | set(nn.canonicals_of(given)))
+
+
 def are_nicknames(a: str, b: str) -> bool:
     """Symmetric: either name is a known nickname or canonical form of the other."""
     return b in name_variants(a) or a in name_variants(b)
