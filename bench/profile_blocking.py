@@ -98,7 +98,7 @@ def measure(rows: Iterable[dict[str, Any]], *, per_key: int) -> dict[str, Any]:
         earlier.append(n)
         for k in keys:
             bucket = index.setdefault(k, [])
-            if len(bucket) < (per_key if not matching.is_weak_key(k) else max(1, per_key // 2)):
+            if len(bucket) < matching.lookup_limit(k, per_key):
                 bucket.append(n)
     sizes.sort()
     return {

@@ -52,7 +52,7 @@ def main() -> None:
     for i, (key, feats) in enumerate(records):
         for k in matching.blocking_keys(feats):
             bucket = index.setdefault(k, [])
-            if len(bucket) < (args.per_key if not matching.is_weak_key(k) else max(1, args.per_key // 2)):
+            if len(bucket) < matching.lookup_limit(k, args.per_key):
                 bucket.append((key, f"cus_{i:08d}", feats))
         for t in name_tokens(feats):
             counts[t] = counts.get(t, 0) + 1

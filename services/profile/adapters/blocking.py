@@ -14,7 +14,7 @@ import asyncpg
 from pydantic_core import from_json
 
 from services.profile.adapters.rows import SourceKey, stage
-from services.profile.domain.matching import MatchFeatures, is_weak_key
+from services.profile.domain.matching import MatchFeatures, lookup_limit
 
 
 @lru_cache(maxsize=1 << 17)
@@ -28,7 +28,6 @@ async def candidates(
     keys: Sequence[str],
     *,
     per_key: int,
-    per_weak_key: int | None = None,
     extra: Mapping[str, int] | None = None,
     digest: dict[str, tuple[int, int]] | None = None,
 ) -> dict[str, list[tuple[SourceKey, str, MatchFeatures]]]:
@@ -57,7 +56,7 @@ async def candidates(
         """,
         list(keys),
         [key_hash(k) for k in keys],
-        _limits(keys, per_key, per_weak_key, extra),
+        _limits(keys, per_key, extra),
     )
     out: dict[str, list[tuple[SourceKey, str, MatchFeatures]]] = {}
     parsed: dict[SourceKey, MatchFeatures] = {}
@@ -80,16 +79,13 @@ async def candidates(
 _RECORD_HASH = "hashtext(b.source_system || chr(31) || b.source_id)"
 
 
-def _limits(keys: Sequence[str], per_key: int, per_weak_key: int | None, extra: Mapping[str, int] | None) -> list[int]:
+def _limits(keys: Sequence[str], per_key: int, extra: Mapping[str, int] | None) -> list[int]:
     """How many stored records `candidates` reads under each key."""
-    weak = per_weak_key if per_weak_key is not None else max(1, per_key // 2)
     more = extra or {}
-    return [(weak if is_weak_key(k) else per_key) + more.get(k, 0) for k in keys]
+    return [lookup_limit(k, per_key) + more.get(k, 0) for k in keys]
 
 
-async def candidate_hits(
-    conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int, per_weak_key: int | None = None
-) -> dict[str, tuple[int, int]]:
+async def candidate_hits(conn: asyncpg.Connection, keys: Sequence[str], *, per_key: int) -> dict[str, tuple[int, int]]:
     """What `candidates` would read under each key now, as a digest (keys without any are absent):
     how many stored records and the sum of their hashes.
 
@@ -109,7 +105,7 @@ async def candidate_hits(
         """,
         list(keys),
         [key_hash(k) for k in keys],
-        _limits(keys, per_key, per_weak_key, None),
+        _limits(keys, per_key, None),
     )
     return {r["key"]: (r["n"], r["digest"]) for r in rows}
 

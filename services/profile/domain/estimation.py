@@ -31,7 +31,7 @@ from services.profile.domain.matching import (
     blocking_keys,
     compare,
     deterministic_rule,
-    is_weak_key,
+    lookup_limit,
 )
 from services.profile.domain.model_params import (
     DEFAULT_PARAMETERS,
@@ -117,7 +117,7 @@ def blocked_pairs(
             if prefixes and not key.startswith(prefixes):
                 continue
             bucket = buckets.setdefault(key, [])
-            limit = per_key // 2 if is_weak_key(key) else per_key
+            limit = lookup_limit(key, per_key)
             if len(bucket) < max(1, limit):
                 bucket.append(i)
     found: set[tuple[int, int]] = set()

@@ -37,6 +37,7 @@ from services.profile.domain.features import (
     MatchFeatures,
     blocking_keys,
     is_weak_key,
+    lookup_limit,
     name_search_keys,
 )
 from services.profile.domain.identity_fields import extra_levels
@@ -61,6 +62,7 @@ __all__ = [
     "decide",
     "deterministic_rule",
     "is_weak_key",
+    "lookup_limit",
     "name_search_keys",
     "quick_rank",
     "quick_score",

@@ -200,8 +200,7 @@ async def _candidates_with_carry(
     stored = await blocking_db.candidates(conn, lookup_keys, per_key=per_key)
     if carry is None:
         return stored
-    weak = max(1, per_key // 2)  # blocking_db.candidates' limit for weak keys
-    limits = {k: weak if matching.is_weak_key(k) else per_key for k in lookup_keys}
+    limits = {k: matching.lookup_limit(k, per_key) for k in lookup_keys}  # as blocking_db.candidates reads
     # The carried chunk's records are dropped from what was read (present if it has committed
     # already, or older versions of records it rewrites) and merged back in. A key that lost
     # rows of a full result is read again with that many more, until none is short.
