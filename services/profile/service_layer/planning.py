@@ -170,9 +170,11 @@ async def plan_locked(
     # from memory: it may not have committed yet).
     statements = {key: s.record for key, s in sources.items()} | (carry.statements if carry else {})
     restated_items = restated(items, statements)
-    if any(r is not it for r, it in zip(restated_items, items, strict=True)):
+    if changed := [i for i, (r, it) in enumerate(zip(restated_items, items, strict=True)) if r is not it]:
         items = restated_items
-        features, keys = features_and_keys(items)
+        again, again_keys = features_and_keys([items[i] for i in changed])  # the others' are as computed
+        for i, f, ks in zip(changed, again, again_keys, strict=True):
+            features[i], keys[i] = f, ks
     freq = await identity_db.name_frequencies(
         conn,
         [t for f in features for t in name_tokens(f)],

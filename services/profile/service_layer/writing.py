@@ -37,7 +37,7 @@ from services.profile.domain.resolution import (
 from services.profile.service_layer.companies import resolve_companies
 from services.profile.service_layer.curation import merge_customers
 from services.profile.service_layer.events import Outgoing, created_event, resolved_event, snapshot_events
-from services.profile.service_layer.planning import Plan, features_and_keys
+from services.profile.service_layer.planning import Plan
 from services.profile.service_layer.recompute import prepare_new_customers, refresh_customers
 
 
@@ -45,7 +45,7 @@ async def count_new_names(conn: Connection, items: Sequence[Incoming], *, carrie
     """Count the name parts of records stored for the first time, in a statement of its own (the bulk
     importer does so before a chunk's transaction: inside it they would hold the shared frequency
     rows until commit and stall the next chunk's read phase). `carried`: links not committed yet."""
-    features, _ = features_and_keys(items)
+    features = [it.features or it.record.features() for it in items]  # no blocking keys needed here
     known = await identity_db.existing_links(conn, [it.record.key for it in items])
     await identity_db.count_names(conn, new_name_tokens(items, features, {**known, **carried}))
 
