@@ -19,12 +19,14 @@ Every comparison is symmetric: score(a, b) == score(b, a).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from services.profile.domain.comparisons import (
     DOB_DISAGREEING,
+    PLACEHOLDER_DATES,
     dob_level,
     email_level,
     flagged_dates_equal,
@@ -110,14 +112,26 @@ def _email_level(a: MatchFeatures, b: MatchFeatures) -> str:
 
 
 def _dob(a: MatchFeatures, b: MatchFeatures) -> tuple[str, str, str] | None:
-    """The birth-date level and the two values compared; flagged values only when equal (exact)."""
+    """The birth-date level and the two values compared.
+
+    A flagged value (implausible, or no calendar date) in the ISO shape is compared like any date: a
+    birth year 1901 against 1948 disagrees, and 1932-02-39 against 1932-02-19 is a typo. Flagged values
+    in another shape are compared for equality only; placeholders (1900-01-01) never.
+    """
     if a.dob and b.dob:
         return dob_level(a.dob, b.dob), a.dob, b.dob
     if a.dob_flagged or b.dob_flagged:
         da, db = a.dob or a.dob_flagged, b.dob or b.dob_flagged
-        if da and db and flagged_dates_equal(da, db):
+        if not (da and db) or da in PLACEHOLDER_DATES or db in PLACEHOLDER_DATES:
+            return None
+        if _ISO_SHAPE.fullmatch(da) and _ISO_SHAPE.fullmatch(db):
+            return dob_level(da, db), da, db
+        if flagged_dates_equal(da, db):
             return "exact", da, db
     return None
+
+
+_ISO_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def compare(
