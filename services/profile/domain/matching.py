@@ -11,7 +11,9 @@ score is the sum. Above `upper` the records are merged, between `lower` and `upp
 goes to review, below it they stay apart.
 
 Strong identifiers shared by two records (passport or national id hash, loyalty number; verified
-email or phone unless the names clearly disagree) decide on their own.
+email or phone unless the names clearly disagree) decide on their own. Sealed numbers one typo apart
+(a shared deletion-variant hash, `domain/identifiers.py`) fall in a "one-edit" level: strong evidence,
+never a decision alone.
 
 Every comparison is symmetric: score(a, b) == score(b, a).
 """
@@ -41,7 +43,7 @@ from services.profile.domain.features import (
     is_weak_key,
     name_search_keys,
 )
-from services.profile.domain.identity_fields import extra_levels
+from services.profile.domain.identity_fields import extra_levels, passport_level
 from services.profile.domain.model_params import (
     DEFAULT_LOWER,
     DEFAULT_PARAMETERS,
@@ -155,7 +157,7 @@ def compare(
         level, on = loyalty_level(a.loyalty, b.loyalty)
         ev.append(FieldEvidence("loyalty", level, w["loyalty"][level], on or None, on or None))
     if a.passport and b.passport:
-        level = "exact" if a.passport == b.passport else "different"
+        level = passport_level(a, b)
         ev.append(FieldEvidence("passport", level, w["passport"][level], "(hash)", "(hash)"))
     if a.nationality and b.nationality:
         level = "same" if a.nationality == b.nationality else "different"
@@ -290,7 +292,7 @@ def quick_score(
         loyalty_w = w["loyalty"][loyalty]
     same_passport = bool(a.passport) and a.passport == b.passport
     if a.passport and b.passport:
-        passport_w = w["passport"]["exact" if same_passport else "different"]
+        passport_w = w["passport"]["exact" if same_passport else passport_level(a, b)]
     if a.nationality and b.nationality:
         nationality_w = w["nationality"]["same" if a.nationality == b.nationality else "different"]
     if a.company and b.company:
