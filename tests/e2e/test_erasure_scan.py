@@ -5,7 +5,8 @@ comments book trips (the subject from two desks, as two records an agent then me
 confirmations, preferences and a survey they answer with a comment. An administrator erases the
 subject through the privacy service, naming the id that was merged away; every service reports its
 step. Then every row of every table of every schema, and every record of every topic (key, value,
-headers), is searched for the subject's values — and for the other traveller's, which must still be
+headers), is searched for the subject's values (and the keyed hashes kept of their passport number
+and its one-typo variants) — and for the other traveller's, which must still be
 there, so that a scan that reads nothing cannot pass.
 """
 
@@ -31,6 +32,7 @@ from services.kit.contracts.feedback import SurveyInvitedV1
 from services.kit.contracts.topics import TOPICS
 from services.kit.runtime import ServiceRuntime
 from services.privacy.entrypoints.api import create_privacy_app
+from services.profile.domain.identifiers import passport_variants
 from services.profile.domain.normalize import passport_hash
 from services.profile.entrypoints.api import create_profile_app
 from services.profile.settings import ProfileSettings
@@ -60,8 +62,10 @@ class Person:
         """Every personal value the scan looks for (case-insensitively)."""
         hashed = passport_hash(self.passport, None, pepper=pepper)
         assert hashed is not None
+        variants = sorted(passport_variants(self.passport, pepper=pepper))  # kept for one-typo matching
+        assert variants
         return [self.given, self.family, *self.emails, *self.phones, self.date_of_birth, self.passport, hashed,
-                self.comment]  # fmt: skip
+                *variants, self.comment]  # fmt: skip
 
 
 def _person(given: str, family: str, date_of_birth: str) -> Person:

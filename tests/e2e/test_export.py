@@ -123,7 +123,7 @@ async def _holds(runtime: ServiceRuntime, sql: str, customer_id: str) -> bool:
 @pytest.fixture(scope="module")
 async def travellers(env: TestEnv, system: dict[str, Served]) -> Travellers:
     """Erika travels and is served by every service; Otto is another traveller, never in her export."""
-    erika = builders.traveller(given_name="Erika", family_name="Exportmann")
+    erika = builders.traveller(given_name="Erika", family_name="Exportmann", passport_number="EX7351092")
     booked = builders.booking_created(traveller=erika, traveller_id="T-export-erika")
     other = builders.booking_created(
         traveller=builders.traveller(given_name="Otto", family_name="Andersweit"), traveller_id="T-export-otto"
@@ -176,6 +176,8 @@ def _check_profile(export: dict[str, Any], t: Travellers) -> None:
     [record] = _records(export, "source_records")
     assert record["source_id"] == "T-export-erika"
     assert "passport_hash" in record  # what is stored: a keyed hash, said so in the provenance
+    assert record["normalized"]["passport_variants"] == "held"  # its one-typo variants' hashes, said to be held
+    assert "EX7351092" not in str(record)
     assert "keyed hash" in export["provenance"]["source_records"]["note"]
     assert export["provenance"]["source_records"]["source_systems"] == ["acme-gds"]
     assert {b["booking_id"] for b in _records(export, "bookings")} == {t.booking_id}

@@ -120,15 +120,32 @@ def test_birth_date_before_the_cut_off_is_flagged_and_still_compared() -> None:
     assert evidence["date_of_birth"].weight == DEFAULT_PARAMETERS.weights["date_of_birth"]["exact"]
 
 
-def test_invalid_calendar_date_is_compared_for_equality_only() -> None:
-    # Defect: "1985-02-30" was dropped; two records typing it alike agree on it.
+def test_invalid_calendar_date_is_compared_like_a_date() -> None:
+    # Defect: "1985-02-30" was dropped; two records typing it alike agree on it, and one typed
+    # otherwise is a typo away from it.
     rec = record(full_name="Ann Lee", date_of_birth="1985-02-30")
     assert rec.problems()["date_of_birth"] == "not a calendar date"
     a = rec.features()
     same = feats(full_name="Ann Lee", date_of_birth="1985-02-30")
-    other = feats(full_name="Ann Lee", date_of_birth="1985-02-28")
+    other = feats(full_name="Ann Lee", date_of_birth="1985-02-20")
     assert levels(a, same)["date_of_birth"] == "exact (flagged value)"
-    assert "date_of_birth" not in levels(a, other)  # unequal flagged values say nothing
+    assert levels(a, other)["date_of_birth"] == "typo (flagged value)"
+
+
+def test_a_flagged_birth_date_that_disagrees_counts_against_the_pair() -> None:
+    # Defect: an implausible birth year (1901) against a plausible one (1948) said nothing, so two
+    # different people of one name scored as if neither had a birth date (seen on FEBRL 3).
+    a = feats(full_name="Emily Beams", date_of_birth="1901-11-24")
+    b = feats(full_name="Emily Beams", date_of_birth="1948-10-14")
+    assert a.dob_flagged
+    assert b.dob
+    evidence = {e.field: e for e in score_pair(a, b).evidence}
+    assert evidence["date_of_birth"].level == "different (flagged value)"
+    assert evidence["date_of_birth"].weight == DEFAULT_PARAMETERS.weights["date_of_birth"]["different"] < 0
+    # A flagged value not in the date shape is still compared for equality only.
+    c = feats(full_name="Emily Beams", date_of_birth="31/31/1948")
+    assert c.dob_flagged
+    assert "date_of_birth" not in levels(c, b)
 
 
 def test_placeholders_and_non_dates_are_not_compared() -> None:

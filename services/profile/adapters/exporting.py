@@ -9,8 +9,9 @@ import asyncpg
 from services.kit.exporting import MAX_REDIRECT_HOPS, Section, section
 
 PASSPORT_NOTE = (
-    "passport numbers are never stored: passport_hash is a keyed hash (HMAC-SHA256) of the number and its issuing "
-    "country, and raw is the record as received without the number; national identity, known-traveller and "
+    "passport numbers are never stored: passport_hash is a keyed hash (HMAC-SHA256) of the number, and raw is the "
+    "record as received without the number; the number's one-typo variants are kept as keyed hashes for matching "
+    "(normalized.passport_variants says they are held); national identity, known-traveller and "
     "redress numbers are kept only as keyed hashes too: normalized.sealed says which are held, not their hashes"
 )
 
@@ -21,6 +22,9 @@ def _record(row: asyncpg.Record) -> dict[str, Any]:
     normalized = dict(out.get("normalized") or {})
     if isinstance(normalized.get("sealed"), dict):
         normalized["sealed"] = dict.fromkeys(sorted(normalized["sealed"]), "held")
+        out["normalized"] = normalized
+    if normalized.get("passport_variants"):
+        normalized["passport_variants"] = "held"
         out["normalized"] = normalized
     return out
 

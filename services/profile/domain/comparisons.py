@@ -94,12 +94,12 @@ def dob_level(a: str, b: str) -> str:
 
 
 # Placeholders systems put in a required date field: two records with one say nothing alike.
-_PLACEHOLDER_DATES = frozenset({"1900-01-01", "1901-01-01", "1899-12-31", "1800-01-01", "0001-01-01", "9999-12-31"})
+PLACEHOLDER_DATES = frozenset({"1900-01-01", "1901-01-01", "1899-12-31", "1800-01-01", "0001-01-01", "9999-12-31"})
 
 
 def flagged_dates_equal(a: str, b: str) -> bool:
     """Flagged (implausible or invalid) birth dates are compared for equality only, placeholders never."""
-    return a == b and a not in _PLACEHOLDER_DATES
+    return a == b and a not in PLACEHOLDER_DATES
 
 
 def mailbox_from_name(local: str, given_first: str, given: str, family: str) -> bool:

@@ -23,6 +23,7 @@ class MatchFeatures:
     phone: str = ""  # E.164
     loyalty: tuple[str, ...] = ()  # PROGRAMME:NUMBER
     passport: str = ""  # keyed hash
+    passport_variants: frozenset[str] = frozenset()  # deletion-variant hashes (`identifiers.passport_variants`)
     nationality: str = ""
     company: str = ""  # company name key
     # Addresses as (postcode key, street key, house number key, city key): `addresses.AddressReading`.
@@ -49,7 +50,7 @@ class MatchFeatures:
         for name in ("home", "business"):
             if getattr(self, name):
                 out[name] = "|".join(getattr(self, name))
-        for name in ("national_id_variants", "known_traveller_variants"):
+        for name in ("passport_variants", "national_id_variants", "known_traveller_variants"):
             if getattr(self, name):
                 out[name] = "".join(sorted(getattr(self, name)))
         return out
@@ -67,6 +68,7 @@ class MatchFeatures:
             phone=g("phone", ""),
             loyalty=tuple(g("loyalty", ())),
             passport=g("passport", ""),
+            passport_variants=_variants(g("passport_variants", "")),
             nationality=g("nationality", ""),
             company=g("company", ""),
             home=_address(g("home", "")),

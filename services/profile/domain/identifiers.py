@@ -14,6 +14,12 @@ variants (short, 16 hex digits), and two records whose sets intersect
 are "one edit" apart. The test accepts a few pairs two edits apart (a character removed at
 one end and added at the other), which the comparison level's learned weight absorbs.
 
+A passport number's exact hash is `normalize.passport_hash` (unchanged since records were first
+stored: the number alone, without a kind, so stored hashes keep matching); its deletion variants
+are sealed here like the other numbers (kind "passport") from the number alone, without the
+issuing country, which sources often leave out or state differently for one passport
+(`passport_variants`).
+
 An employee number only means something within its company: its key is qualified by the
 company's key ("acme:E01234").
 """
@@ -106,6 +112,12 @@ def seal(number: str | None, *, kind: str, pepper: str, problem: str | None = No
             hmac.new(key, f"{kind}~{form}".encode(), hashlib.sha256).hexdigest()[:VARIANT_DIGITS] for form in forms
         )
     return SealedIdentifier(hash=exact, variants=variants, problem=problem)
+
+
+def passport_variants(number: str | None, *, pepper: str) -> frozenset[str]:
+    """The deletion-variant hashes of a passport number (its exact hash: `normalize.passport_hash`)."""
+    sealed = seal(number, kind="passport", pepper=pepper)
+    return sealed.variants if sealed is not None else frozenset()
 
 
 def national_id_problem(number: str | None, country: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""Evidence from addresses, employee numbers and sealed numbers (national id, known traveller).
+"""Evidence from addresses, employee numbers and sealed numbers (national id, known traveller; the
+passport's level, which `matching.py` adds with the contact fields).
 
 Kept apart from `matching.py`, which adds these fields' weights after the names, the birth date
 and the contact fields, in the order `extra_levels` gives them (`compare` and `quick_score`
@@ -50,6 +51,16 @@ def extra_levels(a: MatchFeatures, b: MatchFeatures, params: ModelParameters, *,
         )
         out.append(("known_traveller", level, w["known_traveller"][level], "(hash)", "(hash)"))
     return out
+
+
+def passport_level(a: MatchFeatures, b: MatchFeatures) -> str:
+    """Two passport hashes (both present): "exact", "one-edit" (a shared deletion variant) or "different"."""
+    return sealed_level(a.passport, a.passport_variants, b.passport, b.passport_variants)
+
+
+def passports_differ(a: MatchFeatures, b: MatchFeatures) -> bool:
+    """Both hold a passport, and not one edit apart: two people (or one person's old and new passport)."""
+    return bool(a.passport and b.passport and passport_level(a, b) == "different")
 
 
 def national_ids_differ(a: MatchFeatures, b: MatchFeatures) -> bool:

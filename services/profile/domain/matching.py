@@ -11,7 +11,9 @@ score is the sum. Above `upper` the records are merged, between `lower` and `upp
 goes to review, below it they stay apart.
 
 Strong identifiers shared by two records (passport or national id hash, loyalty number; verified
-email or phone unless the names clearly disagree) decide on their own.
+email or phone unless the names clearly disagree) decide on their own. Sealed numbers one typo apart
+(a shared deletion-variant hash, `domain/identifiers.py`) fall in a "one-edit" level: strong evidence,
+never a decision alone.
 
 Every comparison is symmetric: score(a, b) == score(b, a).
 """
@@ -19,12 +21,14 @@ Every comparison is symmetric: score(a, b) == score(b, a).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from services.profile.domain.comparisons import (
     DOB_DISAGREEING,
+    PLACEHOLDER_DATES,
     dob_level,
     email_level,
     flagged_dates_equal,
@@ -40,7 +44,7 @@ from services.profile.domain.features import (
     lookup_limit,
     name_search_keys,
 )
-from services.profile.domain.identity_fields import extra_levels
+from services.profile.domain.identity_fields import extra_levels, passport_level
 from services.profile.domain.model_params import (
     DEFAULT_LOWER,
     DEFAULT_PARAMETERS,
@@ -112,14 +116,26 @@ def _email_level(a: MatchFeatures, b: MatchFeatures) -> str:
 
 
 def _dob(a: MatchFeatures, b: MatchFeatures) -> tuple[str, str, str] | None:
-    """The birth-date level and the two values compared; flagged values only when equal (exact)."""
+    """The birth-date level and the two values compared.
+
+    A flagged value (implausible, or no calendar date) in the ISO shape is compared like any date: a
+    birth year 1901 against 1948 disagrees, and 1932-02-39 against 1932-02-19 is a typo. Flagged values
+    in another shape are compared for equality only; placeholders (1900-01-01) never.
+    """
     if a.dob and b.dob:
         return dob_level(a.dob, b.dob), a.dob, b.dob
     if a.dob_flagged or b.dob_flagged:
         da, db = a.dob or a.dob_flagged, b.dob or b.dob_flagged
-        if da and db and flagged_dates_equal(da, db):
+        if not (da and db) or da in PLACEHOLDER_DATES or db in PLACEHOLDER_DATES:
+            return None
+        if _ISO_SHAPE.fullmatch(da) and _ISO_SHAPE.fullmatch(db):
+            return dob_level(da, db), da, db
+        if flagged_dates_equal(da, db):
             return "exact", da, db
     return None
+
+
+_ISO_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def compare(
@@ -143,7 +159,7 @@ def compare(
         level, on = loyalty_level(a.loyalty, b.loyalty)
         ev.append(FieldEvidence("loyalty", level, w["loyalty"][level], on or None, on or None))
     if a.passport and b.passport:
-        level = "exact" if a.passport == b.passport else "different"
+        level = passport_level(a, b)
         ev.append(FieldEvidence("passport", level, w["passport"][level], "(hash)", "(hash)"))
     if a.nationality and b.nationality:
         level = "same" if a.nationality == b.nationality else "different"
@@ -278,7 +294,7 @@ def quick_score(
         loyalty_w = w["loyalty"][loyalty]
     same_passport = bool(a.passport) and a.passport == b.passport
     if a.passport and b.passport:
-        passport_w = w["passport"]["exact" if same_passport else "different"]
+        passport_w = w["passport"]["exact" if same_passport else passport_level(a, b)]
     if a.nationality and b.nationality:
         nationality_w = w["nationality"]["same" if a.nationality == b.nationality else "different"]
     if a.company and b.company:

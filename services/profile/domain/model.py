@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_TRUST",
     "GOLDEN_FIELDS",
     "NAME_FIELDS",
+    "PASSPORT_VARIANTS",
     "RULES",
     "SEALED",
     "SEALED_RECEIVED",
@@ -94,6 +95,9 @@ class SourceRecord:
     national_id: SealedIdentifier | None = None
     known_traveller: SealedIdentifier | None = None
     redress: SealedIdentifier | None = None
+    # The passport number's deletion-variant hashes (`identifiers.passport_variants`): one typo apart
+    # is "one edit", not "different". Stored under `PASSPORT_VARIANTS` in the normalized fields.
+    passport_variants: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -178,6 +182,8 @@ class SourceRecord:
             valid = sorted({n.value for n in values if n.valid and n.value})
             if valid:
                 out[name] = valid
+        if self.passport_variants:
+            out[PASSPORT_VARIANTS] = sorted(self.passport_variants)
         sealed = self.sealed_identifiers()
         if sealed:
             out[SEALED] = {
@@ -198,6 +204,7 @@ class SourceRecord:
             phone=self.phone.value or "",
             loyalty=tuple(sorted(n.value for n in self.loyalty if n.valid and n.value)),
             passport=self.passport_hash or "",
+            passport_variants=self.passport_variants if self.passport_hash else frozenset(),
             nationality=self.nationality.value or "",
             company=company_key(self.company_name) if self.company_name else "",
             home=_address_form(self.home_address),
@@ -227,6 +234,11 @@ CLEARABLE = {
     "known_traveller_number": "known_traveller",
     "redress_number": "redress",
 }
+
+
+# The normalized fields' key of the passport number's deletion-variant hashes (API responses and exports leave
+# them out, like `SEALED`).
+PASSPORT_VARIANTS = "passport_variants"
 
 
 # The received key of each kind of sealed number (stored under `SEALED`: API responses and exports leave it out).

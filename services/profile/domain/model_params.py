@@ -87,7 +87,15 @@ _DEFAULT_LEVELS: dict[str, dict[str, Level]] = {
         Level("different", 0.16, 0.9993),
     ),
     "loyalty": _levels(Level("shared", 0.5, 0.000001), Level("one-edit", 0.03, 0.0002), Level("none-shared", 0.5, 0.5)),
-    "passport": _levels(Level("exact", 0.95, 0.000001), Level("different", 0.05, 0.999999)),
+    # "one-edit": a shared deletion-variant hash (a typo). Its m and u are hand-set like the national
+    # id's one-edit level below (not learned, not tuned on a benchmark): m, the share of one traveller's
+    # record pairs whose numbers are one typo apart, about that of the name and date typo levels (0.03,
+    # taken from "exact"); u, the chance two travellers' numbers share a deletion variant, as rare as the
+    # loyalty and email one-edit levels (0.0002, taken from "different"). "different" keeps its m: a
+    # renewed passport has a new number.
+    "passport": _levels(
+        Level("exact", 0.92, 0.000001), Level("one-edit", 0.03, 0.0002), Level("different", 0.05, 0.999799)
+    ),
     "nationality": _levels(Level("same", 0.95, 0.2), Level("different", 0.05, 0.8)),
     "company": _levels(Level("same", 0.75, 0.03), Level("different", 0.25, 0.97)),
     # Addresses: (postcode, street, number) all equal, postcode and street, postcode, city. A home
@@ -230,15 +238,21 @@ class ModelParameters:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelParameters:
-        """A stored version; comparisons added since it was learned take the built-in levels."""
+        """A stored version; comparisons and levels added since it was learned take the built-in levels
+        (a version learned before passports had a "one-edit" level gets the built-in one)."""
         estimated = data.get("estimated_at")
         stored = {
             c: {str(lv["level"]): Level(str(lv["level"]), float(lv["m"]), float(lv["u"])) for lv in lvs}
             for c, lvs in data["levels"].items()
         }
+        levels = {c: dict(lvs) for c, lvs in _DEFAULT_LEVELS.items() if c not in stored}
+        for c, lvs in stored.items():
+            default = _DEFAULT_LEVELS.get(c, {})
+            # In the built-in order, the stored levels first where both have them.
+            levels[c] = {name: lvs.get(name, lv) for name, lv in default.items()} | lvs
         return cls(
             version=str(data["version"]),
-            levels={**{c: dict(lvs) for c, lvs in _DEFAULT_LEVELS.items() if c not in stored}, **stored},
+            levels=levels,
             prior=float(data["prior"]),
             upper=float(data["thresholds"]["upper"]),
             lower=float(data["thresholds"]["lower"]),

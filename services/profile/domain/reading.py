@@ -17,6 +17,7 @@ from services.profile.domain.identifiers import (
     SealedIdentifier,
     known_traveller_problem,
     national_id_problem,
+    passport_variants,
     redress_problem,
     seal,
 )
@@ -65,6 +66,7 @@ def source_record_from_traveller(
         passport_hash=normalize.passport_hash(
             traveller.get("passport_number"), traveller.get("passport_country"), pepper=passport_pepper
         ),
+        passport_variants=passport_variants(traveller.get("passport_number"), pepper=passport_pepper),
         company_name=company_name,
         seen_at=seen_at,
         raw=raw,
@@ -107,7 +109,7 @@ def _national_id(traveller: Mapping[str, Any], pepper: str) -> SealedIdentifier 
         problem: str | None = "issuing country unknown"
     else:
         problem = national_id_problem(number, found.value)
-    # Not qualified by the issuing country (unlike the passport hash): sources often leave it out.
+    # Not qualified by the issuing country (like the passport hash): sources often leave it out.
     return seal(number, kind="national_id", pepper=pepper, problem=problem)
 
 

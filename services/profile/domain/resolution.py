@@ -20,7 +20,7 @@ from services.kit.contracts.customers import BookingKind
 from services.kit.contracts.envelope import Envelope
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key
-from services.profile.domain.identity_fields import national_ids_differ
+from services.profile.domain.identity_fields import national_ids_differ, passports_differ
 from services.profile.domain.model import SourceRecord
 from services.profile.domain.model_params import ParametersCache
 from services.profile.domain.restating import restate_all
@@ -318,11 +318,11 @@ def decide_record(
 
 
 def identifiers_conflict(a: matching.MatchFeatures, b: matching.MatchFeatures) -> bool:
-    """Whether two records name different travellers by an identifier: two passports, two
+    """Whether two records name different travellers by an identifier: two passports or two
     national ids (more than one edit apart), two birth dates, or two numbers in one loyalty
     programme. Such records are never joined through a third one that matches both (a father and
     his son both match a record without a birth date)."""
-    if a.passport and b.passport and a.passport != b.passport:
+    if passports_differ(a, b):
         return True
     if national_ids_differ(a, b):
         return True

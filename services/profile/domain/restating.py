@@ -21,7 +21,7 @@ from typing import Any
 from services.profile.domain import normalize
 from services.profile.domain.addresses import AddressReading, reading_of
 from services.profile.domain.identifiers import SealedIdentifier
-from services.profile.domain.model import SEALED, SourceRecord
+from services.profile.domain.model import PASSPORT_VARIANTS, SEALED, SourceRecord
 
 # Each part a source states as a whole: the record's attributes, the received keys, the golden fields.
 _Part = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -37,7 +37,7 @@ PARTS: dict[str, _Part] = {
     "nationality": (("nationality",), ("nationality",), ("nationality",)),
     "language": (("language",), ("language",), ("language",)),
     "loyalty": (("loyalty",), ("loyalty_numbers",), ("loyalty",)),
-    "passport": (("passport_hash",), ("passport_number", "passport_country"), ("passport",)),
+    "passport": (("passport_hash", "passport_variants"), ("passport_number", "passport_country"), ("passport",)),
     "address_country": (("address_country",), ("address_country",), ("address_country",)),
     "home_time_zone": (("home_time_zone",), ("home_time_zone",), ("home_time_zone",)),
     "home_address": (("home_address",), ("home_address",), ("home_address",)),
@@ -179,6 +179,8 @@ def stored_record(
         language=normalized.get("language"),
         loyalty=listed("loyalty"),
         passport_hash=passport_hash,
+        # Records stored before passports had variants have none until their source states the number again.
+        passport_variants=frozenset(normalized.get(PASSPORT_VARIANTS) or ()) if passport_hash else frozenset(),
         company_name=normalized.get("company_name"),
         seen_at=seen_at,
         raw=dict(raw),

@@ -10,7 +10,7 @@ from services.kit.http import ProblemError
 from services.kit.view import lookup
 from services.profile.adapters import customers as customers_db
 from services.profile.adapters import queries
-from services.profile.domain.model import SEALED
+from services.profile.domain.model import PASSPORT_VARIANTS, SEALED
 from services.profile.entrypoints.deps import (
     Agent,
     CustomerRead,
@@ -45,9 +45,9 @@ from services.profile.entrypoints.schemas import (
 from services.profile.service_layer import curation, deliverability, search
 
 router = APIRouter(prefix="/v1")
-# Not shown with a source record: its company link, and the keyed hashes of sensitive numbers
-# (the golden record says which are on file).
-_NOT_SHOWN = frozenset({"company_id", SEALED})
+# Not shown with a source record: its company link, and the keyed hashes of sensitive numbers and of the
+# passport number's variants (the golden record says which sensitive numbers are on file).
+_NOT_SHOWN = frozenset({"company_id", SEALED, PASSPORT_VARIANTS})
 
 
 @router.get(
