@@ -143,7 +143,7 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
     local = f.email_local
     if len(local) >= 6:
         keys.append(f"el:{local}")
-    if fam_code and giv_code:
+    if fam_code and giv_code and DROP_N:
         keys.append("n:" + "|".join(sorted((fam_code, giv_code))))
     keys.extend(_one_name_keys(f.family, given, fam_code, giv_code, f.company))
     keys.extend(f"nv:{v}" for v in sorted(f.national_id_variants))
@@ -201,6 +201,7 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
 # Each name part alone as a key (weak) finds replaced names ("Sarah Mills", "Emily Mills") but makes
 # four to five times the candidates (bench/results/linkage.md, "With the new fields in matching").
 ONE_PART_KEYS = False
+DROP_N = False
 WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:", "k:", "o:")
 
 
@@ -216,8 +217,16 @@ NARROW_KEY_PREFIXES = ("i:",)
 NARROW_KEY_LIMIT = 5
 
 
+# Stored for the name search but not looked up for candidates: both names' codes found 0.1 % of the true
+# pairs no other key finds, for a sixth of the candidates (bench/results/linkage.md).
+SEARCH_ONLY_PREFIXES = ("n:",)
+
+
 def lookup_limit(key: str, per_key: int) -> int:
-    """How many stored records a lookup reads under a key: `per_key`, half for weak keys, a few for narrow ones."""
+    """How many stored records a lookup reads under a key: `per_key`, half for weak keys, a few for narrow
+    ones, none for keys kept for the name search only."""
+    if key.startswith(SEARCH_ONLY_PREFIXES):
+        return 0
     if key.startswith(NARROW_KEY_PREFIXES):
         return min(NARROW_KEY_LIMIT, per_key)
     return max(1, per_key // 2) if is_weak_key(key) else per_key

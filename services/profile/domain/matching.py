@@ -37,6 +37,7 @@ from services.profile.domain.comparisons import (
     phone_level,
 )
 from services.profile.domain.features import (
+    SEARCH_ONLY_PREFIXES,
     WEAK_KEY_PREFIXES,
     MatchFeatures,
     blocking_keys,
@@ -55,6 +56,7 @@ from services.profile.domain.model_params import (
 from services.profile.domain.name_scoring import FieldEvidence, Frequencies, names, quick_names, total_weight
 
 __all__ = [
+    "SEARCH_ONLY_PREFIXES",
     "WEAK_KEY_PREFIXES",
     "Decision",
     "FieldEvidence",
