@@ -90,7 +90,8 @@ async def surveys_in_db(feedback: Feedback, customer_id: str) -> int:
 async def test_a_flight_hotel_and_car_trip_gets_one_survey(env: TestEnv, feedback: Feedback) -> None:
     """Three booking systems, one trip: the demo feed's order (each booking created, then completed)."""
     traveller = cid()
-    departs = datetime.now(UTC).replace(microsecond=0) - timedelta(days=6)
+    # At 08:00, so the flight leaves before the hotel's check-in (15:00) whatever the time of day the test runs.
+    departs = (datetime.now(UTC) - timedelta(days=6)).replace(hour=8, minute=0, second=0, microsecond=0)
     parts: list[tuple[str, str, tuple[Segment, ...]]] = [
         ("flight-desk", f"FL-{uuid.uuid4().hex[:6]}", (flight(departs),)),
         ("hotel-desk", f"HO-{uuid.uuid4().hex[:6]}", (hotel(departs.date()),)),

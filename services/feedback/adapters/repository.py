@@ -25,9 +25,18 @@ class ConcurrentUpdateError(Exception):
 
 
 async def get_trip_for_update(conn: asyncpg.Connection, source_system: str, booking_id: str) -> Trip | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM trips WHERE source_system = $1 AND booking_id = $2 FOR UPDATE", source_system, booking_id
-    )
+    """The booking's trip, locked; a booking not stored yet is locked by its key (its advisory lock): two
+    events of a new booking on two partitions (resolved to two travellers) would otherwise each start from
+    nothing, the later commit replacing the other's state."""
+    select = "SELECT * FROM trips WHERE source_system = $1 AND booking_id = $2 FOR UPDATE"
+    row = await conn.fetchrow(select, source_system, booking_id)
+    if row is None:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('feedback.booking:' || $1 || chr(31) || $2, 0))",
+            source_system,
+            booking_id,
+        )
+        row = await conn.fetchrow(select, source_system, booking_id)
     if row is None:
         return None
     return Trip(

@@ -23,12 +23,24 @@ class StoredBooking:
 
 
 async def booking_for_update(conn: asyncpg.Connection, source_system: str, booking_id: str) -> StoredBooking | None:
-    row = await conn.fetchrow(
+    """The booking's stored state, locked; a booking not stored yet is locked by its key.
+
+    Locking a row that does not exist locks nothing: two events of a new booking resolved to two
+    travellers (so on two partitions) would each start from nothing and the later commit would
+    replace the other's state. The key's advisory lock makes the second wait, then read the first's row.
+    """
+    select = (
         "SELECT customer_id, status, segments, source_event_id, occurred_at FROM bookings"
-        " WHERE source_system = $1 AND booking_id = $2 FOR UPDATE",
-        source_system,
-        booking_id,
+        " WHERE source_system = $1 AND booking_id = $2 FOR UPDATE"
     )
+    row = await conn.fetchrow(select, source_system, booking_id)
+    if row is None:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('notifications.booking:' || $1 || chr(31) || $2, 0))",
+            source_system,
+            booking_id,
+        )
+        row = await conn.fetchrow(select, source_system, booking_id)
     if row is None:
         return None
     return StoredBooking(

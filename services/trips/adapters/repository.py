@@ -44,6 +44,26 @@ async def booking(conn: asyncpg.Connection, source_system: str, booking_id: str)
     return None if r is None else _booking(r)
 
 
+async def booking_for_update(conn: asyncpg.Connection, source_system: str, booking_id: str) -> StoredBooking | None:
+    """The booking, locked; a booking not stored yet is locked by its key.
+
+    The traveller's lock does not cover a booking whose events name two travellers (re-resolved or
+    merged, so on two partitions), and locking a row that does not exist locks nothing: each would
+    group the booking from nothing (two trips) and the later commit would replace the other's state.
+    The key's advisory lock makes the second wait, then read the first's row.
+    """
+    select = "SELECT * FROM bookings WHERE source_system = $1 AND booking_id = $2 FOR UPDATE"
+    r = await conn.fetchrow(select, source_system, booking_id)
+    if r is None:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('trips.booking:' || $1 || chr(31) || $2, 0))",
+            source_system,
+            booking_id,
+        )
+        r = await conn.fetchrow(select, source_system, booking_id)
+    return None if r is None else _booking(r)
+
+
 async def bookings_of_trips(conn: asyncpg.Connection, trip_ids: Sequence[str]) -> list[StoredBooking]:
     rows = await conn.fetch(
         "SELECT * FROM bookings WHERE trip_id = ANY($1::text[]) ORDER BY starts_at NULLS LAST, source_system,"

@@ -49,7 +49,7 @@ async def handle_resolved_booking(
     if not isinstance(p, ResolvedBookingV1):
         raise PermanentError(f"expected ResolvedBookingV1, got {type(p).__name__}")
     await repo.lock_customer(conn, p.customer_id)
-    previous = await repo.booking(conn, p.source_system, p.booking_id)
+    previous = await repo.booking_for_update(conn, p.source_system, p.booking_id)
     segments: list[dict[str, Any]] = p.model_dump(mode="json")["segments"] or (previous.segments if previous else [])
     span = booking_span(segments)
     created_trip = False

@@ -1,7 +1,8 @@
 """Set-based SQL of the value service: one statement per step for a whole batch of bookings or evaluations.
 
-Rows are locked in key order (booking keys, then subjects' advisory locks), so two workers whose
-batches overlap queue behind each other instead of deadlocking.
+Rows are locked in key order (booking keys: the rows, then the advisory locks of those not stored yet;
+then subjects' advisory locks), so two workers whose batches overlap queue behind each other instead of
+deadlocking.
 """
 
 from __future__ import annotations
@@ -36,8 +37,28 @@ async def lock(conn: asyncpg.Connection, subject: Subject, ids: Sequence[str]) -
 async def bookings_for_update(
     conn: asyncpg.Connection, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], BookingFact]:
-    """The stored facts of these bookings, locked in key order."""
+    """The stored facts of these bookings, locked in key order; the keys not stored yet are locked too.
+
+    Locking a row that does not exist locks nothing: two events of a new booking resolved to two
+    travellers (so on two partitions) would each fold from nothing and the later commit would replace
+    the other's fact. A missing key's advisory lock makes the second wait, then read the first's row.
+    """
     ordered = sorted(set(keys))
+    found = await _locked_bookings(conn, ordered)
+    if missing := [k for k in ordered if k not in found]:
+        await conn.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended('value:booking:' || s || chr(31) || b, 0)))"
+            " FROM (SELECT s, b FROM unnest($1::text[], $2::text[]) AS k(s, b) ORDER BY s, b) AS o",
+            [s for s, _ in missing],
+            [b for _, b in missing],
+        )
+        found.update(await _locked_bookings(conn, missing))
+    return found
+
+
+async def _locked_bookings(
+    conn: asyncpg.Connection, ordered: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], BookingFact]:
     rows = await conn.fetch(
         "SELECT b.* FROM bookings b JOIN unnest($1::text[], $2::text[]) AS k(s, b_id)"
         " ON b.source_system = k.s AND b.booking_id = k.b_id"

@@ -134,6 +134,16 @@ async def set_manager(
     )  # fmt: skip
 
 
+async def inherit_manager(conn: asyncpg.Connection, subject: Subject, subject_id: str, new: AccountManagerV1) -> None:
+    """Give the subject `new` as its account manager unless it has one: also one assigned by a transaction
+    still open (the insert waits for it), so a concurrent assignment is never replaced."""
+    await conn.execute(
+        "INSERT INTO account_managers (subject, subject_id, manager_kind, manager_id, assigned_by, assigned_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject, subject_id) DO NOTHING",
+        subject, subject_id, new.kind, new.id, new.assigned_by, new.assigned_at,
+    )  # fmt: skip
+
+
 async def customers_of_company(conn: asyncpg.Connection, company_id: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT customer_id FROM customer_value WHERE company_id = $1"

@@ -154,8 +154,8 @@ async def handle_customer_event(
     if isinstance(p, CustomerMergedV1):
         await repo.move_bookings(conn, from_id=p.absorbed_id, to_id=p.survivor_id)
         own = await repo.manager(conn, "customer", p.absorbed_id)
-        if own is not None and await repo.manager(conn, "customer", p.survivor_id) is None:
-            await repo.set_manager(conn, "customer", p.survivor_id, own)
+        if own is not None:  # the survivor's own manager stays, even one a supervisor is assigning right now
+            await repo.inherit_manager(conn, "customer", p.survivor_id, own)
         if await repo.delete_customer(conn, p.absorbed_id):
             await enqueue_tombstone(conn, topic=CUSTOMERS_TOPIC, key=p.absorbed_id)
         await evaluate_customer(conn, p.survivor_id, config=config, now=now, cause=f"merged with {p.absorbed_id}")
