@@ -143,7 +143,7 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
     local = f.email_local
     if len(local) >= 6:
         keys.append(f"el:{local}")
-    if fam_code and giv_code and DROP_N:
+    if fam_code and giv_code:  # stored for the name search; not looked up for candidates (SEARCH_ONLY_PREFIXES)
         keys.append("n:" + "|".join(sorted((fam_code, giv_code))))
     keys.extend(_one_name_keys(f.family, given, fam_code, giv_code, f.company))
     keys.extend(f"nv:{v}" for v in sorted(f.national_id_variants))
@@ -201,7 +201,6 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
 # Each name part alone as a key (weak) finds replaced names ("Sarah Mills", "Emily Mills") but makes
 # four to five times the candidates (bench/results/linkage.md, "With the new fields in matching").
 ONE_PART_KEYS = False
-DROP_N = False
 WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:", "k:", "o:")
 
 
