@@ -118,6 +118,27 @@ class Actor(Protocol):
     def role(self) -> str: ...
 
 
+async def fetch_locked_or_lock_key(
+    conn: asyncpg.Connection, select: str, *key: str, space: str
+) -> asyncpg.Record | None:
+    """`select` (a `SELECT … FOR UPDATE` of one row by `key`); when there is no row yet, the key's
+    transaction-scoped advisory lock (in `space`) is taken and the row read again.
+
+    Locking a row that does not exist locks nothing: two transactions writing one new key (two events
+    of a new booking on two partitions) would each start from nothing and the later commit would
+    replace the other's state. With the key's lock the second waits, then reads the first's row.
+    """
+    row = await conn.fetchrow(select, *key)
+    if row is None:
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || array_to_string($2::text[], chr(31)), 0))",
+            space,
+            list(key),
+        )
+        row = await conn.fetchrow(select, *key)
+    return row
+
+
 async def audit(
     conn: asyncpg.Connection, actor: Actor, action: str, subject_id: str | None, detail: dict[str, Any] | None = None
 ) -> None:

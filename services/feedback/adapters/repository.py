@@ -13,6 +13,7 @@ import asyncpg
 from services.feedback.domain.cases import Case, CaseKind, CaseSource, CaseStatus, HistoryEntry, Priority, SlaTarget
 from services.feedback.domain.surveys import Answer, Invitation, InvitationStatus, Survey
 from services.feedback.domain.trips import Trip, TripStatus
+from services.kit.db import fetch_locked_or_lock_key
 
 POST_TRIP = "post_trip"
 
@@ -29,14 +30,7 @@ async def get_trip_for_update(conn: asyncpg.Connection, source_system: str, book
     events of a new booking on two partitions (resolved to two travellers) would otherwise each start from
     nothing, the later commit replacing the other's state."""
     select = "SELECT * FROM trips WHERE source_system = $1 AND booking_id = $2 FOR UPDATE"
-    row = await conn.fetchrow(select, source_system, booking_id)
-    if row is None:
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('feedback.booking:' || $1 || chr(31) || $2, 0))",
-            source_system,
-            booking_id,
-        )
-        row = await conn.fetchrow(select, source_system, booking_id)
+    row = await fetch_locked_or_lock_key(conn, select, source_system, booking_id, space="feedback.booking")
     if row is None:
         return None
     return Trip(

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from services.kit.db import fetch_locked_or_lock_key
+
 # Marks start at most this long before they matter; see `zones.STAY_LIMIT` and the quiet-hours horizon.
 _LOOKAHEAD = timedelta(days=3)
 
@@ -33,14 +35,7 @@ async def booking_for_update(conn: asyncpg.Connection, source_system: str, booki
         "SELECT customer_id, status, segments, source_event_id, occurred_at FROM bookings"
         " WHERE source_system = $1 AND booking_id = $2 FOR UPDATE"
     )
-    row = await conn.fetchrow(select, source_system, booking_id)
-    if row is None:
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('notifications.booking:' || $1 || chr(31) || $2, 0))",
-            source_system,
-            booking_id,
-        )
-        row = await conn.fetchrow(select, source_system, booking_id)
+    row = await fetch_locked_or_lock_key(conn, select, source_system, booking_id, space="notifications.booking")
     if row is None:
         return None
     return StoredBooking(

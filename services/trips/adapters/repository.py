@@ -10,6 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.kit.db import fetch_locked_or_lock_key
+
 
 @dataclass(frozen=True)
 class StoredBooking:
@@ -53,14 +55,7 @@ async def booking_for_update(conn: asyncpg.Connection, source_system: str, booki
     The key's advisory lock makes the second wait, then read the first's row.
     """
     select = "SELECT * FROM bookings WHERE source_system = $1 AND booking_id = $2 FOR UPDATE"
-    r = await conn.fetchrow(select, source_system, booking_id)
-    if r is None:
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('trips.booking:' || $1 || chr(31) || $2, 0))",
-            source_system,
-            booking_id,
-        )
-        r = await conn.fetchrow(select, source_system, booking_id)
+    r = await fetch_locked_or_lock_key(conn, select, source_system, booking_id, space="trips.booking")
     return None if r is None else _booking(r)
 
 
