@@ -104,3 +104,18 @@ def answer_token(question: PreferenceConfirmationRequestedV1) -> str:
     assert question.answer_token is None, "the token travels sealed, never in clear"
     assert question.sealed_answer_token is not None
     return link_sealer().open(question.sealed_answer_token, purpose=ANSWER_TOKEN, subject=question.request_id)
+
+
+def match_features(company: str | None = None, **traveller: Any) -> Any:
+    """A traveller's profile match features, as one source record of system "s" gives them (unit tests)."""
+    from services.profile.domain.reading import source_record_from_traveller
+
+    return source_record_from_traveller(
+        source_system="s",
+        source_id="1",
+        traveller=traveller,
+        company_name=company,
+        seen_at=datetime(2026, 1, 1, tzinfo=UTC),
+        phone_region="DE",
+        passport_pepper="p",
+    ).features()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given, settings
@@ -10,20 +9,12 @@ from hypothesis import strategies as st
 
 from services.profile.domain import matching
 from services.profile.domain.matching import MatchFeatures, blocking_keys, score_pair
-from services.profile.domain.reading import source_record_from_traveller
+from tests.builders import match_features
 
 
 def feats(**traveller: Any) -> MatchFeatures:
-    company = traveller.pop("company", None)
-    return source_record_from_traveller(
-        source_system="s",
-        source_id="1",
-        traveller=traveller,
-        company_name=company,
-        seen_at=datetime(2026, 1, 1, tzinfo=UTC),
-        phone_region="DE",
-        passport_pepper="p",
-    ).features()
+    features: MatchFeatures = match_features(traveller.pop("company", None), **traveller)
+    return features
 
 
 def test_same_person_with_typo_nickname_and_new_phone_matches() -> None:

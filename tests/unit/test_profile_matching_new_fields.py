@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,14 @@ from services.profile.domain import features, resolution
 from services.profile.domain.addresses import read_address
 from services.profile.domain.matching import MatchFeatures, blocking_keys, quick_score, score_pair
 from services.profile.domain.model_params import ModelParameters
-from services.profile.domain.reading import source_record_from_traveller
+from tests.builders import match_features
 
 HOME = {"street": "Hauptstr. 5", "postcode": "10115", "city": "Berlin", "country": "DE"}
 
 
 def feats(company: str | None = None, **traveller: Any) -> MatchFeatures:
-    return source_record_from_traveller(
-        source_system="s",
-        source_id="1",
-        traveller=traveller,
-        company_name=company,
-        seen_at=datetime(2026, 1, 1, tzinfo=UTC),
-        phone_region="DE",
-        passport_pepper="p",
-    ).features()
+    features: MatchFeatures = match_features(company, **traveller)
+    return features
 
 
 def evidence(a: MatchFeatures, b: MatchFeatures) -> dict[str, tuple[str, float]]:
