@@ -70,6 +70,7 @@ def measure(rows: Iterable[dict[str, Any]], *, per_key: int) -> dict[str, Any]:
     sizes: list[int] = []
     by_kind: Counter[str] = Counter()
     only_kind: Counter[str] = Counter()
+    stored: Counter[str] = Counter()
     for row in rows:
         try:
             incoming = row_to_incoming(row, config=config, default_source=None, now=now)
@@ -79,6 +80,7 @@ def measure(rows: Iterable[dict[str, Any]], *, per_key: int) -> dict[str, Any]:
         entity = str(row["entity_id"])
         entity_of.append(entity)
         keys = matching.blocking_keys(incoming.record.features())
+        stored.update(k.partition(":")[0] for k in keys)
         found_by: dict[int, set[str]] = defaultdict(set)
         for k in keys:
             for other in index.get(k, ()):
@@ -109,6 +111,8 @@ def measure(rows: Iterable[dict[str, Any]], *, per_key: int) -> dict[str, Any]:
         "record_recall": round(found_records / max(1, dup_records), 5),
         "candidates_per_record_mean": round(sum(sizes) / max(1, len(sizes)), 2),
         "candidates_per_record_p99": sizes[int(0.99 * (len(sizes) - 1))] if sizes else 0,
+        "stored_keys_per_record": round(sum(stored.values()) / max(1, len(entity_of)), 2),
+        "stored_keys_per_record_by_kind": {k: round(v / max(1, len(entity_of)), 2) for k, v in stored.most_common()},
         "pairs_found_by_key_kind": {k: round(v / max(1, pairs), 4) for k, v in by_kind.most_common()},
         "pairs_found_only_by_key_kind": dict(only_kind.most_common()),
     }

@@ -276,9 +276,7 @@ async def test_one_survey_per_trip_then_thanks_or_an_apology_and_a_call_back(
             lambda m: unhappy.email in str(m["To"]) and "sorry" in str(m["Subject"]), timeout=90
         )
         assert "call you back" in text_of(apology)
-        await smtp.wait_for(
-            lambda m: happy.email in str(m["To"]) and "Thank you" in str(m["Subject"]), timeout=90
-        )
+        await smtp.wait_for(lambda m: happy.email in str(m["To"]) and "Thank you" in str(m["Subject"]), timeout=90)
 
         async def called_back() -> dict[str, Any] | None:
             r = await feedback.get("/v1/cases", params={"customer_id": unhappy_id}, headers=AGENT)

@@ -85,3 +85,19 @@ async def set_documents(conn: asyncpg.Connection, documents: Mapping[str, str]) 
             ids,
             [documents[i] for i in ids],
         )
+
+
+async def customers_sounding(conn: asyncpg.Connection, sounds: Sequence[str], *, limit: int) -> list[str]:
+    """Active customers whose document holds every one of these phonetic words (`domain.search.sound_words`):
+    each an indexed regular expression (the trigram index serves it) for the whole word."""
+    if not sounds:
+        return []
+    conditions = " AND ".join(f"c.search_doc ~ ${i + 1}::text" for i in range(len(sounds)))
+    # Phonetic words are '#' and [a-z0-9] (domain.search): nothing to escape in the pattern.
+    rows = await conn.fetch(
+        f"SELECT c.customer_id FROM customers c WHERE c.status = 'active' AND {conditions}"
+        f" ORDER BY c.customer_id LIMIT ${len(sounds) + 1}",
+        *[f" {s}( |$)" for s in sounds],
+        limit,
+    )
+    return [r["customer_id"] for r in rows]

@@ -32,6 +32,7 @@ from services.profile.domain.matching import (
     compare,
     deterministic_rule,
     lookup_limit,
+    name_pair_key,
 )
 from services.profile.domain.model_params import (
     DEFAULT_PARAMETERS,
@@ -113,7 +114,9 @@ def blocked_pairs(
     only keys with one of `prefixes` when given."""
     buckets: dict[str, list[int]] = {}
     for i, f in enumerate(records):
-        for key in blocking_keys(f):
+        for key in (*blocking_keys(f), name_pair_key(f)):
+            if not key:
+                continue
             if prefixes and not key.startswith(prefixes):
                 continue
             bucket = buckets.setdefault(key, [])

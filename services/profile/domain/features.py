@@ -120,11 +120,12 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
 
     Strongest first: strong identifiers; the phone's last nine digits; the birth date with
     both initials (typos past the first letter, swapped order); identifier and address keys;
-    then the weak ones, looked up with a smaller limit: the email mailbox name (a changed
-    domain), and the name keys of `_one_name_keys`. Both names' phonetic codes are stored for
-    the name search only. The family name's code with the birth date finds a replaced given
-    name; the given name's code with it was dropped (it fed mostly the review queue, at 0.9
-    keys per record).
+    then the weak ones, looked up with a smaller limit: the name keys of `_one_name_keys`. The
+    family name's code with the birth date finds a replaced given name. Each key is stored and
+    locked with every record, so a key earns its place by the true pairs only it finds
+    (bench/results/linkage.md): the email's mailbox name alone, both names' codes together and
+    the given name's code with the birth date found next to none and are no longer keys (the
+    sound-alike name search reads the codes from the search document instead).
     """
     keys: list[str] = []
     if f.passport:
@@ -142,11 +143,6 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
         keys.append(f"b:{fam_code}:{f.dob}")
     keys.extend(_identifier_keys(f))
     keys.extend(_address_keys(f, fam_code))
-    local = f.email_local
-    if len(local) >= 6:
-        keys.append(f"el:{local}")
-    if fam_code and giv_code:  # stored for the name search; not looked up for candidates (SEARCH_ONLY_PREFIXES)
-        keys.append("n:" + "|".join(sorted((fam_code, giv_code))))
     keys.extend(_one_name_keys(f.family, given, fam_code, giv_code, f.company))
     keys.extend(f"nv:{v}" for v in sorted(f.national_id_variants))
     return keys
@@ -167,7 +163,7 @@ def _one_name_keys(family: str, given: str, fam_code: str, giv_code: str, compan
         keys.append("a:" + "".join(sorted(given + family)))
         # One part alone (weak: the first few records of a common name only): a replaced other part.
         keys.extend(f"o:{code}" for code in sorted({fam_code, giv_code} - {""}) if ONE_PART_KEYS)
-        if fam_code:  # a nickname for the canonical name ("jerry", "gerald"); nothing for a name in no pair
+        if fam_code:  # a nickname for its name across initials ("bob", "robert"); "tom" and "thomas" share "i:"
             keys.extend(f"k:{fam_code}:{name}" for name in sorted(nickname_forms(given)))
     return keys
 
@@ -203,7 +199,7 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
 # Each name part alone as a key (weak) finds replaced names ("Sarah Mills", "Emily Mills") but makes
 # four to five times the candidates (bench/results/linkage.md, "With the new fields in matching").
 ONE_PART_KEYS = False
-WEAK_KEY_PREFIXES = ("el:", "n:", "nv:", "sn:", "i:", "k:", "o:")
+WEAK_KEY_PREFIXES = ("nv:", "sn:", "i:", "k:", "o:")
 
 
 def is_weak_key(key: str) -> bool:
@@ -218,22 +214,16 @@ NARROW_KEY_PREFIXES = ("i:",)
 NARROW_KEY_LIMIT = 5
 
 
-# Stored for the name search but not looked up for candidates: both names' codes found 0.1 % of the true
-# pairs no other key finds, for a sixth of the candidates (bench/results/linkage.md).
-SEARCH_ONLY_PREFIXES = ("n:",)
-
-
 def lookup_limit(key: str, per_key: int) -> int:
     """How many stored records a lookup reads under a key: `per_key`, half for weak keys, a few for narrow
-    ones, none for keys kept for the name search only."""
-    if key.startswith(SEARCH_ONLY_PREFIXES):
-        return 0
+    ones."""
     if key.startswith(NARROW_KEY_PREFIXES):
         return min(NARROW_KEY_LIMIT, per_key)
     return max(1, per_key // 2) if is_weak_key(key) else per_key
 
 
-def name_search_keys(given: str, family: str) -> list[str]:
-    """Keys to look a name up by (fuzzy name search)."""
-    codes = sorted({c for c in (phonetic(family), phonetic(given)) if c})
-    return [f"n:{codes[0]}|{codes[1]}"] if len(codes) == 2 else []
+def name_pair_key(f: MatchFeatures) -> str:
+    """Both names' phonetic codes, in either order: a key of the names alone, never stored (weight
+    estimation groups pairs by it: `estimation.SESSIONS`)."""
+    codes = sorted({phonetic(f.family), phonetic(f.given_first or f.given)} - {""})
+    return f"n:{codes[0]}|{codes[1]}" if len(codes) == 2 else ""

@@ -37,13 +37,12 @@ from services.profile.domain.comparisons import (
     phone_level,
 )
 from services.profile.domain.features import (
-    SEARCH_ONLY_PREFIXES,
     WEAK_KEY_PREFIXES,
     MatchFeatures,
     blocking_keys,
     is_weak_key,
     lookup_limit,
-    name_search_keys,
+    name_pair_key,
 )
 from services.profile.domain.identity_fields import extra_levels, passport_level
 from services.profile.domain.model_params import (
@@ -56,7 +55,6 @@ from services.profile.domain.model_params import (
 from services.profile.domain.name_scoring import FieldEvidence, Frequencies, names, quick_names, total_weight
 
 __all__ = [
-    "SEARCH_ONLY_PREFIXES",
     "WEAK_KEY_PREFIXES",
     "Decision",
     "FieldEvidence",
@@ -69,7 +67,7 @@ __all__ = [
     "deterministic_rule",
     "is_weak_key",
     "lookup_limit",
-    "name_search_keys",
+    "name_pair_key",
     "quick_rank",
     "quick_score",
     "rank",

@@ -335,13 +335,15 @@ def canonical_names(given: str) -> frozenset[str]:
 
 @lru_cache(maxsize=50_000)
 def nickname_forms(given: str) -> frozenset[str]:
-    """What a given name meets its nicknames under: the names it is a nickname of, and itself when it has
-    nicknames ('jerry' → {'gerald', 'jerry', …}, 'gerald' → {'gerald'}); empty for a name in no nickname pair."""
+    """What a given name meets its nicknames under when the two start differently (a blocking key: names
+    that share an initial meet under that): the names it is a nickname of, and itself when it has such a
+    nickname ('bob' → {'robert'}, 'robert' → {'robert'}, 'tom' → {}, 'gerald' → {'gerald'}); empty for a
+    name in no nickname pair."""
     if not given or len(given) < 2:
         return frozenset()
     nn = _nicknamer()
-    own = {given} if nn.nicknames_of(given) else set()
-    return frozenset(own | set(nn.canonicals_of(given)))
+    own = {given} if any(n[:1] != given[:1] for n in nn.nicknames_of(given)) else set()
+    return frozenset(own | {c for c in nn.canonicals_of(given) if c[:1] != given[:1]})
 
 
 def are_nicknames(a: str, b: str) -> bool:

@@ -131,15 +131,7 @@ def candidate_keys(
     items: Sequence[Incoming], keys: Sequence[Sequence[str]], links: Mapping[SourceKey, str]
 ) -> list[str]:
     """The blocking keys whose stored records are candidates: those of the records not linked yet."""
-    return sorted(
-        {
-            k
-            for it, ks in zip(items, keys, strict=True)
-            if it.record.key not in links
-            for k in ks
-            if not k.startswith(matching.SEARCH_ONLY_PREFIXES)
-        }
-    )
+    return sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
 
 
 def new_name_tokens(
@@ -266,8 +258,6 @@ def decide_record(
     seen: set[SourceKey] = {key}
     best = floor = -math.inf
     for k in keys:  # strongest keys first: the scoring budget goes to the likeliest candidates
-        if k.startswith(matching.SEARCH_ONLY_PREFIXES):
-            continue
         for cand_key, customer_id, cand in (*stored.get(k, ()), *batch_index.get(k, ())):
             if cand_key in seen:
                 continue

@@ -7,7 +7,9 @@ alike. Typos are forgiven by PostgreSQL's pg_trgm (word similarity of trigrams: 
 finds "lindner"), fragments by word prefixes ("lind").
 
 A customer's search document holds every spelling its source records and golden record
-give its names (a record typed "Soeren", another "Søren"), and its company's name.
+give its names (a record typed "Soeren", another "Søren"), its company's name, and the
+phonetic codes of its names as matching computes them ("#nt" for Knight and Nite), which
+the sound-alike search looks for.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from anyascii import anyascii
 
-from services.profile.domain.names import match_tokens
+from services.profile.domain.names import match_form, match_tokens, phonetic
 
 NAME_PARTS = ("given_name", "family_name", "display_name")
 
@@ -58,16 +60,40 @@ def document(names: Iterable[Mapping[str, Any]], companies: Iterable[str | None]
     traveller named like the query before one whose company is.
     """
     words: set[str] = set()
+    sounds: set[str] = set()
     for fields in names:
         for part in NAME_PARTS:
             value = fields.get(part)
             if value and value != "(unnamed)":
                 words.update(_folded(str(value)))
+        sounds.update(_sounds(fields.get("given_name"), fields.get("family_name")))
     firms: set[str] = set()
     for company in companies:
         if company:
             firms.update(_folded(company))
-    return " " + " ".join([*sorted(words), COMPANY_MARK, *sorted(firms)])
+    return " " + " ".join([*sorted(words), COMPANY_MARK, *sorted(firms), *sorted(sounds)])
 
 
 COMPANY_MARK = "|"  # never a search word (words are letters and digits)
+SOUND_MARK = "#"  # before a phonetic code: never a search word either
+
+
+def sound_words(given: str | None, family: str | None) -> list[str]:
+    """The document words a name sounds like, all of which a customer's document must hold ("#jn",
+    "#nt" for John Knight): both name parts' phonetic codes (metaphone, as blocking computes them);
+    none without both parts."""
+    return sorted(_sounds(given, family, first_word=False))
+
+
+def _sounds(given: object, family: object, *, first_word: bool = True) -> set[str]:
+    """Phonetic words of a name; a document also holds its given name's first word's ("Ann Marie": "ann")."""
+    if not isinstance(given, str) or not isinstance(family, str):
+        return set()
+    tokens = match_tokens(given)
+    fam, giv = phonetic(match_form(family)), phonetic("".join(tokens))
+    if not fam or not giv:
+        return set()  # a name part without a sound: nothing to look for
+    codes = {fam, giv}
+    if first_word:
+        codes.add(phonetic(tokens[0]))
+    return {SOUND_MARK + code.lower() for code in codes if code}

@@ -15,10 +15,10 @@ from services.profile.adapters import blocking as blocking_db
 from services.profile.adapters import companies as companies_db
 from services.profile.adapters import customers as customers_db
 from services.profile.adapters import search as search_repo
-from services.profile.domain import matching, normalize
+from services.profile.domain import normalize
 from services.profile.domain.companies import company_key
-from services.profile.domain.names import match_form, match_tokens, split_full_name
-from services.profile.domain.search import document, search_tokens
+from services.profile.domain.names import split_full_name
+from services.profile.domain.search import document, search_tokens, sound_words
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,10 @@ async def search_ids(
 
 async def _by_name_or_company(conn: Connection, q: str) -> set[str]:
     """Customers whose names or company hold every word of `q` (or one like it), and those whose
-    names sound like it (the phonetic keys matching uses: "Meyer" finds "Maier")."""
+    names sound like it (the phonetic codes of their documents: "Nite" finds "Knight")."""
     found = set(await search_repo.customers_matching(conn, search_tokens(q), limit=CAP))
     given, family = split_full_name(q)
-    keys = matching.name_search_keys("".join(match_tokens(given or "")), match_form(family or ""))
-    if keys:
-        found.update(await blocking_db.customers_for_keys(conn, keys, limit=CAP))
+    found.update(await search_repo.customers_sounding(conn, sound_words(given, family), limit=CAP))
     return found
 
 
