@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, FastAPI, Query, Request, status
 
+from services.feedback.adapters import cases as cases_repo
 from services.feedback.adapters import exporting, readings, trips
 from services.feedback.adapters import repository as repo
 from services.feedback.adapters.readings import CaseReading
@@ -134,7 +135,7 @@ def _history_public(entries: list[HistoryEntry]) -> list[HistoryPublic]:
 
 async def _case_detail(conn: asyncpg.Connection, case: Case, *, now: datetime) -> CaseDetail:
     _, name = await current_customer(conn, case.customer_id)
-    history = await repo.case_history(conn, case.case_id)
+    history = await cases_repo.case_history(conn, case.case_id)
     reading = (await readings.case_readings(conn, [case.case_id])).get(case.case_id)
     return CaseDetail(
         **_case_public(case, now=now, reading=reading), customer_name=name, history=_history_public(history)
@@ -240,7 +241,7 @@ async def list_cases(
     now = utc_now()
     async with connection(runtime_of(request).pool) as conn:
         ids = (await _customer_ids(conn, customer_id))[1] if customer_id else None
-        cases = await repo.find_cases(
+        cases = await cases_repo.find_cases(
             conn, now=now, status=status_, customer_ids=ids, breached=breached, limit=limit, offset=offset
         )
         case_readings = await readings.case_readings(conn, [c.case_id for c in cases])
@@ -284,7 +285,7 @@ async def create_case(body: CaseCreate, request: Request, principal: Agent) -> C
 async def get_case(case_id: str, request: Request, principal: Agent, trail: CaseRead) -> CaseDetail:
     """A case with its SLA state and full history."""
     async with connection(runtime_of(request).pool) as conn:
-        case = await repo.get_case(conn, case_id)
+        case = await cases_repo.get_case(conn, case_id)
         if case is None:
             raise ProblemError(404, f"no case {case_id!r}", type_="/problems/unknown-case")
         await trail.record(conn, case.customer_id, case_id=case_id)

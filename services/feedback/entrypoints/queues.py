@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.feedback.adapters import queues as q
-from services.feedback.adapters.repository import _case
+from services.feedback.adapters.cases import case_from_row
 from services.feedback.domain import actions
 from services.feedback.domain.cases import Case
 from services.feedback.domain.scores import summarise
@@ -112,7 +112,7 @@ async def case_queue(
         await trail.record(
             conn, queue=queue, tier=tier, company_id=company_id, results=len(rows), ids=[r["case_id"] for r in rows]
         )
-    items = [CaseQueueItem(**_case_public(_case(r), now=now), **_who(r)) for r in rows]
+    items = [CaseQueueItem(**_case_public(case_from_row(r), now=now), **_who(r)) for r in rows]
     return CaseQueuePage(
         queue=queue,
         items=items,
@@ -258,7 +258,7 @@ async def customer_next_actions(
         await _known(conn, customer_id)
         current, ids = await _customer_ids(conn, customer_id)
         low, _ = await q.low_scores(conn, tier=None, company_id=None, customer_ids=ids, limit=20, offset=0)
-        late = [_late(_case(r), now) for r in await q.customer_cases_due(conn, ids, now=now)]
+        late = [_late(case_from_row(r), now) for r in await q.customer_cases_due(conn, ids, now=now)]
         await trail.record(conn, current)
     found = actions.customer_actions([_low(r) for r in low], late)
     return NextActionsPublic(

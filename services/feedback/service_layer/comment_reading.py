@@ -12,8 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.feedback.adapters import cases as cases_repo
 from services.feedback.adapters import reading_models, readings
-from services.feedback.adapters import repository as repo
 from services.feedback.adapters.metrics import COMMENT_TOPICS, COMMENTS_READ
 from services.feedback.domain.cases import Case, Priority, SlaPolicy
 from services.feedback.domain.reading import (
@@ -113,7 +113,7 @@ async def enrich_open_case(
     )
     if case_id is None:
         return None
-    case = await repo.get_case(conn, case_id, for_update=True)
+    case = await cases_repo.get_case(conn, case_id, for_update=True)
     if case is None:
         return None
     case.note_comment(
@@ -123,7 +123,7 @@ async def enrich_open_case(
     wanted = case_priority(answer, reading)
     if wanted.rank > case.priority.rank:
         case.reprioritise(wanted, actor=PRODUCER, now=now, policy=policy)
-    await repo.update_case(conn, case)
+    await cases_repo.update_case(conn, case)
     await readings.save_case_reading(conn, case.case_id, survey_id=survey.survey_id, reading=reading, now=now)
     log.info("comment on survey %s enriched case %s (%s)", survey.survey_id, case.case_id, reading.sentiment)
     return case

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from services.feedback.adapters import cases as cases_repo
 from services.feedback.adapters import repository as repo
 from services.feedback.adapters import trips
 from services.feedback.domain.cases import SYSTEM_ACTOR, Case, CaseKind, CaseSource, CaseStatus, Priority, SlaPolicy
@@ -213,7 +214,7 @@ async def answer_survey(
             source_system=survey.source_system,
             booking_id=survey.booking_id,
         )
-        if await repo.insert_case(conn, case):
+        if await cases_repo.insert_case(conn, case):
             case_id = case.case_id
             await comment_reading.attach_reading(conn, case, survey=survey, reading=reading, now=now)
             await publish_opened(conn, case)
@@ -297,7 +298,7 @@ async def open_case(
         source_system=command.source_system,
         booking_id=command.booking_id,
     )
-    if await repo.insert_case(conn, case):
+    if await cases_repo.insert_case(conn, case):
         await comment_reading.read_case_text(conn, case, now=now)
         await publish_opened(conn, case)
     return case
@@ -319,7 +320,7 @@ async def change_case(
     conn: asyncpg.Connection, command: ChangeCase, *, actor: str, may_close: bool, now: datetime, policy: SlaPolicy
 ) -> Case:
     """Apply an agent's changes in one go: all of them, or none when a rule refuses one."""
-    case = await repo.get_case(conn, command.case_id, for_update=True)
+    case = await cases_repo.get_case(conn, command.case_id, for_update=True)
     if case is None:
         raise UnknownCaseError(f"no case {command.case_id!r}")
     if command.note is not None:
@@ -330,7 +331,7 @@ async def change_case(
         case.reprioritise(command.priority, actor=actor, now=now, policy=policy)
     if command.status is not None:
         case.change_status(command.status, actor=actor, may_close=may_close, now=now)
-    await repo.update_case(conn, case)
+    await cases_repo.update_case(conn, case)
     if command.status is not None or command.priority is not None or command.assignee is not None or command.unassign:
         changed = CaseChangedV1(**_case_state(case), changed_by=actor, changed_at=now)
         await enqueue(
@@ -345,7 +346,7 @@ async def escalate_due_cases(pool: asyncpg.Pool, *, now: datetime, batch_size: i
     while True:
         progressed = False
         async with connection(pool, transaction=True) as conn:
-            cases = await repo.cases_to_escalate(conn, now=now, limit=batch_size)
+            cases = await cases_repo.cases_to_escalate(conn, now=now, limit=batch_size)
             for case in cases:
                 targets = case.escalate(now)
                 if targets and case.assignee is None:  # an escalation goes to the account manager, if any
@@ -353,7 +354,7 @@ async def escalate_due_cases(pool: asyncpg.Pool, *, now: datetime, batch_size: i
                     if manager is not None:
                         case.assign(manager, actor=SYSTEM_ACTOR, now=now)
                 if targets:
-                    await repo.update_case(conn, case)
+                    await cases_repo.update_case(conn, case)
                     escalation = CaseEscalatedV1(
                         **_case_state(case), missed_targets=tuple(str(t) for t in targets), escalated_at=now
                     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from services.feedback.adapters import cases as cases_repo
 from services.feedback.adapters import repository as repo
 from services.feedback.domain.cases import DONE, Case, CaseKind, CaseSource, Priority, SlaPolicy
 from services.feedback.service_layer.common import current_customer, customer_value
@@ -34,10 +35,10 @@ async def handle_journey_case(
     customer_id, _ = await current_customer(conn, p.customer_id)
     if p.action == "callback" and p.survey_id is not None:
         case_id = (await repo.case_ids_for_surveys(conn, [p.survey_id])).get(p.survey_id)
-        case = None if case_id is None else await repo.get_case(conn, case_id, for_update=True)
+        case = None if case_id is None else await cases_repo.get_case(conn, case_id, for_update=True)
         if case is not None and case.status not in DONE:
             case.add_note(f"Call-back task: {p.subject} (trip {p.trip_id})", actor=actor, now=now)
-            await repo.update_case(conn, case)
+            await cases_repo.update_case(conn, case)
             return
     tier, manager = await customer_value(conn, customer_id)
     case = Case.open(
@@ -55,5 +56,5 @@ async def handle_journey_case(
         source_system=p.source_system,
         booking_id=p.booking_id,
     )
-    if await repo.insert_case(conn, case):
+    if await cases_repo.insert_case(conn, case):
         await publish_opened(conn, case)
