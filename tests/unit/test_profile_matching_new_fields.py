@@ -50,6 +50,9 @@ def test_features_carry_the_new_fields_and_round_trip_compactly() -> None:
     assert isinstance(stored["national_id_variants"], str)  # one string of 16-digit hashes
     assert MatchFeatures.from_json(json.loads(json.dumps(stored))) == f
     assert MatchFeatures.from_json({"given": "anna"}).home == ()  # stored before the new fields
+    assert MatchFeatures.from_json({"given": "anna", "later": 1}) == MatchFeatures(
+        given="anna"
+    )  # written by a later version
 
 
 def test_a_line_sent_beside_a_postcode_gives_the_street() -> None:

@@ -32,6 +32,7 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 @lru_cache(maxsize=1 << 18)  # pure; the same name pairs come back with every common name
+@lru_cache(maxsize=1 << 18)
 def family_level(a: str, b: str) -> str:
     if a == b:
         return "exact"

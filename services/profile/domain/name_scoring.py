@@ -112,13 +112,20 @@ def quick_names(
     has_family, has_given = bool(a.family and b.family), bool(a.given and b.given)
     total = 0.0
     fam_level = giv_level = ""
+    w = p.weights
     if has_family:
         fam_level = family_level(a.family, b.family)
-        total = tf(p, "family_name", fam_level, (f"f:{a.family}",), freq)
+        total = (
+            w["family_name"][fam_level]
+            if fam_level != "exact" or not freq
+            else _tf1(p, "family_name", "f:", a.family, freq)
+        )
     if has_given:
         giv_level = given_level(a.given, a.given_first, b.given, b.given_first)
-        token = a.given if a.given == b.given else a.given_first
-        giv_w = tf(p, "given_name", giv_level, (f"g:{token}",), freq)
+        if giv_level != "exact" or not freq:
+            giv_w = w["given_name"][giv_level]
+        else:
+            giv_w = _tf1(p, "given_name", "g:", a.given if a.given == b.given else a.given_first, freq)
         total = total + giv_w if has_family else giv_w
     if not (has_family and has_given):
         return total, fam_level, giv_level
@@ -138,7 +145,20 @@ def quick_swapped(
 ) -> tuple[tuple[str, float], tuple[str, float]]:
     fam = family_level(a.family, b.given)
     giv = given_level(a.given, a.given_first, b.family, b.family)
-    return (
-        (fam, tf(p, "family_name", fam, (f"f:{a.family}", f"g:{b.given}"), freq)),
-        (giv, tf(p, "given_name", giv, (f"g:{a.given}", f"f:{b.family}"), freq)),
+    w = p.weights
+    # The frequency tokens only for an exact agreement (`tf` adjusts nothing else).
+    fam_w = (
+        w["family_name"][fam]
+        if fam != "exact" or not freq
+        else tf(p, "family_name", fam, (f"f:{a.family}", f"g:{b.given}"), freq)
     )
+    giv_w = (
+        w["given_name"][giv]
+        if giv != "exact" or not freq
+        else tf(p, "given_name", giv, (f"g:{a.given}", f"f:{b.family}"), freq)
+    )
+    return (fam, fam_w), (giv, giv_w)
+
+
+def _tf1(p: ModelParameters, table: str, prefix: str, value: str, freq: Frequencies) -> float:
+    return tf(p, table, "exact", (prefix + value,), freq)

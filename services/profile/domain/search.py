@@ -21,7 +21,7 @@ from typing import Any
 
 from anyascii import anyascii
 
-from services.profile.domain.names import match_form, match_tokens, phonetic
+from services.profile.domain.names import match_tokens, phonetic
 
 NAME_PARTS = ("given_name", "family_name", "display_name")
 
@@ -85,15 +85,20 @@ def sound_words(given: str | None, family: str | None) -> list[str]:
     return sorted(_sounds(given, family, first_word=False))
 
 
-def _sounds(given: object, family: object, *, first_word: bool = True) -> set[str]:
+def _sounds(given: object, family: object, *, first_word: bool = True) -> frozenset[str]:
     """Phonetic words of a name; a document also holds its given name's first word's ("Ann Marie": "ann")."""
     if not isinstance(given, str) or not isinstance(family, str):
-        return set()
-    tokens = match_tokens(given)
-    fam, giv = phonetic(match_form(family)), phonetic("".join(tokens))
+        return frozenset()
+    return _codes(given, family, first_word)
+
+
+@lru_cache(maxsize=1 << 16)  # from the folded words (cached too): a document is written with every golden record
+def _codes(given: str, family: str, first_word: bool) -> frozenset[str]:
+    words = _folded(given)
+    fam, giv = phonetic("".join(_folded(family))), phonetic("".join(words))
     if not fam or not giv:
-        return set()  # a name part without a sound: nothing to look for
+        return frozenset()  # a name part without a sound: nothing to look for
     codes = {fam, giv}
     if first_word:
-        codes.add(phonetic(tokens[0]))
-    return {SOUND_MARK + code.lower() for code in codes if code}
+        codes.add(phonetic(words[0]))
+    return frozenset(SOUND_MARK + code.lower() for code in codes if code)
