@@ -65,7 +65,7 @@ async def run(
             resolution.new_customer_id = lambda: f"cus_{next(ids):032x}"
             # Name frequencies divide by the planner's row count, which autovacuum refreshes at
             # moments of its own: count the records instead.
-            identity_db.name_frequencies = _exact_name_frequencies
+            identity_db.value_frequencies = _exact_name_frequencies
         async with throwaway() as env:
             if parameters is not None:
                 await _activate(env, parameters)
@@ -174,7 +174,7 @@ async def _exact_name_frequencies(
     if not total or total < min_records:
         return {}
     rows = await conn.fetch(
-        "SELECT token, count FROM name_frequencies WHERE token = ANY($1::text[])", sorted(set(tokens))
+        "SELECT token, count FROM value_frequencies WHERE token = ANY($1::text[])", sorted(set(tokens))
     )
     return {r["token"]: min(1.0, r["count"] / total) for r in rows}
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from bench.profile_common import load_average, machine
 from bench.profile_datagen import generate
 from services.profile.domain import matching, resolution
-from services.profile.domain.resolution import ProfileConfig, decide_record, name_tokens
+from services.profile.domain.resolution import ProfileConfig, decide_record, frequency_tokens
 from services.profile.service_layer.bulk import RowError, row_to_incoming
 
 Candidate = tuple[tuple[str, str], str, matching.MatchFeatures]
@@ -54,7 +54,7 @@ def main() -> None:
             bucket = index.setdefault(k, [])
             if len(bucket) < matching.lookup_limit(k, args.per_key):
                 bucket.append((key, f"cus_{i:08d}", feats))
-        for t in name_tokens(feats):
+        for t in frequency_tokens(feats):
             counts[t] = counts.get(t, 0) + 1
     freq = {t: n / len(records) for t, n in counts.items()}
     keys = [matching.blocking_keys(f) for _, f in records]

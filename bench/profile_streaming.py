@@ -46,7 +46,7 @@ from services.profile.adapters import blocking as blocking_db
 from services.profile.adapters import identity as identity_db
 from services.profile.bootstrap import profile_config
 from services.profile.domain import matching
-from services.profile.domain.resolution import decide_record, name_tokens
+from services.profile.domain.resolution import decide_record, frequency_tokens
 from services.profile.service_layer.bulk import row_to_incoming
 from services.profile.settings import ProfileSettings
 from tests import builders
@@ -137,8 +137,10 @@ async def match_step(settings: ProfileSettings, rows: list[dict[str, Any]]) -> d
                 keys = matching.blocking_keys(feats)
                 t1 = time.perf_counter()
                 stored = await blocking_db.candidates(conn, keys, per_key=config.candidates_per_key)
-                tokens = [t for f in (feats, *(c[2] for cs in stored.values() for c in cs)) for t in name_tokens(f)]
-                freq = await identity_db.name_frequencies(conn, tokens, min_records=config.frequency_min_records)
+                tokens = [
+                    t for f in (feats, *(c[2] for cs in stored.values() for c in cs)) for t in frequency_tokens(f)
+                ]
+                freq = await identity_db.value_frequencies(conn, tokens, min_records=config.frequency_min_records)
                 decision = decide_record(item.record.key, feats, keys, stored, {}, config, freq)
                 t2 = time.perf_counter()
                 normalise_ms.append((t1 - t0) * 1000)

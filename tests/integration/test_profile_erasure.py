@@ -103,7 +103,7 @@ async def test_an_erasure_reaches_merged_split_off_and_restored_ids_and_leaves_t
             conn, survivor_id=survivor, absorbed_id=restored, reason="agent", actor="sup", config=config
         )
         await curation.unmerge_customers(conn, merge_id=merge.merge_id, actor="sup", config=config)
-    tokens_before = await _count(profile, "SELECT count(*) FROM name_frequencies WHERE token LIKE $1", f"%{tag}%")
+    tokens_before = await _count(profile, "SELECT count(*) FROM value_frequencies WHERE token LIKE $1", f"%{tag}%")
     assert tokens_before > 0
 
     request = _request(absorbed)  # the id merged away: the whole traveller is reached from it
@@ -122,7 +122,7 @@ async def test_an_erasure_reaches_merged_split_off_and_restored_ids_and_leaves_t
     merges = "SELECT count(*) FROM merges WHERE survivor_id = $1 OR absorbed_id = $1"
     assert await _count(profile, merges, survivor) == 0
     assert await _count(profile, "SELECT count(*) FROM customers WHERE customer_id = $1", bystander) == 1
-    tokens = "SELECT count(*) FROM name_frequencies WHERE token LIKE $1"
+    tokens = "SELECT count(*) FROM value_frequencies WHERE token LIKE $1"
     assert await _count(profile, tokens, f"%{family.lower()}%") == 0
     assert await _count(profile, tokens, f"%unrelated{tag}%") == 1
     shred = await _count(

@@ -8,7 +8,7 @@ from services.kit.contracts.privacy import ERASURE_STEPS
 from services.kit.erasure import personal_values as view_values
 from services.kit.erasure import subject_digest
 from services.privacy.domain.erasures import Step, completed_at, progress, status
-from services.profile.domain.erasure import Links, expand, name_token_counts, personal_values, record_keys
+from services.profile.domain.erasure import Links, expand, frequency_token_counts, personal_values, record_keys
 
 
 def _links(same: set[tuple[str, str]] = set(), came_from: set[tuple[str, str]] = set()) -> Links:  # noqa: B006  # read only
@@ -62,7 +62,7 @@ def test_view_snapshot_values() -> None:
 
 
 def test_name_tokens_count_once_per_record() -> None:
-    assert name_token_counts(["f:quill", "g:oda", "f:quill"]) == {"f:quill": 2, "g:oda": 1}
+    assert frequency_token_counts(["f:quill", "g:oda", "f:quill"]) == {"f:quill": 2, "g:oda": 1}
 
 
 def test_digests_are_keyed() -> None:

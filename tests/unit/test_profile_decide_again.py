@@ -123,8 +123,8 @@ def test_a_record_twice_in_a_batch_adds_its_names_once_with_its_last_features() 
     ]
     items = [bulk.row_to_incoming(r, config=CONFIG, default_source=None, now=datetime.now(UTC)) for r in rows]
     features = [it.record.features() for it in items]
-    expected = [*resolution.name_tokens(features[2]), *resolution.name_tokens(features[1])]
-    assert sorted(resolution.new_name_tokens(items, features, {})) == sorted(expected)
-    assert sorted(resolution.new_name_tokens(items, features, {("s", "1"): "cus_1"})) == sorted(
-        resolution.name_tokens(features[1])
+    expected = [*resolution.frequency_tokens(features[2]), *resolution.frequency_tokens(features[1])]
+    assert sorted(resolution.new_frequency_tokens(items, features, {})) == sorted(expected)
+    assert sorted(resolution.new_frequency_tokens(items, features, {("s", "1"): "cus_1"})) == sorted(
+        resolution.frequency_tokens(features[1])
     )

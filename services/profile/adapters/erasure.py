@@ -71,7 +71,7 @@ async def erase(
     *,
     ids: Sequence[str],
     records: Sequence[SourceKey],
-    name_tokens: Mapping[str, int],
+    frequency_tokens: Mapping[str, int],
     emails: Sequence[str],
 ) -> dict[str, int]:
     """Remove every row of these customers and records; returns rows removed per table."""
@@ -107,16 +107,16 @@ async def erase(
         ids,
     )
     await run("undeliverable_emails", "DELETE FROM undeliverable_emails WHERE email = ANY($1::text[])", list(emails))
-    if name_tokens:
-        ordered = sorted(name_tokens)  # the resolver's order: no deadlock on shared rows
+    if frequency_tokens:
+        ordered = sorted(frequency_tokens)  # the resolver's order: no deadlock on shared rows
         await run(
-            "name_frequencies",
-            "UPDATE name_frequencies f SET count = f.count - d.n FROM unnest($1::text[], $2::bigint[]) AS d(token, n)"
+            "value_frequencies",
+            "UPDATE value_frequencies f SET count = f.count - d.n FROM unnest($1::text[], $2::bigint[]) AS d(token, n)"
             " WHERE f.token = d.token",
-            ordered, [name_tokens[t] for t in ordered],
+            ordered, [frequency_tokens[t] for t in ordered],
         )  # fmt: skip
         # A name part no stored record has any more would still name the traveller.
-        await conn.execute("DELETE FROM name_frequencies WHERE token = ANY($1::text[]) AND count <= 0", ordered)
+        await conn.execute("DELETE FROM value_frequencies WHERE token = ANY($1::text[]) AND count <= 0", ordered)
     await conn.execute("UPDATE customers SET merged_into = NULL WHERE merged_into = ANY($1::text[])", ids)
     await run("customers", "DELETE FROM customers WHERE customer_id = ANY($1::text[])", ids)
     return {table: n for table, n in counts.items() if n}

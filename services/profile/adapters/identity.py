@@ -155,7 +155,7 @@ async def stored_features(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -
     return {key: MatchFeatures.from_json(features) for key, features in stored.items()}
 
 
-async def count_names(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
+async def count_frequencies(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
     """Add newly stored records' name parts to the frequency table."""
     counts: dict[str, int] = {}
     for t in tokens:
@@ -164,14 +164,14 @@ async def count_names(conn: asyncpg.Connection, tokens: Sequence[str]) -> None:
         return
     ordered = sorted(counts)  # a fixed order: concurrent batches update shared rows without deadlocks
     await conn.execute(
-        "INSERT INTO name_frequencies (token, count) SELECT * FROM unnest($1::text[], $2::bigint[])"
-        " ON CONFLICT (token) DO UPDATE SET count = name_frequencies.count + EXCLUDED.count",
+        "INSERT INTO value_frequencies (token, count) SELECT * FROM unnest($1::text[], $2::bigint[])"
+        " ON CONFLICT (token) DO UPDATE SET count = value_frequencies.count + EXCLUDED.count",
         ordered,
         [counts[t] for t in ordered],
     )
 
 
-async def name_frequencies(
+async def value_frequencies(
     conn: asyncpg.Connection,
     tokens: Iterable[str],
     *,
@@ -186,14 +186,14 @@ async def name_frequencies(
     `pending` names records the caller's other, not yet committed transaction is writing
     (the bulk importer's previous chunk); the estimate does not follow commits, so it is
     the same whether or not they have committed, and only an exact count would add them.
-    `adding`: name parts (one per record) the caller is about to count (`count_names`), read
+    `adding`: name parts (one per record) the caller is about to count (`count_frequencies`), read
     as if they were counted already.
     """
     # One round trip: the record count and the tokens' counts together (no rows below the minimum).
     rows = await conn.fetch(
         "SELECT t.total, f.token, f.count"
         "  FROM (SELECT reltuples::bigint AS total FROM pg_class WHERE oid = 'source_records'::regclass) t"
-        "  LEFT JOIN name_frequencies f ON f.token = ANY($1::text[])"
+        "  LEFT JOIN value_frequencies f ON f.token = ANY($1::text[])"
         " WHERE t.total > 0 AND t.total >= $2",
         sorted(set(tokens)),
         min_records,

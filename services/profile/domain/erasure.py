@@ -74,7 +74,7 @@ def _values(value: object) -> list[str]:
     return [str(value)]
 
 
-def name_token_counts(tokens: Sequence[str]) -> dict[str, int]:
+def frequency_token_counts(tokens: Sequence[str]) -> dict[str, int]:
     """How much each name part's frequency falls when these records leave."""
     counts: dict[str, int] = {}
     for t in tokens:

@@ -12,11 +12,20 @@ counts only when both birth dates are known and do not disagree and neither name
 Without both birth dates a father and his son of the same name at one home cannot be told
 apart (the travel benchmark's parent-child pairs were joined when it counted). A disagreeing
 address still counts against the pair.
+
+An address's agreement is weighed with its frequency (term-frequency adjustment, as names
+are): a shared postcode, street or house says less where many stored records have it (the
+head office of a large company; a city-centre postcode). `address_tokens` names the parts
+counted; the u-probability of the level becomes the part's share of stored records when that
+is higher.
 """
 
 from __future__ import annotations
 
-from services.profile.domain.comparisons import address_level, employee_level, sealed_level
+import math
+from collections.abc import Mapping
+
+from services.profile.domain.comparisons import address_level, bare_postcode, employee_level, sealed_level
 from services.profile.domain.features import MatchFeatures
 from services.profile.domain.model_params import ModelParameters
 
@@ -24,8 +33,16 @@ from services.profile.domain.model_params import ModelParameters
 Extra = tuple[str, str, float, str, str]
 
 
-def extra_levels(a: MatchFeatures, b: MatchFeatures, params: ModelParameters, *, household: bool) -> list[Extra]:
-    """Levels and weights of the fields both records hold, in a fixed order."""
+def extra_levels(
+    a: MatchFeatures,
+    b: MatchFeatures,
+    params: ModelParameters,
+    *,
+    household: bool,
+    freq: Mapping[str, float] | None = None,
+) -> list[Extra]:
+    """Levels and weights of the fields both records hold, in a fixed order (`freq`: shares of stored
+    records by `address_tokens`, for the term-frequency adjustment; without it the level's weight)."""
     out: list[Extra] = []
     w = params.weights
     for name in ("home", "business"):
@@ -34,6 +51,12 @@ def extra_levels(a: MatchFeatures, b: MatchFeatures, params: ModelParameters, *,
             table = f"{name}_address"
             level = address_level(x, y)
             weight = w[table][level]
+            token = _ADJUSTED.get(level)
+            if freq and token is not None and (share := freq.get(address_tokens(x)[token], 0.0)):
+                lv = params.levels[table][level]
+                if share > lv.u:
+                    weight = math.log2(lv.m / share)
+                    level = f"{level} (common {_PART[token]}, {share:.2%} of records)"
             if household and weight > 0:
                 out.append((table, f"{level} (household)", 0.0, _shown(x), _shown(y)))
             else:
@@ -71,6 +94,26 @@ def national_ids_differ(a: MatchFeatures, b: MatchFeatures) -> bool:
         and a.national_id != b.national_id
         and not (a.national_id_variants & b.national_id_variants)
     )
+
+
+def address_tokens(address: tuple[str, ...]) -> tuple[str, str, str]:
+    """What an address adds to the frequency table: its postcode ("pc:"), its street within the postcode
+    ("st:") and its house there ("ad:"); '' for a part it lacks. The postcode without its country (a
+    source may leave it out, as comparisons do)."""
+    postcode, street, number, _city = address
+    pc = bare_postcode(postcode)
+    if not pc:
+        return ("", "", "")
+    return (
+        f"pc:{pc}",
+        f"st:{pc}:{street}" if street else "",
+        f"ad:{pc}:{street}:{number}" if street and number else "",
+    )
+
+
+# Which of `address_tokens` an agreeing level is weighed by.
+_ADJUSTED = {"same-postcode": 0, "same-street": 1, "exact": 2}
+_PART = ("postcode", "street", "address")
 
 
 def _shown(address: tuple[str, ...]) -> str:

@@ -169,7 +169,7 @@ def compare(
         ev.append(FieldEvidence("company", level, w["company"][level], a.company, b.company))
     if _has_extra(a) and _has_extra(b):
         household = dob is None or _any_name_different(ev) or _birth_dates_differ(ev)
-        ev.extend(FieldEvidence(*x) for x in extra_levels(a, b, params, household=household))
+        ev.extend(FieldEvidence(*x) for x in extra_levels(a, b, params, household=household, freq=freq))
     return ev
 
 
@@ -310,7 +310,7 @@ def quick_score(
             params.max_weights["given_name"] if a.given and b.given else 0.0
         )
         bound += dob_w + email_w + phone_w + loyalty_w + passport_w + nationality_w + company_w
-        if has_extra:  # unguarded weights: the household guard only lowers them
+        if has_extra:  # unguarded, unadjusted weights: the household guard and the frequencies only lower them
             bound += sum(x[2] for x in extra_levels(a, b, params, household=False))
         if bound < floor - 1e-9:
             return None
@@ -333,7 +333,7 @@ def quick_score(
         score += company_w
     if has_extra:
         household = dob is None or "different" in (fam_level, giv_level) or dob_different
-        for x in extra_levels(a, b, params, household=household):
+        for x in extra_levels(a, b, params, household=household, freq=freq):
             score += x[2]
     if same_passport:
         return score, "match", "deterministic:passport"

@@ -20,7 +20,7 @@ from services.kit.contracts.customers import BookingKind
 from services.kit.contracts.envelope import Envelope
 from services.profile.domain import matching
 from services.profile.domain.companies import company_key
-from services.profile.domain.identity_fields import national_ids_differ, passports_differ
+from services.profile.domain.identity_fields import address_tokens, national_ids_differ, passports_differ
 from services.profile.domain.model import SourceRecord
 from services.profile.domain.model_params import ParametersCache
 from services.profile.domain.restating import restate_all
@@ -38,7 +38,7 @@ class ProfileConfig:
     lower_threshold: float = matching.LOWER_THRESHOLD
     candidates_per_key: int = 40
     max_candidates: int = 120  # scored per record at most
-    frequency_min_records: int = 1000  # name frequencies count once this many records are stored
+    frequency_min_records: int = 1000  # value frequencies count once this many records are stored
     stale_after_days: int = 730
     parameters: ParametersCache = field(default_factory=ParametersCache, compare=False)  # the active model version
 
@@ -104,13 +104,16 @@ class Decision:
     joins: list[tuple[str, matching.MatchResult]] = field(default_factory=list)
 
 
-def name_tokens(f: matching.MatchFeatures) -> list[str]:
-    """The name parts a record adds to the frequency table."""
+def frequency_tokens(f: matching.MatchFeatures) -> list[str]:
+    """The name and address parts a record adds to the frequency table (each once)."""
     out = [f"f:{f.family}"] if f.family else []
     if f.given:
         out.append(f"g:{f.given}")
     if f.given_first and f.given_first != f.given:
         out.append(f"g:{f.given_first}")
+    for address in (f.home, f.business):
+        if address:
+            out.extend(t for t in address_tokens(address) if t and t not in out)
     return out
 
 
@@ -134,13 +137,13 @@ def candidate_keys(
     return sorted({k for it, ks in zip(items, keys, strict=True) if it.record.key not in links for k in ks})
 
 
-def new_name_tokens(
+def new_frequency_tokens(
     items: Sequence[Incoming], features: Sequence[matching.MatchFeatures], links: Mapping[SourceKey, str]
 ) -> list[str]:
-    """The name parts of the records stored for the first time (they join the name frequencies):
+    """The name and address parts of the records stored for the first time (they join the value frequencies):
     once per record, with the features of its last occurrence in the batch."""
     fresh = {it.record.key: f for it, f in zip(items, features, strict=True) if it.record.key not in links}
-    return [t for f in fresh.values() for t in name_tokens(f)]
+    return [t for f in fresh.values() for t in frequency_tokens(f)]
 
 
 def identity_keys(items: Sequence[Incoming], keys: Sequence[Sequence[str]]) -> list[str]:

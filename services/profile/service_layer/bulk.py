@@ -114,7 +114,7 @@ async def _import_rows(
 
     async def refresh_statistics() -> None:
         # Tables grow from nothing to millions of rows within minutes; fresh statistics keep the
-        # planner on index lookups, and the record count behind name frequencies current.
+        # planner on index lookups, and the record count behind value frequencies current.
         if isinstance(pool_or_conn, Connection):
             return
         everything = summary.records >= analyze_at["all"]

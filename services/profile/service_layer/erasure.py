@@ -26,7 +26,7 @@ from services.profile.adapters import shredding
 from services.profile.adapters.shredding import shred_subjects
 from services.profile.domain import erasure as rules
 from services.profile.domain.matching import MatchFeatures, blocking_keys
-from services.profile.domain.resolution import name_tokens
+from services.profile.domain.resolution import frequency_tokens
 from services.profile.service_layer.events import CUSTOMERS_TOPIC, PRODUCER
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,11 @@ async def handle_erasure_requested(conn: Connection, event: Envelope[Any], *, di
     raws = [dict(r["raw"].get("traveller", r["raw"])) if isinstance(r["raw"], dict) else {} for r in records]
     values = rules.personal_values(goldens, raws)
     emails = sorted({v.lower() for v in values if "@" in v})
-    tokens = rules.name_token_counts([t for r in records for t in name_tokens(MatchFeatures.from_json(r["features"]))])
+    tokens = rules.frequency_token_counts(
+        [t for r in records for t in frequency_tokens(MatchFeatures.from_json(r["features"]))]
+    )
     rows = await store.erase(
-        conn, ids=known, records=[(r["source_system"], r["source_id"]) for r in records], name_tokens=tokens,
+        conn, ids=known, records=[(r["source_system"], r["source_id"]) for r in records], frequency_tokens=tokens,
         emails=emails,
     )  # fmt: skip
     customer_ids = sorted(ids)

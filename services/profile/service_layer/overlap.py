@@ -21,7 +21,7 @@ from services.profile.service_layer.writing import count_new_names, write
 
 _T = TypeVar("_T")
 
-# A chunk's transaction has a read phase (identity locks, source links, name frequencies,
+# A chunk's transaction has a read phase (identity locks, source links, value frequencies,
 # candidates, decisions in memory) and a write phase (companies, customers, source records,
 # keys, reviews, golden records, events). Chunk N+1 is read and decided on a second
 # connection while chunk N writes; N+1 writes only after N has committed, so whatever it
@@ -50,7 +50,7 @@ _T = TypeVar("_T")
 @dataclass
 class _Chunk:
     items: list[Incoming]
-    counted: bool = False  # its new records' name parts are in the frequency table
+    counted: bool = False  # its new records' name and address parts are in the frequency table
 
 
 @dataclass
@@ -71,7 +71,7 @@ async def _rollback(tx: Transaction) -> None:
 async def plan_chunk(conn: Connection, chunk: _Chunk, config: ProfileConfig, carry: Carry | None) -> _Planned:
     """The read phase: locks, links, frequencies, candidates and decisions (the transaction stays open)."""
     if not chunk.counted:
-        # The new records' name parts are counted in a statement of their own, before the chunk's
+        # The new records' name and address parts are counted in a statement of their own, before the chunk's
         # transaction (see `count_new_names`); read again under the locks.
         await count_new_names(conn, chunk.items, carried=carry.links if carry else {})
         chunk.counted = True

@@ -33,9 +33,9 @@ from services.profile.domain.resolution import (
     candidate_keys,
     decide_all,
     decide_in_key_order,
+    frequency_tokens,
     identity_keys,
-    name_tokens,
-    new_name_tokens,
+    new_frequency_tokens,
     restated,
 )
 from services.profile.service_layer.parameters import current_parameters
@@ -51,7 +51,7 @@ class Plan:
     features: list[matching.MatchFeatures]
     keys: list[list[str]]
     decisions: list[Decision]
-    new_names: list[str] = field(default_factory=list)  # name parts the write phase counts (none: counted)
+    new_names: list[str] = field(default_factory=list)  # name and address parts the write phase counts (none: counted)
     # Stored features of the records seen before, as read under the locks; else read when writing.
     before: Mapping[SourceKey, matching.MatchFeatures] | None = None
     linked: list[SourceKey] = field(default_factory=list)  # records seen before (when `before` is None)
@@ -79,14 +79,14 @@ async def plan(conn: Connection, items: Sequence[Incoming], *, config: ProfileCo
     # locks on, so their reads and decisions overlap. If another batch committed a record under
     # one of this batch's keys (or one of its records) in between, what changed is read again
     # under the locks and what it affects decided again: the decisions are those of a read under
-    # the locks (name frequencies, an estimate, are those of the first read).
+    # the locks (value frequencies, an estimate, are those of the first read).
     lookup_keys = candidate_keys(items, keys, links)
     read: dict[str, tuple[int, int]] = {}
     stored = await blocking_db.candidates(conn, lookup_keys, per_key=config.candidates_per_key, digest=read)
     # Name frequencies as they will be once this batch's new records are counted (counted when it writes).
-    all_tokens = [t for f in features for t in name_tokens(f)]
-    fresh_tokens = new_name_tokens(items, features, links)
-    freq = await identity_db.name_frequencies(
+    all_tokens = [t for f in features for t in frequency_tokens(f)]
+    fresh_tokens = new_frequency_tokens(items, features, links)
+    freq = await identity_db.value_frequencies(
         conn, all_tokens, min_records=config.frequency_min_records, adding=fresh_tokens
     )
     decisions = decide_in_key_order(items, features, keys, links, stored, config, freq)
@@ -117,7 +117,7 @@ async def plan(conn: Connection, items: Sequence[Incoming], *, config: ProfileCo
             items, features, keys, links_now, stored, config, freq, earlier=decisions, changed=changed, again=relinked
         )
         links = links_now
-        fresh_tokens = new_name_tokens(items, features, links)
+        fresh_tokens = new_frequency_tokens(items, features, links)
     # Records seen before: their old blocking keys follow from the features they were stored with.
     before = await identity_db.stored_features(conn, list(links))
     return Plan(list(items), features, keys, decisions, new_names=fresh_tokens, before=before)
@@ -157,7 +157,7 @@ def carry_of(planned: Plan) -> Carry:
 async def plan_locked(
     conn: Connection, items: Sequence[Incoming], *, config: ProfileConfig, carry: Carry | None
 ) -> Plan:
-    """Lock (shared), read and decide, in the caller's open transaction; the new records' name parts
+    """Lock (shared), read and decide, in the caller's open transaction; the new records' name and address parts
     must have been counted already (`writing.count_new_names`, before the transaction)."""
     features, keys = features_and_keys(items)
     record_keys = [it.record.key for it in items]
@@ -175,9 +175,9 @@ async def plan_locked(
         again, again_keys = features_and_keys([items[i] for i in changed])  # the others' are as computed
         for i, f, ks in zip(changed, again, again_keys, strict=True):
             features[i], keys[i] = f, ks
-    freq = await identity_db.name_frequencies(
+    freq = await identity_db.value_frequencies(
         conn,
-        [t for f in features for t in name_tokens(f)],
+        [t for f in features for t in frequency_tokens(f)],
         min_records=config.frequency_min_records,
         pending=carry.records.keys() if carry else (),
     )

@@ -32,7 +32,7 @@ from services.profile.domain.resolution import (
     Outcome,
     ProfileConfig,
     SourceKey,
-    new_name_tokens,
+    new_frequency_tokens,
 )
 from services.profile.service_layer.companies import resolve_companies
 from services.profile.service_layer.curation import merge_customers
@@ -42,12 +42,12 @@ from services.profile.service_layer.recompute import prepare_new_customers, refr
 
 
 async def count_new_names(conn: Connection, items: Sequence[Incoming], *, carried: dict[SourceKey, str]) -> None:
-    """Count the name parts of records stored for the first time, in a statement of its own (the bulk
+    """Count the name and address parts of records stored for the first time, in a statement of its own (the bulk
     importer does so before a chunk's transaction: inside it they would hold the shared frequency
     rows until commit and stall the next chunk's read phase). `carried`: links not committed yet."""
     features = [it.features or it.record.features() for it in items]  # no blocking keys needed here
     known = await identity_db.existing_links(conn, [it.record.key for it in items])
-    await identity_db.count_names(conn, new_name_tokens(items, features, {**known, **carried}))
+    await identity_db.count_frequencies(conn, new_frequency_tokens(items, features, {**known, **carried}))
 
 
 async def write(
@@ -57,7 +57,7 @@ async def write(
     history, golden records, bookings; returns the outcomes and the events to enqueue."""
     items, features, keys, decisions = planned.items, planned.features, planned.keys, planned.decisions
     company_ids = await resolve_companies(conn, items)
-    await identity_db.count_names(conn, planned.new_names)
+    await identity_db.count_frequencies(conn, planned.new_names)
     before = planned.before
     if before is None:
         before = await identity_db.stored_features(conn, planned.linked)

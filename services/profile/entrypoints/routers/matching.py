@@ -10,7 +10,7 @@ from services.kit.http import ProblemError
 from services.profile.adapters import identity as identity_db
 from services.profile.adapters import queries
 from services.profile.domain import matching
-from services.profile.domain.resolution import name_tokens
+from services.profile.domain.resolution import frequency_tokens
 from services.profile.entrypoints.deps import Agent, PairExplain, RecordExplain, config_of, connect, resolve_customer
 from services.profile.entrypoints.schemas import ExplainPublic, PairExplainPublic
 from services.profile.service_layer.parameters import current_parameters
@@ -61,8 +61,8 @@ async def explain_pair(
         rows = await queries.records_with_features(conn, [a["customer_id"], b["customer_id"]])
         await trail.record(conn, a["customer_id"], other=b["customer_id"])
         feats = {(r["source_system"], r["source_id"]): matching.MatchFeatures.from_json(r["features"]) for r in rows}
-        freq = await identity_db.name_frequencies(
-            conn, [t for f in feats.values() for t in name_tokens(f)], min_records=config.frequency_min_records
+        freq = await identity_db.value_frequencies(
+            conn, [t for f in feats.values() for t in frequency_tokens(f)], min_records=config.frequency_min_records
         )
         params = await current_parameters(conn, config.parameters)
     upper, lower = config.parameters.thresholds(upper=config.upper_threshold, lower=config.lower_threshold)
