@@ -96,7 +96,8 @@ async def measure(env: TestEnv, n: int) -> dict[str, Any]:
     from services.profile.entrypoints.api import create_profile_app
 
     asked = queries(await sample(env.database, n))
-    runtime = ServiceRuntime(build_definition(profile_settings(env)))
+    # One sequential client measuring latency: the per-key rate limit would answer 429 before long.
+    runtime = ServiceRuntime(build_definition(profile_settings(env, rate_limiting=False)))
     await runtime.start(workers=False, create_topics=False)
     try:
         try:  # customers imported before this code's search documents get theirs, as the service's job does

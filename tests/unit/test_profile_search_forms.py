@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.profile.domain.search import COMPANY_MARK, document, search_tokens, sound_words
+from services.profile.domain.search import COMPANY_MARK, SOUNDS_MARK, document, search_tokens, sound_words
 
 
 def test_spellings_of_one_name_fold_alike() -> None:
@@ -16,12 +16,12 @@ def test_spellings_of_one_name_fold_alike() -> None:
 
 def test_a_document_holds_every_spelling_then_the_company() -> None:
     names = [{"given_name": "Søren", "family_name": "Lübs"}, {"display_name": "SOEREN LUEBS"}]
-    assert document(names, ["Globex GmbH", None]) == f" lubs soren {COMPANY_MARK} globex gmbh #lbs #srn"
-    assert document([{"display_name": "(unnamed)"}], []) == f" {COMPANY_MARK}"
+    assert document(names, ["Globex GmbH", None]) == f" lubs soren {COMPANY_MARK} globex gmbh {SOUNDS_MARK} #lbs.srn"
+    assert document([{"display_name": "(unnamed)"}], []) == f" {COMPANY_MARK} {SOUNDS_MARK}"
 
 
 def test_a_document_holds_the_sounds_a_search_looks_for() -> None:
-    # Both names' phonetic codes, in either order; a document also holds the given name's first word's.
+    # Both names' phonetic codes, in either order; a document also holds the pair with the given name's first word.
     doc = document([{"given_name": "Ann Marie", "family_name": "Knight"}], [])
     for first, family in (("Ann", "Nite"), ("Annmarie", "Night"), ("Nite", "Anne Marie")):
         assert all(f" {w} " in doc + " " for w in sound_words(first, family)), (first, family)

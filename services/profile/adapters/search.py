@@ -23,8 +23,9 @@ async def customers_matching(conn: asyncpg.Connection, tokens: Sequence[str], *,
         return []
     # Each word: an indexed trigram condition or an indexed word-prefix pattern (the document starts
     # with a space); every word must match. Words are [a-z0-9] (domain.search), so no LIKE escapes.
+    # The words are the document before its phonetic codes (`_WORDS`: the trigram index's expression).
     conditions = [
-        f"(c.search_doc OPERATOR(extensions.%>) ${2 * i + 1}::text OR c.search_doc LIKE ${2 * i + 2}::text)"
+        f"({_WORDS} OPERATOR(extensions.%>) ${2 * i + 1}::text OR {_WORDS} LIKE ${2 * i + 2}::text)"
         for i in range(len(words))
     ]
     params: list[object] = []
@@ -33,7 +34,7 @@ async def customers_matching(conn: asyncpg.Connection, tokens: Sequence[str], *,
     # Best first: names like the query (counted twice) before companies like it.
     score = " + ".join(
         f"2 * extensions.word_similarity(${2 * i + 1}::text, split_part(c.search_doc, '|', 1))"
-        f" + extensions.word_similarity(${2 * i + 1}::text, c.search_doc)"
+        f" + extensions.word_similarity(${2 * i + 1}::text, {_WORDS})"
         for i in range(len(words))
     )
     async with conn.transaction():
@@ -50,6 +51,8 @@ async def customers_matching(conn: asyncpg.Connection, tokens: Sequence[str], *,
     return [r["customer_id"] for r in rows]
 
 
+# The names and companies of a document, without its phonetic codes (migration 0013 indexes this).
+_WORDS = "split_part(c.search_doc, '~', 1)"
 ONE_WORD_THRESHOLD = 0.5
 SEVERAL_WORDS_THRESHOLD = 0.4
 
@@ -89,15 +92,13 @@ async def set_documents(conn: asyncpg.Connection, documents: Mapping[str, str]) 
 
 async def customers_sounding(conn: asyncpg.Connection, sounds: Sequence[str], *, limit: int) -> list[str]:
     """Active customers whose document holds every one of these phonetic words (`domain.search.sound_words`):
-    each an indexed regular expression (the trigram index serves it) for the whole word."""
+    its `search_sounds` array (generated from the document, GIN-indexed: migration 0013)."""
     if not sounds:
         return []
-    conditions = " AND ".join(f"c.search_doc ~ ${i + 1}::text" for i in range(len(sounds)))
-    # Phonetic words are '#' and [a-z0-9] (domain.search): nothing to escape in the pattern.
     rows = await conn.fetch(
-        f"SELECT c.customer_id FROM customers c WHERE c.status = 'active' AND {conditions}"
-        f" ORDER BY c.customer_id LIMIT ${len(sounds) + 1}",
-        *[f" {s}( |$)" for s in sounds],
+        "SELECT c.customer_id FROM customers c WHERE c.status = 'active' AND c.search_sounds @> $1::text[]"
+        " ORDER BY c.customer_id LIMIT $2",
+        list(sounds),
         limit,
     )
     return [r["customer_id"] for r in rows]

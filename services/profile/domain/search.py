@@ -8,8 +8,8 @@ finds "lindner"), fragments by word prefixes ("lind").
 
 A customer's search document holds every spelling its source records and golden record
 give its names (a record typed "Soeren", another "Søren"), its company's name, and the
-phonetic codes of its names as matching computes them ("#nt" for Knight and Nite), which
-the sound-alike search looks for.
+phonetic codes of its names as matching computes them ("#an.nt" for Ann Knight and Anne
+Nite), which the sound-alike search looks for.
 """
 
 from __future__ import annotations
@@ -55,9 +55,10 @@ def document(names: Iterable[Mapping[str, Any]], companies: Iterable[str | None]
     """A customer's search document: the distinct folded words of its names, then of its companies.
 
     `names`: the name fields of its records and golden record (given_name, family_name, display_name).
-    " anna lindner | globex gmbh": a space before every word, so a word prefix is `LIKE '% prefix%'`
-    (which the trigram index serves); the names before `COMPANY_MARK`, so a search can rank a
-    traveller named like the query before one whose company is.
+    " anna lindner | globex gmbh ~ #an.lntnr": a space before every word, so a word prefix is
+    `LIKE '% prefix%'` (which the trigram index serves); the names before `COMPANY_MARK`, so a search
+    can rank a traveller named like the query before one whose company is; after `SOUNDS_MARK` the
+    names' phonetic codes, which the database keeps as an indexed array (`search_sounds`).
     """
     words: set[str] = set()
     sounds: set[str] = set()
@@ -71,22 +72,24 @@ def document(names: Iterable[Mapping[str, Any]], companies: Iterable[str | None]
     for company in companies:
         if company:
             firms.update(_folded(company))
-    return " " + " ".join([*sorted(words), COMPANY_MARK, *sorted(firms), *sorted(sounds)])
+    return " " + " ".join([*sorted(words), COMPANY_MARK, *sorted(firms), SOUNDS_MARK, *sorted(sounds)])
 
 
 COMPANY_MARK = "|"  # never a search word (words are letters and digits)
-SOUND_MARK = "#"  # before a phonetic code: never a search word either
+SOUNDS_MARK = "~"  # before the phonetic codes, the document's last part (migration 0013 indexes it as an array)
+SOUND_MARK = "#"  # before each phonetic code: never a search word (a word prefix or a trigram query skips it)
 
 
 def sound_words(given: str | None, family: str | None) -> list[str]:
-    """The document words a name sounds like, all of which a customer's document must hold ("#jn",
-    "#nt" for John Knight): both name parts' phonetic codes (metaphone, as blocking computes them);
-    none without both parts."""
+    """The document word a name sounds like ("#jn.nt" for John Knight, and for Nite John): both name
+    parts' phonetic codes (metaphone, as blocking computes them), in either order, as one word (one
+    exact entry of the indexed array); none without both parts."""
     return sorted(_sounds(given, family, first_word=False))
 
 
 def _sounds(given: object, family: object, *, first_word: bool = True) -> frozenset[str]:
-    """Phonetic words of a name; a document also holds its given name's first word's ("Ann Marie": "ann")."""
+    """Phonetic words of a name; a document also holds the one with its given name's first word
+    ("Ann Marie": "ann")."""
     if not isinstance(given, str) or not isinstance(family, str):
         return frozenset()
     return _codes(given, family, first_word)
@@ -98,7 +101,5 @@ def _codes(given: str, family: str, first_word: bool) -> frozenset[str]:
     fam, giv = phonetic("".join(_folded(family))), phonetic("".join(words))
     if not fam or not giv:
         return frozenset()  # a name part without a sound: nothing to look for
-    codes = {fam, giv}
-    if first_word:
-        codes.add(phonetic(words[0]))
-    return frozenset(SOUND_MARK + code.lower() for code in codes if code)
+    givens = {giv, phonetic(words[0])} - {""} if first_word else {giv}
+    return frozenset(SOUND_MARK + ".".join(sorted((fam.lower(), g.lower()))) for g in givens)
