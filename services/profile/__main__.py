@@ -1,4 +1,4 @@
-"""`python -m services.profile serve|api|worker|migrate|import FILE|estimate-weights`."""
+"""`python -m services.profile serve|api|worker|migrate|import FILE|estimate-weights|rekey`."""
 
 import sys
 
@@ -15,5 +15,9 @@ if __name__ == "__main__":
         from services.profile.entrypoints.cli import estimate_main
 
         estimate_main(sys.argv[2:])
+    elif sys.argv[1:2] == ["rekey"]:
+        from services.profile.entrypoints.cli import rekey_main
+
+        rekey_main(sys.argv[2:])
     else:
         main(None, build_definition=build_definition, build_app=create_profile_app)

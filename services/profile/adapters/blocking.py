@@ -153,3 +153,36 @@ async def customers_for_keys(conn: asyncpg.Connection, keys: Sequence[str], *, l
         limit,
     )
     return [r["customer_id"] for r in rows]
+
+
+async def records_after(
+    conn: asyncpg.Connection, after: SourceKey, *, limit: int
+) -> list[tuple[SourceKey, MatchFeatures]]:
+    """The next `limit` stored records after `after` in key order, with their features, their rows
+    locked (a resolver writing one of them waits, or is waited for)."""
+    rows = await conn.fetch(
+        "SELECT source_system, source_id, features::text AS features FROM source_records"
+        " WHERE (source_system, source_id) > ($1, $2) ORDER BY source_system, source_id LIMIT $3 FOR UPDATE",
+        after[0],
+        after[1],
+        limit,
+    )
+    return [
+        ((r["source_system"], r["source_id"]), MatchFeatures.from_json(from_json(r["features"] or "{}"))) for r in rows
+    ]
+
+
+async def add_blocking_keys(conn: asyncpg.Connection, records: Sequence[tuple[SourceKey, Sequence[str]]]) -> int:
+    """Store these keys of these records where they are missing; how many were."""
+    rows = sorted({(key_hash(k), sys, sid) for (sys, sid), ks in records for k in ks})
+    if not rows:
+        return 0
+    added = await conn.fetchval(
+        "WITH t AS (INSERT INTO blocking_key_hashes (key_hash, source_system, source_id)"
+        " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING RETURNING 1)"
+        " SELECT count(*) FROM t",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+    return int(added)

@@ -32,6 +32,7 @@ from services.profile.adapters import parameters as parameters_store
 from services.profile.bootstrap import profile_config
 from services.profile.service_layer import bulk
 from services.profile.service_layer.parameters import estimate_weights
+from services.profile.service_layer.rekey import rekey
 from services.profile.settings import ProfileSettings
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,34 @@ def estimate_main(argv: list[str] | None = None) -> None:
     sys.stdout.write(json.dumps(out, indent=2) + "\n")
     if args.activate and not out["activated"]:
         sys.exit(1)
+
+
+async def _rekey(settings: ProfileSettings, *, chunk: int) -> dict[str, Any]:
+    pool = await create_pool(settings)
+    try:
+        await apply_migrations(
+            pool, schema=settings.service_name, packages=["services.kit.migrations", "services.profile.migrations"]
+        )
+        done = await rekey(pool, chunk=chunk)
+    finally:
+        await pool.close()
+    return {"records": done.records, "keys_added": done.keys_added}
+
+
+def rekey_main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.profile rekey",
+        description="Give every stored record the blocking keys this version computes (after an upgrade that "
+        "changed them); safe beside the workers and to run again.",
+    )
+    parser.add_argument("--chunk", type=int, default=2000, help="records per transaction")
+    args = parser.parse_args(argv)
+    settings = ProfileSettings()
+    configure_logging(service=settings.service_name, level=settings.log_level, fmt="text")
+    started = time.perf_counter()
+    out = asyncio.run(_rekey(settings, chunk=args.chunk))
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    sys.stdout.write(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
