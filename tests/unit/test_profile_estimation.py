@@ -66,13 +66,26 @@ def test_em_recovers_known_m_and_prior_with_u_fixed() -> None:
 
 def test_u_from_random_pairs_keeps_rare_levels_at_their_defaults() -> None:
     patterns: Counter[Pattern] = Counter()
-    patterns[(("company", "same"),)] = 30
-    patterns[(("company", "different"),)] = 970
+    patterns[(("nationality", "same"),)] = 300
+    patterns[(("nationality", "different"),)] = 700
     patterns[(("passport", "exact"),)] = 1  # one random pair sharing a passport: too rare to learn from
     patterns[(("passport", "different"),)] = 999
     u = u_probabilities(patterns, min_observations=5)
-    assert u["company"]["same"] == 0.03
+    assert u["nationality"]["same"] == 0.3
     assert u["passport"]["exact"] == DEFAULT_PARAMETERS.levels["passport"]["exact"].u
+
+
+def test_fields_groups_share_keep_their_built_in_u() -> None:
+    # Defect: two random records rarely share a company, so "same company" weighed 10 bits and a father
+    # and his son of one name at one company were linked, their birth dates 45 years apart.
+    patterns: Counter[Pattern] = Counter()
+    patterns[(("company", "same"),)] = 1
+    patterns[(("company", "different"),)] = 9999
+    patterns[(("business_address", "exact"),)] = 6
+    patterns[(("business_address", "different"),)] = 994
+    u = u_probabilities(patterns, min_observations=1)
+    assert u["company"] == {lv: x.u for lv, x in DEFAULT_PARAMETERS.levels["company"].items()}
+    assert u["business_address"]["exact"] == DEFAULT_PARAMETERS.levels["business_address"]["exact"].u
 
 
 def _records(seed: int) -> list[MatchFeatures]:

@@ -130,8 +130,16 @@ def blocked_pairs(
     return sorted(found)
 
 
+# Fields groups of different people share: colleagues have one company and one business address.
+# Two random records rarely do, but candidates do (blocking pairs records by their company), so a u
+# from random pairs made "same company" weigh 10 bits and linked a father and his son of one name at
+# one company (bench/results/profile.md); these keep the built-in u.
+GROUP_FIELDS = frozenset({"company", "business_address"})
+
+
 def u_probabilities(patterns: Counter[Pattern], *, min_observations: int) -> Table:
-    """Each level's share of the random pairs that compared its field (too rare: the built-in u)."""
+    """Each level's share of the random pairs that compared its field (too rare, or a field groups
+    share: the built-in u)."""
     seen: Counter[tuple[str, str]] = Counter()
     compared: Counter[str] = Counter()
     for pattern, count in patterns.items():
@@ -142,7 +150,7 @@ def u_probabilities(patterns: Counter[Pattern], *, min_observations: int) -> Tab
     for comparison, levels in DEFAULT_PARAMETERS.levels.items():
         out[comparison] = {
             level: clamp(seen[(comparison, level)] / compared[comparison])
-            if seen[(comparison, level)] >= min_observations
+            if seen[(comparison, level)] >= min_observations and comparison not in GROUP_FIELDS
             else lv.u
             for level, lv in levels.items()
         }
