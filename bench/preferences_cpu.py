@@ -1,7 +1,7 @@
 """CPU of the preferences service's own part of a booking, without Kafka or PostgreSQL.
 
 For each booking: parse the customer's stored state and published form, record the booking,
-recompute the snapshot (`handlers.refresh`: inference, policy, published form, change keys,
+recompute the snapshot (`publishing.refresh`: inference, policy, published form, change keys,
 envelopes) and serialise the state and form as the repository writes them. Customers get two
 bookings each first, then the next two are measured (CPU time, the best of five passes over the
 same input). Prints microseconds per booking and a digest of everything stored and published
@@ -31,7 +31,7 @@ def measure(customers_count: int) -> None:
     from bench.preferences_common import booking, customers
     from services.preferences.adapters.repository import CustomerRow, _json_text
     from services.preferences.domain.model import CustomerPreferences
-    from services.preferences.service_layer import handlers
+    from services.preferences.service_layer import publishing
 
     rng, ids_rng = random.Random(7), random.Random(11)
     uuid.uuid4 = lambda: uuid.UUID(int=ids_rng.getrandbits(128), version=4)  # the same ids every run
@@ -56,7 +56,7 @@ def measure(customers_count: int) -> None:
             row.prefs.record_booking(
                 booking=f"{p.source_system}:{p.booking_id}", kind=p.kind, segments=p.segments, at=p.occurred_at
             )
-            handlers.refresh(row, None, now=now, caused_by=event)
+            publishing.refresh(row, None, now=now, caused_by=event)
             state = _json_text(row.prefs.to_json())
             stored[cid] = (state, None if row.published is None else _json_text(row.published), row.version,
                            row.prefs.company_id)  # fmt: skip

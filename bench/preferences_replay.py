@@ -53,7 +53,7 @@ async def scenario(out_path: Path) -> None:
     from services.kit.contracts.envelope import Envelope
     from services.kit.db import apply_migrations, create_pool
     from services.preferences.adapters import repository as repo
-    from services.preferences.service_layer import handlers
+    from services.preferences.service_layer import commands, handlers
     from services.preferences.settings import PreferencesSettings
     from tests.harness import create_env, drop_env
 
@@ -192,13 +192,13 @@ async def scenario(out_path: Path) -> None:
                 )  # fmt: skip
                 async with pool.acquire() as conn, conn.transaction():
                     try:
-                        await handlers.set_preferences(conn, cid, values, source="stated", actor="replay", now=now)
+                        await commands.set_preferences(conn, cid, values, source="stated", actor="replay", now=now)
                     except Exception as exc:
                         lines.append(f"set_preferences {cid}: {type(exc).__name__}")
                 await dump_outbox(f"step {step} stated {cid}")
                 async with pool.acquire() as conn, conn.transaction():
                     try:
-                        cleared = await handlers.clear_preference(conn, cid, "air.seat.short_haul", now=now)
+                        cleared = await commands.clear_preference(conn, cid, "air.seat.short_haul", now=now)
                         lines.append(f"cleared {cid}: {cleared}")
                     except Exception as exc:
                         lines.append(f"clear_preference {cid}: {type(exc).__name__}")
@@ -212,7 +212,7 @@ async def scenario(out_path: Path) -> None:
                 for n, r in enumerate(pending):
                     async with pool.acquire() as conn, conn.transaction():
                         try:
-                            await handlers.answer_confirmation(
+                            await commands.answer_confirmation(
                                 conn, r["customer_id"], r["request_id"], accepted=n % 2 == 0, actor="replay"
                             )
                         except Exception as exc:

@@ -20,7 +20,7 @@ from services.kit.contracts.customers import ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.db import apply_migrations, create_pool
 from services.preferences.adapters import repository as repo
-from services.preferences.service_layer import handlers
+from services.preferences.service_layer import commands, handlers
 from services.preferences.settings import PreferencesSettings
 from tests.harness import TestEnv
 from tests.integration.test_preferences_service import flight
@@ -52,7 +52,7 @@ def booking(customer_id: str) -> Envelope[ResolvedBookingV1]:
 
 async def stated(conn: asyncpg.Connection, customer_id: str) -> None:
     async with conn.transaction():
-        await handlers.set_preferences(
+        await commands.set_preferences(
             conn, customer_id, {"comms.consent.service": True}, source="stated", actor="dev-agent"
         )
 
@@ -76,7 +76,7 @@ async def test_a_first_booking_does_not_erase_what_an_agent_stated_meanwhile(poo
     cid = f"cus_{uuid.uuid4().hex}"
     async with pool.acquire() as first, pool.acquire() as second:
         async with first.transaction():
-            await handlers.set_preferences(
+            await commands.set_preferences(
                 first, cid, {"comms.consent.service": True}, source="stated", actor="dev-agent"
             )
 

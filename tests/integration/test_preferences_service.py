@@ -24,7 +24,7 @@ from services.kit.dates import long_date
 from services.kit.runtime import ServiceRuntime
 from services.preferences.bootstrap import build_definition
 from services.preferences.entrypoints.api import create_preferences_app
-from services.preferences.service_layer import handlers
+from services.preferences.service_layer import commands, handlers, publishing
 from services.preferences.settings import PreferencesSettings
 from tests import builders
 from tests.harness import TestEnv
@@ -506,7 +506,7 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             )
         finally:
             await conn.close()
-        assert stored["token_hash"] == handlers.token_digest(seat_token)
+        assert stored["token_hash"] == publishing.token_digest(seat_token)
         assert seat_token.encode() not in json.dumps(dict(stored), default=str).encode()
 
         html = {"Accept": "text/html"}
@@ -559,7 +559,7 @@ async def test_the_traveller_answers_a_question_through_its_link(env: TestEnv) -
             r = await client.get(f"/v1/customers/{cid}/preferences/confirmations", headers=AGENT)
             listed = {c["request_id"]: c for c in r.json()}
             assert listed[seat.request_id]["status"] == "accepted"
-            assert listed[seat.request_id]["answered_by"] == handlers.TRAVELLER_LINK
+            assert listed[seat.request_id]["answered_by"] == commands.TRAVELLER_LINK
             assert listed[seat.request_id]["link_expires_at"] is not None
             assert listed[other.request_id]["status"] == "declined"
 

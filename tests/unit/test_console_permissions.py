@@ -13,18 +13,19 @@ from services.feedback.domain.cases import SUPERVISOR_ONLY, CaseStatus
 from services.feedback.entrypoints import api as feedback_api
 from services.feedback.entrypoints import queues as feedback_queues
 from services.notifications.entrypoints import api as notifications_api
-from services.preferences.entrypoints import api as preferences_api
 from services.preferences.entrypoints import queues as preferences_queues
+from services.preferences.entrypoints.routers import catalogue, confirmations, policies, preferences
 from services.profile.entrypoints import queues as profile_queues
 from services.profile.entrypoints.routers import companies, customers, ingest, matching, merges, reviews
 from services.value.entrypoints import api as value_api
 from services.value.entrypoints import queues as value_queues
 
-# Each service's route modules (the work-queue routes live in modules of their own; profile has one per area).
+# Each service's route modules (the work-queue routes live in modules of their own; profile and preferences
+# have one per area).
 APIS: list[tuple[str, ModuleType]] = [
     *[("profile", area) for area in (ingest, customers, matching, reviews, merges, companies)],
     ("profile", profile_queues),
-    ("preferences", preferences_api),
+    *[("preferences", area) for area in (preferences, confirmations, catalogue, policies)],
     ("preferences", preferences_queues),
     ("feedback", feedback_api),
     ("feedback", feedback_queues),

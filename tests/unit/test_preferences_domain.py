@@ -19,7 +19,7 @@ from services.preferences.domain.catalogue import CABINS, CAR_CLASSES, HAULS, In
 from services.preferences.domain.inference import Inference, Observation, haul, observe, seat_position, wilson_lower
 from services.preferences.domain.model import CustomerPreferences, Preference
 from services.preferences.domain.policy import RAIL_RANK, TravelPolicy
-from services.preferences.service_layer import handlers
+from services.preferences.service_layer import publishing
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -523,7 +523,7 @@ def test_published_form_is_what_the_snapshot_model_dumps(tz: Any) -> None:
         ),
         "hotel.star_min": Preference("hotel.star_min", 4, "stated", 1, 0, at, at),
     }
-    form = handlers._published_form(handlers.Effective(prefs, [], None))
+    form = publishing._published_form(publishing.Effective(prefs, [], None))
     assert form["preferences"] == [PreferenceV1(**p._asdict()).model_dump(mode="json") for p in prefs.values()]
 
 
@@ -543,17 +543,17 @@ ZONES = st.sampled_from(
 @given(at=st.datetimes(timezones=ZONES, allow_imaginary=False), value=JSON_VALUES)
 def test_property_published_entry_is_what_pydantic_dumps(at: datetime, value: Any) -> None:
     p = Preference("hotel.star_min", value, "inferred", 0.5, 1, at, at)
-    assert handlers._published_entries({p.key: p}) == [PreferenceV1(**p._asdict()).model_dump(mode="json")]
+    assert publishing._published_entries({p.key: p}) == [PreferenceV1(**p._asdict()).model_dump(mode="json")]
     # The same instant in another zone is spelt in that zone's time (times are remembered by instant and zone).
     other = Preference("hotel.star_min", value, "inferred", 0.5, 1, at.astimezone(UTC), at.astimezone(UTC))
-    assert handlers._published_entries({p.key: other}) == [PreferenceV1(**other._asdict()).model_dump(mode="json")]
+    assert publishing._published_entries({p.key: other}) == [PreferenceV1(**other._asdict()).model_dump(mode="json")]
 
 
 @settings(max_examples=300, deadline=None)
 @given(a=JSON_VALUES, b=JSON_VALUES)
 def test_property_same_json_is_equality_of_comparable_forms(a: Any, b: Any) -> None:
-    assert handlers._same_json(a, b) == (handlers._comparable(a) == handlers._comparable(b))
-    assert handlers._same_json(a, a)
+    assert publishing._same_json(a, b) == (publishing._comparable(a) == publishing._comparable(b))
+    assert publishing._same_json(a, a)
 
 
 def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:
@@ -571,7 +571,7 @@ def test_changed_keys_ignore_the_key_order_of_stored_json() -> None:
             {"key": "hotel.star_min", "value": 4.0, "source": "stated"},
         ]
     }
-    assert handlers._changed_keys(before, after) == ("hotel.star_min",)  # 4 and 4.0 are different JSON
+    assert publishing._changed_keys(before, after) == ("hotel.star_min",)  # 4 and 4.0 are different JSON
 
 
 @settings(max_examples=150, deadline=None)
@@ -607,7 +607,7 @@ def test_property_published_events_are_what_their_models_dump(
         else PolicyRow("c", 4, travel_policy.model_dump(mode="json", exclude={"company_id"}), False, "t", T0)
     )
     cause = builders.booking_created()
-    out = handlers.refresh(row, policy_row, now=now, caused_by=cause)
+    out = publishing.refresh(row, policy_row, now=now, caused_by=cause)
     questions = []
     for _, event in out.events:
         wire = encode_envelope(event)
@@ -626,11 +626,11 @@ def test_property_published_events_are_what_their_models_dump(
             model = PreferenceConfirmationRequestedV1.model_validate(payload.model_dump())
             # The link's token travels in the event; only its digest is recorded, with the link's expiry.
             # (JSON spells offsets to the minute: an odd zone's seconds are lost on the wire.)
-            expires_at = now + handlers.QUESTION_TTL
+            expires_at = now + publishing.QUESTION_TTL
             token = builders.answer_token(payload)  # sealed: the topic never shows it in clear
             assert payload.expires_at is not None
             assert abs((payload.expires_at - expires_at).total_seconds()) < 60
-            token_hash = handlers.token_digest(token)
+            token_hash = publishing.token_digest(token)
             questions.append(
                 (payload.request_id, "cus_p", payload.key, payload.value, payload.confidence, now, token_hash,
                  expires_at)
@@ -661,8 +661,8 @@ def test_property_published_entries_are_what_pydantic_dumps_of_each(
     expected = [
         PreferenceV1(**p._asdict()).model_dump(mode="json") for k, p in prefs.items() if not catalogue.is_sensitive(k)
     ]
-    assert handlers._published_entries(prefs) == expected
-    assert [type(e["value"]) for e in handlers._published_entries(prefs)] == [type(e["value"]) for e in expected]
+    assert publishing._published_entries(prefs) == expected
+    assert [type(e["value"]) for e in publishing._published_entries(prefs)] == [type(e["value"]) for e in expected]
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,8 @@ from services.kit.db import connection, record_audit
 from services.kit.entry import runtime_of
 from services.kit.http import CAPABILITY_PAGE_HEADERS, ProblemError
 from services.preferences.domain import catalogue
-from services.preferences.service_layer import handlers
-from services.preferences.service_layer.handlers import LinkedQuestion
+from services.preferences.service_layer import commands
+from services.preferences.service_layer.commands import LinkedQuestion
 
 PAGE_HEADERS = CAPABILITY_PAGE_HEADERS
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -158,9 +158,9 @@ def _question_errors() -> Iterator[None]:
     """Refusals as problem details: an unknown link is 404, a question no longer open 409 or 410."""
     try:
         yield
-    except handlers.UnknownQuestionError as exc:
+    except commands.UnknownQuestionError as exc:
         raise ProblemError(404, str(exc), type_="/problems/unknown-question") from exc
-    except handlers.QuestionClosedError as exc:
+    except commands.QuestionClosedError as exc:
         if exc.question.status in ("accepted", "declined"):
             raise ProblemError(409, str(exc), type_="/problems/question-answered") from exc
         raise ProblemError(410, str(exc), type_="/problems/question-closed") from exc
@@ -168,23 +168,23 @@ def _question_errors() -> Iterator[None]:
 
 def _check_token(token: str) -> None:
     if not _TOKEN.fullmatch(token):
-        raise handlers.UnknownQuestionError("this link does not belong to any question")
+        raise commands.UnknownQuestionError("this link does not belong to any question")
 
 
 async def _question(request: Request, token: str) -> LinkedQuestion:
     with _question_errors():
         _check_token(token)
         async with connection(runtime_of(request).pool) as conn:
-            return await handlers.question_by_token(conn, token)
+            return await commands.question_by_token(conn, token)
 
 
 async def _answer(request: Request, token: str, *, accepted: bool) -> LinkedQuestion:
     with _question_errors():
         _check_token(token)
         async with connection(runtime_of(request).pool, transaction=True) as conn:
-            q = await handlers.answer_by_token(conn, token, accepted=accepted)
+            q = await commands.answer_by_token(conn, token, accepted=accepted)
             await record_audit(
-                conn, principal=handlers.TRAVELLER_LINK, role="traveller", action="preferences.confirmation",
+                conn, principal=commands.TRAVELLER_LINK, role="traveller", action="preferences.confirmation",
                 subject_id=q.customer_id, detail={"request_id": q.request_id, "accepted": accepted, "value": q.value},
             )  # fmt: skip
             return q

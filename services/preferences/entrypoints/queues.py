@@ -17,7 +17,7 @@ from services.preferences.adapters import repository as repo
 from services.preferences.adapters import stays
 from services.preferences.domain import actions, catalogue, codes
 from services.preferences.domain.model import CONFIRM_MAX
-from services.preferences.service_layer import handlers
+from services.preferences.service_layer import handlers, publishing
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
 ActionsRead = Annotated[AuditTrail, Depends(PersonalRead("next_actions.read"))]
@@ -43,7 +43,7 @@ async def customer_next_actions(
         assert row is not None
         policies = await repo.load_policies(conn, [row.prefs.company_id])
         policy_row = policies.get(row.prefs.company_id or "")
-        effective = handlers.effective_of(row.prefs, policy_row)
+        effective = publishing.effective_of(row.prefs, policy_row)
         visits = await stays.city_visits(conn, current, since=(datetime.now(UTC) - STAY_WINDOW).date())
         await trail.record(conn, current)
     prefs = row.prefs

@@ -1,0 +1,1 @@
+"""The preferences API's routes, one module per area."""
