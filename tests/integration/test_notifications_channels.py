@@ -13,6 +13,7 @@ import pytest
 
 from deploy.local.sinks import ChannelSink
 from services.kit.runtime import ServiceRuntime
+from services.notifications.adapters import consents as consents_repo
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.webhooks import verify
 from services.notifications.entrypoints.api import create_notifications_app
@@ -68,7 +69,7 @@ async def prefers_sms(
     """A traveller with a mobile number who put SMS first and (unless `consent` is False) opted in to texts."""
     if consent:
         async with repo.connect(runtime.pool) as conn:
-            await repo.upsert_consent(
+            await consents_repo.upsert_consent(
                 conn,
                 customer_id=cid,
                 purpose="transactional",
@@ -132,7 +133,7 @@ async def test_without_any_consent_the_message_is_suppressed_with_the_reason(
     cid = customer_id()
     async with service(env, texting(env, smtp, sink)) as runtime:
         async with repo.connect(runtime.pool) as conn:
-            await repo.upsert_consent(
+            await consents_repo.upsert_consent(
                 conn, customer_id=cid, purpose="transactional", channel="email", granted=False, source="web",
                 updated_by="t",
             )  # fmt: skip
@@ -184,7 +185,7 @@ async def test_a_survey_goes_on_the_first_consented_channel_only(
     async with service(env, texting(env, smtp, sink, digest_window_seconds=0)) as runtime:
         async with repo.connect(runtime.pool) as conn:
             for channel in ("sms", "email"):
-                await repo.upsert_consent(
+                await consents_repo.upsert_consent(
                     conn, customer_id=cid, purpose="service", channel=channel, granted=True, source="app",
                     updated_by="t",
                 )  # fmt: skip

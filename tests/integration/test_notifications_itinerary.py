@@ -21,6 +21,7 @@ from services.kit.contracts.customers import BookingKind, ResolvedBookingV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryHeldV1
 from services.kit.runtime import ServiceRuntime
+from services.notifications.adapters import consents as consents_repo
 from services.notifications.adapters import repository as repo
 from services.notifications.bootstrap import build_definition
 from services.notifications.entrypoints.api import create_notifications_app
@@ -169,7 +170,9 @@ async def test_an_agent_sends_a_held_message_now(env: TestEnv, smtp: SmtpServer)
     async with notifications(env, smtp) as (runtime, client):
         async with repo.connect(runtime.pool) as conn:
             start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
-            await repo.upsert_quiet_hours(conn, customer_id=cid, enabled=True, start=start, end=end, updated_by="t")
+            await consents_repo.upsert_quiet_hours(
+                conn, customer_id=cid, enabled=True, start=start, end=end, updated_by="t"
+            )
         await env.publish(CUSTOMERS, snapshot(cid, time_zone="UTC"))
         await env.publish(SURVEYS, survey(cid))
         [row] = await wait_until(lambda: _held(runtime, cid))

@@ -25,6 +25,7 @@ from services.kit.contracts.preferences import PreferenceConfirmationRequestedV1
 from services.kit.runtime import ServiceRuntime
 from services.kit.sealing import ANSWER_TOKEN, SURVEY_LINK, Sealer
 from services.kit.settings import DEV_LINK_KEY
+from services.notifications.adapters import consents as consents_repo
 from services.notifications.adapters import repository as repo
 from services.notifications.bootstrap import build_definition
 from services.notifications.domain.model import DeliveryPlan
@@ -353,12 +354,12 @@ async def test_survey_invitation_respects_quiet_hours(env: TestEnv, smtp: SmtpSe
     now = datetime.now(UTC)
     async with service(env, settings(env, smtp.port)) as runtime:
         async with repo.connect(runtime.pool) as conn:
-            await repo.upsert_quiet_hours(
+            await consents_repo.upsert_quiet_hours(
                 conn, customer_id=awake, enabled=False, start=time(22), end=time(7), updated_by="test"
             )
             # A window around now (UTC, the customer's zone): the invitation waits until it ends.
             start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=1)).time()
-            await repo.upsert_quiet_hours(
+            await consents_repo.upsert_quiet_hours(
                 conn, customer_id=asleep, enabled=True, start=start, end=end, updated_by="test"
             )
         await env.publish(CUSTOMERS, snapshot(awake))
@@ -411,7 +412,7 @@ async def test_marketing_needs_consent(env: TestEnv, smtp: SmtpServer) -> None:
     async with service(env, settings(env, smtp.port)) as runtime:
         async with repo.connect(runtime.pool) as conn:
             # Marketing waits for quiet hours too; keep this customer's window out of the way.
-            await repo.upsert_quiet_hours(
+            await consents_repo.upsert_quiet_hours(
                 conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
             )
         await env.publish(CUSTOMERS, snapshot(cid))
@@ -431,7 +432,7 @@ async def test_marketing_needs_consent(env: TestEnv, smtp: SmtpServer) -> None:
         assert row["status"] == "suppressed"
 
         async with repo.connect(runtime.pool) as conn:
-            await repo.upsert_consent(
+            await consents_repo.upsert_consent(
                 conn, customer_id=cid, purpose="marketing", channel="email", granted=True, source="web", updated_by="t"
             )
         consented = marketing(f"campaign-2-{cid}")
@@ -621,7 +622,7 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
     async with service(env, settings(env, smtp.port)) as runtime:
         async with repo.connect(runtime.pool) as conn:
             # Surveys wait for quiet hours; keep this customer's window out of the way.
-            await repo.upsert_quiet_hours(
+            await consents_repo.upsert_quiet_hours(
                 conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
             )
         await env.publish(CUSTOMERS, snapshot(cid))
@@ -642,7 +643,7 @@ async def test_consent_withdrawn_in_stated_preferences_stops_surveys(env: TestEn
 
         # A later grant recorded through this service's consent API is the traveller's latest word.
         async with repo.connect(runtime.pool) as conn:
-            await repo.upsert_consent(
+            await consents_repo.upsert_consent(
                 conn, customer_id=cid, purpose="service", channel="email", granted=True, source="web", updated_by="t"
             )
         assert await _effective_consent(runtime, cid, "service") == {"allowed": True, "decided_in": "consents"}
@@ -743,7 +744,7 @@ async def test_a_preference_question_reaches_the_traveller_with_its_answer_link(
     async with service(env, s) as runtime:
         async with repo.connect(runtime.pool) as conn:
             for cid in (asked, unlinked):
-                await repo.upsert_quiet_hours(
+                await consents_repo.upsert_quiet_hours(
                     conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
                 )
         await env.publish(CUSTOMERS, snapshot(asked, language="de"))
@@ -816,7 +817,7 @@ async def test_survey_links_travel_sealed_and_one_that_cannot_be_opened_is_a_dea
     async with service(env, settings(env, smtp.port)) as runtime:
         async with repo.connect(runtime.pool) as conn:
             for cid in (legacy, forged):
-                await repo.upsert_quiet_hours(
+                await consents_repo.upsert_quiet_hours(
                     conn, customer_id=cid, enabled=False, start=time(22), end=time(7), updated_by="test"
                 )
         await env.publish(CUSTOMERS, snapshot(legacy))

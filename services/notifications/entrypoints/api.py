@@ -18,6 +18,7 @@ from services.kit.exporting import export_router
 from services.kit.http import ProblemError, create_app
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
+from services.notifications.adapters import consents as consents_repo
 from services.notifications.adapters import exporting, holds
 from services.notifications.adapters import repository as repo
 from services.notifications.domain.digest import DIGEST_WINDOW, IN_DIGEST
@@ -282,7 +283,7 @@ async def send_now(
 
 
 async def _consents(conn: asyncpg.Connection, customer_id: str) -> ConsentsPublic:
-    rows = await repo.list_consents(conn, customer_id)
+    rows = await consents_repo.list_consents(conn, customer_id)
     own = [ConsentRecord(r["purpose"], r["channel"], r["granted"], r["updated_at"]) for r in rows]
     stated = await lookup(conn, "preferences", customer_id)
     preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
@@ -324,7 +325,7 @@ async def put_consent(
     """Record one consent decision (grant or revoke a purpose on a channel); audited."""
     async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
         customer_id = await _known_customer(conn, customer_id)
-        await repo.upsert_consent(
+        await consents_repo.upsert_consent(
             conn,
             customer_id=customer_id,
             purpose=body.purpose,
@@ -342,7 +343,7 @@ async def put_consent(
 
 async def _quiet_hours(conn: asyncpg.Connection, customer_id: str, settings: NotificationsSettings) -> QuietHoursPublic:
     """The quiet hours the dispatcher applies: the more recent of this API's record and the stated preference."""
-    row = await repo.get_quiet_hours(conn, customer_id)
+    row = await consents_repo.get_quiet_hours(conn, customer_id)
     stated = await lookup(conn, "preferences", customer_id)
     preferences = CommunicationPreferences.from_snapshot(stated.snapshot) if stated is not None else None
     own = QuietHours(row["start_local"], row["end_local"], row["enabled"]) if row is not None else None
@@ -406,7 +407,7 @@ async def put_quiet_hours(
     """Set the customer's quiet hours; audited. Messages they hold are decided again at once."""
     async with repo.connect(runtime_of(request).pool) as conn, conn.transaction():
         customer_id = await _known_customer(conn, customer_id)
-        await repo.upsert_quiet_hours(
+        await consents_repo.upsert_quiet_hours(
             conn,
             customer_id=customer_id,
             enabled=body.enabled,

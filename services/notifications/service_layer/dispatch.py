@@ -35,6 +35,7 @@ from services.kit.sealing import SealError
 from services.kit.supervision import Worker
 from services.kit.transient import is_transient
 from services.kit.view import lookup_kinds
+from services.notifications.adapters import consents as consents_repo
 from services.notifications.adapters import itineraries
 from services.notifications.adapters import repository as repo
 from services.notifications.adapters.mailer import Mailer, SendError, build_email
@@ -242,8 +243,8 @@ class Dispatcher:
             # The survivor's settings first, then those recorded under the id the message was planned for.
             ids = [recipient.customer_id] if recipient is not None else []
             ids += [d.customer_id] if d.customer_id not in ids else []
-            consents = await repo.consents_for(conn, ids)
-            own_quiet_hours, own_quiet_hours_at = await repo.quiet_hours_for(conn, ids)
+            consents = await consents_repo.consents_for(conn, ids)
+            own_quiet_hours, own_quiet_hours_at = await consents_repo.quiet_hours_for(conn, ids)
             now = self._clock()
             trips = await itineraries.itineraries_around(conn, ids, now) if d.purpose != "transactional" else []
         decision = decide(
