@@ -4,31 +4,17 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from services.kit.runtime import ServiceRuntime
 from services.profile.adapters import identity as identity_db
-from services.profile.bootstrap import build_definition
 from services.profile.domain.identity_fields import address_tokens
 from services.profile.domain.matching import MatchFeatures
-from services.profile.entrypoints.api import create_profile_app
-from services.profile.settings import ProfileSettings
-from tests.harness import TestEnv
 from tests.integration.test_profile_search import BOOKING_SYSTEM, word
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def service(env: TestEnv) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    async with env.running(build_definition(env.settings(ProfileSettings))) as runtime:
-        app = create_profile_app(runtime, workers=False)
-        app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
-            yield runtime, client
 
 
 async def test_colleagues_at_one_office_make_its_address_common(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +18,7 @@ from services.kit.contracts.customers import CustomerSnapshotV1
 from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.runtime import ServiceRuntime
-from services.profile.bootstrap import build_definition, profile_config
-from services.profile.entrypoints.api import create_profile_app
+from services.profile.bootstrap import profile_config
 from services.profile.service_layer.handlers import handle_booking_events
 from services.profile.settings import ProfileSettings
 from tests import builders
@@ -47,15 +46,6 @@ def person(**overrides: Any) -> TravellerV1:
         "date_of_birth": f"19{random.randint(50, 99)}-{random.randint(1, 12):02d}-{random.randint(1, 28):02d}",
     }
     return builders.traveller(**(values | overrides))
-
-
-@pytest.fixture(scope="module")
-async def service(env: TestEnv) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    async with env.running(build_definition(env.settings(ProfileSettings))) as runtime:
-        app = create_profile_app(runtime, workers=False)
-        app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
-            yield runtime, client
 
 
 async def one_batch(runtime: ServiceRuntime, events: Sequence[Envelope[Any]]) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import random
 import string
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,6 @@ from services.kit.contracts.envelope import Envelope
 from services.kit.contracts.notifications import DeliveryFailedV1
 from services.kit.runtime import ServiceRuntime
 from services.profile.bootstrap import build_definition
-from services.profile.entrypoints.api import create_profile_app
 from services.profile.entrypoints.cli import run_import
 from services.profile.settings import ProfileSettings
 from tests import builders
@@ -37,15 +35,6 @@ BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
 def surname() -> str:
     """A family name no other test uses (so tests sharing the database never match each other)."""
     return "".join(random.choices(string.ascii_lowercase, k=9)).capitalize()
-
-
-@pytest.fixture(scope="module")
-async def service(env: TestEnv) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    async with env.running(build_definition(env.settings(ProfileSettings))) as runtime:
-        app = create_profile_app(runtime, workers=False)
-        app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
-            yield runtime, client
 
 
 async def _customer_of(runtime: ServiceRuntime, system: str, source_id: str) -> str | None:

@@ -7,7 +7,6 @@ import itertools
 import random
 import string
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,12 +14,10 @@ import pytest
 
 from services.kit.contracts.bookings import TravellerV1
 from services.kit.runtime import ServiceRuntime
-from services.profile.bootstrap import build_definition, profile_config
-from services.profile.entrypoints.api import create_profile_app
+from services.profile.bootstrap import profile_config
 from services.profile.service_layer.handlers import handle_booking_events
 from services.profile.settings import ProfileSettings
 from tests import builders
-from tests.harness import TestEnv
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +29,6 @@ BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
 def name() -> str:
     """A name no other test uses (so tests sharing the database never match each other)."""
     return "".join(random.choices(string.ascii_lowercase, k=9)).capitalize()
-
-
-@pytest.fixture(scope="module")
-async def service(env: TestEnv) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    async with env.running(build_definition(env.settings(ProfileSettings))) as runtime:
-        app = create_profile_app(runtime, workers=False)
-        app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
-            yield runtime, client
 
 
 async def post_record(client: httpx.AsyncClient, system: str, source_id: str, **traveller: Any) -> str:

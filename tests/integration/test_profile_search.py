@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from services.kit.runtime import ServiceRuntime
-from services.profile.bootstrap import build_definition
-from services.profile.entrypoints.api import create_profile_app
-from services.profile.settings import ProfileSettings
-from tests.harness import TestEnv
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +21,6 @@ BOOKING_SYSTEM = {"X-API-Key": "dev-booking-system-key"}
 def word() -> str:
     """A name no other test uses."""
     return "".join(random.choices(string.ascii_lowercase, k=8)).capitalize()
-
-
-@pytest.fixture(scope="module")
-async def service(env: TestEnv) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    async with env.running(build_definition(env.settings(ProfileSettings))) as runtime:
-        app = create_profile_app(runtime, workers=False)
-        app.state.runtime = runtime  # ASGITransport runs no lifespan; the runtime is already started
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://profile") as client:
-            yield runtime, client
 
 
 async def post_record(client: httpx.AsyncClient, traveller: dict[str, Any], company: str | None = None) -> str:

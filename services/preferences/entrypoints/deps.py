@@ -20,7 +20,7 @@ from services.preferences.adapters import repository as repo
 from services.preferences.domain import catalogue
 from services.preferences.domain.catalogue import InvalidPreferenceError
 from services.preferences.domain.model import Preference
-from services.preferences.entrypoints.schemas import PreferencePublic
+from services.preferences.entrypoints.schemas import PreferencePublic, PreferencesPublic
 from services.preferences.service_layer import handlers
 
 Agent = Annotated[Principal, Depends(require_roles("agent"))]
@@ -89,6 +89,17 @@ def public_preferences(
             )
         )  # fmt: skip
     return shown, redacted
+
+
+def preferences_response(
+    request: Request, row: repo.CustomerRow, requested_id: str, *, show_sensitive: bool = False
+) -> PreferencesPublic:
+    """The answer of every call that returns a traveller's preferences (`public_preferences` filtered)."""
+    shown, redacted = public_preferences(request, row.prefs.preferences(), show_sensitive=show_sensitive)
+    return PreferencesPublic(
+        customer_id=row.prefs.customer_id, requested_id=requested_id, company_id=row.prefs.company_id,
+        version=row.version, preferences=shown, redacted_keys=redacted,
+    )  # fmt: skip
 
 
 # A key of the catalogue, as the schema says (the handlers refuse any other with 422 as before).

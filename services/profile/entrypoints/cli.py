@@ -289,6 +289,8 @@ def rekey_main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--chunk", type=int, default=2000, help="records per transaction")
     args = parser.parse_args(argv)
+    if args.chunk < 1:
+        parser.error("--chunk must be at least 1")
     settings = ProfileSettings()
     configure_logging(service=settings.service_name, level=settings.log_level, fmt="text")
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from services.preferences.entrypoints.deps import (
     PreferenceKey,
     customer_row,
     invalid_preference,
-    public_preferences,
+    preferences_response,
     record_audit,
     sensitive_access,
     transaction,
@@ -77,11 +77,7 @@ async def answer_confirmation(
             conn, principal, "preferences.confirmation", row.prefs.customer_id, request_id=str(request_id),
             accepted=body.accepted, value=value,
         )  # fmt: skip
-    shown, redacted = public_preferences(request, row.prefs.preferences(), show_sensitive=False)
-    return PreferencesPublic(
-        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
-        version=row.version, preferences=shown, redacted_keys=redacted,
-    )  # fmt: skip
+    return preferences_response(request, row, customer_id)
 
 
 @router.post(
@@ -119,8 +115,5 @@ async def confirm_inference(
         if not sensitive:
             detail["value"] = value
         await record_audit(conn, principal, "preferences.confirm", row.prefs.customer_id, **detail)
-        shown, redacted = public_preferences(request, row.prefs.preferences(), show_sensitive=sensitive)
-    return PreferencesPublic(
-        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
-        version=row.version, preferences=shown, redacted_keys=redacted,
-    )  # fmt: skip
+        response = preferences_response(request, row, customer_id, show_sensitive=sensitive)
+    return response

@@ -20,6 +20,7 @@ from services.preferences.entrypoints.deps import (
     PreferencesRead,
     customer_row,
     invalid_preference,
+    preferences_response,
     public_preferences,
     record_audit,
     sensitive_access,
@@ -51,14 +52,11 @@ async def get_preferences(
     show = sensitive_access(principal, include_sensitive)
     async with transaction(request) as conn:
         row = await customer_row(conn, customer_id)
-        shown, redacted = public_preferences(request, row.prefs.preferences(), show_sensitive=show)
+        response = preferences_response(request, row, customer_id, show_sensitive=show)
         if show:
             trail.action = "preferences.sensitive.read"
         await trail.record(conn, row.prefs.customer_id)
-    return PreferencesPublic(
-        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
-        version=row.version, preferences=shown, redacted_keys=redacted,
-    )  # fmt: skip
+    return response
 
 
 @router.put(
@@ -89,11 +87,8 @@ async def set_preferences(
             conn, principal, "preferences.write", row.prefs.customer_id, keys=sorted(body.values),
             sensitive_keys=sensitive, source=body.source,
         )  # fmt: skip
-        shown, redacted = public_preferences(request, row.prefs.preferences(), show_sensitive=bool(sensitive))
-    return PreferencesPublic(
-        customer_id=row.prefs.customer_id, requested_id=customer_id, company_id=row.prefs.company_id,
-        version=row.version, preferences=shown, redacted_keys=redacted,
-    )  # fmt: skip
+        response = preferences_response(request, row, customer_id, show_sensitive=bool(sensitive))
+    return response
 
 
 @router.delete("/customers/{customer_id}/preferences/{key:preference_key}", status_code=204, tags=["preferences"])
