@@ -17,13 +17,7 @@ from services.kit.db import connection
 from services.kit.runtime import ServiceRuntime
 from services.kit.view import lookup
 from tests.harness import TestEnv, wait_until
-from tests.integration.test_profile_reviews import (  # noqa: F401 (the module's fixture, used by name)
-    AGENT,
-    name,
-    post_record,
-    service,
-    three_alike,
-)
+from tests.integration.test_profile_reviews import AGENT, name, post_record, three_alike
 
 
 async def managed(env: TestEnv, runtime: ServiceRuntime, customer_id: str, tier: str, manager: str) -> None:
@@ -67,7 +61,7 @@ async def tasks(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]
 
 async def test_quality_tasks_route_to_the_account_manager_and_filter_by_tier(
     env: TestEnv,
-    service: tuple[ServiceRuntime, httpx.AsyncClient],  # noqa: F811
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, client = service
     maria = f"maria-{uuid.uuid4().hex[:6]}"
@@ -91,7 +85,7 @@ async def test_quality_tasks_route_to_the_account_manager_and_filter_by_tier(
 
 async def test_suspected_duplicates_queue_matches_a_pair_by_either_travellers_tier(
     env: TestEnv,
-    service: tuple[ServiceRuntime, httpx.AsyncClient],  # noqa: F811
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     runtime, client = service
     a, b, c = await three_alike(client)
