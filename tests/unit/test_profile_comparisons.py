@@ -203,3 +203,39 @@ def test_a_shared_email_does_not_join_records_born_in_another_year_or_day() -> N
     a = feats(given_name="Jan", family_name="Novak", email="novak@home.example", date_of_birth="1990-05-03")
     b = feats(given_name="Jana", family_name="Novak", email="novak@home.example", date_of_birth="1990-05-28")
     assert score_pair(a, b).rule == "probabilistic"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("明", "晏"), ("平", "晏")),  # ming, ping: one letter apart, two names
+        (("明", "晏"), ("Ping", "Yan")),
+        (("建", "蒋"), ("军", "蒋")),  # jian, jun: one sound
+        (("Ying", "Zou"), ("阳", "邹")),
+        (("娟", "张"), ("张", "俊")),  # swapped order: juan against jun
+    ],
+)
+def test_chinese_twins_named_alike_are_not_joined(a: tuple[str, str], b: tuple[str, str]) -> None:
+    """Two pinyin given names spelt differently are two names: with the family name and birth date of
+    twins, a one-letter or sound-alike given name must not merge them."""
+    x = record(given_name=a[0], family_name=a[1], date_of_birth="1998-09-10").features()
+    y = record(given_name=b[0], family_name=b[1], date_of_birth="1998-09-10").features()
+    result = score_pair(x, y)
+    assert result.decision == "review"
+    assert {e.field: e.level.split(" (")[0] for e in result.evidence}["given_name"] == "different"
+    assert quick_score(x, y) == (result.score, result.decision, result.rule)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        (("Jinfeng", "Zhang"), ("Jinfekng", "Zhang"), "one-edit"),  # a typo is no pinyin: still one edit
+        (("金凤", "张"), ("Jinfekng", "Zhang"), "one-edit"),
+        (("Hanna", "Meier"), ("Hana", "Meier"), "one-edit"),  # "meier" reads as pinyin, but two syllables
+        (("Xiaoming", "Wang"), ("Xiao-Ming", "WANG"), "exact"),
+    ],
+)
+def test_typos_in_pinyin_and_western_names_keep_their_level(a: tuple[str, str], b: tuple[str, str], level: str) -> None:
+    x = record(given_name=a[0], family_name=a[1]).features()
+    y = record(given_name=b[0], family_name=b[1]).features()
+    assert cmp.given_level(x.given, x.given_first, y.given, y.given_first, (x.family, y.family)) == level

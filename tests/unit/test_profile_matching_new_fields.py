@@ -73,11 +73,33 @@ def test_a_line_sent_beside_a_postcode_gives_the_street() -> None:
         (("10115", "hauptstrasse", "5", ""), "exact"),  # the country left out
         (("AT:10115", "hauptstrasse", "5", "wien"), "different"),
         (("DE:80331", "hauptstrasse", "5", "munchen"), "different"),
+        (("DE:10115", "haupt strase", "5", "berlin"), "exact"),  # a space and a letter lost
+        (("DE:10115", "hauptstrasse am park", "5", "berlin"), "exact"),  # a locality on the same line
+        (("DE:10151", "hauptstrasse", "5", "berlin"), "same-street"),  # a typo in the postcode
+        (("DE:10151", "hauptstrasse", "7", "berlin"), "same-city"),
     ],
 )
 def test_address_levels(b: tuple[str, ...], level: str) -> None:
     a = ("DE:10115", "hauptstrasse", "5", "berlin")
     assert cmp.address_level(a, b) == level == cmp.address_level(b, a)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("duffy ytreet arders ier", "duffy street ardersier", True),
+        ("julia flynn avenue", "julia flynn avenue nazareth village", True),
+        ("macfarlnd crescent", "macfarland crescent berkeley vlge", True),
+        ("macrossan crescent newman medicajl centre", "macrossan crescent newman medixal centre", True),
+        ("north street", "south street", False),
+        ("mill road", "hill road", False),
+        ("mill road", "mill lane", False),
+        ("julia flynn avenue", "julia street", False),
+    ],
+)
+def test_streets_agree_through_typos_spaces_and_a_locality(a: str, b: str, same: bool) -> None:
+    assert cmp.streets_agree(a, b) is same
+    assert cmp.streets_agree(b, a) is same
 
 
 def test_sealed_and_employee_levels() -> None:
@@ -140,6 +162,19 @@ def test_a_shared_home_links_a_thin_record_but_never_a_household_member() -> Non
         assert evidence(anna, other)["home_address"] == ("exact (household)", 0.0)
 
 
+def test_a_shared_home_counts_for_a_changed_family_name() -> None:
+    """Same given name, same birth date, same home, another family name: a name changed on marriage, not
+    another member of the household (twins and siblings have other given names, a parent another
+    birth date); the twin's signature (same family name, another given name) still does not count."""
+    anna = feats(given_name="Anna", family_name="Meier", date_of_birth="1980-02-03", home_address=HOME)
+    married = feats(given_name="Anna", family_name="Schulz", date_of_birth="1980-02-03", home_address=HOME)
+    assert evidence(anna, married)["home_address"][0] == "exact"
+    assert evidence(anna, married)["home_address"][1] > 10
+    assert score_pair(anna, married).decision == "match"
+    twin = feats(given_name="Berta", family_name="Meier", date_of_birth="1980-02-03", home_address=HOME)
+    assert evidence(anna, twin)["home_address"] == ("exact (household)", 0.0)
+
+
 def test_quick_score_equals_score_pair_with_the_new_fields() -> None:
     records = [
         feats(given_name="Anna", family_name="Meier", home_address=HOME, national_id_number="12345678901"),
@@ -149,6 +184,8 @@ def test_quick_score_equals_score_pair_with_the_new_fields() -> None:
         feats(
             given_name="Anna", family_name="Meier", national_id_number="98765432100", known_traveller_number="K1234567"
         ),
+        feats(given_name="Anna", family_name="Schulz", date_of_birth="1980-02-03", home_address=HOME),
+        feats(given_name="Berta", family_name="Meier", date_of_birth="1980-02-03", home_address=HOME),
     ]
     for a in records:
         for b in records:

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from services.profile.domain.names import are_nicknames, phonetic
+from services.profile.domain.names import are_nicknames, chinese_names, phonetic, pinyin_given_names
 
 # Shorter names differ by one letter too often between two people ("li", "lu"; "lee", "lea").
 _ONE_EDIT_MIN_LENGTH = 4
@@ -31,11 +31,26 @@ def _one_edit(a: str, b: str) -> bool:
     return min(len(a), len(b)) >= _ONE_EDIT_MIN_LENGTH and OSA.distance(a, b, score_cutoff=1) == 1
 
 
-@lru_cache(maxsize=1 << 18)  # pure; the same name pairs come back with every common name
-@lru_cache(maxsize=1 << 18)
-def family_level(a: str, b: str) -> str:
+# Chinese names in pinyin: two spellings of a Chinese name that are both pinyin are two names, not a
+# typo. Different names are often one letter or a sound apart in pinyin (明 ming and 平 ping, 建 jian
+# and 军 jun, 张 zhang and 詹 zhan), and twins share the family name and the birth date, so a near
+# miss between them must not count as agreement. A typo mostly leaves no pinyin ("jinfekng"), and
+# keeps its level. The names read as Chinese when both family names are one pinyin syllable (or a
+# compound family name) and both given names one to three (`names.chinese_names`,
+# `names.pinyin_given_names`).
+
+
+def family_level(a: str, b: str, givens: tuple[str, str] = ("", "")) -> str:
+    """`givens`: the two records' given names, for the Chinese rule above."""
     if a == b:
         return "exact"
+    if chinese_names(a, b) and pinyin_given_names(*givens):
+        return "different"
+    return _family_level(a, b)
+
+
+@lru_cache(maxsize=1 << 18)  # pure; the same name pairs come back with every common name
+def _family_level(a: str, b: str) -> str:
     if _transliteration_key(a) == _transliteration_key(b):
         return "transliteration"
     if _one_edit(a, b):
@@ -49,9 +64,12 @@ def family_level(a: str, b: str) -> str:
 
 
 @lru_cache(maxsize=1 << 18)
-def given_level(a_full: str, a_first: str, b_full: str, b_first: str) -> str:
+def given_level(a_full: str, a_first: str, b_full: str, b_first: str, families: tuple[str, str] = ("", "")) -> str:
+    """`families`: the two records' family names, for the Chinese rule above."""
     if a_full == b_full or (len(a_first) > 1 and a_first == b_first):
         return "exact"
+    if chinese_names(*families) and pinyin_given_names(a_full, b_full):
+        return "different"
     if are_nicknames(a_first, b_first):
         return "nickname"
     if (len(a_first) == 1 or len(b_first) == 1) and a_first[:1] == b_first[:1]:
@@ -153,16 +171,51 @@ def loyalty_level(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, str]:
 
 
 def address_level(a: tuple[str, ...], b: tuple[str, ...]) -> str:
-    """Two addresses as (postcode, street, number, city) keys; the best of what both state."""
+    """Two addresses as (postcode, street, number, city) keys; the best of what both state.
+
+    Streets agree as `streets_agree` says (a typo, a space, a locality line written after the
+    street). One street and house number in one city with the postcodes differing is a typo in
+    the postcode: "same-street".
+    """
     pa, sa, na, ca = a
     pb, sb, nb, cb = b
+    street = bool(sa and sb) and streets_agree(sa, sb)
     if pa and pb and bare_postcode(pa) == bare_postcode(pb) and (pa == pb or ":" not in pa or ":" not in pb):
-        if sa and sa == sb:
+        if street:
             return "exact" if na and na == nb else "same-street"
         return "same-postcode"
     if ca and ca == cb:
-        return "same-city"
+        return "same-street" if street and na and na == nb else "same-city"
     return "different"
+
+
+# Street keys this long (spaces left out) may differ by two edits, shorter ones by one.
+_STREET_TWO_EDITS = 16
+
+
+def streets_agree(a: str, b: str) -> bool:
+    """Two street keys name one street: equal; equal but for spaces and a typo or two (one below 16
+    letters) with the first letter kept ("duffy ytreet arders ier", "duffy street ardersier"); or one
+    is the other with words after it, a locality or a building written on the same line ("julia flynn
+    avenue", "julia flynn avenue nazareth village"), also with such a typo."""
+    if a == b:
+        return True
+    wa, wb = a.split(" "), b.split(" ")
+    if len(wa) > len(wb):
+        wa, wb = wb, wa
+    ca, cb = "".join(wa), "".join(wb)
+    if not ca or ca[0] != cb[0]:
+        return False
+    if len(wb) > len(wa) and _close(ca, "".join(wb[: len(wa)])):
+        return True
+    return _close(ca, cb)
+
+
+def _close(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    limit = 2 if min(len(a), len(b)) >= _STREET_TWO_EDITS else 1
+    return OSA.distance(a, b, score_cutoff=limit) <= limit
 
 
 def bare_postcode(key: str) -> str:

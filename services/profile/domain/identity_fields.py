@@ -7,10 +7,12 @@ add the same floats in the same order).
 
 A shared address says that two records live or work together, not that they are one person:
 twins, a parent and a child, spouses and colleagues share one. So an address's agreement
-counts only when both birth dates are known and do not disagree and neither name part falls in
-"different"; else (`household`) its weight is at most 0, and the evidence says "(household)".
+counts only when both birth dates are known and do not disagree and the given names do not fall
+in "different"; else (`household`) its weight is at most 0, and the evidence says "(household)".
 Without both birth dates a father and his son of the same name at one home cannot be told
-apart (the travel benchmark's parent-child pairs were joined when it counted). A disagreeing
+apart (the travel benchmark's parent-child pairs were joined when it counted). A family name
+alone may differ: with the same given name and birth date that is a name changed on marriage
+(twins and siblings have other given names, a parent another birth date). A disagreeing
 address still counts against the pair.
 
 An address's agreement is weighed with its frequency (term-frequency adjustment, as names

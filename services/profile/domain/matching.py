@@ -168,7 +168,7 @@ def compare(
         level = "same" if a.company == b.company else "different"
         ev.append(FieldEvidence("company", level, w["company"][level], a.company, b.company))
     if _has_extra(a) and _has_extra(b):
-        household = dob is None or _any_name_different(ev) or _birth_dates_differ(ev)
+        household = dob is None or _given_names_differ(ev) or _birth_dates_differ(ev)
         ev.extend(FieldEvidence(*x) for x in extra_levels(a, b, params, household=household, freq=freq))
     return ev
 
@@ -177,8 +177,8 @@ def _has_extra(f: MatchFeatures) -> bool:
     return bool(f.home or f.business or f.employee or f.national_id or f.known_traveller)
 
 
-def _any_name_different(evidence: Iterable[FieldEvidence]) -> bool:
-    return any(e.field in ("family_name", "given_name") and base_level(e) == "different" for e in evidence)
+def _given_names_differ(evidence: Iterable[FieldEvidence]) -> bool:
+    return any(e.field == "given_name" and base_level(e) == "different" for e in evidence)
 
 
 def base_level(evidence: FieldEvidence) -> str:
@@ -332,7 +332,7 @@ def quick_score(
     if a.company and b.company:
         score += company_w
     if has_extra:
-        household = dob is None or "different" in (fam_level, giv_level) or dob_different
+        household = dob is None or giv_level == "different" or dob_different
         for x in extra_levels(a, b, params, household=household, freq=freq):
             score += x[2]
     if same_passport:

@@ -101,7 +101,7 @@ _DEFAULT_LEVELS: dict[str, dict[str, Level]] = {
     # Addresses: (postcode, street, number) all equal, postcode and street, postcode, city. A home
     # moves (m of "different"); a business address is shared by colleagues (higher u). Agreement
     # counts only between records that do not name another member of the household or the office
-    # (`matching.household_guard`).
+    # (`identity_fields.py`).
     "home_address": _levels(
         Level("exact", 0.60, 0.0005),
         Level("same-street", 0.05, 0.001),  # another house number: a typo, or a neighbour

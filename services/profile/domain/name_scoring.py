@@ -61,10 +61,10 @@ def _name_evidence(
 ) -> list[FieldEvidence]:
     out: list[FieldEvidence] = []
     if a.family and b.family:
-        level = family_level(a.family, b.family)
+        level = family_level(a.family, b.family, (a.given, b.given))
         out.append(_evidence(params, "family_name", level, (f"f:{a.family}",), freq, a.family, b.family))
     if a.given and b.given:
-        level = given_level(a.given, a.given_first, b.given, b.given_first)
+        level = given_level(a.given, a.given_first, b.given, b.given_first, (a.family, b.family))
         token = a.given if a.given == b.given else a.given_first
         out.append(_evidence(params, "given_name", level, (f"g:{token}",), freq, a.given, b.given))
     return out
@@ -77,11 +77,11 @@ def _swapped_evidence(
     if not (a.family and a.given and b.family and b.given):
         return []
     fam = _evidence(
-        params, "family_name", family_level(a.family, b.given), (f"f:{a.family}", f"g:{b.given}"), freq, a.family,
-        b.given,
+        params, "family_name", family_level(a.family, b.given, (a.given, b.family)),
+        (f"f:{a.family}", f"g:{b.given}"), freq, a.family, b.given,
     )  # fmt: skip
     giv = _evidence(
-        params, "given_name", given_level(a.given, a.given_first, b.family, b.family),
+        params, "given_name", given_level(a.given, a.given_first, b.family, b.family, (a.family, b.given)),
         (f"g:{a.given}", f"f:{b.family}"), freq, a.given, b.family,
     )  # fmt: skip
     return [
@@ -114,14 +114,14 @@ def quick_names(
     fam_level = giv_level = ""
     w = p.weights
     if has_family:
-        fam_level = family_level(a.family, b.family)
+        fam_level = family_level(a.family, b.family, (a.given, b.given))
         total = (
             w["family_name"][fam_level]
             if fam_level != "exact" or not freq
             else _tf1(p, "family_name", "f:", a.family, freq)
         )
     if has_given:
-        giv_level = given_level(a.given, a.given_first, b.given, b.given_first)
+        giv_level = given_level(a.given, a.given_first, b.given, b.given_first, (a.family, b.family))
         if giv_level != "exact" or not freq:
             giv_w = w["given_name"][giv_level]
         else:
@@ -143,8 +143,8 @@ def quick_names(
 def quick_swapped(
     a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None, p: ModelParameters
 ) -> tuple[tuple[str, float], tuple[str, float]]:
-    fam = family_level(a.family, b.given)
-    giv = given_level(a.given, a.given_first, b.family, b.family)
+    fam = family_level(a.family, b.given, (a.given, b.family))
+    giv = given_level(a.given, a.given_first, b.family, b.family, (a.family, b.given))
     w = p.weights
     # The frequency tokens only for an exact agreement (`tf` adjusts nothing else).
     fam_w = (

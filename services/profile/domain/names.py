@@ -357,3 +357,51 @@ def phonetic(token: str) -> str:
     if not token:
         return ""
     return str(jellyfish.metaphone(token))[:8]
+
+
+@lru_cache(maxsize=1)
+def _pinyin_syllables() -> frozenset[str]:
+    """The toneless pinyin syllables pypinyin's dictionary knows ("a", "ai", …, "zuo"), without the
+    interjections that have no vowel ("m", "ng", "hm")."""
+    from pypinyin.contrib.tone_convert import to_normal
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    readings = (to_normal(p) for value in pinyin_dict.values() for p in value.split(","))
+    return frozenset(r for r in readings if _VOWEL.search(r))
+
+
+_VOWEL = re.compile(r"[aeiouv]")
+# Chinese family names of two syllables; every other one is one syllable.
+_COMPOUND_SURNAMES = frozenset(
+    ["ouyang", "situ", "sima", "shangguan", "zhuge", "dongfang", "huangfu", "xiahou", "murong", "duanmu", "gongsun",
+     "linghu", "zhangsun", "yuwen", "zhongli", "nangong", "ximen"]
+)  # fmt: skip
+
+
+@lru_cache(maxsize=100_000)
+def pinyin_syllables(word: str) -> int:
+    """How few pinyin syllables a match form splits into ("xiaoming": 2); 0 if it does not."""
+    syllables = _pinyin_syllables()
+    fewest = [0] + [-1] * len(word)
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 6), end):
+            if fewest[start] >= 0 and word[start:end] in syllables:
+                count = fewest[start] + 1
+                if fewest[end] < 0 or count < fewest[end]:
+                    fewest[end] = count
+    return max(fewest[-1], 0) if word else 0
+
+
+def chinese_names(family_a: str, family_b: str) -> bool:
+    """Both family names (match forms) read as Chinese ones: one pinyin syllable ("wang"; "meier", two, is
+    not), or one of the compound family names ("ouyang")."""
+    return _chinese_family(family_a) and _chinese_family(family_b)
+
+
+def _chinese_family(family: str) -> bool:
+    return pinyin_syllables(family) == 1 or family in _COMPOUND_SURNAMES
+
+
+def pinyin_given_names(given_a: str, given_b: str) -> bool:
+    """Both given names (match forms) are pinyin of one to three syllables ("ming", "xiaoming")."""
+    return 0 < pinyin_syllables(given_a) <= 3 and 0 < pinyin_syllables(given_b) <= 3
