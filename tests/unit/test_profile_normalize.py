@@ -107,6 +107,10 @@ def test_passport_hash_is_keyed_and_format_insensitive() -> None:
         (None, None, "WANG Xiaoming", ("Xiaoming", "Wang")),
         (None, None, "Wang Xiaoming", ("Xiaoming", "Wang")),
         (None, None, "Xiaoming Wang", ("Xiaoming", "Wang")),
+        (None, None, "Wesley van de Wal", ("Wesley", "van de Wal")),  # particles begin the family name
+        (None, None, "Anna von der Leyen", ("Anna", "von der Leyen")),
+        (None, None, "Maria dos Santos", ("Maria", "dos Santos")),
+        (None, None, "An Van Nguyen", ("An Van", "Nguyen")),  # capitalised: a Vietnamese middle name
     ],
 )
 def test_person_names(given: str | None, family: str | None, full: str | None, expected: tuple[str, str]) -> None:

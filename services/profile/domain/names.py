@@ -93,6 +93,13 @@ _SURNAME_READINGS = {
     "乐": "yue",
 }
 
+# Words that begin a family name ("van de Wal", "von der Leyen", "dos Santos", "di Maria"). Only
+# when typed in lower case: "Van" capitalised is also a Vietnamese middle name ("An Van Nguyen").
+FAMILY_PARTICLES = frozenset(
+    ["van", "von", "de", "der", "den", "del", "della", "di", "da", "das", "dos", "do", "du", "la", "le", "ten",
+     "ter", "te", "zu", "zum", "zur", "vom", "af", "av", "bin", "binti", "ibn", "al", "el"]
+)  # fmt: skip
+
 # The most frequent Chinese family names in pinyin: a romanised name starting with one of
 # these (and not ending with one) is read family-name first ("Wang Xiaoming").
 CHINESE_SURNAMES = frozenset(
@@ -289,7 +296,11 @@ def split_full_name(full: str) -> tuple[str | None, str | None]:
     # "Wang Xiaoming" / "Wang Xiao Ming": a common Chinese family name first.
     if match_form(first) in CHINESE_SURNAMES and match_form(last) not in CHINESE_SURNAMES:
         return " ".join(words[1:]), first
-    return " ".join(words[:-1]), last
+    # "Wesley van de Wal": particles typed in lower case before the last word belong to the family name.
+    cut = len(words) - 1
+    while cut > 0 and words[cut - 1].islower() and words[cut - 1] in FAMILY_PARTICLES:
+        cut -= 1
+    return " ".join(words[:cut]) or None, " ".join(words[cut:])
 
 
 def person_name(*, given: str | None, family: str | None, full: str | None) -> PersonName:
