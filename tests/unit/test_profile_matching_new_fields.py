@@ -236,6 +236,10 @@ def test_blocking_keys_for_the_new_fields() -> None:
         ({"given_name": "Jianhua", "family_name": "Chen"}, {"given_name": "Huachen", "family_name": "Jian"}),
         ({"given_name": "Jerry", "family_name": "Leach"}, {"given_name": "Gerald", "family_name": "Leach"}),
         ({"given_name": "Kevvim", "family_name": "Porter"}, {"given_name": "Kevin", "family_name": "Porter"}),
+        # a typo early in one part: its code and its first two letters change
+        ({"given_name": "Mstthew", "family_name": "Mckay"}, {"given_name": "Matthew", "family_name": "Mckay"}),
+        ({"full_name": "Donna Czark"}, {"given_name": "Donna", "family_name": "Clark"}),
+        ({"given_name": "Tom", "family_name": "Murphy"}, {"given_name": "Thomas", "family_name": "Murphy"}),
     ],
 )
 def test_name_keys_close_the_gaps_found_on_the_benchmarks(a: dict[str, str], b: dict[str, str]) -> None:
