@@ -219,7 +219,7 @@ def test_blocking_keys_for_the_new_fields() -> None:
     )
     keys = blocking_keys(f)
     kinds = {k.partition(":")[0] for k in keys}
-    assert {"ni", "nv", "kt", "em", "pn", "pf", "sn", "c", "i", "a", "k"} <= kinds
+    assert {"ni", "nv", "kt", "em", "pn", "pf", "sn", "c", "x", "a", "k"} <= kinds
     assert "o" not in kinds  # each name part alone: off by default (`features.ONE_PART_KEYS`)
     assert "pn:10115:5" in keys
     assert "sn:hauptstrasse:5" in keys

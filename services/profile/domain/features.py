@@ -155,20 +155,17 @@ def _one_name_keys(family: str, given: str, fam_code: str, giv_code: str, compan
     company, and with the start of the other part (weak), both ways round."""
     keys = [f"c:{company}:{code}" for code in sorted({fam_code, giv_code} - {""})] if company else []
     if family and given:
-        # Each name part's code with the other part's first two letters (one letter made two to four
-        # times the candidates, nearly all of them other people, for a few more pairs found).
-        keys.extend(
-            sorted({f"i:{code}:{start}" for code, start in ((fam_code, given[:2]), (giv_code, family[:2])) if code})
-        )
-        # Each name part as written with the other part's initial: a typo early in the other part, where
-        # its code and its first two letters change ("Mstthew Mckay", "Donna Czark").
+        # Each name part as written with the other part's initial: one part right, the other mistyped,
+        # replaced by a nickname with its initial, or swapped (both ways round). Until this version
+        # the key was each part's phonetic code with the other part's first two letters: that missed a
+        # typo early in the other part ("Mstthew Mckay", "Donna Czark"), at the same cost.
         keys.extend(sorted({f"x:{family}:{given[:1]}", f"x:{given}:{family[:1]}"}))
         # The name's letters in order: swapped or transposed letters, parts split elsewhere ("jianhua chen",
         # "huachen jian"; "irisvan northeim", "iris vannortheim").
         keys.append("a:" + "".join(sorted(given + family)))
         # One part alone (weak: the first few records of a common name only): a replaced other part.
         keys.extend(f"o:{code}" for code in sorted({fam_code, giv_code} - {""}) if ONE_PART_KEYS)
-        if fam_code:  # a nickname for its name across initials ("bob", "robert"); "tom" and "thomas" share "i:"
+        if fam_code:  # a nickname for its name across initials ("bob", "robert"); "tom" and "thomas" share "x:"
             keys.extend(f"k:{fam_code}:{name}" for name in sorted(nickname_forms(given)))
     return keys
 
@@ -204,7 +201,7 @@ def _address_keys(f: MatchFeatures, fam_code: str) -> list[str]:
 # Each name part alone as a key (weak) finds replaced names ("Sarah Mills", "Emily Mills") but makes
 # four to five times the candidates (bench/results/linkage.md, "With the new fields in matching").
 ONE_PART_KEYS = False
-WEAK_KEY_PREFIXES = ("nv:", "sn:", "i:", "x:", "k:", "o:")
+WEAK_KEY_PREFIXES = ("nv:", "sn:", "x:", "k:", "o:")
 
 
 def is_weak_key(key: str) -> bool:
@@ -212,15 +209,12 @@ def is_weak_key(key: str) -> bool:
     return key.startswith(WEAK_KEY_PREFIXES)
 
 
-# A name part's code with the other's start is shared by many records and finds few pairs no other key
-# finds: its first few records only. At 30,000 travellers, 5 instead of 20 kept record recall 0.9977
-# and took candidates per record from 6.3 to 4.3; with two letters of the other part, 2 instead of 5
-# keep record recall (0.9968 and 0.9869 against 0.9972 and 0.9869, original and travel set) at 1.9
-# candidates per record instead of 2.6, nearly all of them other people (bench/results/linkage.md).
-# The "x:" keys (a part as written with the other's initial) likewise: read 20 records, not 2, they took
-# record recall on the original set from 0.9980 to 0.9988 at 4.7 candidates per record instead of 2.6.
-NARROW_KEY_PREFIXES = ("i:", "x:")
-NARROW_KEY_LIMIT = 2
+# A name part with the other's initial is shared by many records (a common name): its first 5 records
+# only. On the original generator 2 records gave record recall 0.9973 at 2.1 candidates per record, 5
+# records 0.9981 at 2.9, 20 records 0.9986 at 4.2, nearly all of them other people; the streaming
+# worker's CPU per record did not move measurably from 2 to 5 (bench/results/linkage.md, profile.md).
+NARROW_KEY_PREFIXES = ("x:",)
+NARROW_KEY_LIMIT = 5
 
 
 def lookup_limit(key: str, per_key: int) -> int:
