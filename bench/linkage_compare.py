@@ -1,7 +1,7 @@
 """Identity resolution side by side: the profile service and Splink 5 on the same labelled records.
 
     python -m bench.linkage_compare --data febrl3|febrl4|travel --fields names_dob,names_dob_address,names_dob_id
-        [--records 5000] [--systems itinera,splink] [--out results.jsonl]
+        [--records 5000] [--systems itinera,itinera-learned,splink] [--out results.jsonl]
     python -m bench.linkage_compare --table results.jsonl      # the results as a Markdown table
 
 For each field set (`bench.linkage_data.FIELD_SETS`) both systems get the same records and the
@@ -66,6 +66,15 @@ def run(data: LabelledSet, field_set: str, systems: list[str]) -> dict[str, Any]
 
         out = asyncio.run(linkage_itinera.run(data, columns))
         result["itinera"] = score(data, out, columns) | {"rejected": out["rejected"]}
+    if "itinera-learned" in systems:
+        from bench import linkage_itinera
+
+        # Learn a version from a first import with the built-in weights, then import again with it
+        # active; the seconds are the second import's plus the learning.
+        first = asyncio.run(linkage_itinera.run(data, columns, learn=True))
+        out = asyncio.run(linkage_itinera.run(data, columns, parameters=first["learned_parameters"]))
+        out["seconds"] = round(out["seconds"] + first["learn_seconds"], 1)
+        result["itinera-learned"] = score(data, out, columns) | {"rejected": out["rejected"]}
     if "splink" in systems:
         from bench import linkage_splink
 
@@ -81,7 +90,7 @@ def table(lines: list[dict[str, Any]]) -> str:
             " | review | seconds | hard negatives joined |")  # fmt: skip
     out = [head, "|" + "---|" * 14]
     for line in lines:
-        for system in ("itinera", "splink"):
+        for system in ("itinera", "itinera-learned", "splink"):
             if system not in line:
                 continue
             s = line[system]
@@ -101,7 +110,9 @@ def main() -> None:
     parser.add_argument("--fields", default="names_dob,names_dob_address,names_dob_id", help="comma-separated")
     parser.add_argument("--records", type=int, default=5000, help="travel set only")
     parser.add_argument("--seed", type=int, default=11, help="travel set only")
-    parser.add_argument("--systems", default="itinera,splink")
+    parser.add_argument(
+        "--systems", default="itinera,splink", help="itinera, itinera-learned (weights learned first), splink"
+    )
     parser.add_argument("--out", type=Path, help="append each result as a JSON line")
     parser.add_argument("--table", type=Path, help="print the results file as a Markdown table and stop")
     args = parser.parse_args()

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from bench.linkage_data import LabelledSet
+from bench.profile_accuracy import activate
 from bench.profile_common import throwaway, timed_import
 from services.profile.service_layer import import_file
+from services.profile.service_layer.parameters import estimate_weights
 
 # Columns the import reads besides its traveller fields (see the bulk module's docstring).
 IMPORT_EXTRA = (
@@ -51,7 +54,16 @@ def import_row(record: dict[str, Any], columns: list[str]) -> dict[str, Any]:
     return row
 
 
-async def run(data: LabelledSet, columns: tuple[str, ...], *, batch_size: int = 2000) -> dict[str, Any]:
+async def run(
+    data: LabelledSet,
+    columns: tuple[str, ...],
+    *,
+    batch_size: int = 2000,
+    parameters: dict[str, Any] | None = None,
+    learn: bool = False,
+) -> dict[str, Any]:
+    """Import the set (with `parameters` active: a learned version's JSON); with `learn`, also learn a
+    version from what the import stored, as `python -m services.profile estimate-weights` does."""
     passed = passed_columns(columns)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "records.jsonl"
@@ -59,9 +71,19 @@ async def run(data: LabelledSet, columns: tuple[str, ...], *, batch_size: int = 
             for record in data.records:
                 f.write(json.dumps(import_row(record, passed), ensure_ascii=False) + "\n")
         async with throwaway() as env:
+            if parameters is not None:
+                await activate(env, parameters)
             summary, seconds = await timed_import(env, path, batch_size=batch_size, progress=False)
             conn = await env.admin_connect()
+            learned: dict[str, Any] | None = None
             try:
+                if learn:
+                    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+                    started = time.perf_counter()
+                    await conn.execute("SET search_path = profile")
+                    learned = (await estimate_weights(conn, sample=200_000, seed=1)).parameters.to_json()
+                    await conn.execute("SET search_path = public")
+                    learn_seconds = time.perf_counter() - started
                 rows = await conn.fetch("SELECT source_id, customer_id FROM profile.source_records")
                 reviews = await conn.fetch(
                     "SELECT r.source_id, s.source_id AS other FROM profile.review_queue r"
@@ -74,6 +96,7 @@ async def run(data: LabelledSet, columns: tuple[str, ...], *, batch_size: int = 
         "review": [(r["source_id"], r["other"]) for r in reviews],
         "review_items": len({r["source_id"] for r in reviews}),
         "seconds": seconds,
+        **({"learned_parameters": learned, "learn_seconds": round(learn_seconds, 1)} if learned else {}),
         "columns": passed,
         "rejected": summary.rejected,
     }

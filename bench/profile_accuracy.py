@@ -68,7 +68,7 @@ async def run(
             identity_db.value_frequencies = _exact_name_frequencies
         async with throwaway() as env:
             if parameters is not None:
-                await _activate(env, parameters)
+                await activate(env, parameters)
             summary, seconds = await timed_import(env, path, batch_size=batch_size)
             conn = await env.admin_connect()
             await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -138,7 +138,7 @@ async def run(
     }
 
 
-async def _activate(env: Any, parameters: dict[str, Any]) -> None:
+async def activate(env: Any, parameters: dict[str, Any]) -> None:
     """Store a version of the match model's parameters in the fresh database and activate it."""
     pool = await create_pool(profile_settings(env))
     try:

@@ -88,6 +88,18 @@ def test_fields_groups_share_keep_their_built_in_u() -> None:
     assert u["business_address"]["exact"] == DEFAULT_PARAMETERS.levels["business_address"]["exact"].u
 
 
+def test_a_mailbox_made_of_the_names_keeps_its_built_in_weight() -> None:
+    # Defect: two random records rarely share "li.wang@" at two providers, so learned from random pairs
+    # the level weighed 10.7 bits and joined namesakes and a father and his son of one name.
+    patterns: Counter[Pattern] = Counter()
+    patterns[(("email", "same-name-mailbox"),)] = 2
+    patterns[(("email", "different"),)] = 9998
+    u = u_probabilities(patterns, min_observations=1)
+    built_in = DEFAULT_PARAMETERS.levels["email"]["same-name-mailbox"]
+    assert u["email"]["same-name-mailbox"] == built_in.u
+    assert u["email"]["different"] == pytest.approx(0.9998)
+
+
 def _records(seed: int) -> list[MatchFeatures]:
     """Travellers with duplicates (some typos), sharing a few names and companies."""
     rng = random.Random(seed)
@@ -128,6 +140,25 @@ def test_estimation_is_deterministic_for_a_seed() -> None:
     assert first.upper - first.lower == pytest.approx(DEFAULT_PARAMETERS.upper - DEFAULT_PARAMETERS.lower)
     # What it learned reads back unchanged (it is stored as JSON).
     assert ModelParameters.from_json(first.to_json()).to_json() == first.to_json()
+
+
+def test_records_without_identifiers_still_get_a_usable_prior() -> None:
+    # Defect: with no identifier, email, phone or loyalty number in the store no rule links a pair, the
+    # prior came out 0 (kept at 1e-6) and the thresholds rose to 38 bits: nothing linked (FEBRL names
+    # and birth dates: recall 0). The prior is then EM's share of matches among the name pairs.
+    records = [MatchFeatures(given=r.given, given_first=r.given_first, family=r.family, dob=r.dob) for r in _records(3)]
+    learned = estimate(
+        records,
+        version="v",
+        now=datetime(2026, 12, 7, tzinfo=UTC),
+        seed=5,
+        settings=EstimationSettings(random_pairs=20_000),
+    )
+    assert 0.01 < learned.prior < 0.99
+    family, given, dob = ("family_name", "exact"), ("given_name", "exact"), ("date_of_birth", "exact")
+    same = sum(learned.weights[c][lv] for c, lv in (family, given, dob))
+    assert same >= learned.upper  # the same names and birth date link
+    assert learned.notes["prior_from"] == "em"
 
 
 def test_sanity_checks_refuse_a_version_whose_agreeing_level_favours_non_matches() -> None:
