@@ -209,12 +209,13 @@ def is_weak_key(key: str) -> bool:
     return key.startswith(WEAK_KEY_PREFIXES)
 
 
-# A name part with the other's initial is shared by many records (a common name): its first 5 records
-# only. On the original generator 2 records gave record recall 0.9973 at 2.1 candidates per record, 5
-# records 0.9981 at 2.9, 20 records 0.9986 at 4.2, nearly all of them other people; the streaming
-# worker's CPU per record did not move measurably from 2 to 5 (bench/results/linkage.md, profile.md).
+# A name part with the other's initial is shared by many records (a common name): its first 2 records
+# only. On the original generator 2 records give record recall 0.9973 at 2.1 candidates per record, 5
+# records 0.9981 at 2.9, 20 records 0.9986 at 4.2, nearly all of them other people. With 5 the 1M import
+# took 18.6 min instead of 14.2 (17 candidates per record instead of 12): at that size common names fill
+# every key (bench/results/profile.md).
 NARROW_KEY_PREFIXES = ("x:",)
-NARROW_KEY_LIMIT = 5
+NARROW_KEY_LIMIT = 2
 
 
 def lookup_limit(key: str, per_key: int) -> int:
