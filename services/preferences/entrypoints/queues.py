@@ -9,17 +9,15 @@ from fastapi import APIRouter, Depends, Request
 
 from services.kit.actions import NextActionsPublic, ordered, public
 from services.kit.auditing import AuditTrail, PersonalRead
-from services.kit.auth import Principal, require_roles
 from services.kit.db import connection
 from services.kit.entry import runtime_of
-from services.kit.http import ProblemError
 from services.preferences.adapters import repository as repo
 from services.preferences.adapters import stays
 from services.preferences.domain import actions, catalogue, codes
 from services.preferences.domain.model import CONFIRM_MAX
-from services.preferences.service_layer import handlers, publishing
+from services.preferences.entrypoints.deps import Agent, customer_row
+from services.preferences.service_layer import publishing
 
-Agent = Annotated[Principal, Depends(require_roles("agent"))]
 ActionsRead = Annotated[AuditTrail, Depends(PersonalRead("next_actions.read"))]
 # The stays that tell which cities a traveller often visits.
 STAY_WINDOW = timedelta(days=365)
@@ -33,14 +31,8 @@ async def customer_next_actions(
 ) -> NextActionsPublic:
     """What an agent should do next for a traveller, from preferences: confirm inferences, suggest hotels."""
     async with connection(runtime_of(request).pool) as conn:
-        try:
-            current = await handlers.resolve_id(conn, customer_id)
-        except handlers.UnknownCustomerError:
-            raise ProblemError(
-                404, f"no preferences known for customer {customer_id!r}", type_="/problems/unknown-customer"
-            ) from None
-        row = await repo.load(conn, current)
-        assert row is not None
+        row = await customer_row(conn, customer_id)
+        current = row.prefs.customer_id
         policies = await repo.load_policies(conn, [row.prefs.company_id])
         policy_row = policies.get(row.prefs.company_id or "")
         effective = publishing.effective_of(row.prefs, policy_row)
