@@ -63,13 +63,17 @@ def _family_level(a: str, b: str) -> str:
     return "different"
 
 
-@lru_cache(maxsize=1 << 18)
 def given_level(a_full: str, a_first: str, b_full: str, b_first: str, families: tuple[str, str] = ("", "")) -> str:
     """`families`: the two records' family names, for the Chinese rule above."""
     if a_full == b_full or (len(a_first) > 1 and a_first == b_first):
         return "exact"
     if chinese_names(*families) and pinyin_given_names(a_full, b_full):
         return "different"
+    return _given_level(a_full, a_first, b_full, b_first)
+
+
+@lru_cache(maxsize=1 << 18)  # pure, and keyed by the names alone (not the family names beside them)
+def _given_level(a_full: str, a_first: str, b_full: str, b_first: str) -> str:
     if are_nicknames(a_first, b_first):
         return "nickname"
     if (len(a_first) == 1 or len(b_first) == 1) and a_first[:1] == b_first[:1]:
