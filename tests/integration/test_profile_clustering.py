@@ -21,15 +21,19 @@ from tests.harness import TestEnv
 pytestmark = pytest.mark.integration
 
 
-def _people(son_dob: str | None) -> tuple[dict[str, str | None], dict[str, str | None], dict[str, str | None]]:
+def _people(
+    given: str, son_dob: str | None
+) -> tuple[dict[str, str | None], dict[str, str | None], dict[str, str | None]]:
+    # The tests share one store: each has its own given name, so one test's traveller never
+    # matches another's (two family names "Novak" and six random letters can be one typo apart).
     family = f"Novak{uuid.uuid4().hex[:6]}"
-    email = f"mila.{uuid.uuid4().hex[:8]}@example.com"
+    email = f"{given.lower()}.{uuid.uuid4().hex[:8]}@example.com"
     phone = f"+49 30 {random.randint(2_000_000, 9_999_999)}"
     # The HR record: email and birth date. The hotel record: only the phone (and a birth date when
     # it is somebody else). The booking: email and phone, no birth date — it matches both.
-    hr = {"given_name": "Mila", "family_name": family, "email": email, "phone": None, "date_of_birth": "1980-05-04"}
-    hotel = {"given_name": "Mila", "family_name": family, "email": None, "phone": phone, "date_of_birth": son_dob}
-    booking = {"given_name": "Mila", "family_name": family, "email": email, "phone": phone, "date_of_birth": None}
+    hr = {"given_name": given, "family_name": family, "email": email, "phone": None, "date_of_birth": "1980-05-04"}
+    hotel = {"given_name": given, "family_name": family, "email": None, "phone": phone, "date_of_birth": son_dob}
+    booking = {"given_name": given, "family_name": family, "email": email, "phone": phone, "date_of_birth": None}
     return hr, hotel, booking
 
 
@@ -52,7 +56,7 @@ async def _resolve(env: TestEnv, travellers: list[dict[str, str | None]]) -> lis
 
 
 async def test_a_record_matching_two_customers_joins_them_and_the_join_can_be_undone(env: TestEnv) -> None:
-    hr, hotel, booking = _people(son_dob=None)
+    hr, hotel, booking = _people("Mila", son_dob=None)
     async with env.running(build_definition(env.settings(ProfileSettings))) as profile:
         first, second, third = await _resolve(env, [hr, hotel, booking])
         assert first != second  # names alone: two customers (and a review between them)
@@ -95,7 +99,7 @@ async def test_a_record_matching_two_customers_joins_them_and_the_join_can_be_un
 
 
 async def test_a_record_matching_a_father_and_his_son_does_not_join_them(env: TestEnv) -> None:
-    hr, son, booking = _people(son_dob="2008-11-30")
+    hr, son, booking = _people("Tomasz", son_dob="2008-11-30")
     async with env.running(build_definition(env.settings(ProfileSettings))):
         father_id, son_id, _third = await _resolve(env, [hr, son, booking])
     assert father_id != son_id
