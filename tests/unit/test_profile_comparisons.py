@@ -9,6 +9,7 @@ import pytest
 
 from services.profile.domain import comparisons as cmp
 from services.profile.domain import normalize
+from services.profile.domain.features import blocking_keys
 from services.profile.domain.matching import MatchFeatures, quick_score, score_pair
 from services.profile.domain.model import SourceRecord
 from services.profile.domain.model_params import DEFAULT_PARAMETERS, Level, ModelParameters
@@ -239,3 +240,105 @@ def test_typos_in_pinyin_and_western_names_keep_their_level(a: tuple[str, str], 
     x = record(given_name=a[0], family_name=a[1]).features()
     y = record(given_name=b[0], family_name=b[1]).features()
     assert cmp.given_level(x.given, x.given_first, y.given, y.given_first, (x.family, y.family)) == level
+
+
+def test_a_loyalty_number_outside_its_programmes_format_is_flagged_and_still_compared() -> None:
+    # Defect: a number that did not fit its programme's format ("LH" numbers are 15 digits) was
+    # dropped from matching, so two records of one member sharing it met on their names alone (a
+    # review). On the travel benchmark 582 of the loyalty numbers were dropped that way.
+    rec = record(full_name="Malgorzata Dussen", loyalty_numbers=[{"programme": "LH", "number": "8851746719"}])
+    assert rec.problems()["loyalty:LH:8851746719"] == "not a MILESANDMORE number"
+    a = rec.features()
+    assert a.loyalty == ()
+    assert a.flagged == ("loyalty:MILESANDMORE:8851746719",)
+    assert "l:MILESANDMORE:8851746719" in blocking_keys(a)
+    b = feats(full_name="Malgorzata Dussen", loyalty_numbers=[{"programme": "Miles & More", "number": "885-174-6719"}])
+    result = score_pair(a, b)
+    evidence = {e.field: e for e in result.evidence}
+    assert evidence["loyalty"].level == "shared (flagged value)"
+    assert evidence["loyalty"].weight == DEFAULT_PARAMETERS.weights["loyalty"]["shared"]
+    # It weighs like a valid number but does not decide alone: an invalid number is less sure.
+    assert (result.decision, result.rule) == ("match", "probabilistic")
+    assert quick_score(a, b)[:2] == (result.score, "match")
+    # Equality only: another flagged number in the programme says nothing (no one-edit level).
+    c = feats(full_name="Malgorzata Dussen", loyalty_numbers=[{"programme": "LH", "number": "8851746718"}])
+    assert "loyalty" not in levels(a, c)
+
+
+def test_placeholder_loyalty_numbers_are_not_compared() -> None:
+    for number in ("0000000000", "1212121212", "1234567890", "9876543210", "12AB"):
+        assert normalize.loyalty_number("LH", number).flagged is None, number
+    a = feats(full_name="Ann Lee", loyalty_numbers=[{"programme": "LH", "number": "0000000000"}])
+    b = feats(full_name="Ann Lee", loyalty_numbers=[{"programme": "LH", "number": "0000000000"}])
+    assert "loyalty" not in levels(a, b)
+
+
+def test_a_flagged_loyalty_number_survives_restating() -> None:
+    from services.profile.domain.restating import stored_record
+
+    rec = record(full_name="Ann Lee", loyalty_numbers=[{"programme": "UA", "number": "7399594545"}])
+    again = stored_record(
+        source_system="s",
+        source_id="1",
+        raw=rec.raw,
+        normalized=rec.normalized_fields(),
+        problems=rec.problems(),
+        passport_hash=None,
+        stated_at={},
+        seen_at=rec.seen_at,
+    )
+    assert again.features().flagged == ("loyalty:MILEAGEPLUS:7399594545",)
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "same", "other", "flagged"),
+    [
+        ("email", "ann.lee@example", "Ann.Lee@example", "ann.lea@example", "ann.lee@example"),
+        ("email", "ann lee@example.com", "ann lee@example.com", "ann lea@example.com", "ann lee@example.com"),
+        ("phone", "+49 1 7365421", "0049-1-7365421", "+49 1 7365422", "+4917365421"),
+        ("phone", "+1 555 0100 999", "+15550100999", "+15550100998", "+15550100999"),
+    ],
+)
+def test_an_invalid_email_or_phone_is_flagged_and_compared_for_equality(
+    field: str, typed: str, same: str, other: str, flagged: str
+) -> None:
+    # Defect: an email that is not an address or a phone number no numbering plan has was dropped
+    # from matching; two records typing it alike now agree on it (it weighs like an exact value but
+    # does not decide alone), and one typed otherwise says nothing.
+    rec = record(full_name="Ann Lee", **{field: typed})
+    assert field in rec.problems()
+    a = rec.features()
+    assert a.flagged == (f"{field}:{flagged}",)
+    assert getattr(a, field) == ""
+    evidence = {e.field: e for e in score_pair(a, feats(full_name="Ann Lee", **{field: same})).evidence}
+    assert evidence[field].level == "exact (flagged value)"
+    assert evidence[field].weight == DEFAULT_PARAMETERS.weights[field]["exact"]
+    assert field not in levels(a, feats(full_name="Ann Lee", **{field: other}))
+    result = score_pair(a, feats(full_name="Ann Lee", **{field: same}))
+    assert result.rule == "probabilistic"
+    assert quick_score(a, feats(full_name="Ann Lee", **{field: same}))[0] == result.score
+
+
+def test_placeholder_contacts_are_not_compared() -> None:
+    assert normalize.phone("+49 0000000", region="DE").flagged is None
+    assert normalize.phone("123", region="DE").flagged is None
+    assert normalize.email("n/a").flagged is None
+    assert normalize.email("a@b").flagged is None
+
+
+def test_flagged_contacts_survive_restating() -> None:
+    from services.profile.domain.restating import stored_record
+
+    rec = record(full_name="Ann Lee", email="ann.lee@example", phone="+49 1 7365421")
+    again = stored_record(
+        source_system="s",
+        source_id="1",
+        raw=rec.raw,
+        normalized=rec.normalized_fields(),
+        problems=rec.problems(),
+        passport_hash=None,
+        stated_at={},
+        seen_at=rec.seen_at,
+    )
+    assert again.features().flagged == rec.features().flagged == ("email:ann.lee@example", "phone:+4917365421")
+    assert again.problems() == rec.problems()

@@ -34,6 +34,9 @@ class MatchFeatures:
     national_id_variants: frozenset[str] = frozenset()  # deletion-variant hashes (`identifiers.seal`)
     known_traveller: str = ""  # keyed hash
     known_traveller_variants: frozenset[str] = frozenset()
+    # Invalid identifiers kept for equality only, as "kind:value" (`FLAGGED_KINDS`): an email that is not
+    # an address, a phone number no numbering plan has, a loyalty number outside its programme's format.
+    flagged: tuple[str, ...] = ()
 
     @property
     def email_local(self) -> str:
@@ -88,6 +91,7 @@ _NONE: frozenset[str] = frozenset()
 # Stored fields whose attribute has another form; the others are stored as they are.
 _CONVERTED: dict[str, Any] = {
     "loyalty": tuple,
+    "flagged": tuple,
     "passport_variants": _variants,
     "home": _address,
     "business": _address,
@@ -111,7 +115,10 @@ _FIELDS = (
     "employee",
     "national_id",
     "known_traveller",
+    "flagged",
 )
+# The kinds of `MatchFeatures.flagged` values and the blocking key each is stored under.
+FLAGGED_KINDS = {"email": "e", "phone": "p", "loyalty": "l"}
 
 
 # --- blocking -------------------------------------------------------------------------------
@@ -133,6 +140,9 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
     if f.passport:
         keys.append(f"pp:{f.passport[:32]}")
     keys.extend(f"l:{lo}" for lo in f.loyalty)
+    for flagged in f.flagged:
+        kind, _, value = flagged.partition(":")
+        keys.append(f"{FLAGGED_KINDS[kind]}:{value[-9:] if kind == 'phone' else value}")
     if f.email:
         keys.append(f"e:{f.email}")
     if f.phone:

@@ -138,6 +138,36 @@ def _dob(a: MatchFeatures, b: MatchFeatures) -> tuple[str, str, str] | None:
 _ISO_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def _flagged_equal(a: MatchFeatures, b: MatchFeatures, kind: str) -> str:
+    """The flagged values of a kind both records hold ("" if none): invalid identifiers, equality only."""
+    if not (a.flagged and b.flagged):
+        return ""
+    prefix = f"{kind}:"
+    return ",".join(sorted(x.removeprefix(prefix) for x in set(a.flagged) & set(b.flagged) if x.startswith(prefix)))
+
+
+def _contact(a: MatchFeatures, b: MatchFeatures, kind: str) -> tuple[str, str, str, bool] | None:
+    """An email's or a phone's level, the two values and whether they are flagged values (then "exact"
+    when equal, not compared otherwise). None: nothing to compare."""
+    va, vb = getattr(a, kind), getattr(b, kind)
+    if va and vb:
+        return (_email_level(a, b) if kind == "email" else phone_level(va, vb)), va, vb, False
+    shared = _flagged_equal(a, b, kind)
+    return ("exact", shared, shared, True) if shared else None
+
+
+def _loyalty(a: MatchFeatures, b: MatchFeatures) -> tuple[str, str, bool] | None:
+    """The loyalty level, the numbers it rests on, and whether they are flagged values (numbers that do
+    not fit their programme's format: "shared" when equal, not compared otherwise). None: nothing to compare."""
+    valid = loyalty_level(a.loyalty, b.loyalty) if a.loyalty and b.loyalty else None
+    if valid is not None and valid[0] == "shared":
+        return valid[0], valid[1], False
+    shared = _flagged_equal(a, b, "loyalty")
+    if shared:
+        return "shared", shared, True
+    return None if valid is None else (valid[0], valid[1], False)
+
+
 def compare(
     a: MatchFeatures, b: MatchFeatures, freq: Frequencies | None = None, params: ModelParameters = DEFAULT_PARAMETERS
 ) -> list[FieldEvidence]:
@@ -149,15 +179,17 @@ def compare(
         level, da, db = dob
         label = level if (a.dob and b.dob) else f"{level} (flagged value)"
         ev.append(FieldEvidence("date_of_birth", label, w["date_of_birth"][level], da, db))
-    if a.email and b.email:
-        level = _email_level(a, b)
-        ev.append(FieldEvidence("email", level, w["email"][level], a.email, b.email))
-    if a.phone and b.phone:
-        level = phone_level(a.phone, b.phone)
-        ev.append(FieldEvidence("phone", level, w["phone"][level], a.phone, b.phone))
-    if a.loyalty and b.loyalty:
-        level, on = loyalty_level(a.loyalty, b.loyalty)
-        ev.append(FieldEvidence("loyalty", level, w["loyalty"][level], on or None, on or None))
+    for kind in ("email", "phone"):
+        contact = _contact(a, b, kind)
+        if contact is not None:
+            level, va, vb, flagged = contact
+            label = f"{level} (flagged value)" if flagged else level
+            ev.append(FieldEvidence(kind, label, w[kind][level], va, vb))
+    loyalty = _loyalty(a, b)
+    if loyalty is not None:
+        level, on, flagged = loyalty
+        label = f"{level} (flagged value)" if flagged else level
+        ev.append(FieldEvidence("loyalty", label, w["loyalty"][level], on or None, on or None))
     if a.passport and b.passport:
         level = passport_level(a, b)
         ev.append(FieldEvidence("passport", level, w["passport"][level], "(hash)", "(hash)"))
@@ -283,15 +315,18 @@ def quick_score(
     if dob is not None:
         dob_w = w["date_of_birth"][dob[0]]
         dob_different = dob[0] in DOB_DISAGREEING
-    if a.email and b.email:
-        email_w = w["email"][_email_level(a, b)]
-    if a.phone and b.phone:
-        phone_w = w["phone"][phone_level(a.phone, b.phone)]
-    shared_loyalty = False
-    if a.loyalty and b.loyalty:
-        loyalty = loyalty_level(a.loyalty, b.loyalty)[0]
-        shared_loyalty = loyalty == "shared"
-        loyalty_w = w["loyalty"][loyalty]
+    flagged = bool(a.flagged and b.flagged)  # invalid identifiers both hold: compared for equality
+    email = _contact(a, b, "email") if (a.email and b.email) or flagged else None
+    if email is not None:
+        email_w = w["email"][email[0]]
+    phone = _contact(a, b, "phone") if (a.phone and b.phone) or flagged else None
+    if phone is not None:
+        phone_w = w["phone"][phone[0]]
+    shared_loyalty = False  # a valid number both state: decides alone (a flagged one only weighs)
+    loyalty = _loyalty(a, b) if (a.loyalty and b.loyalty) or flagged else None
+    if loyalty is not None:
+        shared_loyalty = loyalty[0] == "shared" and not loyalty[2]
+        loyalty_w = w["loyalty"][loyalty[0]]
     same_passport = bool(a.passport) and a.passport == b.passport
     if a.passport and b.passport:
         passport_w = w["passport"]["exact" if same_passport else passport_level(a, b)]
@@ -319,11 +354,11 @@ def quick_score(
     # The same additions in the same order as `total_weight` over `compare`'s evidence.
     if dob is not None:
         score += dob_w
-    if a.email and b.email:
+    if email is not None:
         score += email_w
-    if a.phone and b.phone:
+    if phone is not None:
         score += phone_w
-    if a.loyalty and b.loyalty:
+    if loyalty is not None:
         score += loyalty_w
     if a.passport and b.passport:
         score += passport_w

@@ -116,8 +116,8 @@ class SourceRecord:
         return out
 
     def problems(self) -> dict[str, str]:
-        """Fields received but invalid: kept as received and flagged (a birth date's flagged form is compared
-        for equality; other invalid values take no part in matching)."""
+        """Fields received but invalid: kept as received and flagged (the flagged form of a birth date, an email,
+        a phone or a loyalty number is compared for equality; other invalid values take no part in matching)."""
         out = {}
         for name, value in (
             ("email", self.email),
@@ -191,8 +191,15 @@ class SourceRecord:
             }
         return out
 
+    def _flagged(self) -> tuple[str, ...]:
+        """Invalid identifiers kept for equality (`MatchFeatures.flagged`)."""
+        values = [(kind, n) for kind, n in (("email", self.email), ("phone", self.phone)) if not n.valid]
+        values += [("loyalty", n) for n in self.loyalty if not n.valid]
+        return tuple(sorted(f"{kind}:{n.flagged}" for kind, n in values if n.flagged))
+
     def features(self) -> MatchFeatures:
-        """What matching compares: match forms of valid values (and a flagged birth date, for equality)."""
+        """What matching compares: match forms of valid values (and the flagged forms of invalid birth
+        dates, emails, phones and loyalty numbers, for equality)."""
         given_tokens = match_tokens(self.given_name or "")
         return MatchFeatures(
             given="".join(given_tokens),
@@ -203,6 +210,7 @@ class SourceRecord:
             email=normalize.email_match_key(self.email.value) if self.email.value else "",
             phone=self.phone.value or "",
             loyalty=tuple(sorted(n.value for n in self.loyalty if n.valid and n.value)),
+            flagged=self._flagged(),
             passport=self.passport_hash or "",
             passport_variants=self.passport_variants if self.passport_hash else frozenset(),
             nationality=self.nationality.value or "",

@@ -3,8 +3,9 @@
 Every function returns a `Normalized` value: the cleaned value when the input is
 valid, or the input kept as received and flagged invalid. An invalid value is not
 silently dropped from matching where it can still say something: a birth date that is
-implausible (before the cut-off, in the future) or no calendar date keeps a `flagged`
-form, compared for equality only.
+implausible (before the cut-off, in the future) or no calendar date, an email that is not an
+address, a phone number no numbering plan has and a loyalty number that does not fit its
+programme's format keep a `flagged` form, compared for equality only (placeholders never).
 """
 
 from __future__ import annotations
@@ -108,8 +109,19 @@ def email(raw: str | None) -> Normalized:
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        return Normalized(raw=raw, value=None, valid=False, problem=str(exc))
+        return Normalized(raw=raw, value=None, valid=False, problem=str(exc), flagged=_comparable_email(text))
     return Normalized(raw=raw, value=result.normalized.lower(), valid=True)
+
+
+def _comparable_email(text: str) -> str | None:
+    """An invalid address that still names a mailbox ("ann.lee@example", "ann lee@example.com"): one @
+    with two letters or digits on each side; compared for equality only."""
+    local, at, domain = text.partition("@")
+    if not at or "@" in domain or len(text) > 254:
+        return None
+    if sum(c.isalnum() for c in local) < 2 or sum(c.isalnum() for c in domain) < 2:
+        return None
+    return text
 
 
 # Providers that deliver `first.last+tag@` to `firstlast@`: one mailbox, one match key.
@@ -140,9 +152,10 @@ def phone(raw: str | None, *, region: str | None = None) -> Normalized:
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        return Normalized(raw=raw, value=None, valid=False, problem=str(exc))
+        return Normalized(raw=raw, value=None, valid=False, problem=str(exc), flagged=_comparable_phone(text))
     if not phonenumbers.is_valid_number(parsed):
-        return Normalized(raw=raw, value=None, valid=False, problem="not a valid phone number")
+        flagged = _comparable_phone(text, national=str(parsed.national_number))
+        return Normalized(raw=raw, value=None, valid=False, problem="not a valid phone number", flagged=flagged)
     return Normalized(
         raw=raw, value=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), valid=True
     )
@@ -265,11 +278,32 @@ def loyalty_number(programme: str, number: str) -> Normalized:
     known = _PROGRAMME_BY_ALIAS.get(prog_key)
     if known is not None:
         if not re.fullmatch(known.pattern, num):
-            return Normalized(raw=raw, value=None, valid=False, problem=f"not a {known.code} number")
+            # Kept for equality: the same number in one programme is the same member, whatever
+            # its shape (a source may send an older or mistyped form, or a format may change).
+            flagged = f"{known.code}:{num}" if _comparable_number(num) else None
+            return Normalized(raw=raw, value=None, valid=False, problem=f"not a {known.code} number", flagged=flagged)
         return Normalized(raw=raw, value=f"{known.code}:{num}", valid=True)
     if not re.fullmatch(r"[A-Z0-9]{4,20}", num):
         return Normalized(raw=raw, value=None, valid=False, problem="malformed loyalty number")
     return Normalized(raw=raw, value=f"{prog_key}:{num}", valid=True)
+
+
+def _comparable_phone(text: str, *, national: str | None = None) -> str | None:
+    """An invalid phone number's digits as typed (a leading + kept), where they can still name one
+    line: 7 to 17 digits, not a placeholder (judged on the `national` number where it was read). The
+    region is left out on purpose, so that the form does not depend on settings: equality only."""
+    digits = "".join(c for c in text if c.isdigit())
+    if not 7 <= len(digits) <= 17 or not _comparable_number(national or digits):
+        return None
+    return ("+" if text.startswith("+") else "") + digits
+
+
+def _comparable_number(num: str) -> bool:
+    """Whether an invalid membership number still names someone: 6 to 20 letters and digits, not a
+    placeholder (one or two characters repeated, a run like 123456)."""
+    if not re.fullmatch(r"[A-Z0-9]{6,20}", num) or len(set(num)) < 3:
+        return False
+    return num not in "01234567890123456789" and num not in "98765432109876543210"
 
 
 def passport_hash(number: str | None, issuing_country: str | None, *, pepper: str) -> str | None:

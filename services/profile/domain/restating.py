@@ -139,19 +139,30 @@ def stored_record(
         problem = problems.get(name)
         if problem is not None and name == "date_of_birth":
             return normalize.birth_date(str(received))  # with its flagged form, compared for equality
+        flagged = None
+        if problem is not None and name in ("email", "phone"):  # the flagged form (region-free for phones)
+            flagged = (normalize.email if name == "email" else normalize.phone)(str(received)).flagged
         return normalize.Normalized(
-            raw=str(received), value=stored, valid=stored is not None and problem is None, problem=problem
+            raw=str(received),
+            value=stored,
+            valid=stored is not None and problem is None,
+            problem=problem,
+            flagged=flagged,
         )
 
     def listed(name: str) -> tuple[normalize.Normalized, ...]:
         """A list part: its valid values, and the invalid ones as their problems name them."""
         values = [normalize.Normalized(raw=v, value=v, valid=True) for v in normalized.get(name) or ()]
-        values += [
-            normalize.Normalized(raw=k.partition(":")[2], value=None, valid=False, problem=p)
-            for k, p in problems.items()
-            if k.startswith(f"{name}:")
-        ]
+        values += [invalid(name, k.partition(":")[2], p) for k, p in problems.items() if k.startswith(f"{name}:")]
         return tuple(values)
+
+    def invalid(name: str, received: str, problem: str) -> normalize.Normalized:
+        if name == "loyalty":  # with its flagged form, compared for equality
+            programme, _, number = received.partition(":")
+            again = normalize.loyalty_number(programme, number)
+            if not again.valid:
+                return again
+        return normalize.Normalized(raw=received, value=None, valid=False, problem=problem)
 
     def address(name: str) -> AddressReading | None:
         if name not in normalized and name not in problems:
