@@ -68,3 +68,44 @@ async def test_records_stored_with_other_keys_get_this_versions(
     assert stale in after["r0"]  # a key no version computes any more is left: nothing looks it up
     again = await rekey(profile_pool, chunk=1000)
     assert again.keys_added == 0  # run again: nothing to add
+
+
+async def test_records_stored_before_flagged_values_were_compared_get_them(
+    profile_pool: asyncpg.Pool, profile_config: ProfileConfig
+) -> None:
+    # A version before this one stored no flagged form of an invalid email, phone or loyalty number
+    # (they took no part in matching); rekey restates such records, stores their features and keys.
+    system = f"rekey-{name().lower()}"
+    number = "".join(random.choices("123456789", k=10))  # 10 digits: not a Miles & More number
+    rows = [
+        {"source_system": system, "source_id": "f1", "given_name": name(), "family_name": name(),
+         "loyalty": f"LH:{number}", "email": f"{name().lower()}@example"},
+        {"source_system": system, "source_id": "f2", "given_name": name(), "family_name": name()},
+    ]  # fmt: skip
+    await bulk.import_rows(profile_pool, list(enumerate(rows, start=1)), config=profile_config, batch_size=5)
+    async with profile_pool.acquire() as conn:
+        stored = await conn.fetchval(
+            "SELECT features FROM source_records WHERE source_system = $1 AND source_id = 'f1'", system
+        )
+        features = MatchFeatures.from_json(stored)
+        assert f"loyalty:MILESANDMORE:{number}" in features.flagged
+        assert any(f.startswith("email:") for f in features.flagged)
+        # As the version before left it: no flagged values, no keys for them.
+        await conn.execute("UPDATE source_records SET features = features - 'flagged' WHERE source_system = $1", system)
+        await conn.execute(
+            "DELETE FROM blocking_key_hashes WHERE source_system = $1 AND key_hash = ANY($2)",
+            system,
+            [blocking_db.key_hash(f"l:MILESANDMORE:{number}")],
+        )
+
+    done = await rekey(profile_pool, chunk=1)
+    assert done.features_updated >= 1
+
+    async with profile_pool.acquire() as conn:
+        again = await conn.fetchval(
+            "SELECT features FROM source_records WHERE source_system = $1 AND source_id = 'f1'", system
+        )
+        keys = await _keys_of(conn, system)
+    assert MatchFeatures.from_json(again) == features
+    assert blocking_db.key_hash(f"l:MILESANDMORE:{number}") in keys["f1"]
+    assert (await rekey(profile_pool, chunk=1000)).features_updated == 0  # run again: nothing to do

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
+from pydantic_core import from_json
 
 from services.profile.adapters.blocking import key_hash
 from services.profile.adapters.rows import SourceKey, json_texts, stage, stated_times
@@ -106,6 +107,59 @@ async def stored_sources(conn: asyncpg.Connection, keys: Sequence[SourceKey]) ->
         )
         for r in rows
     }
+
+
+# Stored records holding an invalid value this version compares in its flagged form.
+_FLAGGABLE = (
+    "(problems ?| array['email', 'phone']"
+    " OR EXISTS (SELECT 1 FROM jsonb_object_keys(problems) AS k WHERE k LIKE 'loyalty:%'))"
+)
+
+
+async def flaggable_records_after(
+    conn: asyncpg.Connection, after: SourceKey, *, limit: int
+) -> list[tuple[SourceKey, SourceRecord, MatchFeatures]]:
+    """The next `limit` stored records after `after` in key order that hold an invalid email, phone or
+    loyalty number, restated, with their stored features; their rows locked."""
+    rows = await conn.fetch(
+        "SELECT source_system, source_id, raw, normalized, problems, passport_hash, stated_at, last_seen,"
+        " features::text AS features FROM source_records"
+        f" WHERE (source_system, source_id) > ($1, $2) AND {_FLAGGABLE}"
+        " ORDER BY source_system, source_id LIMIT $3 FOR UPDATE",
+        after[0],
+        after[1],
+        limit,
+    )
+    return [
+        (
+            (r["source_system"], r["source_id"]),
+            stored_record(
+                source_system=r["source_system"],
+                source_id=r["source_id"],
+                raw=r["raw"],
+                normalized=r["normalized"],
+                problems=r["problems"] or {},
+                passport_hash=r["passport_hash"],
+                stated_at=stated_times(r["stated_at"]),
+                seen_at=r["last_seen"],
+            ),
+            MatchFeatures.from_json(from_json(r["features"] or "{}")),
+        )
+        for r in rows
+    ]
+
+
+async def update_features(conn: asyncpg.Connection, rows: Sequence[tuple[SourceKey, dict[str, Any]]]) -> None:
+    """Store these records' match features (their blocking keys are the caller's)."""
+    if rows:
+        await conn.execute(
+            "UPDATE source_records s SET features = u.features::jsonb"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS u(sys, id, features)"
+            " WHERE s.source_system = u.sys AND s.source_id = u.id",
+            [k[0] for k, _ in rows],
+            [k[1] for k, _ in rows],
+            json_texts(f for _, f in rows),
+        )
 
 
 async def upsert_source_records(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -278,14 +278,14 @@ async def _rekey(settings: ProfileSettings, *, chunk: int) -> dict[str, Any]:
         done = await rekey(pool, chunk=chunk)
     finally:
         await pool.close()
-    return {"records": done.records, "keys_added": done.keys_added}
+    return {"records": done.records, "keys_added": done.keys_added, "features_updated": done.features_updated}
 
 
 def rekey_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m services.profile rekey",
-        description="Give every stored record the blocking keys this version computes (after an upgrade that "
-        "changed them); safe beside the workers and to run again.",
+        description="Give every stored record the match features and blocking keys this version computes (after "
+        "an upgrade that changed them); safe beside the workers and to run again.",
     )
     parser.add_argument("--chunk", type=int, default=2000, help="records per transaction")
     args = parser.parse_args(argv)
