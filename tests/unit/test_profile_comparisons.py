@@ -14,6 +14,7 @@ from services.profile.domain.matching import MatchFeatures, quick_score, score_p
 from services.profile.domain.model import SourceRecord
 from services.profile.domain.model_params import DEFAULT_PARAMETERS, Level, ModelParameters
 from services.profile.domain.reading import source_record_from_traveller
+from services.profile.domain.restating import stored_record
 
 
 def record(**traveller: Any) -> SourceRecord:
@@ -30,6 +31,20 @@ def record(**traveller: Any) -> SourceRecord:
 
 def feats(**traveller: Any) -> MatchFeatures:
     return record(**traveller).features()
+
+
+def restated(rec: SourceRecord) -> SourceRecord:
+    """The record as a later version reads it back from what was stored."""
+    return stored_record(
+        source_system="s",
+        source_id="1",
+        raw=rec.raw,
+        normalized=rec.normalized_fields(),
+        problems=rec.problems(),
+        passport_hash=None,
+        stated_at={},
+        seen_at=rec.seen_at,
+    )
 
 
 def levels(a: MatchFeatures, b: MatchFeatures) -> dict[str, str]:
@@ -158,19 +173,8 @@ def test_placeholders_and_non_dates_are_not_compared() -> None:
 
 
 def test_flagged_birth_date_survives_restating() -> None:
-    from services.profile.domain.restating import stored_record
-
     rec = record(full_name="Ada Byron", date_of_birth="1899-12-10")
-    again = stored_record(
-        source_system="s",
-        source_id="1",
-        raw=rec.raw,
-        normalized=rec.normalized_fields(),
-        problems=rec.problems(),
-        passport_hash=None,
-        stated_at={},
-        seen_at=rec.seen_at,
-    )
+    again = restated(rec)
     assert again.features().dob_flagged == "1899-12-10"
 
 
@@ -274,19 +278,8 @@ def test_placeholder_loyalty_numbers_are_not_compared() -> None:
 
 
 def test_a_flagged_loyalty_number_survives_restating() -> None:
-    from services.profile.domain.restating import stored_record
-
     rec = record(full_name="Ann Lee", loyalty_numbers=[{"programme": "UA", "number": "7399594545"}])
-    again = stored_record(
-        source_system="s",
-        source_id="1",
-        raw=rec.raw,
-        normalized=rec.normalized_fields(),
-        problems=rec.problems(),
-        passport_hash=None,
-        stated_at={},
-        seen_at=rec.seen_at,
-    )
+    again = restated(rec)
     assert again.features().flagged == ("loyalty:MILEAGEPLUS:7399594545",)
 
 
@@ -327,18 +320,7 @@ def test_placeholder_contacts_are_not_compared() -> None:
 
 
 def test_flagged_contacts_survive_restating() -> None:
-    from services.profile.domain.restating import stored_record
-
     rec = record(full_name="Ann Lee", email="ann.lee@example", phone="+49 1 7365421")
-    again = stored_record(
-        source_system="s",
-        source_id="1",
-        raw=rec.raw,
-        normalized=rec.normalized_fields(),
-        problems=rec.problems(),
-        passport_hash=None,
-        stated_at={},
-        seen_at=rec.seen_at,
-    )
+    again = restated(rec)
     assert again.features().flagged == rec.features().flagged == ("email:ann.lee@example", "phone:+4917365421")
     assert again.problems() == rec.problems()

@@ -79,6 +79,21 @@ class StoredSource:
     version: str  # the row's xmin: changes whenever the row is written
 
 
+def _restated(r: asyncpg.Record) -> SourceRecord:
+    """A stored source record's row (raw, normalized, problems, passport_hash, stated_at, last_seen) as
+    the record its statements add up to."""
+    return stored_record(
+        source_system=r["source_system"],
+        source_id=r["source_id"],
+        raw=r["raw"],
+        normalized=r["normalized"],
+        problems=r["problems"] or {},
+        passport_hash=r["passport_hash"],
+        stated_at=stated_times(r["stated_at"]),
+        seen_at=r["last_seen"],
+    )
+
+
 async def stored_sources(conn: asyncpg.Connection, keys: Sequence[SourceKey]) -> dict[SourceKey, StoredSource]:
     """The stored source records among `keys` (unknown keys are absent), one statement."""
     if not keys:
@@ -93,16 +108,7 @@ async def stored_sources(conn: asyncpg.Connection, keys: Sequence[SourceKey]) ->
     return {
         (r["source_system"], r["source_id"]): StoredSource(
             r["customer_id"],
-            stored_record(
-                source_system=r["source_system"],
-                source_id=r["source_id"],
-                raw=r["raw"],
-                normalized=r["normalized"],
-                problems=r["problems"] or {},
-                passport_hash=r["passport_hash"],
-                stated_at=stated_times(r["stated_at"]),
-                seen_at=r["last_seen"],
-            ),
+            _restated(r),
             r["version"],
         )
         for r in rows
@@ -133,16 +139,7 @@ async def flaggable_records_after(
     return [
         (
             (r["source_system"], r["source_id"]),
-            stored_record(
-                source_system=r["source_system"],
-                source_id=r["source_id"],
-                raw=r["raw"],
-                normalized=r["normalized"],
-                problems=r["problems"] or {},
-                passport_hash=r["passport_hash"],
-                stated_at=stated_times(r["stated_at"]),
-                seen_at=r["last_seen"],
-            ),
+            _restated(r),
             MatchFeatures.from_json(from_json(r["features"] or "{}")),
         )
         for r in rows
