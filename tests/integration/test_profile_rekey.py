@@ -70,16 +70,18 @@ async def test_records_stored_with_other_keys_get_this_versions(
     assert again.keys_added == 0  # run again: nothing to add
 
 
-async def test_records_stored_before_flagged_values_were_compared_get_them(
+async def test_records_stored_before_flagged_values_and_secondary_contacts_were_compared_get_them(
     profile_pool: asyncpg.Pool, profile_config: ProfileConfig
 ) -> None:
     # A version before this one stored no flagged form of an invalid email, phone or loyalty number
-    # (they took no part in matching); rekey restates such records, stores their features and keys.
+    # and no secondary contacts (they took no part in matching); rekey restates such records, stores
+    # their features and keys.
     system = f"rekey-{name().lower()}"
     number = "".join(random.choices("123456789", k=10))  # 10 digits: not a Miles & More number
     rows = [
         {"source_system": system, "source_id": "f1", "given_name": name(), "family_name": name(),
-         "loyalty": f"LH:{number}", "email": f"{name().lower()}@example"},
+         "loyalty": f"LH:{number}", "email": f"{name().lower()}@example",
+         "secondary_emails": f"{name().lower()}@example.org"},
         {"source_system": system, "source_id": "f2", "given_name": name(), "family_name": name()},
     ]  # fmt: skip
     await bulk.import_rows(profile_pool, list(enumerate(rows, start=1)), config=profile_config, batch_size=5)
@@ -90,12 +92,16 @@ async def test_records_stored_before_flagged_values_were_compared_get_them(
         features = MatchFeatures.from_json(stored)
         assert f"loyalty:MILESANDMORE:{number}" in features.flagged
         assert any(f.startswith("email:") for f in features.flagged)
-        # As the version before left it: no flagged values, no keys for them.
-        await conn.execute("UPDATE source_records SET features = features - 'flagged' WHERE source_system = $1", system)
+        assert len(features.other_emails) == 1
+        # As the version before left it: no flagged values or secondary contacts, no keys for them.
+        await conn.execute(
+            "UPDATE source_records SET features = features - 'flagged' - 'other_emails' WHERE source_system = $1",
+            system,
+        )
         await conn.execute(
             "DELETE FROM blocking_key_hashes WHERE source_system = $1 AND key_hash = ANY($2)",
             system,
-            [blocking_db.key_hash(f"l:MILESANDMORE:{number}")],
+            [blocking_db.key_hash(f"l:MILESANDMORE:{number}"), blocking_db.key_hash(f"e:{features.other_emails[0]}")],
         )
 
     done = await rekey(profile_pool, chunk=1)
@@ -108,4 +114,5 @@ async def test_records_stored_before_flagged_values_were_compared_get_them(
         keys = await _keys_of(conn, system)
     assert MatchFeatures.from_json(again) == features
     assert blocking_db.key_hash(f"l:MILESANDMORE:{number}") in keys["f1"]
+    assert blocking_db.key_hash(f"e:{features.other_emails[0]}") in keys["f1"]
     assert (await rekey(profile_pool, chunk=1000)).features_updated == 0  # run again: nothing to do

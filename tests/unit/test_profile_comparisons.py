@@ -47,6 +47,12 @@ def restated(rec: SourceRecord) -> SourceRecord:
     )
 
 
+def quick(a: MatchFeatures, b: MatchFeatures) -> tuple[float, str, str]:
+    result = quick_score(a, b)
+    assert result is not None
+    return result
+
+
 def levels(a: MatchFeatures, b: MatchFeatures) -> dict[str, str]:
     return {e.field: e.level for e in score_pair(a, b).evidence}
 
@@ -263,7 +269,7 @@ def test_a_loyalty_number_outside_its_programmes_format_is_flagged_and_still_com
     assert evidence["loyalty"].weight == DEFAULT_PARAMETERS.weights["loyalty"]["shared"]
     # It weighs like a valid number but does not decide alone: an invalid number is less sure.
     assert (result.decision, result.rule) == ("match", "probabilistic")
-    assert quick_score(a, b)[:2] == (result.score, "match")
+    assert quick(a, b)[:2] == (result.score, "match")
     # Equality only: another flagged number in the programme says nothing (no one-edit level).
     c = feats(full_name="Malgorzata Dussen", loyalty_numbers=[{"programme": "LH", "number": "8851746718"}])
     assert "loyalty" not in levels(a, c)
@@ -309,7 +315,7 @@ def test_an_invalid_email_or_phone_is_flagged_and_compared_for_equality(
     assert field not in levels(a, feats(full_name="Ann Lee", **{field: other}))
     result = score_pair(a, feats(full_name="Ann Lee", **{field: same}))
     assert result.rule == "probabilistic"
-    assert quick_score(a, feats(full_name="Ann Lee", **{field: same}))[0] == result.score
+    assert quick(a, feats(full_name="Ann Lee", **{field: same}))[0] == result.score
 
 
 def test_placeholder_contacts_are_not_compared() -> None:
@@ -324,3 +330,28 @@ def test_flagged_contacts_survive_restating() -> None:
     again = restated(rec)
     assert again.features().flagged == rec.features().flagged == ("email:ann.lee@example", "phone:+4917365421")
     assert again.problems() == rec.problems()
+
+
+@pytest.mark.parametrize(
+    ("field", "primary", "secondary"),
+    [
+        ("email", "a.novak@acme-corp.example", "anna.novak@web.de"),
+        ("phone", "+49 30 901820", "+49 171 4432190"),
+    ],
+)
+def test_a_secondary_email_or_phone_counts_like_a_primary_one(field: str, primary: str, secondary: str) -> None:
+    # Defect: an HR feed's secondary (private) email and phone were stored but never compared, so the
+    # booking made with the private address met the HR record as "different email".
+    hr = feats(full_name="Anna Novak", **{field: primary, f"secondary_{field}s": [secondary]})
+    booking = feats(full_name="Anna Novak", **{field: secondary})
+    key = f"e:{secondary}" if field == "email" else "p:" + (normalize.phone(secondary).value or "")[-9:]
+    assert key in blocking_keys(hr)
+    result = score_pair(hr, booking)
+    evidence = {e.field: e for e in result.evidence}
+    assert evidence[field].level == "exact (secondary)"
+    assert evidence[field].weight == DEFAULT_PARAMETERS.weights[field]["exact"]
+    assert (result.decision, result.rule) == ("match", f"deterministic:{field}")
+    assert quick(hr, booking)[:3] == (result.score, "match", f"deterministic:{field}")
+    # Shared through a secondary value like a primary one: two people named otherwise are not joined.
+    other = feats(full_name="Karl Brandt", **{field: secondary})
+    assert score_pair(hr, other).rule == "probabilistic"

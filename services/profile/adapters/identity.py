@@ -115,22 +115,24 @@ async def stored_sources(conn: asyncpg.Connection, keys: Sequence[SourceKey]) ->
     }
 
 
-# Stored records holding an invalid value this version compares in its flagged form.
-_FLAGGABLE = (
-    "(problems ?| array['email', 'phone']"
+# Stored records whose features this version computes otherwise than the versions before it did:
+# an invalid email, phone or loyalty number (now flagged, compared for equality), or secondary contacts
+# (now compared).
+_REFEATURED = (
+    "(problems ?| array['email', 'phone'] OR normalized ?| array['secondary_emails', 'secondary_phones']"
     " OR EXISTS (SELECT 1 FROM jsonb_object_keys(problems) AS k WHERE k LIKE 'loyalty:%'))"
 )
 
 
-async def flaggable_records_after(
+async def refeatured_records_after(
     conn: asyncpg.Connection, after: SourceKey, *, limit: int
 ) -> list[tuple[SourceKey, SourceRecord, MatchFeatures]]:
     """The next `limit` stored records after `after` in key order that hold an invalid email, phone or
-    loyalty number, restated, with their stored features; their rows locked."""
+    loyalty number or secondary contacts, restated, with their stored features; their rows locked."""
     rows = await conn.fetch(
         "SELECT source_system, source_id, raw, normalized, problems, passport_hash, stated_at, last_seen,"
         " features::text AS features FROM source_records"
-        f" WHERE (source_system, source_id) > ($1, $2) AND {_FLAGGABLE}"
+        f" WHERE (source_system, source_id) > ($1, $2) AND {_REFEATURED}"
         " ORDER BY source_system, source_id LIMIT $3 FOR UPDATE",
         after[0],
         after[1],

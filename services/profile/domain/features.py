@@ -37,6 +37,10 @@ class MatchFeatures:
     # Invalid identifiers kept for equality only, as "kind:value" (`FLAGGED_KINDS`): an email that is not
     # an address, a phone number no numbering plan has, a loyalty number outside its programme's format.
     flagged: tuple[str, ...] = ()
+    # Valid secondary emails (mailbox keys) and phones (E.164) besides the primary ones: an HR feed's
+    # private address is the one a traveller books with.
+    other_emails: tuple[str, ...] = ()
+    other_phones: tuple[str, ...] = ()
 
     @property
     def email_local(self) -> str:
@@ -92,6 +96,8 @@ _NONE: frozenset[str] = frozenset()
 _CONVERTED: dict[str, Any] = {
     "loyalty": tuple,
     "flagged": tuple,
+    "other_emails": tuple,
+    "other_phones": tuple,
     "passport_variants": _variants,
     "home": _address,
     "business": _address,
@@ -116,6 +122,8 @@ _FIELDS = (
     "national_id",
     "known_traveller",
     "flagged",
+    "other_emails",
+    "other_phones",
 )
 # The kinds of `MatchFeatures.flagged` values and the blocking key each is stored under.
 FLAGGED_KINDS = {"email": "e", "phone": "p", "loyalty": "l"}
@@ -145,8 +153,10 @@ def blocking_keys(f: MatchFeatures) -> list[str]:
         keys.append(f"{FLAGGED_KINDS[kind]}:{value[-9:] if kind == 'phone' else value}")
     if f.email:
         keys.append(f"e:{f.email}")
+    keys.extend(f"e:{email}" for email in f.other_emails)
     if f.phone:
         keys.append(f"p:{f.phone[-9:]}")
+    keys.extend(f"p:{phone[-9:]}" for phone in f.other_phones)
     given = f.given_first or f.given
     fam_code, giv_code = phonetic(f.family), phonetic(given)
     if f.dob and f.family and given:

@@ -146,14 +146,31 @@ def _flagged_equal(a: MatchFeatures, b: MatchFeatures, kind: str) -> str:
     return ",".join(sorted(x.removeprefix(prefix) for x in set(a.flagged) & set(b.flagged) if x.startswith(prefix)))
 
 
-def _contact(a: MatchFeatures, b: MatchFeatures, kind: str) -> tuple[str, str, str, bool] | None:
-    """An email's or a phone's level, the two values and whether they are flagged values (then "exact"
-    when equal, not compared otherwise). None: nothing to compare."""
+def _contact(a: MatchFeatures, b: MatchFeatures, kind: str) -> tuple[str, str, str, str] | None:
+    """An email's or a phone's level, the two values, and a note: "" for the primary values, "secondary"
+    when a record's secondary value is the other's (then "exact"), "flagged value" for equal invalid
+    values (equality only). None: nothing to compare."""
     va, vb = getattr(a, kind), getattr(b, kind)
+    level = None
     if va and vb:
-        return (_email_level(a, b) if kind == "email" else phone_level(va, vb)), va, vb, False
-    shared = _flagged_equal(a, b, kind)
-    return ("exact", shared, shared, True) if shared else None
+        level = _email_level(a, b) if kind == "email" else phone_level(va, vb)
+        if level == "exact":
+            return level, va, vb, ""
+    oa, ob = getattr(a, f"other_{kind}s"), getattr(b, f"other_{kind}s")
+    if oa or ob:
+        shared = ({va, *oa} & {vb, *ob}) - {""}
+        if shared:
+            value = min(shared)
+            return "exact", value, value, "secondary"
+    if level is not None:
+        return level, va, vb, ""
+    flagged = _flagged_equal(a, b, kind)
+    return ("exact", flagged, flagged, "flagged value") if flagged else None
+
+
+def _shares_contact(contact: tuple[str, str, str, str] | None) -> bool:
+    """Whether two records share a valid email or phone (primary or secondary): a deterministic link."""
+    return contact is not None and contact[0] == "exact" and contact[3] != "flagged value"
 
 
 def _loyalty(a: MatchFeatures, b: MatchFeatures) -> tuple[str, str, bool] | None:
@@ -182,9 +199,8 @@ def compare(
     for kind in ("email", "phone"):
         contact = _contact(a, b, kind)
         if contact is not None:
-            level, va, vb, flagged = contact
-            label = f"{level} (flagged value)" if flagged else level
-            ev.append(FieldEvidence(kind, label, w[kind][level], va, vb))
+            level, va, vb, note = contact
+            ev.append(FieldEvidence(kind, f"{level} ({note})" if note else level, w[kind][level], va, vb))
     loyalty = _loyalty(a, b)
     if loyalty is not None:
         level, on, flagged = loyalty
@@ -238,7 +254,7 @@ def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Iterable[Fi
         return "national_id"
     if a.loyalty and b.loyalty and set(a.loyalty) & set(b.loyalty):
         return "loyalty"
-    shared = [k for k in ("email", "phone") if getattr(a, k) and getattr(a, k) == getattr(b, k)]
+    shared = [k for k in ("email", "phone") if _shares_contact(_contact(a, b, k))]
     if shared:
         evidence = list(evidence)
         if not _names_disagree(evidence) and not _birth_dates_differ(evidence):
@@ -316,10 +332,14 @@ def quick_score(
         dob_w = w["date_of_birth"][dob[0]]
         dob_different = dob[0] in DOB_DISAGREEING
     flagged = bool(a.flagged and b.flagged)  # invalid identifiers both hold: compared for equality
-    email = _contact(a, b, "email") if (a.email and b.email) or flagged else None
+    # Secondary contacts or flagged values: the full comparison; else the primary values only.
+    if flagged or a.other_emails or b.other_emails or a.other_phones or b.other_phones:
+        email, phone = _contact(a, b, "email"), _contact(a, b, "phone")
+    else:  # the primary values only (most pairs): `_contact`'s result without its lookups
+        email = (_email_level(a, b), a.email, b.email, "") if a.email and b.email else None
+        phone = (phone_level(a.phone, b.phone), a.phone, b.phone, "") if a.phone and b.phone else None
     if email is not None:
         email_w = w["email"][email[0]]
-    phone = _contact(a, b, "phone") if (a.phone and b.phone) or flagged else None
     if phone is not None:
         phone_w = w["phone"][phone[0]]
     shared_loyalty = False  # a valid number both state: decides alone (a flagged one only weighs)
@@ -334,8 +354,8 @@ def quick_score(
         nationality_w = w["nationality"]["same" if a.nationality == b.nationality else "different"]
     if a.company and b.company:
         company_w = w["company"]["same" if a.company == b.company else "different"]
-    shared_email = bool(a.email) and a.email == b.email
-    shared_phone = bool(a.phone) and a.phone == b.phone
+    shared_email = _shares_contact(email)
+    shared_phone = _shares_contact(phone)
     same_national_id = bool(a.national_id) and a.national_id == b.national_id
     strong = same_passport or same_national_id or shared_loyalty or shared_email or shared_phone
     has_extra = _has_extra(a) and _has_extra(b)

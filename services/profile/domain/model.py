@@ -201,16 +201,20 @@ class SourceRecord:
         """What matching compares: match forms of valid values (and the flagged forms of invalid birth
         dates, emails, phones and loyalty numbers, for equality)."""
         given_tokens = match_tokens(self.given_name or "")
+        email = normalize.email_match_key(self.email.value) if self.email.value else ""
+        phone = self.phone.value or ""
         return MatchFeatures(
             given="".join(given_tokens),
             given_first=given_tokens[0] if given_tokens else "",
             family=match_form(self.family_name or ""),
             dob=self.date_of_birth.value or "",
             dob_flagged=(self.date_of_birth.flagged or "") if not self.date_of_birth.value else "",
-            email=normalize.email_match_key(self.email.value) if self.email.value else "",
-            phone=self.phone.value or "",
+            email=email,
+            phone=phone,
             loyalty=tuple(sorted(n.value for n in self.loyalty if n.valid and n.value)),
             flagged=self._flagged(),
+            other_emails=_others({normalize.email_match_key(n.value) for n in self.secondary_emails if n.value}, email),
+            other_phones=_others({n.value for n in self.secondary_phones if n.value}, phone),
             passport=self.passport_hash or "",
             passport_variants=self.passport_variants if self.passport_hash else frozenset(),
             nationality=self.nationality.value or "",
@@ -226,6 +230,10 @@ class SourceRecord:
 
     def blocking_keys(self) -> list[str]:
         return blocking_keys(self.features())
+
+
+def _others(values: set[str], primary: str) -> tuple[str, ...]:
+    return tuple(sorted(values - {primary}))
 
 
 def _address_form(reading: AddressReading | None) -> tuple[str, ...]:

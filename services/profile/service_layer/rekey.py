@@ -9,9 +9,10 @@ and again at any time (a key already stored is left as it is). Keys an older ver
 and this one does not stay: no lookup computes them, so none reads them; an erasure removes
 them with the rest of the record.
 
-Records holding an invalid email, phone or loyalty number are restated first: an older version
-stored no flagged form of them (`MatchFeatures.flagged`), so their features are computed again
-from what their sources stated, and stored where they changed.
+Records holding an invalid email, phone or loyalty number, or secondary contacts, are restated
+first: an older version stored no flagged form of the first (`MatchFeatures.flagged`) and did not
+compare the others, so their features are computed again from what their sources stated, and
+stored where they changed.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class Rekeyed:
 
 
 async def rekey(pool: Pool, *, chunk: int = 2000) -> Rekeyed:
-    """Refresh the features of records with flagged values, add the missing blocking keys of every
-    stored record; what was done."""
+    """Refresh the features of records this version reads otherwise, add the missing blocking keys of
+    every stored record; what was done."""
     done = Rekeyed()
     await _refeature(pool, chunk=chunk, done=done)
     after = ("", "")
@@ -58,7 +59,7 @@ async def _refeature(pool: Pool, *, chunk: int, done: Rekeyed) -> None:
     after = ("", "")
     while True:
         async with connection(pool, transaction=True) as conn:
-            records = await identity_db.flaggable_records_after(conn, after, limit=chunk)
+            records = await identity_db.refeatured_records_after(conn, after, limit=chunk)
             if not records:
                 return
             changed = []
