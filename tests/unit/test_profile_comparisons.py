@@ -330,6 +330,9 @@ def test_flagged_contacts_survive_restating() -> None:
     again = restated(rec)
     assert again.features().flagged == rec.features().flagged == ("email:ann.lee@example", "phone:+4917365421")
     assert again.problems() == rec.problems()
+    # A number without its country code has the same flagged form with or without the region setting
+    # (restating reads without one).
+    assert normalize.phone("01 7365421", region="DE").flagged == normalize.phone("01 7365421").flagged == "017365421"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -161,16 +161,25 @@ def _contact(a: MatchFeatures, b: MatchFeatures, kind: str) -> tuple[str, str, s
         shared = ({va, *oa} & {vb, *ob}) - {""}
         if shared:
             value = min(shared)
-            return "exact", value, value, "secondary"
+            return "exact", value, value, _SECONDARY
     if level is not None:
         return level, va, vb, ""
     flagged = _flagged_equal(a, b, kind)
-    return ("exact", flagged, flagged, "flagged value") if flagged else None
+    return ("exact", flagged, flagged, _FLAGGED) if flagged else None
 
 
 def _shares_contact(contact: tuple[str, str, str, str] | None) -> bool:
     """Whether two records share a valid email or phone (primary or secondary): a deterministic link."""
-    return contact is not None and contact[0] == "exact" and contact[3] != "flagged value"
+    return contact is not None and contact[0] == "exact" and contact[3] != _FLAGGED
+
+
+def _contact_label(level: str, note: str) -> str:
+    return f"{level} ({note})" if note else level
+
+
+_SECONDARY, _FLAGGED = "secondary", "flagged value"  # `_contact`'s notes
+# The evidence levels of a shared valid email or phone (`_shares_contact` over `compare`'s labels).
+_SHARED_CONTACT_LEVELS = frozenset({"exact", _contact_label("exact", _SECONDARY)})
 
 
 def _loyalty(a: MatchFeatures, b: MatchFeatures) -> tuple[str, str, bool] | None:
@@ -200,7 +209,7 @@ def compare(
         contact = _contact(a, b, kind)
         if contact is not None:
             level, va, vb, note = contact
-            ev.append(FieldEvidence(kind, f"{level} ({note})" if note else level, w[kind][level], va, vb))
+            ev.append(FieldEvidence(kind, _contact_label(level, note), w[kind][level], va, vb))
     loyalty = _loyalty(a, b)
     if loyalty is not None:
         level, on, flagged = loyalty
@@ -241,12 +250,12 @@ def _names_disagree(evidence: Iterable[FieldEvidence]) -> bool:
     )
 
 
-def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Iterable[FieldEvidence] = ()) -> str | None:
-    """The strong identifier that makes two records one traveller, if any.
+def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Sequence[FieldEvidence]) -> str | None:
+    """The strong identifier that makes two records one traveller, if any (`evidence`: `compare`'s).
 
     A shared passport hash, national id hash or loyalty number decides alone. A shared email or phone
-    decides unless both name parts clearly differ or the birth dates do (a family
-    mailbox, an office line); then the pair is scored like any other.
+    (primary or secondary, not a flagged value) decides unless both name parts clearly differ or the
+    birth dates do (a family mailbox, an office line); then the pair is scored like any other.
     """
     if a.passport and a.passport == b.passport:
         return "passport"
@@ -254,11 +263,9 @@ def deterministic_rule(a: MatchFeatures, b: MatchFeatures, evidence: Iterable[Fi
         return "national_id"
     if a.loyalty and b.loyalty and set(a.loyalty) & set(b.loyalty):
         return "loyalty"
-    shared = [k for k in ("email", "phone") if _shares_contact(_contact(a, b, k))]
-    if shared:
-        evidence = list(evidence)
-        if not _names_disagree(evidence) and not _birth_dates_differ(evidence):
-            return shared[0]
+    shared = [e.field for e in evidence if e.field in ("email", "phone") and e.level in _SHARED_CONTACT_LEVELS]
+    if shared and not _names_disagree(evidence) and not _birth_dates_differ(evidence):
+        return shared[0]
     return None
 
 

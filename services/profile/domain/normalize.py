@@ -154,7 +154,8 @@ def phone(raw: str | None, *, region: str | None = None) -> Normalized:
     except phonenumbers.NumberParseException as exc:
         return Normalized(raw=raw, value=None, valid=False, problem=str(exc), flagged=_comparable_phone(text))
     if not phonenumbers.is_valid_number(parsed):
-        flagged = _comparable_phone(text, national=str(parsed.national_number))
+        # A national number read with a "+" does not depend on the region setting (restating reads without one).
+        flagged = _comparable_phone(text, national=str(parsed.national_number) if text.startswith("+") else None)
         return Normalized(raw=raw, value=None, valid=False, problem="not a valid phone number", flagged=flagged)
     return Normalized(
         raw=raw, value=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), valid=True
